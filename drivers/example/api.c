@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ExampleDriver: the article's example user client, in both KPIs, on a
+ * driver with a property-configured setting (a baud rate). It matches
+ * TetherResources, so it runs on every tetherd; read it as a template.
+ *
+ * Everything here runs on the service's work loop, one callback at a time,
+ * which is why no state below has a lock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <tether/driver.h>
+
+#include "example/example.h"
+
+/* ---- the service ---- */
+
+typedef struct example_service {
+        uint64_t calls;          /* service-wide; reset by the admin method */
+} example_service;
+
+static const uint32_t standard_rates[] = { 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
+
+static tether_ret_t put_string(tether_service *svc, const char *key, const char *str)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_string(str, &v);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property(svc, key, v);
+        tether_value_unref(v);
+        return r;
+}
+
+static tether_ret_t put_uint32(tether_service *svc, const char *key, uint64_t u)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_uint(u, 32, &v);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property(svc, key, v);
+        tether_value_unref(v);
+        return r;
+}
+
+static tether_ret_t put_bool(tether_service *svc, const char *key, bool b)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_bool(b, &v);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property(svc, key, v);
+        tether_value_unref(v);
+        return r;
+}
+
+static tether_ret_t example_start(tether_service *svc)
+{
+        tether_ret_t r = put_string(svc, "Model", "tether example");
+        if (r == TETHER_SUCCESS)
+                r = put_uint32(svc, EXAMPLE_PROP_BAUD_RATE, 9600);
+        if (r == TETHER_SUCCESS)
+                r = put_string(svc, EXAMPLE_PROP_GREETING, "hello");
+        if (r == TETHER_SUCCESS)
+                r = put_bool(svc, EXAMPLE_PROP_LOCKED, false);
+        return r;
+}
+
+/* setProperties: check everything first, apply only when all of it is
+ * good, so a refused request changes nothing. */
+static tether_ret_t example_set_properties(tether_service *svc, const tether_value *dict)
+{
+        for (size_t i = 0; i < tether_value_count(dict); i++) {
+                const char *key;
+                tether_value *v;
+                tether_value_dict_entry(dict, i, &key, &v);
+                if (!strcmp(key, EXAMPLE_PROP_BAUD_RATE)) {
+                        uint64_t rate;
+                        if (tether_value_get_uint(v, &rate) != TETHER_SUCCESS)
+                                return TETHER_ERR_BAD_ARGUMENT;
+                        bool ok = false;
+                        for (size_t k = 0; k < sizeof(standard_rates) / sizeof(standard_rates[0]); k++)
+                                ok |= rate == standard_rates[k];
+                        if (!ok)
+                                return TETHER_ERR_BAD_ARGUMENT;
+                } else if (!strcmp(key, EXAMPLE_PROP_GREETING)) {
+                        const char *s;
+                        if (tether_value_get_string(v, &s) != TETHER_SUCCESS || !*s || strlen(s) > 64)
+                                return TETHER_ERR_BAD_ARGUMENT;
+                } else if (!strcmp(key, EXAMPLE_PROP_LOCKED)) {
+                        bool b;
+                        if (tether_value_get_bool(v, &b) != TETHER_SUCCESS)
+                                return TETHER_ERR_BAD_ARGUMENT;
+                } else {
+                        return TETHER_ERR_NOT_WRITABLE; /* Model and unknown keys */
+                }
+        }
+        for (size_t i = 0; i < tether_value_count(dict); i++) {
+                const char *key;
+                tether_value *v;
+                tether_value_dict_entry(dict, i, &key, &v);
+                tether_ret_t r;
+                if (!strcmp(key, EXAMPLE_PROP_BAUD_RATE)) {
+                        uint64_t rate;
+                        tether_value_get_uint(v, &rate);
+                        /* Stored with the width the driver publishes,
+                         * whatever width the client sent. */
+                        r = put_uint32(svc, key, rate);
+                } else {
+                        r = tether_service_set_property(svc, key, v);
+                }
+                if (r != TETHER_SUCCESS)
+                        return r;
+        }
+        return TETHER_SUCCESS;
+}
+
+/* ---- per-connection state ---- */
+
+typedef struct example_client {
+        tether_task task;
+        uint64_t counter;
+        char name[64];
+        tether_memory *buffer;   /* EXAMPLE_MEMORY_BUFFER, made on first map */
+        tether_memory *status;   /* EXAMPLE_MEMORY_STATUS */
+} example_client;
+
+static tether_ret_t example_init_with_task(tether_user_client *uc, const tether_task *task, uint32_t type)
+{
+        example_client *c = tether_user_client_priv(uc);
+        c->task = *task;
+        strcpy(c->name, "unnamed");
+        return TETHER_SUCCESS;
+}
+
+/* The provider must be one of ours, and not locked against new clients. */
+static tether_ret_t example_uc_start(tether_user_client *uc, tether_service *provider)
+{
+        if (strcmp(tether_service_class(provider), "ExampleDriver"))
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_value *locked = NULL;
+        bool is_locked = false;
+        if (tether_service_copy_property(provider, EXAMPLE_PROP_LOCKED, &locked) == TETHER_SUCCESS)
+                tether_value_get_bool(locked, &is_locked);
+        tether_value_unref(locked);
+        return is_locked ? TETHER_ERR_NOT_PERMITTED : TETHER_SUCCESS;
+}
+
+static void example_uc_stop(tether_user_client *uc)
+{
+        example_client *c = tether_user_client_priv(uc);
+        c->buffer = tether_memory_unref(c->buffer);
+        c->status = tether_memory_unref(c->status);
+}
+
+static tether_ret_t example_memory(tether_user_client *uc, uint32_t type, uint32_t *options,
+                                   tether_memory **ret)
+{
+        example_client *c = tether_user_client_priv(uc);
+        tether_memory **slot;
+        size_t size;
+        switch (type) {
+        case EXAMPLE_MEMORY_BUFFER:
+                slot = &c->buffer;
+                size = EXAMPLE_BUFFER_SIZE;
+                break;
+        case EXAMPLE_MEMORY_STATUS:
+                slot = &c->status;
+                size = 4096;
+                *options |= TETHER_MAP_READ_ONLY;
+                break;
+        default:
+                return TETHER_ERR_BAD_ARGUMENT;
+        }
+        if (!*slot) {
+                tether_ret_t r = tether_memory_create(size, "example", slot);
+                if (r != TETHER_SUCCESS)
+                        return r;
+        }
+        *ret = tether_memory_ref(*slot);
+        return TETHER_SUCCESS;
+}
+
+static void count_call(tether_user_client *uc)
+{
+        tether_service *svc = tether_user_client_provider(uc);
+        if (svc)
+                ((example_service *)tether_service_priv(svc))->calls++;
+        example_client *c = tether_user_client_priv(uc);
+        if (c->status)
+                memcpy(tether_memory_ptr(c->status), &c->counter, sizeof(c->counter));
+}
+
+/* ==== new KPI ==== */
+
+/* The article's method: two 32-bit scalars in, a variable-size struct out.
+ * in[0] seeds a byte pattern, in[1] asks for that many bytes. */
+static tether_ret_t m_my_method(void *target, void *ref, tether_method_args *a)
+{
+        uint64_t want = a->scalar_input[1];
+        if (want > a->struct_output_size)
+                return TETHER_ERR_NO_SPACE;
+        uint8_t *out = a->struct_output;
+        for (uint64_t i = 0; i < want; i++)
+                out[i] = (uint8_t)(a->scalar_input[0] + i);
+        a->struct_output_size = (uint32_t)want;
+        count_call(target);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_add(void *target, void *ref, tether_method_args *a)
+{
+        a->scalar_output[0] = a->scalar_input[0] + a->scalar_input[1];
+        count_call(target);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_echo(void *target, void *ref, tether_method_args *a)
+{
+        if (a->struct_input_size > a->struct_output_size)
+                return TETHER_ERR_NO_SPACE;
+        memcpy(a->struct_output, a->struct_input, a->struct_input_size);
+        a->struct_output_size = a->struct_input_size;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_sleep(void *target, void *ref, tether_method_args *a)
+{
+        uint64_t ms = a->scalar_input[0];
+        if (ms > 10000)
+                return TETHER_ERR_BAD_ARGUMENT;
+        struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) != 0)
+                ;
+        return TETHER_SUCCESS;
+}
+
+typedef struct delayed {
+        tether_async_ref ref;
+        uint64_t sum, count;
+} delayed;
+
+static void complete_delayed(tether_service *svc, void *ctx)
+{
+        delayed *d = ctx;
+        uint64_t args[2] = { d->sum, d->count };
+        tether_async_complete(&d->ref, TETHER_SUCCESS, args, 2);
+        free(d);
+}
+
+static tether_ret_t m_delayed_add(void *target, void *ref, tether_method_args *a)
+{
+        if (!a->async_ref)
+                return TETHER_ERR_BAD_ARGUMENT; /* only makes sense async */
+        if (a->scalar_input[2] > 60000)
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_service *svc = tether_user_client_provider(target);
+        example_client *c = tether_user_client_priv(target);
+        delayed *d = malloc(sizeof(*d));
+        if (!svc || !d) {
+                free(d);
+                return svc ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED;
+        }
+        d->ref = *a->async_ref;
+        d->sum = a->scalar_input[0] + a->scalar_input[1];
+        d->count = ++c->counter;
+        tether_ret_t r = tether_service_schedule(svc, (uint32_t)a->scalar_input[2], complete_delayed, d);
+        if (r != TETHER_SUCCESS)
+                free(d);
+        return r;
+}
+
+static tether_ret_t m_reset(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        if (!svc)
+                return TETHER_ERR_NOT_ATTACHED;
+        ((example_service *)tether_service_priv(svc))->calls = 0;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_count(void *target, void *ref, tether_method_args *a)
+{
+        example_client *c = tether_user_client_priv(target);
+        a->scalar_output[0] = ++c->counter;
+        count_call(target);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_who_am_i(void *target, void *ref, tether_method_args *a)
+{
+        example_client *c = tether_user_client_priv(target);
+        a->scalar_output[0] = (uint64_t)c->task.pid;
+        a->scalar_output[1] = c->task.uid;
+        a->scalar_output[2] = c->task.gid;
+        a->scalar_output[3] = c->task.abi_word_bits;
+        return TETHER_SUCCESS;
+}
+
+/* Runs with the provider as its target (TETHER_METHOD_TARGET_PROVIDER). */
+static tether_ret_t m_get_baud_rate(void *target, void *ref, tether_method_args *a)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_service_copy_property(target, EXAMPLE_PROP_BAUD_RATE, &v);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_get_uint(v, &a->scalar_output[0]);
+        tether_value_unref(v);
+        return r;
+}
+
+static tether_ret_t m_fill_memory(void *target, void *ref, tether_method_args *a)
+{
+        example_client *c = tether_user_client_priv(target);
+        tether_memory *m = a->scalar_input[0] == EXAMPLE_MEMORY_BUFFER   ? c->buffer
+                           : a->scalar_input[0] == EXAMPLE_MEMORY_STATUS ? c->status
+                                                                         : NULL;
+        if (!m)
+                return TETHER_ERR_NOT_READY; /* map it first */
+        memset(tether_memory_ptr(m), (int)(uint8_t)a->scalar_input[1], tether_memory_size(m));
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_publish_device(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        if (!svc)
+                return TETHER_ERR_NOT_ATTACHED;
+        char loc[24];
+        snprintf(loc, sizeof(loc), "%llu", (unsigned long long)a->scalar_input[0]);
+        tether_value *props = NULL;
+        tether_ret_t r = tether_value_new_dict(&props);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(props, "Unit", a->scalar_input[0], 32);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_publish_nub(svc, "ExampleDeviceNub", "ExampleDeviceNub", loc, props,
+                                               &a->scalar_output[0]);
+        tether_value_unref(props);
+        return r;
+}
+
+static tether_ret_t m_remove_device(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        return svc ? tether_service_terminate_nub(svc, a->scalar_input[0]) : TETHER_ERR_NOT_ATTACHED;
+}
+
+static tether_ret_t m_sum(void *target, void *ref, tether_method_args *a)
+{
+        uint64_t s = 0;
+        for (uint32_t i = 0; i < a->scalar_input_count; i++)
+                s += a->scalar_input[i];
+        a->scalar_output[0] = s;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_produce(void *target, void *ref, tether_method_args *a)
+{
+        memset(a->struct_output, (int)(uint8_t)a->scalar_input[0], a->struct_output_size);
+        return TETHER_SUCCESS;
+}
+
+#define V TETHER_VARIABLE_SIZE
+/* function, scalars in, struct in, scalars out, struct out, flags */
+static const tether_method_dispatch example_methods[EXAMPLE_SELECTOR_COUNT] = {
+        [EXAMPLE_MY_METHOD] = { m_my_method, 2, 0, 0, V, 0 },
+        [EXAMPLE_ADD] = { m_add, 2, 0, 1, 0, 0 },
+        [EXAMPLE_ECHO] = { m_echo, 0, V, 0, V, 0 },
+        [EXAMPLE_SLEEP] = { m_sleep, 1, 0, 0, 0, 0 },
+        [EXAMPLE_DELAYED_ADD] = { m_delayed_add, 3, 0, 0, 0, TETHER_METHOD_ALLOW_ASYNC },
+        [EXAMPLE_RESET] = { m_reset, 0, 0, 0, 0, TETHER_METHOD_ADMIN },
+        [EXAMPLE_COUNT] = { m_count, 0, 0, 1, 0, 0 },
+        [EXAMPLE_RESERVED] = { NULL, 0, 0, 0, 0, 0 },
+        [EXAMPLE_WHO_AM_I] = { m_who_am_i, 0, 0, 4, 0, 0 },
+        [EXAMPLE_GET_BAUD_RATE] = { m_get_baud_rate, 0, 0, 1, 0, TETHER_METHOD_TARGET_PROVIDER },
+        [EXAMPLE_FILL_MEMORY] = { m_fill_memory, 2, 0, 0, 0, 0 },
+        [EXAMPLE_PUBLISH_DEVICE] = { m_publish_device, 1, 0, 1, 0, 0 },
+        [EXAMPLE_REMOVE_DEVICE] = { m_remove_device, 1, 0, 0, 0, 0 },
+        [EXAMPLE_SUM] = { m_sum, V, 0, 1, 0, 0 },
+        [EXAMPLE_PRODUCE] = { m_produce, 1, 0, 0, V, 0 },
+};
+
+static const tether_user_client_ops example_client_ops = {
+        .class_name = "ExampleUserClient",
+        .priv_size = sizeof(example_client),
+        .init_with_task = example_init_with_task,
+        .start = example_uc_start,
+        .stop = example_uc_stop,
+        .methods = example_methods,
+        .method_count = EXAMPLE_SELECTOR_COUNT,
+        .client_memory_for_type = example_memory,
+};
+
+/* ==== legacy KPI ==== */
+
+/* The article's MyMethod, with the legacy signature: each scalar input,
+ * then the output buffer and a pointer to its size. */
+static tether_ret_t l_my_method(void *target, void *p1, void *p2, void *p3, void *p4, void *p5, void *p6)
+{
+        uint32_t seed = (uint32_t)(uintptr_t)p1, want = (uint32_t)(uintptr_t)p2;
+        uint8_t *out = p3;
+        uint32_t *out_size = p4;
+        if (want > *out_size)
+                return TETHER_ERR_NO_SPACE;
+        for (uint32_t i = 0; i < want; i++)
+                out[i] = (uint8_t)(seed + i);
+        *out_size = want;
+        count_call(target);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t l_add(void *target, void *p1, void *p2, void *p3, void *p4, void *p5, void *p6)
+{
+        *(uint32_t *)p3 = (uint32_t)(uintptr_t)p1 + (uint32_t)(uintptr_t)p2;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t l_echo(void *target, void *p1, void *p2, void *p3, void *p4, void *p5, void *p6)
+{
+        uint32_t in_size = (uint32_t)(uintptr_t)p3, *out_size = p4;
+        if (in_size > *out_size)
+                return TETHER_ERR_NO_SPACE;
+        memcpy(p2, p1, in_size);
+        *out_size = in_size;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t l_set_name(void *target, void *p1, void *p2, void *p3, void *p4, void *p5, void *p6)
+{
+        example_client *c = tether_user_client_priv(target);
+        uint32_t size = (uint32_t)(uintptr_t)p3;
+        if (size == 0 || size >= sizeof(c->name) || memchr(p2, 0, size))
+                return TETHER_ERR_BAD_ARGUMENT;
+        memcpy(c->name, p2, size);
+        c->name[size] = '\0';
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t l_get_baud_rate(void *target, void *p1, void *p2, void *p3, void *p4, void *p5, void *p6)
+{
+        tether_value *v = NULL;
+        uint64_t rate = 0;
+        tether_ret_t r = tether_service_copy_property(target, EXAMPLE_PROP_BAUD_RATE, &v);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_get_uint(v, &rate);
+        tether_value_unref(v);
+        *(uint32_t *)p1 = (uint32_t)rate;
+        return r;
+}
+
+static tether_ret_t l_get_name(void *target, void *p1, void *p2, void *p3, void *p4, void *p5, void *p6)
+{
+        example_client *c = tether_user_client_priv(target);
+        uint32_t *out_size = p2, n = (uint32_t)strlen(c->name);
+        if (n > *out_size)
+                return TETHER_ERR_NO_SPACE;
+        memcpy(p1, c->name, n);
+        *out_size = n;
+        return TETHER_SUCCESS;
+}
+
+/* Static and const: the target is a constant resolved at call time, the
+ * trick the article describes from Apple's USB user clients. */
+static const tether_external_method example_legacy_methods[EXAMPLE_LEGACY_SELECTOR_COUNT] = {
+        [EXAMPLE_LEGACY_MY_METHOD] = { TETHER_TARGET_USER_CLIENT, l_my_method, TETHER_UC_SCALAR_I_STRUCT_O, 2, V },
+        [EXAMPLE_LEGACY_ADD] = { TETHER_TARGET_USER_CLIENT, l_add, TETHER_UC_SCALAR_I_SCALAR_O, 2, 1 },
+        [EXAMPLE_LEGACY_ECHO] = { TETHER_TARGET_USER_CLIENT, l_echo, TETHER_UC_STRUCT_I_STRUCT_O, V, V },
+        [EXAMPLE_LEGACY_SET_NAME] = { TETHER_TARGET_USER_CLIENT, l_set_name, TETHER_UC_SCALAR_I_STRUCT_I, 1, V },
+        [EXAMPLE_LEGACY_GET_BAUD_RATE] = { TETHER_TARGET_PROVIDER, l_get_baud_rate, TETHER_UC_SCALAR_I_SCALAR_O, 0, 1 },
+        [EXAMPLE_LEGACY_GET_NAME] = { TETHER_TARGET_USER_CLIENT, l_get_name, TETHER_UC_STRUCT_I_STRUCT_O, 0, V },
+};
+#undef V
+
+static const tether_user_client_ops example_legacy_ops = {
+        .class_name = "ExampleLegacyUserClient",
+        .priv_size = sizeof(example_client),
+        .init_with_task = example_init_with_task,
+        .start = example_uc_start,
+        .stop = example_uc_stop,
+        .legacy_methods = example_legacy_methods,
+        .legacy_method_count = EXAMPLE_LEGACY_SELECTOR_COUNT,
+};
+
+static tether_ret_t example_new_user_client(tether_service *svc, uint32_t type, const tether_user_client_ops **ret)
+{
+        switch (type) {
+        case EXAMPLE_CLIENT:
+                *ret = &example_client_ops;
+                return TETHER_SUCCESS;
+        case EXAMPLE_CLIENT_LEGACY:
+                *ret = &example_legacy_ops;
+                return TETHER_SUCCESS;
+        default:
+                return TETHER_ERR_BAD_ARGUMENT;
+        }
+}
+
+static tether_ret_t example_personalities(tether_value **ret)
+{
+        tether_value *arr = NULL, *p = NULL;
+        tether_ret_t r = tether_value_new_array(&arr);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_new_dict(&p);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(p, "IOProviderClass", "TetherResources");
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(p, "IOClass", "ExampleDriver");
+        if (r == TETHER_SUCCESS)
+                r = tether_value_array_append(arr, p);
+        tether_value_unref(p);
+        if (r != TETHER_SUCCESS)
+                arr = tether_value_unref(arr);
+        *ret = arr;
+        return r;
+}
+
+const tether_driver example_driver = {
+        .name = "org.tether.example",
+        .class_name = "ExampleDriver",
+        .personalities = example_personalities,
+        .priv_size = sizeof(example_service),
+        .start = example_start,
+        .set_properties = example_set_properties,
+        .new_user_client = example_new_user_client,
+};
+
+/* ==== ExampleDevice: a driver for the nubs ExampleDriver publishes ==== */
+
+static tether_ret_t device_start(tether_service *svc)
+{
+        tether_value *unit = NULL;
+        tether_ret_t r = tether_service_get_provider_property(svc, "Unit", &unit);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property(svc, "Unit", unit);
+        tether_value_unref(unit);
+        return r;
+}
+
+static tether_ret_t device_personalities(tether_value **ret)
+{
+        tether_value *arr = NULL, *p = NULL;
+        tether_ret_t r = tether_value_new_array(&arr);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_new_dict(&p);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(p, "IOProviderClass", "ExampleDeviceNub");
+        if (r == TETHER_SUCCESS)
+                r = tether_value_array_append(arr, p);
+        tether_value_unref(p);
+        if (r != TETHER_SUCCESS)
+                arr = tether_value_unref(arr);
+        *ret = arr;
+        return r;
+}
+
+static tether_ret_t d_get_unit(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        tether_value *v = NULL;
+        tether_ret_t r = svc ? tether_service_copy_property(svc, "Unit", &v) : TETHER_ERR_NOT_ATTACHED;
+        if (r == TETHER_SUCCESS)
+                r = tether_value_get_uint(v, &a->scalar_output[0]);
+        tether_value_unref(v);
+        return r;
+}
+
+static const tether_method_dispatch device_methods[] = {
+        [EXAMPLE_DEVICE_GET_UNIT] = { d_get_unit, 0, 0, 1, 0, 0 },
+};
+
+static const tether_user_client_ops device_client_ops = {
+        .class_name = "ExampleDeviceUserClient",
+        .methods = device_methods,
+        .method_count = sizeof(device_methods) / sizeof(device_methods[0]),
+};
+
+static tether_ret_t device_new_user_client(tether_service *svc, uint32_t type, const tether_user_client_ops **ret)
+{
+        *ret = &device_client_ops;
+        return TETHER_SUCCESS;
+}
+
+const tether_driver example_device_driver = {
+        .name = "org.tether.example.device",
+        .class_name = "ExampleDevice",
+        .personalities = device_personalities,
+        .start = device_start,
+        .new_user_client = device_new_user_client,
+};

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_EXAMPLE_H
+#define TETHER_EXAMPLE_H
+
+/*
+ * The example driver's interface, shared by the driver and its clients:
+ * selectors, user-client types and memory types. An application includes
+ * this header the way a macOS application includes its driver's
+ * UserClientShared.h.
+ */
+
+/* tether_service_open() types */
+enum example_client_type {
+        EXAMPLE_CLIENT = 0,         /* new KPI: tether_method_dispatch table */
+        EXAMPLE_CLIENT_LEGACY = 1,  /* legacy KPI: tether_external_method table */
+};
+
+/* Selectors of EXAMPLE_CLIENT. */
+enum example_selector {
+        EXAMPLE_MY_METHOD = 0,      /* 2 scalars in -> variable struct out (the article's method) */
+        EXAMPLE_ADD,                /* a, b -> a + b */
+        EXAMPLE_ECHO,               /* variable struct in -> the same bytes out */
+        EXAMPLE_SLEEP,              /* ms (<= 10000): holds the service's work loop */
+        EXAMPLE_DELAYED_ADD,        /* async only: a, b, delay ms -> completion (a + b, count) */
+        EXAMPLE_RESET,              /* admin only: resets the service-wide call count */
+        EXAMPLE_COUNT,              /* -> this connection's own counter, incremented */
+        EXAMPLE_RESERVED,           /* a reserved slot: always UNSUPPORTED */
+        EXAMPLE_WHO_AM_I,           /* -> pid, uid, gid, abi bits as init_with_task saw them */
+        EXAMPLE_GET_BAUD_RATE,      /* runs on the provider: -> BaudRate */
+        EXAMPLE_FILL_MEMORY,        /* memory type, byte value: fills that memory */
+        EXAMPLE_PUBLISH_DEVICE,     /* unit -> nub id of a new ExampleDeviceNub */
+        EXAMPLE_REMOVE_DEVICE,      /* nub id: terminates it and its driver */
+        EXAMPLE_SUM,                /* any number of scalars -> their sum */
+        EXAMPLE_PRODUCE,            /* byte -> fills the whole struct output with it */
+        EXAMPLE_SELECTOR_COUNT
+};
+
+/* Selectors of EXAMPLE_CLIENT_LEGACY. */
+enum example_legacy_selector {
+        EXAMPLE_LEGACY_MY_METHOD = 0, /* scalar-in/struct-out, count0 2, count1 variable */
+        EXAMPLE_LEGACY_ADD,           /* scalar-in/scalar-out, 2 in, 1 out */
+        EXAMPLE_LEGACY_ECHO,          /* struct-in/struct-out, variable/variable */
+        EXAMPLE_LEGACY_SET_NAME,      /* scalar-in/struct-in, 1 scalar (flags), variable name */
+        EXAMPLE_LEGACY_GET_BAUD_RATE, /* scalar-in/scalar-out on the provider, 0 in, 1 out */
+        EXAMPLE_LEGACY_GET_NAME,      /* struct-in/struct-out, no input, variable output */
+        EXAMPLE_LEGACY_SELECTOR_COUNT
+};
+
+/* Selectors of ExampleDevice's user client (any type). */
+enum example_device_selector {
+        EXAMPLE_DEVICE_GET_UNIT = 0,  /* -> the unit number it was published with */
+};
+
+/* tether_map_memory() types */
+enum example_memory_type {
+        EXAMPLE_MEMORY_BUFFER = 0,    /* 64 MiB, read-write, per connection */
+        EXAMPLE_MEMORY_STATUS = 1,    /* one page, read-only for the client */
+};
+#define EXAMPLE_BUFFER_SIZE (64u << 20)
+
+/* Settable properties of ExampleDriver and their rules. */
+#define EXAMPLE_PROP_BAUD_RATE "BaudRate"  /* uint32: 300 ... 115200, standard rates only */
+#define EXAMPLE_PROP_GREETING  "Greeting"  /* string, 1..64 bytes */
+#define EXAMPLE_PROP_LOCKED    "Locked"    /* bool: when true, new opens are refused */
+
+#endif

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_DRIVER_H
+#define TETHER_DRIVER_H
+
+/*
+ * The driver API: what a driver hosted by tetherd implements and may call.
+ *
+ * The model is I/O Kit's. A driver declares personalities (matching
+ * dictionaries). When a provider entry (a "nub") that matches is published,
+ * tetherd creates a service for the driver, attached below the nub, and
+ * calls start(). Applications find the service in the registry, read its
+ * properties, write them through set_properties(), and open connections to
+ * it; each connection gets its own user client, whose methods they call by
+ * selector through a static method table that tetherd checks before the
+ * driver runs.
+ *
+ * Threading: every service has its own work loop (a thread). Every driver
+ * callback of a service and of its user clients runs on that loop, one at a
+ * time, so driver code needs no locks of its own for its service's state.
+ * A slow callback delays only its own service.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <tether/return.h>
+#include <tether/value.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- limits (as I/O Kit) ---- */
+#define TETHER_VARIABLE_SIZE       0xFFFFFFFFu /* kIOUCVariableStructureSize */
+#define TETHER_MAX_SCALARS         16u         /* io_scalar_inband64_t */
+#define TETHER_MAX_INLINE_STRUCT   4096u       /* io_struct_inband_t */
+#define TETHER_ASYNC_REF_COUNT     8u          /* kOSAsyncRef64Count */
+#define TETHER_MAX_ASYNC_ARGS      16u         /* kMaxAsyncArgs */
+/* Largest out-of-line struct a call may carry (shared memory). */
+#define TETHER_MAX_OOL_STRUCT      (1u << 30)
+
+typedef struct tether_service tether_service;
+typedef struct tether_user_client tether_user_client;
+typedef struct tether_memory tether_memory;
+
+/* Who opened a connection: from SO_PEERCRED and the session handshake. */
+typedef struct tether_task {
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        uint32_t abi_word_bits; /* 32 or 64: the word size the client was built for */
+} tether_task;
+
+/* ==== Legacy KPI: IOExternalMethod ==== */
+
+/* flags & TETHER_UC_TYPE_MASK */
+#define TETHER_UC_SCALAR_I_SCALAR_O  0u /* count0 = scalars in, count1 = scalars out; in+out <= 6 */
+#define TETHER_UC_SCALAR_I_STRUCT_O  2u /* count0 = scalars in (<= 4), count1 = struct out size */
+#define TETHER_UC_STRUCT_I_STRUCT_O  3u /* count0 = struct in size, count1 = struct out size */
+#define TETHER_UC_SCALAR_I_STRUCT_I  4u /* count0 = scalars in (<= 4), count1 = struct in size */
+#define TETHER_UC_TYPE_MASK          0xfu
+
+/* Where a legacy method runs, resolved when it is called, so a table can be
+ * static const (what IOUSBFamily's user clients do with their constant
+ * `object` field). The target passed to the function is the
+ * tether_user_client * or the provider's tether_service *. */
+#define TETHER_TARGET_USER_CLIENT  ((uintptr_t)0)
+#define TETHER_TARGET_PROVIDER     ((uintptr_t)1)
+
+/*
+ * A legacy method receives six pointer-sized arguments after its target,
+ * filled in the order the flag says (unused slots are NULL):
+ *   SCALAR_I_SCALAR_O: each input as (void *)(uintptr_t)uint32, then a
+ *                      uint32_t * per output
+ *   SCALAR_I_STRUCT_O: each input, then the output buffer, then a
+ *                      uint32_t * to its size (in: capacity, out: written)
+ *   STRUCT_I_STRUCT_O: in+out: input, output, (void *)input size, uint32_t *
+ *                      output size; out only: output, uint32_t * output size;
+ *                      in only: input, (void *)input size
+ *   SCALAR_I_STRUCT_I: each input, then the input struct, then its size
+ * Legacy scalars are 32 bits: the top half of a 64-bit scalar is dropped,
+ * exactly as I/O Kit does (the reason the new KPI exists).
+ */
+typedef tether_ret_t (*tether_method)(void *target, void *p1, void *p2, void *p3,
+                                      void *p4, void *p5, void *p6);
+
+typedef struct tether_external_method {
+        uintptr_t object;    /* TETHER_TARGET_* */
+        tether_method func;
+        uint32_t flags;      /* TETHER_UC_* */
+        uint32_t count0;
+        uint32_t count1;
+} tether_external_method;
+
+/* ==== New KPI: IOExternalMethodDispatch (+ IOUserClient2022's checks) ==== */
+
+/* What one call carries. Counts and sizes marked in/out arrive as the
+ * caller's capacity and go back as what the method produced. */
+typedef struct tether_method_args {
+        uint32_t selector;
+
+        const uint64_t *scalar_input;
+        uint32_t scalar_input_count;
+
+        /* Inline (<= 4096 bytes) or out of line; either way a private copy
+         * the client cannot change while the method reads it. */
+        const void *struct_input;
+        uint32_t struct_input_size;
+        bool struct_input_out_of_line;
+
+        uint64_t *scalar_output;
+        uint32_t scalar_output_count;          /* in/out */
+
+        /* For a large output this points straight into memory shared with
+         * the client (no copy). */
+        void *struct_output;
+        uint32_t struct_output_size;           /* in/out */
+        bool struct_output_out_of_line;
+
+        /* Non-NULL for an async call: keep a copy (it is a plain struct) and
+         * complete later with tether_async_complete(). */
+        const struct tether_async_ref *async_ref;
+
+        const tether_task *task;
+} tether_method_args;
+
+typedef tether_ret_t (*tether_dispatch_function)(void *target, void *reference,
+                                                 tether_method_args *args);
+
+/* Per-method policy, checked by tetherd before the function runs. */
+#define TETHER_METHOD_ALLOW_ASYNC     (1u << 0) /* may be called async; else refused */
+#define TETHER_METHOD_ADMIN           (1u << 1) /* caller must be root: else NOT_PRIVILEGED */
+#define TETHER_METHOD_TARGET_PROVIDER (1u << 2) /* target is the provider service */
+
+typedef struct tether_method_dispatch {
+        tether_dispatch_function function;   /* NULL: a reserved slot, UNSUPPORTED */
+        uint32_t check_scalar_input_count;   /* exact, or TETHER_VARIABLE_SIZE */
+        uint32_t check_struct_input_size;
+        uint32_t check_scalar_output_count;
+        uint32_t check_struct_output_size;
+        uint32_t flags;                      /* TETHER_METHOD_* */
+} tether_method_dispatch;
+
+/* An async reference: where and how to deliver a completion. Copy freely. */
+typedef struct tether_async_ref {
+        uint64_t words[TETHER_ASYNC_REF_COUNT]; /* [0] port, [1] callback, [2] refcon, ... */
+        uint64_t connection;                    /* tetherd's id of the user client */
+} tether_async_ref;
+
+/* Deliver an async result to the application's notification port. Callable
+ * from the service's work loop (e.g. from a tether_service_schedule()
+ * callback). If the client or its port is gone the result is dropped and
+ * TETHER_ERR_NOT_ATTACHED returned: the driver need not track that. */
+tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result,
+                                   const uint64_t *args, uint32_t count);
+
+/* ==== User clients ==== */
+
+typedef struct tether_user_client_ops {
+        const char *class_name;   /* registry class of the user client, e.g. "ExampleUserClient" */
+        size_t priv_size;         /* zeroed private state per connection */
+
+        /* Refuse with an error to fail the open. type is the open's type. */
+        tether_ret_t (*init_with_task)(tether_user_client *uc, const tether_task *task, uint32_t type);
+        /* Check the provider is of your family; an error fails the open. */
+        tether_ret_t (*start)(tether_user_client *uc, tether_service *provider);
+        /* The application closed the connection. */
+        void (*client_close)(tether_user_client *uc);
+        /* The application exited or crashed. NULL: client_close is called. */
+        void (*client_died)(tether_user_client *uc);
+        /* Last call before the private state is freed. */
+        void (*stop)(tether_user_client *uc);
+
+        /* Exactly one of the two tables; the other NULL with count 0. */
+        const tether_external_method *legacy_methods;
+        uint32_t legacy_method_count;
+        const tether_method_dispatch *methods;
+        uint32_t method_count;
+
+        /* Shared memory of a type (IOUserClient::clientMemoryForType). Return
+         * a referenced memory object; set TETHER_MAP_READ_ONLY in *options to
+         * give the client a read-only mapping. */
+        tether_ret_t (*client_memory_for_type)(tether_user_client *uc, uint32_t type,
+                                               uint32_t *options, tether_memory **ret_memory);
+} tether_user_client_ops;
+
+void *tether_user_client_priv(tether_user_client *uc);
+tether_service *tether_user_client_provider(tether_user_client *uc);
+const tether_task *tether_user_client_task(tether_user_client *uc);
+uint64_t tether_user_client_id(tether_user_client *uc);
+
+/* ==== Shared memory ==== */
+
+#ifndef TETHER_MAP_READ_ONLY
+#define TETHER_MAP_READ_ONLY (1u << 0)
+#endif
+
+/* memfd-backed, zero-filled, reference counted; size is rounded up to pages. */
+tether_ret_t tether_memory_create(size_t size, const char *name, tether_memory **ret);
+tether_memory *tether_memory_ref(tether_memory *m);
+tether_memory *tether_memory_unref(tether_memory *m);
+void *tether_memory_ptr(tether_memory *m);
+size_t tether_memory_size(tether_memory *m);
+
+/* ==== Drivers and services ==== */
+
+typedef struct tether_driver {
+        const char *name;          /* e.g. "com.example.ExampleDriver" */
+        const char *class_name;    /* registry class of the service it publishes */
+        /* Matching dictionaries, as CBOR-free literals: built at load time by
+         * personality(); each gets IOProbeScore from its "IOProbeScore" key. */
+        tether_ret_t (*personalities)(tether_value **ret_array);
+        size_t priv_size;
+
+        /* Called with the service attached to its provider; fill properties
+         * here. An error detaches it (the next matching driver may try). */
+        tether_ret_t (*start)(tether_service *svc);
+        /* The service is being terminated (provider gone or daemon exit). */
+        void (*stop)(tether_service *svc);
+
+        /* IORegistryEntry::setProperties. dict holds only keys the client
+         * asked to set. Validate every key, type and range; apply with
+         * tether_service_set_property(). Return an error to refuse the
+         * whole request (nothing applied). NULL: writes are UNSUPPORTED. */
+        tether_ret_t (*set_properties)(tether_service *svc, const tether_value *dict);
+
+        /* newUserClient: the ops for a connection of this type, or an error. */
+        tether_ret_t (*new_user_client)(tether_service *svc, uint32_t type,
+                                        const tether_user_client_ops **ret_ops);
+} tether_driver;
+
+void *tether_service_priv(tether_service *svc);
+uint64_t tether_service_id(tether_service *svc);
+const char *tether_service_class(tether_service *svc);
+/* The provider's entry (nub) properties are readable through this. */
+tether_ret_t tether_service_get_provider_property(tether_service *svc, const char *key,
+                                                  tether_value **ret);
+
+/* Properties of a service. Readers see each change whole and at once. */
+tether_ret_t tether_service_set_property(tether_service *svc, const char *key, tether_value *v);
+tether_ret_t tether_service_remove_property(tether_service *svc, const char *key);
+/* A referenced snapshot of one property. */
+tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, tether_value **ret);
+
+/* Publish a nub below svc (as a bus driver does for a device it found);
+ * drivers are matched against it at once. class_name and name are required,
+ * location may be NULL, props may be NULL. */
+tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_name,
+                                        const char *name, const char *location,
+                                        tether_value *props, uint64_t *ret_id);
+/* Terminate an entry published by svc, and everything attached below it:
+ * their open user clients are told (client_died-like close on their next
+ * turn), calls to them fail with TETHER_ERR_NOT_ATTACHED, and terminated
+ * notifications go out. */
+tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id);
+
+/* Run fn(svc, ctx) on svc's work loop after delay_ms (0: as soon as the
+ * loop is free). The I/O Kit analogue is an IOTimerEventSource. */
+tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
+                                     void (*fn)(tether_service *svc, void *ctx), void *ctx);
+
+/* Built-in drivers are listed in src/daemon/drivers.c. */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_TETHER_H
+#define TETHER_TETHER_H
+
+/*
+ * libtether: the client library (the IOKitLib of Linux).
+ *
+ *   tether_session_open()                     connect to tetherd (IOMasterPort)
+ *   tether_get_matching_services()            find services (IOServiceGetMatchingServices)
+ *   tether_registry_entry_get_properties()    read a property table
+ *   tether_registry_entry_set_properties()    write through the driver's hook
+ *   tether_service_open()                     open a connection: one user client (IOServiceOpen)
+ *   tether_call_method()                      call a method by selector (IOConnectCallMethod)
+ *   tether_map_memory()                       map driver memory (IOConnectMapMemory64)
+ *   tether_notification_port_create()         an fd for notifications and async results
+ *
+ * Every function returns a tether_ret_t and writes results through its
+ * last arguments. A session may be used from several threads; calls on
+ * different connections run concurrently in tetherd.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tether/return.h>
+#include <tether/value.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TETHER_DEFAULT_SOCKET "/run/tether/tetherd.sock"
+/* The environment variable that overrides the socket path. */
+#define TETHER_SOCKET_ENV     "TETHER_SOCKET"
+
+typedef struct tether_session tether_session;
+typedef struct tether_connect tether_connect;
+typedef struct tether_notification_port tether_notification_port;
+typedef struct tether_notification tether_notification;
+
+/* ---- session ---- */
+
+/* path NULL: $TETHER_SOCKET, else TETHER_DEFAULT_SOCKET. */
+tether_ret_t tether_session_open(const char *path, tether_session **ret);
+/* Closes every connection and port of the session still open. */
+void tether_session_close(tether_session *s);
+
+/* ---- registry ---- */
+
+/* Entry states, as ioreg shows them. */
+#define TETHER_ENTRY_REGISTERED (1u << 0)
+#define TETHER_ENTRY_MATCHED    (1u << 1)
+#define TETHER_ENTRY_ACTIVE     (1u << 2)
+#define TETHER_ENTRY_INACTIVE   (1u << 3) /* terminated, kept while referenced */
+
+typedef struct tether_entry_info {
+        uint64_t id;
+        uint64_t parent_id;      /* 0 for the root */
+        char *class_name;
+        char *name;
+        char *location;          /* "" if none */
+        char *path;              /* "TetherService:/Root/..." */
+        uint32_t state;          /* TETHER_ENTRY_* */
+        uint32_t busy;
+        uint32_t open_count;     /* connections open to it */
+        char *driver;            /* driver name for a service, "" otherwise */
+} tether_entry_info;
+
+tether_ret_t tether_registry_get_root(tether_session *s, uint64_t *ret_id);
+tether_ret_t tether_registry_entry_get_info(tether_session *s, uint64_t id, tether_entry_info **ret);
+void tether_entry_info_free(tether_entry_info *info);
+/* *ret_ids is malloc()ed; free() it. */
+tether_ret_t tether_registry_entry_get_children(tether_session *s, uint64_t id,
+                                                uint64_t **ret_ids, size_t *ret_count);
+tether_ret_t tether_registry_entry_get_parent(tether_session *s, uint64_t id, uint64_t *ret_id);
+/* *ret_path is malloc()ed. */
+tether_ret_t tether_registry_entry_get_path(tether_session *s, uint64_t id, char **ret_path);
+tether_ret_t tether_registry_entry_from_path(tether_session *s, const char *path, uint64_t *ret_id);
+
+/* Referenced snapshots; unref them. */
+tether_ret_t tether_registry_entry_get_properties(tether_session *s, uint64_t id, tether_value **ret_dict);
+tether_ret_t tether_registry_entry_get_property(tether_session *s, uint64_t id, const char *key,
+                                                tether_value **ret);
+/* The driver validates and applies all of dict, or refuses it whole. */
+tether_ret_t tether_registry_entry_set_properties(tether_session *s, uint64_t id, const tether_value *dict);
+
+/* ---- matching ---- */
+
+/* Matching dictionaries: keys "IOProviderClass", "IONameMatch" (a string or
+ * an array of strings), "IOPropertyMatch" (a dict every key of which must
+ * equal the entry's property), "IOParentMatch" (a matching dict for the
+ * provider), "IORegistryEntryID". All keys present must match. */
+tether_ret_t tether_service_matching(const char *class_name, tether_value **ret_dict);
+tether_ret_t tether_service_name_matching(const char *name, tether_value **ret_dict);
+tether_ret_t tether_get_matching_services(tether_session *s, const tether_value *matching,
+                                          uint64_t **ret_ids, size_t *ret_count);
+/* The first match, or TETHER_ERR_NOT_FOUND. */
+tether_ret_t tether_get_matching_service(tether_session *s, const tether_value *matching,
+                                         uint64_t *ret_id);
+
+/* ---- connections (user clients) ---- */
+
+#define TETHER_OPEN_EXCLUSIVE (1u << 0)
+
+tether_ret_t tether_service_open(tether_session *s, uint64_t service_id, uint32_t type,
+                                 uint32_t options, tether_connect **ret);
+/* clientClose, then frees c, whatever it returns. */
+tether_ret_t tether_service_close(tether_connect *c);
+uint64_t tether_connect_id(tether_connect *c);
+
+/*
+ * IOConnectCallMethod. Any pointer may be NULL with its count/size 0.
+ * *scalar_output_count and *struct_output_size are capacities in and
+ * produced amounts out. Structs over TETHER_MAX_INLINE_STRUCT travel
+ * through shared memory without the caller doing anything.
+ */
+tether_ret_t tether_call_method(tether_connect *c, uint32_t selector,
+                                const uint64_t *scalar_input, uint32_t scalar_input_count,
+                                const void *struct_input, size_t struct_input_size,
+                                uint64_t *scalar_output, uint32_t *scalar_output_count,
+                                void *struct_output, size_t *struct_output_size);
+tether_ret_t tether_call_scalar_method(tether_connect *c, uint32_t selector,
+                                       const uint64_t *input, uint32_t input_count,
+                                       uint64_t *output, uint32_t *output_count);
+tether_ret_t tether_call_struct_method(tether_connect *c, uint32_t selector,
+                                       const void *input, size_t input_size,
+                                       void *output, size_t *output_size);
+
+/* Async: the call returns when the method has accepted (or refused) it;
+ * the completion arrives on port and runs callback from
+ * tether_notification_port_dispatch(). */
+typedef void (*tether_async_callback)(void *refcon, tether_ret_t result,
+                                      const uint64_t *args, uint32_t arg_count);
+tether_ret_t tether_call_async_method(tether_connect *c, uint32_t selector,
+                                      tether_notification_port *port,
+                                      tether_async_callback callback, void *refcon,
+                                      const uint64_t *scalar_input, uint32_t scalar_input_count,
+                                      const void *struct_input, size_t struct_input_size,
+                                      uint64_t *scalar_output, uint32_t *scalar_output_count,
+                                      void *struct_output, size_t *struct_output_size);
+
+/* ---- shared memory ---- */
+
+#ifndef TETHER_MAP_READ_ONLY
+#define TETHER_MAP_READ_ONLY (1u << 0)
+#endif
+
+/* Maps the driver's memory of a type (clientMemoryForType). Read-only if
+ * options or the driver say so. Mapping the same type again returns the
+ * same address. */
+tether_ret_t tether_map_memory(tether_connect *c, uint32_t type, uint32_t options,
+                               void **ret_addr, size_t *ret_size);
+tether_ret_t tether_unmap_memory(tether_connect *c, uint32_t type, void *addr);
+
+/* ---- notifications ---- */
+
+tether_ret_t tether_notification_port_create(tether_session *s, tether_notification_port **ret);
+void tether_notification_port_destroy(tether_notification_port *port);
+/* Poll it for POLLIN, then call dispatch. */
+int tether_notification_port_get_fd(tether_notification_port *port);
+/* Runs the callbacks of every message waiting; does not block. */
+tether_ret_t tether_notification_port_dispatch(tether_notification_port *port);
+
+#define TETHER_NOTIFY_MATCHED    1u /* existing matches first, then each new one */
+#define TETHER_NOTIFY_PUBLISHED  2u /* only services published from now on */
+#define TETHER_NOTIFY_TERMINATED 3u
+
+typedef void (*tether_service_callback)(void *refcon, uint32_t type, uint64_t service_id);
+tether_ret_t tether_service_add_matching_notification(tether_notification_port *port, uint32_t type,
+                                                      const tether_value *matching,
+                                                      tether_service_callback callback,
+                                                      void *refcon, tether_notification **ret);
+void tether_notification_remove(tether_notification *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

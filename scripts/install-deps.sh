@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tether needs to build, test, fuzz and benchmark.
+# Idempotent: safe to run on every invocation of the demo or test command.
+set -euo pipefail
+
+pkgs=(
+  build-essential pkg-config meson ninja-build
+  clang libclang-rt-14-dev       # libFuzzer and sanitizer runtimes
+  libcmocka-dev                  # unit tests
+  libcbor-dev                    # property tables and matching dictionaries on the wire
+  libusb-1.0-0-dev               # USBTMC transport
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

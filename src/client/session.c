@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+#include "client/client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+tether_ret_t client_roundtrip(int sock, wire_msg *m, int fd, uint8_t *rx, client_reply *ret)
+{
+        ret->fd = -1;
+        tether_ret_t r = wire_msg_finish(m);
+        if (r != TETHER_SUCCESS)
+                return r;
+        wire_header sent;
+        memcpy(&sent, m->buf, sizeof(sent));
+        r = wire_send(sock, m, fd);
+        if (r != TETHER_SUCCESS)
+                return r == TETHER_ERR_MESSAGE_TOO_LARGE ? r : TETHER_ERR_IPC;
+        for (;;) {
+                size_t len = 0;
+                int rfd = -1;
+                r = wire_recv(sock, rx, WIRE_MAX_MESSAGE, &len, &rfd);
+                if (r != TETHER_SUCCESS)
+                        return TETHER_ERR_IPC; /* tetherd went away */
+                wire_header h;
+                bool valid = wire_header_check(rx, len, &h) == TETHER_SUCCESS;
+                if (!valid || h.type != (sent.type | WIRE_REPLY_FLAG) || h.serial != sent.serial) {
+                        if (rfd >= 0)
+                                close(rfd);
+                        /* tetherd could not parse a datagram of ours (it has
+                         * no serial to echo): that was this request. */
+                        if (valid && h.serial == 0 && h.type == WIRE_REPLY_FLAG && h.result != TETHER_SUCCESS)
+                                return h.result;
+                        /* Otherwise a stale reply to a request whose caller
+                         * gave up: skip it. */
+                        continue;
+                }
+                ret->h = h;
+                ret->fd = rfd;
+                wire_reader_init(&ret->body, rx + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+                if (h.result != TETHER_SUCCESS && rfd >= 0) {
+                        close(rfd);
+                        ret->fd = -1;
+                }
+                return h.result;
+        }
+}
+
+void session_begin_locked(tether_session *s, uint16_t type)
+{
+        if (++s->serial == 0)
+                s->serial = 1; /* 0 is reserved for tetherd's unsolicited errors */
+        wire_msg_init(&s->tx, type, s->serial, 0);
+}
+
+tether_ret_t session_call_locked(tether_session *s, client_reply *ret)
+{
+        return client_roundtrip(s->fd, &s->tx, -1, s->rx, ret);
+}
+
+tether_ret_t tether_session_open(const char *path, tether_session **ret)
+{
+        if (!ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!path)
+                path = getenv(TETHER_SOCKET_ENV);
+        if (!path)
+                path = TETHER_DEFAULT_SOCKET;
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(addr.sun_path))
+                return TETHER_ERR_BAD_ARGUMENT;
+        strcpy(addr.sun_path, path);
+        tether_session *s = calloc(1, sizeof(*s));
+        if (!s)
+                return TETHER_ERR_NO_MEMORY;
+        pthread_mutex_init(&s->lock, NULL);
+        s->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+                tether_ret_t r = (errno == EACCES || errno == EPERM) ? TETHER_ERR_NOT_PERMITTED
+                                                                      : TETHER_ERR_NOT_RESPONDING;
+                if (s->fd >= 0)
+                        close(s->fd);
+                pthread_mutex_destroy(&s->lock);
+                free(s);
+                return r;
+        }
+        pthread_mutex_lock(&s->lock);
+        session_begin_locked(s, WIRE_HELLO);
+        wire_put_u32(&s->tx, (uint32_t)(sizeof(void *) * 8));
+        wire_put_u32(&s->tx, 0);
+        client_reply rep;
+        tether_ret_t r = session_call_locked(s, &rep);
+        if (r == TETHER_SUCCESS) {
+                s->id = wire_get_u64(&rep.body);
+                s->root_id = wire_get_u64(&rep.body);
+                r = wire_reader_done(&rep.body) == TETHER_SUCCESS ? TETHER_SUCCESS : TETHER_ERR_IPC;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (r != TETHER_SUCCESS) {
+                close(s->fd);
+                pthread_mutex_destroy(&s->lock);
+                free(s);
+                return r;
+        }
+        *ret = s;
+        return TETHER_SUCCESS;
+}
+
+void tether_session_close(tether_session *s)
+{
+        if (!s)
+                return;
+        connect_close_all(s);
+        port_destroy_all(s);
+        close(s->fd);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_DAEMON_H
+#define TETHER_DAEMON_H
+
+/*
+ * tetherd's private model.
+ *
+ * Threads and what they own:
+ *   main thread   the listening socket, every session socket, ports. It
+ *                 answers registry and property reads itself and never runs
+ *                 driver code.
+ *   work loops    one thread per service. Every driver callback of that
+ *                 service and its user clients runs there, so a slow driver
+ *                 delays only itself. Each user client's connection socket
+ *                 is polled by its service's loop, so a call goes socket ->
+ *                 loop -> driver -> socket with no hand-off between threads.
+ * Locks: `reg_lock` guards the registry tree, property tables, states,
+ * open counts, ports and notifications. It is never held while driver code
+ * runs or while blocking on I/O (sends are non-blocking).
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <tether/driver.h>
+#include <tether/tether.h>
+
+#include "wire/message.h"
+
+/* ---- limits (named, with clear errors) ---- */
+#define TETHERD_MAX_SESSIONS_PER_UID     64   /* TETHER_ERR_NO_RESOURCES at connect */
+#define TETHERD_MAX_CONNECTIONS_PER_SESSION 256 /* TETHER_ERR_NO_RESOURCES at open */
+#define TETHERD_MAX_PORTS_PER_SESSION    16
+#define TETHERD_MAX_NOTIFICATIONS_PER_SESSION 256
+#define REGISTRY_MAX_DEPTH               32   /* nubs below nubs below ... */
+#define TETHERD_BATCH                    32   /* messages served per wake-up per socket */
+
+/* ---- registry (registry.c) ---- */
+
+typedef struct entry entry;
+struct entry {
+        atomic_uint refs;
+        uint64_t id;
+        char *class_name;
+        char *name;
+        char *location;
+        entry *parent;            /* referenced; NULL for the root and once detached */
+        entry **children;         /* referenced */
+        size_t n_children, cap_children;
+        tether_value *props;      /* a dict, replaced whole on change */
+        uint32_t state;           /* TETHER_ENTRY_* */
+        uint32_t open_count;
+        struct tether_service *service;   /* set on a service's own entry */
+        uint64_t publisher_id;    /* the service entry that published this nub (0: tetherd) */
+};
+
+extern pthread_mutex_t reg_lock;
+
+tether_ret_t registry_init(void);
+void registry_shutdown(void);
+entry *registry_root(void);                /* borrowed; lives until shutdown */
+/* New detached entry with one reference. props may be NULL. */
+tether_ret_t entry_new(const char *class_name, const char *name, const char *location,
+                       tether_value *props, entry **ret);
+entry *entry_ref(entry *e);
+entry *entry_unref(entry *e);
+/* With reg_lock held. attach takes its own reference for the tree. */
+tether_ret_t registry_attach_locked(entry *child, entry *parent);
+void registry_detach_locked(entry *e);
+entry *registry_lookup_locked(uint64_t id); /* borrowed */
+tether_ret_t registry_path_locked(const entry *e, char **ret);
+entry *registry_lookup_path_locked(const char *path);
+/* Visit every entry, depth first; fn returns false to stop. */
+void registry_walk_locked(entry *from, bool (*fn)(entry *e, void *ctx), void *ctx);
+bool registry_match_locked(const tether_value *matching, const entry *e);
+/* A referenced snapshot of e's property table (never NULL on success). */
+tether_ret_t registry_copy_props(entry *e, tether_value **ret);
+/* IOKitWaitQuiet: block until no service is still starting. */
+void registry_busy_inc(void);
+void registry_busy_dec(void);
+void registry_wait_quiet(void);
+
+/* ---- work loops (workloop.c) ---- */
+
+typedef struct workloop workloop;
+typedef void (*workloop_fn)(void *arg);
+typedef struct loop_source loop_source;
+/* events: EPOLL* bits */
+typedef void (*loop_source_fn)(loop_source *src, uint32_t events);
+struct loop_source {
+        int fd;
+        loop_source_fn fn;
+        bool removed;  /* set by remove; its owner frees it in a later job, so
+                        * events already fetched in the same batch are skipped */
+};
+
+tether_ret_t workloop_new(const char *name, workloop **ret);
+/* Run fn(arg) on the loop after delay_ms. Thread-safe. Fails once stopping. */
+tether_ret_t workloop_post(workloop *wl, uint32_t delay_ms, workloop_fn fn, void *arg);
+/* Loop thread only. */
+tether_ret_t workloop_add_source(workloop *wl, loop_source *src);
+void workloop_remove_source(workloop *wl, loop_source *src);
+bool workloop_on_thread(workloop *wl);
+/* Ask the loop to finish: it runs the jobs already queued, then `last(arg)`
+ * on its own thread, then exits. Jobs posted later are refused. */
+void workloop_finish(workloop *wl, workloop_fn last, void *arg);
+/* Wait for the thread to exit (not from the loop's own thread). */
+void workloop_join(workloop *wl);
+/* Free a joined loop. */
+void workloop_free(workloop *wl);
+
+/* ---- services (service.c) ---- */
+
+typedef struct tether_user_client user_client;
+
+struct tether_service {
+        atomic_uint refs;
+        entry *entry;                  /* referenced */
+        const tether_driver *driver;
+        void *priv;
+        workloop *loop;
+        /* loop thread only: */
+        bool started;
+        bool terminated;
+        bool exclusive;                /* an exclusive connection is open */
+        user_client *clients;          /* list of open user clients */
+        tether_value *staged;          /* set_properties in progress */
+        /* reg_lock: */
+        tether_service *next_all;      /* every live service, for shutdown */
+};
+
+tether_service *service_ref(tether_service *s);
+tether_service *service_unref(tether_service *s);
+/* Match drivers against a freshly attached nub and start the winners
+ * (asynchronously, on their loops). */
+void service_match_nub(entry *nub);
+/* Post the termination of every service at or below e (reg_lock held). */
+void service_terminate_subtree_locked(entry *e);
+/* Daemon exit: terminate everything and join every loop. */
+void service_shutdown_all(void);
+/* Main thread: join the loops of services that have finished. */
+void service_reap(void);
+/* Loop thread: a terminated service whose last user client went away. */
+void service_finish_if_idle(tether_service *s);
+/* Driver personalities are read once, at start-up. */
+tether_ret_t service_load_drivers(void);
+void service_unload_drivers(void);
+/* Apply a client's property write through the driver (loop thread). */
+tether_ret_t service_set_properties(tether_service *s, const tether_value *dict);
+
+/* ---- sessions (session.c) ---- */
+
+typedef struct session session;
+struct session {
+        atomic_uint refs;
+        int fd;                        /* closed when the last reference goes */
+        uint64_t id;
+        tether_task task;
+        bool hello_done;               /* main thread */
+        atomic_uint n_connections;
+        unsigned n_ports;              /* main thread */
+        unsigned n_notifications;      /* reg_lock */
+        loop_source src;               /* main loop registration */
+};
+
+session *session_ref(session *s);
+session *session_unref(session *s);
+/* Reply on a session socket from any thread. */
+void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
+                   const wire_msg *body_or_null, int fd);
+
+/* ---- user clients (user-client.c) ---- */
+
+/* Loop-thread job: create a user client for an open request. */
+typedef struct open_request {
+        session *session;              /* referenced */
+        tether_service *service;       /* referenced */
+        uint32_t serial, type, options;
+        int fds[2];                    /* [0] ours, [1] the client's */
+} open_request;
+void user_client_open(void *open_request);
+/* Loop thread: the service is terminating; stop its user clients. */
+void user_client_stop_all(tether_service *s);
+/* Loop thread: daemon exit; free user clients without telling the driver
+ * more than stop(). */
+void user_client_free_all(tether_service *s);
+
+/* ---- ports and notifications (notify.c) ---- */
+
+tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd);
+/* The port must belong to session s (async references are checked). */
+bool port_owned_by(uint64_t port_id, const session *s);
+void ports_release_session(session *s);
+tether_ret_t notification_add(session *s, uint64_t port_id, uint32_t type, uint64_t cookie,
+                              tether_value *matching, uint64_t *ret_id);
+tether_ret_t notification_remove(session *s, uint64_t id);
+/* With reg_lock held: tell every interested port about e. */
+void notify_service_locked(entry *e, uint32_t type);
+void notify_shutdown(void);
+
+/* ---- built-in drivers (drivers.c) ---- */
+
+extern const tether_driver *const builtin_drivers[];
+
+#endif

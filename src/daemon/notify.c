@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/daemon.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/matching.h"
+
+/* Ports and notifications are few per session and looked up by id; lists
+ * under reg_lock keep them simple and in one place. */
+typedef struct port {
+        uint64_t id;
+        int fd;                 /* tetherd's end, non-blocking */
+        const session *owner;   /* compared, never dereferenced */
+        bool overflowed;
+        struct port *next;
+} port;
+
+typedef struct notification {
+        uint64_t id;
+        uint64_t port_id;
+        uint64_t cookie;
+        uint32_t type;
+        const session *owner;
+        tether_value *matching;
+        struct notification *next;
+} notification;
+
+static port *ports;
+static notification *notifications;
+static uint64_t next_port_id = 1, next_notification_id = 1;
+
+static port *find_port_locked(uint64_t id)
+{
+        for (port *p = ports; p; p = p->next)
+                if (p->id == id)
+                        return p;
+        return NULL;
+}
+
+tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd)
+{
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return TETHER_ERR_NO_RESOURCES;
+        port *p = calloc(1, sizeof(*p));
+        if (!p) {
+                close(sv[0]);
+                close(sv[1]);
+                return TETHER_ERR_NO_MEMORY;
+        }
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        shutdown(sv[0], SHUT_RD); /* ports only carry messages to the client */
+        p->fd = sv[0];
+        p->owner = s;
+        pthread_mutex_lock(&reg_lock);
+        p->id = next_port_id++;
+        p->next = ports;
+        ports = p;
+        pthread_mutex_unlock(&reg_lock);
+        *ret_id = p->id;
+        *ret_client_fd = sv[1];
+        return TETHER_SUCCESS;
+}
+
+bool port_owned_by(uint64_t port_id, const session *s)
+{
+        pthread_mutex_lock(&reg_lock);
+        port *p = find_port_locked(port_id);
+        bool owned = p && p->owner == s;
+        pthread_mutex_unlock(&reg_lock);
+        return owned;
+}
+
+static void port_send_locked(port *p, const wire_msg *m)
+{
+        tether_ret_t r = wire_send(p->fd, m, -1);
+        /* A client that does not drain its port loses messages, as a full
+         * Mach queue does; say so once, not per message. */
+        if (r == TETHER_ERR_NOT_RESPONDING && !p->overflowed) {
+                p->overflowed = true;
+                log_warn("client: notification port %llu is full; dropping messages until it drains",
+                         (unsigned long long)p->id);
+        } else if (r == TETHER_SUCCESS) {
+                p->overflowed = false;
+        }
+}
+
+void ports_release_session(session *s)
+{
+        pthread_mutex_lock(&reg_lock);
+        for (notification **pp = &notifications; *pp;) {
+                notification *n = *pp;
+                if (n->owner == s) {
+                        *pp = n->next;
+                        tether_value_unref(n->matching);
+                        free(n);
+                } else {
+                        pp = &n->next;
+                }
+        }
+        for (port **pp = &ports; *pp;) {
+                port *p = *pp;
+                if (p->owner == s) {
+                        *pp = p->next;
+                        close(p->fd);
+                        free(p);
+                } else {
+                        pp = &p->next;
+                }
+        }
+        s->n_notifications = 0;
+        pthread_mutex_unlock(&reg_lock);
+}
+
+static void send_service_locked(const notification *n, const entry *e, uint32_t type)
+{
+        port *p = find_port_locked(n->port_id);
+        if (!p)
+                return;
+        static __thread wire_msg m;
+        wire_msg_init(&m, WIRE_NOTIFY_SERVICE, 0, TETHER_SUCCESS);
+        wire_put_u64(&m, n->cookie);
+        wire_put_u32(&m, type);
+        wire_put_u32(&m, 0);
+        wire_put_u64(&m, e->id);
+        wire_msg_finish(&m);
+        port_send_locked(p, &m);
+}
+
+static bool is_live_service(const entry *e)
+{
+        return e->service && e->service->entry == e && (e->state & TETHER_ENTRY_ACTIVE) &&
+               (e->state & TETHER_ENTRY_MATCHED);
+}
+
+typedef struct existing_ctx {
+        const notification *n;
+} existing_ctx;
+
+static bool send_existing(entry *e, void *arg)
+{
+        existing_ctx *c = arg;
+        if (is_live_service(e) && registry_match_locked(c->n->matching, e))
+                send_service_locked(c->n, e, TETHER_NOTIFY_MATCHED);
+        return true;
+}
+
+tether_ret_t notification_add(session *s, uint64_t port_id, uint32_t type, uint64_t cookie,
+                              tether_value *matching, uint64_t *ret_id)
+{
+        if (type != TETHER_NOTIFY_MATCHED && type != TETHER_NOTIFY_PUBLISHED && type != TETHER_NOTIFY_TERMINATED)
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_ret_t r = matching_validate(matching);
+        if (r != TETHER_SUCCESS)
+                return r;
+        notification *n = calloc(1, sizeof(*n));
+        if (!n)
+                return TETHER_ERR_NO_MEMORY;
+        pthread_mutex_lock(&reg_lock);
+        port *p = find_port_locked(port_id);
+        if (!p || p->owner != s)
+                r = TETHER_ERR_BAD_ARGUMENT;
+        else if (s->n_notifications >= TETHERD_MAX_NOTIFICATIONS_PER_SESSION)
+                r = TETHER_ERR_NO_RESOURCES;
+        if (r == TETHER_SUCCESS) {
+                n->id = next_notification_id++;
+                n->port_id = port_id;
+                n->cookie = cookie;
+                n->type = type;
+                n->owner = s;
+                n->matching = tether_value_ref(matching);
+                n->next = notifications;
+                notifications = n;
+                s->n_notifications++;
+                *ret_id = n->id;
+                /* Existing services first, under the same lock that
+                 * publishes new ones: none is missed or told twice. */
+                if (type == TETHER_NOTIFY_MATCHED) {
+                        existing_ctx c = { .n = n };
+                        registry_walk_locked(registry_root(), send_existing, &c);
+                }
+        }
+        pthread_mutex_unlock(&reg_lock);
+        if (r != TETHER_SUCCESS)
+                free(n);
+        return r;
+}
+
+tether_ret_t notification_remove(session *s, uint64_t id)
+{
+        tether_ret_t r = TETHER_ERR_NOT_FOUND;
+        pthread_mutex_lock(&reg_lock);
+        for (notification **pp = &notifications; *pp; pp = &(*pp)->next) {
+                notification *n = *pp;
+                if (n->id == id && n->owner == s) {
+                        *pp = n->next;
+                        tether_value_unref(n->matching);
+                        free(n);
+                        s->n_notifications--;
+                        r = TETHER_SUCCESS;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&reg_lock);
+        return r;
+}
+
+void notify_service_locked(entry *e, uint32_t type)
+{
+        for (notification *n = notifications; n; n = n->next) {
+                bool wants = type == TETHER_NOTIFY_TERMINATED ? n->type == TETHER_NOTIFY_TERMINATED
+                                                              : n->type != TETHER_NOTIFY_TERMINATED;
+                if (wants && registry_match_locked(n->matching, e))
+                        send_service_locked(n, e, type == TETHER_NOTIFY_TERMINATED ? type : n->type);
+        }
+}
+
+void notify_shutdown(void)
+{
+        pthread_mutex_lock(&reg_lock);
+        while (notifications) {
+                notification *n = notifications;
+                notifications = n->next;
+                tether_value_unref(n->matching);
+                free(n);
+        }
+        while (ports) {
+                port *p = ports;
+                ports = p->next;
+                close(p->fd);
+                free(p);
+        }
+        pthread_mutex_unlock(&reg_lock);
+}
+
+tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,
+                                   uint32_t count)
+{
+        if (!ref || count > TETHER_MAX_ASYNC_ARGS || (count && !args))
+                return TETHER_ERR_BAD_ARGUMENT;
+        static __thread wire_msg m;
+        wire_msg_init(&m, WIRE_NOTIFY_ASYNC, 0, TETHER_SUCCESS);
+        wire_put_bytes(&m, ref->words, sizeof(ref->words));
+        wire_put_u32(&m, (uint32_t)result);
+        wire_put_u32(&m, count);
+        wire_put_bytes(&m, args, count * sizeof(uint64_t));
+        wire_msg_finish(&m);
+        tether_ret_t r = TETHER_ERR_NOT_ATTACHED;
+        pthread_mutex_lock(&reg_lock);
+        port *p = find_port_locked(ref->words[0]);
+        if (p) {
+                port_send_locked(p, &m);
+                r = TETHER_SUCCESS;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        return r;
+}

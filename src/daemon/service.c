@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/daemon.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/matching.h"
+
+/* ---- personalities ---- */
+
+typedef struct personality {
+        const tether_driver *driver;
+        tether_value *dict;
+        int64_t score;
+} personality;
+
+static personality *personalities;
+static size_t n_personalities;
+
+tether_ret_t service_load_drivers(void)
+{
+        for (size_t d = 0; builtin_drivers[d]; d++) {
+                const tether_driver *drv = builtin_drivers[d];
+                tether_value *arr = NULL;
+                if (!drv->personalities || drv->personalities(&arr) != TETHER_SUCCESS ||
+                    tether_value_get_type(arr) != TETHER_TYPE_ARRAY) {
+                        log_err("driver %s: no usable personalities; not loaded", drv->name);
+                        tether_value_unref(arr);
+                        continue;
+                }
+                for (size_t i = 0; i < tether_value_count(arr); i++) {
+                        tether_value *dict = NULL;
+                        tether_value_array_get(arr, i, &dict);
+                        if (matching_validate(dict) != TETHER_SUCCESS) {
+                                log_err("driver %s: personality %zu is not a valid matching dictionary; skipped",
+                                        drv->name, i);
+                                continue;
+                        }
+                        personality *p = realloc(personalities, (n_personalities + 1) * sizeof(*p));
+                        if (!p) {
+                                tether_value_unref(arr);
+                                return TETHER_ERR_NO_MEMORY;
+                        }
+                        personalities = p;
+                        personalities[n_personalities++] = (personality){
+                                .driver = drv, .dict = tether_value_ref(dict),
+                                .score = matching_probe_score(dict) };
+                }
+                tether_value_unref(arr);
+        }
+        return TETHER_SUCCESS;
+}
+
+void service_unload_drivers(void)
+{
+        for (size_t i = 0; i < n_personalities; i++)
+                tether_value_unref(personalities[i].dict);
+        free(personalities);
+        personalities = NULL;
+        n_personalities = 0;
+}
+
+/* ---- life of a service ---- */
+
+static tether_service *all_services;   /* reg_lock */
+static workloop **graveyard;           /* reg_lock: finished loops to join */
+static tether_service **graveyard_svc;
+static size_t n_graveyard;
+static pthread_cond_t all_gone = PTHREAD_COND_INITIALIZER;
+static bool shutting_down;             /* reg_lock */
+
+tether_service *service_ref(tether_service *s)
+{
+        if (s)
+                atomic_fetch_add(&s->refs, 1);
+        return s;
+}
+
+tether_service *service_unref(tether_service *s)
+{
+        if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+                return NULL;
+        workloop_free(s->loop);
+        tether_value_unref(s->staged);
+        entry_unref(s->entry);
+        free(s->priv);
+        free(s);
+        return NULL;
+}
+
+/* The candidates for one nub, best score first; tried in turn until a
+ * driver's start() accepts the nub. */
+typedef struct match_state {
+        entry *nub;               /* referenced */
+        size_t n, next;
+        personality **cands;
+} match_state;
+
+static void match_state_free(match_state *m)
+{
+        entry_unref(m->nub);
+        free(m->cands);
+        free(m);
+}
+
+static void try_next_candidate(match_state *m);
+
+/* Last act of a loop, on its own thread. */
+static void service_loop_exit(void *arg)
+{
+        tether_service *s = arg;
+        pthread_mutex_lock(&reg_lock);
+        for (tether_service **pp = &all_services; *pp; pp = &(*pp)->next_all) {
+                if (*pp == s) {
+                        *pp = s->next_all;
+                        break;
+                }
+        }
+        if (s->entry->service == s)
+                s->entry->service = NULL;
+        workloop **g = realloc(graveyard, (n_graveyard + 1) * sizeof(*g));
+        tether_service **gs = realloc(graveyard_svc, (n_graveyard + 1) * sizeof(*gs));
+        if (g)
+                graveyard = g;
+        if (gs)
+                graveyard_svc = gs;
+        if (g && gs) {
+                graveyard[n_graveyard] = s->loop;
+                graveyard_svc[n_graveyard++] = s; /* the loop's reference moves here */
+        } else {
+                log_err("tether: out of memory reaping service %s; its thread is leaked", s->entry->name);
+        }
+        pthread_cond_broadcast(&all_gone);
+        pthread_mutex_unlock(&reg_lock);
+}
+
+void service_reap(void)
+{
+        pthread_mutex_lock(&reg_lock);
+        size_t n = n_graveyard;
+        workloop **g = graveyard;
+        tether_service **gs = graveyard_svc;
+        graveyard = NULL;
+        graveyard_svc = NULL;
+        n_graveyard = 0;
+        pthread_mutex_unlock(&reg_lock);
+        for (size_t i = 0; i < n; i++) {
+                workloop_join(g[i]);
+                service_unref(gs[i]);
+        }
+        free(g);
+        free(gs);
+}
+
+static tether_ret_t service_create(const tether_driver *drv, entry *nub, tether_service **ret)
+{
+        tether_service *s = calloc(1, sizeof(*s));
+        if (!s)
+                return TETHER_ERR_NO_MEMORY;
+        atomic_init(&s->refs, 1); /* the loop's reference, dropped via the graveyard */
+        s->driver = drv;
+        s->priv = calloc(1, drv->priv_size ? drv->priv_size : 1);
+        tether_ret_t r = s->priv ? entry_new(drv->class_name, drv->class_name, nub->location, NULL, &s->entry)
+                                 : TETHER_ERR_NO_MEMORY;
+        if (r == TETHER_SUCCESS)
+                r = workloop_new(drv->class_name, &s->loop);
+        if (r != TETHER_SUCCESS) {
+                entry_unref(s->entry);
+                free(s->priv);
+                free(s);
+                return r;
+        }
+        *ret = s;
+        return TETHER_SUCCESS;
+}
+
+typedef struct start_ctx {
+        tether_service *svc;      /* referenced */
+        match_state *match;
+} start_ctx;
+
+static void run_start(void *arg)
+{
+        start_ctx *c = arg;
+        tether_service *s = c->svc;
+        tether_ret_t r = TETHER_SUCCESS;
+        if (s->terminated)
+                r = TETHER_ERR_ABORTED;
+        else if (s->driver->start)
+                r = s->driver->start(s);
+        pthread_mutex_lock(&reg_lock);
+        if (r == TETHER_SUCCESS && s->entry->parent) {
+                s->started = true;
+                s->entry->state |= TETHER_ENTRY_MATCHED | TETHER_ENTRY_ACTIVE;
+                s->entry->parent->state |= TETHER_ENTRY_MATCHED;
+                notify_service_locked(s->entry, TETHER_NOTIFY_PUBLISHED);
+                pthread_mutex_unlock(&reg_lock);
+                log_info("%s started on %s", s->driver->name, s->entry->parent->name);
+                match_state_free(c->match);
+        } else {
+                s->terminated = true;
+                registry_detach_locked(s->entry);
+                pthread_mutex_unlock(&reg_lock);
+                if (r != TETHER_SUCCESS)
+                        log_warn("driver %s: start refused the nub: %s", s->driver->name, tether_strerror(r));
+                workloop_finish(s->loop, service_loop_exit, s);
+                try_next_candidate(c->match);
+        }
+        service_unref(s);
+        free(c);
+        registry_busy_dec();
+}
+
+static void try_next_candidate(match_state *m)
+{
+        while (m->next < m->n) {
+                const personality *p = m->cands[m->next++];
+                tether_service *s = NULL;
+                if (service_create(p->driver, m->nub, &s) != TETHER_SUCCESS) {
+                        log_err("tether: cannot create a service for %s", p->driver->name);
+                        continue;
+                }
+                start_ctx *c = malloc(sizeof(*c));
+                pthread_mutex_lock(&reg_lock);
+                tether_ret_t r = (shutting_down || !m->nub->parent || !c)
+                                         ? TETHER_ERR_ABORTED
+                                         : registry_attach_locked(s->entry, m->nub);
+                if (r == TETHER_SUCCESS) {
+                        s->entry->service = s;
+                        s->next_all = all_services;
+                        all_services = s;
+                }
+                pthread_mutex_unlock(&reg_lock);
+                if (r != TETHER_SUCCESS) {
+                        free(c);
+                        workloop_finish(s->loop, NULL, NULL);
+                        workloop_join(s->loop);
+                        service_unref(s);
+                        break;
+                }
+                c->svc = service_ref(s);
+                c->match = m;
+                registry_busy_inc();
+                /* A fresh loop cannot be finishing yet: the post succeeds. */
+                workloop_post(s->loop, 0, run_start, c);
+                return;
+        }
+        match_state_free(m);
+}
+
+static int by_score(const void *a, const void *b)
+{
+        const personality *pa = *(personality *const *)a, *pb = *(personality *const *)b;
+        if (pa->score != pb->score)
+                return pa->score < pb->score ? 1 : -1;
+        /* Equal scores: built-in order decides, as load order does in I/O Kit. */
+        return (pa > pb) - (pa < pb);
+}
+
+void service_match_nub(entry *nub)
+{
+        match_state *m = calloc(1, sizeof(*m));
+        if (!m)
+                return;
+        m->nub = entry_ref(nub);
+        m->cands = calloc(n_personalities ? n_personalities : 1, sizeof(*m->cands));
+        if (!m->cands) {
+                match_state_free(m);
+                return;
+        }
+        pthread_mutex_lock(&reg_lock);
+        for (size_t i = 0; i < n_personalities; i++)
+                if (registry_match_locked(personalities[i].dict, nub))
+                        m->cands[m->n++] = &personalities[i];
+        pthread_mutex_unlock(&reg_lock);
+        qsort(m->cands, m->n, sizeof(*m->cands), by_score);
+        try_next_candidate(m);
+}
+
+/* ---- termination ---- */
+
+static void terminate_job(void *arg)
+{
+        tether_service *s = arg;
+        if (!s->terminated) {
+                s->terminated = true;
+                user_client_stop_all(s);
+                if (s->started && s->driver->stop)
+                        s->driver->stop(s);
+                pthread_mutex_lock(&reg_lock);
+                if (s->started)
+                        notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+                registry_detach_locked(s->entry);
+                pthread_mutex_unlock(&reg_lock);
+                log_info("%s terminated", s->driver->name);
+                service_finish_if_idle(s);
+        }
+        service_unref(s);
+}
+
+void service_finish_if_idle(tether_service *s)
+{
+        if (s->terminated && !s->clients)
+                workloop_finish(s->loop, service_loop_exit, s);
+}
+
+static bool post_terminate(entry *e, void *ctx)
+{
+        if (e->service && workloop_post(e->service->loop, 0, terminate_job, service_ref(e->service)) != TETHER_SUCCESS)
+                service_unref(e->service); /* already finishing: nothing to do */
+        return true;
+}
+
+void service_terminate_subtree_locked(entry *e)
+{
+        /* Mark the whole subtree inactive now, so new opens and lookups miss
+         * it at once, even before each loop has run its termination. */
+        registry_walk_locked(e, post_terminate, NULL);
+}
+
+static void shutdown_job(void *arg)
+{
+        tether_service *s = arg;
+        user_client_free_all(s);
+        s->clients = NULL;
+        terminate_job(service_ref(s));
+        workloop_finish(s->loop, service_loop_exit, s);
+        service_unref(s);
+}
+
+void service_shutdown_all(void)
+{
+        pthread_mutex_lock(&reg_lock);
+        shutting_down = true;
+        for (tether_service *s = all_services; s; s = s->next_all)
+                if (workloop_post(s->loop, 0, shutdown_job, service_ref(s)) != TETHER_SUCCESS)
+                        service_unref(s);
+        while (all_services)
+                pthread_cond_wait(&all_gone, &reg_lock);
+        pthread_mutex_unlock(&reg_lock);
+        service_reap();
+}
+
+/* ---- properties ---- */
+
+static tether_ret_t apply_props(tether_service *s, const tether_value *changes)
+{
+        tether_value *next = NULL;
+        pthread_mutex_lock(&reg_lock);
+        tether_ret_t r = tether_value_copy(s->entry->props, &next);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_merge(next, changes);
+        if (r == TETHER_SUCCESS) {
+                /* One pointer swap: readers see all of the change or none of it. */
+                tether_value_unref(s->entry->props);
+                s->entry->props = next;
+                next = NULL;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        tether_value_unref(next);
+        return r;
+}
+
+tether_ret_t service_set_properties(tether_service *s, const tether_value *dict)
+{
+        if (s->terminated)
+                return TETHER_ERR_NOT_ATTACHED;
+        if (!s->driver->set_properties)
+                return TETHER_ERR_UNSUPPORTED;
+        tether_ret_t r = tether_value_new_dict(&s->staged);
+        if (r != TETHER_SUCCESS)
+                return r;
+        r = s->driver->set_properties(s, dict);
+        if (r == TETHER_SUCCESS)
+                r = apply_props(s, s->staged);
+        s->staged = tether_value_unref(s->staged);
+        return r;
+}
+
+/* ---- the driver API ---- */
+
+void *tether_service_priv(tether_service *svc)
+{
+        return svc ? svc->priv : NULL;
+}
+
+uint64_t tether_service_id(tether_service *svc)
+{
+        return svc ? svc->entry->id : 0;
+}
+
+const char *tether_service_class(tether_service *svc)
+{
+        return svc ? svc->entry->class_name : NULL;
+}
+
+tether_ret_t tether_service_get_provider_property(tether_service *svc, const char *key, tether_value **ret)
+{
+        if (!svc || !key || !ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_ret_t r = TETHER_ERR_NOT_ATTACHED;
+        pthread_mutex_lock(&reg_lock);
+        if (svc->entry->parent) {
+                tether_value *v = NULL;
+                r = tether_value_dict_get(svc->entry->parent->props, key, &v);
+                *ret = tether_value_ref(v);
+        }
+        pthread_mutex_unlock(&reg_lock);
+        return r;
+}
+
+tether_ret_t tether_service_set_property(tether_service *svc, const char *key, tether_value *v)
+{
+        if (!svc || !key || !v)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* Inside set_properties the change is staged and lands with the rest. */
+        if (svc->staged && workloop_on_thread(svc->loop))
+                return tether_value_dict_set(svc->staged, key, v);
+        tether_value *one = NULL;
+        tether_ret_t r = tether_value_new_dict(&one);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set(one, key, v);
+        if (r == TETHER_SUCCESS)
+                r = apply_props(svc, one);
+        tether_value_unref(one);
+        return r;
+}
+
+tether_ret_t tether_service_remove_property(tether_service *svc, const char *key)
+{
+        if (!svc || !key)
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_value *next = NULL;
+        pthread_mutex_lock(&reg_lock);
+        tether_ret_t r = tether_value_copy(svc->entry->props, &next);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_remove(next, key);
+        if (r == TETHER_SUCCESS) {
+                tether_value_unref(svc->entry->props);
+                svc->entry->props = next;
+                next = NULL;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        tether_value_unref(next);
+        return r;
+}
+
+tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, tether_value **ret)
+{
+        if (!svc || !key || !ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        pthread_mutex_lock(&reg_lock);
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_dict_get(svc->entry->props, key, &v);
+        *ret = tether_value_ref(v);
+        pthread_mutex_unlock(&reg_lock);
+        return r;
+}
+
+tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_name, const char *name,
+                                        const char *location, tether_value *props, uint64_t *ret_id)
+{
+        if (!svc)
+                return TETHER_ERR_BAD_ARGUMENT;
+        entry *nub = NULL;
+        tether_ret_t r = entry_new(class_name, name, location, props, &nub);
+        if (r != TETHER_SUCCESS)
+                return r;
+        nub->publisher_id = svc->entry->id;
+        pthread_mutex_lock(&reg_lock);
+        r = (svc->terminated || shutting_down) ? TETHER_ERR_NOT_ATTACHED : registry_attach_locked(nub, svc->entry);
+        if (r == TETHER_SUCCESS)
+                nub->state |= TETHER_ENTRY_ACTIVE;
+        pthread_mutex_unlock(&reg_lock);
+        if (r == TETHER_SUCCESS) {
+                if (ret_id)
+                        *ret_id = nub->id;
+                service_match_nub(nub);
+        }
+        entry_unref(nub);
+        return r;
+}
+
+tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id)
+{
+        if (!svc)
+                return TETHER_ERR_BAD_ARGUMENT;
+        pthread_mutex_lock(&reg_lock);
+        entry *nub = registry_lookup_locked(nub_id);
+        tether_ret_t r = TETHER_ERR_NOT_FOUND;
+        if (nub && nub->publisher_id != svc->entry->id)
+                r = TETHER_ERR_NOT_PERMITTED;
+        else if (nub) {
+                service_terminate_subtree_locked(nub);
+                registry_detach_locked(nub);
+                r = TETHER_SUCCESS;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        return r;
+}
+
+typedef struct scheduled {
+        tether_service *svc;      /* referenced */
+        void (*fn)(tether_service *, void *);
+        void *ctx;
+} scheduled;
+
+static void run_scheduled(void *arg)
+{
+        scheduled *j = arg;
+        /* A terminated service's timers are dropped, not run: its driver
+         * has been stopped. */
+        if (!j->svc->terminated)
+                j->fn(j->svc, j->ctx);
+        service_unref(j->svc);
+        free(j);
+}
+
+tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
+                                     void (*fn)(tether_service *svc, void *ctx), void *ctx)
+{
+        if (!svc || !fn)
+                return TETHER_ERR_BAD_ARGUMENT;
+        scheduled *j = malloc(sizeof(*j));
+        if (!j)
+                return TETHER_ERR_NO_MEMORY;
+        *j = (scheduled){ .svc = service_ref(svc), .fn = fn, .ctx = ctx };
+        tether_ret_t r = workloop_post(svc->loop, delay_ms, run_scheduled, j);
+        if (r != TETHER_SUCCESS) {
+                service_unref(j->svc);
+                free(j);
+        }
+        return r;
+}

@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/matching.h"
+#include "daemon/server.h"
+
+static __thread wire_msg tx;
+static uint8_t rx[WIRE_MAX_MESSAGE];
+static int epfd = -1;
+static uint64_t next_session_id = 1;
+
+/* Sessions per uid: a short list, touched only by the main thread. */
+typedef struct uid_count {
+        uid_t uid;
+        unsigned n;
+        struct uid_count *next;
+} uid_count;
+static uid_count *uid_counts;
+
+/* Sessions closed during the current epoll batch; released after it, so a
+ * later event of the same batch never names freed memory. */
+static session **closing;
+static size_t n_closing, cap_closing;
+
+/* Every open session, so shutdown can release them. */
+static session **live;
+static size_t n_live, cap_live;
+
+static bool live_add(session *s)
+{
+        if (n_live == cap_live) {
+                size_t cap = cap_live ? cap_live * 2 : 16;
+                session **l = realloc(live, cap * sizeof(*l));
+                if (!l)
+                        return false;
+                live = l;
+                cap_live = cap;
+        }
+        live[n_live++] = s;
+        return true;
+}
+
+static void live_remove(session *s)
+{
+        for (size_t i = 0; i < n_live; i++) {
+                if (live[i] == s) {
+                        live[i] = live[--n_live];
+                        return;
+                }
+        }
+}
+
+static uid_count *uid_slot(uid_t uid, bool create)
+{
+        for (uid_count *u = uid_counts; u; u = u->next)
+                if (u->uid == uid)
+                        return u;
+        if (!create)
+                return NULL;
+        uid_count *u = calloc(1, sizeof(*u));
+        if (u) {
+                u->uid = uid;
+                u->next = uid_counts;
+                uid_counts = u;
+        }
+        return u;
+}
+
+session *session_ref(session *s)
+{
+        if (s)
+                atomic_fetch_add(&s->refs, 1);
+        return s;
+}
+
+session *session_unref(session *s)
+{
+        if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+                return NULL;
+        close(s->fd);
+        free(s);
+        return NULL;
+}
+
+void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
+                   const wire_msg *body_or_null, int fd)
+{
+        const wire_msg *m = body_or_null;
+        wire_msg status;
+        if (!m) {
+                wire_msg_init(&status, type | WIRE_REPLY_FLAG, serial, result);
+                wire_msg_finish(&status);
+                m = &status;
+        }
+        tether_ret_t r = wire_send(s->fd, m, fd);
+        if (r == TETHER_ERR_NOT_RESPONDING) {
+                /* The client is not reading. Hanging up makes the main loop
+                 * reap it; nothing here may block a work loop. */
+                log_warn("client pid %d: not reading replies; closing its session", (int)s->task.pid);
+                shutdown(s->fd, SHUT_RDWR);
+        }
+}
+
+static void reply_status(session *s, const wire_header *h, tether_ret_t r)
+{
+        session_reply(s, h->type, h->serial, r, NULL, -1);
+}
+
+static void reply_msg(session *s, const wire_header *h)
+{
+        if (wire_msg_finish(&tx) != TETHER_SUCCESS)
+                reply_status(s, h, TETHER_ERR_MESSAGE_TOO_LARGE);
+        else
+                session_reply(s, h->type, h->serial, TETHER_SUCCESS, &tx, -1);
+}
+
+/* ---- handlers ---- */
+
+static tether_ret_t entry_info_locked(entry *e, tether_value **ret)
+{
+        tether_value *d = NULL, *kids = NULL;
+        char *path = NULL;
+        tether_ret_t r = tether_value_new_dict(&d);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_new_array(&kids);
+        for (size_t i = 0; r == TETHER_SUCCESS && i < e->n_children; i++) {
+                tether_value *id = NULL;
+                r = tether_value_new_uint(e->children[i]->id, 64, &id);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_array_append(kids, id);
+                tether_value_unref(id);
+        }
+        if (r == TETHER_SUCCESS)
+                r = registry_path_locked(e, &path);
+        bool is_service = e->service && e->service->entry == e;
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(d, "id", e->id, 64);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(d, "parent", e->parent ? e->parent->id : 0, 64);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "class", e->class_name);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "name", e->name);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "location", e->location);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "path", path);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(d, "state", e->state, 32);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(d, "busy", 0, 32);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(d, "openCount", e->open_count, 32);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "driver", is_service ? e->service->driver->name : "");
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set(d, "children", kids);
+        free(path);
+        tether_value_unref(kids);
+        if (r != TETHER_SUCCESS)
+                d = tether_value_unref(d);
+        *ret = d;
+        return r;
+}
+
+static void handle_get_entry(session *s, const wire_header *h, wire_reader *rd)
+{
+        uint64_t id = wire_get_u64(rd);
+        tether_ret_t r = wire_reader_done(rd);
+        tether_value *info = NULL;
+        if (r == TETHER_SUCCESS) {
+                pthread_mutex_lock(&reg_lock);
+                entry *e = registry_lookup_locked(id);
+                r = e ? entry_info_locked(e, &info) : TETHER_ERR_NOT_FOUND;
+                pthread_mutex_unlock(&reg_lock);
+        }
+        if (r != TETHER_SUCCESS) {
+                reply_status(s, h, r);
+                return;
+        }
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
+        wire_put_value(&tx, info);
+        tether_value_unref(info);
+        reply_msg(s, h);
+}
+
+static void handle_get_property(session *s, const wire_header *h, wire_reader *rd)
+{
+        uint64_t id = wire_get_u64(rd);
+        size_t klen = rd->left;
+        const uint8_t *kbytes = wire_get_bytes(rd, klen);
+        if (rd->bad || klen > 1024 || (klen && memchr(kbytes, 0, klen))) {
+                reply_status(s, h, TETHER_ERR_BAD_ARGUMENT);
+                return;
+        }
+        char key[1025];
+        memcpy(key, kbytes, klen);
+        key[klen] = '\0';
+        tether_value *v = NULL;
+        tether_ret_t r = TETHER_ERR_NOT_FOUND;
+        pthread_mutex_lock(&reg_lock);
+        entry *e = registry_lookup_locked(id);
+        if (e && klen) {
+                r = tether_value_dict_get(e->props, key, &v);
+                tether_value_ref(v);
+        } else if (e) {
+                v = tether_value_ref(e->props);
+                r = TETHER_SUCCESS;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        if (r != TETHER_SUCCESS) {
+                reply_status(s, h, r);
+                return;
+        }
+        /* Encoding happens outside the lock: the snapshot is immutable. */
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
+        wire_put_value(&tx, v);
+        tether_value_unref(v);
+        reply_msg(s, h);
+}
+
+typedef struct set_props_job {
+        session *s;
+        tether_service *svc;
+        tether_value *dict;
+        wire_header h;
+} set_props_job;
+
+static void run_set_props(void *arg)
+{
+        set_props_job *j = arg;
+        tether_ret_t r = service_set_properties(j->svc, j->dict);
+        reply_status(j->s, &j->h, r);
+        tether_value_unref(j->dict);
+        service_unref(j->svc);
+        session_unref(j->s);
+        free(j);
+}
+
+/* The service behind an id, referenced; NULL with *ret_err set otherwise. */
+static tether_service *lookup_service(uint64_t id, tether_ret_t *ret_err)
+{
+        tether_service *svc = NULL;
+        pthread_mutex_lock(&reg_lock);
+        entry *e = registry_lookup_locked(id);
+        if (!e)
+                *ret_err = TETHER_ERR_NOT_FOUND;
+        else if (!e->service || e->service->entry != e)
+                *ret_err = TETHER_ERR_UNSUPPORTED; /* a nub: no driver owns it */
+        else
+                svc = service_ref(e->service);
+        pthread_mutex_unlock(&reg_lock);
+        return svc;
+}
+
+static void handle_set_properties(session *s, const wire_header *h, wire_reader *rd)
+{
+        uint64_t id = wire_get_u64(rd);
+        tether_value *dict = NULL;
+        tether_ret_t r = wire_get_value(rd, &dict);
+        if (r == TETHER_SUCCESS && tether_value_get_type(dict) != TETHER_TYPE_DICT)
+                r = TETHER_ERR_BAD_ARGUMENT;
+        tether_service *svc = r == TETHER_SUCCESS ? lookup_service(id, &r) : NULL;
+        set_props_job *j = svc ? malloc(sizeof(*j)) : NULL;
+        if (svc && !j)
+                r = TETHER_ERR_NO_MEMORY;
+        if (j) {
+                *j = (set_props_job){ .s = session_ref(s), .svc = svc, .dict = dict, .h = *h };
+                if (workloop_post(svc->loop, 0, run_set_props, j) == TETHER_SUCCESS)
+                        return;
+                session_unref(s);
+                free(j);
+                r = TETHER_ERR_NOT_ATTACHED;
+        }
+        service_unref(svc);
+        tether_value_unref(dict);
+        reply_status(s, h, r);
+}
+
+typedef struct match_ctx {
+        const tether_value *matching;
+        wire_msg *m;
+        size_t n;
+} match_ctx;
+
+static bool collect_match(entry *e, void *arg)
+{
+        match_ctx *c = arg;
+        if ((e->state & TETHER_ENTRY_ACTIVE) && registry_match_locked(c->matching, e)) {
+                wire_put_u64(c->m, e->id);
+                c->n++;
+        }
+        return !c->m->poisoned;
+}
+
+static void handle_get_matching(session *s, const wire_header *h, wire_reader *rd)
+{
+        tether_value *matching = NULL;
+        tether_ret_t r = wire_get_value(rd, &matching);
+        if (r == TETHER_SUCCESS)
+                r = matching_validate(matching);
+        if (r != TETHER_SUCCESS) {
+                tether_value_unref(matching);
+                reply_status(s, h, r);
+                return;
+        }
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
+        match_ctx c = { .matching = matching, .m = &tx };
+        pthread_mutex_lock(&reg_lock);
+        registry_walk_locked(registry_root(), collect_match, &c);
+        pthread_mutex_unlock(&reg_lock);
+        tether_value_unref(matching);
+        reply_msg(s, h);
+}
+
+static void handle_lookup_path(session *s, const wire_header *h, wire_reader *rd)
+{
+        size_t n = rd->left;
+        const uint8_t *p = wire_get_bytes(rd, n);
+        if (!n || n > 4096 || memchr(p, 0, n)) {
+                reply_status(s, h, TETHER_ERR_BAD_ARGUMENT);
+                return;
+        }
+        char *path = strndup((const char *)p, n);
+        if (!path) {
+                reply_status(s, h, TETHER_ERR_NO_MEMORY);
+                return;
+        }
+        pthread_mutex_lock(&reg_lock);
+        entry *e = registry_lookup_path_locked(path);
+        uint64_t id = e ? e->id : 0;
+        pthread_mutex_unlock(&reg_lock);
+        free(path);
+        if (!id) {
+                reply_status(s, h, TETHER_ERR_NOT_FOUND);
+                return;
+        }
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
+        wire_put_u64(&tx, id);
+        reply_msg(s, h);
+}
+
+static void handle_open(session *s, const wire_header *h, wire_reader *rd)
+{
+        uint64_t id = wire_get_u64(rd);
+        uint32_t type = wire_get_u32(rd);
+        uint32_t options = wire_get_u32(rd);
+        tether_ret_t r = wire_reader_done(rd);
+        if (r == TETHER_SUCCESS && (options & ~TETHER_OPEN_EXCLUSIVE))
+                r = TETHER_ERR_BAD_ARGUMENT;
+        tether_service *svc = r == TETHER_SUCCESS ? lookup_service(id, &r) : NULL;
+        if (!svc) {
+                reply_status(s, h, r);
+                return;
+        }
+        if (atomic_fetch_add(&s->n_connections, 1) >= TETHERD_MAX_CONNECTIONS_PER_SESSION) {
+                atomic_fetch_sub(&s->n_connections, 1);
+                service_unref(svc);
+                reply_status(s, h, TETHER_ERR_NO_RESOURCES);
+                return;
+        }
+        open_request *req = calloc(1, sizeof(*req));
+        int sv[2] = { -1, -1 };
+        if (!req || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                r = req ? TETHER_ERR_NO_RESOURCES : TETHER_ERR_NO_MEMORY;
+        } else {
+                fcntl(sv[0], F_SETFL, O_NONBLOCK);
+                *req = (open_request){ .session = session_ref(s), .service = svc, .serial = h->serial,
+                                       .type = type, .options = options, .fds = { sv[0], sv[1] } };
+                /* init_with_task and start are driver code: they run on the
+                 * service's loop, which also sends the reply. */
+                if (workloop_post(svc->loop, 0, user_client_open, req) == TETHER_SUCCESS)
+                        return;
+                session_unref(s);
+                close(sv[0]);
+                close(sv[1]);
+                r = TETHER_ERR_NOT_ATTACHED;
+        }
+        free(req);
+        atomic_fetch_sub(&s->n_connections, 1);
+        service_unref(svc);
+        reply_status(s, h, r);
+}
+
+static void handle_port_create(session *s, const wire_header *h, wire_reader *rd)
+{
+        if (wire_reader_done(rd) != TETHER_SUCCESS) {
+                reply_status(s, h, TETHER_ERR_BAD_ARGUMENT);
+                return;
+        }
+        if (s->n_ports >= TETHERD_MAX_PORTS_PER_SESSION) {
+                reply_status(s, h, TETHER_ERR_NO_RESOURCES);
+                return;
+        }
+        uint64_t id = 0;
+        int fd = -1;
+        tether_ret_t r = port_create(s, &id, &fd);
+        if (r != TETHER_SUCCESS) {
+                reply_status(s, h, r);
+                return;
+        }
+        s->n_ports++;
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
+        wire_put_u64(&tx, id);
+        wire_msg_finish(&tx);
+        session_reply(s, h->type, h->serial, TETHER_SUCCESS, &tx, fd);
+        close(fd);
+}
+
+static void handle_add_notification(session *s, const wire_header *h, wire_reader *rd)
+{
+        uint64_t port_id = wire_get_u64(rd);
+        uint32_t type = wire_get_u32(rd);
+        uint32_t zero = wire_get_u32(rd);
+        uint64_t cookie = wire_get_u64(rd);
+        tether_value *matching = NULL;
+        tether_ret_t r = rd->bad || zero ? TETHER_ERR_BAD_ARGUMENT : wire_get_value(rd, &matching);
+        uint64_t id = 0;
+        if (r == TETHER_SUCCESS)
+                r = notification_add(s, port_id, type, cookie, matching, &id);
+        tether_value_unref(matching);
+        if (r != TETHER_SUCCESS) {
+                reply_status(s, h, r);
+                return;
+        }
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
+        wire_put_u64(&tx, id);
+        reply_msg(s, h);
+}
+
+static void handle_hello(session *s, const wire_header *h, wire_reader *rd)
+{
+        uint32_t abi = wire_get_u32(rd);
+        uint32_t zero = wire_get_u32(rd);
+        if (wire_reader_done(rd) != TETHER_SUCCESS || zero || (abi != 32 && abi != 64) || s->hello_done) {
+                reply_status(s, h, TETHER_ERR_BAD_ARGUMENT);
+                return;
+        }
+        s->task.abi_word_bits = abi;
+        s->hello_done = true;
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
+        wire_put_u64(&tx, s->id);
+        wire_put_u64(&tx, registry_root()->id);
+        reply_msg(s, h);
+}
+
+static void handle_message(session *s, const uint8_t *buf, size_t len, int fd)
+{
+        wire_header h;
+        bool had_fd = fd >= 0;
+        if (had_fd)
+                close(fd); /* no session request carries an fd */
+        tether_ret_t r = wire_header_check(buf, len, &h);
+        if (r != TETHER_SUCCESS) {
+                log_warn("client pid %d: malformed message (%s)", (int)s->task.pid, tether_strerror(r));
+                wire_header bad = { 0 };
+                reply_status(s, &bad, r);
+                return;
+        }
+        if (had_fd) {
+                reply_status(s, &h, TETHER_ERR_BAD_ARGUMENT);
+                return;
+        }
+        wire_reader rd;
+        wire_reader_init(&rd, buf + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+        if (!s->hello_done && h.type != WIRE_HELLO) {
+                reply_status(s, &h, TETHER_ERR_NOT_OPEN);
+                return;
+        }
+        switch (h.type) {
+        case WIRE_HELLO:
+                handle_hello(s, &h, &rd);
+                break;
+        case WIRE_GET_ENTRY:
+                handle_get_entry(s, &h, &rd);
+                break;
+        case WIRE_GET_PROPERTY:
+                handle_get_property(s, &h, &rd);
+                break;
+        case WIRE_SET_PROPERTIES:
+                handle_set_properties(s, &h, &rd);
+                break;
+        case WIRE_GET_MATCHING:
+                handle_get_matching(s, &h, &rd);
+                break;
+        case WIRE_LOOKUP_PATH:
+                handle_lookup_path(s, &h, &rd);
+                break;
+        case WIRE_OPEN:
+                handle_open(s, &h, &rd);
+                break;
+        case WIRE_PORT_CREATE:
+                handle_port_create(s, &h, &rd);
+                break;
+        case WIRE_ADD_NOTIFICATION:
+                handle_add_notification(s, &h, &rd);
+                break;
+        case WIRE_REMOVE_NOTIFICATION: {
+                uint64_t id = wire_get_u64(&rd);
+                r = wire_reader_done(&rd);
+                reply_status(s, &h, r == TETHER_SUCCESS ? notification_remove(s, id) : r);
+                break;
+        }
+        default:
+                reply_status(s, &h, TETHER_ERR_BAD_MESSAGE_ID);
+                break;
+        }
+}
+
+/* ---- the main loop ---- */
+
+static void session_close(session *s)
+{
+        if (s->src.removed)
+                return;
+        s->src.removed = true;
+        epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
+        /* Wake anything still blocked on it; the fd itself closes with the
+         * last reference, so no thread ever writes to a reused number. */
+        shutdown(s->fd, SHUT_RDWR);
+        ports_release_session(s);
+        live_remove(s);
+        uid_count *u = uid_slot(s->task.uid, false);
+        if (u && u->n)
+                u->n--;
+        if (n_closing == cap_closing) {
+                size_t cap = cap_closing ? cap_closing * 2 : 8;
+                session **c = realloc(closing, cap * sizeof(*c));
+                if (!c) {
+                        session_unref(s); /* cannot defer: at worst a late event is skipped by `removed` */
+                        return;
+                }
+                closing = c;
+                cap_closing = cap;
+        }
+        closing[n_closing++] = s;
+}
+
+static void session_readable(loop_source *src, uint32_t events)
+{
+        session *s = (session *)((char *)src - offsetof(session, src));
+        for (int i = 0; i < TETHERD_BATCH; i++) {
+                size_t len = 0;
+                int fd = -1;
+                tether_ret_t r = wire_recv(s->fd, rx, sizeof(rx), &len, &fd);
+                if (r == TETHER_ERR_NOT_READY)
+                        return;
+                if (r == TETHER_ERR_MESSAGE_TOO_LARGE) {
+                        wire_header bad = { 0 };
+                        reply_status(s, &bad, r);
+                        continue;
+                }
+                if (r != TETHER_SUCCESS) {
+                        session_close(s);
+                        return;
+                }
+                handle_message(s, rx, len, fd);
+        }
+}
+
+static void accept_ready(loop_source *src, uint32_t events)
+{
+        for (;;) {
+                int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0)
+                        return;
+                struct ucred cred;
+                socklen_t cl = sizeof(cred);
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+                        close(fd);
+                        continue;
+                }
+                uid_count *u = uid_slot(cred.uid, true);
+                if (!u || u->n >= TETHERD_MAX_SESSIONS_PER_UID) {
+                        log_warn("client pid %d: uid %u has too many sessions; refused", (int)cred.pid,
+                                 (unsigned)cred.uid);
+                        wire_msg m;
+                        wire_msg_init(&m, WIRE_HELLO | WIRE_REPLY_FLAG, 0, TETHER_ERR_NO_RESOURCES);
+                        wire_msg_finish(&m);
+                        wire_send(fd, &m, -1);
+                        close(fd);
+                        continue;
+                }
+                session *s = calloc(1, sizeof(*s));
+                if (!s) {
+                        close(fd);
+                        continue;
+                }
+                atomic_init(&s->refs, 1);
+                s->fd = fd;
+                s->id = next_session_id++;
+                s->task = (tether_task){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid, .abi_word_bits = 64 };
+                s->src.fd = fd;
+                s->src.fn = session_readable;
+                struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &s->src };
+                if (!live_add(s)) {
+                        session_unref(s);
+                        continue;
+                }
+                if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                        live_remove(s);
+                        session_unref(s);
+                        continue;
+                }
+                u->n++;
+                log_debug("session %llu: pid %d uid %u", (unsigned long long)s->id, (int)cred.pid,
+                          (unsigned)cred.uid);
+        }
+}
+
+static volatile sig_atomic_t quit;
+
+static void signal_ready(loop_source *src, uint32_t events)
+{
+        struct signalfd_siginfo si;
+        while (read(src->fd, &si, sizeof(si)) == sizeof(si))
+                quit = 1;
+}
+
+static int listen_on(const char *path)
+{
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(addr.sun_path)) {
+                log_err("socket path too long: %s", path);
+                return -1;
+        }
+        strcpy(addr.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -1;
+        unlink(path);
+        /* Anyone who can reach the socket may read the registry; which
+         * users can reach it is the socket directory's permissions. */
+        if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(path, 0666) < 0 ||
+            listen(fd, 128) < 0) {
+                log_err("cannot listen on %s: %s", path, strerror(errno));
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+int server_run(const char *path, int ready_fd)
+{
+        sigset_t mask; /* blocked since main() started */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+
+        loop_source lsrc = { .fn = accept_ready }, ssrc = { .fn = signal_ready };
+        epfd = epoll_create1(EPOLL_CLOEXEC);
+        ssrc.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        lsrc.fd = listen_on(path);
+        if (epfd < 0 || ssrc.fd < 0 || lsrc.fd < 0)
+                return 1;
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lsrc };
+        epoll_ctl(epfd, EPOLL_CTL_ADD, lsrc.fd, &ev);
+        ev.data.ptr = &ssrc;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, ssrc.fd, &ev);
+        log_info("listening on %s", path);
+        if (ready_fd >= 0) {
+                ssize_t n = write(ready_fd, "READY\n", 6);
+                (void)n;
+                close(ready_fd);
+        }
+
+        struct epoll_event evs[32];
+        while (!quit) {
+                /* A bounded wait: finished work loops are joined promptly. */
+                int n = epoll_wait(epfd, evs, 32, 500);
+                for (int i = 0; i < n; i++) {
+                        loop_source *src = evs[i].data.ptr;
+                        if (!src->removed)
+                                src->fn(src, evs[i].events);
+                }
+                for (size_t i = 0; i < n_closing; i++)
+                        session_unref(closing[i]);
+                n_closing = 0;
+                service_reap();
+        }
+        log_info("shutting down");
+        close(lsrc.fd);
+        unlink(path);
+        close(ssrc.fd);
+        return 0;
+}
+
+void server_close_sessions(void)
+{
+        /* Sessions still open at exit: release them so clients see the
+         * hang-up and leak checkers see a clean exit. */
+        while (n_live)
+                session_close(live[0]);
+        for (size_t i = 0; i < n_closing; i++)
+                session_unref(closing[i]);
+        n_closing = 0;
+        free(live);
+        live = NULL;
+        free(closing);
+        closing = NULL;
+        while (uid_counts) {
+                uid_count *u = uid_counts;
+                uid_counts = u->next;
+                free(u);
+        }
+        if (epfd >= 0)
+                close(epfd);
+}

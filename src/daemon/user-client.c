@@ -1,0 +1,441 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon/daemon.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/dispatch.h"
+#include "core/log.h"
+#include "core/memory.h"
+
+enum { SLOT_IN, SLOT_OUT, N_SLOTS };
+
+struct tether_user_client {
+        uint64_t id;
+        const tether_user_client_ops *ops;
+        void *priv;
+        tether_service *svc;      /* referenced */
+        session *session;         /* referenced */
+        tether_task task;
+        loop_source src;          /* the connection socket */
+        bool stopped;             /* provider terminated: calls fail NOT_ATTACHED */
+        bool exclusive;
+        struct {
+                void *map;
+                size_t size;
+        } ool[N_SLOTS];
+        tether_user_client *next;
+};
+
+static atomic_uint_fast64_t next_uc_id = 1;
+
+/* One receive and one send buffer per loop thread: 64 KiB each is too much
+ * for every connection and too much for the stack of a hot path. */
+static __thread uint8_t rx[WIRE_MAX_MESSAGE];
+static __thread wire_msg tx;
+static __thread uint8_t inline_out[TETHER_MAX_INLINE_STRUCT];
+
+void *tether_user_client_priv(tether_user_client *uc)
+{
+        return uc ? uc->priv : NULL;
+}
+
+tether_service *tether_user_client_provider(tether_user_client *uc)
+{
+        return uc && !uc->stopped ? uc->svc : NULL;
+}
+
+const tether_task *tether_user_client_task(tether_user_client *uc)
+{
+        return uc ? &uc->task : NULL;
+}
+
+uint64_t tether_user_client_id(tether_user_client *uc)
+{
+        return uc ? uc->id : 0;
+}
+
+static void uc_free_job(void *arg)
+{
+        tether_user_client *uc = arg;
+        close(uc->src.fd);
+        atomic_fetch_sub(&uc->session->n_connections, 1);
+        session_unref(uc->session);
+        service_unref(uc->svc);
+        free(uc->priv);
+        free(uc);
+}
+
+/* Unhook uc from everything now; free it in a later job, after any event
+ * of the current epoll batch that still names it has been skipped. */
+static void uc_destroy(tether_user_client *uc)
+{
+        tether_service *s = uc->svc;
+        workloop_remove_source(s->loop, &uc->src);
+        if (!uc->stopped && uc->ops->stop)
+                uc->ops->stop(uc);
+        for (tether_user_client **pp = &s->clients; *pp; pp = &(*pp)->next) {
+                if (*pp == uc) {
+                        *pp = uc->next;
+                        break;
+                }
+        }
+        if (uc->exclusive)
+                s->exclusive = false;
+        for (int i = 0; i < N_SLOTS; i++)
+                if (uc->ool[i].map)
+                        munmap(uc->ool[i].map, uc->ool[i].size);
+        pthread_mutex_lock(&reg_lock);
+        if (s->entry->open_count)
+                s->entry->open_count--;
+        pthread_mutex_unlock(&reg_lock);
+        if (workloop_post(s->loop, 0, uc_free_job, uc) != TETHER_SUCCESS)
+                uc_free_job(uc); /* the loop is finishing: nothing else can name uc */
+        service_finish_if_idle(s);
+}
+
+static void uc_died(tether_user_client *uc)
+{
+        if (!uc->stopped) {
+                if (uc->ops->client_died)
+                        uc->ops->client_died(uc);
+                else if (uc->ops->client_close)
+                        uc->ops->client_close(uc);
+        }
+        uc_destroy(uc);
+}
+
+/* Send a reply; false if the connection had to be dropped. A client that
+ * does not read its replies must not be able to stall the service's loop,
+ * so the socket is non-blocking and a full queue ends the connection. */
+static bool uc_send(tether_user_client *uc, const wire_msg *m, int fd)
+{
+        tether_ret_t r = wire_send(uc->src.fd, m, fd);
+        if (r == TETHER_SUCCESS)
+                return true;
+        if (r == TETHER_ERR_NOT_RESPONDING)
+                log_warn("client pid %d: not reading replies on connection %llu; closing it",
+                         (int)uc->task.pid, (unsigned long long)uc->id);
+        uc_died(uc);
+        return false;
+}
+
+static bool uc_reply_status(tether_user_client *uc, uint16_t type, uint32_t serial, tether_ret_t r)
+{
+        wire_msg_init(&tx, type | WIRE_REPLY_FLAG, serial, r);
+        wire_msg_finish(&tx);
+        return uc_send(uc, &tx, -1);
+}
+
+static tether_ret_t set_buffer(tether_user_client *uc, wire_reader *rd, int fd)
+{
+        uint32_t slot = wire_get_u32(rd);
+        uint32_t zero = wire_get_u32(rd);
+        if (wire_reader_done(rd) != TETHER_SUCCESS || slot >= N_SLOTS || zero || fd < 0)
+                return TETHER_ERR_BAD_ARGUMENT;
+        struct stat st;
+        int seals = fcntl(fd, F_GET_SEALS);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || seals < 0 || !(seals & F_SEAL_SHRINK) ||
+            st.st_size <= 0 || (uint64_t)st.st_size > (uint64_t)TETHER_MAX_OOL_STRUCT + 65536)
+                return TETHER_ERR_BAD_ARGUMENT;
+        int prot = slot == SLOT_IN ? PROT_READ : PROT_READ | PROT_WRITE;
+        void *map = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED)
+                return TETHER_ERR_VM;
+        if (uc->ool[slot].map)
+                munmap(uc->ool[slot].map, uc->ool[slot].size);
+        uc->ool[slot].map = map;
+        uc->ool[slot].size = (size_t)st.st_size;
+        return TETHER_SUCCESS;
+}
+
+static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *body, size_t len)
+{
+        wire_call c;
+        uint64_t scalars_out[TETHER_MAX_SCALARS] = { 0 };
+        void *ool_in_copy = NULL;
+        tether_async_ref ref;
+        tether_method_args args = { 0 };
+        tether_ret_t r = wire_call_decode(body, len, &c);
+        bool ool_out = r == TETHER_SUCCESS && (c.flags & WIRE_CALL_OOL_OUT);
+
+        if (r == TETHER_SUCCESS && uc->stopped)
+                r = TETHER_ERR_NOT_ATTACHED;
+        if (r == TETHER_SUCCESS && (c.flags & WIRE_CALL_OOL_IN)) {
+                if (c.struct_in_size > uc->ool[SLOT_IN].size) {
+                        r = TETHER_ERR_BAD_ARGUMENT;
+                } else {
+                        /* A private copy: the client can still write its
+                         * mapping, and a driver must never read twice from
+                         * memory that can change under it. */
+                        ool_in_copy = malloc(c.struct_in_size ? c.struct_in_size : 1);
+                        if (!ool_in_copy)
+                                r = TETHER_ERR_NO_MEMORY;
+                        else
+                                memcpy(ool_in_copy, uc->ool[SLOT_IN].map, c.struct_in_size);
+                }
+        }
+        if (r == TETHER_SUCCESS && ool_out && c.struct_out_size > uc->ool[SLOT_OUT].size)
+                r = TETHER_ERR_BAD_ARGUMENT;
+        if (r == TETHER_SUCCESS && (c.flags & WIRE_CALL_ASYNC) && !port_owned_by(c.async_ref[0], uc->session))
+                r = TETHER_ERR_BAD_ARGUMENT;
+
+        if (r == TETHER_SUCCESS) {
+                args.selector = c.selector;
+                args.scalar_input = c.scalars;
+                args.scalar_input_count = c.scalar_in_count;
+                args.struct_input = ool_in_copy ? ool_in_copy : c.struct_in;
+                args.struct_input_size = c.struct_in_size;
+                args.struct_input_out_of_line = ool_in_copy != NULL;
+                args.scalar_output = scalars_out;
+                args.scalar_output_count = c.scalar_out_count;
+                args.struct_output = ool_out ? uc->ool[SLOT_OUT].map : inline_out;
+                args.struct_output_size = c.struct_out_size;
+                args.struct_output_out_of_line = ool_out;
+                args.task = &uc->task;
+                if (c.flags & WIRE_CALL_ASYNC) {
+                        memcpy(ref.words, c.async_ref, sizeof(ref.words));
+                        ref.connection = uc->id;
+                        args.async_ref = &ref;
+                }
+                dispatch_target t = {
+                        .user_client = uc,
+                        .provider = uc->svc->terminated ? NULL : uc->svc,
+                        .reference = NULL,
+                        .caller_is_admin = uc->task.uid == 0,
+                };
+                r = dispatch_call(uc->ops, &t, &args);
+        }
+        free(ool_in_copy);
+
+        wire_call_reply rep = { 0 };
+        if (r == TETHER_SUCCESS) {
+                rep.scalar_out_count = args.scalar_output_count;
+                rep.struct_out_size = args.struct_output_size;
+                memcpy(rep.scalars, scalars_out, sizeof(rep.scalars));
+                rep.struct_out = inline_out;
+        }
+        wire_msg_init(&tx, WIRE_CALL | WIRE_REPLY_FLAG, serial, r);
+        wire_call_reply_encode(&tx, &rep, ool_out);
+        if (wire_msg_finish(&tx) != TETHER_SUCCESS)
+                return uc_reply_status(uc, WIRE_CALL, serial, TETHER_ERR_INTERNAL);
+        return uc_send(uc, &tx, -1);
+}
+
+static bool handle_map(tether_user_client *uc, uint32_t serial, wire_reader *rd)
+{
+        uint32_t type = wire_get_u32(rd);
+        uint32_t options = wire_get_u32(rd);
+        tether_ret_t r = wire_reader_done(rd);
+        tether_memory *mem = NULL;
+        if (r == TETHER_SUCCESS && (options & ~TETHER_MAP_READ_ONLY))
+                r = TETHER_ERR_BAD_ARGUMENT;
+        if (r == TETHER_SUCCESS && uc->stopped)
+                r = TETHER_ERR_NOT_ATTACHED;
+        if (r == TETHER_SUCCESS && !uc->ops->client_memory_for_type)
+                r = TETHER_ERR_UNSUPPORTED;
+        uint32_t drv_options = 0;
+        if (r == TETHER_SUCCESS)
+                r = uc->ops->client_memory_for_type(uc, type, &drv_options, &mem);
+        if (r == TETHER_SUCCESS && !mem)
+                r = TETHER_ERR_INTERNAL;
+        if (r != TETHER_SUCCESS) {
+                tether_memory_unref(mem);
+                return uc_reply_status(uc, WIRE_MAP_MEMORY, serial, r);
+        }
+        options |= drv_options & TETHER_MAP_READ_ONLY;
+        int fd = memory_fd(mem), ro_fd = -1;
+        if (options & TETHER_MAP_READ_ONLY) {
+                /* A read-only reopen of the memfd: the client cannot map it
+                 * writable whatever it asks of mmap. */
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+                ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+                fd = ro_fd;
+        }
+        if (fd < 0) {
+                tether_memory_unref(mem);
+                return uc_reply_status(uc, WIRE_MAP_MEMORY, serial, TETHER_ERR_NO_RESOURCES);
+        }
+        wire_msg_init(&tx, WIRE_MAP_MEMORY | WIRE_REPLY_FLAG, serial, TETHER_SUCCESS);
+        wire_put_u64(&tx, tether_memory_size(mem));
+        wire_put_u32(&tx, options);
+        wire_msg_finish(&tx);
+        bool alive = uc_send(uc, &tx, fd);
+        if (ro_fd >= 0)
+                close(ro_fd);
+        tether_memory_unref(mem);
+        return alive;
+}
+
+/* Returns false once uc is gone. */
+static bool handle_message(tether_user_client *uc, const uint8_t *buf, size_t len, int fd)
+{
+        wire_header h;
+        tether_ret_t r = wire_header_check(buf, len, &h);
+        if (r != TETHER_SUCCESS) {
+                if (fd >= 0)
+                        close(fd);
+                log_warn("client pid %d: malformed message on connection %llu", (int)uc->task.pid,
+                         (unsigned long long)uc->id);
+                return uc_reply_status(uc, 0, 0, r);
+        }
+        const uint8_t *body = buf + WIRE_HEADER_SIZE;
+        size_t blen = len - WIRE_HEADER_SIZE;
+        wire_reader rd;
+        wire_reader_init(&rd, body, blen);
+        if (fd >= 0 && h.type != WIRE_SET_BUFFER) {
+                close(fd);
+                return uc_reply_status(uc, h.type, h.serial, TETHER_ERR_BAD_ARGUMENT);
+        }
+        switch (h.type) {
+        case WIRE_CALL:
+                return handle_call(uc, h.serial, body, blen);
+        case WIRE_SET_BUFFER:
+                r = set_buffer(uc, &rd, fd);
+                if (fd >= 0)
+                        close(fd); /* mapped or refused: either way not needed */
+                return uc_reply_status(uc, h.type, h.serial, r);
+        case WIRE_MAP_MEMORY:
+                return handle_map(uc, h.serial, &rd);
+        case WIRE_CLOSE:
+                if (!uc->stopped && uc->ops->client_close)
+                        uc->ops->client_close(uc);
+                /* client_close has run, so whether or not the reply gets
+                 * through, this is a close and not a death. */
+                wire_msg_init(&tx, WIRE_CLOSE | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
+                wire_msg_finish(&tx);
+                (void)wire_send(uc->src.fd, &tx, -1);
+                uc_destroy(uc);
+                return false;
+        default:
+                return uc_reply_status(uc, h.type, h.serial, TETHER_ERR_BAD_MESSAGE_ID);
+        }
+}
+
+static void uc_readable(loop_source *src, uint32_t events)
+{
+        tether_user_client *uc = (tether_user_client *)((char *)src - offsetof(tether_user_client, src));
+        for (int i = 0; i < TETHERD_BATCH; i++) {
+                size_t len = 0;
+                int fd = -1;
+                tether_ret_t r = wire_recv(src->fd, rx, sizeof(rx), &len, &fd);
+                if (r == TETHER_ERR_NOT_READY)
+                        return;
+                if (r == TETHER_ERR_MESSAGE_TOO_LARGE) {
+                        log_warn("client pid %d: oversized message on connection %llu",
+                                 (int)uc->task.pid, (unsigned long long)uc->id);
+                        if (!uc_reply_status(uc, 0, 0, r))
+                                return;
+                        continue;
+                }
+                if (r != TETHER_SUCCESS) {
+                        uc_died(uc);
+                        return;
+                }
+                if (!handle_message(uc, rx, len, fd))
+                        return;
+        }
+}
+
+static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
+{
+        tether_service *s = req->service;
+        if (s->terminated || !s->started)
+                return TETHER_ERR_NOT_ATTACHED;
+        if (s->exclusive || ((req->options & TETHER_OPEN_EXCLUSIVE) && s->clients))
+                return TETHER_ERR_EXCLUSIVE_ACCESS;
+        if (!s->driver->new_user_client)
+                return TETHER_ERR_UNSUPPORTED;
+        const tether_user_client_ops *ops = NULL;
+        tether_ret_t r = s->driver->new_user_client(s, req->type, &ops);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (!ops || dispatch_validate_ops(ops) != TETHER_SUCCESS) {
+                log_err("driver %s: bad method table for user client type %u (driver bug)",
+                        s->driver->name, req->type);
+                return TETHER_ERR_INTERNAL;
+        }
+        tether_user_client *uc = calloc(1, sizeof(*uc));
+        if (!uc)
+                return TETHER_ERR_NO_MEMORY;
+        uc->priv = calloc(1, ops->priv_size ? ops->priv_size : 1);
+        if (!uc->priv) {
+                free(uc);
+                return TETHER_ERR_NO_MEMORY;
+        }
+        uc->id = atomic_fetch_add(&next_uc_id, 1);
+        uc->ops = ops;
+        uc->task = req->session->task;
+        uc->src.fd = req->fds[0];
+        uc->src.fn = uc_readable;
+        r = ops->init_with_task ? ops->init_with_task(uc, &uc->task, req->type) : TETHER_SUCCESS;
+        if (r == TETHER_SUCCESS && ops->start)
+                r = ops->start(uc, s);
+        if (r == TETHER_SUCCESS && workloop_add_source(s->loop, &uc->src) != TETHER_SUCCESS) {
+                if (ops->stop)
+                        ops->stop(uc);
+                r = TETHER_ERR_NO_RESOURCES;
+        }
+        if (r != TETHER_SUCCESS) {
+                free(uc->priv);
+                free(uc);
+                return r;
+        }
+        uc->svc = service_ref(s);
+        uc->session = session_ref(req->session);
+        uc->exclusive = req->options & TETHER_OPEN_EXCLUSIVE;
+        if (uc->exclusive)
+                s->exclusive = true;
+        uc->next = s->clients;
+        s->clients = uc;
+        pthread_mutex_lock(&reg_lock);
+        s->entry->open_count++;
+        pthread_mutex_unlock(&reg_lock);
+        *ret = uc;
+        return TETHER_SUCCESS;
+}
+
+void user_client_open(void *arg)
+{
+        open_request *req = arg;
+        tether_user_client *uc = NULL;
+        tether_ret_t r = uc_create(req, &uc);
+        if (r == TETHER_SUCCESS) {
+                wire_msg_init(&tx, WIRE_OPEN | WIRE_REPLY_FLAG, req->serial, r);
+                wire_put_u64(&tx, uc->id);
+                wire_msg_finish(&tx);
+                session_reply(req->session, WIRE_OPEN, req->serial, r, &tx, req->fds[1]);
+                /* If that reply was lost, closing our copy of the client's
+                 * end makes the connection hang up, and clientDied runs. */
+        } else {
+                atomic_fetch_sub(&req->session->n_connections, 1);
+                session_reply(req->session, WIRE_OPEN, req->serial, r, NULL, -1);
+                close(req->fds[0]);
+        }
+        close(req->fds[1]);
+        session_unref(req->session);
+        service_unref(req->service);
+        free(req);
+}
+
+void user_client_stop_all(tether_service *s)
+{
+        for (tether_user_client *uc = s->clients; uc; uc = uc->next) {
+                if (!uc->stopped && uc->ops->stop)
+                        uc->ops->stop(uc);
+                uc->stopped = true;
+        }
+}
+
+void user_client_free_all(tether_service *s)
+{
+        while (s->clients)
+                uc_destroy(s->clients);
+}

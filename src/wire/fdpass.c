@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+#include "wire/message.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+tether_ret_t wire_send(int sock, const wire_msg *m, int fd)
+{
+        struct iovec iov = { .iov_base = (void *)m->buf, .iov_len = m->len };
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (fd >= 0) {
+                memset(&ctl, 0, sizeof(ctl));
+                mh.msg_control = ctl.buf;
+                mh.msg_controllen = sizeof(ctl.buf);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        for (;;) {
+                ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+                if (n == (ssize_t)m->len)
+                        return TETHER_SUCCESS;
+                if (n >= 0)
+                        return TETHER_ERR_IPC; /* SEQPACKET never sends part of a datagram */
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return TETHER_ERR_NOT_RESPONDING;
+                if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
+                        return TETHER_ERR_NOT_ATTACHED;
+                if (errno == EMSGSIZE)
+                        return TETHER_ERR_MESSAGE_TOO_LARGE;
+                return TETHER_ERR_IPC;
+        }
+}
+
+static void close_received_fds(struct msghdr *mh, int *keep)
+{
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < n; i++) {
+                        int fd;
+                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                        if (keep && *keep < 0)
+                                *keep = fd;
+                        else
+                                close(fd);
+                }
+        }
+}
+
+tether_ret_t wire_recv(int sock, void *buf, size_t cap, size_t *ret_len, int *ret_fd)
+{
+        /* Room for several fds: a peer that sends more than one must not be
+         * able to make us lose track of (and leak) the rest. */
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int) * 8)];
+        } ctl;
+        struct iovec iov = { .iov_base = buf, .iov_len = cap };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl.buf) };
+        if (ret_fd)
+                *ret_fd = -1;
+        ssize_t n;
+        do
+                n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return TETHER_ERR_NOT_READY;
+                return TETHER_ERR_NOT_ATTACHED;
+        }
+        if (n == 0)
+                return TETHER_ERR_NOT_ATTACHED;
+        if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+                close_received_fds(&mh, NULL);
+                return TETHER_ERR_MESSAGE_TOO_LARGE;
+        }
+        close_received_fds(&mh, ret_fd);
+        *ret_len = (size_t)n;
+        return TETHER_SUCCESS;
+}

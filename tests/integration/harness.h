@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_TEST_HARNESS_H
+#define TETHER_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <tether/tether.h>
+
+/* A real tetherd on a private socket, for one cmocka group. */
+typedef struct harness {
+        pid_t pid;
+        char dir[64];
+        char sock[128];
+} harness;
+
+/* Start $TETHERD (set by meson) and wait for READY. */
+int harness_start(harness *h);
+/* SIGTERM and wait: returns the daemon's exit status (0 = clean, which under
+ * ASan/LSan also means no leak and no error). */
+int harness_stop(harness *h);
+/* Open file descriptors of the daemon, from /proc. */
+int harness_fd_count(const harness *h);
+
+tether_session *harness_session(const harness *h);
+/* The first service of a class; fails the test if there is none. */
+uint64_t harness_find(tether_session *s, const char *class_name);
+/* Poll cond(ctx) every 10 ms for up to ms; true once it holds. */
+bool harness_wait(bool (*cond)(void *ctx), void *ctx, int ms);
+
+#endif

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/* Registry, matching, properties and notifications, through libtether
+ * against a real tetherd running the example driver. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "example/example.h"
+#include "harness.h"
+
+static harness H;
+
+static int group_setup(void **state)
+{
+        return harness_start(&H);
+}
+
+static int group_teardown(void **state)
+{
+        return harness_stop(&H) == 0 ? 0 : -1;
+}
+
+static void root_and_children(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t root = 0, *kids = NULL;
+        size_t n = 0;
+        assert_int_equal(tether_registry_get_root(s, &root), TETHER_SUCCESS);
+        tether_entry_info *info = NULL;
+        assert_int_equal(tether_registry_entry_get_info(s, root, &info), TETHER_SUCCESS);
+        assert_string_equal(info->path, "TetherService:/");
+        assert_int_equal(info->parent_id, 0);
+        tether_entry_info_free(info);
+
+        assert_int_equal(tether_registry_entry_get_children(s, root, &kids, &n), TETHER_SUCCESS);
+        assert_int_equal(n, 1);
+        assert_int_equal(tether_registry_entry_get_info(s, kids[0], &info), TETHER_SUCCESS);
+        assert_string_equal(info->class_name, "TetherResources");
+        assert_string_equal(info->path, "TetherService:/TetherResources");
+        assert_true(info->state & TETHER_ENTRY_MATCHED);
+        uint64_t parent = 0;
+        assert_int_equal(tether_registry_entry_get_parent(s, kids[0], &parent), TETHER_SUCCESS);
+        assert_int_equal(parent, root);
+        assert_int_equal(tether_registry_entry_get_parent(s, root, &parent), TETHER_ERR_NOT_FOUND);
+        tether_entry_info_free(info);
+        free(kids);
+        tether_session_close(s);
+}
+
+static void service_entry_and_path(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t id = harness_find(s, "ExampleDriver");
+        tether_entry_info *info = NULL;
+        assert_int_equal(tether_registry_entry_get_info(s, id, &info), TETHER_SUCCESS);
+        assert_string_equal(info->class_name, "ExampleDriver");
+        assert_string_equal(info->driver, "org.tether.example");
+        assert_string_equal(info->path, "TetherService:/TetherResources/ExampleDriver");
+        assert_int_equal(info->state & (TETHER_ENTRY_REGISTERED | TETHER_ENTRY_MATCHED | TETHER_ENTRY_ACTIVE),
+                         TETHER_ENTRY_REGISTERED | TETHER_ENTRY_MATCHED | TETHER_ENTRY_ACTIVE);
+        uint64_t back = 0;
+        assert_int_equal(tether_registry_entry_from_path(s, info->path, &back), TETHER_SUCCESS);
+        assert_int_equal(back, id);
+        /* Without the plane prefix too. */
+        assert_int_equal(tether_registry_entry_from_path(s, "/TetherResources/ExampleDriver", &back), TETHER_SUCCESS);
+        assert_int_equal(back, id);
+        assert_int_equal(tether_registry_entry_from_path(s, "/TetherResources/Nope", &back), TETHER_ERR_NOT_FOUND);
+        tether_entry_info_free(info);
+        assert_int_equal(tether_registry_entry_get_info(s, 0xdead, &info), TETHER_ERR_NOT_FOUND);
+        tether_session_close(s);
+}
+
+static size_t count_matches(tether_session *s, tether_value *m)
+{
+        uint64_t *ids = NULL;
+        size_t n = 0;
+        assert_int_equal(tether_get_matching_services(s, m, &ids, &n), TETHER_SUCCESS);
+        free(ids);
+        tether_value_unref(m);
+        return n;
+}
+
+static void matching_dictionaries(void **state)
+{
+        tether_session *s = harness_session(&H);
+        tether_value *m = NULL, *sub = NULL;
+
+        assert_int_equal(tether_service_name_matching("ExampleDriver", &m), TETHER_SUCCESS);
+        assert_int_equal(count_matches(s, m), 1);
+        assert_int_equal(tether_service_matching("NoSuchClass", &m), TETHER_SUCCESS);
+        assert_int_equal(count_matches(s, m), 0);
+
+        /* By property value: type matters. */
+        tether_value_new_dict(&m);
+        tether_value_new_dict(&sub);
+        tether_value_dict_set_string(sub, "Model", "tether example");
+        tether_value_dict_set(m, "IOPropertyMatch", sub);
+        tether_value_unref(sub);
+        assert_int_equal(count_matches(s, m), 1);
+
+        /* By provider: ExampleDriver's parent is TetherResources. */
+        tether_value_new_dict(&m);
+        tether_value_dict_set_string(m, "IOProviderClass", "ExampleDriver");
+        tether_service_matching("TetherResources", &sub);
+        tether_value_dict_set(m, "IOParentMatch", sub);
+        tether_value_unref(sub);
+        assert_int_equal(count_matches(s, m), 1);
+        tether_value_new_dict(&m);
+        tether_value_dict_set_string(m, "IOProviderClass", "ExampleDriver");
+        tether_service_matching("ExampleDriver", &sub);
+        tether_value_dict_set(m, "IOParentMatch", sub);
+        tether_value_unref(sub);
+        assert_int_equal(count_matches(s, m), 0);
+
+        /* A malformed matching dictionary is refused, not matched. */
+        tether_value_new_dict(&m);
+        tether_value_dict_set_int(m, "IOProviderClass", 5, 32);
+        uint64_t *ids = NULL;
+        size_t n = 0;
+        assert_int_equal(tether_get_matching_services(s, m, &ids, &n), TETHER_ERR_BAD_ARGUMENT);
+        tether_value_unref(m);
+        tether_session_close(s);
+}
+
+static void read_properties(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t id = harness_find(s, "ExampleDriver");
+        tether_value *props = NULL, *v = NULL;
+        assert_int_equal(tether_registry_entry_get_properties(s, id, &props), TETHER_SUCCESS);
+        assert_int_equal(tether_value_get_type(props), TETHER_TYPE_DICT);
+        assert_int_equal(tether_value_dict_get(props, "Model", &v), TETHER_SUCCESS);
+        const char *str;
+        assert_int_equal(tether_value_get_string(v, &str), TETHER_SUCCESS);
+        assert_string_equal(str, "tether example");
+        tether_value_unref(props);
+
+        assert_int_equal(tether_registry_entry_get_property(s, id, EXAMPLE_PROP_BAUD_RATE, &v), TETHER_SUCCESS);
+        assert_int_equal(tether_value_get_type(v), TETHER_TYPE_UINT);
+        assert_int_equal(tether_value_get_bits(v), 32); /* the width survives the wire */
+        tether_value_unref(v);
+        assert_int_equal(tether_registry_entry_get_property(s, id, "NoSuchKey", &v), TETHER_ERR_NOT_FOUND);
+        tether_session_close(s);
+}
+
+static uint64_t baud(tether_session *s, uint64_t id)
+{
+        tether_value *v = NULL;
+        uint64_t u = 0;
+        assert_int_equal(tether_registry_entry_get_property(s, id, EXAMPLE_PROP_BAUD_RATE, &v), TETHER_SUCCESS);
+        assert_int_equal(tether_value_get_uint(v, &u), TETHER_SUCCESS);
+        tether_value_unref(v);
+        return u;
+}
+
+static tether_ret_t set_one(tether_session *s, uint64_t id, const char *key, tether_value *v)
+{
+        tether_value *d = NULL;
+        tether_value_new_dict(&d);
+        tether_value_dict_set(d, key, v);
+        tether_value_unref(v);
+        tether_ret_t r = tether_registry_entry_set_properties(s, id, d);
+        tether_value_unref(d);
+        return r;
+}
+
+static void write_properties_through_the_driver(void **state)
+{
+        tether_session *a = harness_session(&H), *b = harness_session(&H);
+        uint64_t id = harness_find(a, "ExampleDriver");
+        tether_value *v = NULL;
+
+        tether_value_new_uint(19200, 32, &v);
+        assert_int_equal(set_one(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_SUCCESS);
+        assert_int_equal(baud(b, id), 19200); /* another reader sees it at once */
+
+        /* Out of range: refused, table unchanged. */
+        tether_value_new_uint(12345, 32, &v);
+        assert_int_equal(set_one(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(baud(b, id), 19200);
+
+        /* Type confusion: a string where a number belongs. */
+        tether_value_new_string("9600", &v);
+        assert_int_equal(set_one(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(baud(b, id), 19200);
+
+        /* Read-only and unknown keys. */
+        tether_value_new_string("hacked", &v);
+        assert_int_equal(set_one(a, id, "Model", v), TETHER_ERR_NOT_WRITABLE);
+        tether_value_new_bool(true, &v);
+        assert_int_equal(set_one(a, id, "Whatever", v), TETHER_ERR_NOT_WRITABLE);
+
+        /* A plain 64-bit int (what another language would send) is accepted
+         * and stored at the driver's width. */
+        tether_value_new_int(57600, 64, &v);
+        assert_int_equal(set_one(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_SUCCESS);
+        assert_int_equal(baud(b, id), 57600);
+
+        /* All or nothing: one bad key refuses the whole request. */
+        tether_value *d = NULL;
+        tether_value_new_dict(&d);
+        tether_value_dict_set_uint(d, EXAMPLE_PROP_BAUD_RATE, 300, 32);
+        tether_value_dict_set_string(d, EXAMPLE_PROP_GREETING, "");
+        assert_int_equal(tether_registry_entry_set_properties(a, id, d), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(baud(b, id), 57600);
+        tether_value_dict_set_string(d, EXAMPLE_PROP_GREETING, "bonjour");
+        assert_int_equal(tether_registry_entry_set_properties(a, id, d), TETHER_SUCCESS);
+        assert_int_equal(baud(b, id), 300);
+        tether_value_unref(d);
+
+        /* A nub has no driver to validate writes. */
+        uint64_t res = harness_find(a, "TetherResources");
+        tether_value_new_uint(1, 32, &v);
+        assert_int_equal(set_one(a, res, "X", v), TETHER_ERR_UNSUPPORTED);
+        tether_session_close(a);
+        tether_session_close(b);
+}
+
+/* ---- notifications ---- */
+
+typedef struct seen {
+        int matched, terminated;
+        uint64_t last;
+} seen;
+
+static void on_service(void *refcon, uint32_t type, uint64_t id)
+{
+        seen *sn = refcon;
+        if (type == TETHER_NOTIFY_TERMINATED)
+                sn->terminated++;
+        else
+                sn->matched++;
+        sn->last = id;
+}
+
+static void pump(tether_notification_port *p, int ms)
+{
+        struct pollfd pfd = { .fd = tether_notification_port_get_fd(p), .events = POLLIN };
+        if (poll(&pfd, 1, ms) > 0)
+                assert_int_equal(tether_notification_port_dispatch(p), TETHER_SUCCESS);
+}
+
+static void matched_and_terminated_notifications(void **state)
+{
+        tether_session *s = harness_session(&H);
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+
+        /* MATCHED delivers what exists at once: ExampleDriver is there. */
+        seen drv = { 0 };
+        tether_value *m = NULL;
+        tether_notification *n1 = NULL, *n2 = NULL, *n3 = NULL;
+        tether_service_matching("ExampleDriver", &m);
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_MATCHED, m, on_service, &drv, &n1),
+                         TETHER_SUCCESS);
+        tether_value_unref(m);
+        pump(port, 2000);
+        assert_int_equal(drv.matched, 1);
+
+        seen dev = { 0 }, gone = { 0 };
+        tether_service_matching("ExampleDevice", &m);
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_PUBLISHED, m, on_service, &dev, &n2),
+                         TETHER_SUCCESS);
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_TERMINATED, m, on_service, &gone, &n3),
+                         TETHER_SUCCESS);
+        tether_value_unref(m);
+
+        /* The example driver publishes a nub; ExampleDevice matches it. */
+        tether_connect *c = NULL;
+        assert_int_equal(tether_service_open(s, harness_find(s, "ExampleDriver"), EXAMPLE_CLIENT, 0, &c), TETHER_SUCCESS);
+        uint64_t unit = 7, nub = 0;
+        uint32_t one = 1;
+        assert_int_equal(tether_call_scalar_method(c, EXAMPLE_PUBLISH_DEVICE, &unit, 1, &nub, &one), TETHER_SUCCESS);
+        for (int i = 0; i < 50 && !dev.matched; i++)
+                pump(port, 100);
+        assert_int_equal(dev.matched, 1);
+        uint64_t devid = dev.last;
+        tether_entry_info *info = NULL;
+        assert_int_equal(tether_registry_entry_get_info(s, devid, &info), TETHER_SUCCESS);
+        assert_string_equal(info->class_name, "ExampleDevice");
+        assert_int_equal(info->parent_id, nub);
+        assert_string_equal(info->path, "TetherService:/TetherResources/ExampleDriver/ExampleDeviceNub@7/ExampleDevice@7");
+        tether_entry_info_free(info);
+
+        /* A connection to the device works until the device goes away... */
+        tether_connect *dc = NULL;
+        uint64_t got = 0;
+        assert_int_equal(tether_service_open(s, devid, 0, 0, &dc), TETHER_SUCCESS);
+        assert_int_equal(tether_call_scalar_method(dc, EXAMPLE_DEVICE_GET_UNIT, NULL, 0, &got, &one), TETHER_SUCCESS);
+        assert_int_equal(got, 7);
+
+        assert_int_equal(tether_call_scalar_method(c, EXAMPLE_REMOVE_DEVICE, &nub, 1, NULL, NULL), TETHER_SUCCESS);
+        for (int i = 0; i < 50 && !gone.terminated; i++)
+                pump(port, 100);
+        assert_int_equal(gone.terminated, 1);
+        assert_int_equal(gone.last, devid);
+        assert_int_equal(tether_registry_entry_get_info(s, devid, &info), TETHER_ERR_NOT_FOUND);
+
+        /* ...then calls fail cleanly, and closing still works. */
+        one = 1;
+        assert_int_equal(tether_call_scalar_method(dc, EXAMPLE_DEVICE_GET_UNIT, NULL, 0, &got, &one),
+                         TETHER_ERR_NOT_ATTACHED);
+        assert_int_equal(tether_service_close(dc), TETHER_SUCCESS);
+        /* Removing it again: it is gone. */
+        assert_int_equal(tether_call_scalar_method(c, EXAMPLE_REMOVE_DEVICE, &nub, 1, NULL, NULL), TETHER_ERR_NOT_FOUND);
+
+        /* A removed notification is silent. */
+        tether_notification_remove(n2);
+        assert_int_equal(tether_call_scalar_method(c, EXAMPLE_PUBLISH_DEVICE, &unit, 1, &nub, &one), TETHER_SUCCESS);
+        pump(port, 300);
+        assert_int_equal(dev.matched, 1);
+        assert_int_equal(tether_call_scalar_method(c, EXAMPLE_REMOVE_DEVICE, &nub, 1, NULL, NULL), TETHER_SUCCESS);
+
+        tether_notification_remove(n1);
+        tether_notification_remove(n3);
+        tether_service_close(c);
+        tether_notification_port_destroy(port);
+        tether_session_close(s);
+}
+
+static void notification_needs_own_port_and_valid_dict(void **state)
+{
+        tether_session *s = harness_session(&H);
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        tether_value *m = NULL;
+        tether_notification *n = NULL;
+        tether_value_new_dict(&m);
+        tether_value_dict_set_bool(m, "IONameMatch", true);
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_MATCHED, m, on_service, NULL, &n),
+                         TETHER_ERR_BAD_ARGUMENT);
+        tether_value_unref(m);
+        tether_service_matching("X", &m);
+        assert_int_equal(tether_service_add_matching_notification(port, 99, m, on_service, NULL, &n),
+                         TETHER_ERR_BAD_ARGUMENT);
+        tether_value_unref(m);
+        tether_notification_port_destroy(port);
+        tether_session_close(s);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(root_and_children),
+                cmocka_unit_test(service_entry_and_path),
+                cmocka_unit_test(matching_dictionaries),
+                cmocka_unit_test(read_properties),
+                cmocka_unit_test(write_properties_through_the_driver),
+                cmocka_unit_test(matched_and_terminated_notifications),
+                cmocka_unit_test(notification_needs_own_port_and_valid_dict),
+        };
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

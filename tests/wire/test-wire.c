@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "wire/message.h"
+
+static wire_msg m;
+
+static const uint8_t *body_of(const wire_msg *msg, size_t *len)
+{
+        *len = msg->len - WIRE_HEADER_SIZE;
+        return msg->buf + WIRE_HEADER_SIZE;
+}
+
+static void call_round_trip(void **state)
+{
+        uint8_t payload[100];
+        for (size_t i = 0; i < sizeof(payload); i++)
+                payload[i] = (uint8_t)i;
+        wire_call c = { .selector = 7, .scalar_in_count = 3, .scalar_out_count = 2,
+                        .struct_in_size = sizeof(payload), .struct_out_size = 4096, .struct_in = payload,
+                        .scalars = { 1, 0xffffffffffffffffull, 42 } };
+        wire_msg_init(&m, WIRE_CALL, 9, 0);
+        wire_call_encode(&m, &c);
+        assert_int_equal(wire_msg_finish(&m), TETHER_SUCCESS);
+
+        wire_header h;
+        assert_int_equal(wire_header_check(m.buf, m.len, &h), TETHER_SUCCESS);
+        assert_int_equal(h.type, WIRE_CALL);
+        assert_int_equal(h.serial, 9);
+        assert_int_equal(h.size, m.len);
+
+        size_t len;
+        const uint8_t *b = body_of(&m, &len);
+        wire_call d;
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_SUCCESS);
+        assert_int_equal(d.selector, 7);
+        assert_int_equal(d.scalar_in_count, 3);
+        assert_int_equal(d.scalars[1], 0xffffffffffffffffull);
+        assert_int_equal(d.scalar_out_count, 2);
+        assert_int_equal(d.struct_out_size, 4096);
+        assert_memory_equal(d.struct_in, payload, sizeof(payload));
+}
+
+/* Encode a call, then let the test corrupt one field of the body. */
+static size_t encoded_call(uint8_t *out, uint32_t scalars, uint32_t struct_in)
+{
+        static uint8_t payload[TETHER_MAX_INLINE_STRUCT];
+        wire_call c = { .scalar_in_count = scalars, .struct_in_size = struct_in, .struct_in = payload };
+        wire_msg_init(&m, WIRE_CALL, 1, 0);
+        wire_call_encode(&m, &c);
+        assert_int_equal(wire_msg_finish(&m), TETHER_SUCCESS);
+        size_t len;
+        const uint8_t *b = body_of(&m, &len);
+        memcpy(out, b, len);
+        return len;
+}
+
+enum { OFF_FLAGS = 4, OFF_SCALARS_IN = 8, OFF_SCALARS_OUT = 12, OFF_STRUCT_IN = 16, OFF_STRUCT_OUT = 20 };
+
+static void put32(uint8_t *p, uint32_t v)
+{
+        memcpy(p, &v, 4);
+}
+
+static void call_rejects_too_many_scalars(void **state)
+{
+        uint8_t b[WIRE_MAX_MESSAGE];
+        wire_call d;
+        size_t len = encoded_call(b, 16, 0);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_SUCCESS);
+        put32(b + OFF_SCALARS_IN, 17);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_ERR_BAD_ARGUMENT);
+        len = encoded_call(b, 0, 0);
+        put32(b + OFF_SCALARS_OUT, 17);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_ERR_BAD_ARGUMENT);
+}
+
+static void call_rejects_oversized_inline_struct(void **state)
+{
+        uint8_t b[WIRE_MAX_MESSAGE];
+        wire_call d;
+        size_t len = encoded_call(b, 0, 0);
+        put32(b + OFF_STRUCT_OUT, TETHER_MAX_INLINE_STRUCT + 1);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_ERR_BAD_ARGUMENT);
+        /* The same size is fine out of line. */
+        put32(b + OFF_FLAGS, WIRE_CALL_OOL_OUT);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_SUCCESS);
+        put32(b + OFF_STRUCT_OUT, TETHER_MAX_OOL_STRUCT + 1);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_ERR_BAD_ARGUMENT);
+}
+
+static void call_rejects_size_mismatch(void **state)
+{
+        uint8_t b[WIRE_MAX_MESSAGE];
+        wire_call d;
+        size_t len = encoded_call(b, 2, 10);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_SUCCESS);
+        /* Declares more struct bytes than are there. */
+        put32(b + OFF_STRUCT_IN, 11);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_ERR_BAD_ARGUMENT);
+        /* Declares fewer: trailing bytes. */
+        put32(b + OFF_STRUCT_IN, 9);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_ERR_BAD_ARGUMENT);
+        /* Declares a scalar that is not there. */
+        put32(b + OFF_STRUCT_IN, 10);
+        put32(b + OFF_SCALARS_IN, 3);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_ERR_BAD_ARGUMENT);
+}
+
+static void call_rejects_unknown_flags_and_truncation(void **state)
+{
+        uint8_t b[WIRE_MAX_MESSAGE];
+        wire_call d;
+        size_t len = encoded_call(b, 1, 0);
+        put32(b + OFF_FLAGS, 0x100);
+        assert_int_equal(wire_call_decode(b, len, &d), TETHER_ERR_BAD_ARGUMENT);
+        len = encoded_call(b, 1, 0);
+        for (size_t cut = 0; cut < len; cut++)
+                assert_int_equal(wire_call_decode(b, cut, &d), TETHER_ERR_BAD_ARGUMENT);
+}
+
+static void reply_round_trip_and_checks(void **state)
+{
+        uint8_t out[5] = { 1, 2, 3, 4, 5 };
+        wire_call_reply r = { .scalar_out_count = 2, .struct_out_size = 5, .scalars = { 10, 20 }, .struct_out = out };
+        wire_msg_init(&m, WIRE_CALL | WIRE_REPLY_FLAG, 3, 0);
+        wire_call_reply_encode(&m, &r, false);
+        assert_int_equal(wire_msg_finish(&m), TETHER_SUCCESS);
+        size_t len;
+        const uint8_t *b = body_of(&m, &len);
+        wire_call_reply d;
+        assert_int_equal(wire_call_reply_decode(b, len, false, &d), TETHER_SUCCESS);
+        assert_int_equal(d.scalars[1], 20);
+        assert_memory_equal(d.struct_out, out, 5);
+        /* Out of line, the bytes are not in the datagram: they are extra here. */
+        assert_int_equal(wire_call_reply_decode(b, len, true, &d), TETHER_ERR_BAD_ARGUMENT);
+}
+
+static void header_checks(void **state)
+{
+        wire_header h;
+        wire_msg_init(&m, WIRE_HELLO, 1, 0);
+        wire_put_u32(&m, 64);
+        assert_int_equal(wire_msg_finish(&m), TETHER_SUCCESS);
+        assert_int_equal(wire_header_check(m.buf, m.len, &h), TETHER_SUCCESS);
+        /* The size field must equal the datagram's length. */
+        assert_int_equal(wire_header_check(m.buf, m.len - 1, &h), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(wire_header_check(m.buf, 3, &h), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(wire_header_check(NULL, 16, &h), TETHER_ERR_BAD_ARGUMENT);
+        m.buf[2] = 99; /* version */
+        assert_int_equal(wire_header_check(m.buf, m.len, &h), TETHER_ERR_BAD_MESSAGE_ID);
+}
+
+static void builder_poisons_on_overflow(void **state)
+{
+        static uint8_t big[WIRE_MAX_MESSAGE];
+        wire_msg_init(&m, WIRE_GET_PROPERTY, 1, 0);
+        wire_put_bytes(&m, big, sizeof(big)); /* header + this > the limit */
+        wire_put_u32(&m, 1);                  /* later puts stay refused */
+        assert_true(m.poisoned);
+        assert_int_equal(wire_msg_finish(&m), TETHER_ERR_MESSAGE_TOO_LARGE);
+}
+
+static void reader_stops_at_end(void **state)
+{
+        uint8_t b[6] = { 1, 0, 0, 0, 2, 0 };
+        wire_reader r;
+        wire_reader_init(&r, b, sizeof(b));
+        assert_int_equal(wire_get_u32(&r), 1);
+        assert_int_equal(wire_get_u32(&r), 0); /* only 2 bytes left */
+        assert_true(r.bad);
+        assert_int_equal(wire_reader_done(&r), TETHER_ERR_BAD_ARGUMENT);
+        wire_reader_init(&r, b, sizeof(b));
+        wire_get_u32(&r);
+        assert_int_equal(wire_reader_done(&r), TETHER_ERR_BAD_ARGUMENT); /* trailing */
+}
+
+static int count_open_fds(void)
+{
+        int n = 0;
+        for (int fd = 0; fd < 1024; fd++)
+                if (fcntl(fd, F_GETFD) >= 0)
+                        n++;
+        return n;
+}
+
+static void fd_passing_keeps_one_closes_rest(void **state)
+{
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        int before = count_open_fds();
+
+        /* A peer sending three fds with one datagram: one kept, two closed. */
+        int fds[3] = { dup(0), dup(0), dup(0) };
+        union {
+                struct cmsghdr a;
+                char b[CMSG_SPACE(sizeof(fds))];
+        } ctl;
+        memset(&ctl, 0, sizeof(ctl));
+        wire_msg_init(&m, WIRE_SET_BUFFER, 1, 0);
+        wire_msg_finish(&m);
+        struct iovec iov = { m.buf, m.len };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(fds));
+        memcpy(CMSG_DATA(c), fds, sizeof(fds));
+        assert_int_equal(sendmsg(sv[0], &mh, 0), (ssize_t)m.len);
+        for (int i = 0; i < 3; i++)
+                close(fds[i]);
+
+        uint8_t buf[WIRE_MAX_MESSAGE];
+        size_t len;
+        int got = -1;
+        assert_int_equal(wire_recv(sv[1], buf, sizeof(buf), &len, &got), TETHER_SUCCESS);
+        assert_true(got >= 0);
+        assert_int_equal(count_open_fds(), before + 1);
+        close(got);
+        assert_int_equal(count_open_fds(), before);
+
+        /* EOF is "not attached". */
+        close(sv[0]);
+        assert_int_equal(wire_recv(sv[1], buf, sizeof(buf), &len, &got), TETHER_ERR_NOT_ATTACHED);
+        close(sv[1]);
+}
+
+static void send_to_closed_peer(void **state)
+{
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        close(sv[1]);
+        wire_msg_init(&m, WIRE_HELLO, 1, 0);
+        wire_msg_finish(&m);
+        /* No SIGPIPE (the test would die), a defined error instead. */
+        assert_int_equal(wire_send(sv[0], &m, -1), TETHER_ERR_NOT_ATTACHED);
+        close(sv[0]);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(call_round_trip),
+                cmocka_unit_test(call_rejects_too_many_scalars),
+                cmocka_unit_test(call_rejects_oversized_inline_struct),
+                cmocka_unit_test(call_rejects_size_mismatch),
+                cmocka_unit_test(call_rejects_unknown_flags_and_truncation),
+                cmocka_unit_test(reply_round_trip_and_checks),
+                cmocka_unit_test(header_checks),
+                cmocka_unit_test(builder_poisons_on_overflow),
+                cmocka_unit_test(reader_stops_at_end),
+                cmocka_unit_test(fd_passing_keeps_one_closes_rest),
+                cmocka_unit_test(send_to_closed_peer),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
