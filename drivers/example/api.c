@@ -20,7 +20,25 @@
 
 typedef struct example_service {
         uint64_t calls;          /* service-wide; reset by the admin method */
+        uint8_t *samples;        /* EXAMPLE_SAMPLES_SIZE bytes, made on first use; a
+                                  * stand-in for an instrument's acquisition memory */
 } example_service;
+
+static const uint8_t *samples(tether_service *svc)
+{
+        example_service *es = tether_service_priv(svc);
+        if (!es->samples && (es->samples = malloc(EXAMPLE_SAMPLES_SIZE)))
+                for (size_t i = 0; i < EXAMPLE_SAMPLES_SIZE; i++)
+                        es->samples[i] = example_sample(i);
+        return es->samples;
+}
+
+static void example_stop(tether_service *svc)
+{
+        example_service *es = tether_service_priv(svc);
+        free(es->samples);
+        es->samples = NULL;
+}
 
 static const uint32_t standard_rates[] = { 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
 
@@ -355,7 +373,28 @@ static tether_ret_t m_sum(void *target, void *ref, tether_method_args *a)
 
 static tether_ret_t m_produce(void *target, void *ref, tether_method_args *a)
 {
-        memset(a->struct_output, (int)(uint8_t)a->scalar_input[0], a->struct_output_size);
+        tether_service *svc = tether_user_client_provider(target);
+        const uint8_t *src = svc ? samples(svc) : NULL;
+        if (!src)
+                return svc ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED;
+        if (a->struct_output_size > EXAMPLE_SAMPLES_SIZE)
+                return TETHER_ERR_NO_SPACE;
+        memcpy(a->struct_output, src, a->struct_output_size);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_acquire(void *target, void *ref, tether_method_args *a)
+{
+        example_client *c = tether_user_client_priv(target);
+        tether_service *svc = tether_user_client_provider(target);
+        const uint8_t *src = svc ? samples(svc) : NULL;
+        if (!c->buffer)
+                return TETHER_ERR_NOT_READY; /* map it first */
+        if (!src)
+                return svc ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED;
+        if (a->scalar_input[0] > EXAMPLE_SAMPLES_SIZE || a->scalar_input[0] > tether_memory_size(c->buffer))
+                return TETHER_ERR_BAD_ARGUMENT;
+        memcpy(tether_memory_ptr(c->buffer), src, a->scalar_input[0]);
         return TETHER_SUCCESS;
 }
 
@@ -376,7 +415,8 @@ static const tether_method_dispatch example_methods[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_PUBLISH_DEVICE] = { m_publish_device, 1, 0, 1, 0, 0 },
         [EXAMPLE_REMOVE_DEVICE] = { m_remove_device, 1, 0, 0, 0, 0 },
         [EXAMPLE_SUM] = { m_sum, V, 0, 1, 0, 0 },
-        [EXAMPLE_PRODUCE] = { m_produce, 1, 0, 0, V, 0 },
+        [EXAMPLE_PRODUCE] = { m_produce, 0, 0, 0, V, 0 },
+        [EXAMPLE_ACQUIRE] = { m_acquire, 1, 0, 0, 0, 0 },
 };
 
 static const tether_user_client_ops example_client_ops = {
@@ -519,6 +559,7 @@ const tether_driver example_driver = {
         .personalities = example_personalities,
         .priv_size = sizeof(example_service),
         .start = example_start,
+        .stop = example_stop,
         .set_properties = example_set_properties,
         .new_user_client = example_new_user_client,
 };

@@ -2,6 +2,9 @@
 #ifndef TETHER_EXAMPLE_H
 #define TETHER_EXAMPLE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /*
  * The example driver's interface, shared by the driver and its clients:
  * selectors, user-client types and memory types. An application includes
@@ -31,7 +34,8 @@ enum example_selector {
         EXAMPLE_PUBLISH_DEVICE,     /* unit -> nub id of a new ExampleDeviceNub */
         EXAMPLE_REMOVE_DEVICE,      /* nub id: terminates it and its driver */
         EXAMPLE_SUM,                /* any number of scalars -> their sum */
-        EXAMPLE_PRODUCE,            /* byte -> fills the whole struct output with it */
+        EXAMPLE_PRODUCE,            /* -> the struct output filled from the service's sample memory */
+        EXAMPLE_ACQUIRE,            /* bytes: copies that much sample memory into EXAMPLE_MEMORY_BUFFER */
         EXAMPLE_SELECTOR_COUNT
 };
 
@@ -57,6 +61,12 @@ enum example_memory_type {
         EXAMPLE_MEMORY_STATUS = 1,    /* one page, read-only for the client */
 };
 #define EXAMPLE_BUFFER_SIZE (64u << 20)
+/* The service's sample memory: byte i holds example_sample(i). */
+#define EXAMPLE_SAMPLES_SIZE (64u << 20)
+static inline uint8_t example_sample(size_t i)
+{
+        return (uint8_t)(i * 7 + (i >> 12));
+}
 
 /* Settable properties of ExampleDriver and their rules. */
 #define EXAMPLE_PROP_BAUD_RATE "BaudRate"  /* uint32: 300 ... 115200, standard rates only */
