@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_CORE_VALUE_PRIVATE_H
+#define TETHER_CORE_VALUE_PRIVATE_H
+
+#include <stdatomic.h>
+#include <tether/value.h>
+
+typedef struct dict_entry {
+        char *key;
+        tether_value *value;
+} dict_entry;
+
+struct tether_value {
+        atomic_uint refs;
+        tether_value_type type;
+        unsigned bits;                 /* INT/UINT width */
+        union {
+                int64_t i;
+                uint64_t u;
+                double d;
+                bool b;
+                struct {
+                        char *p;       /* NUL-terminated for strings */
+                        size_t len;
+                } bytes;
+                struct {
+                        tether_value **items;
+                        size_t n, cap;
+                } array;
+                struct {
+                        dict_entry *entries; /* sorted by key, byte-wise */
+                        size_t n, cap;
+                } dict;
+        } u;
+};
+
+/* Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF)
+ * with no NUL byte. */
+bool value_utf8_valid(const char *s, size_t len);
+
+/* Width tags of the CBOR mapping (docs/values.md). */
+#define VALUE_TAG_SINT_BASE 55800u /* + 0..3 for 8, 16, 32, 64 bits */
+#define VALUE_TAG_UINT_BASE 55804u
+
+#endif
