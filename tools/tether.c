@@ -29,26 +29,28 @@ typedef struct reg_opts {
         int max_depth;
 } reg_opts;
 
-static void print_props(tether_session *s, uint64_t id, const char *indent)
+/* prefix: the connectors of the ancestors ("| " where a sibling follows). */
+static void print_props(tether_session *s, uint64_t id, const char *prefix)
 {
         tether_value *props = NULL;
         if (tether_registry_entry_get_properties(s, id, &props) != TETHER_SUCCESS)
                 return;
-        printf("%s    {\n", indent);
+        printf("%s{\n", prefix);
         for (size_t i = 0; i < tether_value_count(props); i++) {
                 const char *key;
                 tether_value *v;
                 char *text = NULL;
                 tether_value_dict_entry(props, i, &key, &v);
                 if (tether_value_format(v, &text) == TETHER_SUCCESS)
-                        printf("%s      \"%s\" = %s\n", indent, key, text);
+                        printf("%s  \"%s\" = %s\n", prefix, key, text);
                 free(text);
         }
-        printf("%s    }\n", indent);
+        printf("%s}\n%s\n", prefix, prefix);
         tether_value_unref(props);
 }
 
-static tether_ret_t print_tree(tether_session *s, uint64_t id, const reg_opts *o, int depth, const char *indent)
+static tether_ret_t print_tree(tether_session *s, uint64_t id, const reg_opts *o, int depth, const char *prefix,
+                               bool last)
 {
         tether_entry_info *info = NULL;
         tether_ret_t r = tether_registry_entry_get_info(s, id, &info);
@@ -56,18 +58,27 @@ static tether_ret_t print_tree(tether_session *s, uint64_t id, const reg_opts *o
                 return r;
         char st[96];
         state_text(info->state, st, sizeof(st));
-        printf("%s+-o %s%s%s  <class %s, id 0x%" PRIx64 ", %s, open %u>\n", indent, info->name,
+        printf("%s+-o %s%s%s  <class %s, id 0x%" PRIx64 ", %s, open %u>\n", prefix, info->name,
                info->location[0] ? "@" : "", info->location, info->class_name, info->id, st, info->open_count);
         tether_entry_info_free(info);
         uint64_t *kids = NULL;
         size_t n = 0;
         r = tether_registry_entry_get_children(s, id, &kids, &n);
-        char child_indent[256];
-        snprintf(child_indent, sizeof(child_indent), "%s%s", indent, "  ");
+        if (o->max_depth >= 0 && depth >= o->max_depth)
+                n = 0;
+        char *child_prefix = NULL, *props_prefix = NULL;
+        if (asprintf(&child_prefix, "%s%s", prefix, last ? "  " : "| ") < 0 ||
+            asprintf(&props_prefix, "%s%s", child_prefix, n ? "| " : "  ") < 0) {
+                free(child_prefix);
+                free(kids);
+                return TETHER_ERR_NO_MEMORY;
+        }
         if (o->props)
-                print_props(s, id, n ? "  |" : "   ");
-        for (size_t i = 0; r == TETHER_SUCCESS && i < n && (o->max_depth < 0 || depth < o->max_depth); i++)
-                r = print_tree(s, kids[i], o, depth + 1, child_indent);
+                print_props(s, id, props_prefix);
+        for (size_t i = 0; r == TETHER_SUCCESS && i < n; i++)
+                r = print_tree(s, kids[i], o, depth + 1, child_prefix, i + 1 == n);
+        free(child_prefix);
+        free(props_prefix);
         free(kids);
         return r;
 }
@@ -95,7 +106,7 @@ static int cmd_reg(int argc, char **argv)
                 return die("cannot reach tetherd", r);
         uint64_t root = 0;
         tether_registry_get_root(s, &root);
-        r = print_tree(s, root, &o, 0, "");
+        r = print_tree(s, root, &o, 0, "", true);
         tether_session_close(s);
         return r == TETHER_SUCCESS ? 0 : die("registry", r);
 }

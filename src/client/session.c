@@ -17,14 +17,26 @@ tether_ret_t client_roundtrip(int sock, wire_msg *m, int fd, uint8_t *rx, client
         wire_header sent;
         memcpy(&sent, m->buf, sizeof(sent));
         r = wire_send(sock, m, fd);
-        if (r != TETHER_SUCCESS)
-                return r == TETHER_ERR_MESSAGE_TOO_LARGE ? r : TETHER_ERR_IPC;
+        if (r == TETHER_ERR_MESSAGE_TOO_LARGE)
+                return r;
+        /* If tetherd hung up, it may have said why first (a refused
+         * session): read that rather than report a bare IPC error. */
+        bool hung_up = r != TETHER_SUCCESS;
         for (;;) {
                 size_t len = 0;
                 int rfd = -1;
                 r = wire_recv(sock, rx, WIRE_MAX_MESSAGE, &len, &rfd);
                 if (r != TETHER_SUCCESS)
                         return TETHER_ERR_IPC; /* tetherd went away */
+                if (hung_up) {
+                        wire_header e;
+                        if (rfd >= 0)
+                                close(rfd);
+                        if (wire_header_check(rx, len, &e) == TETHER_SUCCESS && e.serial == 0 &&
+                            e.type == WIRE_REPLY_FLAG && e.result != TETHER_SUCCESS)
+                                return e.result;
+                        return TETHER_ERR_IPC;
+                }
                 wire_header h;
                 bool valid = wire_header_check(rx, len, &h) == TETHER_SUCCESS;
                 if (!valid || h.type != (sent.type | WIRE_REPLY_FLAG) || h.serial != sent.serial) {

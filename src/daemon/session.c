@@ -588,8 +588,10 @@ static void accept_ready(loop_source *src, uint32_t events)
                 if (!u || u->n >= TETHERD_MAX_SESSIONS_PER_UID) {
                         log_warn("client pid %d: uid %u has too many sessions; refused", (int)cred.pid,
                                  (unsigned)cred.uid);
+                        /* The unsolicited-error form (type 0, serial 0): the
+                         * client reads it as the answer to its HELLO. */
                         wire_msg m;
-                        wire_msg_init(&m, WIRE_HELLO | WIRE_REPLY_FLAG, 0, TETHER_ERR_NO_RESOURCES);
+                        wire_msg_init(&m, WIRE_REPLY_FLAG, 0, TETHER_ERR_NO_RESOURCES);
                         wire_msg_finish(&m);
                         wire_send(fd, &m, -1);
                         close(fd);

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "example/example.h"
 #include "harness.h"
@@ -343,6 +344,28 @@ static void notification_needs_own_port_and_valid_dict(void **state)
         tether_session_close(s);
 }
 
+static void sessions_per_uid_are_limited(void **state)
+{
+        /* Nothing else holds a session here: exactly the limit opens. */
+        enum { LIMIT = 64 };
+        tether_session *s[LIMIT + 1];
+        int n = 0;
+        tether_ret_t r = TETHER_SUCCESS;
+        while (n <= LIMIT && (r = tether_session_open(H.sock, &s[n])) == TETHER_SUCCESS)
+                n++;
+        assert_int_equal(n, LIMIT);
+        assert_int_equal(r, TETHER_ERR_NO_RESOURCES);
+        /* One closes, one more may open. */
+        tether_session_close(s[--n]);
+        tether_session *t = NULL;
+        for (int i = 0; i < 100 && tether_session_open(H.sock, &t) != TETHER_SUCCESS; i++)
+                usleep(10000); /* the daemon notices the close on its next turn */
+        assert_non_null(t);
+        tether_session_close(t);
+        while (n)
+                tether_session_close(s[--n]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -353,6 +376,7 @@ int main(void)
                 cmocka_unit_test(write_properties_through_the_driver),
                 cmocka_unit_test(matched_and_terminated_notifications),
                 cmocka_unit_test(notification_needs_own_port_and_valid_dict),
+                cmocka_unit_test(sessions_per_uid_are_limited),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
