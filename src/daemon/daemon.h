@@ -30,6 +30,7 @@
 
 /* ---- limits (named, with clear errors) ---- */
 #define TETHERD_MAX_SESSIONS_PER_UID     64   /* TETHER_ERR_NO_RESOURCES at connect */
+#define TETHERD_MAX_SOCKETS              4096 /* beyond this, connections are closed at once */
 #define TETHERD_MAX_CONNECTIONS_PER_SESSION 256 /* TETHER_ERR_NO_RESOURCES at open */
 #define TETHERD_MAX_PORTS_PER_SESSION    16
 #define TETHERD_MAX_NOTIFICATIONS_PER_SESSION 256
@@ -158,6 +159,7 @@ struct session {
         uint64_t id;
         tether_task task;
         bool hello_done;               /* main thread */
+        bool refused;                  /* over its uid's limit: answered, then closed */
         atomic_uint n_connections;
         unsigned n_ports;              /* main thread */
         unsigned n_notifications;      /* reg_lock */

@@ -458,6 +458,8 @@ static void handle_hello(session *s, const wire_header *h, wire_reader *rd)
         reply_msg(s, h);
 }
 
+static void session_close(session *s);
+
 static void handle_message(session *s, const uint8_t *buf, size_t len, int fd)
 {
         wire_header h;
@@ -473,6 +475,11 @@ static void handle_message(session *s, const uint8_t *buf, size_t len, int fd)
         }
         if (had_fd) {
                 reply_status(s, &h, TETHER_ERR_BAD_ARGUMENT);
+                return;
+        }
+        if (s->refused) {
+                reply_status(s, &h, TETHER_ERR_NO_RESOURCES);
+                session_close(s);
                 return;
         }
         wire_reader rd;
@@ -534,7 +541,7 @@ static void session_close(session *s)
         shutdown(s->fd, SHUT_RDWR);
         ports_release_session(s);
         live_remove(s);
-        uid_count *u = uid_slot(s->task.uid, false);
+        uid_count *u = s->refused ? NULL : uid_slot(s->task.uid, false);
         if (u && u->n)
                 u->n--;
         if (n_closing == cap_closing) {
@@ -569,6 +576,8 @@ static void session_readable(loop_source *src, uint32_t events)
                         return;
                 }
                 handle_message(s, rx, len, fd);
+                if (s->src.removed)
+                        return;
         }
 }
 
@@ -585,18 +594,18 @@ static void accept_ready(loop_source *src, uint32_t events)
                         continue;
                 }
                 uid_count *u = uid_slot(cred.uid, true);
-                if (!u || u->n >= TETHERD_MAX_SESSIONS_PER_UID) {
-                        log_warn("client pid %d: uid %u has too many sessions; refused", (int)cred.pid,
-                                 (unsigned)cred.uid);
-                        /* The unsolicited-error form (type 0, serial 0): the
-                         * client reads it as the answer to its HELLO. */
-                        wire_msg m;
-                        wire_msg_init(&m, WIRE_REPLY_FLAG, 0, TETHER_ERR_NO_RESOURCES);
-                        wire_msg_finish(&m);
-                        wire_send(fd, &m, -1);
+                if (!u || n_live >= TETHERD_MAX_SOCKETS) {
                         close(fd);
                         continue;
                 }
+                /* Over the limit, the session is still accepted, and its
+                 * HELLO answered with the refusal: closing at once would lose
+                 * the answer (a close with the HELLO unread makes the kernel
+                 * report ECONNRESET ahead of it). */
+                bool refused = u->n >= TETHERD_MAX_SESSIONS_PER_UID;
+                if (refused)
+                        log_warn("client pid %d: uid %u has too many sessions; refused", (int)cred.pid,
+                                 (unsigned)cred.uid);
                 session *s = calloc(1, sizeof(*s));
                 if (!s) {
                         close(fd);
@@ -608,6 +617,7 @@ static void accept_ready(loop_source *src, uint32_t events)
                 s->task = (tether_task){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid, .abi_word_bits = 64 };
                 s->src.fd = fd;
                 s->src.fn = session_readable;
+                s->refused = refused;
                 struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &s->src };
                 if (!live_add(s)) {
                         session_unref(s);
@@ -618,7 +628,8 @@ static void accept_ready(loop_source *src, uint32_t events)
                         session_unref(s);
                         continue;
                 }
-                u->n++;
+                if (!refused)
+                        u->n++;
                 log_debug("session %llu: pid %d uid %u", (unsigned long long)s->id, (int)cred.pid,
                           (unsigned)cred.uid);
         }

@@ -65,7 +65,6 @@ static void uc_free_job(void *arg)
 {
         tether_user_client *uc = arg;
         close(uc->src.fd);
-        atomic_fetch_sub(&uc->session->n_connections, 1);
         session_unref(uc->session);
         service_unref(uc->svc);
         free(uc->priv);
@@ -91,6 +90,9 @@ static void uc_destroy(tether_user_client *uc)
         for (int i = 0; i < N_SLOTS; i++)
                 if (uc->ool[i].map)
                         munmap(uc->ool[i].map, uc->ool[i].size);
+        /* Counted out now, not in the deferred free: whoever is told the
+         * connection is closed may open another at once. */
+        atomic_fetch_sub(&uc->session->n_connections, 1);
         pthread_mutex_lock(&reg_lock);
         if (s->entry->open_count)
                 s->entry->open_count--;
@@ -308,11 +310,13 @@ static bool handle_message(tether_user_client *uc, const uint8_t *buf, size_t le
                 if (!uc->stopped && uc->ops->client_close)
                         uc->ops->client_close(uc);
                 /* client_close has run, so whether or not the reply gets
-                 * through, this is a close and not a death. */
+                 * through, this is a close and not a death. The reply goes
+                 * after uc_destroy (the socket stays open until the deferred
+                 * free), so the close has fully happened when it arrives. */
+                uc_destroy(uc);
                 wire_msg_init(&tx, WIRE_CLOSE | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
                 wire_msg_finish(&tx);
                 (void)wire_send(uc->src.fd, &tx, -1);
-                uc_destroy(uc);
                 return false;
         default:
                 return uc_reply_status(uc, h.type, h.serial, TETHER_ERR_BAD_MESSAGE_ID);
