@@ -534,16 +534,15 @@ static tether_ret_t example_new_user_client(tether_service *svc, uint32_t type, 
         }
 }
 
-static tether_ret_t example_personalities(tether_value **ret)
+/* One personality: match nubs of provider_class. */
+static tether_ret_t personality(const char *provider_class, tether_value **ret)
 {
         tether_value *arr = NULL, *p = NULL;
         tether_ret_t r = tether_value_new_array(&arr);
         if (r == TETHER_SUCCESS)
                 r = tether_value_new_dict(&p);
         if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "IOProviderClass", "TetherResources");
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "IOClass", "ExampleDriver");
+                r = tether_value_dict_set_string(p, "IOProviderClass", provider_class);
         if (r == TETHER_SUCCESS)
                 r = tether_value_array_append(arr, p);
         tether_value_unref(p);
@@ -551,6 +550,12 @@ static tether_ret_t example_personalities(tether_value **ret)
                 arr = tether_value_unref(arr);
         *ret = arr;
         return r;
+}
+
+/* TetherResources: the nub every tetherd has, as IOResources in I/O Kit. */
+static tether_ret_t example_personalities(tether_value **ret)
+{
+        return personality("TetherResources", ret);
 }
 
 const tether_driver example_driver = {
@@ -578,19 +583,7 @@ static tether_ret_t device_start(tether_service *svc)
 
 static tether_ret_t device_personalities(tether_value **ret)
 {
-        tether_value *arr = NULL, *p = NULL;
-        tether_ret_t r = tether_value_new_array(&arr);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_new_dict(&p);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "IOProviderClass", "ExampleDeviceNub");
-        if (r == TETHER_SUCCESS)
-                r = tether_value_array_append(arr, p);
-        tether_value_unref(p);
-        if (r != TETHER_SUCCESS)
-                arr = tether_value_unref(arr);
-        *ret = arr;
-        return r;
+        return personality("ExampleDeviceNub", ret);
 }
 
 static tether_ret_t d_get_unit(void *target, void *ref, tether_method_args *a)

@@ -19,17 +19,25 @@ static tether_ret_t reply_value(client_reply *rep, tether_value **ret)
         return wire_get_value(&rep->body, ret) == TETHER_SUCCESS ? TETHER_SUCCESS : TETHER_ERR_IPC;
 }
 
-static tether_ret_t get_entry(tether_session *s, uint64_t id, tether_value **ret)
+/* A request naming an entry (and maybe a key) whose reply is one CBOR value. */
+static tether_ret_t query_value(tether_session *s, uint16_t type, uint64_t id, const char *key, tether_value **ret)
 {
         pthread_mutex_lock(&s->lock);
-        session_begin_locked(s, WIRE_GET_ENTRY);
+        session_begin_locked(s, type);
         wire_put_u64(&s->tx, id);
+        if (key)
+                wire_put_bytes(&s->tx, key, strlen(key));
         client_reply rep;
         tether_ret_t r = session_call_locked(s, &rep);
         if (r == TETHER_SUCCESS)
                 r = reply_value(&rep, ret);
         pthread_mutex_unlock(&s->lock);
         return r;
+}
+
+static tether_ret_t get_entry(tether_session *s, uint64_t id, tether_value **ret)
+{
+        return query_value(s, WIRE_GET_ENTRY, id, NULL, ret);
 }
 
 static char *dict_strdup(const tether_value *d, const char *key)
@@ -168,16 +176,7 @@ tether_ret_t tether_registry_entry_from_path(tether_session *s, const char *path
 
 static tether_ret_t get_property(tether_session *s, uint64_t id, const char *key, tether_value **ret)
 {
-        pthread_mutex_lock(&s->lock);
-        session_begin_locked(s, WIRE_GET_PROPERTY);
-        wire_put_u64(&s->tx, id);
-        wire_put_bytes(&s->tx, key, strlen(key));
-        client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
-        if (r == TETHER_SUCCESS)
-                r = reply_value(&rep, ret);
-        pthread_mutex_unlock(&s->lock);
-        return r;
+        return query_value(s, WIRE_GET_PROPERTY, id, key, ret);
 }
 
 tether_ret_t tether_registry_entry_get_properties(tether_session *s, uint64_t id, tether_value **ret_dict)

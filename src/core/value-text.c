@@ -25,6 +25,35 @@ static void hex(FILE *f, const uint8_t *p, size_t n)
                 fprintf(f, "%02x", p[i]);
 }
 
+/* How a printer spells containers; the walk itself is shared. */
+typedef struct style {
+        void (*value)(FILE *f, const tether_value *v);
+        void (*key)(FILE *f, const char *s, size_t n);
+        char array_open, array_close, pair;
+} style;
+
+static void container(FILE *f, const tether_value *v, const style *st)
+{
+        bool dict = v->type == TETHER_TYPE_DICT;
+        size_t n = dict ? v->u.dict.n : v->u.array.n;
+        fputc(dict ? '{' : st->array_open, f);
+        for (size_t i = 0; i < n; i++) {
+                if (i)
+                        fputc(',', f);
+                if (dict) {
+                        st->key(f, v->u.dict.entries[i].key, strlen(v->u.dict.entries[i].key));
+                        fputc(st->pair, f);
+                        st->value(f, v->u.dict.entries[i].value);
+                } else {
+                        st->value(f, v->u.array.items[i]);
+                }
+        }
+        fputc(dict ? '}' : st->array_close, f);
+}
+
+static void format(FILE *f, const tether_value *v);
+static const style ioreg_style = { format, quoted_ioreg, '(', ')', '=' };
+
 static void format(FILE *f, const tether_value *v)
 {
         switch (v->type) {
@@ -49,24 +78,8 @@ static void format(FILE *f, const tether_value *v)
                 fputc('>', f);
                 break;
         case TETHER_TYPE_ARRAY:
-                fputc('(', f);
-                for (size_t i = 0; i < v->u.array.n; i++) {
-                        if (i)
-                                fputc(',', f);
-                        format(f, v->u.array.items[i]);
-                }
-                fputc(')', f);
-                break;
         case TETHER_TYPE_DICT:
-                fputc('{', f);
-                for (size_t i = 0; i < v->u.dict.n; i++) {
-                        if (i)
-                                fputc(',', f);
-                        quoted_ioreg(f, v->u.dict.entries[i].key, strlen(v->u.dict.entries[i].key));
-                        fputc('=', f);
-                        format(f, v->u.dict.entries[i].value);
-                }
-                fputc('}', f);
+                container(f, v, &ioreg_style);
                 break;
         }
 }
@@ -92,6 +105,9 @@ static void quoted_json(FILE *f, const char *s, size_t n)
         fputc('"', f);
 }
 
+static void json(FILE *f, const tether_value *v);
+static const style json_style = { json, quoted_json, '[', ']', ':' };
+
 static void json(FILE *f, const tether_value *v)
 {
         switch (v->type) {
@@ -113,24 +129,8 @@ static void json(FILE *f, const tether_value *v)
                 fputc('"', f);
                 break;
         case TETHER_TYPE_ARRAY:
-                fputc('[', f);
-                for (size_t i = 0; i < v->u.array.n; i++) {
-                        if (i)
-                                fputc(',', f);
-                        json(f, v->u.array.items[i]);
-                }
-                fputc(']', f);
-                break;
         case TETHER_TYPE_DICT:
-                fputc('{', f);
-                for (size_t i = 0; i < v->u.dict.n; i++) {
-                        if (i)
-                                fputc(',', f);
-                        quoted_json(f, v->u.dict.entries[i].key, strlen(v->u.dict.entries[i].key));
-                        fputc(':', f);
-                        json(f, v->u.dict.entries[i].value);
-                }
-                fputc('}', f);
+                container(f, v, &json_style);
                 break;
         default:
                 format(f, v); /* integers: the same digits */
