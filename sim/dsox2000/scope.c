@@ -1,0 +1,1027 @@
+/* SPDX-License-Identifier: MIT */
+#include "scope.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "scpi.h"
+#include "waveform.h"
+
+/* Preamble codes */
+enum { FMT_BYTE = 0, FMT_WORD = 1, FMT_ASCII = 4 };
+enum { ACQ_NORMAL = 0, ACQ_PEAK = 1, ACQ_AVERAGE = 2, ACQ_HRES = 3 };
+enum { PTS_NORMAL, PTS_MAXIMUM, PTS_RAW };
+
+/* ESR bits (IEEE 488.2) */
+#define ESR_OPC 0x01
+#define ESR_QYE 0x04
+#define ESR_DDE 0x08
+#define ESR_EXE 0x10
+#define ESR_CME 0x20
+/* STB bits */
+#define STB_EAV 0x04 /* SCPI: error/event queue not empty */
+#define STB_MAV 0x10
+#define STB_ESB 0x20
+#define STB_MSS 0x40
+
+typedef struct channel {
+        double scale, offset, probe;
+        bool display, ac;
+} channel;
+
+struct sim_scope {
+        char idn[192];
+        uint64_t seed, acquisitions;
+        bool running;
+        double tscale, tpos;
+        channel ch[2];
+        wave_trigger trig;
+        int acq_type, acq_count;
+        struct {
+                int source, format, points_mode;
+                bool msb_first, is_unsigned;
+                unsigned points;
+        } wav;
+        double *record[2];
+        bool have_record[2];
+        int errors[SIM_ERROR_QUEUE];
+        size_t n_errors;
+        int last_error;
+        uint8_t esr, ese, sre;
+        uint8_t *out;
+        size_t out_len, out_cap;
+        unsigned responses;  /* in the message being executed */
+};
+
+/* ---- output ---- */
+
+static void out_bytes(sim_scope *s, const void *p, size_t n)
+{
+        if (s->out_cap - s->out_len < n) {
+                size_t cap = s->out_cap ? s->out_cap : 256;
+                while (cap - s->out_len < n)
+                        cap *= 2;
+                uint8_t *o = realloc(s->out, cap);
+                if (!o)
+                        return;
+                s->out = o;
+                s->out_cap = cap;
+        }
+        memcpy(s->out + s->out_len, p, n);
+        s->out_len += n;
+}
+
+/* Start one response: queries in one message are joined with ';'. */
+static void begin_response(sim_scope *s)
+{
+        if (s->responses++)
+                out_bytes(s, ";", 1);
+}
+
+static void respond(sim_scope *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void respond(sim_scope *s, const char *fmt, ...)
+{
+        char buf[512];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        begin_response(s);
+        out_bytes(s, buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* NR3 as InfiniiVision writes it: +1.00000000E-03 */
+static void respond_nr3(sim_scope *s, double v)
+{
+        respond(s, "%+.8E", v);
+}
+
+/* ---- errors and status ---- */
+
+static const char *error_text(int code)
+{
+        switch (code) {
+        case -100: return "Command error";
+        case -102: return "Syntax error";
+        case -108: return "Parameter not allowed";
+        case -109: return "Missing parameter";
+        case -113: return "Undefined header";
+        case -200: return "Execution error";
+        case -221: return "Settings conflict";
+        case -222: return "Data out of range";
+        case -224: return "Illegal parameter value";
+        case -350: return "Queue overflow";
+        case -410: return "Query INTERRUPTED";
+        case -420: return "Query UNTERMINATED";
+        default: return "Error";
+        }
+}
+
+static void push_error(void *dev, int code)
+{
+        sim_scope *s = dev;
+        s->last_error = code;
+        if (code <= -100 && code > -200)
+                s->esr |= ESR_CME;
+        else if (code <= -200 && code > -300)
+                s->esr |= ESR_EXE;
+        else if (code <= -300 && code > -400)
+                s->esr |= ESR_DDE;
+        else if (code <= -400 && code > -500)
+                s->esr |= ESR_QYE;
+        if (s->n_errors < SIM_ERROR_QUEUE)
+                s->errors[s->n_errors++] = code;
+        else
+                s->errors[SIM_ERROR_QUEUE - 1] = -350; /* the last slot reports the overflow */
+}
+
+uint8_t sim_scope_status_byte(const sim_scope *s)
+{
+        uint8_t stb = 0;
+        if (s->n_errors)
+                stb |= STB_EAV;
+        if (s->out_len)
+                stb |= STB_MAV;
+        if (s->esr & s->ese)
+                stb |= STB_ESB;
+        if (stb & s->sre)
+                stb |= STB_MSS;
+        return stb;
+}
+
+int sim_scope_last_error(const sim_scope *s)
+{
+        return s->last_error;
+}
+
+/* ---- settings ---- */
+
+static void reset(sim_scope *s)
+{
+        s->running = true;
+        s->tscale = 100e-6;
+        s->tpos = 0;
+        for (int i = 0; i < 2; i++)
+                s->ch[i] = (channel){ .scale = 1.0, .offset = 0.0, .probe = 1.0, .display = i == 0, .ac = false };
+        s->trig = (wave_trigger){ .source = 1, .level = 0.0, .slope = WAVE_RISING, .auto_sweep = true };
+        s->acq_type = ACQ_NORMAL;
+        s->acq_count = 8;
+        s->wav.source = 1;
+        s->wav.format = FMT_BYTE;
+        s->wav.points_mode = PTS_NORMAL;
+        s->wav.msb_first = true;
+        s->wav.is_unsigned = true;
+        s->wav.points = 1000;
+        s->have_record[0] = s->have_record[1] = false;
+}
+
+static int displayed_channels(const sim_scope *s)
+{
+        return s->ch[0].display + s->ch[1].display;
+}
+
+/* Points in an acquisition: the series' 62,500, or fewer when the maximum
+ * sample rate cannot fill the window (fast timebases). */
+static unsigned record_points(const sim_scope *s)
+{
+        double max_rate = displayed_channels(s) > 1 ? 1e9 : 2e9;
+        double fit = 10 * s->tscale * max_rate;
+        return fit < SIM_RECORD_POINTS ? (unsigned)(fit < 100 ? 100 : fit) : SIM_RECORD_POINTS;
+}
+
+static double sample_interval(const sim_scope *s)
+{
+        return 10 * s->tscale / record_points(s);
+}
+
+static double x_origin(const sim_scope *s)
+{
+        return -5 * s->tscale + s->tpos;
+}
+
+static void acquire(sim_scope *s, int chn)
+{
+        unsigned n = record_points(s);
+        if (!s->record[chn - 1])
+                s->record[chn - 1] = malloc(SIM_RECORD_POINTS * sizeof(double));
+        if (!s->record[chn - 1])
+                return;
+        s->acquisitions++;
+        s->have_record[chn - 1] = wave_acquire(chn, &s->trig, x_origin(s), sample_interval(s), n, s->seed,
+                                               s->acquisitions, s->record[chn - 1]);
+}
+
+/* The record to answer from: a fresh one while running, else the last. */
+static const double *current_record(sim_scope *s, int chn)
+{
+        if (s->running || !s->have_record[chn - 1])
+                acquire(s, chn);
+        return s->have_record[chn - 1] ? s->record[chn - 1] : NULL;
+}
+
+/* ---- handlers ---- */
+
+#define ONE_NUMBER(c, var)                                       \
+        do {                                                     \
+                if ((c)->n_args != 1)                            \
+                        return (c)->n_args ? -108 : -109;        \
+                if (!scpi_number((c)->args[0], &(var)))          \
+                        return -224;                             \
+        } while (0)
+
+static int one_arg(const scpi_call *c)
+{
+        return c->n_args == 1 ? 0 : c->n_args ? -108 : -109;
+}
+
+static int q_idn(void *d, const scpi_call *c)
+{
+        respond(d, "%s", ((sim_scope *)d)->idn);
+        return 0;
+}
+
+static int s_rst(void *d, const scpi_call *c)
+{
+        reset(d);
+        return 0;
+}
+
+static int s_cls(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        s->n_errors = 0;
+        s->esr = 0;
+        return 0;
+}
+
+static int s_opc(void *d, const scpi_call *c)
+{
+        ((sim_scope *)d)->esr |= ESR_OPC; /* everything here completes at once */
+        return 0;
+}
+
+static int q_opc(void *d, const scpi_call *c)
+{
+        respond(d, "1");
+        return 0;
+}
+
+static int q_esr(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        respond(s, "%u", s->esr);
+        s->esr = 0;
+        return 0;
+}
+
+static int set_mask(const scpi_call *c, uint8_t *mask)
+{
+        double v;
+        ONE_NUMBER(c, v);
+        if (v < 0 || v > 255)
+                return -222;
+        *mask = (uint8_t)v;
+        return 0;
+}
+
+static int s_ese(void *d, const scpi_call *c) { return set_mask(c, &((sim_scope *)d)->ese); }
+static int q_ese(void *d, const scpi_call *c) { respond(d, "%u", ((sim_scope *)d)->ese); return 0; }
+static int s_sre(void *d, const scpi_call *c) { return set_mask(c, &((sim_scope *)d)->sre); }
+static int q_sre(void *d, const scpi_call *c) { respond(d, "%u", ((sim_scope *)d)->sre); return 0; }
+
+static int q_stb(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        /* MAV reflects the queue before this answer is added. */
+        respond(s, "%u", sim_scope_status_byte(s));
+        return 0;
+}
+
+static int s_wai(void *d, const scpi_call *c) { return 0; }
+static int q_tst(void *d, const scpi_call *c) { respond(d, "0"); return 0; }
+
+static int q_syst_err(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        if (!s->n_errors) {
+                respond(s, "+0,\"No error\"");
+                return 0;
+        }
+        int code = s->errors[0];
+        memmove(s->errors, s->errors + 1, (s->n_errors - 1) * sizeof(int));
+        s->n_errors--;
+        respond(s, "%+d,\"%s\"", code, error_text(code));
+        return 0;
+}
+
+static int s_run(void *d, const scpi_call *c) { ((sim_scope *)d)->running = true; return 0; }
+
+static int s_stop(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        /* What is on screen when it stops is what later queries return. */
+        for (int ch = 1; ch <= 2; ch++)
+                if (s->ch[ch - 1].display)
+                        acquire(s, ch);
+        s->running = false;
+        return 0;
+}
+
+static int parse_channel(const char *arg, int *ret)
+{
+        int n = 0;
+        if (!arg || !scpi_mnemonic(arg, strlen(arg), "CHANnel#", 8, &n) || n < 1 || n > 2)
+                return -224;
+        *ret = n;
+        return 0;
+}
+
+static int s_single(void *d, const scpi_call *c) { return s_stop(d, c); }
+
+static int s_digitize(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        bool which[2] = { false, false };
+        for (int i = 0; i < c->n_args; i++) {
+                int n;
+                int err = parse_channel(c->args[i], &n);
+                if (err)
+                        return err;
+                which[n - 1] = true;
+        }
+        for (int ch = 1; ch <= 2; ch++)
+                if (c->n_args ? which[ch - 1] : s->ch[ch - 1].display)
+                        acquire(s, ch);
+        s->running = false;
+        return 0;
+}
+
+/* 1-2-5 steps, the scale a person would pick for a value. */
+static double nice_125(double v)
+{
+        double p = pow(10, floor(log10(v)));
+        double m = v / p;
+        return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+static int s_autoscale(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        /* What the real instrument does for these signals: each channel
+         * with a signal on, 4 divisions of it, centred; 2.5 periods of the
+         * slowest (rounded up) across the screen; edge trigger on it at mid-level. */
+        s->ch[0] = (channel){ .scale = nice_125(WAVE_PROBE_COMP_VPP / 4), .offset = WAVE_PROBE_COMP_VPP / 2,
+                              .probe = s->ch[0].probe, .display = true };
+        s->ch[1] = (channel){ .scale = nice_125(WAVE_SINE_VPP / 4), .offset = 0, .probe = s->ch[1].probe,
+                              .display = true };
+        s->tscale = nice_125(2.5 / WAVE_PROBE_COMP_HZ / 10);
+        s->tpos = 0;
+        s->trig = (wave_trigger){ .source = 1, .level = WAVE_PROBE_COMP_VPP / 2, .slope = WAVE_RISING, .auto_sweep = true };
+        s->running = true;
+        return 0;
+}
+
+static int s_tim_scale(void *d, const scpi_call *c)
+{
+        double v;
+        ONE_NUMBER(c, v);
+        if (v < 5e-9 || v > 50)
+                return -222;
+        ((sim_scope *)d)->tscale = v;
+        return 0;
+}
+
+static int q_tim_scale(void *d, const scpi_call *c) { respond_nr3(d, ((sim_scope *)d)->tscale); return 0; }
+
+static int s_tim_range(void *d, const scpi_call *c)
+{
+        double v;
+        ONE_NUMBER(c, v);
+        if (v < 50e-9 || v > 500)
+                return -222;
+        ((sim_scope *)d)->tscale = v / 10;
+        return 0;
+}
+
+static int q_tim_range(void *d, const scpi_call *c) { respond_nr3(d, 10 * ((sim_scope *)d)->tscale); return 0; }
+
+static int s_tim_pos(void *d, const scpi_call *c)
+{
+        double v;
+        ONE_NUMBER(c, v);
+        if (fabs(v) > 500)
+                return -222;
+        ((sim_scope *)d)->tpos = v;
+        return 0;
+}
+
+static int q_tim_pos(void *d, const scpi_call *c) { respond_nr3(d, ((sim_scope *)d)->tpos); return 0; }
+
+static int s_tim_mode(void *d, const scpi_call *c)
+{
+        int err = one_arg(c);
+        return err ? err : scpi_keyword(c->args[0], "MAIN") ? 0 : -224; /* only MAIN is simulated */
+}
+
+static int q_tim_mode(void *d, const scpi_call *c) { respond(d, "MAIN"); return 0; }
+
+static channel *chan(void *d, const scpi_call *c)
+{
+        int n = c->suffix[0];
+        return n >= 1 && n <= 2 ? &((sim_scope *)d)->ch[n - 1] : NULL;
+}
+
+/* Offset range of the series: +-2 V up to 200 mV/div, +-50 V above. */
+static double offset_limit(double scale)
+{
+        return scale <= 0.2 ? 2.0 : 50.0;
+}
+
+static int s_ch_scale(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        double v;
+        if (!ch)
+                return -113;
+        ONE_NUMBER(c, v);
+        if (v < 1e-3 * ch->probe || v > 5.0 * ch->probe)
+                return -222;
+        ch->scale = v;
+        return 0;
+}
+
+static int q_ch_scale(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        if (!ch)
+                return -113;
+        respond_nr3(d, ch->scale);
+        return 0;
+}
+
+static int s_ch_range(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        double v;
+        if (!ch)
+                return -113;
+        ONE_NUMBER(c, v);
+        if (v < 8e-3 * ch->probe || v > 40.0 * ch->probe)
+                return -222;
+        ch->scale = v / 8;
+        return 0;
+}
+
+static int q_ch_range(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        if (!ch)
+                return -113;
+        respond_nr3(d, 8 * ch->scale);
+        return 0;
+}
+
+static int s_ch_offset(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        double v;
+        if (!ch)
+                return -113;
+        ONE_NUMBER(c, v);
+        if (fabs(v) > offset_limit(ch->scale / ch->probe) * ch->probe)
+                return -222;
+        ch->offset = v;
+        return 0;
+}
+
+static int q_ch_offset(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        if (!ch)
+                return -113;
+        respond_nr3(d, ch->offset);
+        return 0;
+}
+
+static int s_ch_coupling(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        int err = ch ? one_arg(c) : -113;
+        if (err)
+                return err;
+        if (scpi_keyword(c->args[0], "DC"))
+                ch->ac = false;
+        else if (scpi_keyword(c->args[0], "AC"))
+                ch->ac = true;
+        else
+                return -224;
+        return 0;
+}
+
+static int q_ch_coupling(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        if (!ch)
+                return -113;
+        respond(d, "%s", ch->ac ? "AC" : "DC");
+        return 0;
+}
+
+static int s_ch_display(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        int err = ch ? one_arg(c) : -113;
+        if (err)
+                return err;
+        return scpi_bool(c->args[0], &ch->display) ? 0 : -224;
+}
+
+static int q_ch_display(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        if (!ch)
+                return -113;
+        respond(d, "%d", ch->display);
+        return 0;
+}
+
+static int s_ch_probe(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        double v;
+        if (!ch)
+                return -113;
+        ONE_NUMBER(c, v);
+        if (v < 0.1 || v > 10000)
+                return -222;
+        /* The probe factor rescales what the screen shows. */
+        ch->scale *= v / ch->probe;
+        ch->offset *= v / ch->probe;
+        ch->probe = v;
+        return 0;
+}
+
+static int q_ch_probe(void *d, const scpi_call *c)
+{
+        channel *ch = chan(d, c);
+        if (!ch)
+                return -113;
+        respond_nr3(d, ch->probe);
+        return 0;
+}
+
+static int s_trig_mode(void *d, const scpi_call *c)
+{
+        int err = one_arg(c);
+        return err ? err : scpi_keyword(c->args[0], "EDGE") ? 0 : -224; /* only EDGE is simulated */
+}
+
+static int q_trig_mode(void *d, const scpi_call *c) { respond(d, "EDGE"); return 0; }
+
+static int s_trig_source(void *d, const scpi_call *c)
+{
+        int err = one_arg(c), n = 0;
+        if (!err)
+                err = parse_channel(c->args[0], &n);
+        if (err)
+                return err;
+        ((sim_scope *)d)->trig.source = n;
+        return 0;
+}
+
+static int q_trig_source(void *d, const scpi_call *c) { respond(d, "CHAN%d", ((sim_scope *)d)->trig.source); return 0; }
+
+static int s_trig_level(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        double v;
+        ONE_NUMBER(c, v);
+        const channel *ch = &s->ch[s->trig.source - 1];
+        if (fabs(v - ch->offset) > 6 * ch->scale)
+                return -222; /* the trigger level stays within the source's screen */
+        s->trig.level = v;
+        return 0;
+}
+
+static int q_trig_level(void *d, const scpi_call *c) { respond_nr3(d, ((sim_scope *)d)->trig.level); return 0; }
+
+static int s_trig_slope(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        int err = one_arg(c);
+        if (err)
+                return err;
+        if (scpi_keyword(c->args[0], "POSitive"))
+                s->trig.slope = WAVE_RISING;
+        else if (scpi_keyword(c->args[0], "NEGative"))
+                s->trig.slope = WAVE_FALLING;
+        else
+                return -224;
+        return 0;
+}
+
+static int q_trig_slope(void *d, const scpi_call *c)
+{
+        respond(d, "%s", ((sim_scope *)d)->trig.slope == WAVE_RISING ? "POS" : "NEG");
+        return 0;
+}
+
+static int s_trig_sweep(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        int err = one_arg(c);
+        if (err)
+                return err;
+        if (scpi_keyword(c->args[0], "AUTO"))
+                s->trig.auto_sweep = true;
+        else if (scpi_keyword(c->args[0], "NORMal"))
+                s->trig.auto_sweep = false;
+        else
+                return -224;
+        return 0;
+}
+
+static int q_trig_sweep(void *d, const scpi_call *c) { respond(d, "%s", ((sim_scope *)d)->trig.auto_sweep ? "AUTO" : "NORM"); return 0; }
+
+static const char *const acq_names[] = { "NORMal", "PEAK", "AVERage", "HRESolution" };
+static const char *const acq_short[] = { "NORM", "PEAK", "AVER", "HRES" };
+
+static int s_acq_type(void *d, const scpi_call *c)
+{
+        int err = one_arg(c);
+        if (err)
+                return err;
+        for (int i = 0; i < 4; i++) {
+                if (scpi_keyword(c->args[0], acq_names[i])) {
+                        ((sim_scope *)d)->acq_type = i;
+                        return 0;
+                }
+        }
+        return -224;
+}
+
+static int q_acq_type(void *d, const scpi_call *c) { respond(d, "%s", acq_short[((sim_scope *)d)->acq_type]); return 0; }
+
+static int s_acq_count(void *d, const scpi_call *c)
+{
+        double v;
+        ONE_NUMBER(c, v);
+        if (v < 2 || v > 65536)
+                return -222;
+        ((sim_scope *)d)->acq_count = (int)v;
+        return 0;
+}
+
+static int q_acq_count(void *d, const scpi_call *c) { respond(d, "%d", ((sim_scope *)d)->acq_count); return 0; }
+static int q_acq_srate(void *d, const scpi_call *c) { respond_nr3(d, 1.0 / sample_interval(d)); return 0; }
+static int q_acq_points(void *d, const scpi_call *c) { respond(d, "%u", record_points(d)); return 0; }
+
+static int s_wav_source(void *d, const scpi_call *c)
+{
+        int err = one_arg(c), n = 0;
+        if (!err)
+                err = parse_channel(c->args[0], &n);
+        if (err)
+                return err;
+        ((sim_scope *)d)->wav.source = n;
+        return 0;
+}
+
+static int q_wav_source(void *d, const scpi_call *c) { respond(d, "CHAN%d", ((sim_scope *)d)->wav.source); return 0; }
+
+static int s_wav_format(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        int err = one_arg(c);
+        if (err)
+                return err;
+        if (scpi_keyword(c->args[0], "BYTE"))
+                s->wav.format = FMT_BYTE;
+        else if (scpi_keyword(c->args[0], "WORD"))
+                s->wav.format = FMT_WORD;
+        else if (scpi_keyword(c->args[0], "ASCii"))
+                s->wav.format = FMT_ASCII;
+        else
+                return -224;
+        return 0;
+}
+
+static int q_wav_format(void *d, const scpi_call *c)
+{
+        int f = ((sim_scope *)d)->wav.format;
+        respond(d, "%s", f == FMT_BYTE ? "BYTE" : f == FMT_WORD ? "WORD" : "ASC");
+        return 0;
+}
+
+static int s_wav_byteorder(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        int err = one_arg(c);
+        if (err)
+                return err;
+        if (scpi_keyword(c->args[0], "MSBFirst"))
+                s->wav.msb_first = true;
+        else if (scpi_keyword(c->args[0], "LSBFirst"))
+                s->wav.msb_first = false;
+        else
+                return -224;
+        return 0;
+}
+
+static int q_wav_byteorder(void *d, const scpi_call *c) { respond(d, "%s", ((sim_scope *)d)->wav.msb_first ? "MSBF" : "LSBF"); return 0; }
+
+static int s_wav_unsigned(void *d, const scpi_call *c)
+{
+        int err = one_arg(c);
+        return err ? err : scpi_bool(c->args[0], &((sim_scope *)d)->wav.is_unsigned) ? 0 : -224;
+}
+
+static int q_wav_unsigned(void *d, const scpi_call *c) { respond(d, "%d", ((sim_scope *)d)->wav.is_unsigned); return 0; }
+
+static int s_wav_points_mode(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        int err = one_arg(c);
+        if (err)
+                return err;
+        if (scpi_keyword(c->args[0], "NORMal"))
+                s->wav.points_mode = PTS_NORMAL;
+        else if (scpi_keyword(c->args[0], "MAXimum"))
+                s->wav.points_mode = PTS_MAXIMUM;
+        else if (scpi_keyword(c->args[0], "RAW"))
+                s->wav.points_mode = PTS_RAW;
+        else
+                return -224;
+        return 0;
+}
+
+static int q_wav_points_mode(void *d, const scpi_call *c)
+{
+        int m = ((sim_scope *)d)->wav.points_mode;
+        respond(d, "%s", m == PTS_NORMAL ? "NORM" : m == PTS_MAXIMUM ? "MAX" : "RAW");
+        return 0;
+}
+
+/* Points :WAVeform:DATA? returns: the request, capped by the record. */
+static unsigned wav_points(const sim_scope *s)
+{
+        unsigned rec = record_points(s);
+        return s->wav.points < rec ? s->wav.points : rec;
+}
+
+static int s_wav_points(void *d, const scpi_call *c)
+{
+        double v;
+        ONE_NUMBER(c, v);
+        if (v < 100 || v > 8000000)
+                return -222;
+        ((sim_scope *)d)->wav.points = (unsigned)v;
+        return 0;
+}
+
+static int q_wav_points(void *d, const scpi_call *c) { respond(d, "%u", wav_points(d)); return 0; }
+
+typedef struct preamble {
+        int format, type;
+        unsigned points, count;
+        double xinc, xorig, xref, yinc, yorig, yref;
+} preamble;
+
+static preamble make_preamble(const sim_scope *s)
+{
+        const channel *ch = &s->ch[s->wav.source - 1];
+        unsigned rec = record_points(s), pts = wav_points(s);
+        preamble p = {
+                .format = s->wav.format,
+                .type = s->acq_type,
+                .points = pts,
+                .count = s->acq_type == ACQ_AVERAGE ? (unsigned)s->acq_count : 1,
+                .xinc = sample_interval(s) * ((double)rec / pts),
+                .xorig = x_origin(s),
+                .xref = 0,
+                /* 8 divisions across the 256 codes of a byte, centred on
+                 * the channel's offset. */
+                .yinc = 8 * ch->scale / 256,
+                .yorig = ch->offset,
+                .yref = 128,
+        };
+        if (s->wav.format == FMT_WORD) {
+                p.yinc /= 256;
+                p.yref = 32768;
+        }
+        if (!s->wav.is_unsigned)
+                p.yref = 0;
+        return p;
+}
+
+static int q_wav_preamble(void *d, const scpi_call *c)
+{
+        preamble p = make_preamble(d);
+        respond(d, "%d,%d,%u,%u,%+.8E,%+.8E,%+.8E,%+.8E,%+.8E,%+.8E", p.format, p.type, p.points, p.count, p.xinc,
+                p.xorig, p.xref, p.yinc, p.yorig, p.yref);
+        return 0;
+}
+
+static int q_wav_data(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        if (!s->ch[s->wav.source - 1].display) {
+                begin_response(s);
+                out_bytes(s, "#10", 3); /* an empty block, and why */
+                return -221;
+        }
+        const double *rec = current_record(s, s->wav.source);
+        if (!rec) {
+                begin_response(s);
+                out_bytes(s, "#10", 3);
+                return -200; /* nothing triggered in NORMal sweep */
+        }
+        preamble p = make_preamble(s);
+        /* Decimation keeps the preamble's x increment exact: sample i is
+         * record point i * rec / points, not i times a rounded step. */
+        double step = (double)record_points(s) / p.points;
+        size_t width = p.format == FMT_WORD ? 2 : 1;
+        size_t cap = p.format == FMT_ASCII ? (size_t)p.points * 17 : (size_t)p.points * width;
+        uint8_t *data = malloc(cap + 1);
+        if (!data)
+                return -200;
+        size_t len = 0;
+        double full = p.format == FMT_WORD ? 65535 : 255;
+        double ref_unsigned = p.format == FMT_WORD ? 32768 : 128;
+        for (unsigned i = 0; i < p.points; i++) {
+                double v = rec[(size_t)((double)i * step)];
+                if (p.format == FMT_ASCII) {
+                        len += (size_t)snprintf((char *)data + len, cap + 1 - len, "%s%+.6E", i ? "," : "", v);
+                        continue;
+                }
+                double code = round((v - p.yorig) / p.yinc + ref_unsigned);
+                code = code < 0 ? 0 : code > full ? full : code;
+                long out = s->wav.is_unsigned ? (long)code : (long)code - (long)ref_unsigned;
+                if (width == 1) {
+                        data[len++] = (uint8_t)out;
+                } else {
+                        uint16_t w = (uint16_t)out;
+                        data[len++] = s->wav.msb_first ? (uint8_t)(w >> 8) : (uint8_t)w;
+                        data[len++] = s->wav.msb_first ? (uint8_t)w : (uint8_t)(w >> 8);
+                }
+        }
+        char head[16];
+        int digits = snprintf(head, sizeof(head), "%zu", len);
+        begin_response(s);
+        char block[24];
+        int hn = snprintf(block, sizeof(block), "#%d%s", digits, head);
+        out_bytes(s, block, (size_t)hn);
+        out_bytes(s, data, len);
+        free(data);
+        return 0;
+}
+
+/* :MEASure:<m>? [CHANnel<n>] */
+static int measure(sim_scope *s, const scpi_call *c, wave_measurement m)
+{
+        int chn = 1;
+        if (c->n_args > 1)
+                return -108;
+        if (c->n_args == 1 && parse_channel(c->args[0], &chn))
+                return -224;
+        const double *rec = s->ch[chn - 1].display ? current_record(s, chn) : NULL;
+        double v;
+        if (rec && wave_measure(rec, record_points(s), sample_interval(s), m, &v))
+                respond_nr3(s, v);
+        else
+                respond(s, "9.9E+37"); /* the series' "no valid result" */
+        return 0;
+}
+
+static int q_meas_freq(void *d, const scpi_call *c) { return measure(d, c, WAVE_FREQUENCY); }
+static int q_meas_period(void *d, const scpi_call *c) { return measure(d, c, WAVE_PERIOD); }
+static int q_meas_vpp(void *d, const scpi_call *c) { return measure(d, c, WAVE_VPP); }
+static int q_meas_vmax(void *d, const scpi_call *c) { return measure(d, c, WAVE_VMAX); }
+static int q_meas_vmin(void *d, const scpi_call *c) { return measure(d, c, WAVE_VMIN); }
+static int q_meas_vavg(void *d, const scpi_call *c) { return measure(d, c, WAVE_VAVERAGE); }
+static int q_meas_vrms(void *d, const scpi_call *c) { return measure(d, c, WAVE_VRMS); }
+
+static const scpi_command commands[] = {
+        { "*IDN", NULL, q_idn },
+        { "*RST", s_rst, NULL },
+        { "*CLS", s_cls, NULL },
+        { "*OPC", s_opc, q_opc },
+        { "*ESR", NULL, q_esr },
+        { "*ESE", s_ese, q_ese },
+        { "*SRE", s_sre, q_sre },
+        { "*STB", NULL, q_stb },
+        { "*WAI", s_wai, NULL },
+        { "*TST", NULL, q_tst },
+        { "SYSTem:ERRor", NULL, q_syst_err },
+        { "RUN", s_run, NULL },
+        { "STOP", s_stop, NULL },
+        { "SINGle", s_single, NULL },
+        { "DIGitize", s_digitize, NULL },
+        { "AUToscale", s_autoscale, NULL },
+        { "TIMebase:SCALe", s_tim_scale, q_tim_scale },
+        { "TIMebase:RANGe", s_tim_range, q_tim_range },
+        { "TIMebase:POSition", s_tim_pos, q_tim_pos },
+        { "TIMebase:MODE", s_tim_mode, q_tim_mode },
+        { "CHANnel#:SCALe", s_ch_scale, q_ch_scale },
+        { "CHANnel#:RANGe", s_ch_range, q_ch_range },
+        { "CHANnel#:OFFSet", s_ch_offset, q_ch_offset },
+        { "CHANnel#:COUPling", s_ch_coupling, q_ch_coupling },
+        { "CHANnel#:DISPlay", s_ch_display, q_ch_display },
+        { "CHANnel#:PROBe", s_ch_probe, q_ch_probe },
+        { "TRIGger:MODE", s_trig_mode, q_trig_mode },
+        { "TRIGger:EDGE:SOURce", s_trig_source, q_trig_source },
+        { "TRIGger:EDGE:LEVel", s_trig_level, q_trig_level },
+        { "TRIGger:EDGE:SLOPe", s_trig_slope, q_trig_slope },
+        { "TRIGger:SWEep", s_trig_sweep, q_trig_sweep },
+        { "ACQuire:TYPE", s_acq_type, q_acq_type },
+        { "ACQuire:COUNt", s_acq_count, q_acq_count },
+        { "ACQuire:SRATe", NULL, q_acq_srate },
+        { "ACQuire:POINts", NULL, q_acq_points },
+        { "WAVeform:SOURce", s_wav_source, q_wav_source },
+        { "WAVeform:FORMat", s_wav_format, q_wav_format },
+        { "WAVeform:BYTeorder", s_wav_byteorder, q_wav_byteorder },
+        { "WAVeform:UNSigned", s_wav_unsigned, q_wav_unsigned },
+        { "WAVeform:POINts:MODE", s_wav_points_mode, q_wav_points_mode },
+        { "WAVeform:POINts", s_wav_points, q_wav_points },
+        { "WAVeform:PREamble", NULL, q_wav_preamble },
+        { "WAVeform:DATA", NULL, q_wav_data },
+        { "MEASure:FREQuency", NULL, q_meas_freq },
+        { "MEASure:PERiod", NULL, q_meas_period },
+        { "MEASure:VPP", NULL, q_meas_vpp },
+        { "MEASure:VMAX", NULL, q_meas_vmax },
+        { "MEASure:VMIN", NULL, q_meas_vmin },
+        { "MEASure:VAVerage", NULL, q_meas_vavg },
+        { "MEASure:VRMS", NULL, q_meas_vrms },
+        { NULL, NULL, NULL },
+};
+
+/* ---- the public side ---- */
+
+int sim_scope_new(const sim_scope_config *cfg, sim_scope **ret)
+{
+        sim_scope *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -1;
+        sim_scope_config d = cfg ? *cfg : (sim_scope_config){ 0 };
+        snprintf(s->idn, sizeof(s->idn), "%s,%s,%s,%s", d.manufacturer ? d.manufacturer : "AGILENT TECHNOLOGIES",
+                 d.model ? d.model : "DSO-X 2002A", d.serial ? d.serial : "MY57235663",
+                 d.firmware ? d.firmware : "02.42.2017032900");
+        s->seed = d.seed ? d.seed : 2002;
+        reset(s);
+        *ret = s;
+        return 0;
+}
+
+void sim_scope_free(sim_scope *s)
+{
+        if (!s)
+                return;
+        free(s->record[0]);
+        free(s->record[1]);
+        free(s->out);
+        free(s);
+}
+
+void sim_scope_execute(sim_scope *s, const char *msg, size_t len)
+{
+        /* A new command while an answer is still unread: the answer is
+         * lost, as 488.2 says (-410). */
+        if (s->out_len) {
+                s->out_len = 0;
+                push_error(s, -410);
+        }
+        s->responses = 0;
+        scpi_execute(commands, s, push_error, msg, len);
+        if (s->responses)
+                out_bytes(s, "\n", 1);
+}
+
+size_t sim_scope_output_pending(const sim_scope *s)
+{
+        return s->out_len;
+}
+
+size_t sim_scope_output_take(sim_scope *s, uint8_t *buf, size_t cap)
+{
+        size_t n = s->out_len < cap ? s->out_len : cap;
+        if (n == 0)
+                return 0; /* nothing was ever queued: s->out may be NULL */
+        memcpy(buf, s->out, n);
+        memmove(s->out, s->out + n, s->out_len - n);
+        s->out_len -= n;
+        return n;
+}
+
+void sim_scope_query_unterminated(sim_scope *s)
+{
+        push_error(s, -420);
+}
+
+void sim_scope_device_clear(sim_scope *s)
+{
+        s->out_len = 0;
+}

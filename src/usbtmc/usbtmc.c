@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+#include "usbtmc/usbtmc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Recovery polls a bounded number of times, a short sleep apart, as Linux's
+ * usbtmc driver does: a device that never finishes is given up on. */
+#define POLL_TRIES  100
+#define POLL_SLEEP_MS 10
+#define DRAIN_TRIES 256
+
+static void le32(uint8_t *p, uint32_t v)
+{
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+        p[2] = (uint8_t)(v >> 16);
+        p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+}
+
+void usbtmc_header_encode(const usbtmc_header *h, uint8_t out[USBTMC_HEADER_SIZE])
+{
+        out[0] = h->msg_id;
+        out[1] = h->btag;
+        out[2] = (uint8_t)~h->btag;
+        out[3] = 0;
+        le32(out + 4, h->transfer_size);
+        out[8] = h->attributes;
+        out[9] = h->term_char;
+        out[10] = 0;
+        out[11] = 0;
+}
+
+tether_ret_t usbtmc_header_decode(const uint8_t *in, size_t len, usbtmc_header *ret)
+{
+        if (!in || !ret || len < USBTMC_HEADER_SIZE)
+                return TETHER_ERR_UNDERRUN;
+        if (in[1] == 0 || (uint8_t)(in[1] ^ in[2]) != 0xff || in[3] != 0 || in[10] != 0 || in[11] != 0)
+                return TETHER_ERR_IO;
+        ret->msg_id = in[0];
+        ret->btag = in[1];
+        ret->transfer_size = get_le32(in + 4);
+        ret->attributes = in[8];
+        ret->term_char = in[9];
+        return TETHER_SUCCESS;
+}
+
+size_t usbtmc_padded(size_t bytes)
+{
+        return (bytes + 3u) & ~(size_t)3u;
+}
+
+uint8_t usbtmc_next_btag(uint8_t btag)
+{
+        return btag == 255 ? 1 : (uint8_t)(btag + 1);
+}
+
+void usbtmc_init(usbtmc *t, const usbtmc_backend_ops *ops, void *ctx)
+{
+        memset(t, 0, sizeof(*t));
+        t->ops = ops;
+        t->ctx = ctx;
+        t->ep_out = 0x02;
+        t->ep_in = 0x81;
+        t->max_packet = 512;
+        t->max_transfer = 1u << 20;
+        t->timeout_ms = 5000;
+        t->stb_btag = 1;
+}
+
+tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len)
+{
+        if (!t || (!msg && len) || len == 0)
+                return TETHER_ERR_BAD_ARGUMENT;
+        size_t chunk_max = t->max_transfer;
+        uint8_t *buf = malloc(USBTMC_HEADER_SIZE + usbtmc_padded(chunk_max < len ? chunk_max : len));
+        if (!buf)
+                return TETHER_ERR_NO_MEMORY;
+        const uint8_t *p = msg;
+        tether_ret_t r = TETHER_SUCCESS;
+        while (len && r == TETHER_SUCCESS) {
+                size_t n = len < chunk_max ? len : chunk_max;
+                t->btag = usbtmc_next_btag(t->btag);
+                usbtmc_header h = { .msg_id = USBTMC_DEV_DEP_MSG_OUT, .btag = t->btag, .transfer_size = (uint32_t)n,
+                                    .attributes = n == len ? USBTMC_ATTR_EOM : 0 };
+                usbtmc_header_encode(&h, buf);
+                memcpy(buf + USBTMC_HEADER_SIZE, p, n);
+                size_t total = USBTMC_HEADER_SIZE + usbtmc_padded(n);
+                memset(buf + USBTMC_HEADER_SIZE + n, 0, total - USBTMC_HEADER_SIZE - n);
+                r = t->ops->bulk_out(t->ctx, buf, total, t->timeout_ms);
+                p += n;
+                len -= n;
+        }
+        free(buf);
+        if (r == TETHER_ERR_TIMEOUT || r == TETHER_ERR_IO)
+                usbtmc_abort_bulk_out(t); /* best effort; the caller hears the first error */
+        return r;
+}
+
+/* Read and drop bulk-IN data until a short packet: what a device still had
+ * queued for an aborted or unwanted transfer. */
+static void drain_in(usbtmc *t)
+{
+        uint8_t *junk = malloc(t->max_packet);
+        if (!junk)
+                return;
+        for (int i = 0; i < DRAIN_TRIES; i++) {
+                size_t n = 0;
+                if (t->ops->bulk_in(t->ctx, junk, t->max_packet, &n, 50) != TETHER_SUCCESS || n < t->max_packet)
+                        break;
+        }
+        free(junk);
+}
+
+/* One REQUEST_DEV_DEP_MSG_IN round: up to want bytes into dst (NULL to
+ * drop them). */
+static tether_ret_t read_round(usbtmc *t, uint8_t *dst, size_t want, size_t *ret_n, bool *ret_eom)
+{
+        uint8_t req[USBTMC_HEADER_SIZE];
+        t->btag = usbtmc_next_btag(t->btag);
+        t->last_in_btag = t->btag;
+        usbtmc_header h = { .msg_id = USBTMC_REQUEST_DEV_DEP_MSG_IN, .btag = t->btag, .transfer_size = (uint32_t)want };
+        usbtmc_header_encode(&h, req);
+        tether_ret_t r = t->ops->bulk_out(t->ctx, req, sizeof(req), t->timeout_ms);
+        if (r != TETHER_SUCCESS)
+                return r;
+
+        size_t cap = USBTMC_HEADER_SIZE + usbtmc_padded(want);
+        uint8_t *in = malloc(cap);
+        if (!in)
+                return TETHER_ERR_NO_MEMORY;
+        size_t got = 0;
+        r = t->ops->bulk_in(t->ctx, in, cap, &got, t->timeout_ms);
+        usbtmc_header rh;
+        if (r == TETHER_SUCCESS)
+                r = usbtmc_header_decode(in, got, &rh);
+        if (r == TETHER_SUCCESS &&
+            (rh.msg_id != USBTMC_DEV_DEP_MSG_IN || rh.btag != h.btag || rh.transfer_size > want))
+                r = TETHER_ERR_IO; /* out of step with the device */
+        /* Some devices end a transfer early with a short packet: keep
+         * reading until the bytes the header announced are here. */
+        while (r == TETHER_SUCCESS && got < USBTMC_HEADER_SIZE + rh.transfer_size) {
+                size_t more = 0;
+                r = t->ops->bulk_in(t->ctx, in + got, cap - got, &more, t->timeout_ms);
+                if (r == TETHER_SUCCESS && more == 0)
+                        r = TETHER_ERR_UNDERRUN;
+                got += more;
+        }
+        if (r == TETHER_SUCCESS) {
+                if (dst)
+                        memcpy(dst, in + USBTMC_HEADER_SIZE, rh.transfer_size);
+                *ret_n = rh.transfer_size;
+                *ret_eom = rh.attributes & USBTMC_ATTR_EOM;
+        }
+        free(in);
+        return r;
+}
+
+tether_ret_t usbtmc_read(usbtmc *t, void *buf, size_t cap, size_t *ret_len)
+{
+        if (!t || (!buf && cap) || !ret_len)
+                return TETHER_ERR_BAD_ARGUMENT;
+        uint8_t *p = buf;
+        size_t total = 0;
+        bool eom = false, overrun = false;
+        tether_ret_t r = TETHER_SUCCESS;
+        while (!eom && r == TETHER_SUCCESS) {
+                size_t room = cap - total;
+                size_t want = room ? (room < t->max_transfer ? room : t->max_transfer) : t->max_transfer;
+                size_t n = 0;
+                /* With no room left the rest is read and dropped, so the
+                 * device's output queue ends empty and in step. */
+                r = read_round(t, room ? p + total : NULL, want, &n, &eom);
+                if (r == TETHER_SUCCESS) {
+                        if (room)
+                                total += n;
+                        else
+                                overrun = true;
+                }
+        }
+        if (r == TETHER_ERR_TIMEOUT || r == TETHER_ERR_IO || r == TETHER_ERR_UNDERRUN) {
+                /* Abort what is in flight and clear the device: the next
+                 * command then starts from a clean state. A stalled bulk-IN
+                 * must be un-halted first, or nothing more comes through. */
+                t->ops->clear_halt(t->ctx, false);
+                usbtmc_abort_bulk_in(t);
+                usbtmc_clear(t);
+                return r;
+        }
+        if (r != TETHER_SUCCESS)
+                return r;
+        *ret_len = total;
+        return overrun ? TETHER_ERR_OVERRUN : TETHER_SUCCESS;
+}
+
+static tether_ret_t control(usbtmc *t, uint8_t type, uint8_t request, uint16_t value, uint16_t index,
+                            uint8_t *data, uint16_t len)
+{
+        size_t got = 0;
+        tether_ret_t r = t->ops->control_in(t->ctx, type, request, value, index, data, len, &got, t->timeout_ms);
+        if (r == TETHER_SUCCESS && got < 1)
+                r = TETHER_ERR_UNDERRUN;
+        return r;
+}
+
+tether_ret_t usbtmc_get_capabilities(usbtmc *t, usbtmc_caps *ret)
+{
+        uint8_t b[0x18] = { 0 };
+        tether_ret_t r = control(t, USBTMC_REQ_INTERFACE, USBTMC_GET_CAPABILITIES, 0, t->interface, b, sizeof(b));
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (b[0] != USBTMC_STATUS_SUCCESS)
+                return TETHER_ERR_DEVICE_ERROR;
+        usbtmc_caps c = {
+                .bcd_usbtmc = (uint16_t)(b[2] | b[3] << 8),
+                .interface_caps = b[4],
+                .device_caps = b[5],
+                .bcd_usb488 = (uint16_t)(b[12] | b[13] << 8),
+                .usb488_interface_caps = b[14],
+                .usb488_device_caps = b[15],
+        };
+        t->caps = c;
+        if (ret)
+                *ret = c;
+        return TETHER_SUCCESS;
+}
+
+tether_ret_t usbtmc_read_status_byte(usbtmc *t, uint8_t *ret_stb)
+{
+        /* Its own tag, 2..127, separate from the bulk bTag. */
+        t->stb_btag = t->stb_btag >= 127 ? 2 : (uint8_t)(t->stb_btag + 1);
+        uint8_t b[3] = { 0 };
+        tether_ret_t r = control(t, USBTMC_REQ_INTERFACE, USB488_READ_STATUS_BYTE, t->stb_btag, t->interface, b, 3);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (b[0] != USBTMC_STATUS_SUCCESS)
+                return b[0] == USB488_STATUS_INTERRUPT_IN_BUSY ? TETHER_ERR_BUSY : TETHER_ERR_DEVICE_ERROR;
+        if (b[1] != t->stb_btag)
+                return TETHER_ERR_IO;
+        *ret_stb = b[2];
+        return TETHER_SUCCESS;
+}
+
+tether_ret_t usbtmc_abort_bulk_in(usbtmc *t)
+{
+        uint8_t b[8] = { 0 };
+        tether_ret_t r = control(t, USBTMC_REQ_ENDPOINT, USBTMC_INITIATE_ABORT_BULK_IN, t->last_in_btag, t->ep_in, b, 2);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (b[0] == USBTMC_STATUS_FAILED || b[0] == USBTMC_STATUS_TRANSFER_NOT_IN_PROGRESS)
+                return TETHER_SUCCESS; /* nothing in flight: nothing to abort */
+        if (b[0] != USBTMC_STATUS_SUCCESS)
+                return TETHER_ERR_DEVICE_ERROR;
+        drain_in(t);
+        for (int i = 0; i < POLL_TRIES; i++) {
+                memset(b, 0, sizeof(b));
+                r = control(t, USBTMC_REQ_ENDPOINT, USBTMC_CHECK_ABORT_BULK_IN_STATUS, 0, t->ep_in, b, 8);
+                if (r != TETHER_SUCCESS)
+                        return r;
+                if (b[0] != USBTMC_STATUS_PENDING)
+                        return b[0] == USBTMC_STATUS_SUCCESS ? TETHER_SUCCESS : TETHER_ERR_DEVICE_ERROR;
+                if (b[1] & 0x01)
+                        drain_in(t); /* bmAbortBulkIn: data still queued */
+                else
+                        sleep_ms(POLL_SLEEP_MS);
+        }
+        return TETHER_ERR_TIMEOUT;
+}
+
+tether_ret_t usbtmc_abort_bulk_out(usbtmc *t)
+{
+        uint8_t b[8] = { 0 };
+        tether_ret_t r = control(t, USBTMC_REQ_ENDPOINT, USBTMC_INITIATE_ABORT_BULK_OUT, t->btag, t->ep_out, b, 2);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (b[0] == USBTMC_STATUS_FAILED || b[0] == USBTMC_STATUS_TRANSFER_NOT_IN_PROGRESS)
+                return TETHER_SUCCESS;
+        if (b[0] != USBTMC_STATUS_SUCCESS)
+                return TETHER_ERR_DEVICE_ERROR;
+        for (int i = 0; i < POLL_TRIES; i++) {
+                memset(b, 0, sizeof(b));
+                r = control(t, USBTMC_REQ_ENDPOINT, USBTMC_CHECK_ABORT_BULK_OUT_STATUS, 0, t->ep_out, b, 8);
+                if (r != TETHER_SUCCESS)
+                        return r;
+                if (b[0] != USBTMC_STATUS_PENDING)
+                        return b[0] == USBTMC_STATUS_SUCCESS ? t->ops->clear_halt(t->ctx, true)
+                                                            : TETHER_ERR_DEVICE_ERROR;
+                sleep_ms(POLL_SLEEP_MS);
+        }
+        return TETHER_ERR_TIMEOUT;
+}
+
+tether_ret_t usbtmc_clear(usbtmc *t)
+{
+        uint8_t b[2] = { 0 };
+        tether_ret_t r = control(t, USBTMC_REQ_INTERFACE, USBTMC_INITIATE_CLEAR, 0, t->interface, b, 1);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (b[0] != USBTMC_STATUS_SUCCESS)
+                return TETHER_ERR_DEVICE_ERROR;
+        for (int i = 0; i < POLL_TRIES; i++) {
+                memset(b, 0, sizeof(b));
+                r = control(t, USBTMC_REQ_INTERFACE, USBTMC_CHECK_CLEAR_STATUS, 0, t->interface, b, 2);
+                if (r != TETHER_SUCCESS)
+                        return r;
+                if (b[0] != USBTMC_STATUS_PENDING)
+                        return b[0] == USBTMC_STATUS_SUCCESS ? t->ops->clear_halt(t->ctx, true)
+                                                            : TETHER_ERR_DEVICE_ERROR;
+                if (b[1] & 0x01)
+                        drain_in(t); /* bmClear: bulk-IN still has data */
+                else
+                        sleep_ms(POLL_SLEEP_MS);
+        }
+        return TETHER_ERR_TIMEOUT;
+}
+
+tether_ret_t usbtmc_trigger(usbtmc *t)
+{
+        uint8_t b[USBTMC_HEADER_SIZE];
+        t->btag = usbtmc_next_btag(t->btag);
+        usbtmc_header h = { .msg_id = USB488_TRIGGER, .btag = t->btag };
+        usbtmc_header_encode(&h, b);
+        return t->ops->bulk_out(t->ctx, b, sizeof(b), t->timeout_ms);
+}

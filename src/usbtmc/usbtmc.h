@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_USBTMC_H
+#define TETHER_USBTMC_H
+
+/*
+ * The USBTMC / USB488 host protocol (USB-IF USBTMC 1.0, USB488 1.0): bulk
+ * message framing with bTag, transfer sizes, EOM and 4-byte padding;
+ * multi-transfer reads; the class control requests; and recovery (abort,
+ * clear) after a timeout or a stream out of sync.
+ *
+ * How bytes reach the device is a backend's job (usbtmc_backend_ops):
+ * libusb for real instruments, the simulator in tests and demos. The
+ * protocol code here is the same for both, so the simulator exercises it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tether/return.h>
+
+#define USBTMC_HEADER_SIZE 12u
+
+/* MsgID (bulk) */
+#define USBTMC_DEV_DEP_MSG_OUT            1u
+#define USBTMC_REQUEST_DEV_DEP_MSG_IN     2u
+#define USBTMC_DEV_DEP_MSG_IN             2u
+#define USBTMC_VENDOR_SPECIFIC_OUT        126u
+#define USBTMC_REQUEST_VENDOR_SPECIFIC_IN 127u
+#define USBTMC_VENDOR_SPECIFIC_IN         127u
+#define USB488_TRIGGER                    128u
+
+/* bmTransferAttributes */
+#define USBTMC_ATTR_EOM          0x01u /* DEV_DEP_MSG_OUT/IN: last transfer of the message */
+#define USBTMC_ATTR_TERM_CHAR    0x02u /* REQUEST_DEV_DEP_MSG_IN: stop at TermChar; IN: ended on it */
+
+/* Class requests (bRequest) */
+#define USBTMC_INITIATE_ABORT_BULK_OUT     1u
+#define USBTMC_CHECK_ABORT_BULK_OUT_STATUS 2u
+#define USBTMC_INITIATE_ABORT_BULK_IN      3u
+#define USBTMC_CHECK_ABORT_BULK_IN_STATUS  4u
+#define USBTMC_INITIATE_CLEAR              5u
+#define USBTMC_CHECK_CLEAR_STATUS          6u
+#define USBTMC_GET_CAPABILITIES            7u
+#define USBTMC_INDICATOR_PULSE             64u
+#define USB488_READ_STATUS_BYTE            128u
+#define USB488_REN_CONTROL                 160u
+#define USB488_GO_TO_LOCAL                 161u
+#define USB488_LOCAL_LOCKOUT               162u
+
+/* bmRequestType */
+#define USBTMC_REQ_ENDPOINT  0xA2u /* IN | class | endpoint */
+#define USBTMC_REQ_INTERFACE 0xA1u /* IN | class | interface */
+
+/* USBTMC_status */
+#define USBTMC_STATUS_SUCCESS                  0x01u
+#define USBTMC_STATUS_PENDING                  0x02u
+#define USBTMC_STATUS_FAILED                   0x80u
+#define USBTMC_STATUS_TRANSFER_NOT_IN_PROGRESS 0x81u
+#define USBTMC_STATUS_SPLIT_NOT_IN_PROGRESS    0x82u
+#define USBTMC_STATUS_SPLIT_IN_PROGRESS        0x83u
+#define USB488_STATUS_INTERRUPT_IN_BUSY        0x20u
+
+typedef struct usbtmc_header {
+        uint8_t msg_id;
+        uint8_t btag;
+        uint32_t transfer_size;
+        uint8_t attributes;
+        uint8_t term_char;
+} usbtmc_header;
+
+void usbtmc_header_encode(const usbtmc_header *h, uint8_t out[USBTMC_HEADER_SIZE]);
+/* Checks bTagInverse, bTag != 0 and the reserved bytes. */
+tether_ret_t usbtmc_header_decode(const uint8_t *in, size_t len, usbtmc_header *ret);
+/* bytes rounded up to a multiple of 4 (transfers are padded with zeros). */
+size_t usbtmc_padded(size_t bytes);
+/* The next bTag: 1..255, wrapping past 0. */
+uint8_t usbtmc_next_btag(uint8_t btag);
+
+/* ---- the link to a device ---- */
+
+typedef struct usbtmc_backend_ops {
+        /* One bulk-OUT transfer of len bytes. */
+        tether_ret_t (*bulk_out)(void *ctx, const uint8_t *data, size_t len, unsigned timeout_ms);
+        /* One bulk-IN transfer: up to cap bytes, ending early on a short
+         * packet. TETHER_ERR_TIMEOUT when nothing came in time. */
+        tether_ret_t (*bulk_in)(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms);
+        /* A class control request with an IN data stage. */
+        tether_ret_t (*control_in)(void *ctx, uint8_t request_type, uint8_t request, uint16_t value,
+                                   uint16_t index, uint8_t *data, uint16_t len, size_t *ret_len,
+                                   unsigned timeout_ms);
+        /* CLEAR_FEATURE(ENDPOINT_HALT) on the bulk-OUT (out=true) or bulk-IN endpoint. */
+        tether_ret_t (*clear_halt)(void *ctx, bool out);
+} usbtmc_backend_ops;
+
+typedef struct usbtmc_caps {
+        uint16_t bcd_usbtmc, bcd_usb488;
+        uint8_t interface_caps, device_caps;        /* USBTMC */
+        uint8_t usb488_interface_caps, usb488_device_caps;
+} usbtmc_caps;
+
+#define USBTMC_CAP_TERM_CHAR      0x01u /* device_caps bit 0 */
+#define USB488_CAP_TRIGGER        0x01u /* usb488_interface_caps bit 0 */
+#define USB488_CAP_IS_488_2       0x04u /* usb488_interface_caps bit 2 */
+
+typedef struct usbtmc {
+        const usbtmc_backend_ops *ops;
+        void *ctx;
+        uint8_t ep_out, ep_in;       /* endpoint addresses, for wIndex of endpoint requests */
+        uint8_t interface;
+        uint16_t max_packet;         /* wMaxPacketSize of bulk-IN */
+        uint32_t max_transfer;       /* payload bytes per transfer we use (a multiple of 4) */
+        unsigned timeout_ms;         /* per transfer; per command it may be raised */
+        uint8_t btag;                /* last used */
+        uint8_t last_in_btag;        /* of the last REQUEST_DEV_DEP_MSG_IN */
+        uint8_t stb_btag;            /* READ_STATUS_BYTE's own tag, 2..127 */
+        usbtmc_caps caps;
+} usbtmc;
+
+void usbtmc_init(usbtmc *t, const usbtmc_backend_ops *ops, void *ctx);
+
+/* A whole device-dependent message, split into transfers, EOM on the last. */
+tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len);
+/* A whole response: REQUEST_DEV_DEP_MSG_IN rounds until EOM. A response
+ * longer than cap: TETHER_ERR_OVERRUN after the rest was read and dropped,
+ * so the stream stays in step. A wrong bTag or a malformed header aborts
+ * the transfer and clears the device (TETHER_ERR_IO); so does a timeout
+ * (TETHER_ERR_TIMEOUT): either way the next command works. */
+tether_ret_t usbtmc_read(usbtmc *t, void *buf, size_t cap, size_t *ret_len);
+
+tether_ret_t usbtmc_get_capabilities(usbtmc *t, usbtmc_caps *ret);
+tether_ret_t usbtmc_read_status_byte(usbtmc *t, uint8_t *ret_stb);
+tether_ret_t usbtmc_abort_bulk_in(usbtmc *t);
+tether_ret_t usbtmc_abort_bulk_out(usbtmc *t);
+tether_ret_t usbtmc_clear(usbtmc *t);
+tether_ret_t usbtmc_trigger(usbtmc *t);
+
+#endif
