@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/log.h"
@@ -14,12 +15,67 @@
 static void usage(FILE *f)
 {
         fprintf(f,
-                "usage: tetherd [--socket PATH] [--ready-fd FD] [--verbose]\n"
+                "usage: tetherd [--socket PATH] [--ready-fd FD] [--simulate dsox2002a[:SERIAL]]... [--verbose]\n"
                 "\n"
                 "The tether driver host: registry, drivers, user clients.\n"
-                "  -s, --socket PATH   listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET ")\n"
-                "  -r, --ready-fd FD   write READY to FD once clients can connect\n"
-                "  -v, --verbose       debug logging (also TETHER_LOG=debug)\n");
+                "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET ")\n"
+                "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
+                "  -S, --simulate MODEL  plug in a simulated instrument (dsox2002a), optionally with a serial\n"
+                "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n");
+}
+
+/* Attach a nub under parent and let drivers match it. */
+static tether_ret_t publish(entry *nub, entry *parent)
+{
+        pthread_mutex_lock(&reg_lock);
+        tether_ret_t r = registry_attach_locked(nub, parent);
+        if (r == TETHER_SUCCESS)
+                nub->state |= TETHER_ENTRY_ACTIVE;
+        pthread_mutex_unlock(&reg_lock);
+        if (r == TETHER_SUCCESS)
+                service_match_nub(nub);
+        return r;
+}
+
+/* A simulated DSO-X 2002A as the USB device nub a real one would be: its
+ * USB ids and USBTMC/USB488 interface, plus TetherSimulated so the driver
+ * plugs the simulator in under its USBTMC layer. */
+static tether_ret_t simulate(entry *usb, const char *spec, unsigned index)
+{
+        char model[32] = "", serial[32] = "MY57235663";
+        sscanf(spec, "%31[^:]:%31s", model, serial);
+        if (strcasecmp(model, "dsox2002a")) {
+                log_err("--simulate: unknown instrument '%s' (known: dsox2002a)", model);
+                return TETHER_ERR_BAD_ARGUMENT;
+        }
+        tether_value *p = NULL;
+        tether_ret_t r = tether_value_new_dict(&p);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "idVendor", 0x0957, 16);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "idProduct", 0x1799, 16);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "bInterfaceClass", 0xfe, 8);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "bInterfaceSubClass", 0x03, 8);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "bInterfaceProtocol", 0x01, 8);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(p, "USB Product Name", "DSO-X 2002A");
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(p, "USB Serial Number", serial);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_bool(p, "TetherSimulated", true);
+        char loc[16];
+        snprintf(loc, sizeof(loc), "sim%u", index);
+        entry *dev = NULL;
+        if (r == TETHER_SUCCESS)
+                r = entry_new("TetherUSBDevice", "DSO-X 2002A", loc, p, &dev);
+        tether_value_unref(p);
+        if (r == TETHER_SUCCESS)
+                r = publish(dev, usb);
+        entry_unref(dev);
+        return r;
 }
 
 int main(int argc, char **argv)
@@ -27,20 +83,30 @@ int main(int argc, char **argv)
         static const struct option opts[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "ready-fd", required_argument, NULL, 'r' },
+                { "simulate", required_argument, NULL, 'S' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         const char *path = getenv(TETHER_SOCKET_ENV);
+        const char *sims[8];
+        unsigned n_sims = 0;
         int ready_fd = -1, c;
         log_init_from_env();
-        while ((c = getopt_long(argc, argv, "s:r:vh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "s:r:S:vh", opts, NULL)) != -1) {
                 switch (c) {
                 case 's':
                         path = optarg;
                         break;
                 case 'r':
                         ready_fd = atoi(optarg);
+                        break;
+                case 'S':
+                        if (n_sims == sizeof(sims) / sizeof(sims[0])) {
+                                log_err("--simulate: at most %zu instruments", sizeof(sims) / sizeof(sims[0]));
+                                return 2;
+                        }
+                        sims[n_sims++] = optarg;
                         break;
                 case 'v':
                         log_set_level(LOG_LVL_DEBUG);
@@ -75,17 +141,22 @@ int main(int argc, char **argv)
         }
         /* TetherResources is the nub that drivers with no hardware of their
          * own match on, as IOResources is in I/O Kit. */
-        entry *res = NULL;
-        if (entry_new("TetherResources", "TetherResources", NULL, NULL, &res) != TETHER_SUCCESS)
+        entry *res = NULL, *usb = NULL;
+        if (entry_new("TetherResources", "TetherResources", NULL, NULL, &res) != TETHER_SUCCESS ||
+            publish(res, registry_root()) != TETHER_SUCCESS)
                 return 1;
-        pthread_mutex_lock(&reg_lock);
-        tether_ret_t r = registry_attach_locked(res, registry_root());
-        if (r == TETHER_SUCCESS)
-                res->state |= TETHER_ENTRY_ACTIVE;
-        pthread_mutex_unlock(&reg_lock);
-        if (r == TETHER_SUCCESS)
-                service_match_nub(res);
         entry_unref(res);
+        /* The USB bus: simulated instruments today; libusb's devices next. */
+        if (entry_new("TetherUSBBus", "TetherUSB", NULL, NULL, &usb) != TETHER_SUCCESS ||
+            publish(usb, registry_root()) != TETHER_SUCCESS)
+                return 1;
+        for (unsigned i = 0; i < n_sims; i++) {
+                if (simulate(usb, sims[i], i) != TETHER_SUCCESS) {
+                        entry_unref(usb);
+                        return 2;
+                }
+        }
+        entry_unref(usb);
         /* Clients that connect find every driver started (IOKitWaitQuiet). */
         registry_wait_quiet();
 

@@ -12,6 +12,7 @@ typedef struct harness {
         pid_t pid;
         char dir[64];
         char sock[128];
+        const char *simulate;   /* if set: tetherd --simulate <this> */
 } harness;
 
 /* Start $TETHERD (set by meson) and wait for READY. */

@@ -34,7 +34,10 @@ int harness_start(harness *h)
                 close(p[0]);
                 char fd[16];
                 snprintf(fd, sizeof(fd), "%d", p[1]);
-                execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, (char *)NULL);
+                if (h->simulate)
+                        execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, "--simulate", h->simulate, (char *)NULL);
+                else
+                        execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, (char *)NULL);
                 _exit(127);
         }
         close(p[1]);

@@ -38,10 +38,15 @@ static void root_and_children(void **state)
         assert_int_equal(info->parent_id, 0);
         tether_entry_info_free(info);
 
+        /* The root holds the resources nub and the USB bus. */
         assert_int_equal(tether_registry_entry_get_children(s, root, &kids, &n), TETHER_SUCCESS);
-        assert_int_equal(n, 1);
+        assert_int_equal(n, 2);
         assert_int_equal(tether_registry_entry_get_info(s, kids[0], &info), TETHER_SUCCESS);
         assert_string_equal(info->class_name, "TetherResources");
+        tether_entry_info *usb = NULL;
+        assert_int_equal(tether_registry_entry_get_info(s, kids[1], &usb), TETHER_SUCCESS);
+        assert_string_equal(usb->class_name, "TetherUSBBus");
+        tether_entry_info_free(usb);
         assert_string_equal(info->path, "TetherService:/TetherResources");
         assert_true(info->state & TETHER_ENTRY_MATCHED);
         uint64_t parent = 0;

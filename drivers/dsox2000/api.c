@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DSOX2000: the driver for Keysight (Agilent) InfiniiVision DSO-X 2000
+ * scopes, over USBTMC. It matches a USB device nub with a USBTMC/USB488
+ * interface of vendor 0x0957 or 0x2A8D, confirms the model from *IDN?,
+ * publishes identity and settings as properties, and offers acquisition
+ * methods through a static table. A nub marked TetherSimulated gets the
+ * simulated DSO-X 2002A as its USB device; the protocol code is the same.
+ *
+ * Everything runs on the service's work loop: the USBTMC link is used by
+ * one callback at a time, as the instrument needs.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tether/driver.h>
+
+#include "dsox2000/dsox2000.h"
+#include "dsox2000/protocol.h"
+#include "usbtmc-device.h"
+
+typedef struct dso {
+        usbtmc link;
+        sim_scope *sim;             /* when simulated */
+        sim_usbtmc *sim_dev;
+        tether_user_client *lock_owner;
+} dso;
+
+static const char *const meas_names[DSO_MEAS_COUNT] = { "FREQuency", "PERiod", "VPP", "VMAX", "VMIN",
+                                                        "VAVerage", "VRMS" };
+
+/* ---- properties ---- */
+
+static tether_ret_t set_double(tether_service *svc, const char *key, double v)
+{
+        tether_value *x = NULL;
+        tether_ret_t r = tether_value_new_double(v, &x);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property(svc, key, x);
+        tether_value_unref(x);
+        return r;
+}
+
+static tether_ret_t set_string(tether_service *svc, const char *key, const char *s)
+{
+        tether_value *x = NULL;
+        tether_ret_t r = tether_value_new_string(s, &x);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property(svc, key, x);
+        tether_value_unref(x);
+        return r;
+}
+
+static tether_ret_t set_uint(tether_service *svc, const char *key, uint64_t u, unsigned bits)
+{
+        tether_value *x = NULL;
+        tether_ret_t r = tether_value_new_uint(u, bits, &x);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property(svc, key, x);
+        tether_value_unref(x);
+        return r;
+}
+
+/* Read the settings back from the instrument into the property table, so
+ * readers see what the scope really has (it may round a value). */
+static tether_ret_t refresh_settings(tether_service *svc)
+{
+        dso *d = tether_service_priv(svc);
+        double v;
+        char text[32], key[32];
+        tether_ret_t r = dso_query_double(&d->link, &v, ":TIMebase:SCALe?");
+        if (r == TETHER_SUCCESS)
+                r = set_double(svc, DSO_PROP_TIMEBASE, v);
+        for (int ch = 1; ch <= 2 && r == TETHER_SUCCESS; ch++) {
+                r = dso_query_double(&d->link, &v, ":CHANnel%d:SCALe?", ch);
+                snprintf(key, sizeof(key), DSO_PROP_CH_SCALE, ch);
+                if (r == TETHER_SUCCESS)
+                        r = set_double(svc, key, v);
+                if (r == TETHER_SUCCESS)
+                        r = dso_query_double(&d->link, &v, ":CHANnel%d:OFFSet?", ch);
+                snprintf(key, sizeof(key), DSO_PROP_CH_OFFSET, ch);
+                if (r == TETHER_SUCCESS)
+                        r = set_double(svc, key, v);
+                if (r == TETHER_SUCCESS)
+                        r = dso_query(&d->link, text, sizeof(text), ":CHANnel%d:COUPling?", ch);
+                snprintf(key, sizeof(key), DSO_PROP_CH_COUPLING, ch);
+                if (r == TETHER_SUCCESS)
+                        r = set_string(svc, key, text);
+        }
+        if (r == TETHER_SUCCESS)
+                r = dso_query_double(&d->link, &v, ":TRIGger:EDGE:LEVel?");
+        if (r == TETHER_SUCCESS)
+                r = set_double(svc, DSO_PROP_TRIG_LEVEL, v);
+        if (r == TETHER_SUCCESS)
+                r = dso_query(&d->link, text, sizeof(text), ":TRIGger:EDGE:SOURce?");
+        if (r == TETHER_SUCCESS)
+                r = set_string(svc, DSO_PROP_TRIG_SOURCE, text);
+        return r;
+}
+
+static bool is_number(const tether_value *v, double *ret)
+{
+        int64_t i;
+        if (tether_value_get_double(v, ret) == TETHER_SUCCESS)
+                return true;
+        if (tether_value_get_int(v, &i) == TETHER_SUCCESS) {
+                *ret = (double)i;
+                return true;
+        }
+        return false;
+}
+
+/* "Channel<n><what>": n, or 0 if key is not that. */
+static int channel_key(const char *key, const char *what)
+{
+        for (int ch = 1; ch <= 2; ch++) {
+                char k[32];
+                snprintf(k, sizeof(k), "Channel%d%s", ch, what);
+                if (!strcmp(k, key))
+                        return ch;
+        }
+        return 0;
+}
+
+/* Check one key against the DSO-X 2002A's ranges; on success write the
+ * SCPI that applies it into cmd. */
+static tether_ret_t validate(tether_service *svc, const char *key, const tether_value *v, char *cmd, size_t cap)
+{
+        double x = 0;
+        const char *s = NULL;
+        int ch;
+        if (!strcmp(key, DSO_PROP_TIMEBASE)) {
+                if (!is_number(v, &x) || !(x >= 5e-9 && x <= 50))
+                        return TETHER_ERR_BAD_ARGUMENT;
+                snprintf(cmd, cap, ":TIMebase:SCALe %.9E", x);
+        } else if ((ch = channel_key(key, "Scale"))) {
+                if (!is_number(v, &x) || !(x >= 1e-3 && x <= 5))
+                        return TETHER_ERR_BAD_ARGUMENT;
+                snprintf(cmd, cap, ":CHANnel%d:SCALe %.9E", ch, x);
+        } else if ((ch = channel_key(key, "Offset"))) {
+                if (!is_number(v, &x) || !isfinite(x) || fabs(x) > 50)
+                        return TETHER_ERR_BAD_ARGUMENT; /* the tighter +-2 V rule is the scope's to apply */
+                snprintf(cmd, cap, ":CHANnel%d:OFFSet %.9E", ch, x);
+        } else if ((ch = channel_key(key, "Coupling"))) {
+                if (tether_value_get_string(v, &s) != TETHER_SUCCESS || (strcmp(s, "DC") && strcmp(s, "AC")))
+                        return TETHER_ERR_BAD_ARGUMENT;
+                snprintf(cmd, cap, ":CHANnel%d:COUPling %s", ch, s);
+        } else if (!strcmp(key, DSO_PROP_TRIG_LEVEL)) {
+                if (!is_number(v, &x) || !isfinite(x) || fabs(x) > 100)
+                        return TETHER_ERR_BAD_ARGUMENT;
+                snprintf(cmd, cap, ":TRIGger:EDGE:LEVel %.9E", x);
+        } else if (!strcmp(key, DSO_PROP_TRIG_SOURCE)) {
+                if (tether_value_get_string(v, &s) != TETHER_SUCCESS || (strcmp(s, "CHAN1") && strcmp(s, "CHAN2")))
+                        return TETHER_ERR_BAD_ARGUMENT;
+                snprintf(cmd, cap, ":TRIGger:EDGE:SOURce %s", s);
+        } else {
+                return TETHER_ERR_NOT_WRITABLE;
+        }
+        return TETHER_SUCCESS;
+}
+
+/* Drain the scope's error queue; the first error, if any. */
+static int scope_errors(dso *d)
+{
+        int first = 0, code = 0;
+        for (int i = 0; i < 32 && dso_next_error(&d->link, &code, NULL, 0) == TETHER_SUCCESS && code; i++)
+                if (!first)
+                        first = code;
+        return first;
+}
+
+static tether_ret_t dso_set_properties(tether_service *svc, const tether_value *dict)
+{
+        dso *d = tether_service_priv(svc);
+        if (d->lock_owner)
+                return TETHER_ERR_BUSY; /* an acquisition holds the scope */
+        size_t n = tether_value_count(dict);
+        char (*cmds)[96] = calloc(n ? n : 1, sizeof(*cmds));
+        if (!cmds)
+                return TETHER_ERR_NO_MEMORY;
+        tether_ret_t r = TETHER_SUCCESS;
+        for (size_t i = 0; i < n && r == TETHER_SUCCESS; i++) {
+                const char *key;
+                tether_value *v;
+                tether_value_dict_entry(dict, i, &key, &v);
+                r = validate(svc, key, v, cmds[i], sizeof(cmds[i]));
+        }
+        scope_errors(d); /* start from an empty queue, to blame only ours */
+        for (size_t i = 0; i < n && r == TETHER_SUCCESS; i++)
+                r = dso_command(&d->link, "%s", cmds[i]);
+        free(cmds);
+        if (r == TETHER_SUCCESS && scope_errors(d))
+                r = TETHER_ERR_BAD_ARGUMENT; /* the instrument refused (e.g. offset at this scale) */
+        tether_ret_t rr = refresh_settings(svc);
+        return r != TETHER_SUCCESS ? r : rr;
+}
+
+/* ---- the service ---- */
+
+static tether_ret_t open_link(tether_service *svc, dso *d)
+{
+        tether_value *sim = NULL;
+        bool simulated = false;
+        if (tether_service_get_provider_property(svc, "TetherSimulated", &sim) == TETHER_SUCCESS)
+                tether_value_get_bool(sim, &simulated);
+        tether_value_unref(sim);
+        if (!simulated)
+                return TETHER_ERR_UNSUPPORTED; /* the libusb backend is the next step */
+        tether_value *serial = NULL;
+        const char *sn = NULL;
+        if (tether_service_get_provider_property(svc, "USB Serial Number", &serial) == TETHER_SUCCESS)
+                tether_value_get_string(serial, &sn);
+        sim_scope_config cfg = { .serial = sn };
+        int e = sim_scope_new(&cfg, &d->sim);
+        tether_value_unref(serial);
+        if (e || sim_usbtmc_new(d->sim, &d->sim_dev))
+                return TETHER_ERR_NO_MEMORY;
+        usbtmc_init(&d->link, &sim_usbtmc_ops, d->sim_dev);
+        return TETHER_SUCCESS;
+}
+
+static void close_link(dso *d)
+{
+        sim_usbtmc_free(d->sim_dev);
+        sim_scope_free(d->sim);
+        d->sim_dev = NULL;
+        d->sim = NULL;
+}
+
+static tether_ret_t dso_start(tether_service *svc)
+{
+        dso *d = tether_service_priv(svc);
+        tether_ret_t r = open_link(svc, d);
+        dso_identity id;
+        if (r == TETHER_SUCCESS)
+                r = usbtmc_get_capabilities(&d->link, NULL);
+        if (r == TETHER_SUCCESS)
+                r = dso_identify(&d->link, &id);
+        /* The USB ids say "Keysight USBTMC"; *IDN? says which instrument. */
+        if (r == TETHER_SUCCESS && strncmp(id.model, "DSO-X 2", 7) && strncmp(id.model, "MSO-X 2", 7))
+                r = TETHER_ERR_UNSUPPORTED;
+        if (r == TETHER_SUCCESS)
+                r = dso_command(&d->link, "*CLS");
+        if (r == TETHER_SUCCESS)
+                r = set_string(svc, DSO_PROP_VENDOR, id.manufacturer);
+        if (r == TETHER_SUCCESS)
+                r = set_string(svc, DSO_PROP_MODEL, id.model);
+        if (r == TETHER_SUCCESS)
+                r = set_string(svc, DSO_PROP_SERIAL, id.serial);
+        if (r == TETHER_SUCCESS)
+                r = set_string(svc, DSO_PROP_FIRMWARE, id.firmware);
+        if (r == TETHER_SUCCESS)
+                r = set_uint(svc, DSO_PROP_CHANNELS, 2, 8);
+        if (r == TETHER_SUCCESS)
+                r = set_double(svc, DSO_PROP_BANDWIDTH, 70e6);
+        if (r == TETHER_SUCCESS)
+                r = set_double(svc, DSO_PROP_MAX_RATE, 2e9);
+        if (r == TETHER_SUCCESS)
+                r = set_uint(svc, DSO_PROP_MEMORY, 100000, 32);
+        if (r == TETHER_SUCCESS)
+                r = refresh_settings(svc);
+        if (r != TETHER_SUCCESS)
+                close_link(d);
+        return r;
+}
+
+static void dso_stop(tether_service *svc)
+{
+        close_link(tether_service_priv(svc));
+}
+
+/* ---- the user client ---- */
+
+static dso *scope_of(void *target)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        return svc ? tether_service_priv(svc) : NULL;
+}
+
+/* Every method but UNLOCK goes through here: the scope must be attached
+ * and not locked by another connection. */
+static tether_ret_t usable(void *target, dso **ret)
+{
+        dso *d = scope_of(target);
+        if (!d)
+                return TETHER_ERR_NOT_ATTACHED;
+        if (d->lock_owner && d->lock_owner != target)
+                return TETHER_ERR_BUSY;
+        *ret = d;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t simple(void *target, const char *cmd, bool refresh)
+{
+        dso *d;
+        tether_ret_t r = usable(target, &d);
+        if (r == TETHER_SUCCESS)
+                r = dso_command(&d->link, "%s", cmd);
+        if (r == TETHER_SUCCESS && refresh)
+                r = refresh_settings(tether_user_client_provider(target));
+        return r;
+}
+
+static tether_ret_t m_run(void *t, void *ref, tether_method_args *a) { return simple(t, ":RUN", false); }
+static tether_ret_t m_stop(void *t, void *ref, tether_method_args *a) { return simple(t, ":STOP", false); }
+static tether_ret_t m_single(void *t, void *ref, tether_method_args *a) { return simple(t, ":SINGle", false); }
+static tether_ret_t m_autoscale(void *t, void *ref, tether_method_args *a) { return simple(t, ":AUToscale", true); }
+
+static tether_ret_t digitize(dso *d, uint64_t mask)
+{
+        char cmd[64] = ":DIGitize";
+        if (mask == 1)
+                strcat(cmd, " CHANnel1");
+        else if (mask == 2)
+                strcat(cmd, " CHANnel2");
+        else
+                strcat(cmd, " CHANnel1,CHANnel2");
+        char done[8];
+        /* *OPC? answers when the acquisition is complete. */
+        tether_ret_t r = dso_command(&d->link, "%s", cmd);
+        return r == TETHER_SUCCESS ? dso_query(&d->link, done, sizeof(done), "*OPC?") : r;
+}
+
+typedef struct digitize_job {
+        tether_async_ref ref;
+        uint64_t mask;
+} digitize_job;
+
+static void run_digitize(tether_service *svc, void *ctx)
+{
+        digitize_job *j = ctx;
+        uint64_t arg = j->mask;
+        tether_ret_t r = digitize(tether_service_priv(svc), j->mask);
+        tether_async_complete(&j->ref, r, &arg, 1);
+        free(j);
+}
+
+static tether_ret_t m_digitize(void *t, void *ref, tether_method_args *a)
+{
+        dso *d;
+        uint64_t mask = a->scalar_input[0];
+        tether_ret_t r = usable(t, &d);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (mask == 0 || mask > 3)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!a->async_ref)
+                return digitize(d, mask);
+        /* Async: accepted now, acquired on the loop's next turn, completion
+         * on the caller's notification port. */
+        digitize_job *j = malloc(sizeof(*j));
+        if (!j)
+                return TETHER_ERR_NO_MEMORY;
+        j->ref = *a->async_ref;
+        j->mask = mask;
+        r = tether_service_schedule(tether_user_client_provider(t), 0, run_digitize, j);
+        if (r != TETHER_SUCCESS)
+                free(j);
+        return r;
+}
+
+static tether_ret_t channel_arg(uint64_t ch)
+{
+        return ch == 1 || ch == 2 ? TETHER_SUCCESS : TETHER_ERR_BAD_ARGUMENT;
+}
+
+static tether_ret_t m_preamble(void *t, void *ref, tether_method_args *a)
+{
+        dso *d;
+        tether_ret_t r = usable(t, &d);
+        if (r == TETHER_SUCCESS)
+                r = channel_arg(a->scalar_input[0]);
+        char text[512];
+        scpi_preamble p;
+        if (r == TETHER_SUCCESS)
+                r = dso_command(&d->link, ":WAVeform:SOURce CHANnel%d", (int)a->scalar_input[0]);
+        if (r == TETHER_SUCCESS)
+                r = dso_query(&d->link, text, sizeof(text), ":WAVeform:PREamble?");
+        if (r == TETHER_SUCCESS && scpi_preamble_parse(text, &p) != TETHER_SUCCESS)
+                r = TETHER_ERR_DEVICE_ERROR;
+        if (r != TETHER_SUCCESS)
+                return r;
+        dso_preamble out = { .format = p.format, .type = p.type, .points = p.points, .count = p.count,
+                             .x_increment = p.x_increment, .x_origin = p.x_origin, .x_reference = p.x_reference,
+                             .y_increment = p.y_increment, .y_origin = p.y_origin, .y_reference = p.y_reference };
+        memcpy(a->struct_output, &out, sizeof(out));
+        return TETHER_SUCCESS;
+}
+
+/* Shared by the raw and the volts forms. */
+static tether_ret_t read_codes(void *t, tether_method_args *a, scpi_preamble *p, uint8_t **ret_codes, size_t *ret_n)
+{
+        dso *d;
+        tether_ret_t r = usable(t, &d);
+        if (r == TETHER_SUCCESS)
+                r = channel_arg(a->scalar_input[0]);
+        uint64_t points = a->scalar_input[1];
+        if (r == TETHER_SUCCESS && (points < 100 || points > DSO_MAX_POINTS))
+                r = TETHER_ERR_BAD_ARGUMENT;
+        if (r != TETHER_SUCCESS)
+                return r;
+        uint8_t *codes = malloc(DSO_MAX_POINTS);
+        if (!codes)
+                return TETHER_ERR_NO_MEMORY;
+        r = dso_read_waveform(&d->link, (int)a->scalar_input[0], (uint32_t)points, p, codes, DSO_MAX_POINTS, ret_n);
+        if (r != TETHER_SUCCESS) {
+                free(codes);
+                return r;
+        }
+        *ret_codes = codes;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_waveform(void *t, void *ref, tether_method_args *a)
+{
+        scpi_preamble p;
+        uint8_t *codes = NULL;
+        size_t n = 0;
+        tether_ret_t r = read_codes(t, a, &p, &codes, &n);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (n > a->struct_output_size) {
+                free(codes);
+                return TETHER_ERR_NO_SPACE;
+        }
+        memcpy(a->struct_output, codes, n);
+        a->struct_output_size = (uint32_t)n;
+        free(codes);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_volts(void *t, void *ref, tether_method_args *a)
+{
+        scpi_preamble p;
+        uint8_t *codes = NULL;
+        size_t n = 0;
+        tether_ret_t r = read_codes(t, a, &p, &codes, &n);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (n * sizeof(float) > a->struct_output_size) {
+                free(codes);
+                return TETHER_ERR_NO_SPACE;
+        }
+        float *out = a->struct_output;
+        for (size_t i = 0; i < n; i++)
+                out[i] = (float)scpi_code_to_volts(&p, codes[i]);
+        a->struct_output_size = (uint32_t)(n * sizeof(float));
+        free(codes);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_measure(void *t, void *ref, tether_method_args *a)
+{
+        dso *d;
+        tether_ret_t r = usable(t, &d);
+        if (r == TETHER_SUCCESS)
+                r = channel_arg(a->scalar_input[0]);
+        if (r == TETHER_SUCCESS && a->scalar_input[1] >= DSO_MEAS_COUNT)
+                r = TETHER_ERR_BAD_ARGUMENT;
+        double v = 0;
+        if (r == TETHER_SUCCESS)
+                r = dso_measure(&d->link, meas_names[a->scalar_input[1]], (int)a->scalar_input[0], &v);
+        if (r == TETHER_SUCCESS)
+                memcpy(&a->scalar_output[0], &v, sizeof(v));
+        return r;
+}
+
+/* SCPI pass-through for experts: a query ('?' in it) returns the answer. */
+static tether_ret_t m_scpi(void *t, void *ref, tether_method_args *a)
+{
+        dso *d;
+        tether_ret_t r = usable(t, &d);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (a->struct_input_size == 0 || a->struct_input_size > 255 || memchr(a->struct_input, 0, a->struct_input_size))
+                return TETHER_ERR_BAD_ARGUMENT;
+        char cmd[256];
+        memcpy(cmd, a->struct_input, a->struct_input_size);
+        cmd[a->struct_input_size] = '\0';
+        if (!strchr(cmd, '?')) {
+                a->struct_output_size = 0;
+                r = dso_command(&d->link, "%s", cmd);
+                /* Settings may have changed behind the properties' back. */
+                return r == TETHER_SUCCESS ? refresh_settings(tether_user_client_provider(t)) : r;
+        }
+        r = dso_command(&d->link, "%s", cmd);
+        size_t n = 0;
+        if (r == TETHER_SUCCESS)
+                r = usbtmc_read(&d->link, a->struct_output, a->struct_output_size, &n);
+        if (r == TETHER_SUCCESS)
+                a->struct_output_size = (uint32_t)n;
+        return r == TETHER_ERR_OVERRUN ? TETHER_ERR_NO_SPACE : r;
+}
+
+static tether_ret_t m_lock(void *t, void *ref, tether_method_args *a)
+{
+        dso *d;
+        tether_ret_t r = usable(t, &d);
+        if (r == TETHER_SUCCESS)
+                d->lock_owner = t;
+        return r;
+}
+
+static tether_ret_t m_unlock(void *t, void *ref, tether_method_args *a)
+{
+        dso *d = scope_of(t);
+        if (!d)
+                return TETHER_ERR_NOT_ATTACHED;
+        if (d->lock_owner != t)
+                return TETHER_ERR_NOT_OPEN; /* not ours to release */
+        d->lock_owner = NULL;
+        return TETHER_SUCCESS;
+}
+
+/* Closing or dying releases the lock: no crashed client can wedge the scope. */
+static void dso_client_close(tether_user_client *uc)
+{
+        dso *d = scope_of(uc);
+        if (d && d->lock_owner == uc)
+                d->lock_owner = NULL;
+}
+
+#define V TETHER_VARIABLE_SIZE
+static const tether_method_dispatch dso_methods[DSO_SELECTOR_COUNT] = {
+        [DSO_RUN] = { m_run, 0, 0, 0, 0, 0 },
+        [DSO_STOP] = { m_stop, 0, 0, 0, 0, 0 },
+        [DSO_SINGLE] = { m_single, 0, 0, 0, 0, 0 },
+        [DSO_AUTOSCALE] = { m_autoscale, 0, 0, 0, 0, 0 },
+        [DSO_DIGITIZE] = { m_digitize, 1, 0, 0, 0, TETHER_METHOD_ALLOW_ASYNC },
+        [DSO_GET_PREAMBLE] = { m_preamble, 1, 0, 0, sizeof(dso_preamble), 0 },
+        [DSO_GET_WAVEFORM] = { m_waveform, 2, 0, 0, V, 0 },
+        [DSO_GET_VOLTS] = { m_volts, 2, 0, 0, V, 0 },
+        [DSO_MEASURE] = { m_measure, 2, 0, 1, 0, 0 },
+        [DSO_SCPI] = { m_scpi, 0, V, 0, V, 0 },
+        [DSO_LOCK] = { m_lock, 0, 0, 0, 0, 0 },
+        [DSO_UNLOCK] = { m_unlock, 0, 0, 0, 0, 0 },
+};
+#undef V
+
+static tether_ret_t dso_uc_start(tether_user_client *uc, tether_service *provider)
+{
+        return strcmp(tether_service_class(provider), DSO_CLASS) ? TETHER_ERR_BAD_ARGUMENT : TETHER_SUCCESS;
+}
+
+static const tether_user_client_ops dso_client_ops = {
+        .class_name = "DSOX2000UserClient",
+        .start = dso_uc_start,
+        .client_close = dso_client_close,
+        .methods = dso_methods,
+        .method_count = DSO_SELECTOR_COUNT,
+};
+
+static tether_ret_t dso_new_user_client(tether_service *svc, uint32_t type, const tether_user_client_ops **ret)
+{
+        if (type != 0)
+                return TETHER_ERR_BAD_ARGUMENT;
+        *ret = &dso_client_ops;
+        return TETHER_SUCCESS;
+}
+
+/* Agilent (0x0957) and Keysight (0x2A8D), USBTMC/USB488 interface: the
+ * product id is not matched (which 2000 X models share 0x1799 is not
+ * known); start() confirms the model from *IDN?. */
+static tether_ret_t dso_personalities(tether_value **ret)
+{
+        static const uint64_t vendors[] = { 0x0957, 0x2a8d };
+        tether_value *arr = NULL;
+        tether_ret_t r = tether_value_new_array(&arr);
+        for (size_t i = 0; r == TETHER_SUCCESS && i < 2; i++) {
+                tether_value *p = NULL, *m = NULL;
+                r = tether_value_new_dict(&p);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_new_dict(&m);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(m, "idVendor", vendors[i], 16);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(m, "bInterfaceClass", 0xfe, 8);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(m, "bInterfaceSubClass", 0x03, 8);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_string(p, "IOProviderClass", "TetherUSBDevice");
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set(p, "IOPropertyMatch", m);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_array_append(arr, p);
+                tether_value_unref(m);
+                tether_value_unref(p);
+        }
+        if (r != TETHER_SUCCESS)
+                arr = tether_value_unref(arr);
+        *ret = arr;
+        return r;
+}
+
+const tether_driver dsox2000_driver = {
+        .name = "org.tether.dsox2000",
+        .class_name = DSO_CLASS,
+        .personalities = dso_personalities,
+        .priv_size = sizeof(dso),
+        .start = dso_start,
+        .stop = dso_stop,
+        .set_properties = dso_set_properties,
+        .new_user_client = dso_new_user_client,
+};
