@@ -9,6 +9,7 @@ pkgs=(
   libcmocka-dev                  # unit tests
   libcbor-dev                    # property tables and matching dictionaries on the wire
   libusb-1.0-0-dev               # USBTMC transport
+  libcairo2-dev                  # tether scope: waveform plots (PNG)
 )
 
 missing=()

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# tether scope against tetherd with a simulated DSO-X 2002A: what a person
+# sees (measurements, files) and the errors they get.
+set -u
+tetherd=$1 tether=$2
+dir=$(mktemp -d)
+export TETHER_SOCKET="$dir/s.sock"
+fail() { echo "FAIL: $*"; exit 1; }
+
+# No daemon: one clear line, non-zero exit.
+out=$("$tether" scope list 2>&1) && fail "list without a daemon succeeded"
+grep -q "cannot reach tetherd" <<<"$out" || fail "no-daemon message: $out"
+
+"$tetherd" --socket "$TETHER_SOCKET" --simulate dsox2002a:CLI0001 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 200); do grep -q READY "$dir/ready" 2>/dev/null && break; sleep 0.05; done
+
+"$tether" scope list | grep -q "DSO-X 2002A  CLI0001" || fail "list"
+out=$("$tether" scope capture --autoscale --channel both --points 2000 --csv "$dir/w.csv" --png "$dir/w.png" 2>/dev/null) \
+  || fail "capture: $out"
+grep -q "channel 1:  frequency 1000 Hz" <<<"$out" || fail "ch1 measurements: $out"
+grep -q "channel 2:  frequency 10000 Hz" <<<"$out" || fail "ch2 measurements: $out"
+[ "$(head -n1 "$dir/w.csv")" = "time_s,ch1_V,ch2_V" ] || fail "csv header"
+[ "$(wc -l <"$dir/w.csv")" -eq 2001 ] || fail "csv rows: $(wc -l <"$dir/w.csv")"
+# The time axis spans the 5 ms screen and is centred on the trigger.
+awk -F, 'NR==2 {if ($1 != "-2.500000000e-03") exit 1} NR==2001 {if ($1 != "2.497500000e-03") exit 1}' "$dir/w.csv" \
+  || fail "csv time axis"
+# The square wave: only ~0 V and ~2.5 V on channel 1.
+awk -F, 'NR>1 && !($2 < 0.1 && $2 > -0.1) && !($2 > 2.4 && $2 < 2.6) {bad=1} END {exit bad}' "$dir/w.csv" \
+  || fail "csv channel 1 values"
+# A PNG of 800 x 480.
+[ "$(head -c 8 "$dir/w.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "png signature"
+[ "$(od -An -tu1 -j16 -N8 "$dir/w.png" | tr -s ' ')" = " 0 0 3 32 0 0 1 224" ] || fail "png size"
+
+out=$("$tether" scope set TimebaseScale 100 2>&1) && fail "out-of-range set succeeded"
+grep -q "refused by the driver" <<<"$out" || fail "refusal message: $out"
+"$tether" scope set TimebaseScale 0.001 | grep -q accepted || fail "set"
+"$tether" scope show | grep -q "TimebaseScale *0.001" || fail "show after set"
+[ "$("$tether" scope scpi ':TIM:SCAL?')" = "+1.00000000E-03" ] || fail "scpi"
+out=$("$tether" scope --serial NOPE show 2>&1) && fail "unknown serial succeeded"
+grep -q "no DSO-X 2000 scope with serial NOPE" <<<"$out" || fail "unknown serial message"
+echo "tether scope CLI: all checks passed"

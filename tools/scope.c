@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tether scope: list scopes, show and set their settings, capture
+ * waveforms to CSV and PNG, run measurements, talk SCPI.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <tether/tether.h>
+
+#include "dsox2000/dsox2000.h"
+#include "plot.h"
+#include "scope.h"
+
+/* One clear line, naming what went wrong in the user's terms. */
+static int fail(const char *what, tether_ret_t r)
+{
+        const char *why = tether_strerror(r);
+        if (r == TETHER_ERR_BUSY)
+                why = "the scope is busy: another application holds its lock";
+        else if (r == TETHER_ERR_TIMEOUT)
+                why = "the scope did not answer in time";
+        else if (r == TETHER_ERR_NOT_RESPONDING || r == TETHER_ERR_IPC)
+                why = "cannot reach tetherd (is it running? $TETHER_SOCKET names its socket)";
+        else if (r == TETHER_ERR_NO_DEVICE || r == TETHER_ERR_NOT_ATTACHED)
+                why = "the scope is gone (unplugged?)";
+        fprintf(stderr, "tether scope: %s: %s\n", what, why);
+        return 1;
+}
+
+typedef struct scope_opts {
+        const char *serial;
+        int channels;          /* bit mask */
+        unsigned points;
+        bool autoscale;
+        const char *csv, *png;
+} scope_opts;
+
+/* The scope to use: the one with this serial, or the first. */
+static tether_ret_t find_scope(tether_session *s, const char *serial, uint64_t *ret)
+{
+        tether_value *m = NULL, *props = NULL;
+        tether_ret_t r = tether_service_matching(DSO_CLASS, &m);
+        if (r == TETHER_SUCCESS && serial) {
+                r = tether_value_new_dict(&props);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_string(props, DSO_PROP_SERIAL, serial);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set(m, "IOPropertyMatch", props);
+                tether_value_unref(props);
+        }
+        if (r == TETHER_SUCCESS)
+                r = tether_get_matching_service(s, m, ret);
+        tether_value_unref(m);
+        return r;
+}
+
+static int no_scope(const char *serial)
+{
+        if (serial)
+                fprintf(stderr, "tether scope: no DSO-X 2000 scope with serial %s\n", serial);
+        else
+                fprintf(stderr, "tether scope: no DSO-X 2000 scope found (plug one in, or start tetherd "
+                                "with --simulate dsox2002a)\n");
+        return 1;
+}
+
+static int cmd_list(tether_session *s)
+{
+        tether_value *m = NULL;
+        uint64_t *ids = NULL;
+        size_t n = 0;
+        tether_service_matching(DSO_CLASS, &m);
+        tether_ret_t r = tether_get_matching_services(s, m, &ids, &n);
+        tether_value_unref(m);
+        if (r != TETHER_SUCCESS)
+                return fail("list", r);
+        for (size_t i = 0; i < n; i++) {
+                tether_value *model = NULL, *serial = NULL;
+                const char *a = "?", *b = "?";
+                if (tether_registry_entry_get_property(s, ids[i], DSO_PROP_MODEL, &model) == TETHER_SUCCESS)
+                        tether_value_get_string(model, &a);
+                if (tether_registry_entry_get_property(s, ids[i], DSO_PROP_SERIAL, &serial) == TETHER_SUCCESS)
+                        tether_value_get_string(serial, &b);
+                char *path = NULL;
+                tether_registry_entry_get_path(s, ids[i], &path);
+                printf("%-12s %-12s id 0x%" PRIx64 "  %s\n", a, b, ids[i], path ? path : "");
+                free(path);
+                tether_value_unref(model);
+                tether_value_unref(serial);
+        }
+        if (!n)
+                return no_scope(NULL);
+        free(ids);
+        return 0;
+}
+
+static int cmd_show(tether_session *s, uint64_t id)
+{
+        tether_value *props = NULL;
+        tether_ret_t r = tether_registry_entry_get_properties(s, id, &props);
+        if (r != TETHER_SUCCESS)
+                return fail("show", r);
+        for (size_t i = 0; i < tether_value_count(props); i++) {
+                const char *key;
+                tether_value *v;
+                char *text = NULL;
+                tether_value_dict_entry(props, i, &key, &v);
+                tether_value_format(v, &text);
+                printf("%-18s %s\n", key, text ? text : "?");
+                free(text);
+        }
+        tether_value_unref(props);
+        return 0;
+}
+
+static int cmd_set(tether_session *s, uint64_t id, const char *key, const char *text)
+{
+        tether_value *d = NULL, *v = NULL;
+        char *end = NULL;
+        errno = 0;
+        double x = strtod(text, &end);
+        /* A number if the whole argument is one, else a string ("AC", "CHAN2"). */
+        tether_ret_t r = (end != text && !*end && !errno) ? tether_value_new_double(x, &v) : tether_value_new_string(text, &v);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_new_dict(&d);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set(d, key, v);
+        if (r == TETHER_SUCCESS)
+                r = tether_registry_entry_set_properties(s, id, d);
+        tether_value_unref(v);
+        tether_value_unref(d);
+        if (r != TETHER_SUCCESS) {
+                fprintf(stderr, "tether scope: set %s = %s: refused by the driver: %s\n", key, text, tether_strerror(r));
+                return 1;
+        }
+        printf("%s = %s: accepted\n", key, text);
+        return 0;
+}
+
+static tether_ret_t measure(tether_connect *c, int ch, int what, double *ret)
+{
+        uint64_t in[2] = { (uint64_t)ch, (uint64_t)what }, out = 0;
+        uint32_t n = 1;
+        tether_ret_t r = tether_call_scalar_method(c, DSO_MEASURE, in, 2, &out, &n);
+        if (r == TETHER_SUCCESS)
+                memcpy(ret, &out, sizeof(*ret));
+        return r;
+}
+
+static void print_measurements(tether_connect *c, int ch)
+{
+        static const struct {
+                int id;
+                const char *name, *unit;
+        } m[] = { { DSO_MEAS_FREQUENCY, "frequency", "Hz" }, { DSO_MEAS_PERIOD, "period", "s" },
+                  { DSO_MEAS_VPP, "Vpp", "V" }, { DSO_MEAS_VMAX, "Vmax", "V" }, { DSO_MEAS_VMIN, "Vmin", "V" },
+                  { DSO_MEAS_VAVERAGE, "Vavg", "V" }, { DSO_MEAS_VRMS, "Vrms", "V" } };
+        printf("channel %d:", ch);
+        for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+                double v;
+                if (measure(c, ch, m[i].id, &v) == TETHER_SUCCESS)
+                        printf("  %s %.6g %s", m[i].name, v, m[i].unit);
+                else
+                        printf("  %s --", m[i].name); /* no valid result */
+        }
+        printf("\n");
+}
+
+static void progress(const char *what)
+{
+        if (isatty(STDERR_FILENO))
+                fprintf(stderr, "\r\033[K%s", what);
+        else
+                fprintf(stderr, "%s\n", what);
+}
+
+static int cmd_capture(tether_session *s, uint64_t id, const scope_opts *o)
+{
+        tether_connect *c = NULL;
+        tether_ret_t r = tether_service_open(s, id, 0, 0, &c);
+        if (r != TETHER_SUCCESS)
+                return fail("open", r);
+        /* Locked for the whole capture: nobody changes the settings between
+         * the acquisition and the read-out. */
+        r = tether_call_scalar_method(c, DSO_LOCK, NULL, 0, NULL, NULL);
+        if (r == TETHER_SUCCESS && o->autoscale) {
+                progress("autoscaling...");
+                r = tether_call_scalar_method(c, DSO_AUTOSCALE, NULL, 0, NULL, NULL);
+        }
+        uint64_t mask = (uint64_t)o->channels;
+        if (r == TETHER_SUCCESS) {
+                progress("digitizing...");
+                r = tether_call_scalar_method(c, DSO_DIGITIZE, &mask, 1, NULL, NULL);
+        }
+        float *volts[2] = { NULL, NULL };
+        dso_preamble pre[2];
+        size_t n[2] = { 0, 0 };
+        for (int ch = 1; ch <= 2 && r == TETHER_SUCCESS; ch++) {
+                if (!(o->channels & (1 << (ch - 1))))
+                        continue;
+                char msg[64];
+                snprintf(msg, sizeof(msg), "reading channel %d (%u points)...", ch, o->points);
+                progress(msg);
+                uint64_t chn = (uint64_t)ch, in[2] = { chn, o->points };
+                volts[ch - 1] = malloc(o->points * sizeof(float));
+                size_t size = o->points * sizeof(float);
+                if (!volts[ch - 1])
+                        r = TETHER_ERR_NO_MEMORY;
+                if (r == TETHER_SUCCESS)
+                        r = tether_call_method(c, DSO_GET_VOLTS, in, 2, NULL, 0, NULL, NULL, volts[ch - 1], &size);
+                n[ch - 1] = size / sizeof(float);
+                /* After the read: the preamble describes the points just read. */
+                size = sizeof(pre[0]);
+                if (r == TETHER_SUCCESS)
+                        r = tether_call_method(c, DSO_GET_PREAMBLE, &chn, 1, NULL, 0, NULL, NULL, &pre[ch - 1], &size);
+        }
+        if (isatty(STDERR_FILENO))
+                fprintf(stderr, "\r\033[K");
+        int status = 0;
+        if (r != TETHER_SUCCESS) {
+                status = fail("capture", r);
+        } else {
+                for (int ch = 1; ch <= 2; ch++)
+                        if (volts[ch - 1])
+                                print_measurements(c, ch);
+        }
+        tether_call_scalar_method(c, DSO_UNLOCK, NULL, 0, NULL, NULL);
+
+        int first = volts[0] ? 0 : 1;
+        if (!status && o->csv) {
+                FILE *f = fopen(o->csv, "w");
+                if (!f) {
+                        fprintf(stderr, "tether scope: %s: %s\n", o->csv, strerror(errno));
+                        status = 1;
+                } else {
+                        fprintf(f, "time_s%s%s\n", volts[0] ? ",ch1_V" : "", volts[1] ? ",ch2_V" : "");
+                        for (size_t i = 0; i < n[first]; i++) {
+                                const dso_preamble *p = &pre[first];
+                                fprintf(f, "%.9e", ((double)i - p->x_reference) * p->x_increment + p->x_origin);
+                                for (int ch = 0; ch < 2; ch++)
+                                        if (volts[ch] && i < n[ch])
+                                                fprintf(f, ",%.6g", volts[ch][i]);
+                                fputc('\n', f);
+                        }
+                        fclose(f);
+                        printf("wrote %s (%zu points)\n", o->csv, n[first]);
+                }
+        }
+        if (!status && o->png) {
+                tether_value *v = NULL;
+                plot_trace tr[2];
+                int nt = 0;
+                for (int ch = 1; ch <= 2; ch++) {
+                        if (!volts[ch - 1])
+                                continue;
+                        char key[32];
+                        double scale = 1, offset = 0;
+                        snprintf(key, sizeof(key), DSO_PROP_CH_SCALE, ch);
+                        if (tether_registry_entry_get_property(s, id, key, &v) == TETHER_SUCCESS)
+                                tether_value_get_double(v, &scale);
+                        v = tether_value_unref(v);
+                        snprintf(key, sizeof(key), DSO_PROP_CH_OFFSET, ch);
+                        if (tether_registry_entry_get_property(s, id, key, &v) == TETHER_SUCCESS)
+                                tether_value_get_double(v, &offset);
+                        v = tether_value_unref(v);
+                        tr[nt++] = (plot_trace){ .channel = ch, .volts = volts[ch - 1], .n = n[ch - 1],
+                                                 .volts_per_div = scale, .offset = offset };
+                }
+                const dso_preamble *p = &pre[first];
+                double span = p->x_increment * (double)n[first];
+                if (plot_png(o->png, tr, nt, span / 10, p->x_origin, "DSO-X 2002A") != TETHER_SUCCESS) {
+                        fprintf(stderr, "tether scope: cannot write %s\n", o->png);
+                        status = 1;
+                } else {
+                        printf("wrote %s\n", o->png);
+                }
+        }
+        free(volts[0]);
+        free(volts[1]);
+        tether_service_close(c);
+        return status;
+}
+
+static int cmd_measure(tether_session *s, uint64_t id, const scope_opts *o)
+{
+        tether_connect *c = NULL;
+        tether_ret_t r = tether_service_open(s, id, 0, 0, &c);
+        if (r != TETHER_SUCCESS)
+                return fail("open", r);
+        for (int ch = 1; ch <= 2; ch++)
+                if (o->channels & (1 << (ch - 1)))
+                        print_measurements(c, ch);
+        tether_service_close(c);
+        return 0;
+}
+
+static int cmd_scpi(tether_session *s, uint64_t id, const char *text)
+{
+        tether_connect *c = NULL;
+        tether_ret_t r = tether_service_open(s, id, 0, 0, &c);
+        if (r != TETHER_SUCCESS)
+                return fail("open", r);
+        char out[4096];
+        size_t size = sizeof(out) - 1;
+        r = tether_call_struct_method(c, DSO_SCPI, text, strlen(text), out, &size);
+        tether_service_close(c);
+        if (r != TETHER_SUCCESS)
+                return fail(text, r);
+        out[size] = '\0';
+        fputs(out, stdout);
+        return 0;
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: tether scope list\n"
+                   "       tether scope show [--serial S]\n"
+                   "       tether scope set KEY VALUE [--serial S]\n"
+                   "       tether scope capture [--channel 1|2|both] [--points N] [--autoscale]\n"
+                   "                            [--csv FILE] [--png FILE] [--serial S]\n"
+                   "       tether scope measure [--channel 1|2|both] [--serial S]\n"
+                   "       tether scope scpi COMMAND [--serial S]\n");
+}
+
+int cmd_scope(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "serial", required_argument, NULL, 's' }, { "channel", required_argument, NULL, 'c' },
+                { "points", required_argument, NULL, 'n' }, { "autoscale", no_argument, NULL, 'a' },
+                { "csv", required_argument, NULL, 'C' },    { "png", required_argument, NULL, 'P' },
+                { "help", no_argument, NULL, 'h' },         { 0 },
+        };
+        scope_opts o = { .channels = 1, .points = 62500 };
+        int c;
+        while ((c = getopt_long(argc, argv, "s:c:n:aC:P:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 's': o.serial = optarg; break;
+                case 'c':
+                        o.channels = !strcmp(optarg, "both") ? 3 : !strcmp(optarg, "2") ? 2 : !strcmp(optarg, "1") ? 1 : 0;
+                        if (!o.channels) {
+                                fprintf(stderr, "tether scope: --channel takes 1, 2 or both\n");
+                                return 2;
+                        }
+                        break;
+                case 'n':
+                        o.points = (unsigned)strtoul(optarg, NULL, 10);
+                        if (o.points < 100 || o.points > DSO_MAX_POINTS) {
+                                fprintf(stderr, "tether scope: --points takes 100 to %u\n", DSO_MAX_POINTS);
+                                return 2;
+                        }
+                        break;
+                case 'a': o.autoscale = true; break;
+                case 'C': o.csv = optarg; break;
+                case 'P': o.png = optarg; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return 2;
+        }
+        const char *sub = argv[optind];
+        tether_session *s = NULL;
+        tether_ret_t r = tether_session_open(NULL, &s);
+        if (r != TETHER_SUCCESS)
+                return fail("connect", r);
+        int status;
+        uint64_t id = 0;
+        if (!strcmp(sub, "list")) {
+                status = cmd_list(s);
+        } else if (find_scope(s, o.serial, &id) != TETHER_SUCCESS) {
+                status = no_scope(o.serial);
+        } else if (!strcmp(sub, "show")) {
+                status = cmd_show(s, id);
+        } else if (!strcmp(sub, "set") && optind + 2 < argc) {
+                status = cmd_set(s, id, argv[optind + 1], argv[optind + 2]);
+        } else if (!strcmp(sub, "capture")) {
+                status = cmd_capture(s, id, &o);
+        } else if (!strcmp(sub, "measure")) {
+                status = cmd_measure(s, id, &o);
+        } else if (!strcmp(sub, "scpi") && optind + 1 < argc) {
+                status = cmd_scpi(s, id, argv[optind + 1]);
+        } else {
+                usage(stderr);
+                status = 2;
+        }
+        tether_session_close(s);
+        return status;
+}
