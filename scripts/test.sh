@@ -47,6 +47,7 @@ run_suite "build and test (gcc, -Werror)" build -Dwerror=true || status=1
 if [ $quick -eq 0 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   TEST_ARGS=(--timeout-multiplier 3)
   run_suite "AddressSanitizer + UndefinedBehaviorSanitizer" build-asan -Dwerror=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug || status=1

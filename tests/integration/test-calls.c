@@ -500,9 +500,13 @@ typedef struct fd_ctx {
         int want;
 } fd_ctx;
 
+/* No more fds than before. Not "equal": a work loop of an earlier test
+ * may be reaped after the baseline was taken, and that only lowers the
+ * count; a leak can only raise it. */
 static bool fds_are(void *arg)
 {
-        return harness_fd_count(&H) == ((fd_ctx *)arg)->want;
+        int n = harness_fd_count(&H);
+        return n >= 0 && n <= ((fd_ctx *)arg)->want;
 }
 
 static void killed_clients_leave_nothing(void **state)
