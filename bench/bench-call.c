@@ -23,14 +23,8 @@
 #include <tether/tether.h>
 
 #include "example/example.h"
+#include "bench-util.h"
 #include "harness.h"
-
-static double now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 static void pin(pid_t pid, int cpu)
 {
@@ -83,12 +77,12 @@ static double raw_roundtrip_us(int iters, int cpu)
                 send(sv[0], b, sizeof(b), 0);
                 recv(sv[0], b, sizeof(b), 0);
         }
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (int i = 0; i < iters; i++) {
                 send(sv[0], b, sizeof(b), 0);
                 recv(sv[0], b, sizeof(b), 0);
         }
-        double dt = (now_us() - t0) / iters;
+        double dt = (bench_now_us() - t0) / iters;
         close(sv[0]);
         waitpid(pid, NULL, 0);
         pin(0, -1);
@@ -102,7 +96,7 @@ static double call_us(tether_connect *c, int iters)
                 uint32_t n = 1;
                 tether_call_scalar_method(c, EXAMPLE_ADD, in, 2, &out, &n);
         }
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (int i = 0; i < iters; i++) {
                 uint32_t n = 1;
                 if (tether_call_scalar_method(c, EXAMPLE_ADD, in, 2, &out, &n) != TETHER_SUCCESS || out != 3) {
@@ -110,26 +104,13 @@ static double call_us(tether_connect *c, int iters)
                         exit(1);
                 }
         }
-        return (now_us() - t0) / iters;
+        return (bench_now_us() - t0) / iters;
 }
 
+/* GB/s, for the bulk tables. */
 static double memcpy_gbs(size_t size, int reps)
 {
-        uint8_t *a = malloc(size), *b = malloc(size);
-        memset(a, 1, size);
-        memset(b, 2, size);
-        memcpy(b, a, size);
-        double t0 = now_us();
-        for (int i = 0; i < reps; i++) {
-                a[i % size] = (uint8_t)i;
-                memcpy(b, a, size);
-        }
-        double dt = now_us() - t0;
-        volatile uint8_t sink = b[size / 2];
-        (void)sink;
-        free(a);
-        free(b);
-        return (double)size * reps / dt / 1e3;
+        return bench_memcpy_mbs(size, reps) / 1e3;
 }
 
 static void check_samples(const uint8_t *p, size_t size)
@@ -150,7 +131,7 @@ static double struct_out_gbs(tether_connect *c, size_t size, int reps)
         size_t got = size;
         for (int i = 0; i < 2; i++) /* maps the buffers and touches every page once */
                 tether_call_method(c, EXAMPLE_PRODUCE, NULL, 0, NULL, 0, NULL, NULL, out, &got);
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (int i = 0; i < reps; i++) {
                 got = size;
                 if (tether_call_method(c, EXAMPLE_PRODUCE, NULL, 0, NULL, 0, NULL, NULL, out, &got) != TETHER_SUCCESS ||
@@ -159,7 +140,7 @@ static double struct_out_gbs(tether_connect *c, size_t size, int reps)
                         exit(1);
                 }
         }
-        double dt = now_us() - t0;
+        double dt = bench_now_us() - t0;
         check_samples(out, size);
         free(out);
         return (double)size * reps / dt / 1e3;
@@ -176,14 +157,14 @@ static double mapped_gbs(tether_connect *c, size_t size, int reps)
         uint64_t n = size;
         for (int i = 0; i < 2; i++)
                 tether_call_scalar_method(c, EXAMPLE_ACQUIRE, &n, 1, NULL, NULL);
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (int i = 0; i < reps; i++) {
                 if (tether_call_scalar_method(c, EXAMPLE_ACQUIRE, &n, 1, NULL, NULL) != TETHER_SUCCESS) {
                         fprintf(stderr, "bench: acquire failed\n");
                         exit(1);
                 }
         }
-        double dt = now_us() - t0;
+        double dt = bench_now_us() - t0;
         check_samples(mem, size);
         return (double)size * reps / dt / 1e3;
 }

@@ -16,15 +16,9 @@
 #include <tether/tether.h>
 
 #include "dsox2000/dsox2000.h"
+#include "bench-util.h"
 #include "harness.h"
 #include "usbtmc/usbtmc.h"
-
-static double now_us(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 /* ---- a device that answers every request from a prepared buffer ---- */
 
@@ -89,7 +83,7 @@ static double framing_mbs(size_t response, uint32_t max_transfer, int reps)
         t.max_transfer = max_transfer;
         uint8_t *buf = malloc(response);
         size_t n = 0;
-        double t0 = now_us();
+        double t0 = bench_now_us();
         for (int i = 0; i < reps; i++) {
                 c.left = response;
                 usbtmc_write(&t, ":WAV:DATA?", 10);
@@ -98,28 +92,12 @@ static double framing_mbs(size_t response, uint32_t max_transfer, int reps)
                         exit(1);
                 }
         }
-        double dt = now_us() - t0;
+        double dt = bench_now_us() - t0;
         free(buf);
         free(c.xfer);
         return (double)response * reps / dt;
 }
 
-static double memcpy_mbs(size_t size, int reps)
-{
-        uint8_t *a = malloc(size), *b = malloc(size);
-        memset(a, 1, size);
-        double t0 = now_us();
-        for (int i = 0; i < reps; i++) {
-                a[i % size] = (uint8_t)i;
-                memcpy(b, a, size);
-        }
-        double dt = now_us() - t0;
-        volatile uint8_t sink = b[size / 2];
-        (void)sink;
-        free(a);
-        free(b);
-        return (double)size * reps / dt;
-}
 
 int main(int argc, char **argv)
 {
@@ -144,7 +122,7 @@ int main(int argc, char **argv)
         tether_call_scalar_method(c, DSO_AUTOSCALE, NULL, 0, NULL, NULL);
 
         uint8_t *codes = malloc(DSO_MAX_POINTS);
-        double base = memcpy_mbs(DSO_MAX_POINTS, 10000);
+        double base = bench_memcpy_mbs(DSO_MAX_POINTS, 10000);
         printf("tether scope benchmark (%d captures per figure)\n\n", reps);
         printf("62,500-point capture, end to end (BYTE codes; memcpy of the same bytes: %.0f MB/s)\n", base);
         /* Running: the simulator synthesises a fresh record for every read.
@@ -156,7 +134,7 @@ int main(int argc, char **argv)
                 uint64_t in[2] = { 1, DSO_MAX_POINTS };
                 size_t size = DSO_MAX_POINTS;
                 tether_call_method(c, DSO_GET_WAVEFORM, in, 2, NULL, 0, NULL, NULL, codes, &size); /* warm-up */
-                double t0 = now_us();
+                double t0 = bench_now_us();
                 for (int i = 0; i < reps; i++) {
                         size = DSO_MAX_POINTS;
                         if (tether_call_method(c, DSO_GET_WAVEFORM, in, 2, NULL, 0, NULL, NULL, codes, &size) != TETHER_SUCCESS ||
@@ -165,7 +143,7 @@ int main(int argc, char **argv)
                                 return 1;
                         }
                 }
-                double per = (now_us() - t0) / reps;
+                double per = (bench_now_us() - t0) / reps;
                 printf("  %-34s %6.2f ms: %6.2f Mpoints/s, %6.1f MB/s (ratio %.4fx)\n",
                        stopped ? "stopped (the path alone)" : "running (fresh acquisition each)", per / 1e3,
                        DSO_MAX_POINTS / per, DSO_MAX_POINTS / per, (DSO_MAX_POINTS / per) / base);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bytes.h"
 #include "scpi.h"
 #include "waveform.h"
 
@@ -52,8 +53,7 @@ struct sim_scope {
         size_t n_errors;
         int last_error;
         uint8_t esr, ese, sre;
-        uint8_t *out;
-        size_t out_len, out_cap;
+        bytes out;
         unsigned responses;  /* in the message being executed */
 };
 
@@ -61,18 +61,7 @@ struct sim_scope {
 
 static void out_bytes(sim_scope *s, const void *p, size_t n)
 {
-        if (s->out_cap - s->out_len < n) {
-                size_t cap = s->out_cap ? s->out_cap : 256;
-                while (cap - s->out_len < n)
-                        cap *= 2;
-                uint8_t *o = realloc(s->out, cap);
-                if (!o)
-                        return;
-                s->out = o;
-                s->out_cap = cap;
-        }
-        memcpy(s->out + s->out_len, p, n);
-        s->out_len += n;
+        bytes_append(&s->out, p, n); /* out of memory: the answer is cut, as a full queue would */
 }
 
 /* Start one response: queries in one message are joined with ';'. */
@@ -144,7 +133,7 @@ uint8_t sim_scope_status_byte(const sim_scope *s)
         uint8_t stb = 0;
         if (s->n_errors)
                 stb |= STB_EAV;
-        if (s->out_len)
+        if (s->out.len)
                 stb |= STB_MAV;
         if (s->esr & s->ese)
                 stb |= STB_ESB;
@@ -982,7 +971,7 @@ void sim_scope_free(sim_scope *s)
                 return;
         free(s->record[0]);
         free(s->record[1]);
-        free(s->out);
+        free(s->out.p);
         free(s);
 }
 
@@ -990,8 +979,8 @@ void sim_scope_execute(sim_scope *s, const char *msg, size_t len)
 {
         /* A new command while an answer is still unread: the answer is
          * lost, as 488.2 says (-410). */
-        if (s->out_len) {
-                s->out_len = 0;
+        if (s->out.len) {
+                s->out.len = 0;
                 push_error(s, -410);
         }
         s->responses = 0;
@@ -1002,17 +991,17 @@ void sim_scope_execute(sim_scope *s, const char *msg, size_t len)
 
 size_t sim_scope_output_pending(const sim_scope *s)
 {
-        return s->out_len;
+        return s->out.len;
 }
 
 size_t sim_scope_output_take(sim_scope *s, uint8_t *buf, size_t cap)
 {
-        size_t n = s->out_len < cap ? s->out_len : cap;
+        size_t n = s->out.len < cap ? s->out.len : cap;
         if (n == 0)
-                return 0; /* nothing was ever queued: s->out may be NULL */
-        memcpy(buf, s->out, n);
-        memmove(s->out, s->out + n, s->out_len - n);
-        s->out_len -= n;
+                return 0; /* nothing was ever queued: s->out.p may be NULL */
+        memcpy(buf, s->out.p, n);
+        memmove(s->out.p, s->out.p + n, s->out.len - n);
+        s->out.len -= n;
         return n;
 }
 
@@ -1023,5 +1012,5 @@ void sim_scope_query_unterminated(sim_scope *s)
 
 void sim_scope_device_clear(sim_scope *s)
 {
-        s->out_len = 0;
+        s->out.len = 0;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "usbtmc-device.h"
 
+#include "bytes.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,8 +10,7 @@
 
 struct sim_usbtmc {
         sim_scope *scope;
-        uint8_t *in;              /* a message arriving over bulk-OUT, until EOM */
-        size_t in_len, in_cap;
+        bytes in;                 /* a message arriving over bulk-OUT, until EOM */
         bool pending;             /* a REQUEST_DEV_DEP_MSG_IN waits for an answer */
         uint8_t pending_btag;
         uint32_t pending_size;
@@ -34,7 +35,7 @@ void sim_usbtmc_free(sim_usbtmc *d)
 {
         if (!d)
                 return;
-        free(d->in);
+        free(d->in.p);
         free(d->flight);
         free(d);
 }
@@ -64,23 +65,6 @@ static void drop_flight(sim_usbtmc *d)
         d->flight_len = d->flight_pos = 0;
 }
 
-static tether_ret_t append_input(sim_usbtmc *d, const uint8_t *p, size_t n)
-{
-        if (d->in_cap - d->in_len < n) {
-                size_t cap = d->in_cap ? d->in_cap : 256;
-                while (cap - d->in_len < n)
-                        cap *= 2;
-                uint8_t *b = realloc(d->in, cap);
-                if (!b)
-                        return TETHER_ERR_NO_MEMORY;
-                d->in = b;
-                d->in_cap = cap;
-        }
-        memcpy(d->in + d->in_len, p, n);
-        d->in_len += n;
-        return TETHER_SUCCESS;
-}
-
 static tether_ret_t dev_bulk_out(void *ctx, const uint8_t *data, size_t len, unsigned timeout_ms)
 {
         sim_usbtmc *d = ctx;
@@ -93,11 +77,11 @@ static tether_ret_t dev_bulk_out(void *ctx, const uint8_t *data, size_t len, uns
         case USBTMC_DEV_DEP_MSG_OUT:
                 if (h.transfer_size == 0 || USBTMC_HEADER_SIZE + (size_t)h.transfer_size > len)
                         return TETHER_ERR_IO;
-                if (append_input(d, data + USBTMC_HEADER_SIZE, h.transfer_size) != TETHER_SUCCESS)
+                if (!bytes_append(&d->in, data + USBTMC_HEADER_SIZE, h.transfer_size))
                         return TETHER_ERR_NO_MEMORY;
                 if (h.attributes & USBTMC_ATTR_EOM) {
-                        sim_scope_execute(d->scope, (const char *)d->in, d->in_len);
-                        d->in_len = 0;
+                        sim_scope_execute(d->scope, (const char *)d->in.p, d->in.len);
+                        d->in.len = 0;
                 }
                 return TETHER_SUCCESS;
         case USBTMC_REQUEST_DEV_DEP_MSG_IN:
@@ -204,9 +188,9 @@ static tether_ret_t dev_control_in(void *ctx, uint8_t type, uint8_t request, uin
                 n = 8;
                 break;
         case USBTMC_INITIATE_ABORT_BULK_OUT:
-                b[0] = d->in_len ? USBTMC_STATUS_SUCCESS : USBTMC_STATUS_TRANSFER_NOT_IN_PROGRESS;
+                b[0] = d->in.len ? USBTMC_STATUS_SUCCESS : USBTMC_STATUS_TRANSFER_NOT_IN_PROGRESS;
                 b[1] = (uint8_t)value;
-                d->in_len = 0;
+                d->in.len = 0;
                 n = 2;
                 break;
         case USBTMC_CHECK_ABORT_BULK_OUT_STATUS:
@@ -214,7 +198,7 @@ static tether_ret_t dev_control_in(void *ctx, uint8_t type, uint8_t request, uin
                 n = 8;
                 break;
         case USBTMC_INITIATE_CLEAR:
-                d->in_len = 0;
+                d->in.len = 0;
                 d->pending = false;
                 drop_flight(d);
                 sim_scope_device_clear(d->scope);

@@ -34,3 +34,14 @@ bool harness_wait(bool (*cond)(void *ctx), void *ctx, int ms)
         }
         return false;
 }
+
+tether_ret_t harness_set(tether_session *s, uint64_t id, const char *key, tether_value *v)
+{
+        tether_value *d = NULL;
+        assert_int_equal(tether_value_new_dict(&d), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set(d, key, v), TETHER_SUCCESS);
+        tether_value_unref(v);
+        tether_ret_t r = tether_registry_entry_set_properties(s, id, d);
+        tether_value_unref(d);
+        return r;
+}

@@ -26,6 +26,8 @@ int harness_fd_count(const harness *h);
 tether_session *harness_session(const harness *h);
 /* The first service of a class; fails the test if there is none. */
 uint64_t harness_find(tether_session *s, const char *class_name);
+/* Set one property through the driver's hook; consumes v. */
+tether_ret_t harness_set(tether_session *s, uint64_t id, const char *key, tether_value *v);
 /* Poll cond(ctx) every 10 ms for up to ms; true once it holds. */
 bool harness_wait(bool (*cond)(void *ctx), void *ctx, int ms);
 

@@ -164,17 +164,6 @@ static uint64_t baud(tether_session *s, uint64_t id)
         return u;
 }
 
-static tether_ret_t set_one(tether_session *s, uint64_t id, const char *key, tether_value *v)
-{
-        tether_value *d = NULL;
-        tether_value_new_dict(&d);
-        tether_value_dict_set(d, key, v);
-        tether_value_unref(v);
-        tether_ret_t r = tether_registry_entry_set_properties(s, id, d);
-        tether_value_unref(d);
-        return r;
-}
-
 static void write_properties_through_the_driver(void **state)
 {
         tether_session *a = harness_session(&H), *b = harness_session(&H);
@@ -182,29 +171,29 @@ static void write_properties_through_the_driver(void **state)
         tether_value *v = NULL;
 
         tether_value_new_uint(19200, 32, &v);
-        assert_int_equal(set_one(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_SUCCESS);
+        assert_int_equal(harness_set(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_SUCCESS);
         assert_int_equal(baud(b, id), 19200); /* another reader sees it at once */
 
         /* Out of range: refused, table unchanged. */
         tether_value_new_uint(12345, 32, &v);
-        assert_int_equal(set_one(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(harness_set(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_ERR_BAD_ARGUMENT);
         assert_int_equal(baud(b, id), 19200);
 
         /* Type confusion: a string where a number belongs. */
         tether_value_new_string("9600", &v);
-        assert_int_equal(set_one(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(harness_set(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_ERR_BAD_ARGUMENT);
         assert_int_equal(baud(b, id), 19200);
 
         /* Read-only and unknown keys. */
         tether_value_new_string("hacked", &v);
-        assert_int_equal(set_one(a, id, "Model", v), TETHER_ERR_NOT_WRITABLE);
+        assert_int_equal(harness_set(a, id, "Model", v), TETHER_ERR_NOT_WRITABLE);
         tether_value_new_bool(true, &v);
-        assert_int_equal(set_one(a, id, "Whatever", v), TETHER_ERR_NOT_WRITABLE);
+        assert_int_equal(harness_set(a, id, "Whatever", v), TETHER_ERR_NOT_WRITABLE);
 
         /* A plain 64-bit int (what another language would send) is accepted
          * and stored at the driver's width. */
         tether_value_new_int(57600, 64, &v);
-        assert_int_equal(set_one(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_SUCCESS);
+        assert_int_equal(harness_set(a, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_SUCCESS);
         assert_int_equal(baud(b, id), 57600);
 
         /* All or nothing: one bad key refuses the whole request. */
@@ -222,7 +211,7 @@ static void write_properties_through_the_driver(void **state)
         /* A nub has no driver to validate writes. */
         uint64_t res = harness_find(a, "TetherResources");
         tether_value_new_uint(1, 32, &v);
-        assert_int_equal(set_one(a, res, "X", v), TETHER_ERR_UNSUPPORTED);
+        assert_int_equal(harness_set(a, res, "X", v), TETHER_ERR_UNSUPPORTED);
         tether_session_close(a);
         tether_session_close(b);
 }

@@ -36,22 +36,11 @@ static double prop_double(tether_session *s, uint64_t id, const char *key)
         return d;
 }
 
-static tether_ret_t set_prop(tether_session *s, uint64_t id, const char *key, tether_value *v)
-{
-        tether_value *d = NULL;
-        tether_value_new_dict(&d);
-        tether_value_dict_set(d, key, v);
-        tether_value_unref(v);
-        tether_ret_t r = tether_registry_entry_set_properties(s, id, d);
-        tether_value_unref(d);
-        return r;
-}
-
 static tether_ret_t set_double(tether_session *s, uint64_t id, const char *key, double x)
 {
         tether_value *v = NULL;
         tether_value_new_double(x, &v);
-        return set_prop(s, id, key, v);
+        return harness_set(s, id, key, v);
 }
 
 static void identity_properties(void **state)
@@ -95,11 +84,11 @@ static void settable_properties(void **state)
         assert_true(prop_double(s, id, "Channel1Offset") == 0.0);
         tether_value *v = NULL;
         tether_value_new_string("CHAN3", &v);
-        assert_int_equal(set_prop(s, id, DSO_PROP_TRIG_SOURCE, v), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(harness_set(s, id, DSO_PROP_TRIG_SOURCE, v), TETHER_ERR_BAD_ARGUMENT);
         tether_value_new_string("AC", &v);
-        assert_int_equal(set_prop(s, id, "Channel2Coupling", v), TETHER_SUCCESS);
+        assert_int_equal(harness_set(s, id, "Channel2Coupling", v), TETHER_SUCCESS);
         tether_value_new_string("DSO-X 9999", &v);
-        assert_int_equal(set_prop(s, id, DSO_PROP_MODEL, v), TETHER_ERR_NOT_WRITABLE);
+        assert_int_equal(harness_set(s, id, DSO_PROP_MODEL, v), TETHER_ERR_NOT_WRITABLE);
         tether_session_close(s);
 }
 
