@@ -5,7 +5,8 @@
  * interface of vendor 0x0957 or 0x2A8D, confirms the model from *IDN?,
  * publishes identity and settings as properties, and offers acquisition
  * methods through a static table. A nub marked TetherSimulated gets the
- * simulated DSO-X 2002A as its USB device; the protocol code is the same.
+ * simulated DSO-X 2002A as its USB device; a LAN nub (Address, Port) is
+ * reached with raw SCPI over TCP. The protocol code is the same for all.
  *
  * Everything runs on the service's work loop: the USBTMC link is used by
  * one callback at a time, as the instrument needs.
@@ -22,7 +23,8 @@
 #include "usbtmc-device.h"
 
 typedef struct dso {
-        usbtmc link;
+        scpi_link link;             /* what the protocol code talks through */
+        usbtmc usb;                 /* when the link is USBTMC */
         sim_scope *sim;             /* when simulated */
         sim_usbtmc *sim_dev;
         tether_user_client *lock_owner;
@@ -199,10 +201,34 @@ static tether_ret_t dso_set_properties(tether_service *svc, const tether_value *
 
 /* ---- the service ---- */
 
+/* A LAN nub: raw SCPI on its address and port. */
+static tether_ret_t open_lan(tether_service *svc, dso *d)
+{
+        tether_value *addr = NULL, *port = NULL;
+        const char *host = NULL;
+        uint64_t p = 0;
+        tether_ret_t r = tether_service_get_provider_property(svc, "Address", &addr);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_get_string(addr, &host);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_get_provider_property(svc, "Port", &port);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_get_uint(port, &p);
+        if (r == TETHER_SUCCESS)
+                r = p && p < 65536 ? scpi_link_tcp_open(host, (uint16_t)p, 5000, &d->link) : TETHER_ERR_BAD_ARGUMENT;
+        tether_value_unref(addr);
+        tether_value_unref(port);
+        return r;
+}
+
 static tether_ret_t open_link(tether_service *svc, dso *d)
 {
-        tether_value *sim = NULL;
+        tether_value *sim = NULL, *lan = NULL;
         bool simulated = false;
+        if (tether_service_get_provider_property(svc, "Address", &lan) == TETHER_SUCCESS) {
+                tether_value_unref(lan);
+                return open_lan(svc, d);
+        }
         if (tether_service_get_provider_property(svc, "TetherSimulated", &sim) == TETHER_SUCCESS)
                 tether_value_get_bool(sim, &simulated);
         tether_value_unref(sim);
@@ -217,12 +243,14 @@ static tether_ret_t open_link(tether_service *svc, dso *d)
         tether_value_unref(serial);
         if (e || sim_usbtmc_new(d->sim, &d->sim_dev))
                 return TETHER_ERR_NO_MEMORY;
-        usbtmc_init(&d->link, &sim_usbtmc_ops, d->sim_dev);
-        return TETHER_SUCCESS;
+        usbtmc_init(&d->usb, &sim_usbtmc_ops, d->sim_dev);
+        scpi_link_usbtmc(&d->link, &d->usb);
+        return usbtmc_get_capabilities(&d->usb, NULL);
 }
 
 static void close_link(dso *d)
 {
+        scpi_link_close(&d->link);
         sim_usbtmc_free(d->sim_dev);
         sim_scope_free(d->sim);
         d->sim_dev = NULL;
@@ -234,8 +262,6 @@ static tether_ret_t dso_start(tether_service *svc)
         dso *d = tether_service_priv(svc);
         tether_ret_t r = open_link(svc, d);
         dso_identity id;
-        if (r == TETHER_SUCCESS)
-                r = usbtmc_get_capabilities(&d->link, NULL);
         if (r == TETHER_SUCCESS)
                 r = dso_identify(&d->link, &id);
         /* The USB ids say "Keysight USBTMC"; *IDN? says which instrument. */
@@ -488,7 +514,7 @@ static tether_ret_t m_scpi(void *t, void *ref, tether_method_args *a)
         r = dso_command(&d->link, "%s", cmd);
         size_t n = 0;
         if (r == TETHER_SUCCESS)
-                r = usbtmc_read(&d->link, a->struct_output, a->struct_output_size, &n);
+                r = scpi_link_read(&d->link, a->struct_output, a->struct_output_size, &n);
         if (r == TETHER_SUCCESS)
                 a->struct_output_size = (uint32_t)n;
         return r == TETHER_ERR_OVERRUN ? TETHER_ERR_NO_SPACE : r;
@@ -566,8 +592,16 @@ static tether_ret_t dso_new_user_client(tether_service *svc, uint32_t type, cons
 static tether_ret_t dso_personalities(tether_value **ret)
 {
         static const uint64_t vendors[] = { 0x0957, 0x2a8d };
-        tether_value *arr = NULL;
+        tether_value *arr = NULL, *lan = NULL;
         tether_ret_t r = tether_value_new_array(&arr);
+        /* A configured LAN address: *IDN? alone tells whether it is ours. */
+        if (r == TETHER_SUCCESS)
+                r = tether_value_new_dict(&lan);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(lan, "IOProviderClass", "TetherLANDevice");
+        if (r == TETHER_SUCCESS)
+                r = tether_value_array_append(arr, lan);
+        tether_value_unref(lan);
         for (size_t i = 0; r == TETHER_SUCCESS && i < 2; i++) {
                 tether_value *p = NULL, *m = NULL;
                 r = tether_value_new_dict(&p);

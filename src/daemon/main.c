@@ -21,6 +21,7 @@ static void usage(FILE *f)
                 "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET ")\n"
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
                 "  -S, --simulate MODEL  plug in a simulated instrument (dsox2002a), optionally with a serial\n"
+                "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n");
 }
 
@@ -34,6 +35,33 @@ static tether_ret_t publish(entry *nub, entry *parent)
         pthread_mutex_unlock(&reg_lock);
         if (r == TETHER_SUCCESS)
                 service_match_nub(nub);
+        return r;
+}
+
+/* A LAN instrument: a nub with its address; drivers ask it who it is. */
+static tether_ret_t lan_device(entry *lan, const char *spec, unsigned index)
+{
+        char host[256] = "";
+        unsigned port = 0;
+        if (sscanf(spec, "%255[^:]:%u", host, &port) != 2 || !port || port > 65535) {
+                log_err("--lan: expected HOST:PORT, got '%s'", spec);
+                return TETHER_ERR_BAD_ARGUMENT;
+        }
+        tether_value *p = NULL;
+        tether_ret_t r = tether_value_new_dict(&p);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(p, "Address", host);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "Port", port, 16);
+        char loc[16];
+        snprintf(loc, sizeof(loc), "lan%u", index);
+        entry *dev = NULL;
+        if (r == TETHER_SUCCESS)
+                r = entry_new("TetherLANDevice", "LANInstrument", loc, p, &dev);
+        tether_value_unref(p);
+        if (r == TETHER_SUCCESS)
+                r = publish(dev, lan);
+        entry_unref(dev);
         return r;
 }
 
@@ -84,16 +112,17 @@ int main(int argc, char **argv)
                 { "socket", required_argument, NULL, 's' },
                 { "ready-fd", required_argument, NULL, 'r' },
                 { "simulate", required_argument, NULL, 'S' },
+                { "lan", required_argument, NULL, 'L' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         const char *path = getenv(TETHER_SOCKET_ENV);
-        const char *sims[8];
-        unsigned n_sims = 0;
+        const char *sims[8], *lans[8];
+        unsigned n_sims = 0, n_lans = 0;
         int ready_fd = -1, c;
         log_init_from_env();
-        while ((c = getopt_long(argc, argv, "s:r:S:vh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "s:r:S:L:vh", opts, NULL)) != -1) {
                 switch (c) {
                 case 's':
                         path = optarg;
@@ -107,6 +136,13 @@ int main(int argc, char **argv)
                                 return 2;
                         }
                         sims[n_sims++] = optarg;
+                        break;
+                case 'L':
+                        if (n_lans == sizeof(lans) / sizeof(lans[0])) {
+                                log_err("--lan: at most %zu instruments", sizeof(lans) / sizeof(lans[0]));
+                                return 2;
+                        }
+                        lans[n_lans++] = optarg;
                         break;
                 case 'v':
                         log_set_level(LOG_LVL_DEBUG);
@@ -157,6 +193,19 @@ int main(int argc, char **argv)
                 }
         }
         entry_unref(usb);
+        if (n_lans) {
+                entry *lan = NULL;
+                if (entry_new("TetherLANBus", "TetherLAN", NULL, NULL, &lan) != TETHER_SUCCESS ||
+                    publish(lan, registry_root()) != TETHER_SUCCESS)
+                        return 1;
+                for (unsigned i = 0; i < n_lans; i++) {
+                        if (lan_device(lan, lans[i], i) != TETHER_SUCCESS) {
+                                entry_unref(lan);
+                                return 2;
+                        }
+                }
+                entry_unref(lan);
+        }
         /* Clients that connect find every driver started (IOKitWaitQuiet). */
         registry_wait_quiet();
 

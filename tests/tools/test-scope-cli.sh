@@ -2,7 +2,7 @@
 # tether scope against tetherd with a simulated DSO-X 2002A: what a person
 # sees (measurements, files) and the errors they get.
 set -u
-tetherd=$1 tether=$2
+tetherd=$1 tether=$2 simscope=$3
 dir=$(mktemp -d)
 export TETHER_SOCKET="$dir/s.sock"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -40,4 +40,19 @@ grep -q "refused by the driver" <<<"$out" || fail "refusal message: $out"
 [ "$("$tether" scope scpi ':TIM:SCAL?')" = "+1.00000000E-03" ] || fail "scpi"
 out=$("$tether" scope --serial NOPE show 2>&1) && fail "unknown serial succeeded"
 grep -q "no DSO-X 2000 scope with serial NOPE" <<<"$out" || fail "unknown serial message"
+# The LAN option: the simulator serving raw SCPI on TCP, tetherd --lan.
+kill $pid; wait $pid 2>/dev/null
+"$simscope" --listen 127.0.0.1:0 --serial LAN0001 >"$dir/sim.out" &
+sim=$!
+trap 'kill $pid $sim 2>/dev/null; wait $pid $sim 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do grep -q LISTENING "$dir/sim.out" 2>/dev/null && break; sleep 0.05; done
+port=$(awk '{print $2}' "$dir/sim.out")
+rm -f "$dir/ready"
+"$tetherd" --socket "$TETHER_SOCKET" --lan "127.0.0.1:$port" --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
+pid=$!
+for _ in $(seq 200); do grep -q READY "$dir/ready" 2>/dev/null && break; sleep 0.05; done
+"$tether" scope list | grep -q "DSO-X 2002A  LAN0001 .*TetherLAN" || fail "lan list"
+out=$("$tether" scope capture --autoscale --points 62500 --csv "$dir/lan.csv" 2>/dev/null) || fail "lan capture: $out"
+grep -q "channel 1:  frequency 1000 Hz" <<<"$out" || fail "lan measurements: $out"
+[ "$(wc -l <"$dir/lan.csv")" -eq 62501 ] || fail "lan csv rows"
 echo "tether scope CLI: all checks passed"

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_SCPI_LINK_H
+#define TETHER_SCPI_LINK_H
+
+/*
+ * SCPI transports behind one interface: a link carries whole program
+ * messages out and whole responses back. USBTMC marks message ends with
+ * EOM; a raw TCP socket (the LAN option's port 5025) with a newline, except
+ * inside an IEEE 488.2 definite-length block, whose bytes may be anything.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tether/return.h>
+
+#include "usbtmc/usbtmc.h"
+
+typedef struct scpi_link_ops {
+        tether_ret_t (*write)(void *ctx, const void *msg, size_t len);
+        /* One whole response. Longer than cap: the rest is read and dropped,
+         * TETHER_ERR_OVERRUN, so the next response starts clean. */
+        tether_ret_t (*read)(void *ctx, void *buf, size_t cap, size_t *ret_len);
+        void (*close)(void *ctx);
+} scpi_link_ops;
+
+typedef struct scpi_link {
+        const scpi_link_ops *ops;
+        void *ctx;
+} scpi_link;
+
+/* Over USBTMC: t stays the caller's. */
+void scpi_link_usbtmc(scpi_link *l, usbtmc *t);
+
+/* Raw SCPI over TCP. timeout_ms bounds connecting and each read. */
+tether_ret_t scpi_link_tcp_open(const char *host, uint16_t port, unsigned timeout_ms, scpi_link *ret);
+
+static inline tether_ret_t scpi_link_write(scpi_link *l, const void *msg, size_t len)
+{
+        return l->ops->write(l->ctx, msg, len);
+}
+
+static inline tether_ret_t scpi_link_read(scpi_link *l, void *buf, size_t cap, size_t *ret_len)
+{
+        return l->ops->read(l->ctx, buf, cap, ret_len);
+}
+
+static inline void scpi_link_close(scpi_link *l)
+{
+        if (l->ops && l->ops->close)
+                l->ops->close(l->ctx);
+        l->ops = NULL;
+}
+
+#endif
