@@ -3,68 +3,110 @@
 
 #include <string.h>
 
-/* The four checks of a method, whichever KPI it came from. */
-typedef struct checks {
-        uint32_t scalar_in, struct_in, scalar_out, struct_out;
-} checks;
+/* Legacy methods get six pointer-sized arguments after the target. */
+#define LEGACY_SLOTS       6u
+/* The scalar-in/struct-x forms spend two slots on the struct. */
+#define LEGACY_MAX_SCALARS 4u
 
-static bool fits(uint32_t check, uint32_t got)
+#define KNOWN_METHOD_FLAGS \
+        (TETHER_METHOD_ALLOW_ASYNC | TETHER_METHOD_ADMIN | TETHER_METHOD_TARGET_PROVIDER)
+
+/* The four checks of a method, whichever KPI it came from, so the rules
+ * that compare them with a call live in one function. */
+typedef struct method_checks {
+        uint32_t scalar_in;
+        uint32_t struct_in;
+        uint32_t scalar_out;
+        uint32_t struct_out;
+} method_checks;
+
+/* One method, whichever table it came from, after the selector check. */
+typedef struct method_ref {
+        const tether_method_dispatch *dispatch;   /* new KPI, else NULL */
+        const tether_external_method *legacy;     /* legacy KPI, else NULL */
+        method_checks checks;
+} method_ref;
+
+static bool check_passes(uint32_t check, uint32_t got)
 {
         return check == TETHER_VARIABLE_SIZE || check == got;
 }
 
-/* The one checker: I/O Kit's four count checks, in I/O Kit's order. */
-static tether_ret_t check_counts(const checks *c, const tether_method_args *a)
+static tether_ret_t run_checks(const method_checks *c, const tether_method_args *args)
 {
-        if (!fits(c->scalar_in, a->scalar_input_count))
+        if (!check_passes(c->scalar_in, args->scalar_input_count))
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (!fits(c->struct_in, a->struct_input_size))
+        if (!check_passes(c->struct_in, args->struct_input_size))
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (!fits(c->scalar_out, a->scalar_output_count))
+        if (!check_passes(c->scalar_out, args->scalar_output_count))
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (!fits(c->struct_out, a->struct_output_size))
+        if (!check_passes(c->struct_out, args->struct_output_size))
                 return TETHER_ERR_BAD_ARGUMENT;
         return TETHER_SUCCESS;
 }
 
-/* What a legacy entry's flag and counts mean as the four checks. */
-static bool legacy_checks(const tether_external_method *m, checks *ret)
+/* A legacy entry's flag and two counts, said as the four checks. */
+static tether_ret_t legacy_to_checks(const tether_external_method *m, method_checks *ret)
 {
         switch (m->flags & TETHER_UC_TYPE_MASK) {
         case TETHER_UC_SCALAR_I_SCALAR_O:
-                *ret = (checks){ m->count0, 0, m->count1, 0 };
-                return true;
+                *ret = (method_checks){ m->count0, 0, m->count1, 0 };
+                return TETHER_SUCCESS;
         case TETHER_UC_SCALAR_I_STRUCT_O:
-                *ret = (checks){ m->count0, 0, 0, m->count1 };
-                return true;
+                *ret = (method_checks){ m->count0, 0, 0, m->count1 };
+                return TETHER_SUCCESS;
         case TETHER_UC_STRUCT_I_STRUCT_O:
-                *ret = (checks){ 0, m->count0, 0, m->count1 };
-                return true;
+                *ret = (method_checks){ 0, m->count0, 0, m->count1 };
+                return TETHER_SUCCESS;
         case TETHER_UC_SCALAR_I_STRUCT_I:
-                *ret = (checks){ m->count0, m->count1, 0, 0 };
-                return true;
+                *ret = (method_checks){ m->count0, m->count1, 0, 0 };
+                return TETHER_SUCCESS;
         default:
-                return false;
+                return TETHER_ERR_BAD_ARGUMENT;
         }
 }
 
-static bool legacy_entry_ok(const tether_external_method *m)
+/* Whether the six slots can carry the entry's scalars. The marshaller
+ * relies on this: it is checked again on every call, not only when the
+ * table was handed out, so a table that skipped validation still cannot
+ * make it write past its slots. */
+static tether_ret_t legacy_shape_ok(const tether_external_method *m, method_checks *ret)
 {
-        checks c;
-        if (!legacy_checks(m, &c) || (m->object != TETHER_TARGET_USER_CLIENT && m->object != TETHER_TARGET_PROVIDER))
-                return false;
-        /* Legacy scalar counts are exact: the six slots have no "variable". */
+        method_checks c;
+        if (legacy_to_checks(m, &c) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* One slot per scalar: there is no way to say "any number". The
+         * slot limits below imply this for today's types; said outright so
+         * it does not hang on them. */
         if (c.scalar_in == TETHER_VARIABLE_SIZE || c.scalar_out == TETHER_VARIABLE_SIZE)
-                return false;
+                return TETHER_ERR_BAD_ARGUMENT;
         switch (m->flags & TETHER_UC_TYPE_MASK) {
         case TETHER_UC_SCALAR_I_SCALAR_O:
-                return (uint64_t)c.scalar_in + c.scalar_out <= 6;
+                /* Both are below 2^32, so the sum cannot wrap in 64 bits. */
+                if ((uint64_t)c.scalar_in + c.scalar_out > LEGACY_SLOTS)
+                        return TETHER_ERR_BAD_ARGUMENT;
+                break;
         case TETHER_UC_SCALAR_I_STRUCT_O:
         case TETHER_UC_SCALAR_I_STRUCT_I:
-                return c.scalar_in <= 4;
+                if (c.scalar_in > LEGACY_MAX_SCALARS)
+                        return TETHER_ERR_BAD_ARGUMENT;
+                break;
         default:
-                return true;
+                break;
         }
+        if (ret)
+                *ret = c;
+        return TETHER_SUCCESS;
+}
+
+static bool legacy_object_known(uintptr_t object)
+{
+        return object == TETHER_TARGET_USER_CLIENT || object == TETHER_TARGET_PROVIDER;
+}
+
+static bool scalar_check_ok(uint32_t check)
+{
+        return check == TETHER_VARIABLE_SIZE || check <= TETHER_MAX_SCALARS;
 }
 
 tether_ret_t dispatch_validate_ops(const tether_user_client_ops *ops)
@@ -75,135 +117,213 @@ tether_ret_t dispatch_validate_ops(const tether_user_client_ops *ops)
         bool has_new = ops->methods || ops->method_count;
         if (has_legacy && has_new)
                 return TETHER_ERR_BAD_ARGUMENT;
+        /* A count without a table would have dispatch index through NULL. */
         if ((ops->legacy_method_count && !ops->legacy_methods) || (ops->method_count && !ops->methods))
                 return TETHER_ERR_BAD_ARGUMENT;
-        for (uint32_t i = 0; i < ops->legacy_method_count; i++)
-                if (!legacy_entry_ok(&ops->legacy_methods[i]))
+
+        for (uint32_t i = 0; i < ops->legacy_method_count; i++) {
+                const tether_external_method *m = &ops->legacy_methods[i];
+                if (!legacy_object_known(m->object) || legacy_shape_ok(m, NULL) != TETHER_SUCCESS)
                         return TETHER_ERR_BAD_ARGUMENT;
+        }
         for (uint32_t i = 0; i < ops->method_count; i++) {
                 const tether_method_dispatch *m = &ops->methods[i];
-                if ((m->check_scalar_input_count != TETHER_VARIABLE_SIZE && m->check_scalar_input_count > TETHER_MAX_SCALARS) ||
-                    (m->check_scalar_output_count != TETHER_VARIABLE_SIZE && m->check_scalar_output_count > TETHER_MAX_SCALARS))
+                if (!scalar_check_ok(m->check_scalar_input_count) ||
+                    !scalar_check_ok(m->check_scalar_output_count))
+                        return TETHER_ERR_BAD_ARGUMENT;
+                /* A policy bit this build does not know would otherwise be
+                 * ignored, and an ignored restriction is a hole: fail closed. */
+                if (m->flags & ~KNOWN_METHOD_FLAGS)
                         return TETHER_ERR_BAD_ARGUMENT;
         }
         return TETHER_SUCCESS;
 }
 
-/* Marshal into the six slots exactly as driver.h documents, call, and
- * bring the 32-bit outputs back. */
-static tether_ret_t call_legacy(const tether_external_method *m, void *target, tether_method_args *a)
+/* Step 1 (and a malformed table): find the entry for the selector. */
+static tether_ret_t lookup(const tether_user_client_ops *ops, uint32_t selector, method_ref *ret)
 {
-        void *p[6] = { 0 };
-        uint32_t outs[6] = { 0 };
-        uint32_t out_size = a->struct_output_size;
-        unsigned k = 0;
+        bool has_legacy = ops->legacy_methods || ops->legacy_method_count;
+        bool has_new = ops->methods || ops->method_count;
+        if (has_legacy && has_new)
+                return TETHER_ERR_BAD_ARGUMENT;
+
+        memset(ret, 0, sizeof(*ret));
+        if (has_new) {
+                if (!ops->methods || selector >= ops->method_count)
+                        return TETHER_ERR_BAD_ARGUMENT;
+                const tether_method_dispatch *m = &ops->methods[selector];
+                ret->dispatch = m;
+                ret->checks = (method_checks){ m->check_scalar_input_count, m->check_struct_input_size,
+                                               m->check_scalar_output_count, m->check_struct_output_size };
+                return TETHER_SUCCESS;
+        }
+        /* No table at all: every selector is out of range. */
+        if (!ops->legacy_methods || selector >= ops->legacy_method_count)
+                return TETHER_ERR_BAD_ARGUMENT;
+        ret->legacy = &ops->legacy_methods[selector];
+        return legacy_shape_ok(ret->legacy, &ret->checks);
+}
+
+/* Pointers that disagree with their counts would have the method (or the
+ * legacy marshaller) read or write through NULL. */
+static bool args_consistent(const tether_method_args *args, uint32_t scalar_cap, uint32_t struct_cap)
+{
+        if (args->scalar_input_count > TETHER_MAX_SCALARS || scalar_cap > TETHER_MAX_SCALARS)
+                return false;
+        if (args->scalar_input_count && !args->scalar_input)
+                return false;
+        if (args->struct_input_size && !args->struct_input)
+                return false;
+        if (scalar_cap && !args->scalar_output)
+                return false;
+        if (struct_cap && !args->struct_output)
+                return false;
+        return true;
+}
+
+static tether_ret_t resolve_target(const method_ref *m, const dispatch_target *target, void **ret)
+{
+        void *t;
+        if (m->legacy) {
+                switch (m->legacy->object) {
+                case TETHER_TARGET_USER_CLIENT:
+                        t = target->user_client;
+                        break;
+                case TETHER_TARGET_PROVIDER:
+                        t = target->provider;
+                        break;
+                default:
+                        return TETHER_ERR_BAD_ARGUMENT;
+                }
+        } else {
+                t = (m->dispatch->flags & TETHER_METHOD_TARGET_PROVIDER) ? target->provider
+                                                                         : target->user_client;
+        }
+        if (!t)
+                return TETHER_ERR_NOT_ATTACHED;
+        *ret = t;
+        return TETHER_SUCCESS;
+}
+
+static void *scalar_slot(uint64_t scalar)
+{
+        /* The legacy KPI is 32-bit: the top half is dropped, as I/O Kit does. */
+        return (void *)(uintptr_t)(uint32_t)scalar;
+}
+
+/* Marshal into the six slots as driver.h documents, call, and bring the
+ * outputs back. The checks have passed, so the call's counts equal the
+ * entry's (never VARIABLE for scalars) and legacy_shape_ok bounded them. */
+static tether_ret_t call_legacy(const tether_external_method *m, void *target, tether_method_args *args)
+{
+        void *slot[LEGACY_SLOTS] = { 0 };
+        uint32_t scalar_out[LEGACY_SLOTS] = { 0 };
+        uint32_t struct_out_size = args->struct_output_size;
+        void *struct_in = (void *)(uintptr_t)args->struct_input; /* legacy functions take void * */
+        void *struct_in_size = (void *)(uintptr_t)args->struct_input_size;
         uint32_t type = m->flags & TETHER_UC_TYPE_MASK;
+        unsigned n = 0;
 
         switch (type) {
         case TETHER_UC_SCALAR_I_SCALAR_O:
-                for (uint32_t i = 0; i < a->scalar_input_count; i++)
-                        p[k++] = (void *)(uintptr_t)(uint32_t)a->scalar_input[i];
-                for (uint32_t i = 0; i < a->scalar_output_count; i++)
-                        p[k++] = &outs[i];
+                for (uint32_t i = 0; i < m->count0; i++)
+                        slot[n++] = scalar_slot(args->scalar_input[i]);
+                for (uint32_t i = 0; i < m->count1; i++)
+                        slot[n++] = &scalar_out[i];
                 break;
         case TETHER_UC_SCALAR_I_STRUCT_O:
-                for (uint32_t i = 0; i < a->scalar_input_count; i++)
-                        p[k++] = (void *)(uintptr_t)(uint32_t)a->scalar_input[i];
-                p[k++] = a->struct_output;
-                p[k++] = &out_size;
+                for (uint32_t i = 0; i < m->count0; i++)
+                        slot[n++] = scalar_slot(args->scalar_input[i]);
+                slot[n++] = args->struct_output;
+                slot[n++] = &struct_out_size;
                 break;
         case TETHER_UC_STRUCT_I_STRUCT_O:
+                /* I/O Kit picks the form from the table's counts, not the call's. */
                 if (m->count0 && m->count1) {
-                        p[0] = (void *)a->struct_input;
-                        p[1] = a->struct_output;
-                        p[2] = (void *)(uintptr_t)a->struct_input_size;
-                        p[3] = &out_size;
+                        slot[0] = struct_in;
+                        slot[1] = args->struct_output;
+                        slot[2] = struct_in_size;
+                        slot[3] = &struct_out_size;
                 } else if (m->count1) {
-                        p[0] = a->struct_output;
-                        p[1] = &out_size;
+                        slot[0] = args->struct_output;
+                        slot[1] = &struct_out_size;
                 } else {
-                        p[0] = (void *)a->struct_input;
-                        p[1] = (void *)(uintptr_t)a->struct_input_size;
+                        slot[0] = struct_in;
+                        slot[1] = struct_in_size;
                 }
                 break;
         case TETHER_UC_SCALAR_I_STRUCT_I:
-                for (uint32_t i = 0; i < a->scalar_input_count; i++)
-                        p[k++] = (void *)(uintptr_t)(uint32_t)a->scalar_input[i];
-                p[k++] = (void *)a->struct_input;
-                p[k++] = (void *)(uintptr_t)a->struct_input_size;
+                for (uint32_t i = 0; i < m->count0; i++)
+                        slot[n++] = scalar_slot(args->scalar_input[i]);
+                slot[n++] = struct_in;
+                slot[n++] = struct_in_size;
                 break;
+        default:
+                return TETHER_ERR_BAD_ARGUMENT; /* legacy_shape_ok refused it already */
         }
 
-        tether_ret_t r = m->func(target, p[0], p[1], p[2], p[3], p[4], p[5]);
-        /* An oversized out_size is reported as is: dispatch_call refuses it
-         * the same way for both KPIs. */
-        bool has_struct_out = type == TETHER_UC_SCALAR_I_STRUCT_O || type == TETHER_UC_STRUCT_I_STRUCT_O;
-        for (uint32_t i = 0; type == TETHER_UC_SCALAR_I_SCALAR_O && i < a->scalar_output_count; i++)
-                a->scalar_output[i] = outs[i];
-        a->struct_output_size = has_struct_out ? out_size : 0;
+        tether_ret_t r = m->func(target, slot[0], slot[1], slot[2], slot[3], slot[4], slot[5]);
+
+        if (type == TETHER_UC_SCALAR_I_SCALAR_O) {
+                for (uint32_t i = 0; i < m->count1; i++)
+                        args->scalar_output[i] = scalar_out[i];
+                args->scalar_output_count = m->count1;
+        }
+        /* Whatever the method wrote, even more than the capacity: the
+         * caller refuses that the same way for both KPIs. */
+        if (type == TETHER_UC_SCALAR_I_STRUCT_O || (type == TETHER_UC_STRUCT_I_STRUCT_O && m->count1))
+                args->struct_output_size = struct_out_size;
         return r;
 }
 
-tether_ret_t dispatch_call(const tether_user_client_ops *ops, const dispatch_target *target, tether_method_args *a)
+static tether_ret_t refuse(tether_method_args *args, tether_ret_t r)
 {
-        if (!ops || !target || !a)
-                return TETHER_ERR_BAD_ARGUMENT;
-        const uint32_t scalar_cap = a->scalar_output_count, struct_cap = a->struct_output_size;
-        /* Nothing goes back unless the method ran and stayed in bounds. */
-        a->scalar_output_count = 0;
-        a->struct_output_size = 0;
+        args->scalar_output_count = 0;
+        args->struct_output_size = 0;
+        return r;
+}
 
-        const tether_method_dispatch *nm = NULL;
-        const tether_external_method *lm = NULL;
-        checks c = { 0 };
-        bool admin = false, allow_async = false, provider = false, has_function;
-        if (ops->methods) {
-                if (a->selector >= ops->method_count)
-                        return TETHER_ERR_BAD_ARGUMENT;
-                nm = &ops->methods[a->selector];
-                c = (checks){ nm->check_scalar_input_count, nm->check_struct_input_size,
-                              nm->check_scalar_output_count, nm->check_struct_output_size };
-                admin = nm->flags & TETHER_METHOD_ADMIN;
-                allow_async = nm->flags & TETHER_METHOD_ALLOW_ASYNC;
-                provider = nm->flags & TETHER_METHOD_TARGET_PROVIDER;
-                has_function = nm->function != NULL;
-        } else {
-                if (!ops->legacy_methods || a->selector >= ops->legacy_method_count)
-                        return TETHER_ERR_BAD_ARGUMENT;
-                lm = &ops->legacy_methods[a->selector];
-                if (!legacy_entry_ok(lm))
-                        return TETHER_ERR_BAD_ARGUMENT;
-                legacy_checks(lm, &c);
-                provider = lm->object == TETHER_TARGET_PROVIDER;
-                has_function = lm->func != NULL;
-        }
+tether_ret_t dispatch_call(const tether_user_client_ops *ops, const dispatch_target *target,
+                           tether_method_args *args)
+{
+        if (!args)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!ops || !target)
+                return refuse(args, TETHER_ERR_BAD_ARGUMENT);
+        const uint32_t scalar_cap = args->scalar_output_count;
+        const uint32_t struct_cap = args->struct_output_size;
 
-        if (admin && !target->caller_is_admin)
-                return TETHER_ERR_NOT_PRIVILEGED;
-        if (a->async_ref && !allow_async)
-                return TETHER_ERR_UNSUPPORTED;
-        if (a->scalar_input_count > TETHER_MAX_SCALARS || scalar_cap > TETHER_MAX_SCALARS)
-                return TETHER_ERR_BAD_ARGUMENT;
-        a->scalar_output_count = scalar_cap;
-        a->struct_output_size = struct_cap;
-        tether_ret_t r = check_counts(&c, a);
-        if (r == TETHER_SUCCESS && !has_function)
-                r = TETHER_ERR_UNSUPPORTED;
-        void *t = provider ? target->provider : target->user_client;
-        if (r == TETHER_SUCCESS && !t)
-                r = TETHER_ERR_NOT_ATTACHED;
-        if (r != TETHER_SUCCESS) {
-                a->scalar_output_count = 0;
-                a->struct_output_size = 0;
-                return r;
-        }
-        r = nm ? nm->function(t, target->reference, a) : call_legacy(lm, t, a);
-        /* A method claiming more than the caller's room is a driver bug;
-         * nothing of it goes back. */
-        if (a->scalar_output_count > scalar_cap || a->struct_output_size > struct_cap) {
-                a->scalar_output_count = 0;
-                a->struct_output_size = 0;
-                return TETHER_ERR_BAD_ARGUMENT;
-        }
+        method_ref m;
+        tether_ret_t r = lookup(ops, args->selector, &m);
+        if (r != TETHER_SUCCESS)
+                return refuse(args, r);
+
+        uint32_t flags = m.dispatch ? m.dispatch->flags : 0;
+        if ((flags & TETHER_METHOD_ADMIN) && !target->caller_is_admin)
+                return refuse(args, TETHER_ERR_NOT_PRIVILEGED);
+        /* Legacy methods have no flags word of ours, so never ALLOW_ASYNC. */
+        if (args->async_ref && !(flags & TETHER_METHOD_ALLOW_ASYNC))
+                return refuse(args, TETHER_ERR_UNSUPPORTED);
+        if (!args_consistent(args, scalar_cap, struct_cap))
+                return refuse(args, TETHER_ERR_BAD_ARGUMENT);
+        r = run_checks(&m.checks, args);
+        if (r != TETHER_SUCCESS)
+                return refuse(args, r);
+        if (m.dispatch ? !m.dispatch->function : !m.legacy->func)
+                return refuse(args, TETHER_ERR_UNSUPPORTED);
+        void *t = NULL;
+        r = resolve_target(&m, target, &t);
+        if (r != TETHER_SUCCESS)
+                return refuse(args, r);
+
+        if (m.dispatch)
+                r = m.dispatch->function(t, target->reference, args);
+        else
+                r = call_legacy(m.legacy, t, args);
+
+        /* More than the caller has room for is a driver bug; sending it
+         * back would leak or overrun, so nothing goes back. */
+        if (args->scalar_output_count > scalar_cap || args->struct_output_size > struct_cap)
+                return refuse(args, TETHER_ERR_BAD_ARGUMENT);
         return r;
 }

@@ -54,7 +54,9 @@ tether_ret_t dispatch_call(const tether_user_client_ops *ops, const dispatch_tar
  * one table (or none); legacy entries with a known type, a known target
  * constant, and counts the six slots can carry (scalar-in/scalar-out:
  * in + out <= 6; scalar-in/struct-x: in <= 4; scalar counts never
- * VARIABLE); new-KPI scalar checks <= TETHER_MAX_SCALARS or VARIABLE.
+ * VARIABLE); new-KPI scalar checks <= TETHER_MAX_SCALARS or VARIABLE, and
+ * no TETHER_METHOD_* bit this build does not know (a policy it cannot
+ * enforce fails closed rather than being ignored).
  * TETHER_ERR_BAD_ARGUMENT for a bad table (a driver bug).
  */
 tether_ret_t dispatch_validate_ops(const tether_user_client_ops *ops);

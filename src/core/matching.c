@@ -11,9 +11,18 @@
 #define KEY_SCORE    "IOProbeScore"
 #define KEY_CATEGORY "IOMatchCategory"
 
+/* Borrowed member of dict, or NULL when absent (or dict is not a dict). */
+static const tether_value *member(const tether_value *dict, const char *key)
+{
+        tether_value *v = NULL;
+        if (tether_value_dict_get(dict, key, &v) != TETHER_SUCCESS)
+                return NULL;
+        return v;
+}
+
 static bool is_type(const tether_value *v, tether_value_type t)
 {
-        return tether_value_get_type(v) == t;
+        return v && tether_value_get_type(v) == t;
 }
 
 static bool is_integer(const tether_value *v)
@@ -21,34 +30,40 @@ static bool is_integer(const tether_value *v)
         return is_type(v, TETHER_TYPE_INT) || is_type(v, TETHER_TYPE_UINT);
 }
 
+static bool is_string_array(const tether_value *v)
+{
+        for (size_t i = 0; i < tether_value_count(v); i++) {
+                tether_value *item = NULL;
+                if (tether_value_array_get(v, i, &item) != TETHER_SUCCESS || !is_type(item, TETHER_TYPE_STRING))
+                        return false;
+        }
+        return true;
+}
+
+/* depth counts IOParentMatch levels; the bound keeps a hostile dictionary
+ * (one built by hand rather than decoded) from exhausting the stack. */
 static tether_ret_t validate(const tether_value *dict, unsigned depth)
 {
-        if (!dict || !is_type(dict, TETHER_TYPE_DICT) || depth > TETHER_VALUE_MAX_DEPTH)
+        if (depth > TETHER_VALUE_MAX_DEPTH || !is_type(dict, TETHER_TYPE_DICT))
                 return TETHER_ERR_BAD_ARGUMENT;
-        tether_value *v = NULL;
-        if (tether_value_dict_get(dict, KEY_CLASS, &v) == TETHER_SUCCESS && !is_type(v, TETHER_TYPE_STRING))
+
+        const tether_value *v;
+        if ((v = member(dict, KEY_CLASS)) && !is_type(v, TETHER_TYPE_STRING))
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (tether_value_dict_get(dict, KEY_CATEGORY, &v) == TETHER_SUCCESS && !is_type(v, TETHER_TYPE_STRING))
+        if ((v = member(dict, KEY_NAME)) && !is_type(v, TETHER_TYPE_STRING) &&
+            !(is_type(v, TETHER_TYPE_ARRAY) && is_string_array(v)))
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (tether_value_dict_get(dict, KEY_NAME, &v) == TETHER_SUCCESS) {
-                if (is_type(v, TETHER_TYPE_ARRAY)) {
-                        for (size_t i = 0; i < tether_value_count(v); i++) {
-                                tether_value *n = NULL;
-                                tether_value_array_get(v, i, &n);
-                                if (!is_type(n, TETHER_TYPE_STRING))
-                                        return TETHER_ERR_BAD_ARGUMENT;
-                        }
-                } else if (!is_type(v, TETHER_TYPE_STRING)) {
-                        return TETHER_ERR_BAD_ARGUMENT;
-                }
-        }
-        if (tether_value_dict_get(dict, KEY_PROPS, &v) == TETHER_SUCCESS && !is_type(v, TETHER_TYPE_DICT))
+        if ((v = member(dict, KEY_PROPS)) && !is_type(v, TETHER_TYPE_DICT))
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (tether_value_dict_get(dict, KEY_ID, &v) == TETHER_SUCCESS && !is_integer(v))
+        if ((v = member(dict, KEY_ID)) && !is_integer(v))
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (tether_value_dict_get(dict, KEY_SCORE, &v) == TETHER_SUCCESS && !is_integer(v))
+        /* A score that does not fit int64 could not be read back. */
+        int64_t score;
+        if ((v = member(dict, KEY_SCORE)) && tether_value_get_int(v, &score) != TETHER_SUCCESS)
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (tether_value_dict_get(dict, KEY_PARENT, &v) == TETHER_SUCCESS)
+        if ((v = member(dict, KEY_CATEGORY)) && !is_type(v, TETHER_TYPE_STRING))
+                return TETHER_ERR_BAD_ARGUMENT;
+        if ((v = member(dict, KEY_PARENT)))
                 return validate(v, depth + 1);
         return TETHER_SUCCESS;
 }
@@ -58,65 +73,80 @@ tether_ret_t matching_validate(const tether_value *dict)
         return validate(dict, 0);
 }
 
-static bool string_is(const tether_value *v, const char *s)
+static bool string_equals(const tether_value *v, const char *s)
 {
         const char *str = NULL;
         return s && tether_value_get_string(v, &str) == TETHER_SUCCESS && !strcmp(str, s);
 }
 
-static bool name_matches(const tether_value *v, const char *name)
+static bool name_matches(const tether_value *want, const char *name)
 {
-        if (!is_type(v, TETHER_TYPE_ARRAY))
-                return string_is(v, name);
-        for (size_t i = 0; i < tether_value_count(v); i++) {
-                tether_value *n = NULL;
-                if (tether_value_array_get(v, i, &n) == TETHER_SUCCESS && string_is(n, name))
+        if (!is_type(want, TETHER_TYPE_ARRAY))
+                return string_equals(want, name);
+        for (size_t i = 0; i < tether_value_count(want); i++) {
+                tether_value *item = NULL;
+                if (tether_value_array_get(want, i, &item) == TETHER_SUCCESS && string_equals(item, name))
                         return true;
         }
         return false;
 }
 
-static bool props_match(const tether_value *want, const tether_value *have)
+static bool properties_match(const tether_value *want, const tether_value *have)
 {
+        if (!is_type(want, TETHER_TYPE_DICT))
+                return false;
         for (size_t i = 0; i < tether_value_count(want); i++) {
                 const char *key = NULL;
                 tether_value *w = NULL, *h = NULL;
-                tether_value_dict_entry(want, i, &key, &w);
-                if (!have || tether_value_dict_get(have, key, &h) != TETHER_SUCCESS || !tether_value_equal(w, h))
+                if (tether_value_dict_entry(want, i, &key, &w) != TETHER_SUCCESS)
+                        return false;
+                /* A NULL or non-dict `have` fails the get: no such property. */
+                if (tether_value_dict_get(have, key, &h) != TETHER_SUCCESS || !tether_value_equal(w, h))
                         return false;
         }
+        return true;
+}
+
+static bool id_matches(const tether_value *want, uint64_t id)
+{
+        uint64_t v;
+        /* A negative id is well typed but names no entry. */
+        return tether_value_get_uint(want, &v) == TETHER_SUCCESS && v == id;
+}
+
+static bool match(const tether_value *dict, const void *entry, const matching_entry_view *view, unsigned depth)
+{
+        /* Validation should have caught a non-dict, but one that is not a
+         * dict has no keys, and "no keys" would match everything. */
+        if (depth > TETHER_VALUE_MAX_DEPTH || !is_type(dict, TETHER_TYPE_DICT) || !entry)
+                return false;
+
+        const tether_value *v;
+        if ((v = member(dict, KEY_CLASS)) && !string_equals(v, view->class_name(entry)))
+                return false;
+        if ((v = member(dict, KEY_NAME)) && !name_matches(v, view->name(entry)))
+                return false;
+        if ((v = member(dict, KEY_ID)) && !id_matches(v, view->id(entry)))
+                return false;
+        if ((v = member(dict, KEY_PROPS)) && !properties_match(v, view->properties(entry)))
+                return false;
+        if ((v = member(dict, KEY_PARENT)) && !match(v, view->parent(entry), view, depth + 1))
+                return false;
         return true;
 }
 
 bool matching_match(const tether_value *dict, const void *entry, const matching_entry_view *view)
 {
-        if (!dict || !entry || !view)
+        if (!view || !view->class_name || !view->name || !view->id || !view->properties || !view->parent)
                 return false;
-        tether_value *v = NULL;
-        if (tether_value_dict_get(dict, KEY_CLASS, &v) == TETHER_SUCCESS && !string_is(v, view->class_name(entry)))
-                return false;
-        if (tether_value_dict_get(dict, KEY_NAME, &v) == TETHER_SUCCESS && !name_matches(v, view->name(entry)))
-                return false;
-        if (tether_value_dict_get(dict, KEY_ID, &v) == TETHER_SUCCESS) {
-                uint64_t id = 0;
-                if (tether_value_get_uint(v, &id) != TETHER_SUCCESS || id != view->id(entry))
-                        return false;
-        }
-        if (tether_value_dict_get(dict, KEY_PROPS, &v) == TETHER_SUCCESS && !props_match(v, view->properties(entry)))
-                return false;
-        if (tether_value_dict_get(dict, KEY_PARENT, &v) == TETHER_SUCCESS) {
-                const void *parent = view->parent(entry);
-                if (!parent || !matching_match(v, parent, view))
-                        return false;
-        }
-        return true;
+        return match(dict, entry, view, 0);
 }
 
 int64_t matching_probe_score(const tether_value *dict)
 {
-        tether_value *v = NULL;
+        const tether_value *v = member(dict, KEY_SCORE);
         int64_t score = 0;
-        if (tether_value_dict_get(dict, KEY_SCORE, &v) == TETHER_SUCCESS)
-                tether_value_get_int(v, &score);
+        if (v && tether_value_get_int(v, &score) != TETHER_SUCCESS)
+                score = 0;
         return score;
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* Matching dictionaries against a tiny in-test registry. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,9 +8,13 @@
 
 #include "core/matching.h"
 
-/* A tiny registry: root <- bus <- dev. */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- the registry: root <- bus <- dev ---- */
+
 typedef struct node {
-        const char *class_name, *name;
+        const char *class_name;
+        const char *name;
         uint64_t id;
         tether_value *props;
         const struct node *parent;
@@ -22,32 +27,66 @@ static const tether_value *v_props(const void *e) { return ((const node *)e)->pr
 static const void *v_parent(const void *e) { return ((const node *)e)->parent; }
 static const matching_entry_view view = { v_class, v_name, v_id, v_props, v_parent };
 
-static node root = { "Root", "Root", 1, NULL, NULL };
+static node root = { "IORoot", "Root", 1, NULL, NULL };
 static node bus = { "UsbBus", "bus0", 2, NULL, &root };
-static node dev = { "ScopeNub", "DSO-X 2002A", 3, NULL, &bus };
+static node dev = { "ScopeNub", "DSO-X 2002A", 0x100000003ull, NULL, &bus };
 
 static int setup(void **state)
 {
-        tether_value_new_dict(&dev.props);
-        tether_value_dict_set_uint(dev.props, "idVendor", 0x0957, 16);
-        tether_value_dict_set_uint(dev.props, "idProduct", 0x1799, 16);
-        tether_value_dict_set_string(dev.props, "Serial", "MY57235663");
+        assert_int_equal(tether_value_new_dict(&dev.props), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set_uint(dev.props, "idVendor", 0x0957, 16), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set_uint(dev.props, "idProduct", 0x1799, 16), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set_uint(dev.props, "Channels", 5, 8), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set_string(dev.props, "Serial", "MY57235663"), TETHER_SUCCESS);
+        assert_int_equal(tether_value_new_dict(&bus.props), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set_int(bus.props, "Speed", 480, 32), TETHER_SUCCESS);
         return 0;
 }
 
 static int teardown(void **state)
 {
         dev.props = tether_value_unref(dev.props);
+        bus.props = tether_value_unref(bus.props);
         return 0;
 }
 
-static tether_value *dict(void)
+/* ---- building dictionaries ---- */
+
+static tether_value *new_dict(void)
 {
         tether_value *d = NULL;
         assert_int_equal(tether_value_new_dict(&d), TETHER_SUCCESS);
         return d;
 }
 
+static tether_value *new_string(const char *s)
+{
+        tether_value *v = NULL;
+        assert_int_equal(tether_value_new_string(s, &v), TETHER_SUCCESS);
+        return v;
+}
+
+/* Takes over the caller's reference to item. */
+static void put(tether_value *d, const char *key, tether_value *item)
+{
+        assert_int_equal(tether_value_dict_set(d, key, item), TETHER_SUCCESS);
+        tether_value_unref(item);
+}
+
+static void append(tether_value *array, tether_value *item)
+{
+        assert_int_equal(tether_value_array_append(array, item), TETHER_SUCCESS);
+        tether_value_unref(item);
+}
+
+static tether_value *dict_with_string(const char *key, const char *s)
+{
+        tether_value *d = new_dict();
+        assert_int_equal(tether_value_dict_set_string(d, key, s), TETHER_SUCCESS);
+        return d;
+}
+
+/* Validates, matches, and drops d. */
 static bool match(tether_value *d, const node *n)
 {
         assert_int_equal(matching_validate(d), TETHER_SUCCESS);
@@ -56,174 +95,419 @@ static bool match(tether_value *d, const node *n)
         return m;
 }
 
-static void provider_class(void **state)
+static tether_ret_t validate(tether_value *d)
 {
-        tether_value *d = dict();
-        tether_value_dict_set_string(d, "IOProviderClass", "ScopeNub");
-        assert_true(match(d, &dev));
-        d = dict();
-        tether_value_dict_set_string(d, "IOProviderClass", "ScopeNub");
-        assert_false(match(d, &bus));
-        /* An empty dictionary matches everything. */
-        assert_true(match(dict(), &root));
+        tether_ret_t r = matching_validate(d);
+        tether_value_unref(d);
+        return r;
 }
 
-static void name_match_string_and_array(void **state)
+/* ---- IOProviderClass ---- */
+
+static void provider_class_matches(void **state)
 {
-        tether_value *d = dict();
-        tether_value_dict_set_string(d, "IONameMatch", "bus0");
-        assert_true(match(d, &bus));
-        tether_value *names = NULL, *s = NULL;
-        d = dict();
-        tether_value_new_array(&names);
-        tether_value_new_string("nope", &s);
-        tether_value_array_append(names, s);
-        tether_value_unref(s);
-        tether_value_new_string("DSO-X 2002A", &s);
-        tether_value_array_append(names, s);
-        tether_value_unref(s);
-        tether_value_dict_set(d, "IONameMatch", names);
-        tether_value_unref(names);
-        tether_value *d2 = NULL;
-        tether_value_copy(d, &d2);
-        assert_true(match(d, &dev));
-        assert_false(match(d2, &bus));
+        assert_true(match(dict_with_string("IOProviderClass", "ScopeNub"), &dev));
+        assert_true(match(dict_with_string("IOProviderClass", "UsbBus"), &bus));
 }
 
-static void property_match_type_and_width_matter(void **state)
+static void provider_class_mismatch(void **state)
 {
-        tether_value *d = dict(), *p = dict();
+        assert_false(match(dict_with_string("IOProviderClass", "ScopeNub"), &bus));
+        assert_false(match(dict_with_string("IOProviderClass", "Scope"), &dev));      /* no prefixes */
+        assert_false(match(dict_with_string("IOProviderClass", "scopenub"), &dev));   /* case matters */
+        assert_false(match(dict_with_string("IOProviderClass", "ScopeNubX"), &dev));
+}
+
+static void empty_dict_matches_everything(void **state)
+{
+        assert_true(match(new_dict(), &root));
+        assert_true(match(new_dict(), &dev));
+}
+
+/* ---- IONameMatch ---- */
+
+static void name_match_string(void **state)
+{
+        assert_true(match(dict_with_string("IONameMatch", "bus0"), &bus));
+        assert_false(match(dict_with_string("IONameMatch", "bus0"), &dev));
+        /* The name, not the class. */
+        assert_false(match(dict_with_string("IONameMatch", "UsbBus"), &bus));
+}
+
+static tether_value *names(const char *const *list, size_t n)
+{
+        tether_value *a = NULL;
+        assert_int_equal(tether_value_new_array(&a), TETHER_SUCCESS);
+        for (size_t i = 0; i < n; i++)
+                append(a, new_string(list[i]));
+        tether_value *d = new_dict();
+        put(d, "IONameMatch", a);
+        return d;
+}
+
+static void name_match_array(void **state)
+{
+        static const char *const list[] = { "nope", "DSO-X 2002A", "bus0" };
+        assert_true(match(names(list, 3), &dev));
+        assert_true(match(names(list, 3), &bus));
+        assert_false(match(names(list, 3), &root));
+        assert_false(match(names(list, 1), &dev));
+        /* An empty list names nothing. */
+        assert_false(match(names(list, 0), &dev));
+}
+
+/* ---- IOPropertyMatch ---- */
+
+static tether_value *prop_match(tether_value *props)
+{
+        tether_value *d = new_dict();
+        put(d, "IOPropertyMatch", props);
+        return d;
+}
+
+static void property_match_all_keys(void **state)
+{
+        tether_value *p = new_dict();
         tether_value_dict_set_uint(p, "idVendor", 0x0957, 16);
         tether_value_dict_set_uint(p, "idProduct", 0x1799, 16);
-        tether_value_dict_set(d, "IOPropertyMatch", p);
-        tether_value_unref(p);
-        assert_true(match(d, &dev));
-
-        d = dict();
-        p = dict();
-        tether_value_dict_set_uint(p, "idVendor", 0x0957, 32); /* other width */
-        tether_value_dict_set(d, "IOPropertyMatch", p);
-        tether_value_unref(p);
-        assert_false(match(d, &dev));
-
-        d = dict();
-        p = dict();
         tether_value_dict_set_string(p, "Serial", "MY57235663");
-        tether_value_dict_set_string(p, "Missing", "x"); /* all keys must match */
-        tether_value_dict_set(d, "IOPropertyMatch", p);
-        tether_value_unref(p);
-        assert_false(match(d, &dev));
+        assert_true(match(prop_match(p), &dev));
 
-        /* An entry with no properties matches no property. */
-        d = dict();
-        p = dict();
+        p = new_dict();
+        tether_value_dict_set_uint(p, "idVendor", 0x0957, 16);
+        tether_value_dict_set_uint(p, "idProduct", 0x179a, 16); /* one value differs */
+        assert_false(match(prop_match(p), &dev));
+
+        p = new_dict();
+        tether_value_dict_set_uint(p, "idVendor", 0x0957, 16);
+        tether_value_dict_set_string(p, "Missing", "x"); /* one key is absent */
+        assert_false(match(prop_match(p), &dev));
+}
+
+static void property_match_type_and_width(void **state)
+{
+        /* The entry has Channels = 5 as an 8-bit uint. */
+        tether_value *p = new_dict();
+        tether_value_dict_set_uint(p, "Channels", 5, 8);
+        assert_true(match(prop_match(p), &dev));
+
+        p = new_dict();
+        tether_value_dict_set_uint(p, "Channels", 5, 32); /* same number, other width */
+        assert_false(match(prop_match(p), &dev));
+
+        p = new_dict();
+        tether_value_dict_set_int(p, "Channels", 5, 8); /* same number, signed */
+        assert_false(match(prop_match(p), &dev));
+
+        p = new_dict();
+        tether_value_dict_set_string(p, "Channels", "5");
+        assert_false(match(prop_match(p), &dev));
+}
+
+static void property_match_entry_without_properties(void **state)
+{
+        tether_value *p = new_dict();
         tether_value_dict_set_string(p, "Serial", "x");
-        tether_value_dict_set(d, "IOPropertyMatch", p);
-        tether_value_unref(p);
-        assert_false(match(d, &bus));
+        assert_false(match(prop_match(p), &root));
+        /* Asking for no properties asks for nothing. */
+        assert_true(match(prop_match(new_dict()), &root));
+}
+
+/* ---- IOParentMatch ---- */
+
+static void parent_match(void **state)
+{
+        tether_value *d = new_dict();
+        put(d, "IOParentMatch", dict_with_string("IOProviderClass", "UsbBus"));
+        tether_value *d2 = NULL;
+        assert_int_equal(tether_value_copy(d, &d2), TETHER_SUCCESS);
+        assert_true(match(d, &dev));
+        assert_false(match(d2, &bus)); /* bus's parent is the root */
 }
 
 static void parent_match_recursive(void **state)
 {
-        tether_value *d = dict(), *pd = dict(), *gpd = dict();
-        tether_value_dict_set_string(gpd, "IOProviderClass", "Root");
-        tether_value_dict_set_string(pd, "IOProviderClass", "UsbBus");
-        tether_value_dict_set(pd, "IOParentMatch", gpd);
-        tether_value_dict_set(d, "IOParentMatch", pd);
-        tether_value_unref(pd);
-        tether_value_unref(gpd);
+        /* dev whose parent is a UsbBus whose parent is the IORoot */
+        tether_value *pd = dict_with_string("IOProviderClass", "UsbBus");
+        put(pd, "IOParentMatch", dict_with_string("IOProviderClass", "IORoot"));
+        tether_value *d = new_dict();
+        put(d, "IOParentMatch", pd);
         assert_true(match(d, &dev));
 
-        d = dict();
-        pd = dict();
-        tether_value_dict_set_string(pd, "IOProviderClass", "UsbBus");
-        tether_value_dict_set(d, "IOParentMatch", pd);
-        tether_value_unref(pd);
-        assert_false(match(d, &root)); /* the root has no parent */
+        /* ... and one whose grandparent is wrong */
+        pd = dict_with_string("IOProviderClass", "UsbBus");
+        put(pd, "IOParentMatch", dict_with_string("IOProviderClass", "UsbBus"));
+        d = new_dict();
+        put(d, "IOParentMatch", pd);
+        assert_false(match(d, &dev));
+
+        /* The parent's own keys are all checked, properties too. */
+        pd = dict_with_string("IOProviderClass", "UsbBus");
+        tether_value *p = new_dict();
+        tether_value_dict_set_int(p, "Speed", 12, 32);
+        put(pd, "IOPropertyMatch", p);
+        d = new_dict();
+        put(d, "IOParentMatch", pd);
+        assert_false(match(d, &dev));
 }
 
-static void entry_id_and_combined_keys(void **state)
+static void parent_match_root_has_none(void **state)
 {
-        tether_value *d = dict();
-        tether_value_dict_set_uint(d, "IORegistryEntryID", 3, 64);
-        tether_value_dict_set_string(d, "IOProviderClass", "ScopeNub");
-        assert_true(match(d, &dev));
-        d = dict();
-        tether_value_dict_set_uint(d, "IORegistryEntryID", 3, 64);
-        tether_value_dict_set_string(d, "IOProviderClass", "UsbBus"); /* one key fails: no match */
-        assert_false(match(d, &dev));
-        d = dict();
-        tether_value_dict_set_int(d, "IORegistryEntryID", 2, 64);
+        tether_value *d = new_dict();
+        put(d, "IOParentMatch", new_dict()); /* even an empty one needs a parent */
+        assert_false(match(d, &root));
+        d = new_dict();
+        put(d, "IOParentMatch", new_dict());
         assert_true(match(d, &bus));
 }
 
-static void unknown_keys_ignored_and_probe_score(void **state)
+/* A chain of `levels` IOParentMatch dicts, built top-down: a builder only
+ * checks an inserted item's own depth, so this can grow past what the
+ * decoder would accept, as a hostile in-process dictionary could. */
+static tether_value *parent_chain(unsigned levels)
 {
-        tether_value *d = dict();
-        tether_value_dict_set_string(d, "IOClass", "SomeDriver");
-        tether_value_dict_set_string(d, "IOProviderClass", "ScopeNub");
-        tether_value_dict_set_int(d, "IOProbeScore", 5000, 32);
-        assert_int_equal(matching_probe_score(d), 5000);
-        assert_true(match(d, &dev));
-        d = dict();
-        assert_int_equal(matching_probe_score(d), 0);
+        tether_value *top = new_dict(), *cur = top;
+        for (unsigned i = 0; i < levels; i++) {
+                tether_value *next = new_dict();
+                assert_int_equal(tether_value_dict_set(cur, "IOParentMatch", next), TETHER_SUCCESS);
+                tether_value_unref(next); /* cur holds it */
+                cur = next;
+        }
+        return top;
+}
+
+static void parent_match_depth_bound(void **state)
+{
+        enum { DEEP = 100 };
+        static node chain[DEEP];
+        for (unsigned i = 0; i < DEEP; i++)
+                chain[i] = (node){ "Deep", "deep", 1000 + i, NULL, i ? &chain[i - 1] : NULL };
+        const node *leaf = &chain[DEEP - 1];
+
+        tether_value *d = parent_chain(TETHER_VALUE_MAX_DEPTH);
+        assert_int_equal(matching_validate(d), TETHER_SUCCESS);
+        assert_true(matching_match(d, leaf, &view));
+        tether_value_unref(d);
+
+        /* One level more is refused, and does not match even unvalidated. */
+        d = parent_chain(TETHER_VALUE_MAX_DEPTH + 1);
+        assert_int_equal(matching_validate(d), TETHER_ERR_BAD_ARGUMENT);
+        assert_false(matching_match(d, leaf, &view));
+        tether_value_unref(d);
+
+        d = parent_chain(DEEP - 1);
+        assert_int_equal(matching_validate(d), TETHER_ERR_BAD_ARGUMENT);
+        assert_false(matching_match(d, leaf, &view));
         tether_value_unref(d);
 }
 
-static void validate_refuses_malformed(void **state)
+/* ---- IORegistryEntryID ---- */
+
+static void registry_entry_id(void **state)
 {
-        tether_value *v = NULL, *d;
-        tether_value_new_string("x", &v);
-        assert_int_equal(matching_validate(v), TETHER_ERR_BAD_ARGUMENT);
-        tether_value_unref(v);
-        assert_int_equal(matching_validate(NULL), TETHER_ERR_BAD_ARGUMENT);
+        tether_value *d = new_dict();
+        tether_value_dict_set_uint(d, "IORegistryEntryID", 0x100000003ull, 64);
+        assert_true(match(d, &dev));
+        d = new_dict();
+        tether_value_dict_set_uint(d, "IORegistryEntryID", 3, 64); /* the low half is not the id */
+        assert_false(match(d, &dev));
+        d = new_dict();
+        tether_value_dict_set_int(d, "IORegistryEntryID", 2, 32);
+        assert_true(match(d, &bus));
+        d = new_dict();
+        tether_value_dict_set_uint(d, "IORegistryEntryID", 2, 8);
+        assert_true(match(d, &bus)); /* an id is a number: width does not matter */
+        d = new_dict();
+        tether_value_dict_set_int(d, "IORegistryEntryID", -2, 64);
+        assert_false(match(d, &bus));
+}
 
-        d = dict();
-        tether_value_dict_set_int(d, "IOProviderClass", 5, 32);
-        assert_int_equal(matching_validate(d), TETHER_ERR_BAD_ARGUMENT);
+/* ---- several keys, unknown keys ---- */
+
+static void several_keys_all_must_match(void **state)
+{
+        tether_value *p = new_dict();
+        tether_value_dict_set_uint(p, "idVendor", 0x0957, 16);
+        tether_value *d = dict_with_string("IOProviderClass", "ScopeNub");
+        tether_value_dict_set_string(d, "IONameMatch", "DSO-X 2002A");
+        tether_value_dict_set_uint(d, "IORegistryEntryID", 0x100000003ull, 64);
+        put(d, "IOPropertyMatch", p);
+        put(d, "IOParentMatch", dict_with_string("IONameMatch", "bus0"));
+
+        /* Each key, made wrong alone, fails the whole match. */
+        static const char *const keys[] = { "IOProviderClass", "IONameMatch", "IORegistryEntryID",
+                                            "IOPropertyMatch", "IOParentMatch" };
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+                tether_value *bad = NULL;
+                assert_int_equal(tether_value_copy(d, &bad), TETHER_SUCCESS);
+                if (i == 2) {
+                        tether_value_dict_set_uint(bad, keys[i], 999, 64);
+                } else if (i == 3) {
+                        tether_value *bp = new_dict();
+                        tether_value_dict_set_uint(bp, "idVendor", 0x0958, 16);
+                        put(bad, keys[i], bp);
+                } else if (i == 4) {
+                        put(bad, keys[i], dict_with_string("IONameMatch", "bus1"));
+                } else {
+                        tether_value_dict_set_string(bad, keys[i], "wrong");
+                }
+                assert_false(match(bad, &dev));
+        }
+        assert_true(match(d, &dev));
+}
+
+static void unknown_keys_ignored(void **state)
+{
+        tether_value *d = dict_with_string("IOProviderClass", "ScopeNub");
+        tether_value_dict_set_string(d, "IOClass", "SomeDriver");
+        tether_value_dict_set_string(d, "CFBundleIdentifier", "com.example.driver");
+        tether_value_dict_set_uint(d, "idVendor", 0x1234, 16); /* not IOPropertyMatch: ignored */
+        tether_value_dict_set_string(d, "IOMatchCategory", "Other");
+        tether_value_dict_set_int(d, "IOProbeScore", 1000, 32);
+        tether_value *arr = NULL;
+        tether_value_new_array(&arr);
+        put(d, "IOSomethingNew", arr);
+        assert_true(match(d, &dev));
+}
+
+static void match_refuses_non_dict(void **state)
+{
+        /* A non-dict has no keys, so would "match everything" if trusted. */
+        tether_value *s = new_string("ScopeNub");
+        assert_false(matching_match(s, &dev, &view));
+        tether_value_unref(s);
+        assert_false(matching_match(NULL, &dev, &view));
+        tether_value *d = new_dict();
+        assert_false(matching_match(d, NULL, &view));
+        assert_false(matching_match(d, &dev, NULL));
         tether_value_unref(d);
+}
 
-        d = dict();
+/* ---- IOProbeScore ---- */
+
+static void probe_score(void **state)
+{
+        tether_value *d = new_dict();
+        assert_int_equal(matching_probe_score(d), 0);
+        tether_value_dict_set_int(d, "IOProbeScore", 5000, 32);
+        assert_int_equal(matching_probe_score(d), 5000);
+        tether_value_dict_set_int(d, "IOProbeScore", -20, 8);
+        assert_int_equal(matching_probe_score(d), -20);
+        tether_value_dict_set_uint(d, "IOProbeScore", 70000, 32);
+        assert_int_equal(matching_probe_score(d), 70000);
+        tether_value_unref(d);
+        assert_int_equal(matching_probe_score(NULL), 0);
+}
+
+/* ---- matching_validate ---- */
+
+static void validate_accepts_well_formed(void **state)
+{
+        static const char *const list[] = { "a", "b" };
+        tether_value *d = names(list, 2);
+        tether_value_dict_set_string(d, "IOProviderClass", "ScopeNub");
+        tether_value_dict_set_uint(d, "IORegistryEntryID", 7, 64);
+        tether_value_dict_set_int(d, "IOProbeScore", -5, 32);
+        tether_value_dict_set_string(d, "IOMatchCategory", "Cat");
+        tether_value_dict_set_bool(d, "IOClass", true); /* unknown keys: any type */
+        put(d, "IOPropertyMatch", new_dict());
+        put(d, "IOParentMatch", dict_with_string("IOProviderClass", "UsbBus"));
+        assert_int_equal(validate(d), TETHER_SUCCESS);
+        assert_int_equal(validate(new_dict()), TETHER_SUCCESS);
+}
+
+static void validate_refuses_non_dict(void **state)
+{
+        assert_int_equal(matching_validate(NULL), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(validate(new_string("IOProviderClass")), TETHER_ERR_BAD_ARGUMENT);
+        tether_value *v = NULL;
+        assert_int_equal(tether_value_new_array(&v), TETHER_SUCCESS);
+        assert_int_equal(validate(v), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(tether_value_new_uint(1, 32, &v), TETHER_SUCCESS);
+        assert_int_equal(validate(v), TETHER_ERR_BAD_ARGUMENT);
+}
+
+static void validate_refuses_mistyped_keys(void **state)
+{
+        tether_value *d = new_dict();
+        tether_value_dict_set_int(d, "IOProviderClass", 5, 32);
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
+
+        d = new_dict();
+        tether_value_dict_set_int(d, "IONameMatch", 5, 32);
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
+
+        d = new_dict();
         tether_value *arr = NULL, *n = NULL;
         tether_value_new_array(&arr);
+        append(arr, new_string("ok"));
         tether_value_new_int(1, 32, &n);
-        tether_value_array_append(arr, n);
-        tether_value_dict_set(d, "IONameMatch", arr);
-        assert_int_equal(matching_validate(d), TETHER_ERR_BAD_ARGUMENT);
-        tether_value_unref(n);
-        tether_value_unref(arr);
-        tether_value_unref(d);
+        append(arr, n);
+        put(d, "IONameMatch", arr);
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
 
-        d = dict();
-        tether_value_dict_set_string(d, "IOPropertyMatch", "not a dict");
-        assert_int_equal(matching_validate(d), TETHER_ERR_BAD_ARGUMENT);
-        tether_value_unref(d);
+        assert_int_equal(validate(dict_with_string("IOPropertyMatch", "not a dict")), TETHER_ERR_BAD_ARGUMENT);
+        d = new_dict();
+        tether_value_new_array(&arr);
+        put(d, "IOPropertyMatch", arr);
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
 
-        d = dict();
-        tether_value_dict_set_string(d, "IORegistryEntryID", "3");
-        assert_int_equal(matching_validate(d), TETHER_ERR_BAD_ARGUMENT);
-        tether_value_unref(d);
+        assert_int_equal(validate(dict_with_string("IOParentMatch", "UsbBus")), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(validate(dict_with_string("IORegistryEntryID", "3")), TETHER_ERR_BAD_ARGUMENT);
+        d = new_dict();
+        tether_value_dict_set_double(d, "IORegistryEntryID", 3.0);
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(validate(dict_with_string("IOProbeScore", "100")), TETHER_ERR_BAD_ARGUMENT);
+        d = new_dict();
+        tether_value_dict_set_uint(d, "IOProbeScore", UINT64_MAX, 64); /* does not fit an int64 */
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
+        d = new_dict();
+        tether_value_dict_set_int(d, "IOMatchCategory", 1, 32);
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
+}
 
-        /* A bad nested parent dictionary is caught too. */
-        d = dict();
-        tether_value *pd = dict();
+static void validate_checks_nested_parent(void **state)
+{
+        tether_value *pd = new_dict();
         tether_value_dict_set_bool(pd, "IOProviderClass", true);
-        tether_value_dict_set(d, "IOParentMatch", pd);
-        assert_int_equal(matching_validate(d), TETHER_ERR_BAD_ARGUMENT);
-        tether_value_unref(pd);
-        tether_value_unref(d);
+        tether_value *d = new_dict();
+        put(d, "IOParentMatch", pd);
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
+
+        /* two levels down */
+        tether_value *gpd = new_dict();
+        tether_value_dict_set_int(gpd, "IONameMatch", 1, 32);
+        pd = new_dict();
+        put(pd, "IOParentMatch", gpd);
+        d = new_dict();
+        put(d, "IOParentMatch", pd);
+        assert_int_equal(validate(d), TETHER_ERR_BAD_ARGUMENT);
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(provider_class),
-                cmocka_unit_test(name_match_string_and_array),
-                cmocka_unit_test(property_match_type_and_width_matter),
+                cmocka_unit_test(provider_class_matches),
+                cmocka_unit_test(provider_class_mismatch),
+                cmocka_unit_test(empty_dict_matches_everything),
+                cmocka_unit_test(name_match_string),
+                cmocka_unit_test(name_match_array),
+                cmocka_unit_test(property_match_all_keys),
+                cmocka_unit_test(property_match_type_and_width),
+                cmocka_unit_test(property_match_entry_without_properties),
+                cmocka_unit_test(parent_match),
                 cmocka_unit_test(parent_match_recursive),
-                cmocka_unit_test(entry_id_and_combined_keys),
-                cmocka_unit_test(unknown_keys_ignored_and_probe_score),
-                cmocka_unit_test(validate_refuses_malformed),
+                cmocka_unit_test(parent_match_root_has_none),
+                cmocka_unit_test(parent_match_depth_bound),
+                cmocka_unit_test(registry_entry_id),
+                cmocka_unit_test(several_keys_all_must_match),
+                cmocka_unit_test(unknown_keys_ignored),
+                cmocka_unit_test(match_refuses_non_dict),
+                cmocka_unit_test(probe_score),
+                cmocka_unit_test(validate_accepts_well_formed),
+                cmocka_unit_test(validate_refuses_non_dict),
+                cmocka_unit_test(validate_refuses_mistyped_keys),
+                cmocka_unit_test(validate_checks_nested_parent),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
