@@ -15,7 +15,7 @@
 #include <tether/tether.h>
 
 #include "dsox2000/dsox2000.h"
-#include "plot.h"
+#include "plot/plot.h"
 #include "scope.h"
 
 /* One clear line, naming what went wrong in the user's terms. */
@@ -301,6 +301,38 @@ static int cmd_measure(tether_session *s, uint64_t id, const scope_opts *o)
         return 0;
 }
 
+static int cmd_screenshot(tether_session *s, uint64_t id, const char *path)
+{
+        if (!path) {
+                fprintf(stderr, "tether scope: screenshot needs --png FILE\n");
+                return 2;
+        }
+        tether_connect *c = NULL;
+        tether_ret_t r = tether_service_open(s, id, 0, 0, &c);
+        if (r != TETHER_SUCCESS)
+                return fail("open", r);
+        size_t size = 1u << 20;
+        uint8_t *png = malloc(size);
+        r = png ? tether_call_struct_method(c, DSO_SCREENSHOT, NULL, 0, png, &size) : TETHER_ERR_NO_MEMORY;
+        tether_service_close(c);
+        int status = 0;
+        if (r != TETHER_SUCCESS) {
+                status = fail("screenshot", r);
+        } else {
+                FILE *f = fopen(path, "wb");
+                if (!f || fwrite(png, 1, size, f) != size) {
+                        fprintf(stderr, "tether scope: %s: %s\n", path, strerror(errno));
+                        status = 1;
+                } else {
+                        printf("wrote %s (%zu bytes, the scope's screen)\n", path, size);
+                }
+                if (f)
+                        fclose(f);
+        }
+        free(png);
+        return status;
+}
+
 static int cmd_scpi(tether_session *s, uint64_t id, const char *text)
 {
         tether_connect *c = NULL;
@@ -326,6 +358,7 @@ static void usage(FILE *f)
                    "       tether scope capture [--channel 1|2|both] [--points N] [--autoscale]\n"
                    "                            [--csv FILE] [--png FILE] [--serial S]\n"
                    "       tether scope measure [--channel 1|2|both] [--serial S]\n"
+                   "       tether scope screenshot --png FILE [--serial S]\n"
                    "       tether scope scpi COMMAND [--serial S]\n");
 }
 
@@ -384,6 +417,8 @@ int cmd_scope(int argc, char **argv)
                 status = cmd_set(s, id, argv[optind + 1], argv[optind + 2]);
         } else if (!strcmp(sub, "capture")) {
                 status = cmd_capture(s, id, &o);
+        } else if (!strcmp(sub, "screenshot")) {
+                status = cmd_screenshot(s, id, o.png);
         } else if (!strcmp(sub, "measure")) {
                 status = cmd_measure(s, id, &o);
         } else if (!strcmp(sub, "scpi") && optind + 1 < argc) {

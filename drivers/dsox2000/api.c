@@ -540,6 +540,34 @@ static tether_ret_t m_unlock(void *t, void *ref, tether_method_args *a)
         return TETHER_SUCCESS;
 }
 
+/* :DISPlay:DATA? PNG, COLor: the block's bytes are the PNG file. */
+static tether_ret_t m_screenshot(void *t, void *ref, tether_method_args *a)
+{
+        enum { MAX_PNG = 1u << 20 };
+        dso *d;
+        tether_ret_t r = usable(t, &d);
+        if (r != TETHER_SUCCESS)
+                return r;
+        uint8_t *block = malloc(MAX_PNG + 16);
+        if (!block)
+                return TETHER_ERR_NO_MEMORY;
+        size_t n = 0, len = 0;
+        const uint8_t *png = NULL;
+        r = dso_command(&d->link, ":DISPlay:DATA? PNG, COLor");
+        if (r == TETHER_SUCCESS)
+                r = scpi_link_read(&d->link, block, MAX_PNG + 16, &n);
+        if (r == TETHER_SUCCESS && scpi_block_parse(block, n, &png, &len) != TETHER_SUCCESS)
+                r = TETHER_ERR_DEVICE_ERROR;
+        if (r == TETHER_SUCCESS && len > a->struct_output_size)
+                r = TETHER_ERR_NO_SPACE;
+        if (r == TETHER_SUCCESS) {
+                memcpy(a->struct_output, png, len);
+                a->struct_output_size = (uint32_t)len;
+        }
+        free(block);
+        return r;
+}
+
 /* Closing or dying releases the lock: no crashed client can wedge the scope. */
 static void dso_client_close(tether_user_client *uc)
 {
@@ -562,6 +590,7 @@ static const tether_method_dispatch dso_methods[DSO_SELECTOR_COUNT] = {
         [DSO_SCPI] = { m_scpi, 0, V, 0, V, 0 },
         [DSO_LOCK] = { m_lock, 0, 0, 0, 0, 0 },
         [DSO_UNLOCK] = { m_unlock, 0, 0, 0, 0, 0 },
+        [DSO_SCREENSHOT] = { m_screenshot, 0, 0, 0, V, 0 },
 };
 #undef V
 

@@ -41,6 +41,7 @@ enum dso_selector {
         DSO_SCPI,            /* command text -> the answer text (empty for a command) */
         DSO_LOCK,            /* this connection only, until UNLOCK, close or death */
         DSO_UNLOCK,
+        DSO_SCREENSHOT,      /* -> the screen as a PNG (variable; 800 x 480) */
         DSO_SELECTOR_COUNT
 };
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "bytes.h"
+#include "plot/plot.h"
 #include "scpi.h"
 #include "waveform.h"
 
@@ -87,6 +88,17 @@ static void respond(sim_scope *s, const char *fmt, ...)
 static void respond_nr3(sim_scope *s, double v)
 {
         respond(s, "%+.8E", v);
+}
+
+/* Out a definite-length block: #<digits><length><bytes>. */
+static void respond_block(sim_scope *s, const void *data, size_t len)
+{
+        char head[24], digits[16];
+        int nd = snprintf(digits, sizeof(digits), "%zu", len);
+        int hn = snprintf(head, sizeof(head), "#%d%s", nd, digits);
+        begin_response(s);
+        out_bytes(s, head, (size_t)hn);
+        out_bytes(s, data, len);
 }
 
 /* ---- errors and status ---- */
@@ -858,13 +870,7 @@ static int q_wav_data(void *d, const scpi_call *c)
                         data[len++] = s->wav.msb_first ? (uint8_t)w : (uint8_t)(w >> 8);
                 }
         }
-        char head[16];
-        int digits = snprintf(head, sizeof(head), "%zu", len);
-        begin_response(s);
-        char block[24];
-        int hn = snprintf(block, sizeof(block), "#%d%s", digits, head);
-        out_bytes(s, block, (size_t)hn);
-        out_bytes(s, data, len);
+        respond_block(s, data, len);
         free(data);
         return 0;
 }
@@ -893,6 +899,46 @@ static int q_meas_vmax(void *d, const scpi_call *c) { return measure(d, c, WAVE_
 static int q_meas_vmin(void *d, const scpi_call *c) { return measure(d, c, WAVE_VMIN); }
 static int q_meas_vavg(void *d, const scpi_call *c) { return measure(d, c, WAVE_VAVERAGE); }
 static int q_meas_vrms(void *d, const scpi_call *c) { return measure(d, c, WAVE_VRMS); }
+
+/* :DISPlay:DATA? [PNG[,COLor|GRAYscale]]: the screen as the series draws it
+ * (800 x 480). BMP is not simulated. */
+static int q_disp_data(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        if (c->n_args > 2)
+                return -108;
+        if (c->n_args >= 1 && !scpi_keyword(c->args[0], "PNG"))
+                return -224;
+        if (c->n_args == 2 && !scpi_keyword(c->args[1], "COLor") && !scpi_keyword(c->args[1], "GRAYscale"))
+                return -224;
+        enum { SCREEN_POINTS = 1600 }; /* two per pixel column is plenty to draw */
+        plot_trace tr[2];
+        float *pts[2] = { NULL, NULL };
+        int n = 0;
+        unsigned rec_n = record_points(s);
+        for (int ch = 1; ch <= 2; ch++) {
+                const double *rec = s->ch[ch - 1].display ? current_record(s, ch) : NULL;
+                if (!rec || !(pts[n] = malloc(SCREEN_POINTS * sizeof(float))))
+                        continue;
+                for (unsigned i = 0; i < SCREEN_POINTS; i++)
+                        pts[n][i] = (float)rec[(size_t)((double)i * rec_n / SCREEN_POINTS)];
+                tr[n] = (plot_trace){ .channel = ch, .volts = pts[n], .n = SCREEN_POINTS,
+                                      .volts_per_div = s->ch[ch - 1].scale, .offset = s->ch[ch - 1].offset };
+                n++;
+        }
+        uint8_t *png = NULL;
+        size_t len = 0;
+        char model[64];
+        const char *c1 = strchr(s->idn, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+        snprintf(model, sizeof(model), "%.*s", c1 && c2 ? (int)(c2 - c1 - 1) : 0, c1 ? c1 + 1 : "");
+        int err = plot_png_buffer(tr, n, s->tscale, x_origin(s), model, &png, &len) == TETHER_SUCCESS ? 0 : -200;
+        if (!err)
+                respond_block(s, png, len);
+        free(png);
+        free(pts[0]);
+        free(pts[1]);
+        return err;
+}
 
 static const scpi_command commands[] = {
         { "*IDN", NULL, q_idn },
@@ -945,6 +991,7 @@ static const scpi_command commands[] = {
         { "MEASure:VMIN", NULL, q_meas_vmin },
         { "MEASure:VAVerage", NULL, q_meas_vavg },
         { "MEASure:VRMS", NULL, q_meas_vrms },
+        { "DISPlay:DATA", NULL, q_disp_data },
         { NULL, NULL, NULL },
 };
 

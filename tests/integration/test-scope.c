@@ -247,6 +247,23 @@ static void async_digitize(void **state)
         tether_session_close(s);
 }
 
+static void screenshot(void **state)
+{
+        tether_session *s = harness_session(&H);
+        tether_connect *c = open_scope(s);
+        size_t size = 1u << 20;
+        uint8_t *png = malloc(size);
+        assert_int_equal(tether_call_struct_method(c, DSO_SCREENSHOT, NULL, 0, png, &size), TETHER_SUCCESS);
+        assert_true(size > 1000);
+        assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
+        /* Too small a buffer: the driver says so rather than cutting it. */
+        size = 100;
+        assert_int_equal(tether_call_struct_method(c, DSO_SCREENSHOT, NULL, 0, png, &size), TETHER_ERR_NO_SPACE);
+        free(png);
+        tether_service_close(c);
+        tether_session_close(s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -257,6 +274,7 @@ int main(void)
                 cmocka_unit_test(scpi_pass_through),
                 cmocka_unit_test(lock_makes_others_busy_until_release),
                 cmocka_unit_test(async_digitize),
+                cmocka_unit_test(screenshot),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -294,6 +294,24 @@ static void record_and_sample_rate(void **state)
         assert_string_equal(q(s, ":ACQ:SRAT?"), "+1.00000000E+09\n");
 }
 
+static void screenshot_png(void **state)
+{
+        sim_scope *s = *state;
+        q(s, ":AUT;:CHAN2:DISP ON");
+        sim_scope_execute(s, ":DISP:DATA? PNG, COLor", 22);
+        size_t n = sim_scope_output_take(s, out, sizeof(out));
+        const uint8_t *png;
+        size_t len;
+        assert_int_equal(scpi_block_parse(out, n, &png, &len), TETHER_SUCCESS);
+        assert_true(len > 1000);
+        assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
+        /* IHDR: width 800, height 480, as the series' screen. */
+        assert_memory_equal(png + 16, "\0\0\x03\x20\0\0\x01\xe0", 8);
+        assert_int_equal(out[n - 1], '\n');
+        q(s, ":DISP:DATA? BMP");
+        assert_string_equal(q(s, ":SYST:ERR?"), "-224,\"Illegal parameter value\"\n");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -313,6 +331,7 @@ int main(void)
                 T(hidden_channel_has_no_data),
                 T(normal_sweep_without_trigger),
                 T(record_and_sample_rate),
+                T(screenshot_png),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,8 @@ awk -F, 'NR>1 && !($2 < 0.1 && $2 > -0.1) && !($2 > 2.4 && $2 < 2.6) {bad=1} END
 [ "$(head -c 8 "$dir/w.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "png signature"
 [ "$(od -An -tu1 -j16 -N8 "$dir/w.png" | tr -s ' ')" = " 0 0 3 32 0 0 1 224" ] || fail "png size"
 
+"$tether" scope screenshot --png "$dir/screen.png" | grep -q "the scope's screen" || fail "screenshot"
+[ "$(od -An -tu1 -j16 -N8 "$dir/screen.png" | tr -s ' ')" = " 0 0 3 32 0 0 1 224" ] || fail "screenshot size"
 out=$("$tether" scope set TimebaseScale 100 2>&1) && fail "out-of-range set succeeded"
 grep -q "refused by the driver" <<<"$out" || fail "refusal message: $out"
 "$tether" scope set TimebaseScale 0.001 | grep -q accepted || fail "set"

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef TETHER_TOOLS_PLOT_H
-#define TETHER_TOOLS_PLOT_H
+#ifndef TETHER_PLOT_H
+#define TETHER_PLOT_H
+
+/* The scope's screen as a PNG: used by `tether scope` for captures and by
+ * the simulator for :DISPlay:DATA?, so both look like the instrument. */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <tether/return.h>
 
 typedef struct plot_trace {
@@ -16,5 +20,8 @@ typedef struct plot_trace {
  * at its own vertical scale, with a legend of the scales. */
 tether_ret_t plot_png(const char *path, const plot_trace *traces, int n_traces, double seconds_per_div,
                       double x_origin, const char *title);
+/* The same picture into memory: *ret_png is malloc()ed. */
+tether_ret_t plot_png_buffer(const plot_trace *traces, int n_traces, double seconds_per_div, double x_origin,
+                             const char *title, uint8_t **ret_png, size_t *ret_len);
 
 #endif

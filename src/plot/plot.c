@@ -3,6 +3,8 @@
 
 #include <cairo.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define W 800
 #define H 480
@@ -33,8 +35,8 @@ static void si(char *buf, size_t n, double v, const char *unit)
         snprintf(buf, n, "%g %s%s", v, prefix[i], unit);
 }
 
-tether_ret_t plot_png(const char *path, const plot_trace *traces, int n_traces, double seconds_per_div,
-                      double x_origin, const char *title)
+static cairo_surface_t *render(const plot_trace *traces, int n_traces, double seconds_per_div, double x_origin,
+                               const char *title)
 {
         cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
         cairo_t *cr = cairo_create(surf);
@@ -93,8 +95,54 @@ tether_ret_t plot_png(const char *path, const plot_trace *traces, int n_traces, 
         cairo_move_to(cr, MARGIN_L, 25);
         cairo_show_text(cr, title);
 
-        cairo_status_t st = cairo_surface_write_to_png(surf, path);
         cairo_destroy(cr);
+        return surf;
+}
+
+tether_ret_t plot_png(const char *path, const plot_trace *traces, int n_traces, double seconds_per_div,
+                      double x_origin, const char *title)
+{
+        cairo_surface_t *surf = render(traces, n_traces, seconds_per_div, x_origin, title);
+        cairo_status_t st = cairo_surface_write_to_png(surf, path);
         cairo_surface_destroy(surf);
         return st == CAIRO_STATUS_SUCCESS ? TETHER_SUCCESS : TETHER_ERR_IO;
+}
+
+typedef struct membuf {
+        uint8_t *p;
+        size_t len, cap;
+} membuf;
+
+static cairo_status_t to_memory(void *closure, const unsigned char *data, unsigned int n)
+{
+        membuf *m = closure;
+        if (m->cap - m->len < n) {
+                size_t cap = m->cap ? m->cap : 16384;
+                while (cap - m->len < n)
+                        cap *= 2;
+                uint8_t *p = realloc(m->p, cap);
+                if (!p)
+                        return CAIRO_STATUS_NO_MEMORY;
+                m->p = p;
+                m->cap = cap;
+        }
+        memcpy(m->p + m->len, data, n);
+        m->len += n;
+        return CAIRO_STATUS_SUCCESS;
+}
+
+tether_ret_t plot_png_buffer(const plot_trace *traces, int n_traces, double seconds_per_div, double x_origin,
+                             const char *title, uint8_t **ret_png, size_t *ret_len)
+{
+        cairo_surface_t *surf = render(traces, n_traces, seconds_per_div, x_origin, title);
+        membuf m = { 0 };
+        cairo_status_t st = cairo_surface_write_to_png_stream(surf, to_memory, &m);
+        cairo_surface_destroy(surf);
+        if (st != CAIRO_STATUS_SUCCESS) {
+                free(m.p);
+                return st == CAIRO_STATUS_NO_MEMORY ? TETHER_ERR_NO_MEMORY : TETHER_ERR_IO;
+        }
+        *ret_png = m.p;
+        *ret_len = m.len;
+        return TETHER_SUCCESS;
 }
