@@ -35,36 +35,6 @@ static const char *const meas_names[DSO_MEAS_COUNT] = { "FREQuency", "PERiod", "
 
 /* ---- properties ---- */
 
-static tether_ret_t set_double(tether_service *svc, const char *key, double v)
-{
-        tether_value *x = NULL;
-        tether_ret_t r = tether_value_new_double(v, &x);
-        if (r == TETHER_SUCCESS)
-                r = tether_service_set_property(svc, key, x);
-        tether_value_unref(x);
-        return r;
-}
-
-static tether_ret_t set_string(tether_service *svc, const char *key, const char *s)
-{
-        tether_value *x = NULL;
-        tether_ret_t r = tether_value_new_string(s, &x);
-        if (r == TETHER_SUCCESS)
-                r = tether_service_set_property(svc, key, x);
-        tether_value_unref(x);
-        return r;
-}
-
-static tether_ret_t set_uint(tether_service *svc, const char *key, uint64_t u, unsigned bits)
-{
-        tether_value *x = NULL;
-        tether_ret_t r = tether_value_new_uint(u, bits, &x);
-        if (r == TETHER_SUCCESS)
-                r = tether_service_set_property(svc, key, x);
-        tether_value_unref(x);
-        return r;
-}
-
 /* Read the settings back from the instrument into the property table, so
  * readers see what the scope really has (it may round a value). */
 static tether_ret_t refresh_settings(tether_service *svc)
@@ -74,31 +44,31 @@ static tether_ret_t refresh_settings(tether_service *svc)
         char text[32], key[32];
         tether_ret_t r = dso_query_double(&d->link, &v, ":TIMebase:SCALe?");
         if (r == TETHER_SUCCESS)
-                r = set_double(svc, DSO_PROP_TIMEBASE, v);
+                r = tether_service_set_property_double(svc, DSO_PROP_TIMEBASE, v);
         for (int ch = 1; ch <= 2 && r == TETHER_SUCCESS; ch++) {
                 r = dso_query_double(&d->link, &v, ":CHANnel%d:SCALe?", ch);
                 snprintf(key, sizeof(key), DSO_PROP_CH_SCALE, ch);
                 if (r == TETHER_SUCCESS)
-                        r = set_double(svc, key, v);
+                        r = tether_service_set_property_double(svc, key, v);
                 if (r == TETHER_SUCCESS)
                         r = dso_query_double(&d->link, &v, ":CHANnel%d:OFFSet?", ch);
                 snprintf(key, sizeof(key), DSO_PROP_CH_OFFSET, ch);
                 if (r == TETHER_SUCCESS)
-                        r = set_double(svc, key, v);
+                        r = tether_service_set_property_double(svc, key, v);
                 if (r == TETHER_SUCCESS)
                         r = dso_query(&d->link, text, sizeof(text), ":CHANnel%d:COUPling?", ch);
                 snprintf(key, sizeof(key), DSO_PROP_CH_COUPLING, ch);
                 if (r == TETHER_SUCCESS)
-                        r = set_string(svc, key, text);
+                        r = tether_service_set_property_string(svc, key, text);
         }
         if (r == TETHER_SUCCESS)
                 r = dso_query_double(&d->link, &v, ":TRIGger:EDGE:LEVel?");
         if (r == TETHER_SUCCESS)
-                r = set_double(svc, DSO_PROP_TRIG_LEVEL, v);
+                r = tether_service_set_property_double(svc, DSO_PROP_TRIG_LEVEL, v);
         if (r == TETHER_SUCCESS)
                 r = dso_query(&d->link, text, sizeof(text), ":TRIGger:EDGE:SOURce?");
         if (r == TETHER_SUCCESS)
-                r = set_string(svc, DSO_PROP_TRIG_SOURCE, text);
+                r = tether_service_set_property_string(svc, DSO_PROP_TRIG_SOURCE, text);
         return r;
 }
 
@@ -270,21 +240,21 @@ static tether_ret_t dso_start(tether_service *svc)
         if (r == TETHER_SUCCESS)
                 r = dso_command(&d->link, "*CLS");
         if (r == TETHER_SUCCESS)
-                r = set_string(svc, DSO_PROP_VENDOR, id.manufacturer);
+                r = tether_service_set_property_string(svc, DSO_PROP_VENDOR, id.manufacturer);
         if (r == TETHER_SUCCESS)
-                r = set_string(svc, DSO_PROP_MODEL, id.model);
+                r = tether_service_set_property_string(svc, DSO_PROP_MODEL, id.model);
         if (r == TETHER_SUCCESS)
-                r = set_string(svc, DSO_PROP_SERIAL, id.serial);
+                r = tether_service_set_property_string(svc, DSO_PROP_SERIAL, id.serial);
         if (r == TETHER_SUCCESS)
-                r = set_string(svc, DSO_PROP_FIRMWARE, id.firmware);
+                r = tether_service_set_property_string(svc, DSO_PROP_FIRMWARE, id.firmware);
         if (r == TETHER_SUCCESS)
-                r = set_uint(svc, DSO_PROP_CHANNELS, 2, 8);
+                r = tether_service_set_property_uint(svc, DSO_PROP_CHANNELS, 2, 8);
         if (r == TETHER_SUCCESS)
-                r = set_double(svc, DSO_PROP_BANDWIDTH, 70e6);
+                r = tether_service_set_property_double(svc, DSO_PROP_BANDWIDTH, 70e6);
         if (r == TETHER_SUCCESS)
-                r = set_double(svc, DSO_PROP_MAX_RATE, 2e9);
+                r = tether_service_set_property_double(svc, DSO_PROP_MAX_RATE, 2e9);
         if (r == TETHER_SUCCESS)
-                r = set_uint(svc, DSO_PROP_MEMORY, 100000, 32);
+                r = tether_service_set_property_uint(svc, DSO_PROP_MEMORY, 100000, 32);
         if (r == TETHER_SUCCESS)
                 r = refresh_settings(svc);
         if (r != TETHER_SUCCESS)
@@ -439,7 +409,8 @@ static tether_ret_t read_codes(void *t, tether_method_args *a, scpi_preamble *p,
         return TETHER_SUCCESS;
 }
 
-static tether_ret_t m_waveform(void *t, void *ref, tether_method_args *a)
+/* The raw codes, or volts as floats: the same read either way. */
+static tether_ret_t waveform(void *t, tether_method_args *a, bool volts)
 {
         scpi_preamble p;
         uint8_t *codes = NULL;
@@ -447,34 +418,30 @@ static tether_ret_t m_waveform(void *t, void *ref, tether_method_args *a)
         tether_ret_t r = read_codes(t, a, &p, &codes, &n);
         if (r != TETHER_SUCCESS)
                 return r;
-        if (n > a->struct_output_size) {
-                free(codes);
-                return TETHER_ERR_NO_SPACE;
+        size_t bytes = volts ? n * sizeof(float) : n;
+        if (bytes > a->struct_output_size) {
+                r = TETHER_ERR_NO_SPACE;
+        } else if (volts) {
+                float *out = a->struct_output;
+                for (size_t i = 0; i < n; i++)
+                        out[i] = (float)scpi_code_to_volts(&p, codes[i]);
+        } else {
+                memcpy(a->struct_output, codes, n);
         }
-        memcpy(a->struct_output, codes, n);
-        a->struct_output_size = (uint32_t)n;
+        if (r == TETHER_SUCCESS)
+                a->struct_output_size = (uint32_t)bytes;
         free(codes);
-        return TETHER_SUCCESS;
+        return r;
+}
+
+static tether_ret_t m_waveform(void *t, void *ref, tether_method_args *a)
+{
+        return waveform(t, a, false);
 }
 
 static tether_ret_t m_volts(void *t, void *ref, tether_method_args *a)
 {
-        scpi_preamble p;
-        uint8_t *codes = NULL;
-        size_t n = 0;
-        tether_ret_t r = read_codes(t, a, &p, &codes, &n);
-        if (r != TETHER_SUCCESS)
-                return r;
-        if (n * sizeof(float) > a->struct_output_size) {
-                free(codes);
-                return TETHER_ERR_NO_SPACE;
-        }
-        float *out = a->struct_output;
-        for (size_t i = 0; i < n; i++)
-                out[i] = (float)scpi_code_to_volts(&p, codes[i]);
-        a->struct_output_size = (uint32_t)(n * sizeof(float));
-        free(codes);
-        return TETHER_SUCCESS;
+        return waveform(t, a, true);
 }
 
 static tether_ret_t m_measure(void *t, void *ref, tether_method_args *a)

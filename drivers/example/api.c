@@ -42,45 +42,15 @@ static void example_stop(tether_service *svc)
 
 static const uint32_t standard_rates[] = { 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
 
-static tether_ret_t put_string(tether_service *svc, const char *key, const char *str)
-{
-        tether_value *v = NULL;
-        tether_ret_t r = tether_value_new_string(str, &v);
-        if (r == TETHER_SUCCESS)
-                r = tether_service_set_property(svc, key, v);
-        tether_value_unref(v);
-        return r;
-}
-
-static tether_ret_t put_uint32(tether_service *svc, const char *key, uint64_t u)
-{
-        tether_value *v = NULL;
-        tether_ret_t r = tether_value_new_uint(u, 32, &v);
-        if (r == TETHER_SUCCESS)
-                r = tether_service_set_property(svc, key, v);
-        tether_value_unref(v);
-        return r;
-}
-
-static tether_ret_t put_bool(tether_service *svc, const char *key, bool b)
-{
-        tether_value *v = NULL;
-        tether_ret_t r = tether_value_new_bool(b, &v);
-        if (r == TETHER_SUCCESS)
-                r = tether_service_set_property(svc, key, v);
-        tether_value_unref(v);
-        return r;
-}
-
 static tether_ret_t example_start(tether_service *svc)
 {
-        tether_ret_t r = put_string(svc, "Model", "tether example");
+        tether_ret_t r = tether_service_set_property_string(svc, "Model", "tether example");
         if (r == TETHER_SUCCESS)
-                r = put_uint32(svc, EXAMPLE_PROP_BAUD_RATE, 9600);
+                r = tether_service_set_property_uint(svc, EXAMPLE_PROP_BAUD_RATE, 9600, 32);
         if (r == TETHER_SUCCESS)
-                r = put_string(svc, EXAMPLE_PROP_GREETING, "hello");
+                r = tether_service_set_property_string(svc, EXAMPLE_PROP_GREETING, "hello");
         if (r == TETHER_SUCCESS)
-                r = put_bool(svc, EXAMPLE_PROP_LOCKED, false);
+                r = tether_service_set_property_bool(svc, EXAMPLE_PROP_LOCKED, false);
         return r;
 }
 
@@ -123,7 +93,7 @@ static tether_ret_t example_set_properties(tether_service *svc, const tether_val
                         tether_value_get_uint(v, &rate);
                         /* Stored with the width the driver publishes,
                          * whatever width the client sent. */
-                        r = put_uint32(svc, key, rate);
+                        r = tether_service_set_property_uint(svc, key, rate, 32);
                 } else {
                         r = tether_service_set_property(svc, key, v);
                 }

@@ -240,6 +240,11 @@ tether_ret_t tether_service_get_provider_property(tether_service *svc, const cha
 /* Properties of a service. Readers see each change whole and at once. */
 tether_ret_t tether_service_set_property(tether_service *svc, const char *key, tether_value *v);
 tether_ret_t tether_service_remove_property(tether_service *svc, const char *key);
+/* Shorthands: build the value and set it (as tether_value_dict_set_*). */
+tether_ret_t tether_service_set_property_string(tether_service *svc, const char *key, const char *s);
+tether_ret_t tether_service_set_property_uint(tether_service *svc, const char *key, uint64_t v, unsigned bits);
+tether_ret_t tether_service_set_property_double(tether_service *svc, const char *key, double v);
+tether_ret_t tether_service_set_property_bool(tether_service *svc, const char *key, bool v);
 /* A referenced snapshot of one property. */
 tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, tether_value **ret);
 

@@ -427,6 +427,43 @@ tether_ret_t tether_service_set_property(tether_service *svc, const char *key, t
         return r;
 }
 
+/* Set a freshly made value (made: its constructor's result) and drop our
+ * reference: each shorthand below is this. */
+static tether_ret_t set_made(tether_service *svc, const char *key, tether_ret_t made, tether_value *v)
+{
+        tether_ret_t r = made == TETHER_SUCCESS ? tether_service_set_property(svc, key, v) : made;
+        tether_value_unref(v);
+        return r;
+}
+
+tether_ret_t tether_service_set_property_string(tether_service *svc, const char *key, const char *s)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_string(s, &v);
+        return set_made(svc, key, r, v);
+}
+
+tether_ret_t tether_service_set_property_uint(tether_service *svc, const char *key, uint64_t x, unsigned bits)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_uint(x, bits, &v);
+        return set_made(svc, key, r, v);
+}
+
+tether_ret_t tether_service_set_property_double(tether_service *svc, const char *key, double x)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_double(x, &v);
+        return set_made(svc, key, r, v);
+}
+
+tether_ret_t tether_service_set_property_bool(tether_service *svc, const char *key, bool x)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_bool(x, &v);
+        return set_made(svc, key, r, v);
+}
+
 tether_ret_t tether_service_remove_property(tether_service *svc, const char *key)
 {
         if (!svc || !key)
