@@ -14,7 +14,7 @@
  * byte-wise sorted order, so iteration and encoding are deterministic.
  *
  * On the wire values are CBOR (RFC 8949), so any language can speak to
- * tetherd; see docs/wire.md for the mapping of integer widths.
+ * tetherd; see docs/values.md for the mapping of integer widths.
  */
 
 #include <stdbool.h>

@@ -146,7 +146,8 @@ typedef struct dec {
         frame stack[TETHER_VALUE_MAX_DEPTH];
         unsigned depth;
         tether_value *root;
-        size_t avail;             /* input bytes from the current item on */
+        const uint8_t *item;      /* the current item's first byte */
+        size_t avail;             /* input bytes from there on */
         bool have_tag;
         uint64_t tag;
         tether_ret_t err;
@@ -259,23 +260,9 @@ static void cb_n64(void *c, uint64_t x) { integer(c, x, true); }
 
 static void cb_text(void *c, cbor_data p, size_t n)
 {
-        dec *d = c;
         tether_value *v = NULL;
-        /* Built from the bytes directly: they are not NUL-terminated. */
-        if (n > TETHER_VALUE_MAX_STRING || !value_utf8_valid((const char *)p, n)) {
-                fail(d, TETHER_ERR_BAD_ARGUMENT);
-                return;
-        }
-        char *s = malloc(n + 1);
-        if (!s) {
-                fail(d, TETHER_ERR_NO_MEMORY);
-                return;
-        }
-        memcpy(s, p, n);
-        s[n] = '\0';
-        tether_ret_t r = tether_value_new_string(s, &v);
-        free(s);
-        made(d, r, v);
+        tether_ret_t r = value_new_string_n((const char *)p, n, &v);
+        made(c, r, v);
 }
 
 static void cb_bytes(void *c, cbor_data p, size_t n)
@@ -286,10 +273,19 @@ static void cb_bytes(void *c, cbor_data p, size_t n)
         made(d, r, v);
 }
 
+/* Bytes in the head of the current item (initial byte and its argument). */
+static size_t head_len(const dec *d)
+{
+        static const uint8_t extra[4] = { 1, 2, 4, 8 };
+        unsigned info = d->item[0] & 0x1f;
+        return 1 + (info < 24 ? 0 : info < 28 ? extra[info - 24] : 0);
+}
+
 static void open_container(dec *d, tether_value_type type, uint64_t items)
 {
-        /* Each item takes at least one byte of what is left. */
-        if (d->have_tag || d->depth >= TETHER_VALUE_MAX_DEPTH || items > d->avail) {
+        /* Each member takes at least one byte of what follows the head:
+         * a count the input cannot hold fails before anything is built. */
+        if (d->have_tag || d->depth >= TETHER_VALUE_MAX_DEPTH || items > d->avail - head_len(d)) {
                 fail(d, TETHER_ERR_BAD_ARGUMENT);
                 return;
         }
@@ -317,11 +313,14 @@ static void cb_map(void *c, size_t n)
         open_container(c, TETHER_TYPE_DICT, n > SIZE_MAX / 2 ? SIZE_MAX : (uint64_t)n * 2);
 }
 
+_Static_assert(VALUE_TAG_SINT_BASE + 4 == VALUE_TAG_UINT_BASE, "the width tags are one run of eight");
+
 static void cb_tag(void *c, uint64_t tag)
 {
         dec *d = c;
-        if (d->have_tag)
-                fail(d, TETHER_ERR_BAD_ARGUMENT); /* nested tags */
+        /* Only the eight width tags, and never one tag inside another. */
+        if (d->have_tag || tag < VALUE_TAG_SINT_BASE || tag >= VALUE_TAG_UINT_BASE + 4)
+                fail(d, TETHER_ERR_BAD_ARGUMENT);
         d->have_tag = true;
         d->tag = tag;
 }
@@ -383,6 +382,7 @@ tether_ret_t tether_value_decode(const void *buf, size_t len, tether_value **ret
         dec d = { .err = TETHER_SUCCESS };
         size_t off = 0;
         while (off < len && d.err == TETHER_SUCCESS && !(d.root && d.depth == 0)) {
+                d.item = (const uint8_t *)buf + off;
                 d.avail = len - off;
                 struct cbor_decoder_result res = cbor_stream_decode((cbor_data)buf + off, len - off, &callbacks, &d);
                 if (res.status != CBOR_DECODER_FINISHED || res.read == 0) {

@@ -19,6 +19,19 @@ static void quoted_ioreg(FILE *f, const char *s, size_t n)
         fputc('"', f);
 }
 
+/* The shortest %g that reads back as the same double: 0.1 stays "0.1"
+ * rather than %.17g's "0.10000000000000001", and nothing is lost. */
+static void number(FILE *f, double x)
+{
+        char buf[32];
+        for (int prec = 15; prec <= 17; prec++) {
+                snprintf(buf, sizeof(buf), "%.*g", prec, x);
+                if (prec == 17 || strtod(buf, NULL) == x)
+                        break;
+        }
+        fputs(buf, f);
+}
+
 static void hex(FILE *f, const uint8_t *p, size_t n)
 {
         for (size_t i = 0; i < n; i++)
@@ -64,7 +77,7 @@ static void format(FILE *f, const tether_value *v)
                 fprintf(f, "%" PRIu64, v->u.u);
                 break;
         case TETHER_TYPE_DOUBLE:
-                fprintf(f, "%.17g", v->u.d);
+                number(f, v->u.d);
                 break;
         case TETHER_TYPE_BOOL:
                 fputs(v->u.b ? "Yes" : "No", f);
@@ -113,7 +126,7 @@ static void json(FILE *f, const tether_value *v)
         switch (v->type) {
         case TETHER_TYPE_DOUBLE:
                 if (isfinite(v->u.d))
-                        fprintf(f, "%.17g", v->u.d);
+                        number(f, v->u.d);
                 else
                         fputs("null", f); /* JSON has no NaN or infinity */
                 break;
@@ -148,7 +161,9 @@ static tether_ret_t to_text(const tether_value *v, void (*fn)(FILE *, const teth
         if (!f)
                 return TETHER_ERR_NO_MEMORY;
         fn(f, v);
-        if (fclose(f) != 0) {
+        /* A write that ran out of memory leaves the stream in error. */
+        bool failed = ferror(f);
+        if (fclose(f) != 0 || failed) {
                 free(s);
                 return TETHER_ERR_NO_MEMORY;
         }

@@ -10,6 +10,7 @@ static tether_value *alloc_value(tether_value_type type)
         if (v) {
                 atomic_init(&v->refs, 1);
                 v->type = type;
+                v->depth = type == TETHER_TYPE_ARRAY || type == TETHER_TYPE_DICT;
         }
         return v;
 }
@@ -129,14 +130,20 @@ bool value_utf8_valid(const char *str, size_t len)
         return true;
 }
 
-tether_ret_t tether_value_new_string(const char *s, tether_value **ret)
+tether_ret_t value_new_string_n(const char *s, size_t len, tether_value **ret)
 {
-        if (!s || !ret)
-                return TETHER_ERR_BAD_ARGUMENT;
-        size_t len = strnlen(s, TETHER_VALUE_MAX_STRING + 1);
-        if (len > TETHER_VALUE_MAX_STRING || !value_utf8_valid(s, len))
+        if (!s || !ret || len > TETHER_VALUE_MAX_STRING || !value_utf8_valid(s, len))
                 return TETHER_ERR_BAD_ARGUMENT;
         return new_bytes(TETHER_TYPE_STRING, s, len, ret);
+}
+
+tether_ret_t tether_value_new_string(const char *s, tether_value **ret)
+{
+        if (!s)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* Bounded, so an unterminated or huge string is refused without
+         * reading past the limit. */
+        return value_new_string_n(s, strnlen(s, TETHER_VALUE_MAX_STRING + 1), ret);
 }
 
 tether_ret_t tether_value_new_data(const void *bytes, size_t len, tether_value **ret)
@@ -292,42 +299,53 @@ size_t tether_value_count(const tether_value *v)
         return 0;
 }
 
-/* Container levels in v: 0 for a scalar, 1 for a flat array or dict. */
-static unsigned depth_of(const tether_value *v)
-{
-        if (v->type != TETHER_TYPE_ARRAY && v->type != TETHER_TYPE_DICT)
-                return 0;
-        unsigned d = 0;
-        for (size_t i = 0; i < tether_value_count(v); i++) {
-                unsigned c = depth_of(v->type == TETHER_TYPE_ARRAY ? v->u.array.items[i] : v->u.dict.entries[i].value);
-                if (c > d)
-                        d = c;
-        }
-        return d + 1;
-}
-
 /* The item may not be the container itself, and the result may not nest
  * deeper than the decoder would accept (so whatever we build, we can read
- * back). Checking only the item's own depth keeps inserts cheap; a
- * container nested later is checked again when it is inserted. */
+ * back). Members are immutable once inserted, so their recorded depth
+ * stays true and no deeper cycle can form. */
 static bool insertable(const tether_value *container, const tether_value *item)
 {
-        return item && item != container && depth_of(item) < TETHER_VALUE_MAX_DEPTH;
+        return item && item != container && item->depth < TETHER_VALUE_MAX_DEPTH;
+}
+
+/* After a member was replaced or removed the dict may have become shallower;
+ * a stale, larger depth would wrongly refuse inserting it somewhere later. */
+static void dict_redepth(tether_value *d)
+{
+        unsigned depth = 0;
+        for (size_t i = 0; i < d->u.dict.n; i++)
+                if (d->u.dict.entries[i].value->depth > depth)
+                        depth = d->u.dict.entries[i].value->depth;
+        d->depth = depth + 1;
+}
+
+/* mem (n members of size bytes used, *cap allocated) with room for one
+ * more: the same or a moved block, or NULL (mem untouched) when out of
+ * memory. */
+static void *grow(void *mem, size_t n, size_t *cap, size_t size)
+{
+        if (n < *cap)
+                return mem;
+        size_t next = *cap ? *cap * 2 : 4;
+        if (next < *cap || next > SIZE_MAX / size)
+                return NULL;
+        void *p = realloc(mem, next * size);
+        if (p)
+                *cap = next;
+        return p;
 }
 
 tether_ret_t tether_value_array_append(tether_value *a, tether_value *item)
 {
         if (!a || a->type != TETHER_TYPE_ARRAY || !insertable(a, item))
                 return TETHER_ERR_BAD_ARGUMENT;
-        if (a->u.array.n == a->u.array.cap) {
-                size_t cap = a->u.array.cap ? a->u.array.cap * 2 : 4;
-                tether_value **items = realloc(a->u.array.items, cap * sizeof(*items));
-                if (!items)
-                        return TETHER_ERR_NO_MEMORY;
-                a->u.array.items = items;
-                a->u.array.cap = cap;
-        }
+        tether_value **items = grow(a->u.array.items, a->u.array.n, &a->u.array.cap, sizeof(*items));
+        if (!items)
+                return TETHER_ERR_NO_MEMORY;
+        a->u.array.items = items;
         a->u.array.items[a->u.array.n++] = tether_value_ref(item);
+        if (item->depth + 1 > a->depth)
+                a->depth = item->depth + 1;
         return TETHER_SUCCESS;
 }
 
@@ -377,22 +395,21 @@ tether_ret_t tether_value_dict_set(tether_value *d, const char *key, tether_valu
                 tether_value *old = d->u.dict.entries[i].value;
                 d->u.dict.entries[i].value = tether_value_ref(item);
                 tether_value_unref(old);
+                dict_redepth(d);
                 return TETHER_SUCCESS;
         }
-        if (d->u.dict.n == d->u.dict.cap) {
-                size_t cap = d->u.dict.cap ? d->u.dict.cap * 2 : 4;
-                dict_entry *e = realloc(d->u.dict.entries, cap * sizeof(*e));
-                if (!e)
-                        return TETHER_ERR_NO_MEMORY;
-                d->u.dict.entries = e;
-                d->u.dict.cap = cap;
-        }
+        dict_entry *entries = grow(d->u.dict.entries, d->u.dict.n, &d->u.dict.cap, sizeof(*entries));
+        if (!entries)
+                return TETHER_ERR_NO_MEMORY;
+        d->u.dict.entries = entries;
         char *k = strdup(key);
         if (!k)
                 return TETHER_ERR_NO_MEMORY;
         memmove(&d->u.dict.entries[i + 1], &d->u.dict.entries[i], (d->u.dict.n - i) * sizeof(dict_entry));
         d->u.dict.entries[i] = (dict_entry){ .key = k, .value = tether_value_ref(item) };
         d->u.dict.n++;
+        if (item->depth + 1 > d->depth)
+                d->depth = item->depth + 1;
         return TETHER_SUCCESS;
 }
 
@@ -420,6 +437,7 @@ tether_ret_t tether_value_dict_remove(tether_value *d, const char *key)
         tether_value_unref(d->u.dict.entries[i].value);
         memmove(&d->u.dict.entries[i], &d->u.dict.entries[i + 1], (d->u.dict.n - i - 1) * sizeof(dict_entry));
         d->u.dict.n--;
+        dict_redepth(d);
         return TETHER_SUCCESS;
 }
 
@@ -571,8 +589,10 @@ tether_ret_t tether_value_copy(const tether_value *v, tether_value **ret)
 
 tether_ret_t tether_value_dict_merge(tether_value *dst, const tether_value *src)
 {
-        if (!dst || !src || dst->type != TETHER_TYPE_DICT || src->type != TETHER_TYPE_DICT || dst == src)
+        if (!dst || !src || dst->type != TETHER_TYPE_DICT || src->type != TETHER_TYPE_DICT)
                 return TETHER_ERR_BAD_ARGUMENT;
+        if (dst == src)
+                return TETHER_SUCCESS; /* already has every key */
         for (size_t i = 0; i < src->u.dict.n; i++) {
                 tether_ret_t r = tether_value_dict_set(dst, src->u.dict.entries[i].key, src->u.dict.entries[i].value);
                 if (r != TETHER_SUCCESS)
