@@ -123,6 +123,11 @@ static tether_ret_t validate(tether_service *svc, const char *key, const tether_
                 if (!is_number(v, &x) || !isfinite(x) || fabs(x) > 100)
                         return TETHER_ERR_BAD_ARGUMENT;
                 snprintf(cmd, cap, ":TRIGger:EDGE:LEVel %.9E", x);
+        } else if (!strcmp(key, DSO_PROP_TIMEOUT)) {
+                uint64_t ms;
+                if (tether_value_get_uint(v, &ms) != TETHER_SUCCESS || ms < 100 || ms > 600000)
+                        return TETHER_ERR_BAD_ARGUMENT;
+                cmd[0] = '\0'; /* the link's, not the instrument's */
         } else if (!strcmp(key, DSO_PROP_TRIG_SOURCE)) {
                 if (tether_value_get_string(v, &s) != TETHER_SUCCESS || (strcmp(s, "CHAN1") && strcmp(s, "CHAN2")))
                         return TETHER_ERR_BAD_ARGUMENT;
@@ -161,8 +166,16 @@ static tether_ret_t dso_set_properties(tether_service *svc, const tether_value *
         }
         scope_errors(d); /* start from an empty queue, to blame only ours */
         for (size_t i = 0; i < n && r == TETHER_SUCCESS; i++)
-                r = dso_command(&d->link, "%s", cmds[i]);
+                if (cmds[i][0])
+                        r = dso_command(&d->link, "%s", cmds[i]);
         free(cmds);
+        tether_value *t = NULL;
+        uint64_t ms;
+        if (r == TETHER_SUCCESS && tether_value_dict_get(dict, DSO_PROP_TIMEOUT, &t) == TETHER_SUCCESS &&
+            tether_value_get_uint(t, &ms) == TETHER_SUCCESS) {
+                scpi_link_set_timeout(&d->link, (unsigned)ms);
+                r = tether_service_set_property_uint(svc, DSO_PROP_TIMEOUT, ms, 32);
+        }
         if (r == TETHER_SUCCESS && scope_errors(d))
                 r = TETHER_ERR_BAD_ARGUMENT; /* the instrument refused (e.g. offset at this scale) */
         tether_ret_t rr = refresh_settings(svc);
@@ -255,6 +268,11 @@ static tether_ret_t dso_start(tether_service *svc)
                 r = tether_service_set_property_double(svc, DSO_PROP_MAX_RATE, 2e9);
         if (r == TETHER_SUCCESS)
                 r = tether_service_set_property_uint(svc, DSO_PROP_MEMORY, 100000, 32);
+        if (r == TETHER_SUCCESS) {
+                unsigned ms = scpi_link_set_timeout(&d->link, 5000);
+                r = tether_service_set_property_uint(svc, DSO_PROP_TIMEOUT, 5000, 32);
+                (void)ms;
+        }
         if (r == TETHER_SUCCESS)
                 r = refresh_settings(svc);
         if (r != TETHER_SUCCESS)
@@ -306,6 +324,15 @@ static tether_ret_t m_autoscale(void *t, void *ref, tether_method_args *a) { ret
 
 static tether_ret_t digitize(dso *d, uint64_t mask)
 {
+        /* The answer comes when the sweep ends: 10 divisions of the
+         * timebase, plus the link's usual margin. */
+        double scale = 0;
+        tether_ret_t tr = dso_query_double(&d->link, &scale, ":TIMebase:SCALe?");
+        if (tr != TETHER_SUCCESS)
+                return tr;
+        unsigned base = scpi_link_set_timeout(&d->link, 0);
+        double ms = base + 10 * scale * 1000 * 1.2;
+        scpi_link_set_timeout(&d->link, ms > 3600e3 ? 3600000u : (unsigned)ms);
         char cmd[64] = ":DIGitize";
         if (mask == 1)
                 strcat(cmd, " CHANnel1");
@@ -316,7 +343,10 @@ static tether_ret_t digitize(dso *d, uint64_t mask)
         char done[8];
         /* *OPC? answers when the acquisition is complete. */
         tether_ret_t r = dso_command(&d->link, "%s", cmd);
-        return r == TETHER_SUCCESS ? dso_query(&d->link, done, sizeof(done), "*OPC?") : r;
+        if (r == TETHER_SUCCESS)
+                r = dso_query(&d->link, done, sizeof(done), "*OPC?");
+        scpi_link_set_timeout(&d->link, base);
+        return r;
 }
 
 typedef struct digitize_job {

@@ -27,6 +27,8 @@
 #define DSO_PROP_CH_COUPLING   "Channel%dCoupling"/* "DC" or "AC" */
 #define DSO_PROP_TRIG_LEVEL    "TriggerLevel"     /* double, V */
 #define DSO_PROP_TRIG_SOURCE   "TriggerSource"    /* "CHAN1" or "CHAN2" */
+#define DSO_PROP_TIMEOUT       "TimeoutMs"        /* uint, 100 ... 600000: how long an answer may take;
+                                                   * acquisitions add their sweep time to it */
 
 enum dso_selector {
         DSO_RUN = 0,

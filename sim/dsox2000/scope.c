@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "bytes.h"
 #include "plot/plot.h"
@@ -56,7 +57,21 @@ struct sim_scope {
         uint8_t esr, ese, sre;
         bytes out;
         unsigned responses;  /* in the message being executed */
+        double busy_until;   /* CLOCK_MONOTONIC seconds: an acquisition in progress */
 };
+
+static double mono_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A single acquisition takes one sweep of the screen. */
+static void start_sweep(sim_scope *s)
+{
+        s->busy_until = mono_s() + 10 * s->tscale;
+}
 
 /* ---- output ---- */
 
@@ -341,7 +356,11 @@ static int parse_channel(const char *arg, int *ret)
         return 0;
 }
 
-static int s_single(void *d, const scpi_call *c) { return s_stop(d, c); }
+static int s_single(void *d, const scpi_call *c)
+{
+        start_sweep(d);
+        return s_stop(d, c);
+}
 
 static int s_digitize(void *d, const scpi_call *c)
 {
@@ -358,6 +377,7 @@ static int s_digitize(void *d, const scpi_call *c)
                 if (c->n_args ? which[ch - 1] : s->ch[ch - 1].display)
                         acquire(s, ch);
         s->running = false;
+        start_sweep(s);
         return 0;
 }
 
@@ -1036,6 +1056,12 @@ void sim_scope_execute(sim_scope *s, const char *msg, size_t len)
                 out_bytes(s, "\n", 1);
 }
 
+unsigned sim_scope_output_ready_in_ms(const sim_scope *s)
+{
+        double left = s->busy_until - mono_s();
+        return left > 0 ? (unsigned)(left * 1000 + 1) : 0;
+}
+
 size_t sim_scope_output_pending(const sim_scope *s)
 {
         return s->out.len;
@@ -1060,4 +1086,5 @@ void sim_scope_query_unterminated(sim_scope *s)
 void sim_scope_device_clear(sim_scope *s)
 {
         s->out.len = 0;
+        s->busy_until = 0; /* a device clear aborts the acquisition in progress */
 }

@@ -39,8 +39,13 @@ size_t sim_scope_output_take(sim_scope *s, uint8_t *buf, size_t cap);
  * -420 Query UNTERMINATED goes on the error queue. */
 void sim_scope_query_unterminated(sim_scope *s);
 /* Device clear (USBTMC INITIATE_CLEAR, 488.2 DCL): input and output
- * queues emptied; settings, errors and status kept. */
+ * queues emptied, a pending acquisition aborted; settings, errors and
+ * status kept. */
 void sim_scope_device_clear(sim_scope *s);
+/* Milliseconds until queued answers may go out: a :DIGitize or :SINGle
+ * takes a sweep (10 divisions of the timebase), and answers queued behind
+ * it wait for it, as on the instrument. 0 when nothing is pending. */
+unsigned sim_scope_output_ready_in_ms(const sim_scope *s);
 /* IEEE 488.2 status byte (MAV, ESB, error queue, MSS). */
 uint8_t sim_scope_status_byte(const sim_scope *s);
 /* The last error pushed, for tests (0 if none). */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -67,6 +68,11 @@ static void serve_client(sim_scope *s, int fd, volatile sig_atomic_t *stop)
                         sim_scope_execute(s, (const char *)in.p, len);
                         memmove(in.p, nl + 1, in.len - len - 1);
                         in.len -= len + 1;
+                        /* Answers behind an acquisition wait for its sweep. */
+                        unsigned wait = sim_scope_output_ready_in_ms(s);
+                        struct timespec ts = { .tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000L };
+                        if (wait)
+                                nanosleep(&ts, NULL);
                         size_t m;
                         while ((m = sim_scope_output_take(s, out, sizeof(out))))
                                 if (!send_all(fd, out, m))

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SHORT_PIECE 64u
 
@@ -139,6 +140,16 @@ static tether_ret_t dev_bulk_in(void *ctx, uint8_t *data, size_t cap, size_t *re
                          * and the answer stays queued for a recovery to flush. */
                         d->delay_next = false;
                         return TETHER_ERR_TIMEOUT;
+                }
+                /* An acquisition is still sweeping: a real device holds
+                 * bulk-IN until its answer exists, or the host gives up. */
+                unsigned wait = sim_scope_output_ready_in_ms(d->scope);
+                if (wait) {
+                        unsigned nap = wait <= timeout_ms ? wait : timeout_ms;
+                        struct timespec ts = { .tv_sec = nap / 1000, .tv_nsec = (long)(nap % 1000) * 1000000L };
+                        nanosleep(&ts, NULL);
+                        if (wait > timeout_ms)
+                                return TETHER_ERR_TIMEOUT;
                 }
                 if (!sim_scope_output_pending(d->scope)) {
                         d->pending = false;

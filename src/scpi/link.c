@@ -25,7 +25,15 @@ static tether_ret_t u_read(void *ctx, void *buf, size_t cap, size_t *ret_len)
         return usbtmc_read(ctx, buf, cap, ret_len);
 }
 
-static const scpi_link_ops usbtmc_link_ops = { u_write, u_read, NULL };
+static unsigned u_timeout(void *ctx, unsigned ms)
+{
+        usbtmc *t = ctx;
+        unsigned old = t->timeout_ms;
+        t->timeout_ms = ms;
+        return old;
+}
+
+static const scpi_link_ops usbtmc_link_ops = { u_write, u_read, NULL, u_timeout };
 
 void scpi_link_usbtmc(scpi_link *l, usbtmc *t)
 {
@@ -153,7 +161,15 @@ static void t_close(void *ctx)
         free(t);
 }
 
-static const scpi_link_ops tcp_link_ops = { t_write, t_read, t_close };
+static unsigned t_timeout(void *ctx, unsigned ms)
+{
+        tcp_link *t = ctx;
+        unsigned old = t->timeout_ms;
+        t->timeout_ms = ms;
+        return old;
+}
+
+static const scpi_link_ops tcp_link_ops = { t_write, t_read, t_close, t_timeout };
 
 tether_ret_t scpi_link_tcp_open(const char *host, uint16_t port, unsigned timeout_ms, scpi_link *ret)
 {

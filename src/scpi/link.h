@@ -21,6 +21,8 @@ typedef struct scpi_link_ops {
          * TETHER_ERR_OVERRUN, so the next response starts clean. */
         tether_ret_t (*read)(void *ctx, void *buf, size_t cap, size_t *ret_len);
         void (*close)(void *ctx);
+        /* How long a read may wait; returns the previous value. */
+        unsigned (*set_timeout)(void *ctx, unsigned ms);
 } scpi_link_ops;
 
 typedef struct scpi_link {
@@ -42,6 +44,12 @@ static inline tether_ret_t scpi_link_write(scpi_link *l, const void *msg, size_t
 static inline tether_ret_t scpi_link_read(scpi_link *l, void *buf, size_t cap, size_t *ret_len)
 {
         return l->ops->read(l->ctx, buf, cap, ret_len);
+}
+
+/* Per command: an acquisition may take as long as a sweep. */
+static inline unsigned scpi_link_set_timeout(scpi_link *l, unsigned ms)
+{
+        return l->ops->set_timeout(l->ctx, ms);
 }
 
 static inline void scpi_link_close(scpi_link *l)

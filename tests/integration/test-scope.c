@@ -264,6 +264,35 @@ static void screenshot(void **state)
         tether_session_close(s);
 }
 
+static void acquisition_timeout_follows_the_timebase(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t id = harness_find(s, DSO_CLASS);
+        tether_value *v = NULL;
+        tether_value_new_uint(50, 32, &v);
+        assert_int_equal(harness_set(s, id, DSO_PROP_TIMEOUT, v), TETHER_ERR_BAD_ARGUMENT); /* under 100 ms */
+        tether_value_new_uint(200, 32, &v);
+        assert_int_equal(harness_set(s, id, DSO_PROP_TIMEOUT, v), TETHER_SUCCESS);
+        /* 50 ms/div: a 500 ms sweep, well past the 200 ms answer timeout. */
+        assert_int_equal(set_double(s, id, DSO_PROP_TIMEBASE, 0.05), TETHER_SUCCESS);
+        tether_connect *c = open_scope(s);
+        /* Through the pass-through the wait is the plain timeout: too short. */
+        char out[16];
+        size_t size = sizeof(out);
+        assert_int_equal(tether_call_struct_method(c, DSO_SCPI, ":DIG CHAN1;*OPC?", 16, out, &size), TETHER_ERR_TIMEOUT);
+        /* DIGITIZE adds the sweep time: it completes. */
+        uint64_t mask = 1;
+        assert_int_equal(tether_call_scalar_method(c, DSO_DIGITIZE, &mask, 1, NULL, NULL), TETHER_SUCCESS);
+        /* And the link is back to its plain timeout, and in step. */
+        size = sizeof(out);
+        assert_int_equal(tether_call_struct_method(c, DSO_SCPI, "*OPC?", 5, out, &size), TETHER_SUCCESS);
+        assert_memory_equal(out, "1\n", 2);
+        tether_value_new_uint(5000, 32, &v);
+        assert_int_equal(harness_set(s, id, DSO_PROP_TIMEOUT, v), TETHER_SUCCESS);
+        tether_service_close(c);
+        tether_session_close(s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -275,6 +304,7 @@ int main(void)
                 cmocka_unit_test(lock_makes_others_busy_until_release),
                 cmocka_unit_test(async_digitize),
                 cmocka_unit_test(screenshot),
+                cmocka_unit_test(acquisition_timeout_follows_the_timebase),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

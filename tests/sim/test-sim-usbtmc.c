@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "scpi/scpi.h"
 #include "usbtmc-device.h"
@@ -180,6 +181,28 @@ static void read_with_nothing_asked(void **state)
         assert_string_equal(answer, "-420,\"Query UNTERMINATED\"\n");
 }
 
+static double ms_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void acquisition_takes_a_sweep(void **state)
+{
+        rig *r = *state;
+        /* 20 ms/div: a single acquisition sweeps 200 ms. */
+        assert_int_equal(usbtmc_write(&r->t, ":TIM:SCAL 20ms", 14), TETHER_SUCCESS);
+        r->t.timeout_ms = 100;
+        assert_int_equal(query(r, ":DIG CHAN1;*OPC?"), TETHER_ERR_TIMEOUT);
+        /* Given time for the sweep, the same request answers once it ends. */
+        r->t.timeout_ms = 1000;
+        double t0 = ms_now();
+        assert_int_equal(query(r, ":DIG CHAN1;*OPC?"), TETHER_SUCCESS);
+        assert_string_equal(answer, "1\n");
+        assert_true(ms_now() - t0 >= 190);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -194,6 +217,7 @@ int main(void)
                 T(stall_then_recovers),
                 T(unplugged),
                 T(read_with_nothing_asked),
+                T(acquisition_takes_a_sweep),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
