@@ -43,8 +43,12 @@ void scpi_link_usbtmc(scpi_link *l, usbtmc *t)
 
 /* ---- TCP ---- */
 
+static int tcp_connect(const char *host, uint16_t port);
+
 typedef struct tcp_link {
         int fd;
+        char host[256];
+        uint16_t port;
         unsigned timeout_ms;
         uint8_t buf[65536];      /* bytes received past the last response */
         size_t have;
@@ -146,7 +150,16 @@ static tether_ret_t t_read(void *ctx, void *out, size_t cap, size_t *ret_len)
                 }
                 tether_ret_t r = fill(t);
                 if (r != TETHER_SUCCESS) {
-                        t->have = 0; /* resync: whatever was half-read is gone */
+                        /* A raw socket has no device clear: the late answer
+                         * would still come, and be read as the next one's.
+                         * A new connection leaves it behind (the instrument
+                         * drops a closed connection's output). */
+                        t->have = 0;
+                        int fd = r == TETHER_ERR_TIMEOUT ? tcp_connect(t->host, t->port) : -1;
+                        if (fd >= 0) {
+                                close(t->fd);
+                                t->fd = fd;
+                        }
                         return r;
                 }
         }
@@ -171,15 +184,16 @@ static unsigned t_timeout(void *ctx, unsigned ms)
 
 static const scpi_link_ops tcp_link_ops = { t_write, t_read, t_close, t_timeout };
 
-tether_ret_t scpi_link_tcp_open(const char *host, uint16_t port, unsigned timeout_ms, scpi_link *ret)
+/* A connected TCP socket to host:port; -1 if refused, -2 if the name
+ * does not resolve. */
+static int tcp_connect(const char *host, uint16_t port)
 {
         char service[8];
         snprintf(service, sizeof(service), "%u", port);
         struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
         if (getaddrinfo(host, service, &hints, &ai) != 0)
-                return TETHER_ERR_NOT_FOUND;
+                return -2;
         int fd = -1;
-        tether_ret_t r = TETHER_ERR_NOT_RESPONDING;
         for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
                 fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
                 if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
@@ -188,16 +202,30 @@ tether_ret_t scpi_link_tcp_open(const char *host, uint16_t port, unsigned timeou
                 }
         }
         freeaddrinfo(ai);
+        if (fd >= 0) {
+                int one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* commands are small */
+        }
+        return fd;
+}
+
+tether_ret_t scpi_link_tcp_open(const char *host, uint16_t port, unsigned timeout_ms, scpi_link *ret)
+{
+        if (!host || strlen(host) >= sizeof(((tcp_link *)0)->host))
+                return TETHER_ERR_BAD_ARGUMENT;
+        int fd = tcp_connect(host, port);
+        if (fd == -2)
+                return TETHER_ERR_NOT_FOUND;
         if (fd < 0)
-                return r;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* commands are small */
+                return TETHER_ERR_NOT_RESPONDING;
         tcp_link *t = calloc(1, sizeof(*t));
         if (!t) {
                 close(fd);
                 return TETHER_ERR_NO_MEMORY;
         }
         t->fd = fd;
+        strcpy(t->host, host);
+        t->port = port;
         t->timeout_ms = timeout_ms ? timeout_ms : 5000;
         ret->ops = &tcp_link_ops;
         ret->ctx = t;

@@ -140,6 +140,24 @@ static void timeout_and_gone(void **state)
         assert_int_equal(scpi_link_tcp_open("127.0.0.1", port, 100, &dead), TETHER_ERR_NOT_RESPONDING);
 }
 
+static void late_answer_is_not_taken_for_the_next(void **state)
+{
+        scpi_link l = open_link(*state, 100);
+        char t[64];
+        size_t n = 0;
+        /* 20 ms/div: the answer comes after a 200 ms sweep, past the 100 ms
+         * timeout. It must not be read as the next command's answer. */
+        assert_int_equal(scpi_link_write(&l, ":TIM:SCAL 20ms", 14), TETHER_SUCCESS);
+        assert_int_equal(scpi_link_write(&l, ":DIG CHAN1;*OPC?", 16), TETHER_SUCCESS);
+        assert_int_equal(scpi_link_read(&l, t, sizeof(t), &n), TETHER_ERR_TIMEOUT);
+        scpi_link_set_timeout(&l, 2000);
+        assert_int_equal(scpi_link_write(&l, ":TIM:SCAL?", 10), TETHER_SUCCESS);
+        assert_int_equal(scpi_link_read(&l, t, sizeof(t), &n), TETHER_SUCCESS);
+        assert_int_equal(n, 16);
+        assert_memory_equal(t, "+2.00000000E-02\n", n);
+        scpi_link_close(&l);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -148,6 +166,7 @@ int main(void)
                 T(blocks_with_newline_bytes),
                 T(overrun_then_in_step),
                 T(timeout_and_gone),
+                T(late_answer_is_not_taken_for_the_next),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
