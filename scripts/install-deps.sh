@@ -10,6 +10,7 @@ pkgs=(
   libcbor-dev                    # property tables and matching dictionaries on the wire
   libusb-1.0-0-dev               # USBTMC transport
   libcairo2-dev                  # tether scope: waveform plots (PNG)
+  umockdev                       # emulated USB devices for the libusb backend's tests
 )
 
 missing=()

@@ -5,8 +5,8 @@
  * interface of vendor 0x0957 or 0x2A8D, confirms the model from *IDN?,
  * publishes identity and settings as properties, and offers acquisition
  * methods through a static table. A nub marked TetherSimulated gets the
- * simulated DSO-X 2002A as its USB device; a LAN nub (Address, Port) is
- * reached with raw SCPI over TCP. The protocol code is the same for all.
+ * simulated DSO-X 2002A as its USB device; a real one is claimed through
+ * libusb; a LAN nub (Address, Port) is reached with raw SCPI over TCP. The protocol code is the same for all.
  *
  * Everything runs on the service's work loop: the USBTMC link is used by
  * one callback at a time, as the instrument needs.
@@ -21,12 +21,15 @@
 #include "dsox2000/dsox2000.h"
 #include "dsox2000/protocol.h"
 #include "usbtmc-device.h"
+#include "usbtmc/backend-libusb.h"
 
 typedef struct dso {
         scpi_link link;             /* what the protocol code talks through */
         usbtmc usb;                 /* when the link is USBTMC */
         sim_scope *sim;             /* when simulated */
         sim_usbtmc *sim_dev;
+        libusb_context *usb_ctx;    /* when on the real bus */
+        usbtmc_usb *usb_dev;
         tether_user_client *lock_owner;
 } dso;
 
@@ -204,6 +207,41 @@ static tether_ret_t open_lan(tether_service *svc, dso *d)
         return r;
 }
 
+static uint64_t provider_uint(tether_service *svc, const char *key)
+{
+        tether_value *v = NULL;
+        uint64_t u = 0;
+        if (tether_service_get_provider_property(svc, key, &v) == TETHER_SUCCESS)
+                tether_value_get_uint(v, &u);
+        tether_value_unref(v);
+        return u;
+}
+
+/* A device on the real bus: find it again by bus and address, claim it. */
+static tether_ret_t open_usb(tether_service *svc, dso *d)
+{
+        uint64_t bus = provider_uint(svc, "USB Bus"), address = provider_uint(svc, "USB Address");
+        if (libusb_init(&d->usb_ctx) != 0)
+                return TETHER_ERR_NO_DEVICE;
+        usbtmc_usb_device found[16];
+        size_t n = 0;
+        tether_ret_t r = usbtmc_usb_scan(d->usb_ctx, found, 16, &n);
+        const usbtmc_usb_device *dev = NULL;
+        for (size_t i = 0; r == TETHER_SUCCESS && i < n && !dev; i++)
+                if (found[i].bus == bus && found[i].address == address)
+                        dev = &found[i];
+        if (r == TETHER_SUCCESS && !dev)
+                r = TETHER_ERR_NO_DEVICE; /* gone since the bus was scanned */
+        if (r == TETHER_SUCCESS)
+                r = usbtmc_usb_open(d->usb_ctx, dev, &d->usb_dev);
+        if (r == TETHER_SUCCESS) {
+                usbtmc_usb_attach(&d->usb, d->usb_dev);
+                scpi_link_usbtmc(&d->link, &d->usb);
+                r = usbtmc_get_capabilities(&d->usb, NULL);
+        }
+        return r;
+}
+
 static tether_ret_t open_link(tether_service *svc, dso *d)
 {
         tether_value *sim = NULL, *lan = NULL;
@@ -212,11 +250,13 @@ static tether_ret_t open_link(tether_service *svc, dso *d)
                 tether_value_unref(lan);
                 return open_lan(svc, d);
         }
+        if (provider_uint(svc, "USB Address"))
+                return open_usb(svc, d);
         if (tether_service_get_provider_property(svc, "TetherSimulated", &sim) == TETHER_SUCCESS)
                 tether_value_get_bool(sim, &simulated);
         tether_value_unref(sim);
         if (!simulated)
-                return TETHER_ERR_UNSUPPORTED; /* the libusb backend is the next step */
+                return TETHER_ERR_UNSUPPORTED; /* a nub that is none of USB, LAN, simulated */
         tether_value *serial = NULL;
         const char *sn = NULL;
         if (tether_service_get_provider_property(svc, "USB Serial Number", &serial) == TETHER_SUCCESS)
@@ -234,6 +274,11 @@ static tether_ret_t open_link(tether_service *svc, dso *d)
 static void close_link(dso *d)
 {
         scpi_link_close(&d->link);
+        usbtmc_usb_close(d->usb_dev);
+        d->usb_dev = NULL;
+        if (d->usb_ctx)
+                libusb_exit(d->usb_ctx);
+        d->usb_ctx = NULL;
         sim_usbtmc_free(d->sim_dev);
         sim_scope_free(d->sim);
         d->sim_dev = NULL;

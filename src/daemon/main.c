@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "daemon/server.h"
+#include "usbtmc/backend-libusb.h"
 
 static void usage(FILE *f)
 {
@@ -22,6 +23,7 @@ static void usage(FILE *f)
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
                 "  -S, --simulate MODEL  plug in a simulated instrument (dsox2002a), optionally with a serial\n"
                 "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
+                "      --no-usb          do not look for USBTMC instruments on the USB bus\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n");
 }
 
@@ -63,6 +65,61 @@ static tether_ret_t lan_device(entry *lan, const char *spec, unsigned index)
                 r = publish(dev, lan);
         entry_unref(dev);
         return r;
+}
+
+/* Every USBTMC interface on the real bus becomes a nub, with what a
+ * driver matches on (ids, interface class) and where it is (bus, address,
+ * interface). The drivers claim the device; tetherd only looks. */
+static void scan_usb(entry *usb)
+{
+        libusb_context *ctx = NULL;
+        if (libusb_init(&ctx) != 0) {
+                log_info("no USB access here; USB instruments will not be found");
+                return;
+        }
+        usbtmc_usb_device d[16];
+        size_t n = 0;
+        if (usbtmc_usb_scan(ctx, d, sizeof(d) / sizeof(d[0]), &n) != TETHER_SUCCESS)
+                n = 0;
+        libusb_exit(ctx);
+        for (size_t i = 0; i < n; i++) {
+                tether_value *p = NULL;
+                tether_ret_t r = tether_value_new_dict(&p);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(p, "idVendor", d[i].vendor, 16);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(p, "idProduct", d[i].product, 16);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(p, "bInterfaceClass", 0xfe, 8);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(p, "bInterfaceSubClass", 0x03, 8);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(p, "bInterfaceProtocol", d[i].protocol, 8);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(p, "bInterfaceNumber", d[i].interface, 8);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(p, "USB Bus", d[i].bus, 8);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_dict_set_uint(p, "USB Address", d[i].address, 8);
+                if (r == TETHER_SUCCESS && d[i].serial[0])
+                        r = tether_value_dict_set_string(p, "USB Serial Number", d[i].serial);
+                char name[32], loc[16];
+                snprintf(name, sizeof(name), "USBTMC-%04x-%04x", d[i].vendor, d[i].product);
+                snprintf(loc, sizeof(loc), "%u-%u", d[i].bus, d[i].address);
+                entry *dev = NULL;
+                if (r == TETHER_SUCCESS)
+                        r = entry_new("TetherUSBDevice", name, loc, p, &dev);
+                tether_value_unref(p);
+                if (r == TETHER_SUCCESS)
+                        r = publish(dev, usb);
+                entry_unref(dev);
+                if (r != TETHER_SUCCESS)
+                        log_err("tether: cannot publish USB device %u-%u: %s", d[i].bus, d[i].address,
+                                tether_strerror(r));
+                else
+                        log_info("USB: USBTMC instrument %04x:%04x at %u-%u", d[i].vendor, d[i].product,
+                                 d[i].bus, d[i].address);
+        }
 }
 
 /* A simulated DSO-X 2002A as the USB device nub a real one would be: its
@@ -113,6 +170,7 @@ int main(int argc, char **argv)
                 { "ready-fd", required_argument, NULL, 'r' },
                 { "simulate", required_argument, NULL, 'S' },
                 { "lan", required_argument, NULL, 'L' },
+                { "no-usb", no_argument, NULL, 'U' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
@@ -120,6 +178,7 @@ int main(int argc, char **argv)
         const char *path = getenv(TETHER_SOCKET_ENV);
         const char *sims[8], *lans[8];
         unsigned n_sims = 0, n_lans = 0;
+        bool usb_scan = true;
         int ready_fd = -1, c;
         log_init_from_env();
         while ((c = getopt_long(argc, argv, "s:r:S:L:vh", opts, NULL)) != -1) {
@@ -143,6 +202,9 @@ int main(int argc, char **argv)
                                 return 2;
                         }
                         lans[n_lans++] = optarg;
+                        break;
+                case 'U':
+                        usb_scan = false;
                         break;
                 case 'v':
                         log_set_level(LOG_LVL_DEBUG);
@@ -186,6 +248,8 @@ int main(int argc, char **argv)
         if (entry_new("TetherUSBBus", "TetherUSB", NULL, NULL, &usb) != TETHER_SUCCESS ||
             publish(usb, registry_root()) != TETHER_SUCCESS)
                 return 1;
+        if (usb_scan)
+                scan_usb(usb);
         for (unsigned i = 0; i < n_sims; i++) {
                 if (simulate(usb, sims[i], i) != TETHER_SUCCESS) {
                         entry_unref(usb);

@@ -34,10 +34,13 @@ int harness_start(harness *h)
                 close(p[0]);
                 char fd[16];
                 snprintf(fd, sizeof(fd), "%d", p[1]);
+                /* --no-usb: a scope plugged into this machine must not
+                 * join the tests. */
                 if (h->simulate)
-                        execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, "--simulate", h->simulate, (char *)NULL);
+                        execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, "--no-usb", "--simulate", h->simulate,
+                              (char *)NULL);
                 else
-                        execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, (char *)NULL);
+                        execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, "--no-usb", (char *)NULL);
                 _exit(127);
         }
         close(p[1]);

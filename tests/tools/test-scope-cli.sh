@@ -11,7 +11,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 out=$("$tether" scope list 2>&1) && fail "list without a daemon succeeded"
 grep -q "cannot reach tetherd" <<<"$out" || fail "no-daemon message: $out"
 
-"$tetherd" --socket "$TETHER_SOCKET" --simulate dsox2002a:CLI0001 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
+"$tetherd" --socket "$TETHER_SOCKET" --no-usb --simulate dsox2002a:CLI0001 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 200); do grep -q READY "$dir/ready" 2>/dev/null && break; sleep 0.05; done
@@ -50,7 +50,7 @@ trap 'kill $pid $sim 2>/dev/null; wait $pid $sim 2>/dev/null; rm -rf "$dir"' EXI
 for _ in $(seq 100); do grep -q LISTENING "$dir/sim.out" 2>/dev/null && break; sleep 0.05; done
 port=$(awk '{print $2}' "$dir/sim.out")
 rm -f "$dir/ready"
-"$tetherd" --socket "$TETHER_SOCKET" --lan "127.0.0.1:$port" --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
+"$tetherd" --socket "$TETHER_SOCKET" --no-usb --lan "127.0.0.1:$port" --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 200); do grep -q READY "$dir/ready" 2>/dev/null && break; sleep 0.05; done
 "$tether" scope list | grep -q "DSO-X 2002A  LAN0001 .*TetherLAN" || fail "lan list"

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+#include "usbtmc/backend-libusb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct usbtmc_usb {
+        libusb_device_handle *h;
+        usbtmc_usb_device info;
+};
+
+static tether_ret_t from_libusb(int e)
+{
+        switch (e) {
+        case LIBUSB_SUCCESS: return TETHER_SUCCESS;
+        case LIBUSB_ERROR_TIMEOUT: return TETHER_ERR_TIMEOUT;
+        case LIBUSB_ERROR_PIPE: return TETHER_ERR_IO;       /* a stall */
+        case LIBUSB_ERROR_NO_DEVICE: return TETHER_ERR_NO_DEVICE; /* unplugged */
+        case LIBUSB_ERROR_ACCESS: return TETHER_ERR_NOT_PERMITTED;
+        case LIBUSB_ERROR_BUSY: return TETHER_ERR_EXCLUSIVE_ACCESS;
+        case LIBUSB_ERROR_NO_MEM: return TETHER_ERR_NO_MEMORY;
+        case LIBUSB_ERROR_OVERFLOW: return TETHER_ERR_OVERRUN;
+        default: return TETHER_ERR_IO;
+        }
+}
+
+/* The USBTMC interface of one configuration, if it has one. */
+static bool find_interface(const struct libusb_config_descriptor *cfg, usbtmc_usb_device *d)
+{
+        for (int i = 0; i < cfg->bNumInterfaces; i++) {
+                for (int a = 0; a < cfg->interface[i].num_altsetting; a++) {
+                        const struct libusb_interface_descriptor *alt = &cfg->interface[i].altsetting[a];
+                        if (alt->bInterfaceClass != 0xfe || alt->bInterfaceSubClass != 0x03)
+                                continue;
+                        d->interface = alt->bInterfaceNumber;
+                        d->protocol = alt->bInterfaceProtocol;
+                        for (int e = 0; e < alt->bNumEndpoints; e++) {
+                                const struct libusb_endpoint_descriptor *ep = &alt->endpoint[e];
+                                int type = ep->bmAttributes & LIBUSB_TRANSFER_TYPE_MASK;
+                                bool in = ep->bEndpointAddress & LIBUSB_ENDPOINT_IN;
+                                if (type == LIBUSB_TRANSFER_TYPE_BULK && !in && !d->ep_out)
+                                        d->ep_out = ep->bEndpointAddress;
+                                else if (type == LIBUSB_TRANSFER_TYPE_BULK && in && !d->ep_in) {
+                                        d->ep_in = ep->bEndpointAddress;
+                                        d->max_packet_in = ep->wMaxPacketSize;
+                                } else if (type == LIBUSB_TRANSFER_TYPE_INTERRUPT && in && !d->ep_interrupt)
+                                        d->ep_interrupt = ep->bEndpointAddress;
+                        }
+                        /* Bulk-OUT and bulk-IN are required by USBTMC. */
+                        return d->ep_out && d->ep_in;
+                }
+        }
+        return false;
+}
+
+tether_ret_t usbtmc_usb_scan(libusb_context *ctx, usbtmc_usb_device *out, size_t cap, size_t *ret_n)
+{
+        libusb_device **list = NULL;
+        ssize_t n = libusb_get_device_list(ctx, &list);
+        if (n < 0)
+                return from_libusb((int)n);
+        size_t found = 0;
+        for (ssize_t i = 0; i < n && found < cap; i++) {
+                struct libusb_device_descriptor dd;
+                struct libusb_config_descriptor *cfg = NULL;
+                if (libusb_get_device_descriptor(list[i], &dd) != 0)
+                        continue;
+                if (libusb_get_active_config_descriptor(list[i], &cfg) != 0 &&
+                    libusb_get_config_descriptor(list[i], 0, &cfg) != 0)
+                        continue;
+                usbtmc_usb_device d = { .bus = libusb_get_bus_number(list[i]),
+                                        .address = libusb_get_device_address(list[i]),
+                                        .vendor = dd.idVendor, .product = dd.idProduct };
+                bool ours = find_interface(cfg, &d);
+                libusb_free_config_descriptor(cfg);
+                if (!ours)
+                        continue;
+                /* The serial needs the device opened; without permission
+                 * (or under emulation) it stays empty, which is not an error. */
+                libusb_device_handle *h = NULL;
+                if (dd.iSerialNumber && libusb_open(list[i], &h) == 0) {
+                        if (libusb_get_string_descriptor_ascii(h, dd.iSerialNumber, (unsigned char *)d.serial,
+                                                               sizeof(d.serial)) < 0)
+                                d.serial[0] = '\0';
+                        libusb_close(h);
+                }
+                out[found++] = d;
+        }
+        libusb_free_device_list(list, 1);
+        *ret_n = found;
+        return TETHER_SUCCESS;
+}
+
+tether_ret_t usbtmc_usb_open(libusb_context *ctx, const usbtmc_usb_device *d, usbtmc_usb **ret)
+{
+        libusb_device **list = NULL;
+        ssize_t n = libusb_get_device_list(ctx, &list);
+        if (n < 0)
+                return from_libusb((int)n);
+        libusb_device_handle *h = NULL;
+        int e = LIBUSB_ERROR_NO_DEVICE;
+        for (ssize_t i = 0; i < n; i++)
+                if (libusb_get_bus_number(list[i]) == d->bus && libusb_get_device_address(list[i]) == d->address)
+                        e = libusb_open(list[i], &h);
+        libusb_free_device_list(list, 1);
+        if (e != 0)
+                return from_libusb(e);
+        /* The kernel's usbtmc driver may own the interface: take it for
+         * now, and let libusb give it back when we release it. */
+        libusb_set_auto_detach_kernel_driver(h, 1);
+        e = libusb_claim_interface(h, d->interface);
+        usbtmc_usb *u = e == 0 ? calloc(1, sizeof(*u)) : NULL;
+        if (!u) {
+                if (e == 0)
+                        libusb_release_interface(h, d->interface);
+                libusb_close(h);
+                return e ? from_libusb(e) : TETHER_ERR_NO_MEMORY;
+        }
+        u->h = h;
+        u->info = *d;
+        *ret = u;
+        return TETHER_SUCCESS;
+}
+
+void usbtmc_usb_close(usbtmc_usb *u)
+{
+        if (!u)
+                return;
+        libusb_release_interface(u->h, u->info.interface);
+        libusb_close(u->h);
+        free(u);
+}
+
+static tether_ret_t b_out(void *ctx, const uint8_t *data, size_t len, unsigned timeout_ms)
+{
+        usbtmc_usb *u = ctx;
+        int done = 0;
+        if (len > INT32_MAX)
+                return TETHER_ERR_BAD_ARGUMENT;
+        int e = libusb_bulk_transfer(u->h, u->info.ep_out, (unsigned char *)data, (int)len, &done, timeout_ms);
+        if (e == 0 && (size_t)done != len)
+                return TETHER_ERR_IO;
+        return from_libusb(e);
+}
+
+static tether_ret_t b_in(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
+{
+        usbtmc_usb *u = ctx;
+        int got = 0;
+        int e = libusb_bulk_transfer(u->h, u->info.ep_in, data, cap > INT32_MAX ? INT32_MAX : (int)cap, &got,
+                                     timeout_ms);
+        *ret_len = got > 0 ? (size_t)got : 0;
+        return from_libusb(e);
+}
+
+static tether_ret_t b_control(void *ctx, uint8_t type, uint8_t request, uint16_t value, uint16_t index,
+                              uint8_t *data, uint16_t len, size_t *ret_len, unsigned timeout_ms)
+{
+        usbtmc_usb *u = ctx;
+        int n = libusb_control_transfer(u->h, type, request, value, index, data, len, timeout_ms);
+        if (n < 0)
+                return from_libusb(n);
+        *ret_len = (size_t)n;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t b_clear_halt(void *ctx, bool out)
+{
+        usbtmc_usb *u = ctx;
+        return from_libusb(libusb_clear_halt(u->h, out ? u->info.ep_out : u->info.ep_in));
+}
+
+static const usbtmc_backend_ops usb_ops = { b_out, b_in, b_control, b_clear_halt };
+
+void usbtmc_usb_attach(usbtmc *t, usbtmc_usb *u)
+{
+        usbtmc_init(t, &usb_ops, u);
+        t->ep_out = u->info.ep_out;
+        t->ep_in = u->info.ep_in;
+        t->interface = u->info.interface;
+        if (u->info.max_packet_in)
+                t->max_packet = u->info.max_packet_in;
+}
