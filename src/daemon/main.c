@@ -67,6 +67,33 @@ static tether_ret_t lan_device(entry *lan, const char *spec, unsigned index)
         return r;
 }
 
+/* What every USB device nub carries: the ids and the USBTMC interface a
+ * driver matches on, and the serial when known. A new dict in *ret. */
+static tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, uint8_t interface,
+                                 const char *serial, tether_value **ret)
+{
+        tether_value *p = NULL;
+        tether_ret_t r = tether_value_new_dict(&p);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "idVendor", vendor, 16);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "idProduct", product, 16);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "bInterfaceClass", 0xfe, 8);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "bInterfaceSubClass", 0x03, 8);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "bInterfaceProtocol", protocol, 8);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(p, "bInterfaceNumber", interface, 8);
+        if (r == TETHER_SUCCESS && serial && *serial)
+                r = tether_value_dict_set_string(p, "USB Serial Number", serial);
+        if (r != TETHER_SUCCESS)
+                p = tether_value_unref(p);
+        *ret = p;
+        return r;
+}
+
 /* Every USBTMC interface on the real bus becomes a nub, with what a
  * driver matches on (ids, interface class) and where it is (bus, address,
  * interface). The drivers claim the device; tetherd only looks. */
@@ -84,25 +111,11 @@ static void scan_usb(entry *usb)
         libusb_exit(ctx);
         for (size_t i = 0; i < n; i++) {
                 tether_value *p = NULL;
-                tether_ret_t r = tether_value_new_dict(&p);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(p, "idVendor", d[i].vendor, 16);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(p, "idProduct", d[i].product, 16);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(p, "bInterfaceClass", 0xfe, 8);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(p, "bInterfaceSubClass", 0x03, 8);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(p, "bInterfaceProtocol", d[i].protocol, 8);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(p, "bInterfaceNumber", d[i].interface, 8);
+                tether_ret_t r = usb_identity(d[i].vendor, d[i].product, d[i].protocol, d[i].interface, d[i].serial, &p);
                 if (r == TETHER_SUCCESS)
                         r = tether_value_dict_set_uint(p, "USB Bus", d[i].bus, 8);
                 if (r == TETHER_SUCCESS)
                         r = tether_value_dict_set_uint(p, "USB Address", d[i].address, 8);
-                if (r == TETHER_SUCCESS && d[i].serial[0])
-                        r = tether_value_dict_set_string(p, "USB Serial Number", d[i].serial);
                 char name[32], loc[16];
                 snprintf(name, sizeof(name), "USBTMC-%04x-%04x", d[i].vendor, d[i].product);
                 snprintf(loc, sizeof(loc), "%u-%u", d[i].bus, d[i].address);
@@ -134,21 +147,9 @@ static tether_ret_t simulate(entry *usb, const char *spec, unsigned index)
                 return TETHER_ERR_BAD_ARGUMENT;
         }
         tether_value *p = NULL;
-        tether_ret_t r = tether_value_new_dict(&p);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_uint(p, "idVendor", 0x0957, 16);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_uint(p, "idProduct", 0x1799, 16);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_uint(p, "bInterfaceClass", 0xfe, 8);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_uint(p, "bInterfaceSubClass", 0x03, 8);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_uint(p, "bInterfaceProtocol", 0x01, 8);
+        tether_ret_t r = usb_identity(0x0957, 0x1799, 0x01, 0, serial, &p);
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_string(p, "USB Product Name", "DSO-X 2002A");
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "USB Serial Number", serial);
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_bool(p, "TetherSimulated", true);
         char loc[16];
