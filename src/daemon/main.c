@@ -40,6 +40,19 @@ static tether_ret_t publish(entry *nub, entry *parent)
         return r;
 }
 
+/* Make a nub of class/name@loc with props (a dict, or NULL), attach it
+ * under parent and let drivers match it. props stays the caller's. */
+static tether_ret_t publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
+                                tether_value *props)
+{
+        entry *e = NULL;
+        tether_ret_t r = entry_new(class_name, name, loc, props, &e);
+        if (r == TETHER_SUCCESS)
+                r = publish(e, parent);
+        entry_unref(e);
+        return r;
+}
+
 /* A LAN instrument: a nub with its address; drivers ask it who it is. */
 static tether_ret_t lan_device(entry *lan, const char *spec, unsigned index)
 {
@@ -57,13 +70,9 @@ static tether_ret_t lan_device(entry *lan, const char *spec, unsigned index)
                 r = tether_value_dict_set_uint(p, "Port", port, 16);
         char loc[16];
         snprintf(loc, sizeof(loc), "lan%u", index);
-        entry *dev = NULL;
         if (r == TETHER_SUCCESS)
-                r = entry_new("TetherLANDevice", "LANInstrument", loc, p, &dev);
+                r = publish_new(lan, "TetherLANDevice", "LANInstrument", loc, p);
         tether_value_unref(p);
-        if (r == TETHER_SUCCESS)
-                r = publish(dev, lan);
-        entry_unref(dev);
         return r;
 }
 
@@ -119,13 +128,9 @@ static void scan_usb(entry *usb)
                 char name[32], loc[16];
                 snprintf(name, sizeof(name), "USBTMC-%04x-%04x", d[i].vendor, d[i].product);
                 snprintf(loc, sizeof(loc), "%u-%u", d[i].bus, d[i].address);
-                entry *dev = NULL;
                 if (r == TETHER_SUCCESS)
-                        r = entry_new("TetherUSBDevice", name, loc, p, &dev);
+                        r = publish_new(usb, "TetherUSBDevice", name, loc, p);
                 tether_value_unref(p);
-                if (r == TETHER_SUCCESS)
-                        r = publish(dev, usb);
-                entry_unref(dev);
                 if (r != TETHER_SUCCESS)
                         log_err("tether: cannot publish USB device %u-%u: %s", d[i].bus, d[i].address,
                                 tether_strerror(r));
@@ -154,13 +159,9 @@ static tether_ret_t simulate(entry *usb, const char *spec, unsigned index)
                 r = tether_value_dict_set_bool(p, "TetherSimulated", true);
         char loc[16];
         snprintf(loc, sizeof(loc), "sim%u", index);
-        entry *dev = NULL;
         if (r == TETHER_SUCCESS)
-                r = entry_new("TetherUSBDevice", "DSO-X 2002A", loc, p, &dev);
+                r = publish_new(usb, "TetherUSBDevice", "DSO-X 2002A", loc, p);
         tether_value_unref(p);
-        if (r == TETHER_SUCCESS)
-                r = publish(dev, usb);
-        entry_unref(dev);
         return r;
 }
 
