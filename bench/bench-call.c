@@ -10,7 +10,10 @@
  * copies a waveform), so both sides of each ratio read and write every byte.
  * Not a test: it prints figures and ratios. TETHERD names the daemon.
  */
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +194,57 @@ static double memcpy_run(tether_connect *c, size_t size, int reps)
         return memcpy_gbs(size, reps);
 }
 
+/* A prober that keeps up: reads and drops every event. */
+static atomic_bool drain_stop;
+static void *drain(void *arg)
+{
+        tether_probe *p = arg;
+        tether_probe_event e;
+        while (!atomic_load(&drain_stop)) {
+                struct pollfd pfd = { .fd = tether_probe_get_fd(p), .events = POLLIN };
+                if (poll(&pfd, 1, 50) > 0)
+                        while (tether_probe_read(p, &e) == TETHER_SUCCESS)
+                                ;
+        }
+        return NULL;
+}
+
+/* What a call costs with probes attached, against none, in one run:
+ * median of 5 alternating rounds so drift hits each alike. */
+static void probe_costs(tether_session *s, tether_connect *c, int iters)
+{
+        tether_probe_filter other = { .kinds = TETHER_PROBE_CALLS, .service_id = 1, /* the root: no calls */
+                                      .selector = TETHER_PROBE_ANY_SELECTOR };
+        tether_probe_filter all = { .kinds = TETHER_PROBE_CALLS | TETHER_PROBE_USB, .snaplen = 256,
+                                    .selector = TETHER_PROBE_ANY_SELECTOR };
+        double none[5], filtered[5], watched[5];
+        for (int round = 0; round < 5; round++) {
+                none[round] = call_us(c, iters);
+                tether_probe *p = NULL;
+                if (tether_probe_attach(s, &other, &p) != TETHER_SUCCESS) {
+                        fprintf(stderr, "bench: cannot attach a probe\n");
+                        exit(1);
+                }
+                filtered[round] = call_us(c, iters);
+                tether_probe_detach(p);
+                if (tether_probe_attach(s, &all, &p) != TETHER_SUCCESS)
+                        exit(1);
+                pthread_t th;
+                atomic_store(&drain_stop, false);
+                pthread_create(&th, NULL, drain, p);
+                watched[round] = call_us(c, iters);
+                atomic_store(&drain_stop, true);
+                pthread_join(th, NULL);
+                tether_probe_detach(p);
+        }
+        qsort(none, 5, sizeof(double), cmp_double);
+        qsort(filtered, 5, sizeof(double), cmp_double);
+        qsort(watched, 5, sizeof(double), cmp_double);
+        printf("%-34s %12s %12s %8s\n", "probing (median of 5, unpinned)", "none (us)", "probed (us)", "ratio");
+        printf("%-34s %12.2f %12.2f %7.2fx\n", "  a prober of another service", none[2], filtered[2], filtered[2] / none[2]);
+        printf("%-34s %12.2f %12.2f %7.2fx\n", "  a prober reading every call", none[2], watched[2], watched[2] / none[2]);
+}
+
 int main(int argc, char **argv)
 {
         int iters = argc > 1 ? atoi(argv[1]) : 20000;
@@ -239,6 +293,9 @@ int main(int argc, char **argv)
                 pin_all_threads(h.pid, -1);
                 printf("%-34s %12.2f %12.2f %7.2fx\n", pinned ? "  all on one CPU" : "  unpinned", raw, t, t / raw);
         }
+
+        printf("\n");
+        probe_costs(s, c, iters / 4);
 
         tether_service_close(c);
         tether_session_close(s);

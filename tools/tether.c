@@ -11,6 +11,7 @@
 
 #include <tether/tether.h>
 
+#include "probe.h"
 #include "scope.h"
 
 static int die(const char *what, tether_ret_t r)
@@ -116,6 +117,7 @@ static int cmd_reg(int argc, char **argv)
 static void usage(FILE *f)
 {
         fprintf(f, "usage: tether reg [-l] [-d DEPTH]   show the registry (ioreg style)\n"
+                   "       tether probe [...]            follow calls and USB transfers (tether probe --help)\n"
                    "       tether scope ...              oscilloscopes (tether scope --help)\n"
                    "The daemon's socket is $TETHER_SOCKET or " TETHER_DEFAULT_SOCKET ".\n");
 }
@@ -128,6 +130,8 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[1], "reg"))
                 return cmd_reg(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "probe"))
+                return cmd_probe(argc - 1, argv + 1);
         if (!strcmp(argv[1], "scope"))
                 return cmd_scope(argc - 1, argv + 1);
         if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

@@ -236,6 +236,8 @@ static tether_ret_t open_usb(tether_service *svc, dso *d)
                 r = usbtmc_usb_open(d->usb_ctx, dev, &d->usb_dev);
         if (r == TETHER_SUCCESS) {
                 usbtmc_usb_attach(&d->usb, d->usb_dev);
+                d->usb.bus = (uint16_t)bus; /* for tether probe */
+                d->usb.address = (uint8_t)address;
                 scpi_link_usbtmc(&d->link, &d->usb);
                 r = usbtmc_get_capabilities(&d->usb, NULL);
         }
@@ -641,12 +643,20 @@ static tether_ret_t dso_uc_start(tether_user_client *uc, tether_service *provide
         return strcmp(tether_service_class(provider), DSO_CLASS) ? TETHER_ERR_BAD_ARGUMENT : TETHER_SUCCESS;
 }
 
+static const char *const dso_method_names[DSO_SELECTOR_COUNT] = {
+        [DSO_RUN] = "run", [DSO_STOP] = "stop", [DSO_SINGLE] = "single", [DSO_AUTOSCALE] = "autoscale",
+        [DSO_DIGITIZE] = "digitize", [DSO_GET_PREAMBLE] = "getPreamble", [DSO_GET_WAVEFORM] = "getWaveform",
+        [DSO_GET_VOLTS] = "getVolts", [DSO_MEASURE] = "measure", [DSO_SCPI] = "scpi", [DSO_LOCK] = "lock",
+        [DSO_UNLOCK] = "unlock", [DSO_SCREENSHOT] = "screenshot",
+};
+
 static const tether_user_client_ops dso_client_ops = {
         .class_name = "DSOX2000UserClient",
         .start = dso_uc_start,
         .client_close = dso_client_close,
         .methods = dso_methods,
         .method_count = DSO_SELECTOR_COUNT,
+        .method_names = dso_method_names,
 };
 
 static tether_ret_t dso_new_user_client(tether_service *svc, uint32_t type, const tether_user_client_ops **ret)

@@ -389,6 +389,15 @@ static const tether_method_dispatch example_methods[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_ACQUIRE] = { m_acquire, 1, 0, 0, 0, 0 },
 };
 
+static const char *const example_method_names[EXAMPLE_SELECTOR_COUNT] = {
+        [EXAMPLE_MY_METHOD] = "myMethod", [EXAMPLE_ADD] = "add", [EXAMPLE_ECHO] = "echo",
+        [EXAMPLE_SLEEP] = "sleep", [EXAMPLE_DELAYED_ADD] = "delayedAdd", [EXAMPLE_RESET] = "reset",
+        [EXAMPLE_COUNT] = "count", [EXAMPLE_WHO_AM_I] = "whoAmI", [EXAMPLE_GET_BAUD_RATE] = "getBaudRate",
+        [EXAMPLE_FILL_MEMORY] = "fillMemory", [EXAMPLE_PUBLISH_DEVICE] = "publishDevice",
+        [EXAMPLE_REMOVE_DEVICE] = "removeDevice", [EXAMPLE_SUM] = "sum", [EXAMPLE_PRODUCE] = "produce",
+        [EXAMPLE_ACQUIRE] = "acquire",
+};
+
 static const tether_user_client_ops example_client_ops = {
         .class_name = "ExampleUserClient",
         .priv_size = sizeof(example_client),
@@ -397,6 +406,7 @@ static const tether_user_client_ops example_client_ops = {
         .stop = example_uc_stop,
         .methods = example_methods,
         .method_count = EXAMPLE_SELECTOR_COUNT,
+        .method_names = example_method_names,
         .client_memory_for_type = example_memory,
 };
 
@@ -480,6 +490,12 @@ static const tether_external_method example_legacy_methods[EXAMPLE_LEGACY_SELECT
 };
 #undef V
 
+static const char *const example_legacy_names[EXAMPLE_LEGACY_SELECTOR_COUNT] = {
+        [EXAMPLE_LEGACY_MY_METHOD] = "myMethod", [EXAMPLE_LEGACY_ADD] = "add", [EXAMPLE_LEGACY_ECHO] = "echo",
+        [EXAMPLE_LEGACY_SET_NAME] = "setName", [EXAMPLE_LEGACY_GET_BAUD_RATE] = "getBaudRate",
+        [EXAMPLE_LEGACY_GET_NAME] = "getName",
+};
+
 static const tether_user_client_ops example_legacy_ops = {
         .class_name = "ExampleLegacyUserClient",
         .priv_size = sizeof(example_client),
@@ -488,6 +504,7 @@ static const tether_user_client_ops example_legacy_ops = {
         .stop = example_uc_stop,
         .legacy_methods = example_legacy_methods,
         .legacy_method_count = EXAMPLE_LEGACY_SELECTOR_COUNT,
+        .method_names = example_legacy_names,
 };
 
 static tether_ret_t example_new_user_client(tether_service *svc, uint32_t type, const tether_user_client_ops **ret)

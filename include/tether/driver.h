@@ -177,6 +177,9 @@ typedef struct tether_user_client_ops {
         uint32_t legacy_method_count;
         const tether_method_dispatch *methods;
         uint32_t method_count;
+        /* Optional: a name per selector (same count as the table), shown by
+         * `tether probe`. NULL entries and a NULL array are fine. */
+        const char *const *method_names;
 
         /* Shared memory of a type (IOUserClient::clientMemoryForType). Return
          * a referenced memory object; set TETHER_MAP_READ_ONLY in *options to

@@ -172,6 +172,69 @@ tether_ret_t tether_service_add_matching_notification(tether_notification_port *
                                                       void *refcon, tether_notification **ret);
 void tether_notification_remove(tether_notification *n);
 
+/* ---- probes: every call and USB transfer, live (tether probe) ---- */
+
+typedef struct tether_probe tether_probe;
+
+#define TETHER_PROBE_CALLS        (1u << 0) /* user-client calls and async completions */
+#define TETHER_PROBE_USB          (1u << 1) /* USBTMC transfers */
+#define TETHER_PROBE_ANY_SELECTOR 0xFFFFFFFFu
+#define TETHER_PROBE_MAX_SNAPLEN  65280u
+
+typedef struct tether_probe_filter {
+        uint32_t kinds;          /* TETHER_PROBE_CALLS and/or TETHER_PROBE_USB */
+        uint32_t snaplen;        /* USB data bytes kept per transfer (<= TETHER_PROBE_MAX_SNAPLEN) */
+        uint64_t service_id;     /* 0: every service */
+        int32_t pid;             /* 0: every client; else its calls and the transfers they make */
+        uint32_t selector;       /* TETHER_PROBE_ANY_SELECTOR, or one selector's calls and transfers */
+} tether_probe_filter;
+
+#define TETHER_PROBE_EVENT_CALL  1u
+#define TETHER_PROBE_EVENT_ASYNC 2u /* an async completion was delivered */
+#define TETHER_PROBE_EVENT_USB   3u
+
+/* Call flags, as on the wire. */
+#define TETHER_PROBE_CALL_ASYNC   (1u << 0)
+#define TETHER_PROBE_CALL_OOL_IN  (1u << 1) /* struct input went through shared memory */
+#define TETHER_PROBE_CALL_OOL_OUT (1u << 2)
+
+typedef struct tether_probe_event {
+        uint32_t kind;             /* TETHER_PROBE_EVENT_* */
+        uint32_t dropped;          /* events this probe lost just before this one */
+        uint64_t time_ns;          /* CLOCK_REALTIME: call start, completion, transfer submit */
+        uint64_t duration_ns;      /* call: in tetherd and the driver; USB: submit to done */
+        uint64_t service_id, session_id, connection_id; /* 0s outside a call */
+        int32_t pid;
+        uint32_t selector;         /* TETHER_PROBE_ANY_SELECTOR outside a call */
+        tether_ret_t result;       /* of the call, the completion or the transfer */
+        /* CALL */
+        char method[32];           /* from the driver's method_names, or "" */
+        uint32_t call_flags;       /* TETHER_PROBE_CALL_* */
+        uint32_t scalar_in, scalar_out, struct_in, struct_out;
+        /* ASYNC */
+        uint32_t arg_count;
+        uint64_t args[16];
+        /* USB */
+        uint16_t bus;              /* 0 for a simulated device */
+        uint8_t address;
+        uint8_t transfer_type;     /* 2 control, 3 bulk (usbmon's numbers) */
+        uint8_t endpoint;          /* 0x80 set for IN */
+        uint8_t setup[8];          /* control transfers */
+        uint32_t requested;        /* OUT: length; IN: buffer size */
+        uint32_t actual;           /* bytes moved */
+        uint32_t captured;         /* bytes in data (snaplen) */
+        const uint8_t *data;       /* valid until the next tether_probe_read() */
+} tether_probe_event;
+
+/* Root or tetherd's own user only: TETHER_ERR_NOT_PRIVILEGED otherwise. */
+tether_ret_t tether_probe_attach(tether_session *s, const tether_probe_filter *filter, tether_probe **ret);
+/* Non-blocking: poll it for POLLIN, then read until TETHER_ERR_NOT_READY. */
+int tether_probe_get_fd(tether_probe *p);
+/* TETHER_ERR_NOT_READY when nothing waits; TETHER_ERR_NOT_ATTACHED once
+ * tetherd or the session is gone. */
+tether_ret_t tether_probe_read(tether_probe *p, tether_probe_event *ret);
+void tether_probe_detach(tether_probe *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -201,6 +201,57 @@ tether_ret_t notification_remove(session *s, uint64_t id);
 void notify_service_locked(entry *e, uint32_t type);
 void notify_shutdown(void);
 
+/* ---- probes (probe.c) ---- */
+
+#define PROBE_CALLS        (1u << 0) /* calls and async completions */
+#define PROBE_USB          (1u << 1) /* USBTMC transfers */
+#define PROBE_KINDS        (PROBE_CALLS | PROBE_USB)
+#define PROBE_ANY_SELECTOR 0xFFFFFFFFu
+#define PROBE_NAME_SIZE    32u
+/* Data bytes per USB event: what fits in one datagram beside its fields. */
+#define PROBE_MAX_SNAPLEN  (WIRE_MAX_MESSAGE - 256u)
+
+typedef struct probe_filter {
+        uint32_t kinds;        /* PROBE_* */
+        uint32_t snaplen;      /* USB data bytes to keep per transfer */
+        uint64_t service_id;   /* 0: every service */
+        int32_t pid;           /* 0: every client */
+        uint32_t selector;     /* PROBE_ANY_SELECTOR: every call */
+} probe_filter;
+
+/* What a work loop is doing now, so that a USB transfer can be tagged
+ * with the call it happened in. Set by the loop's own thread. */
+typedef struct probe_context {
+        uint64_t service_id, session_id, connection_id;
+        int32_t pid;
+        uint32_t selector;
+        bool in_call;
+} probe_context;
+
+typedef struct probe_call_event {
+        uint64_t start_ns, duration_ns;
+        tether_ret_t result;
+        uint32_t flags;        /* WIRE_CALL_* */
+        uint32_t scalar_in, scalar_out, struct_in, struct_out;
+        const char *method;    /* NULL if the driver names none */
+} probe_call_event;
+
+extern atomic_uint probe_count;
+extern __thread probe_context probe_current;
+
+/* The whole cost of probing when nobody probes. */
+static inline bool probe_on(void)
+{
+        return atomic_load_explicit(&probe_count, memory_order_relaxed) != 0;
+}
+uint64_t probe_now_ns(void);  /* CLOCK_REALTIME, for the record */
+uint64_t probe_mono_ns(void); /* CLOCK_MONOTONIC, for durations */
+tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd);
+void probes_release_session(const session *s);
+void probe_shutdown(void);
+void probe_call(const probe_call_event *e);
+void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count);
+
 /* ---- built-in drivers (drivers.c) ---- */
 
 extern const tether_driver *const builtin_drivers[];

@@ -280,6 +280,7 @@ int main(int argc, char **argv)
         service_shutdown_all();
         server_close_sessions();
         notify_shutdown();
+        probe_shutdown();
         registry_shutdown();
         service_unload_drivers();
         return status;

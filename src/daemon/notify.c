@@ -257,5 +257,7 @@ tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t res
                 r = TETHER_SUCCESS;
         }
         pthread_mutex_unlock(&reg_lock);
+        if (probe_on())
+                probe_async(ref, result, args, count);
         return r;
 }

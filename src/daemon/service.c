@@ -185,6 +185,7 @@ static void run_start(void *arg)
         start_ctx *c = arg;
         tether_service *s = c->svc;
         tether_ret_t r = TETHER_SUCCESS;
+        probe_current.service_id = s->entry->id; /* this loop serves only s */
         if (s->terminated)
                 r = TETHER_ERR_ABORTED;
         else if (s->driver->start)

@@ -442,6 +442,29 @@ static void handle_add_notification(session *s, const wire_header *h, wire_reade
         reply_msg(s, h);
 }
 
+/* Probes see every client's calls and the instruments' traffic, so only
+ * root and tetherd's own user may attach one (as only root may run
+ * usbmon). */
+static void handle_probe_attach(session *s, const wire_header *h, wire_reader *rd)
+{
+        probe_filter f = { .kinds = wire_get_u32(rd), .snaplen = wire_get_u32(rd) };
+        f.service_id = wire_get_u64(rd);
+        f.pid = (int32_t)wire_get_u32(rd);
+        f.selector = wire_get_u32(rd);
+        tether_ret_t r = wire_reader_done(rd);
+        if (r == TETHER_SUCCESS && s->task.uid != 0 && s->task.uid != geteuid())
+                r = TETHER_ERR_NOT_PRIVILEGED;
+        int fd = -1;
+        if (r == TETHER_SUCCESS)
+                r = probe_attach(s, &f, &fd);
+        if (r != TETHER_SUCCESS) {
+                reply_status(s, h, r);
+                return;
+        }
+        session_reply(s, h->type, h->serial, TETHER_SUCCESS, NULL, fd);
+        close(fd);
+}
+
 static void handle_hello(session *s, const wire_header *h, wire_reader *rd)
 {
         uint32_t abi = wire_get_u32(rd);
@@ -516,6 +539,9 @@ static void handle_message(session *s, const uint8_t *buf, size_t len, int fd)
         case WIRE_ADD_NOTIFICATION:
                 handle_add_notification(s, &h, &rd);
                 break;
+        case WIRE_PROBE_ATTACH:
+                handle_probe_attach(s, &h, &rd);
+                break;
         case WIRE_REMOVE_NOTIFICATION: {
                 uint64_t id = wire_get_u64(&rd);
                 r = wire_reader_done(&rd);
@@ -540,6 +566,7 @@ static void session_close(session *s)
          * last reference, so no thread ever writes to a reused number. */
         shutdown(s->fd, SHUT_RDWR);
         ports_release_session(s);
+        probes_release_session(s);
         live_remove(s);
         uid_count *u = s->refused ? NULL : uid_slot(s->task.uid, false);
         if (u && u->n)

@@ -157,6 +157,48 @@ static tether_ret_t set_buffer(tether_user_client *uc, wire_reader *rd, int fd)
         return TETHER_SUCCESS;
 }
 
+static const char *method_name(const tether_user_client_ops *ops, uint32_t selector)
+{
+        uint32_t n = ops->methods ? ops->method_count : ops->legacy_method_count;
+        return ops->method_names && selector < n ? ops->method_names[selector] : NULL;
+}
+
+static void probe_begin(tether_user_client *uc, uint32_t selector)
+{
+        probe_current.session_id = uc->session->id;
+        probe_current.connection_id = uc->id;
+        probe_current.pid = uc->task.pid;
+        probe_current.selector = selector;
+        probe_current.in_call = true;
+}
+
+static void probe_end(void)
+{
+        probe_current.session_id = probe_current.connection_id = 0;
+        probe_current.pid = 0;
+        probe_current.in_call = false;
+}
+
+/* A call while someone probes: timed, and USB transfers it makes carry
+ * its pid, connection and selector. */
+static tether_ret_t probed_dispatch(tether_user_client *uc, const wire_call *c, const dispatch_target *t,
+                                    tether_method_args *args)
+{
+        probe_begin(uc, c->selector);
+        probe_call_event e = { .start_ns = probe_now_ns(), .flags = c->flags, .scalar_in = c->scalar_in_count,
+                               .struct_in = c->struct_in_size, .method = method_name(uc->ops, c->selector) };
+        uint64_t t0 = probe_mono_ns();
+        e.result = dispatch_call(uc->ops, t, args);
+        e.duration_ns = probe_mono_ns() - t0;
+        if (e.result == TETHER_SUCCESS) {
+                e.scalar_out = args->scalar_output_count;
+                e.struct_out = args->struct_output_size;
+        }
+        probe_call(&e);
+        probe_end();
+        return e.result;
+}
+
 static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *body, size_t len)
 {
         wire_call c;
@@ -165,6 +207,7 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
         tether_async_ref ref;
         tether_method_args args = { 0 };
         tether_ret_t r = wire_call_decode(body, len, &c);
+        bool decoded = r == TETHER_SUCCESS;
         bool ool_out = r == TETHER_SUCCESS && (c.flags & WIRE_CALL_OOL_OUT);
 
         if (r == TETHER_SUCCESS && uc->stopped)
@@ -212,7 +255,22 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                         .reference = NULL,
                         .caller_is_admin = uc->task.uid == 0,
                 };
-                r = dispatch_call(uc->ops, &t, &args);
+                if (probe_on())
+                        r = probed_dispatch(uc, &c, &t, &args);
+                else
+                        r = dispatch_call(uc->ops, &t, &args);
+        } else if (probe_on()) {
+                /* Refused before the driver ran: still worth seeing. */
+                probe_call_event e = { .start_ns = probe_now_ns(), .result = r };
+                probe_begin(uc, decoded ? c.selector : PROBE_ANY_SELECTOR);
+                if (decoded) {
+                        e.flags = c.flags;
+                        e.scalar_in = c.scalar_in_count;
+                        e.struct_in = c.struct_in_size;
+                        e.method = method_name(uc->ops, c.selector);
+                }
+                probe_call(&e);
+                probe_end();
         }
         free(ool_in_copy);
 

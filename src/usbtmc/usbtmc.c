@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "usbtmc/usbtmc.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -67,6 +68,93 @@ uint8_t usbtmc_next_btag(uint8_t btag)
         return btag == 255 ? 1 : (uint8_t)(btag + 1);
 }
 
+static _Atomic(usbtmc_observer) observer;
+
+void usbtmc_set_observer(usbtmc_observer fn)
+{
+        atomic_store(&observer, fn);
+}
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The backend calls, each reported to the observer when there is one. */
+static tether_ret_t do_bulk_out(usbtmc *t, const uint8_t *data, size_t len, unsigned timeout_ms)
+{
+        usbtmc_observer fn = atomic_load_explicit(&observer, memory_order_relaxed);
+        if (!fn)
+                return t->ops->bulk_out(t->ctx, data, len, timeout_ms);
+        usbtmc_xfer x = { .type = USBTMC_XFER_BULK, .endpoint = t->ep_out, .data = data, .requested = len,
+                          .submit_ns = now_ns() };
+        x.status = t->ops->bulk_out(t->ctx, data, len, timeout_ms);
+        x.done_ns = now_ns();
+        x.actual = x.status == TETHER_SUCCESS ? len : 0;
+        fn(t, &x);
+        return x.status;
+}
+
+static tether_ret_t do_bulk_in(usbtmc *t, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
+{
+        usbtmc_observer fn = atomic_load_explicit(&observer, memory_order_relaxed);
+        if (!fn)
+                return t->ops->bulk_in(t->ctx, data, cap, ret_len, timeout_ms);
+        usbtmc_xfer x = { .type = USBTMC_XFER_BULK, .endpoint = t->ep_in, .data = data, .requested = cap,
+                          .submit_ns = now_ns() };
+        *ret_len = 0;
+        x.status = t->ops->bulk_in(t->ctx, data, cap, ret_len, timeout_ms);
+        x.done_ns = now_ns();
+        x.actual = *ret_len;
+        fn(t, &x);
+        return x.status;
+}
+
+static void setup_packet(uint8_t out[8], uint8_t type, uint8_t request, uint16_t value, uint16_t index, uint16_t len)
+{
+        out[0] = type;
+        out[1] = request;
+        out[2] = (uint8_t)value;
+        out[3] = (uint8_t)(value >> 8);
+        out[4] = (uint8_t)index;
+        out[5] = (uint8_t)(index >> 8);
+        out[6] = (uint8_t)len;
+        out[7] = (uint8_t)(len >> 8);
+}
+
+static tether_ret_t do_control_in(usbtmc *t, uint8_t type, uint8_t request, uint16_t value, uint16_t index,
+                                  uint8_t *data, uint16_t len, size_t *ret_len)
+{
+        usbtmc_observer fn = atomic_load_explicit(&observer, memory_order_relaxed);
+        if (!fn)
+                return t->ops->control_in(t->ctx, type, request, value, index, data, len, ret_len, t->timeout_ms);
+        usbtmc_xfer x = { .type = USBTMC_XFER_CONTROL, .endpoint = 0x80, .data = data, .requested = len,
+                          .submit_ns = now_ns() };
+        setup_packet(x.setup, type, request, value, index, len);
+        *ret_len = 0;
+        x.status = t->ops->control_in(t->ctx, type, request, value, index, data, len, ret_len, t->timeout_ms);
+        x.done_ns = now_ns();
+        x.actual = *ret_len;
+        fn(t, &x);
+        return x.status;
+}
+
+static tether_ret_t do_clear_halt(usbtmc *t, bool out)
+{
+        usbtmc_observer fn = atomic_load_explicit(&observer, memory_order_relaxed);
+        if (!fn)
+                return t->ops->clear_halt(t->ctx, out);
+        /* CLEAR_FEATURE(ENDPOINT_HALT): a standard request to the endpoint. */
+        usbtmc_xfer x = { .type = USBTMC_XFER_CONTROL, .endpoint = 0x00, .submit_ns = now_ns() };
+        setup_packet(x.setup, 0x02, 0x01, 0, out ? t->ep_out : t->ep_in, 0);
+        x.status = t->ops->clear_halt(t->ctx, out);
+        x.done_ns = now_ns();
+        fn(t, &x);
+        return x.status;
+}
+
 void usbtmc_init(usbtmc *t, const usbtmc_backend_ops *ops, void *ctx)
 {
         memset(t, 0, sizeof(*t));
@@ -99,7 +187,7 @@ tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len)
                 memcpy(buf + USBTMC_HEADER_SIZE, p, n);
                 size_t total = USBTMC_HEADER_SIZE + usbtmc_padded(n);
                 memset(buf + USBTMC_HEADER_SIZE + n, 0, total - USBTMC_HEADER_SIZE - n);
-                r = t->ops->bulk_out(t->ctx, buf, total, t->timeout_ms);
+                r = do_bulk_out(t, buf, total, t->timeout_ms);
                 p += n;
                 len -= n;
         }
@@ -118,7 +206,7 @@ static void drain_in(usbtmc *t)
                 return;
         for (int i = 0; i < DRAIN_TRIES; i++) {
                 size_t n = 0;
-                if (t->ops->bulk_in(t->ctx, junk, t->max_packet, &n, 50) != TETHER_SUCCESS || n < t->max_packet)
+                if (do_bulk_in(t, junk, t->max_packet, &n, 50) != TETHER_SUCCESS || n < t->max_packet)
                         break;
         }
         free(junk);
@@ -133,7 +221,7 @@ static tether_ret_t read_round(usbtmc *t, uint8_t *dst, size_t want, size_t *ret
         t->last_in_btag = t->btag;
         usbtmc_header h = { .msg_id = USBTMC_REQUEST_DEV_DEP_MSG_IN, .btag = t->btag, .transfer_size = (uint32_t)want };
         usbtmc_header_encode(&h, req);
-        tether_ret_t r = t->ops->bulk_out(t->ctx, req, sizeof(req), t->timeout_ms);
+        tether_ret_t r = do_bulk_out(t, req, sizeof(req), t->timeout_ms);
         if (r != TETHER_SUCCESS)
                 return r;
 
@@ -142,7 +230,7 @@ static tether_ret_t read_round(usbtmc *t, uint8_t *dst, size_t want, size_t *ret
         if (!in)
                 return TETHER_ERR_NO_MEMORY;
         size_t got = 0;
-        r = t->ops->bulk_in(t->ctx, in, cap, &got, t->timeout_ms);
+        r = do_bulk_in(t, in, cap, &got, t->timeout_ms);
         usbtmc_header rh;
         if (r == TETHER_SUCCESS)
                 r = usbtmc_header_decode(in, got, &rh);
@@ -153,7 +241,7 @@ static tether_ret_t read_round(usbtmc *t, uint8_t *dst, size_t want, size_t *ret
          * reading until the bytes the header announced are here. */
         while (r == TETHER_SUCCESS && got < USBTMC_HEADER_SIZE + rh.transfer_size) {
                 size_t more = 0;
-                r = t->ops->bulk_in(t->ctx, in + got, cap - got, &more, t->timeout_ms);
+                r = do_bulk_in(t, in + got, cap - got, &more, t->timeout_ms);
                 if (r == TETHER_SUCCESS && more == 0)
                         r = TETHER_ERR_UNDERRUN;
                 got += more;
@@ -194,7 +282,7 @@ tether_ret_t usbtmc_read(usbtmc *t, void *buf, size_t cap, size_t *ret_len)
                 /* Abort what is in flight and clear the device: the next
                  * command then starts from a clean state. A stalled bulk-IN
                  * must be un-halted first, or nothing more comes through. */
-                t->ops->clear_halt(t->ctx, false);
+                do_clear_halt(t, false);
                 usbtmc_abort_bulk_in(t);
                 usbtmc_clear(t);
                 return r;
@@ -209,7 +297,7 @@ static tether_ret_t control(usbtmc *t, uint8_t type, uint8_t request, uint16_t v
                             uint8_t *data, uint16_t len)
 {
         size_t got = 0;
-        tether_ret_t r = t->ops->control_in(t->ctx, type, request, value, index, data, len, &got, t->timeout_ms);
+        tether_ret_t r = do_control_in(t, type, request, value, index, data, len, &got);
         if (r == TETHER_SUCCESS && got < 1)
                 r = TETHER_ERR_UNDERRUN;
         return r;
@@ -295,7 +383,7 @@ tether_ret_t usbtmc_abort_bulk_out(usbtmc *t)
                 if (r != TETHER_SUCCESS)
                         return r;
                 if (b[0] != USBTMC_STATUS_PENDING)
-                        return b[0] == USBTMC_STATUS_SUCCESS ? t->ops->clear_halt(t->ctx, true)
+                        return b[0] == USBTMC_STATUS_SUCCESS ? do_clear_halt(t, true)
                                                             : TETHER_ERR_DEVICE_ERROR;
                 sleep_ms(POLL_SLEEP_MS);
         }
@@ -316,7 +404,7 @@ tether_ret_t usbtmc_clear(usbtmc *t)
                 if (r != TETHER_SUCCESS)
                         return r;
                 if (b[0] != USBTMC_STATUS_PENDING)
-                        return b[0] == USBTMC_STATUS_SUCCESS ? t->ops->clear_halt(t->ctx, true)
+                        return b[0] == USBTMC_STATUS_SUCCESS ? do_clear_halt(t, true)
                                                             : TETHER_ERR_DEVICE_ERROR;
                 if (b[1] & 0x01)
                         drain_in(t); /* bmClear: bulk-IN still has data */
@@ -332,5 +420,5 @@ tether_ret_t usbtmc_trigger(usbtmc *t)
         t->btag = usbtmc_next_btag(t->btag);
         usbtmc_header h = { .msg_id = USB488_TRIGGER, .btag = t->btag };
         usbtmc_header_encode(&h, b);
-        return t->ops->bulk_out(t->ctx, b, sizeof(b), t->timeout_ms);
+        return do_bulk_out(t, b, sizeof(b), t->timeout_ms);
 }

@@ -114,9 +114,35 @@ typedef struct usbtmc {
         uint8_t last_in_btag;        /* of the last REQUEST_DEV_DEP_MSG_IN */
         uint8_t stb_btag;            /* READ_STATUS_BYTE's own tag, 2..127 */
         usbtmc_caps caps;
+        /* Where the device sits, for probes only (0.0 for a simulated one). */
+        uint16_t bus;
+        uint8_t address;
 } usbtmc;
 
 void usbtmc_init(usbtmc *t, const usbtmc_backend_ops *ops, void *ctx);
+
+/* ---- observing transfers (tether probe) ---- */
+
+#define USBTMC_XFER_CONTROL 2u /* usbmon's transfer types */
+#define USBTMC_XFER_BULK    3u
+
+/* One finished transfer as a prober sees it. */
+typedef struct usbtmc_xfer {
+        uint8_t type;           /* USBTMC_XFER_* */
+        uint8_t endpoint;       /* address, 0x80 set for IN; 0x00/0x80 for control */
+        uint8_t setup[8];       /* control transfers: the setup packet as sent */
+        const uint8_t *data;    /* OUT: the bytes sent; IN: the bytes received */
+        size_t requested;       /* OUT: length; IN: capacity */
+        size_t actual;          /* bytes moved */
+        tether_ret_t status;
+        uint64_t submit_ns, done_ns; /* CLOCK_REALTIME */
+} usbtmc_xfer;
+
+typedef void (*usbtmc_observer)(const usbtmc *t, const usbtmc_xfer *x);
+
+/* Process-wide: every transfer of every link is reported to fn (NULL to
+ * stop). With none set, a transfer costs one relaxed load more. */
+void usbtmc_set_observer(usbtmc_observer fn);
 
 /* A whole device-dependent message, split into transfers, EOM on the last. */
 tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len);

@@ -38,6 +38,7 @@ enum wire_type {
         WIRE_PORT_CREATE,        /* -> u64 port id + fd */
         WIRE_ADD_NOTIFICATION,   /* u64 port, u32 type, u32 0, u64 cookie, CBOR -> u64 id */
         WIRE_REMOVE_NOTIFICATION,/* u64 id */
+        WIRE_PROBE_ATTACH = 11,  /* u32 kinds, u32 snaplen, u64 service, i32 pid, u32 selector -> fd */
         /* connection */
         WIRE_CALL = 32,          /* struct wire_call -> struct wire_call_reply */
         WIRE_CLOSE,              /* -> result, then tetherd closes the socket */
@@ -46,6 +47,10 @@ enum wire_type {
         /* port */
         WIRE_NOTIFY_SERVICE = 64,/* u64 notification cookie, u32 type, u32 0, u64 service id */
         WIRE_NOTIFY_ASYNC,       /* u64 ref[8], i32 result, u32 count, u64 args[count] */
+        /* probe (docs/wire.md has the layouts) */
+        WIRE_PROBE_CALL = 80,    /* a user-client call, after it returned */
+        WIRE_PROBE_USB,          /* a USBTMC transfer, after it finished */
+        WIRE_PROBE_ASYNC,        /* an async completion delivered */
         WIRE_REPLY_FLAG = 0x8000,/* or'ed into a reply's type */
 };
 
