@@ -118,6 +118,7 @@ static void call_event_fields(void **state)
         assert_quiet(p);
         tether_probe_detach(p);
         tether_service_close(c);
+        tether_session_close(s);
 }
 
 static void filters(void **state)
@@ -160,6 +161,7 @@ static void filters(void **state)
         tether_probe_detach(mine);
         tether_service_close(scope);
         tether_service_close(c);
+        tether_session_close(s);
 }
 
 /* A SCPI query through the scope driver: the transfers it makes carry the
@@ -211,6 +213,7 @@ static void usb_transfers(void **state)
         assert_true(e.requested > 12);
         tether_probe_detach(p);
         tether_service_close(scope);
+        tether_session_close(s);
 }
 
 static void ignore_completion(void *refcon, tether_ret_t result, const uint64_t *args, uint32_t arg_count)
@@ -242,6 +245,7 @@ static void async_completion(void **state)
         tether_probe_detach(p);
         tether_notification_port_destroy(port);
         tether_service_close(c);
+        tether_session_close(s);
 }
 
 /* A prober that stops reading loses events, never slows the driver, and
@@ -275,6 +279,7 @@ static void lost_events_are_counted(void **state)
         assert_int_equal(got + lost, CALLS + 1);
         tether_probe_detach(p);
         tether_service_close(c);
+        tether_session_close(s);
 }
 
 static void only_root_or_tetherds_user(void **state)
@@ -328,6 +333,7 @@ static void bad_filters_and_detach_under_traffic(void **state)
         assert_int_equal(tether_call_scalar_method(c, EXAMPLE_COUNT, NULL, 0, &out, &n), TETHER_SUCCESS);
         assert_true(harness_fd_count(&H) <= fds);
         tether_service_close(c);
+        tether_session_close(s);
 }
 
 int main(void)
