@@ -73,7 +73,7 @@ static tether_ret_t c_halt(void *ctx, bool out)
         return TETHER_SUCCESS;
 }
 
-static const usbtmc_backend_ops canned_ops = { c_out, c_in, c_ctl, c_halt };
+static const usbtmc_backend_ops canned_ops = { .bulk_out = c_out, .bulk_in = c_in, .control_in = c_ctl, .clear_halt = c_halt };
 
 static double framing_mbs(size_t response, uint32_t max_transfer, int reps)
 {

@@ -152,7 +152,9 @@ static const char *request_name(const uint8_t setup[8])
 static void print_usb(const tether_probe_event *e)
 {
         bool in = e->endpoint & 0x80;
-        const char *kind = e->transfer_type == 2 ? (in ? "ctrl-in " : "ctrl-out") : (in ? "bulk-in " : "bulk-out");
+        const char *kind = e->transfer_type == 2   ? (in ? "ctrl-in " : "ctrl-out")
+                           : e->transfer_type == 1 ? "intr-in "
+                                                   : (in ? "bulk-in " : "bulk-out");
         printf("usb  %u.%u %s ep %02x %6" PRIu32 "/%-6" PRIu32 " %-8s ", e->bus, e->address, kind, e->endpoint,
                e->actual, e->requested, e->result == TETHER_SUCCESS ? "ok" : tether_strerror(e->result));
         print_duration(e->duration_ns);
@@ -161,6 +163,12 @@ static void print_usb(const tether_probe_event *e)
                        e->setup[2] | e->setup[3] << 8, e->setup[4] | e->setup[5] << 8);
                 if (e->captured)
                         printf(" status %02x", e->data[0]);
+        } else if (e->transfer_type == 1) {
+                /* USB488 notifications: bNotify1, bNotify2. */
+                if (e->captured >= 2 && e->data[0] == 0x81)
+                        printf("  SRQ STB %02x", e->data[1]);
+                else if (e->captured >= 2 && (e->data[0] & 0x80))
+                        printf("  READ_STATUS_BYTE tag %u STB %02x", e->data[0] & 0x7f, e->data[1]);
         } else {
                 usbtmc_header h;
                 if (e->captured >= USBTMC_HEADER_SIZE &&

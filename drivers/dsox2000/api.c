@@ -269,6 +269,7 @@ static tether_ret_t open_link(tether_service *svc, dso *d)
         if (e || sim_usbtmc_new(d->sim, &d->sim_dev))
                 return TETHER_ERR_NO_MEMORY;
         usbtmc_init(&d->usb, &sim_usbtmc_ops, d->sim_dev);
+        d->usb.ep_interrupt = SIM_USBTMC_EP_INTERRUPT;
         scpi_link_usbtmc(&d->link, &d->usb);
         return usbtmc_get_capabilities(&d->usb, NULL);
 }

@@ -20,6 +20,10 @@ struct sim_usbtmc {
         uint8_t flight_btag;
         bool in_halted;
         bool delay_next, wrong_btag_next, short_packets, unplugged;
+        /* Interrupt-IN notifications waiting, 2 bytes each (the DSO-X 2002A
+         * has an interrupt endpoint, so READ_STATUS_BYTE answers there). */
+        uint8_t notes[8][2];
+        unsigned n_notes;
 };
 
 int sim_usbtmc_new(sim_scope *scope, sim_usbtmc **ret)
@@ -231,9 +235,19 @@ static tether_ret_t dev_control_in(void *ctx, uint8_t type, uint8_t request, uin
                 n = 0x18;
                 break;
         case USB488_READ_STATUS_BYTE:
+                /* A second request while the first's answer still waits
+                 * on the interrupt pipe is refused, as USB488 says. */
+                if (d->n_notes == sizeof(d->notes) / sizeof(d->notes[0])) {
+                        b[0] = USB488_STATUS_INTERRUPT_IN_BUSY;
+                        n = 3;
+                        break;
+                }
                 b[0] = USBTMC_STATUS_SUCCESS;
                 b[1] = (uint8_t)value;
-                b[2] = sim_scope_status_byte(d->scope);
+                b[2] = 0; /* reserved: the STB goes out on interrupt-IN */
+                d->notes[d->n_notes][0] = (uint8_t)(0x80u | (value & 0x7fu));
+                d->notes[d->n_notes][1] = sim_scope_status_byte(d->scope);
+                d->n_notes++;
                 n = 3;
                 break;
         case USBTMC_INDICATOR_PULSE:
@@ -264,7 +278,32 @@ static tether_ret_t dev_clear_halt(void *ctx, bool out)
         return TETHER_SUCCESS;
 }
 
+static tether_ret_t dev_interrupt_in(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
+{
+        sim_usbtmc *d = ctx;
+        if (d->unplugged)
+                return TETHER_ERR_NO_DEVICE;
+        if (!d->n_notes)
+                return TETHER_ERR_TIMEOUT; /* nothing to notify: the host waits its timeout */
+        size_t n = cap < 2 ? cap : 2;
+        memcpy(data, d->notes[0], n);
+        memmove(d->notes[0], d->notes[1], (d->n_notes - 1) * sizeof(d->notes[0]));
+        d->n_notes--;
+        *ret_len = n;
+        return TETHER_SUCCESS;
+}
+
+void sim_usbtmc_notify_srq(sim_usbtmc *d)
+{
+        if (d->n_notes < sizeof(d->notes) / sizeof(d->notes[0])) {
+                d->notes[d->n_notes][0] = 0x81;
+                d->notes[d->n_notes][1] = sim_scope_status_byte(d->scope);
+                d->n_notes++;
+        }
+}
+
 const usbtmc_backend_ops sim_usbtmc_ops = {
+        .interrupt_in = dev_interrupt_in,
         .bulk_out = dev_bulk_out,
         .bulk_in = dev_bulk_in,
         .control_in = dev_control_in,

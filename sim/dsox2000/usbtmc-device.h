@@ -29,6 +29,12 @@ void sim_usbtmc_inject(sim_usbtmc *d, sim_fault fault);
 /* Undo persistent faults (short packets, unplug). */
 void sim_usbtmc_reset_faults(sim_usbtmc *d);
 
+/* Queue an SRQ notification (bNotify1 0x81, the STB) on interrupt-IN,
+ * as the scope sends when a service request is enabled and raised. */
+void sim_usbtmc_notify_srq(sim_usbtmc *d);
+/* The simulated DSO-X 2002A's interrupt-IN endpoint, as on the real one. */
+#define SIM_USBTMC_EP_INTERRUPT 0x83u
+
 /* ctx is the sim_usbtmc. */
 extern const usbtmc_backend_ops sim_usbtmc_ops;
 

@@ -171,13 +171,32 @@ static tether_ret_t b_clear_halt(void *ctx, bool out)
         return from_libusb(libusb_clear_halt(u->h, out ? u->info.ep_out : u->info.ep_in));
 }
 
-static const usbtmc_backend_ops usb_ops = { b_out, b_in, b_control, b_clear_halt };
+static tether_ret_t b_interrupt(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
+{
+        usbtmc_usb *u = ctx;
+        int got = 0;
+        if (!u->info.ep_interrupt)
+                return TETHER_ERR_UNSUPPORTED;
+        int e = libusb_interrupt_transfer(u->h, u->info.ep_interrupt, data, cap > INT32_MAX ? INT32_MAX : (int)cap,
+                                          &got, timeout_ms);
+        *ret_len = got > 0 ? (size_t)got : 0;
+        return from_libusb(e);
+}
+
+static const usbtmc_backend_ops usb_ops = {
+        .bulk_out = b_out,
+        .bulk_in = b_in,
+        .control_in = b_control,
+        .clear_halt = b_clear_halt,
+        .interrupt_in = b_interrupt,
+};
 
 void usbtmc_usb_attach(usbtmc *t, usbtmc_usb *u)
 {
         usbtmc_init(t, &usb_ops, u);
         t->ep_out = u->info.ep_out;
         t->ep_in = u->info.ep_in;
+        t->ep_interrupt = u->info.ep_interrupt;
         t->interface = u->info.interface;
         if (u->info.max_packet_in)
                 t->max_packet = u->info.max_packet_in;

@@ -112,6 +112,21 @@ static tether_ret_t do_bulk_in(usbtmc *t, uint8_t *data, size_t cap, size_t *ret
         return x.status;
 }
 
+static tether_ret_t do_interrupt_in(usbtmc *t, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
+{
+        usbtmc_observer fn = atomic_load_explicit(&observer, memory_order_relaxed);
+        if (!fn)
+                return t->ops->interrupt_in(t->ctx, data, cap, ret_len, timeout_ms);
+        usbtmc_xfer x = { .type = USBTMC_XFER_INTERRUPT, .endpoint = t->ep_interrupt, .data = data,
+                          .requested = cap, .submit_ns = now_ns() };
+        *ret_len = 0;
+        x.status = t->ops->interrupt_in(t->ctx, data, cap, ret_len, timeout_ms);
+        x.done_ns = now_ns();
+        x.actual = *ret_len;
+        fn(t, &x);
+        return x.status;
+}
+
 static void setup_packet(uint8_t out[8], uint8_t type, uint8_t request, uint16_t value, uint16_t index, uint16_t len)
 {
         out[0] = type;
@@ -337,8 +352,29 @@ tether_ret_t usbtmc_read_status_byte(usbtmc *t, uint8_t *ret_stb)
                 return b[0] == USB488_STATUS_INTERRUPT_IN_BUSY ? TETHER_ERR_BUSY : TETHER_ERR_DEVICE_ERROR;
         if (b[1] != t->stb_btag)
                 return TETHER_ERR_IO;
-        *ret_stb = b[2];
-        return TETHER_SUCCESS;
+        if (!t->ep_interrupt || !t->ops->interrupt_in) {
+                *ret_stb = b[2];
+                return TETHER_SUCCESS;
+        }
+        /* The answer comes as a notification; an SRQ may arrive first. */
+        for (int i = 0; i < 8; i++) {
+                uint8_t n[2];
+                size_t got = 0;
+                r = do_interrupt_in(t, n, sizeof(n), &got, t->timeout_ms);
+                if (r != TETHER_SUCCESS)
+                        return r;
+                if (got < 2)
+                        continue;
+                if (n[0] == (0x80u | t->stb_btag)) {
+                        *ret_stb = n[1];
+                        return TETHER_SUCCESS;
+                }
+                if (n[0] == 0x81u) {
+                        t->srq_stb = n[1];
+                        t->srq_pending = true;
+                }
+        }
+        return TETHER_ERR_IO; /* notifications, but never ours */
 }
 
 tether_ret_t usbtmc_abort_bulk_in(usbtmc *t)

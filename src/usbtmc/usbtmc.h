@@ -90,6 +90,9 @@ typedef struct usbtmc_backend_ops {
                                    unsigned timeout_ms);
         /* CLEAR_FEATURE(ENDPOINT_HALT) on the bulk-OUT (out=true) or bulk-IN endpoint. */
         tether_ret_t (*clear_halt)(void *ctx, bool out);
+        /* One interrupt-IN packet (USB488 notifications). NULL when the
+         * backend has no interrupt endpoint. */
+        tether_ret_t (*interrupt_in)(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms);
 } usbtmc_backend_ops;
 
 typedef struct usbtmc_caps {
@@ -106,6 +109,9 @@ typedef struct usbtmc {
         const usbtmc_backend_ops *ops;
         void *ctx;
         uint8_t ep_out, ep_in;       /* endpoint addresses, for wIndex of endpoint requests */
+        uint8_t ep_interrupt;        /* USB488 interrupt-IN, 0 if the device has none */
+        uint8_t srq_stb;             /* STB of the last SRQ notification seen (bNotify1 0x81) */
+        bool srq_pending;
         uint8_t interface;
         uint16_t max_packet;         /* wMaxPacketSize of bulk-IN */
         uint32_t max_transfer;       /* payload bytes per transfer we use (a multiple of 4) */
@@ -123,7 +129,8 @@ void usbtmc_init(usbtmc *t, const usbtmc_backend_ops *ops, void *ctx);
 
 /* ---- observing transfers (tether probe) ---- */
 
-#define USBTMC_XFER_CONTROL 2u /* usbmon's transfer types */
+#define USBTMC_XFER_INTERRUPT 1u /* usbmon's transfer types */
+#define USBTMC_XFER_CONTROL 2u
 #define USBTMC_XFER_BULK    3u
 
 /* One finished transfer as a prober sees it. */
@@ -154,6 +161,10 @@ tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len);
 tether_ret_t usbtmc_read(usbtmc *t, void *buf, size_t cap, size_t *ret_len);
 
 tether_ret_t usbtmc_get_capabilities(usbtmc *t, usbtmc_caps *ret);
+/* USB488 READ_STATUS_BYTE. With an interrupt-IN endpoint the device sends
+ * the status byte there (bNotify1 = 0x80 | bTag, bNotify2 = STB), not in
+ * the control reply: it is read from there, and an SRQ notification met
+ * on the way is kept in srq_stb. */
 tether_ret_t usbtmc_read_status_byte(usbtmc *t, uint8_t *ret_stb);
 tether_ret_t usbtmc_abort_bulk_in(usbtmc *t);
 tether_ret_t usbtmc_abort_bulk_out(usbtmc *t);

@@ -26,6 +26,7 @@ static int setup(void **state)
         sim_scope_new(NULL, &r->scope);
         sim_usbtmc_new(r->scope, &r->dev);
         usbtmc_init(&r->t, &sim_usbtmc_ops, r->dev);
+        r->t.ep_interrupt = SIM_USBTMC_EP_INTERRUPT; /* as the real scope's descriptors say */
         *state = r;
         return 0;
 }
@@ -72,6 +73,35 @@ static void capabilities_and_status_byte(void **state)
         usbtmc_write(&r->t, "*IDN?", 5);
         assert_int_equal(usbtmc_read_status_byte(&r->t, &stb), TETHER_SUCCESS);
         assert_int_equal(stb & 0x10, 0x10); /* MAV: an answer waits */
+}
+
+/* With an interrupt endpoint the status byte arrives there; the control
+ * reply's STB field is reserved (0). A host that reads only the control
+ * reply never sees MAV. */
+static void status_byte_comes_on_interrupt_in(void **state)
+{
+        rig *r = *state;
+        uint8_t stb = 0;
+        usbtmc_write(&r->t, "*IDN?", 5);
+        r->t.ep_interrupt = 0;
+        assert_int_equal(usbtmc_read_status_byte(&r->t, &stb), TETHER_SUCCESS);
+        assert_int_equal(stb, 0);
+        r->t.ep_interrupt = SIM_USBTMC_EP_INTERRUPT;
+        /* The notification the host ignored is still queued: it is not
+         * ours (another bTag) and is skipped. */
+        assert_int_equal(usbtmc_read_status_byte(&r->t, &stb), TETHER_SUCCESS);
+        assert_int_equal(stb & 0x10, 0x10);
+        /* An SRQ notification met on the way is kept for the caller. */
+        sim_usbtmc_notify_srq(r->dev);
+        assert_false(r->t.srq_pending);
+        assert_int_equal(usbtmc_read_status_byte(&r->t, &stb), TETHER_SUCCESS);
+        assert_int_equal(stb & 0x10, 0x10);
+        assert_true(r->t.srq_pending);
+        assert_int_equal(r->t.srq_stb & 0x10, 0x10);
+        /* Nothing more queued: the interrupt pipe is empty. */
+        uint8_t n[2];
+        size_t got = 0;
+        assert_int_equal(sim_usbtmc_ops.interrupt_in(r->dev, n, 2, &got, 10), TETHER_ERR_TIMEOUT);
 }
 
 static void full_record_in_many_transfers(void **state)
@@ -209,6 +239,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 T(idn_over_usbtmc),
                 T(capabilities_and_status_byte),
+                T(status_byte_comes_on_interrupt_in),
                 T(full_record_in_many_transfers),
                 T(overrun_keeps_the_stream_in_step),
                 T(delay_past_timeout_then_recovers),

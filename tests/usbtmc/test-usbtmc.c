@@ -76,7 +76,9 @@ static tether_ret_t m_clear_halt(void *ctx, bool out)
         return TETHER_SUCCESS;
 }
 
-static const usbtmc_backend_ops mock_ops = { m_bulk_out, m_bulk_in, m_control, m_clear_halt };
+static const usbtmc_backend_ops mock_ops = {
+        .bulk_out = m_bulk_out, .bulk_in = m_bulk_in, .control_in = m_control, .clear_halt = m_clear_halt,
+};
 
 static void reply(mock *m, uint8_t b0, uint8_t b1)
 {
