@@ -248,6 +248,8 @@ uint64_t probe_now_ns(void);  /* CLOCK_REALTIME, for the record */
 uint64_t probe_mono_ns(void); /* CLOCK_MONOTONIC, for durations */
 tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd);
 void probes_release_session(const session *s);
+/* Main thread, between epoll batches: free the probes that ended. */
+void probe_reap(void);
 void probe_shutdown(void);
 void probe_call(const probe_call_event *e);
 void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count);

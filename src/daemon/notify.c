@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/daemon.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,16 +43,14 @@ static port *find_port_locked(uint64_t id)
 tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd)
 {
         int sv[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-                return TETHER_ERR_NO_RESOURCES;
         port *p = calloc(1, sizeof(*p));
-        if (!p) {
-                close(sv[0]);
-                close(sv[1]);
+        if (!p)
                 return TETHER_ERR_NO_MEMORY;
+        tether_ret_t r = wire_channel_pair(true, sv); /* ports only carry messages to the client */
+        if (r != TETHER_SUCCESS) {
+                free(p);
+                return r;
         }
-        fcntl(sv[0], F_SETFL, O_NONBLOCK);
-        shutdown(sv[0], SHUT_RD); /* ports only carry messages to the client */
         p->fd = sv[0];
         p->owner = s;
         pthread_mutex_lock(&reg_lock);

@@ -13,7 +13,7 @@
  */
 #include "daemon/daemon.h"
 
-#include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +22,16 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "daemon/server.h"
 #include "usbtmc/usbtmc.h"
 
 typedef struct probe {
         int fd;                 /* tetherd's end, non-blocking, write only */
+        loop_source src;        /* the main loop watches fd for the prober's hang-up */
         const session *owner;   /* compared, never dereferenced */
         probe_filter filter;
         uint32_t dropped;       /* events lost since the last one delivered */
+        bool dead;              /* in the graveyard */
         struct probe *next;
 } probe;
 
@@ -38,6 +41,9 @@ __thread probe_context probe_current;
 
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static probe *probes;
+/* Probes that ended, freed by the main thread between its epoll batches:
+ * an event of this batch may still name one. */
+static probe *graveyard;
 static __thread wire_msg ev;
 
 uint64_t probe_now_ns(void)
@@ -55,22 +61,21 @@ uint64_t probe_mono_ns(void)
 }
 
 static void usb_observer(const usbtmc *t, const usbtmc_xfer *x);
+static void probe_hangup(loop_source *src, uint32_t events);
 
 tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd)
 {
         if (f->kinds & ~(uint32_t)PROBE_KINDS || !f->kinds)
                 return TETHER_ERR_BAD_ARGUMENT;
         int sv[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-                return TETHER_ERR_NO_RESOURCES;
         probe *p = calloc(1, sizeof(*p));
-        if (!p) {
-                close(sv[0]);
-                close(sv[1]);
+        if (!p)
                 return TETHER_ERR_NO_MEMORY;
+        tether_ret_t r = wire_channel_pair(true, sv);
+        if (r != TETHER_SUCCESS) {
+                free(p);
+                return r;
         }
-        fcntl(sv[0], F_SETFL, O_NONBLOCK);
-        shutdown(sv[0], SHUT_RD);
         /* Room for bursts (a capture is a few hundred events): a prober
          * that is a little behind should not lose any. Root may go past
          * wmem_max; anyone else gets what the kernel allows. */
@@ -78,6 +83,13 @@ tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd)
         if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
                 setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
         p->fd = sv[0];
+        p->src = (loop_source){ .fd = sv[0], .fn = probe_hangup };
+        if (server_watch(&p->src) != TETHER_SUCCESS) {
+                close(sv[0]);
+                close(sv[1]);
+                free(p);
+                return TETHER_ERR_NO_RESOURCES;
+        }
         p->owner = s;
         p->filter = *f;
         if (p->filter.snaplen > PROBE_MAX_SNAPLEN)
@@ -93,16 +105,47 @@ tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd)
         return TETHER_SUCCESS;
 }
 
-/* probe_lock held. */
-static void probe_free_locked(probe **link)
+/* probe_lock held; any thread. */
+static void probe_end_locked(probe **link)
 {
         probe *p = *link;
         *link = p->next;
         if ((p->filter.kinds & PROBE_USB) && --usb_probes == 0)
                 usbtmc_set_observer(NULL);
         atomic_fetch_sub(&probe_count, 1);
-        close(p->fd);
-        free(p);
+        p->dead = true;
+        p->next = graveyard;
+        graveyard = p;
+}
+
+/* Main thread. The prober closed its end: end the probe now rather than
+ * at the next event, so a probe nobody reads costs nothing afterwards. */
+static void probe_hangup(loop_source *src, uint32_t events)
+{
+        probe *p = (probe *)((char *)src - offsetof(probe, src));
+        pthread_mutex_lock(&probe_lock);
+        for (probe **l = &probes; *l; l = &(*l)->next) {
+                if (*l == p) {
+                        probe_end_locked(l);
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&probe_lock);
+}
+
+void probe_reap(void)
+{
+        pthread_mutex_lock(&probe_lock);
+        probe *g = graveyard;
+        graveyard = NULL;
+        pthread_mutex_unlock(&probe_lock);
+        while (g) {
+                probe *next = g->next;
+                server_unwatch(&g->src);
+                close(g->fd);
+                free(g);
+                g = next;
+        }
 }
 
 void probes_release_session(const session *s)
@@ -110,7 +153,7 @@ void probes_release_session(const session *s)
         pthread_mutex_lock(&probe_lock);
         for (probe **l = &probes; *l;) {
                 if ((*l)->owner == s)
-                        probe_free_locked(l);
+                        probe_end_locked(l);
                 else
                         l = &(*l)->next;
         }
@@ -121,8 +164,9 @@ void probe_shutdown(void)
 {
         pthread_mutex_lock(&probe_lock);
         while (probes)
-                probe_free_locked(&probes);
+                probe_end_locked(&probes);
         pthread_mutex_unlock(&probe_lock);
+        probe_reap();
 }
 
 static bool wanted(const probe_filter *f, uint32_t kind, const probe_context *c)
@@ -159,7 +203,7 @@ static void deliver(uint32_t kind, size_t dropped_at, const uint8_t *data, size_
                 if (r == TETHER_SUCCESS)
                         r = wire_send(p->fd, &ev, -1);
                 if (r == TETHER_ERR_NOT_ATTACHED) {
-                        probe_free_locked(l); /* the prober went away */
+                        probe_end_locked(l); /* the prober went away */
                         continue;
                 }
                 if (r == TETHER_SUCCESS)

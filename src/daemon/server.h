@@ -2,9 +2,17 @@
 #ifndef TETHER_DAEMON_SERVER_H
 #define TETHER_DAEMON_SERVER_H
 
+#include <tether/return.h>
+
 /* Serve path until SIGTERM/SIGINT. Writes "READY\n" to ready_fd (if >= 0)
  * once clients can connect. Returns the exit status. */
 int server_run(const char *path, int ready_fd);
 void server_close_sessions(void);
+
+/* Main thread: have the main loop call src->fn when src->fd hangs up
+ * (EPOLLHUP/EPOLLERR only), and stop. */
+struct loop_source;
+tether_ret_t server_watch(struct loop_source *src);
+void server_unwatch(struct loop_source *src);
 
 #endif

@@ -2,7 +2,6 @@
 #include "daemon/daemon.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,10 +374,8 @@ static void handle_open(session *s, const wire_header *h, wire_reader *rd)
         }
         open_request *req = calloc(1, sizeof(*req));
         int sv[2] = { -1, -1 };
-        if (!req || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-                r = req ? TETHER_ERR_NO_RESOURCES : TETHER_ERR_NO_MEMORY;
-        } else {
-                fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        r = req ? wire_channel_pair(false, sv) : TETHER_ERR_NO_MEMORY;
+        if (r == TETHER_SUCCESS) {
                 *req = (open_request){ .session = session_ref(s), .service = svc, .serial = h->serial,
                                        .type = type, .options = options, .fds = { sv[0], sv[1] } };
                 /* init_with_task and start are driver code: they run on the
@@ -730,6 +727,7 @@ int server_run(const char *path, int ready_fd)
                 for (size_t i = 0; i < n_closing; i++)
                         session_unref(closing[i]);
                 n_closing = 0;
+                probe_reap();
                 service_reap();
         }
         log_info("shutting down");
@@ -737,6 +735,19 @@ int server_run(const char *path, int ready_fd)
         unlink(path);
         close(ssrc.fd);
         return 0;
+}
+
+tether_ret_t server_watch(loop_source *src)
+{
+        struct epoll_event ev = { .events = 0, .data.ptr = src }; /* hang-ups are always reported */
+        return epoll_ctl(epfd, EPOLL_CTL_ADD, src->fd, &ev) == 0 ? TETHER_SUCCESS : TETHER_ERR_NO_RESOURCES;
+}
+
+void server_unwatch(loop_source *src)
+{
+        src->removed = true;
+        if (epfd >= 0)
+                epoll_ctl(epfd, EPOLL_CTL_DEL, src->fd, NULL);
 }
 
 void server_close_sessions(void)
@@ -759,4 +770,5 @@ void server_close_sessions(void)
         }
         if (epfd >= 0)
                 close(epfd);
+        epfd = -1;
 }

@@ -2,9 +2,20 @@
 #include "wire/message.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+tether_ret_t wire_channel_pair(bool outbound_only, int fds[2])
+{
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+                return errno == EMFILE || errno == ENFILE ? TETHER_ERR_NO_RESOURCES : TETHER_ERR_IPC;
+        fcntl(fds[0], F_SETFL, O_NONBLOCK);
+        if (outbound_only)
+                shutdown(fds[0], SHUT_RD);
+        return TETHER_SUCCESS;
+}
 
 tether_ret_t wire_send(int sock, const wire_msg *m, int fd)
 {

@@ -143,6 +143,12 @@ tether_ret_t wire_call_reply_decode(const void *body, size_t len, bool ool_out, 
 
 /* ---- socket I/O (fdpass.c) ---- */
 
+/* A connected SOCK_SEQPACKET pair for a new channel: fds[0] stays in
+ * tetherd, non-blocking (nothing may stall a loop on a slow client);
+ * fds[1] is passed to the client. outbound_only shuts down fds[0]'s
+ * reading side, for channels tetherd only writes to (ports, probes). */
+tether_ret_t wire_channel_pair(bool outbound_only, int fds[2]);
+
 /* Send one message, with fd attached if fd >= 0. Never raises SIGPIPE.
  * TETHER_ERR_NOT_RESPONDING if the peer's queue is full on a non-blocking
  * socket, TETHER_ERR_NOT_ATTACHED if the peer is gone. */
