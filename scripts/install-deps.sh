@@ -11,6 +11,7 @@ pkgs=(
   libusb-1.0-0-dev               # USBTMC transport
   libcairo2-dev                  # tether scope: waveform plots (PNG)
   umockdev                       # emulated USB devices for the libusb backend's tests
+  libumockdev-dev libglib2.0-dev # in-process umockdev testbeds with ioctl emulation (transfers, hotplug)
 )
 
 missing=()
