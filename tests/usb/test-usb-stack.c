@@ -156,6 +156,72 @@ static void capture_through_tetherd(void **state)
         f->driver_given_back = true;
 }
 
+static bool usb_nubs_are(tether_session *s, size_t want)
+{
+        for (int i = 0; i < 1000; i++) {
+                if (count_class(s, "TetherUSBDevice") == want)
+                        return true;
+                usleep(10000);
+        }
+        return false;
+}
+
+/* Plugged in while tetherd runs: a nub, the driver on it, a capture.
+ * Pulled out: the nub and the driver go, an open connection gets
+ * NotAttached, and tetherd goes on. Plugged in again: all back, once. */
+static void hotplug(void **state)
+{
+        fixture *f = *state;
+        tether_session *s = harness_session(&f->h);
+        assert_int_equal(count_class(s, "TetherUSBDevice"), 0);
+        assert_int_equal(count_class(s, DSO_CLASS), 0);
+
+        for (int round = 0; round < 2; round++) {
+                assert_int_equal(mock_usb_plug(f->mock, true), 0);
+                assert_true(usb_nubs_are(s, 1));
+                assert_true(scope_count_is(s, 1));
+                uint64_t id = harness_find(s, DSO_CLASS);
+                char buf[64];
+                assert_string_equal(prop_string(s, id, DSO_PROP_SERIAL, buf, sizeof(buf)), "MY57235663");
+                tether_connect *c = NULL;
+                assert_int_equal(tether_service_open(s, id, 0, 0, &c), TETHER_SUCCESS);
+                capture(c);
+
+                mock_usb_unplug(f->mock);
+                assert_true(usb_nubs_are(s, 0));
+                assert_true(scope_count_is(s, 0));
+                assert_int_equal(tether_call_scalar_method(c, DSO_STOP, NULL, 0, NULL, NULL), TETHER_ERR_NOT_ATTACHED);
+                tether_service_close(c);
+        }
+        /* Still serving. */
+        assert_int_equal(count_class(s, "TetherResources"), 1);
+        tether_session_close(s);
+}
+
+/* --no-usb: neither the scan nor hotplug; the device is never opened. */
+static int start_no_usb(void **state)
+{
+        fixture *f = calloc(1, sizeof(*f));
+        if (!f || mock_usb_new(&f->mock) || mock_usb_plug(f->mock, true) || harness_start(&f->h))
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static void no_usb_ignores_the_bus(void **state)
+{
+        fixture *f = *state;
+        tether_session *s = harness_session(&f->h);
+        mock_usb_unplug(f->mock);
+        assert_int_equal(mock_usb_plug(f->mock, true), 0);
+        usleep(300 * 1000); /* time enough for a hotplug event to be acted on */
+        assert_int_equal(count_class(s, "TetherUSBDevice"), 0);
+        mock_usb_stats st;
+        mock_usb_stats_get(f->mock, &st);
+        assert_int_equal(st.clients, 0);
+        tether_session_close(s);
+}
+
 int main(void)
 {
         if (!getenv("TETHERD")) {
@@ -164,7 +230,8 @@ int main(void)
         }
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(capture_through_tetherd, start_plugged, stop),
+                cmocka_unit_test_setup_teardown(hotplug, start_empty, stop),
+                cmocka_unit_test_setup_teardown(no_usb_ignores_the_bus, start_no_usb, stop),
         };
-        (void)start_empty;
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
