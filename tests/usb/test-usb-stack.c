@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -153,6 +154,24 @@ static void capture_through_tetherd(void **state)
         assert_int_equal(after.unknown, 0);
         tether_service_close(c);
         tether_session_close(s);
+
+        /* And from the command line, as a user would. */
+        const char *cli = getenv("TETHER_CLI");
+        assert_non_null(cli);
+        char cmd[512], csv[160];
+        snprintf(csv, sizeof(csv), "%s/wave.csv", f->h.dir);
+        snprintf(cmd, sizeof(cmd), "TETHER_SOCKET=%s %s scope capture --channel 1 --csv %s >/dev/null", f->h.sock, cli,
+                 csv);
+        assert_int_equal(system(cmd), 0);
+        FILE *fp = fopen(csv, "r");
+        assert_non_null(fp);
+        size_t lines = 0;
+        int ch;
+        while ((ch = fgetc(fp)) != EOF)
+                lines += ch == '\n';
+        fclose(fp);
+        unlink(csv);
+        assert_int_equal(lines, 1 + DSO_MAX_POINTS); /* a header, then every point */
         f->driver_given_back = true;
 }
 
@@ -166,6 +185,31 @@ static bool usb_nubs_are(tether_session *s, size_t want)
         return false;
 }
 
+typedef struct seen {
+        unsigned published, terminated;
+        uint64_t last;
+} seen;
+
+static void on_scope(void *refcon, uint32_t type, uint64_t id)
+{
+        seen *sn = refcon;
+        if (type == TETHER_NOTIFY_TERMINATED)
+                sn->terminated++;
+        else
+                sn->published++;
+        sn->last = id;
+}
+
+/* Dispatch notifications until *count reaches want (10 s at most). */
+static bool pump_until(tether_notification_port *port, const unsigned *count, unsigned want)
+{
+        struct pollfd pfd = { .fd = tether_notification_port_get_fd(port), .events = POLLIN };
+        for (int i = 0; i < 100 && *count < want; i++)
+                if (poll(&pfd, 1, 100) > 0)
+                        assert_int_equal(tether_notification_port_dispatch(port), TETHER_SUCCESS);
+        return *count == want;
+}
+
 /* Plugged in while tetherd runs: a nub, the driver on it, a capture.
  * Pulled out: the nub and the driver go, an open connection gets
  * NotAttached, and tetherd goes on. Plugged in again: all back, once. */
@@ -175,12 +219,26 @@ static void hotplug(void **state)
         tether_session *s = harness_session(&f->h);
         assert_int_equal(count_class(s, "TetherUSBDevice"), 0);
         assert_int_equal(count_class(s, DSO_CLASS), 0);
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        seen sn = { 0 };
+        tether_value *m = NULL;
+        tether_notification *n_pub = NULL, *n_term = NULL;
+        assert_int_equal(tether_service_matching(DSO_CLASS, &m), TETHER_SUCCESS);
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_PUBLISHED, m, on_scope, &sn, &n_pub),
+                         TETHER_SUCCESS);
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_TERMINATED, m, on_scope, &sn,
+                                                                  &n_term),
+                         TETHER_SUCCESS);
+        tether_value_unref(m);
 
-        for (int round = 0; round < 2; round++) {
+        for (unsigned round = 0; round < 2; round++) {
                 assert_int_equal(mock_usb_plug(f->mock, true), 0);
+                assert_true(pump_until(port, &sn.published, round + 1));
                 assert_true(usb_nubs_are(s, 1));
                 assert_true(scope_count_is(s, 1));
                 uint64_t id = harness_find(s, DSO_CLASS);
+                assert_int_equal(sn.last, id);
                 char buf[64];
                 assert_string_equal(prop_string(s, id, DSO_PROP_SERIAL, buf, sizeof(buf)), "MY57235663");
                 tether_connect *c = NULL;
@@ -188,6 +246,8 @@ static void hotplug(void **state)
                 capture(c);
 
                 mock_usb_unplug(f->mock);
+                assert_true(pump_until(port, &sn.terminated, round + 1));
+                assert_int_equal(sn.last, id);
                 assert_true(usb_nubs_are(s, 0));
                 assert_true(scope_count_is(s, 0));
                 assert_int_equal(tether_call_scalar_method(c, DSO_STOP, NULL, 0, NULL, NULL), TETHER_ERR_NOT_ATTACHED);
@@ -195,6 +255,11 @@ static void hotplug(void **state)
         }
         /* Still serving. */
         assert_int_equal(count_class(s, "TetherResources"), 1);
+        assert_int_equal(sn.published, 2);
+        assert_int_equal(sn.terminated, 2);
+        tether_notification_remove(n_pub);
+        tether_notification_remove(n_term);
+        tether_notification_port_destroy(port);
         tether_session_close(s);
 }
 
