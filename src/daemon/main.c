@@ -22,7 +22,7 @@ static void usage(FILE *f)
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
                 "  -S, --simulate MODEL  plug in a simulated instrument (dsox2002a), optionally with a serial\n"
                 "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
-                "      --no-usb          do not look for USBTMC instruments on the USB bus\n"
+                "      --no-usb          do not look for USBTMC instruments on the USB bus (at start-up or hotplugged)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n");
 }
 
@@ -40,7 +40,7 @@ static tether_ret_t publish(entry *nub, entry *parent)
 }
 
 tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
-                                tether_value *props)
+                             tether_value *props)
 {
         entry *e = NULL;
         tether_ret_t r = entry_new(class_name, name, loc, props, &e);
@@ -74,7 +74,7 @@ static tether_ret_t lan_device(entry *lan, const char *spec, unsigned index)
 }
 
 tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, uint8_t interface,
-                                 const char *serial, tether_value **ret)
+                          const char *serial, tether_value **ret)
 {
         tether_value *p = NULL;
         tether_ret_t r = tether_value_new_dict(&p);
@@ -213,6 +213,7 @@ int main(int argc, char **argv)
                 usb_bus_start(usb);
         for (unsigned i = 0; i < n_sims; i++) {
                 if (simulate(usb, sims[i], i) != TETHER_SUCCESS) {
+                        usb_bus_stop();
                         entry_unref(usb);
                         return 2;
                 }
@@ -221,10 +222,13 @@ int main(int argc, char **argv)
         if (n_lans) {
                 entry *lan = NULL;
                 if (entry_new("TetherLANBus", "TetherLAN", NULL, NULL, &lan) != TETHER_SUCCESS ||
-                    publish(lan, registry_root()) != TETHER_SUCCESS)
+                    publish(lan, registry_root()) != TETHER_SUCCESS) {
+                        usb_bus_stop();
                         return 1;
+                }
                 for (unsigned i = 0; i < n_lans; i++) {
                         if (lan_device(lan, lans[i], i) != TETHER_SUCCESS) {
+                                usb_bus_stop();
                                 entry_unref(lan);
                                 return 2;
                         }
