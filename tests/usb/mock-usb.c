@@ -456,6 +456,17 @@ int mock_usb_plug(mock_usb *m, bool kernel_driver)
         return 0;
 }
 
+int mock_usb_plug_other(mock_usb *m, const char *file)
+{
+        GError *err = NULL;
+        if (!umockdev_testbed_add_from_file(m->bed, file, &err)) {
+                fprintf(stderr, "mock-usb: %s\n", err ? err->message : "cannot plug the device");
+                g_clear_error(&err);
+                return -1;
+        }
+        return 0;
+}
+
 void mock_usb_unplug(mock_usb *m)
 {
         pthread_mutex_lock(&m->lock);

@@ -41,6 +41,9 @@ int mock_usb_plug(mock_usb *m, bool kernel_driver);
 /* Unplug: a "remove" uevent, the sysfs entry goes, and every later ioctl
  * on an open handle fails ENODEV, as on a real disconnect. */
 void mock_usb_unplug(mock_usb *m);
+/* Plug in some other device from a umockdev file (descriptors only, no
+ * ioctls answered): a keyboard, say. */
+int mock_usb_plug_other(mock_usb *m, const char *file);
 void mock_usb_inject(mock_usb *m, sim_fault fault);
 void mock_usb_stats_get(mock_usb *m, mock_usb_stats *ret);
 /* True while the kernel driver is bound (not claimed away by a user). */
