@@ -108,6 +108,11 @@ static void release_reattaches_kernel_driver(void **state)
         assert_int_equal(st.releases, 1);
         assert_int_equal(st.driver_attached, 1);
         assert_true(mock_usb_kernel_driver_bound(f->mock));
+        /* And libusb sees it bound again (GETDRIVER). */
+        libusb_device_handle *h = libusb_open_device_with_vid_pid(f->ctx, 0x0957, 0x1799);
+        assert_non_null(h);
+        assert_int_equal(libusb_kernel_driver_active(h, 0), 1);
+        libusb_close(h);
 }
 
 /* The same commands against a simulator reached without USB: what came
