@@ -12,6 +12,7 @@ pkgs=(
   libcairo2-dev                  # tether scope: waveform plots (PNG)
   umockdev                       # emulated USB devices for the libusb backend's tests
   tshark                         # tether probe's pcap files are checked with Wireshark's dissectors
+  libumockdev-dev libglib2.0-dev # in-process umockdev testbeds with ioctl emulation (transfers, hotplug)
 )
 
 missing=()

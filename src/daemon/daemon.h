@@ -254,6 +254,26 @@ void probe_shutdown(void);
 void probe_call(const probe_call_event *e);
 void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count);
 
+/* ---- nubs tetherd publishes itself (main.c) ---- */
+
+/* Make a nub of class/name@loc with props (a dict, or NULL), attach it
+ * under parent and let drivers match it. props stays the caller's. */
+tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
+                             tether_value *props);
+/* What every USB device nub carries: the ids and the USBTMC interface a
+ * driver matches on, and the serial when known. A new dict in *ret. */
+tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, uint8_t interface,
+                          const char *serial, tether_value **ret);
+
+/* ---- the USB bus (usb.c) ---- */
+
+/* Publish every USBTMC instrument on the bus under `bus`, then follow
+ * arrivals and departures (where libusb supports hotplug). Main thread,
+ * before serving. */
+void usb_bus_start(entry *bus);
+/* Stop following the bus (joins its thread). Safe if never started. */
+void usb_bus_stop(void);
+
 /* ---- built-in drivers (drivers.c) ---- */
 
 extern const tether_driver *const builtin_drivers[];

@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "daemon/server.h"
-#include "usbtmc/backend-libusb.h"
 
 static void usage(FILE *f)
 {
@@ -23,7 +22,7 @@ static void usage(FILE *f)
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
                 "  -S, --simulate MODEL  plug in a simulated instrument (dsox2002a), optionally with a serial\n"
                 "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
-                "      --no-usb          do not look for USBTMC instruments on the USB bus\n"
+                "      --no-usb          do not look for USBTMC instruments on the USB bus (at start-up or hotplugged)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n");
 }
 
@@ -40,10 +39,8 @@ static tether_ret_t publish(entry *nub, entry *parent)
         return r;
 }
 
-/* Make a nub of class/name@loc with props (a dict, or NULL), attach it
- * under parent and let drivers match it. props stays the caller's. */
-static tether_ret_t publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
-                                tether_value *props)
+tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
+                             tether_value *props)
 {
         entry *e = NULL;
         tether_ret_t r = entry_new(class_name, name, loc, props, &e);
@@ -71,15 +68,13 @@ static tether_ret_t lan_device(entry *lan, const char *spec, unsigned index)
         char loc[16];
         snprintf(loc, sizeof(loc), "lan%u", index);
         if (r == TETHER_SUCCESS)
-                r = publish_new(lan, "TetherLANDevice", "LANInstrument", loc, p);
+                r = nub_publish_new(lan, "TetherLANDevice", "LANInstrument", loc, p);
         tether_value_unref(p);
         return r;
 }
 
-/* What every USB device nub carries: the ids and the USBTMC interface a
- * driver matches on, and the serial when known. A new dict in *ret. */
-static tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, uint8_t interface,
-                                 const char *serial, tether_value **ret)
+tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, uint8_t interface,
+                          const char *serial, tether_value **ret)
 {
         tether_value *p = NULL;
         tether_ret_t r = tether_value_new_dict(&p);
@@ -103,43 +98,6 @@ static tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t prot
         return r;
 }
 
-/* Every USBTMC interface on the real bus becomes a nub, with what a
- * driver matches on (ids, interface class) and where it is (bus, address,
- * interface). The drivers claim the device; tetherd only looks. */
-static void scan_usb(entry *usb)
-{
-        libusb_context *ctx = NULL;
-        if (libusb_init(&ctx) != 0) {
-                log_info("no USB access here; USB instruments will not be found");
-                return;
-        }
-        usbtmc_usb_device d[16];
-        size_t n = 0;
-        if (usbtmc_usb_scan(ctx, d, sizeof(d) / sizeof(d[0]), &n) != TETHER_SUCCESS)
-                n = 0;
-        libusb_exit(ctx);
-        for (size_t i = 0; i < n; i++) {
-                tether_value *p = NULL;
-                tether_ret_t r = usb_identity(d[i].vendor, d[i].product, d[i].protocol, d[i].interface, d[i].serial, &p);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(p, "USB Bus", d[i].bus, 8);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(p, "USB Address", d[i].address, 8);
-                char name[32], loc[16];
-                snprintf(name, sizeof(name), "USBTMC-%04x-%04x", d[i].vendor, d[i].product);
-                snprintf(loc, sizeof(loc), "%u-%u", d[i].bus, d[i].address);
-                if (r == TETHER_SUCCESS)
-                        r = publish_new(usb, "TetherUSBDevice", name, loc, p);
-                tether_value_unref(p);
-                if (r != TETHER_SUCCESS)
-                        log_err("tether: cannot publish USB device %u-%u: %s", d[i].bus, d[i].address,
-                                tether_strerror(r));
-                else
-                        log_info("USB: USBTMC instrument %04x:%04x at %u-%u", d[i].vendor, d[i].product,
-                                 d[i].bus, d[i].address);
-        }
-}
-
 /* A simulated DSO-X 2002A as the USB device nub a real one would be: its
  * USB ids and USBTMC/USB488 interface, plus TetherSimulated so the driver
  * plugs the simulator in under its USBTMC layer. */
@@ -160,7 +118,7 @@ static tether_ret_t simulate(entry *usb, const char *spec, unsigned index)
         char loc[16];
         snprintf(loc, sizeof(loc), "sim%u", index);
         if (r == TETHER_SUCCESS)
-                r = publish_new(usb, "TetherUSBDevice", "DSO-X 2002A", loc, p);
+                r = nub_publish_new(usb, "TetherUSBDevice", "DSO-X 2002A", loc, p);
         tether_value_unref(p);
         return r;
 }
@@ -246,14 +204,16 @@ int main(int argc, char **argv)
             publish(res, registry_root()) != TETHER_SUCCESS)
                 return 1;
         entry_unref(res);
-        /* The USB bus: simulated instruments today; libusb's devices next. */
+        /* The USB bus: libusb's instruments (found now and hotplugged
+         * later) and simulated ones. */
         if (entry_new("TetherUSBBus", "TetherUSB", NULL, NULL, &usb) != TETHER_SUCCESS ||
             publish(usb, registry_root()) != TETHER_SUCCESS)
                 return 1;
         if (usb_scan)
-                scan_usb(usb);
+                usb_bus_start(usb);
         for (unsigned i = 0; i < n_sims; i++) {
                 if (simulate(usb, sims[i], i) != TETHER_SUCCESS) {
+                        usb_bus_stop();
                         entry_unref(usb);
                         return 2;
                 }
@@ -262,10 +222,13 @@ int main(int argc, char **argv)
         if (n_lans) {
                 entry *lan = NULL;
                 if (entry_new("TetherLANBus", "TetherLAN", NULL, NULL, &lan) != TETHER_SUCCESS ||
-                    publish(lan, registry_root()) != TETHER_SUCCESS)
+                    publish(lan, registry_root()) != TETHER_SUCCESS) {
+                        usb_bus_stop();
                         return 1;
+                }
                 for (unsigned i = 0; i < n_lans; i++) {
                         if (lan_device(lan, lans[i], i) != TETHER_SUCCESS) {
+                                usb_bus_stop();
                                 entry_unref(lan);
                                 return 2;
                         }
@@ -277,6 +240,8 @@ int main(int argc, char **argv)
 
         int status = server_run(path, ready_fd);
 
+        /* No hotplug publishing while the services go down. */
+        usb_bus_stop();
         service_shutdown_all();
         server_close_sessions();
         notify_shutdown();

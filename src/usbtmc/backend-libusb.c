@@ -54,6 +54,35 @@ static bool find_interface(const struct libusb_config_descriptor *cfg, usbtmc_us
         return false;
 }
 
+tether_ret_t usbtmc_usb_describe(libusb_device *dev, usbtmc_usb_device *ret)
+{
+        struct libusb_device_descriptor dd;
+        struct libusb_config_descriptor *cfg = NULL;
+        int e = libusb_get_device_descriptor(dev, &dd);
+        if (e != 0)
+                return from_libusb(e);
+        if (libusb_get_active_config_descriptor(dev, &cfg) != 0 && (e = libusb_get_config_descriptor(dev, 0, &cfg)) != 0)
+                return from_libusb(e);
+        usbtmc_usb_device d = { .bus = libusb_get_bus_number(dev),
+                                .address = libusb_get_device_address(dev),
+                                .vendor = dd.idVendor, .product = dd.idProduct };
+        bool ours = find_interface(cfg, &d);
+        libusb_free_config_descriptor(cfg);
+        if (!ours)
+                return TETHER_ERR_NOT_FOUND;
+        /* The serial needs the device opened; without permission
+         * (or under emulation) it stays empty, which is not an error. */
+        libusb_device_handle *h = NULL;
+        if (dd.iSerialNumber && libusb_open(dev, &h) == 0) {
+                if (libusb_get_string_descriptor_ascii(h, dd.iSerialNumber, (unsigned char *)d.serial,
+                                                       sizeof(d.serial)) < 0)
+                        d.serial[0] = '\0';
+                libusb_close(h);
+        }
+        *ret = d;
+        return TETHER_SUCCESS;
+}
+
 tether_ret_t usbtmc_usb_scan(libusb_context *ctx, usbtmc_usb_device *out, size_t cap, size_t *ret_n)
 {
         libusb_device **list = NULL;
@@ -61,32 +90,9 @@ tether_ret_t usbtmc_usb_scan(libusb_context *ctx, usbtmc_usb_device *out, size_t
         if (n < 0)
                 return from_libusb((int)n);
         size_t found = 0;
-        for (ssize_t i = 0; i < n && found < cap; i++) {
-                struct libusb_device_descriptor dd;
-                struct libusb_config_descriptor *cfg = NULL;
-                if (libusb_get_device_descriptor(list[i], &dd) != 0)
-                        continue;
-                if (libusb_get_active_config_descriptor(list[i], &cfg) != 0 &&
-                    libusb_get_config_descriptor(list[i], 0, &cfg) != 0)
-                        continue;
-                usbtmc_usb_device d = { .bus = libusb_get_bus_number(list[i]),
-                                        .address = libusb_get_device_address(list[i]),
-                                        .vendor = dd.idVendor, .product = dd.idProduct };
-                bool ours = find_interface(cfg, &d);
-                libusb_free_config_descriptor(cfg);
-                if (!ours)
-                        continue;
-                /* The serial needs the device opened; without permission
-                 * (or under emulation) it stays empty, which is not an error. */
-                libusb_device_handle *h = NULL;
-                if (dd.iSerialNumber && libusb_open(list[i], &h) == 0) {
-                        if (libusb_get_string_descriptor_ascii(h, dd.iSerialNumber, (unsigned char *)d.serial,
-                                                               sizeof(d.serial)) < 0)
-                                d.serial[0] = '\0';
-                        libusb_close(h);
-                }
-                out[found++] = d;
-        }
+        for (ssize_t i = 0; i < n && found < cap; i++)
+                if (usbtmc_usb_describe(list[i], &out[found]) == TETHER_SUCCESS)
+                        found++;
         libusb_free_device_list(list, 1);
         *ret_n = found;
         return TETHER_SUCCESS;

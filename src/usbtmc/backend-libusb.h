@@ -24,6 +24,11 @@ typedef struct usbtmc_usb_device {
  * descriptors (no device is claimed). At most cap are returned. */
 tether_ret_t usbtmc_usb_scan(libusb_context *ctx, usbtmc_usb_device *out, size_t cap, size_t *ret_n);
 
+/* One device: its USBTMC interface and serial, or TETHER_ERR_NOT_FOUND
+ * when it has none. Opens the device briefly to read the serial, so not
+ * from inside a libusb event callback. */
+tether_ret_t usbtmc_usb_describe(libusb_device *dev, usbtmc_usb_device *ret);
+
 typedef struct usbtmc_usb usbtmc_usb;
 
 /* Open the device at bus/address and claim its USBTMC interface, taking

@@ -13,6 +13,7 @@ typedef struct harness {
         char dir[64];
         char sock[128];
         const char *simulate;   /* if set: tetherd --simulate <this> */
+        bool with_usb;          /* let tetherd look at the USB bus (tests with an emulated one) */
 } harness;
 
 /* Start $TETHERD (set by meson) and wait for READY. */

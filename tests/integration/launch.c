@@ -36,11 +36,15 @@ int harness_start(harness *h)
                 snprintf(fd, sizeof(fd), "%d", p[1]);
                 /* --no-usb: a scope plugged into this machine must not
                  * join the tests. */
-                if (h->simulate)
-                        execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, "--no-usb", "--simulate", h->simulate,
-                              (char *)NULL);
-                else
-                        execl(bin, bin, "--socket", h->sock, "--ready-fd", fd, "--no-usb", (char *)NULL);
+                const char *argv[10] = { bin, "--socket", h->sock, "--ready-fd", fd };
+                int n = 5;
+                if (!h->with_usb)
+                        argv[n++] = "--no-usb";
+                if (h->simulate) {
+                        argv[n++] = "--simulate";
+                        argv[n++] = h->simulate;
+                }
+                execv(bin, (char *const *)argv);
                 _exit(127);
         }
         close(p[1]);

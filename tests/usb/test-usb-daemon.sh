@@ -2,8 +2,9 @@
 # tetherd on a USB bus with an emulated DSO-X 2002A and a keyboard (run
 # under umockdev-run): the scope's USBTMC interface becomes a nub with its
 # ids and location, the keyboard does not, and the DSOX2000 driver's
-# attempt to claim it (umockdev answers no transfers yet) is refused
-# cleanly, leaving the nub unmatched and the daemon serving.
+# attempt to claim it (umockdev-run emulates no ioctls here) is refused
+# cleanly, leaving the nub unmatched and the daemon serving. Transfers and
+# hotplug are tested with an ioctl handler in test-usb-transfer/-stack.
 set -u
 tetherd=$1 tether=$2
 dir=$(mktemp -d)
