@@ -11,6 +11,7 @@ pkgs=(
   libusb-1.0-0-dev               # USBTMC transport
   libcairo2-dev                  # tether scope: waveform plots (PNG)
   umockdev                       # emulated USB devices for the libusb backend's tests
+  jq                             # tether reg --json, checked in the tools tests
 )
 
 missing=()

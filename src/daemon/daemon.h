@@ -199,6 +199,8 @@ tether_ret_t notification_add(session *s, uint64_t port_id, uint32_t type, uint6
 tether_ret_t notification_remove(session *s, uint64_t id);
 /* With reg_lock held: tell every interested port about e. */
 void notify_service_locked(entry *e, uint32_t type);
+/* With reg_lock held, after e's property table was swapped for a new one. */
+void notify_properties_changed_locked(entry *e);
 void notify_shutdown(void);
 
 /* ---- built-in drivers (drivers.c) ---- */

@@ -352,10 +352,15 @@ static tether_ret_t apply_props(tether_service *s, const tether_value *changes)
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_merge(next, changes);
         if (r == TETHER_SUCCESS) {
+                /* Watchers hear of real changes only: a write of the values
+                 * already there (a driver refreshing its settings) is none. */
+                bool changed = !tether_value_equal(s->entry->props, next);
                 /* One pointer swap: readers see all of the change or none of it. */
                 tether_value_unref(s->entry->props);
                 s->entry->props = next;
                 next = NULL;
+                if (changed)
+                        notify_properties_changed_locked(s->entry);
         }
         pthread_mutex_unlock(&reg_lock);
         tether_value_unref(next);
@@ -477,6 +482,7 @@ tether_ret_t tether_service_remove_property(tether_service *svc, const char *key
                 tether_value_unref(svc->entry->props);
                 svc->entry->props = next;
                 next = NULL;
+                notify_properties_changed_locked(svc->entry);
         }
         pthread_mutex_unlock(&reg_lock);
         tether_value_unref(next);
