@@ -241,6 +241,14 @@ int reg_cmd_set(int argc, char **argv)
                 t = guess(text);
         type_name(t, tname, sizeof(tname));
         r = parse_as(text, t, &v);
+        if (r == TETHER_ERR_UNSUPPORTED) {
+                fprintf(stderr,
+                        "tether reg set: %s holds a container (%s); reg set writes single values "
+                        "(-t TYPE replaces it)\n",
+                        key, tname);
+                status = 2;
+                goto out;
+        }
         if (r != TETHER_SUCCESS) {
                 fprintf(stderr, "tether reg set: \"%s\" is not a %s%s\n", text, tname,
                         have_type ? "" : now ? " (the type it has now; -t sets another)" : "");
