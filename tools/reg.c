@@ -93,7 +93,11 @@ static tether_ret_t print_node(const reg_opts *o, const reg_node *n, const char 
         out_line(o, "%s+-o %s  <class %s, id 0x%" PRIx64 ", %s, %s, %s, busy %u, open %u>", prefix, name,
                  i->class_name, i->id, (i->state & TETHER_ENTRY_REGISTERED) ? "registered" : "!registered",
                  (i->state & TETHER_ENTRY_MATCHED) ? "matched" : "!matched",
-                 (i->state & TETHER_ENTRY_ACTIVE) ? "active" : "inactive", i->busy, i->open_count);
+                 /* inactive: terminated; !active: not started yet (or a nub not yet live) */
+                 (i->state & TETHER_ENTRY_ACTIVE)     ? "active"
+                 : (i->state & TETHER_ENTRY_INACTIVE) ? "inactive"
+                                                      : "!active",
+                 i->busy, i->open_count);
         free(name);
         size_t visible = 0, last_visible = 0;
         for (size_t k = 0; levels != 1 && k < n->n_kids; k++) {

@@ -190,6 +190,7 @@ static void run_start(void *arg)
         else if (s->driver->start)
                 r = s->driver->start(s);
         pthread_mutex_lock(&reg_lock);
+        registry_adjust_busy_locked(s->entry, -1);
         if (r == TETHER_SUCCESS && s->entry->parent) {
                 s->started = true;
                 s->entry->state |= TETHER_ENTRY_MATCHED | TETHER_ENTRY_ACTIVE;
@@ -227,6 +228,7 @@ static void try_next_candidate(match_state *m)
                                          ? TETHER_ERR_ABORTED
                                          : registry_attach_locked(s->entry, m->nub);
                 if (r == TETHER_SUCCESS) {
+                        registry_adjust_busy_locked(s->entry, 1);
                         s->entry->service = s;
                         s->next_all = all_services;
                         all_services = s;

@@ -211,6 +211,32 @@ wait_exit $watch || fail "watch ignored SIGINT"
 [ $rc -eq 0 ] || fail "watch exit status after SIGINT: $rc"
 watch=
 
+# ---- busy: a service still starting counts at it and every ancestor ----
+# (After the first watch: the held device's removal is announced late, after
+# its entry has left the tree, and must not land in that watch's count.)
+"$tether" reg set ExampleDriver HoldDeviceStart true >/dev/null || fail "hold device starts"
+held=$("$devices" publish 9) || fail "publish held device"
+# The device is attached when publish returns; its start waits for the flag.
+run "$tether" reg -c ExampleDevice
+grep -Eqx '        \+-o ExampleDevice@9  <class ExampleDevice, id 0x[0-9a-f]+, registered, !matched, !active, busy 1, open 0>' <<<"$out" \
+  || fail "starting device: $out"
+grep -Eqx '\+-o Root  <class TetherRegistryRoot, id 0x[0-9a-f]+, registered, !matched, active, busy 1, open 0>' <<<"$out" \
+  || fail "root not busy: $out"
+run "$tether" reg --json
+[ "$(jq -c '[.. | objects | select(.busy? > 0) | .class]' <<<"$out")" = \
+  '["TetherRegistryRoot","TetherResources","ExampleDriver","ExampleDeviceNub","ExampleDevice"]' ] \
+  || fail "json busy: $(jq -c '[.. | objects | select(.busy? > 0) | .class]' <<<"$out")"
+"$tether" reg set ExampleDriver HoldDeviceStart false >/dev/null || fail "release device starts"
+ok=0
+for ((i = 0; i < 200; i++)); do
+  "$tether" reg -n ExampleDevice@9 >"$dir/busy" 2>&1
+  if grep -Eq 'ExampleDevice@9  <class ExampleDevice, id 0x[0-9a-f]+, registered, matched, active, busy 0, open 0>' "$dir/busy" &&
+     grep -Eq '^\+-o Root  .*, busy 0, open 0>$' "$dir/busy"; then ok=1; break; fi
+  sleep 0.05
+done
+[ $ok -eq 1 ] || fail "device never finished starting: $(cat "$dir/busy")"
+"$devices" remove "$held" || fail "remove held device"
+
 # -c filters; and when tetherd goes away, watch says so and fails.
 "$tether" reg watch -c ExampleDriver >"$dir/w2.out" 2>"$dir/w2.err" &
 watch=$!
