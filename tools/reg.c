@@ -307,14 +307,16 @@ int cmd_reg(int argc, char **argv)
                 case OPT_JSON: o.json = true; break;
                 case 'd':
                         if (!parse_uint(optarg, 1000, &v) || !v) {
-                                fprintf(stderr, "tether reg: -d %s: the depth is a number of levels, 1 or more\n", optarg);
+                                fprintf(stderr, "tether reg: -d %s: the depth is a number of levels, 1 or more\n",
+                                        optarg);
                                 return 2;
                         }
                         o.depth = (unsigned)v;
                         break;
                 case 'w':
                         if (!parse_uint(optarg, 1000000, &v)) {
-                                fprintf(stderr, "tether reg: -w %s: the width is a number of characters (0: unlimited)\n",
+                                fprintf(stderr,
+                                        "tether reg: -w %s: the width is a number of characters (0: unlimited)\n",
                                         optarg);
                                 return 2;
                         }
@@ -333,7 +335,8 @@ int cmd_reg(int argc, char **argv)
                 }
         }
         if (optind + 1 < argc) {
-                fprintf(stderr, "tether reg: one ENTRY at most (got \"%s\" and \"%s\")\n", argv[optind], argv[optind + 1]);
+                fprintf(stderr, "tether reg: one ENTRY at most (got \"%s\" and \"%s\")\n", argv[optind],
+                        argv[optind + 1]);
                 return 2;
         }
         if (optind < argc)

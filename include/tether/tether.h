@@ -166,8 +166,9 @@ tether_ret_t tether_notification_port_dispatch(tether_notification_port *port);
 #define TETHER_NOTIFY_TERMINATED 3u
 /* The service's property table changed (kIOMessageServicePropertyChange):
  * a write accepted by its driver, or the driver setting or removing a
- * property itself. Only the id travels; read the table for what changed.
- * Changes close together may arrive as one message. */
+ * property itself; a refused write or one of the values already there sends
+ * nothing. Only the id travels: read the table for what changed (by then it
+ * may hold later changes too, each of which has its own message). */
 #define TETHER_NOTIFY_PROPERTIES_CHANGED 4u
 
 typedef void (*tether_service_callback)(void *refcon, uint32_t type, uint64_t service_id);
