@@ -13,6 +13,7 @@ pkgs=(
   umockdev                       # emulated USB devices for the libusb backend's tests
   tshark                         # tether probe's pcap files are checked with Wireshark's dissectors
   libumockdev-dev libglib2.0-dev # in-process umockdev testbeds with ioctl emulation (transfers, hotplug)
+  jq                             # tether reg --json, checked in the tools tests
 )
 
 missing=()

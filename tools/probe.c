@@ -360,12 +360,12 @@ int cmd_probe(int argc, char **argv)
         if (rc)
                 return rc;
         tether_session *s = NULL;
-        tether_ret_t r = tether_session_open(NULL, &s);
-        if (r != TETHER_SUCCESS)
-                return tool_fail("tether probe", "cannot reach tetherd", r);
-        if (o.service && (r = tool_resolve_entry(s, o.service, &o.filter.service_id)) != TETHER_SUCCESS) {
+        if (tool_open("tether probe", &s) != TETHER_SUCCESS)
+                return 1;
+        tether_ret_t r;
+        if (o.service && tool_resolve_entry(s, "tether probe", o.service, &o.filter.service_id) != TETHER_SUCCESS) {
                 tether_session_close(s);
-                return tool_fail("tether probe", o.service, r);
+                return 1;
         }
         tether_probe *p = NULL;
         r = tether_probe_attach(s, &o.filter, &p);

@@ -7,10 +7,12 @@
  * Everything here runs on the service's work loop, one callback at a time,
  * which is why no state below has a lock.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <tether/driver.h>
 
@@ -41,6 +43,9 @@ static void example_stop(tether_service *svc)
 }
 
 static const uint32_t standard_rates[] = { 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
+/* EXAMPLE_PROP_HOLD_DEVICE_START: written on ExampleDriver's loop, read on
+ * each ExampleDevice's, hence atomic (the one piece of shared state here). */
+static atomic_bool hold_device_start;
 
 static tether_ret_t example_start(tether_service *svc)
 {
@@ -75,7 +80,7 @@ static tether_ret_t example_set_properties(tether_service *svc, const tether_val
                         const char *s;
                         if (tether_value_get_string(v, &s) != TETHER_SUCCESS || !*s || strlen(s) > 64)
                                 return TETHER_ERR_BAD_ARGUMENT;
-                } else if (!strcmp(key, EXAMPLE_PROP_LOCKED)) {
+                } else if (!strcmp(key, EXAMPLE_PROP_LOCKED) || !strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START)) {
                         bool b;
                         if (tether_value_get_bool(v, &b) != TETHER_SUCCESS)
                                 return TETHER_ERR_BAD_ARGUMENT;
@@ -99,6 +104,9 @@ static tether_ret_t example_set_properties(tether_service *svc, const tether_val
                 }
                 if (r != TETHER_SUCCESS)
                         return r;
+                bool hold;
+                if (!strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START) && tether_value_get_bool(v, &hold) == TETHER_SUCCESS)
+                        atomic_store(&hold_device_start, hold);
         }
         return TETHER_SUCCESS;
 }
@@ -560,6 +568,10 @@ const tether_driver example_driver = {
 
 static tether_ret_t device_start(tether_service *svc)
 {
+        /* Polled, not waited on: the flag is ExampleDriver's, set on its own
+         * loop, and a bounded wait cannot hang a device forever. */
+        for (int i = 0; i < 3000 && atomic_load(&hold_device_start); i++)
+                usleep(10000);
         tether_value *unit = NULL;
         tether_ret_t r = tether_service_get_provider_property(svc, "Unit", &unit);
         if (r == TETHER_SUCCESS)

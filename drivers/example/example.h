@@ -72,5 +72,8 @@ static inline uint8_t example_sample(size_t i)
 #define EXAMPLE_PROP_BAUD_RATE "BaudRate"  /* uint32: 300 ... 115200, standard rates only */
 #define EXAMPLE_PROP_GREETING  "Greeting"  /* string, 1..64 bytes */
 #define EXAMPLE_PROP_LOCKED    "Locked"    /* bool: when true, new opens are refused */
+/* bool: while true, ExampleDevice's start waits (at most 30 s), so tests and
+ * demos can see a service that is still starting: busy, not yet matched. */
+#define EXAMPLE_PROP_HOLD_DEVICE_START "HoldDeviceStart"
 
 #endif

@@ -164,6 +164,12 @@ tether_ret_t tether_notification_port_dispatch(tether_notification_port *port);
 #define TETHER_NOTIFY_MATCHED    1u /* existing matches first, then each new one */
 #define TETHER_NOTIFY_PUBLISHED  2u /* only services published from now on */
 #define TETHER_NOTIFY_TERMINATED 3u
+/* The service's property table changed (kIOMessageServicePropertyChange):
+ * a write accepted by its driver, or the driver setting or removing a
+ * property itself; a refused write or one of the values already there sends
+ * nothing. Only the id travels: read the table for what changed (by then it
+ * may hold later changes too, each of which has its own message). */
+#define TETHER_NOTIFY_PROPERTIES_CHANGED 4u
 
 typedef void (*tether_service_callback)(void *refcon, uint32_t type, uint64_t service_id);
 tether_ret_t tether_service_add_matching_notification(tether_notification_port *port, uint32_t type,

@@ -52,6 +52,7 @@ struct entry {
         tether_value *props;      /* a dict, replaced whole on change */
         uint32_t state;           /* TETHER_ENTRY_* */
         uint32_t open_count;
+        uint32_t busy;            /* services starting at or below it, as I/O Kit's busy state */
         struct tether_service *service;   /* set on a service's own entry */
         uint64_t publisher_id;    /* the service entry that published this nub (0: tetherd) */
 };
@@ -69,6 +70,9 @@ entry *entry_unref(entry *e);
 /* With reg_lock held. attach takes its own reference for the tree. */
 tether_ret_t registry_attach_locked(entry *child, entry *parent);
 void registry_detach_locked(entry *e);
+/* A service at e starts (+1) or has finished starting (-1): e and every
+ * ancestor count it, so a busy subtree shows from the root down. */
+void registry_adjust_busy_locked(entry *e, int delta);
 entry *registry_lookup_locked(uint64_t id); /* borrowed */
 tether_ret_t registry_path_locked(const entry *e, char **ret);
 entry *registry_lookup_path_locked(const char *path);
@@ -199,6 +203,8 @@ tether_ret_t notification_add(session *s, uint64_t port_id, uint32_t type, uint6
 tether_ret_t notification_remove(session *s, uint64_t id);
 /* With reg_lock held: tell every interested port about e. */
 void notify_service_locked(entry *e, uint32_t type);
+/* With reg_lock held, after e's property table was swapped for a new one. */
+void notify_properties_changed_locked(entry *e);
 void notify_shutdown(void);
 
 /* ---- probes (probe.c) ---- */

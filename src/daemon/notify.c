@@ -149,7 +149,8 @@ static bool send_existing(entry *e, void *arg)
 tether_ret_t notification_add(session *s, uint64_t port_id, uint32_t type, uint64_t cookie,
                               tether_value *matching, uint64_t *ret_id)
 {
-        if (type != TETHER_NOTIFY_MATCHED && type != TETHER_NOTIFY_PUBLISHED && type != TETHER_NOTIFY_TERMINATED)
+        if (type != TETHER_NOTIFY_MATCHED && type != TETHER_NOTIFY_PUBLISHED && type != TETHER_NOTIFY_TERMINATED &&
+            type != TETHER_NOTIFY_PROPERTIES_CHANGED)
                 return TETHER_ERR_BAD_ARGUMENT;
         tether_ret_t r = matching_validate(matching);
         if (r != TETHER_SUCCESS)
@@ -210,10 +211,22 @@ void notify_service_locked(entry *e, uint32_t type)
 {
         for (notification *n = notifications; n; n = n->next) {
                 bool wants = type == TETHER_NOTIFY_TERMINATED ? n->type == TETHER_NOTIFY_TERMINATED
-                                                              : n->type != TETHER_NOTIFY_TERMINATED;
+                                                              : n->type != TETHER_NOTIFY_TERMINATED &&
+                                                                        n->type != TETHER_NOTIFY_PROPERTIES_CHANGED;
                 if (wants && registry_match_locked(n->matching, e))
                         send_service_locked(n, e, type == TETHER_NOTIFY_TERMINATED ? type : n->type);
         }
+}
+
+void notify_properties_changed_locked(entry *e)
+{
+        /* A service still starting is not yet published: its first table
+         * arrives with the publication, not as a change of it. */
+        if (!is_live_service(e))
+                return;
+        for (notification *n = notifications; n; n = n->next)
+                if (n->type == TETHER_NOTIFY_PROPERTIES_CHANGED && registry_match_locked(n->matching, e))
+                        send_service_locked(n, e, TETHER_NOTIFY_PROPERTIES_CHANGED);
 }
 
 void notify_shutdown(void)

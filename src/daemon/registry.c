@@ -131,6 +131,15 @@ tether_ret_t registry_attach_locked(entry *child, entry *parent)
         return TETHER_SUCCESS;
 }
 
+void registry_adjust_busy_locked(entry *e, int delta)
+{
+        for (; e; e = e->parent) {
+                if (delta < 0 && !e->busy)
+                        continue; /* never wraps, whatever the order of events */
+                e->busy += (uint32_t)delta;
+        }
+}
+
 void registry_detach_locked(entry *e)
 {
         entry *p = e->parent;
@@ -139,6 +148,10 @@ void registry_detach_locked(entry *e)
         /* Detach the subtree bottom-up so every child drops its parent ref. */
         while (e->n_children)
                 registry_detach_locked(e->children[e->n_children - 1]);
+        /* A subtree that leaves takes its starting services' counts with it:
+         * the ancestors it leaves behind must not stay busy for them. */
+        for (entry *a = p; a && e->busy; a = a->parent)
+                a->busy = a->busy >= e->busy ? a->busy - e->busy : 0;
         for (size_t i = 0; i < p->n_children; i++) {
                 if (p->children[i] == e) {
                         memmove(&p->children[i], &p->children[i + 1],

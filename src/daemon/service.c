@@ -191,6 +191,7 @@ static void run_start(void *arg)
         else if (s->driver->start)
                 r = s->driver->start(s);
         pthread_mutex_lock(&reg_lock);
+        registry_adjust_busy_locked(s->entry, -1);
         if (r == TETHER_SUCCESS && s->entry->parent) {
                 s->started = true;
                 s->entry->state |= TETHER_ENTRY_MATCHED | TETHER_ENTRY_ACTIVE;
@@ -228,6 +229,7 @@ static void try_next_candidate(match_state *m)
                                          ? TETHER_ERR_ABORTED
                                          : registry_attach_locked(s->entry, m->nub);
                 if (r == TETHER_SUCCESS) {
+                        registry_adjust_busy_locked(s->entry, 1);
                         s->entry->service = s;
                         s->next_all = all_services;
                         all_services = s;
@@ -353,10 +355,15 @@ static tether_ret_t apply_props(tether_service *s, const tether_value *changes)
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_merge(next, changes);
         if (r == TETHER_SUCCESS) {
+                /* Watchers hear of real changes only: a write of the values
+                 * already there (a driver refreshing its settings) is none. */
+                bool changed = !tether_value_equal(s->entry->props, next);
                 /* One pointer swap: readers see all of the change or none of it. */
                 tether_value_unref(s->entry->props);
                 s->entry->props = next;
                 next = NULL;
+                if (changed)
+                        notify_properties_changed_locked(s->entry);
         }
         pthread_mutex_unlock(&reg_lock);
         tether_value_unref(next);
@@ -478,6 +485,7 @@ tether_ret_t tether_service_remove_property(tether_service *svc, const char *key
                 tether_value_unref(svc->entry->props);
                 svc->entry->props = next;
                 next = NULL;
+                notify_properties_changed_locked(svc->entry);
         }
         pthread_mutex_unlock(&reg_lock);
         tether_value_unref(next);

@@ -161,7 +161,7 @@ static tether_ret_t entry_info_locked(entry *e, tether_value **ret)
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_uint(d, "state", e->state, 32);
         if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_uint(d, "busy", 0, 32);
+                r = tether_value_dict_set_uint(d, "busy", e->busy, 32);
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_uint(d, "openCount", e->open_count, 32);
         if (r == TETHER_SUCCESS)

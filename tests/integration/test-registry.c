@@ -318,6 +318,79 @@ static void matched_and_terminated_notifications(void **state)
         tether_session_close(s);
 }
 
+typedef struct changes {
+        int count, other_types;
+        uint64_t last;
+} changes;
+
+static void on_change(void *refcon, uint32_t type, uint64_t id)
+{
+        changes *c = refcon;
+        if (type == TETHER_NOTIFY_PROPERTIES_CHANGED)
+                c->count++;
+        else
+                c->other_types++;
+        c->last = id;
+}
+
+static tether_ret_t set_baud(tether_session *s, uint64_t id, uint64_t rate)
+{
+        tether_value *v = NULL;
+        tether_value_new_uint(rate, 32, &v);
+        return harness_set(s, id, EXAMPLE_PROP_BAUD_RATE, v); /* it takes v */
+}
+
+static void properties_changed_notifications(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t drv = harness_find(s, "ExampleDriver");
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        changes mine = { 0 }, others = { 0 };
+        tether_value *m = NULL;
+        tether_notification *n1 = NULL, *n2 = NULL, *bad = NULL;
+        tether_service_matching("ExampleDriver", &m);
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_PROPERTIES_CHANGED, m, on_change,
+                                                                  &mine, &n1),
+                         TETHER_SUCCESS);
+        /* Types past the last one are refused. */
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_PROPERTIES_CHANGED + 1, m,
+                                                                  on_change, &mine, &bad),
+                         TETHER_ERR_BAD_ARGUMENT);
+        tether_value_unref(m);
+        tether_service_matching("DSOX2000", &m);
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_PROPERTIES_CHANGED, m, on_change,
+                                                                  &others, &n2),
+                         TETHER_SUCCESS);
+        tether_value_unref(m);
+
+        uint64_t before = baud(s, drv), after = before == 19200 ? 38400 : 19200;
+        /* Neither a refused write nor one of the value already there is a change. */
+        assert_int_equal(set_baud(s, drv, 12345), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(set_baud(s, drv, before), TETHER_SUCCESS);
+        assert_int_equal(set_baud(s, drv, after), TETHER_SUCCESS);
+        for (int i = 0; i < 50 && !mine.count; i++)
+                pump(port, 100);
+        /* The port is in order: had either of the first two been sent, it
+         * would have come first, and a second message would follow. */
+        pump(port, 300);
+        assert_int_equal(mine.count, 1);
+        assert_int_equal(mine.other_types, 0);
+        assert_int_equal(mine.last, drv);
+        assert_int_equal(others.count + others.other_types, 0);
+
+        /* After removal, silence. */
+        tether_notification_remove(n1);
+        assert_int_equal(set_baud(s, drv, before), TETHER_SUCCESS);
+        pump(port, 300);
+        assert_int_equal(mine.count, 1);
+        assert_int_equal(baud(s, drv), before);
+
+        tether_notification_remove(n2);
+        tether_notification_port_destroy(port);
+        tether_session_close(s);
+}
+
 static void notification_needs_own_port_and_valid_dict(void **state)
 {
         tether_session *s = harness_session(&H);
@@ -380,6 +453,7 @@ int main(void)
                 cmocka_unit_test(read_properties),
                 cmocka_unit_test(write_properties_through_the_driver),
                 cmocka_unit_test(matched_and_terminated_notifications),
+                cmocka_unit_test(properties_changed_notifications),
                 cmocka_unit_test(notification_needs_own_port_and_valid_dict),
                 cmocka_unit_test(sessions_per_uid_are_limited),
         };
