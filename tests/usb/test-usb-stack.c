@@ -144,10 +144,29 @@ static void capture_through_tetherd(void **state)
 
         tether_connect *c = NULL;
         assert_int_equal(tether_service_open(s, id, 0, 0, &c), TETHER_SUCCESS);
+        tether_probe_filter pf = { .kinds = TETHER_PROBE_USB, .snaplen = 64, .service_id = id,
+                                   .selector = TETHER_PROBE_ANY_SELECTOR };
+        tether_probe *probe = NULL;
+        assert_int_equal(tether_probe_attach(s, &pf, &probe), TETHER_SUCCESS);
         mock_usb_stats before, after;
         mock_usb_stats_get(f->mock, &before);
         capture(c);
         mock_usb_stats_get(f->mock, &after);
+        /* tether probe sees the libusb path's transfers where the device
+         * is: bus 1, device 2 (the emulated scope's sysfs), and the bytes
+         * as they crossed usbfs. */
+        tether_probe_event ev;
+        unsigned n_events = 0, bulk_in_block = 0;
+        while (tether_probe_read(probe, &ev) == TETHER_SUCCESS) {
+                n_events++;
+                assert_int_equal(ev.bus, 1);
+                assert_int_equal(ev.address, 2);
+                assert_int_equal(ev.result, TETHER_SUCCESS);
+                bulk_in_block += ev.endpoint == 0x81 && ev.actual >= DSO_MAX_POINTS;
+        }
+        assert_true(n_events >= after.bulk_out - before.bulk_out);
+        assert_int_equal(bulk_in_block, 1);
+        tether_probe_detach(probe);
         /* It went over the emulated bus: requests out, the block in. */
         assert_true(after.bulk_out > before.bulk_out);
         assert_true(after.bulk_in > before.bulk_in);
