@@ -7,7 +7,6 @@
  * reads numbers as doubles) never rounds an id or a 64-bit count silently.
  */
 #include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,22 +29,6 @@ static void json_string(FILE *f, const char *s)
         fputc('"', f);
 }
 
-static void json_double(FILE *f, double x)
-{
-        if (!isfinite(x)) {
-                fputs("null", f); /* JSON has no NaN or infinity */
-                return;
-        }
-        /* The shortest text that reads back as the same double. */
-        char buf[32];
-        for (int prec = 15; prec <= 17; prec++) {
-                snprintf(buf, sizeof(buf), "%.*g", prec, x);
-                if (prec == 17 || strtod(buf, NULL) == x)
-                        break;
-        }
-        fputs(buf, f);
-}
-
 static void json_value(FILE *f, const tether_value *v)
 {
         int64_t i;
@@ -53,7 +36,6 @@ static void json_value(FILE *f, const tether_value *v)
         const void *bytes;
         size_t len;
         bool b;
-        double d;
         const char *s;
         switch (tether_value_get_type(v)) {
         case TETHER_TYPE_INT:
@@ -67,10 +49,17 @@ static void json_value(FILE *f, const tether_value *v)
                 tether_value_get_uint(v, &u);
                 fprintf(f, u > EXACT_IN_DOUBLE ? "\"%" PRIu64 "\"" : "%" PRIu64, u);
                 break;
-        case TETHER_TYPE_DOUBLE:
-                tether_value_get_double(v, &d);
-                json_double(f, d);
+        case TETHER_TYPE_DOUBLE: {
+                /* The library's mapping: the shortest text that reads back
+                 * as the same double, null for NaN and infinity. */
+                char *text = NULL;
+                if (tether_value_to_json(v, &text) == TETHER_SUCCESS)
+                        fputs(text, f);
+                else
+                        fputs("null", f);
+                free(text);
                 break;
+        }
         case TETHER_TYPE_BOOL:
                 tether_value_get_bool(v, &b);
                 fputs(b ? "true" : "false", f);
