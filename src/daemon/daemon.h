@@ -165,7 +165,7 @@ struct session {
         bool hello_done;               /* main thread */
         bool refused;                  /* over its uid's limit: answered, then closed */
         atomic_uint n_connections;
-        unsigned n_ports;              /* main thread */
+        unsigned n_ports;              /* main thread (and reg_lock) */
         unsigned n_notifications;      /* reg_lock */
         loop_source src;               /* main loop registration */
 };
@@ -198,6 +198,8 @@ tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd);
 /* The port must belong to session s (async references are checked). */
 bool port_owned_by(uint64_t port_id, const session *s);
 void ports_release_session(session *s);
+/* Main thread, between epoll batches: free the ports that ended. */
+void port_reap(void);
 tether_ret_t notification_add(session *s, uint64_t port_id, uint32_t type, uint64_t cookie,
                               tether_value *matching, uint64_t *ret_id);
 tether_ret_t notification_remove(session *s, uint64_t id);

@@ -1,19 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/daemon.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/matching.h"
+#include "daemon/server.h"
 
 /* Ports and notifications are few per session and looked up by id; lists
  * under reg_lock keep them simple and in one place. */
 typedef struct port {
         uint64_t id;
         int fd;                 /* tetherd's end, non-blocking */
-        const session *owner;   /* compared, never dereferenced */
+        loop_source src;        /* the main loop watches fd for the client's hang-up */
+        session *owner;         /* alive while the port is listed: a session's close
+                                 * releases its ports first */
         bool overflowed;
         struct port *next;
 } port;
@@ -29,6 +33,9 @@ typedef struct notification {
 } notification;
 
 static port *ports;
+/* Ports that ended, freed by the main thread between its epoll batches:
+ * an event of this batch may still name one (reg_lock). */
+static port *port_graveyard;
 static notification *notifications;
 static uint64_t next_port_id = 1, next_notification_id = 1;
 
@@ -38,6 +45,58 @@ static port *find_port_locked(uint64_t id)
                 if (p->id == id)
                         return p;
         return NULL;
+}
+
+/* reg_lock held. The port leaves the list and takes its notifications
+ * with it; the main thread frees it after its batch. */
+static void port_end_locked(port **link)
+{
+        port *p = *link;
+        *link = p->next;
+        for (notification **pp = &notifications; *pp;) {
+                notification *n = *pp;
+                if (n->port_id == p->id) {
+                        *pp = n->next;
+                        tether_value_unref(n->matching);
+                        free(n);
+                        p->owner->n_notifications--;
+                } else {
+                        pp = &n->next;
+                }
+        }
+        p->next = port_graveyard;
+        port_graveyard = p;
+}
+
+/* Main thread: the client destroyed its port (or died): a long-lived
+ * session may create and drop ports without ever reaching its limit. */
+static void port_hangup(loop_source *src, uint32_t events)
+{
+        port *p = (port *)((char *)src - offsetof(port, src));
+        pthread_mutex_lock(&reg_lock);
+        for (port **pp = &ports; *pp; pp = &(*pp)->next) {
+                if (*pp == p) {
+                        p->owner->n_ports--;
+                        port_end_locked(pp);
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&reg_lock);
+}
+
+void port_reap(void)
+{
+        pthread_mutex_lock(&reg_lock);
+        port *g = port_graveyard;
+        port_graveyard = NULL;
+        pthread_mutex_unlock(&reg_lock);
+        while (g) {
+                port *next = g->next;
+                server_unwatch(&g->src);
+                close(g->fd);
+                free(g);
+                g = next;
+        }
 }
 
 tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd)
@@ -53,6 +112,13 @@ tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd)
         }
         p->fd = sv[0];
         p->owner = s;
+        p->src = (loop_source){ .fd = sv[0], .fn = port_hangup };
+        if (server_watch(&p->src) != TETHER_SUCCESS) {
+                close(sv[0]);
+                close(sv[1]);
+                free(p);
+                return TETHER_ERR_NO_RESOURCES;
+        }
         pthread_mutex_lock(&reg_lock);
         p->id = next_port_id++;
         p->next = ports;
@@ -100,16 +166,13 @@ void ports_release_session(session *s)
                 }
         }
         for (port **pp = &ports; *pp;) {
-                port *p = *pp;
-                if (p->owner == s) {
-                        *pp = p->next;
-                        close(p->fd);
-                        free(p);
-                } else {
-                        pp = &p->next;
-                }
+                if ((*pp)->owner == s)
+                        port_end_locked(pp);
+                else
+                        pp = &(*pp)->next;
         }
         s->n_notifications = 0;
+        s->n_ports = 0;
         pthread_mutex_unlock(&reg_lock);
 }
 
@@ -238,13 +301,10 @@ void notify_shutdown(void)
                 tether_value_unref(n->matching);
                 free(n);
         }
-        while (ports) {
-                port *p = ports;
-                ports = p->next;
-                close(p->fd);
-                free(p);
-        }
+        while (ports)
+                port_end_locked(&ports);
         pthread_mutex_unlock(&reg_lock);
+        port_reap();
 }
 
 tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,

@@ -727,6 +727,7 @@ int server_run(const char *path, int ready_fd)
                 for (size_t i = 0; i < n_closing; i++)
                         session_unref(closing[i]);
                 n_closing = 0;
+                port_reap();
                 probe_reap();
                 service_reap();
         }

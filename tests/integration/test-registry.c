@@ -411,6 +411,39 @@ static void notification_needs_own_port_and_valid_dict(void **state)
         tether_session_close(s);
 }
 
+static bool fds_at_most(void *ctx)
+{
+        int n = harness_fd_count(&H);
+        return n >= 0 && n <= *(int *)ctx;
+}
+
+/* A long-lived session creates and drops ports: a dropped port gives back
+ * its place under the per-session limits (16 ports, 256 notifications)
+ * and its socket, without the session ending. */
+static void ports_come_and_go(void **state)
+{
+        tether_session *s = harness_session(&H);
+        int fds = harness_fd_count(&H);
+        tether_value *m = NULL;
+        tether_service_matching("ExampleDriver", &m);
+        for (int round = 0; round < 40; round++) {
+                tether_notification_port *port = NULL;
+                assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+                for (int i = 0; i < 10; i++) {
+                        tether_notification *n = NULL;
+                        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_PUBLISHED, m,
+                                                                                  on_service, NULL, &n),
+                                         TETHER_SUCCESS);
+                }
+                tether_notification_port_destroy(port);
+        }
+        tether_value_unref(m);
+        /* Hang-ups reach tetherd's main loop asynchronously; a leak never
+         * settles. */
+        assert_true(harness_wait(fds_at_most, &fds, 2000));
+        tether_session_close(s);
+}
+
 static void sessions_per_uid_are_limited(void **state)
 {
         /* Nothing else holds a session here, so exactly the limit opens
@@ -455,6 +488,7 @@ int main(void)
                 cmocka_unit_test(matched_and_terminated_notifications),
                 cmocka_unit_test(properties_changed_notifications),
                 cmocka_unit_test(notification_needs_own_port_and_valid_dict),
+                cmocka_unit_test(ports_come_and_go),
                 cmocka_unit_test(sessions_per_uid_are_limited),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
