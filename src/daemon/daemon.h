@@ -98,6 +98,9 @@ struct loop_source {
         loop_source_fn fn;
         bool removed;  /* set by remove; its owner frees it in a later job, so
                         * events already fetched in the same batch are skipped */
+        /* server_retire(): what to free, and the retired list's link. */
+        void *retire_obj;
+        loop_source *retire_next;
 };
 
 tether_ret_t workloop_new(const char *name, workloop **ret);
@@ -198,8 +201,6 @@ tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd);
 /* The port must belong to session s (async references are checked). */
 bool port_owned_by(uint64_t port_id, const session *s);
 void ports_release_session(session *s);
-/* Main thread, between epoll batches: free the ports that ended. */
-void port_reap(void);
 tether_ret_t notification_add(session *s, uint64_t port_id, uint32_t type, uint64_t cookie,
                               tether_value *matching, uint64_t *ret_id);
 tether_ret_t notification_remove(session *s, uint64_t id);
@@ -256,8 +257,6 @@ uint64_t probe_now_ns(void);  /* CLOCK_REALTIME, for the record */
 uint64_t probe_mono_ns(void); /* CLOCK_MONOTONIC, for durations */
 tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd);
 void probes_release_session(const session *s);
-/* Main thread, between epoll batches: free the probes that ended. */
-void probe_reap(void);
 void probe_shutdown(void);
 void probe_call(const probe_call_event *e);
 void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count);

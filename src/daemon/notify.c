@@ -33,9 +33,6 @@ typedef struct notification {
 } notification;
 
 static port *ports;
-/* Ports that ended, freed by the main thread between its epoll batches:
- * an event of this batch may still name one (reg_lock). */
-static port *port_graveyard;
 static notification *notifications;
 static uint64_t next_port_id = 1, next_notification_id = 1;
 
@@ -64,8 +61,7 @@ static void port_end_locked(port **link)
                         pp = &n->next;
                 }
         }
-        p->next = port_graveyard;
-        port_graveyard = p;
+        server_retire(&p->src, p);
 }
 
 /* Main thread: the client destroyed its port (or died): a long-lived
@@ -82,21 +78,6 @@ static void port_hangup(loop_source *src, uint32_t events)
                 }
         }
         pthread_mutex_unlock(&reg_lock);
-}
-
-void port_reap(void)
-{
-        pthread_mutex_lock(&reg_lock);
-        port *g = port_graveyard;
-        port_graveyard = NULL;
-        pthread_mutex_unlock(&reg_lock);
-        while (g) {
-                port *next = g->next;
-                server_unwatch(&g->src);
-                close(g->fd);
-                free(g);
-                g = next;
-        }
 }
 
 tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd)
@@ -304,7 +285,7 @@ void notify_shutdown(void)
         while (ports)
                 port_end_locked(&ports);
         pthread_mutex_unlock(&reg_lock);
-        port_reap();
+        server_reap_retired();
 }
 
 tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,

@@ -31,7 +31,6 @@ typedef struct probe {
         const session *owner;   /* compared, never dereferenced */
         probe_filter filter;
         uint32_t dropped;       /* events lost since the last one delivered */
-        bool dead;              /* in the graveyard */
         struct probe *next;
 } probe;
 
@@ -41,9 +40,6 @@ __thread probe_context probe_current;
 
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static probe *probes;
-/* Probes that ended, freed by the main thread between its epoll batches:
- * an event of this batch may still name one. */
-static probe *graveyard;
 static __thread wire_msg ev;
 
 uint64_t probe_now_ns(void)
@@ -113,9 +109,7 @@ static void probe_end_locked(probe **link)
         if ((p->filter.kinds & PROBE_USB) && --usb_probes == 0)
                 usbtmc_set_observer(NULL);
         atomic_fetch_sub(&probe_count, 1);
-        p->dead = true;
-        p->next = graveyard;
-        graveyard = p;
+        server_retire(&p->src, p); /* freed between the main loop's batches */
 }
 
 /* Main thread. The prober closed its end: end the probe now rather than
@@ -131,21 +125,6 @@ static void probe_hangup(loop_source *src, uint32_t events)
                 }
         }
         pthread_mutex_unlock(&probe_lock);
-}
-
-void probe_reap(void)
-{
-        pthread_mutex_lock(&probe_lock);
-        probe *g = graveyard;
-        graveyard = NULL;
-        pthread_mutex_unlock(&probe_lock);
-        while (g) {
-                probe *next = g->next;
-                server_unwatch(&g->src);
-                close(g->fd);
-                free(g);
-                g = next;
-        }
 }
 
 void probes_release_session(const session *s)
@@ -166,7 +145,7 @@ void probe_shutdown(void)
         while (probes)
                 probe_end_locked(&probes);
         pthread_mutex_unlock(&probe_lock);
-        probe_reap();
+        server_reap_retired();
 }
 
 static bool wanted(const probe_filter *f, uint32_t kind, const probe_context *c)

@@ -13,6 +13,11 @@ void server_close_sessions(void);
  * (EPOLLHUP/EPOLLERR only), and stop. */
 struct loop_source;
 tether_ret_t server_watch(struct loop_source *src);
-void server_unwatch(struct loop_source *src);
+/* Any thread: src is done with. Between its epoll batches (an event of the
+ * current batch may still name src) the main thread stops watching it,
+ * closes src->fd and frees obj, the object src is part of. */
+void server_retire(struct loop_source *src, void *obj);
+/* Main thread: do that now for everything retired so far. */
+void server_reap_retired(void);
 
 #endif

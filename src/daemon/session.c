@@ -727,8 +727,7 @@ int server_run(const char *path, int ready_fd)
                 for (size_t i = 0; i < n_closing; i++)
                         session_unref(closing[i]);
                 n_closing = 0;
-                port_reap();
-                probe_reap();
+                server_reap_retired();
                 service_reap();
         }
         log_info("shutting down");
@@ -744,11 +743,33 @@ tether_ret_t server_watch(loop_source *src)
         return epoll_ctl(epfd, EPOLL_CTL_ADD, src->fd, &ev) == 0 ? TETHER_SUCCESS : TETHER_ERR_NO_RESOURCES;
 }
 
-void server_unwatch(loop_source *src)
+static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;
+static loop_source *retired;
+
+void server_retire(loop_source *src, void *obj)
 {
-        src->removed = true;
-        if (epfd >= 0)
-                epoll_ctl(epfd, EPOLL_CTL_DEL, src->fd, NULL);
+        pthread_mutex_lock(&retired_lock);
+        src->retire_obj = obj;
+        src->retire_next = retired;
+        retired = src;
+        pthread_mutex_unlock(&retired_lock);
+}
+
+void server_reap_retired(void)
+{
+        pthread_mutex_lock(&retired_lock);
+        loop_source *r = retired;
+        retired = NULL;
+        pthread_mutex_unlock(&retired_lock);
+        while (r) {
+                loop_source *next = r->retire_next;
+                r->removed = true;
+                if (epfd >= 0)
+                        epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL);
+                close(r->fd);
+                free(r->retire_obj);
+                r = next;
+        }
 }
 
 void server_close_sessions(void)
