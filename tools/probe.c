@@ -28,6 +28,7 @@ typedef struct probe_opts {
         unsigned long count;      /* stop after this many events (0: never) */
         double duration;          /* stop after this many seconds (0: never) */
         bool quiet;
+        bool json;                /* JSON lines, docs/probe-json.md */
 } probe_opts;
 
 /* Service names seen so far: a probe shows a few services, over and over. */
@@ -211,6 +212,107 @@ static void print_async(tether_session *s, name_cache *c, const tether_probe_eve
         putchar('\n');
 }
 
+/* ---- --json: one object per event (docs/probe-json.md) ---- */
+
+#define PROBE_JSON_SCHEMA 1
+
+static void json_time(uint64_t ns)
+{
+        time_t sec = (time_t)(ns / 1000000000u);
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        printf("\"%04d-%02d-%02dT%02d:%02d:%02d.%06uZ\"", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+               tm.tm_min, tm.tm_sec, (unsigned)(ns % 1000000000u / 1000u));
+}
+
+static void json_usbtmc(const tether_probe_event *e)
+{
+        usbtmc_header h;
+        bool in = e->endpoint & 0x80;
+        if (e->transfer_type != 3 || e->captured < USBTMC_HEADER_SIZE ||
+            usbtmc_header_decode(e->data, e->captured, &h) != TETHER_SUCCESS) {
+                fputs("null", stdout);
+                return;
+        }
+        bool request = !in && h.msg_id == USBTMC_REQUEST_DEV_DEP_MSG_IN;
+        printf("{\"message\":\"%s\",\"msgId\":%u,\"bTag\":%u,\"transferSize\":%" PRIu32 ",\"eom\":%s,\"text\":",
+               msg_name(h.msg_id, in), h.msg_id, h.btag, h.transfer_size,
+               !request && (h.attributes & USBTMC_ATTR_EOM) ? "true" : "false");
+        size_t body = e->captured - USBTMC_HEADER_SIZE;
+        size_t n = h.transfer_size < body ? h.transfer_size : body;
+        size_t text = 0;
+        while (!request && text < n && (isprint(e->data[USBTMC_HEADER_SIZE + text]) ||
+                                        isspace(e->data[USBTMC_HEADER_SIZE + text])))
+                text++;
+        if (text)
+                tool_json_string(stdout, (const char *)e->data + USBTMC_HEADER_SIZE, text);
+        else
+                fputs("null", stdout);
+        putchar('}');
+}
+
+static void print_json(tether_session *s, name_cache *c, const tether_probe_event *e)
+{
+        static const char *const kinds[] = { "?", "call", "async", "usb" };
+        printf("{\"schema\":%d,\"kind\":\"%s\",\"time\":", PROBE_JSON_SCHEMA, kinds[e->kind <= 3 ? e->kind : 0]);
+        json_time(e->time_ns);
+        printf(",\"durationNs\":");
+        tool_json_uint(stdout, e->duration_ns);
+        printf(",\"service\":\"0x%" PRIx64 "\",\"serviceClass\":", e->service_id);
+        tool_json_string(stdout, service_name(s, c, e->service_id), strlen(service_name(s, c, e->service_id)));
+        bool in_call = e->selector != TETHER_PROBE_ANY_SELECTOR;
+        if (in_call) {
+                printf(",\"session\":%" PRIu64 ",\"connection\":%" PRIu64 ",\"pid\":%" PRId32 ",\"selector\":%" PRIu32,
+                       e->session_id, e->connection_id, e->pid, e->selector);
+        } else {
+                /* A driver's own work (start, a timer); an async completion
+                 * still names the connection it completes. */
+                printf(",\"session\":null,\"connection\":");
+                if (e->connection_id)
+                        printf("%" PRIu64, e->connection_id);
+                else
+                        fputs("null", stdout);
+                printf(",\"pid\":null,\"selector\":null");
+        }
+        printf(",\"result\":\"%s\",\"resultCode\":%d,\"lost\":%" PRIu32, tether_ret_name(e->result), (int)e->result,
+               e->dropped);
+        if (e->kind == TETHER_PROBE_EVENT_CALL) {
+                printf(",\"method\":");
+                if (e->method[0])
+                        tool_json_string(stdout, e->method, strlen(e->method));
+                else
+                        fputs("null", stdout);
+                printf(",\"async\":%s,\"scalarsIn\":%" PRIu32 ",\"scalarsOut\":%" PRIu32 ",\"structIn\":%" PRIu32
+                       ",\"structOut\":%" PRIu32 ",\"structInShm\":%s,\"structOutShm\":%s",
+                       e->call_flags & TETHER_PROBE_CALL_ASYNC ? "true" : "false", e->scalar_in, e->scalar_out,
+                       e->struct_in, e->struct_out, e->call_flags & TETHER_PROBE_CALL_OOL_IN ? "true" : "false",
+                       e->call_flags & TETHER_PROBE_CALL_OOL_OUT ? "true" : "false");
+        } else if (e->kind == TETHER_PROBE_EVENT_ASYNC) {
+                printf(",\"args\":[");
+                for (uint32_t i = 0; i < e->arg_count; i++) {
+                        if (i)
+                                putchar(',');
+                        tool_json_uint(stdout, e->args[i]);
+                }
+                putchar(']');
+        } else {
+                static const char *const types[] = { "isochronous", "interrupt", "control", "bulk" };
+                printf(",\"bus\":%u,\"address\":%u,\"transfer\":\"%s\",\"endpoint\":%u,\"direction\":\"%s\","
+                       "\"requested\":%" PRIu32 ",\"actual\":%" PRIu32 ",\"setup\":",
+                       e->bus, e->address, types[e->transfer_type & 3], e->endpoint, e->endpoint & 0x80 ? "in" : "out",
+                       e->requested, e->actual);
+                if (e->transfer_type == 2)
+                        tool_json_hex(stdout, e->setup, sizeof(e->setup));
+                else
+                        fputs("null", stdout);
+                printf(",\"data\":");
+                tool_json_hex(stdout, e->data, e->captured);
+                printf(",\"usbtmc\":");
+                json_usbtmc(e);
+        }
+        puts("}");
+}
+
 static int usage(FILE *f, int code)
 {
         fprintf(f,
@@ -224,6 +326,7 @@ static int usage(FILE *f, int code)
                 "  -c, --count N         stop after N events\n"
                 "  -t, --duration SEC    stop after SEC seconds\n"
                 "  -q, --quiet           no lines (with --pcap)\n"
+                "  -j, --json            one JSON object per event instead (docs/probe-json.md)\n"
                 "Ctrl-C stops. Needs root or tetherd's user.\n");
         return code;
 }
@@ -237,13 +340,14 @@ static int parse(int argc, char **argv, probe_opts *o)
                 { "usb", no_argument, NULL, OPT_USB },       { "pcap", required_argument, NULL, 'w' },
                 { "snaplen", required_argument, NULL, OPT_SNAPLEN }, { "count", required_argument, NULL, 'c' },
                 { "duration", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
+                { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },           { 0 },
         };
         uint32_t kinds = 0;
         long snaplen = -1;
         int c;
         optind = 1;
-        while ((c = getopt_long(argc, argv, "s:p:S:w:c:t:qh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "s:p:S:w:c:t:qjh", opts, NULL)) != -1) {
                 char *end = NULL;
                 errno = 0;
                 switch (c) {
@@ -276,6 +380,9 @@ static int parse(int argc, char **argv, probe_opts *o)
                         break;
                 case 'q':
                         o->quiet = true;
+                        break;
+                case 'j':
+                        o->json = true;
                         break;
                 case 'h':
                         exit(usage(stdout, 0));
@@ -327,6 +434,10 @@ static int run(tether_session *s, tether_probe *p, usbpcap *pcap, const probe_op
                         }
                         if (o->quiet)
                                 continue;
+                        if (o->json) {
+                                print_json(s, &names, &e);
+                                continue;
+                        }
                         if (e.dropped)
                                 printf("-- %" PRIu32 " events lost (tether probe fell behind)\n", e.dropped);
                         print_time(e.time_ns);

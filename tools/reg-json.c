@@ -11,22 +11,14 @@
 #include <string.h>
 
 #include "reg-private.h"
+#include "tool.h"
 
 #define REG_JSON_SCHEMA 1
 #define EXACT_IN_DOUBLE (UINT64_C(1) << 53)
 
 static void json_string(FILE *f, const char *s)
 {
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(f, "\\u%04x", *p);
-                else
-                        fputc(*p, f);
-        }
-        fputc('"', f);
+        tool_json_string(f, s, strlen(s));
 }
 
 static void json_value(FILE *f, const tether_value *v)
@@ -47,7 +39,7 @@ static void json_value(FILE *f, const tether_value *v)
                 break;
         case TETHER_TYPE_UINT:
                 tether_value_get_uint(v, &u);
-                fprintf(f, u > EXACT_IN_DOUBLE ? "\"%" PRIu64 "\"" : "%" PRIu64, u);
+                tool_json_uint(f, u);
                 break;
         case TETHER_TYPE_DOUBLE: {
                 /* The library's mapping: the shortest text that reads back
@@ -70,10 +62,7 @@ static void json_value(FILE *f, const tether_value *v)
                 break;
         case TETHER_TYPE_DATA:
                 tether_value_get_data(v, &bytes, &len);
-                fputc('"', f);
-                for (size_t k = 0; k < len; k++)
-                        fprintf(f, "%02x", ((const uint8_t *)bytes)[k]);
-                fputc('"', f);
+                tool_json_hex(f, bytes, len);
                 break;
         case TETHER_TYPE_ARRAY:
                 fputc('[', f);

@@ -2,6 +2,7 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -39,4 +40,32 @@ int tool_fail(const char *prog, const char *what, tether_ret_t r)
                 why = "permission denied (needs root or tetherd's user)";
         fprintf(stderr, "%s: %s: %s\n", prog, what, why);
         return 1;
+}
+
+void tool_json_string(FILE *f, const char *s, size_t n)
+{
+        fputc('"', f);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c == '"' || c == '\\')
+                        fprintf(f, "\\%c", c);
+                else if (c < 0x20 || c == 0x7f)
+                        fprintf(f, "\\u%04x", c);
+                else
+                        fputc(c, f);
+        }
+        fputc('"', f);
+}
+
+void tool_json_hex(FILE *f, const void *p, size_t n)
+{
+        fputc('"', f);
+        for (size_t i = 0; i < n; i++)
+                fprintf(f, "%02x", ((const uint8_t *)p)[i]);
+        fputc('"', f);
+}
+
+void tool_json_uint(FILE *f, uint64_t u)
+{
+        fprintf(f, u > (UINT64_C(1) << 53) ? "\"%" PRIu64 "\"" : "%" PRIu64, u);
 }

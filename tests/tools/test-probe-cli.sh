@@ -95,6 +95,27 @@ probe=
 [ ! -s "$dir/probe.out" ] || fail "--quiet printed lines"
 grep -q "2 events" "$dir/probe.err" || fail "--count: $(cat "$dir/probe.err")"
 
+# --json: one object per line (docs/probe-json.md), for jq.
+command -v jq >/dev/null || fail "jq is not installed"
+start_probe --json
+"$tether" scope capture --points 1000 --csv "$dir/w3.csv" >/dev/null 2>&1 &
+cap=$!
+wait $cap || fail "capture 3"
+stop_probe
+jq -e . "$dir/probe.out" >/dev/null || fail "--json: not JSON lines"
+[ "$(jq -s 'map(select(.schema != 1)) | length' "$dir/probe.out")" -eq 0 ] || fail "--json: schema"
+# jq -e goes by the last input's result, so each check slurps and asks any().
+jq -es --argjson pid "$cap" 'any(.[]; .kind == "call" and .method == "getVolts" and .pid == $pid and
+  .selector == 7 and .result == "Success" and .structOut == 4000 and .async == false)' \
+  "$dir/probe.out" >/dev/null || fail "--json: the getVolts call"
+jq -es --argjson pid "$cap" 'any(.[]; .kind == "usb" and .direction == "out" and
+  .usbtmc.message == "DEV_DEP_MSG_OUT" and .usbtmc.text == ":WAVeform:DATA?\n" and .pid == $pid and
+  .selector == 7 and .usbtmc.eom == true)' "$dir/probe.out" >/dev/null || fail "--json: the DATA? transfer"
+# The block's transfer: its bytes as hex, as many as the default snaplen (256) keeps.
+jq -es 'any(.[]; .kind == "usb" and .direction == "in" and .usbtmc.transferSize >= 1000 and
+  (.data | length) == 2 * ([.actual, 256] | min) and (.data | startswith("02")))' \
+  "$dir/probe.out" >/dev/null || fail "--json: the waveform block"
+
 # The daemon going away ends the probe with one line and status 1.
 start_probe
 kill $pid; wait $pid 2>/dev/null
