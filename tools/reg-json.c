@@ -21,7 +21,7 @@ static void json_string(FILE *f, const char *s)
         tool_json_string(f, s, strlen(s));
 }
 
-static void json_value(FILE *f, const tether_value *v)
+void reg_json_value(FILE *f, const tether_value *v)
 {
         int64_t i;
         uint64_t u;
@@ -71,7 +71,7 @@ static void json_value(FILE *f, const tether_value *v)
                         tether_value_array_get(v, k, &m);
                         if (k)
                                 fputc(',', f);
-                        json_value(f, m);
+                        reg_json_value(f, m);
                 }
                 fputc(']', f);
                 break;
@@ -85,7 +85,7 @@ static void json_value(FILE *f, const tether_value *v)
                                 fputc(',', f);
                         json_string(f, key);
                         fputc(':', f);
-                        json_value(f, m);
+                        reg_json_value(f, m);
                 }
                 fputc('}', f);
                 break;
@@ -144,7 +144,7 @@ static void json_entry(FILE *f, const reg_node *n)
                 fputs("null", f);
         fputs(",\"properties\":", f);
         if (n->props)
-                json_value(f, n->props);
+                reg_json_value(f, n->props);
         else
                 fputs("{}", f);
         fputs(",\"propertyTypes\":{", f);

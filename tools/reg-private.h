@@ -44,6 +44,8 @@ tether_ret_t reg_value_text(const tether_value *v, bool hex, char **ret);
 /* Everything tetherd-unreachable looks like this. */
 bool reg_daemon_gone(tether_ret_t r);
 
+/* A value in --json's mapping (docs/reg-json.md). */
+void reg_json_value(FILE *f, const tether_value *v);
 /* --json: the snapshot roots as one document on f. */
 tether_ret_t reg_json_write(FILE *f, reg_node *const *roots, size_t n);
 

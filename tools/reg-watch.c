@@ -31,6 +31,7 @@ typedef struct watch {
         tether_session *s;
         known *list;
         bool gone;                 /* tetherd stopped answering inside a callback */
+        bool json;                 /* one object per event (docs/reg-json.md, "watch") */
 } watch;
 
 static volatile sig_atomic_t stop;
@@ -99,6 +100,60 @@ static tether_ret_t learn(watch *w, uint64_t id, known **ret)
         return r;
 }
 
+/* --json: {"schema", "time", "kind", "id", "class", "name", "changed", "removed"}; a change
+ * names each key with its new value, and the keys that went. */
+static void event_json(const char *kind, uint64_t id, const char *class_name, const char *name,
+                       const tether_value *before, const tether_value *after)
+{
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        printf("{\"schema\":1,\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"kind\":\"%s\",\"id\":\"0x%" PRIx64
+               "\",\"class\":",
+               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, kind, id);
+        if (class_name)
+                tool_json_string(stdout, class_name, strlen(class_name));
+        else
+                fputs("null", stdout);
+        fputs(",\"name\":", stdout);
+        if (name)
+                tool_json_string(stdout, name, strlen(name));
+        else
+                fputs("null", stdout);
+        if (after) {
+                fputs(",\"changed\":{", stdout);
+                const char *sep = "";
+                for (size_t i = 0; i < tether_value_count(after); i++) {
+                        const char *key;
+                        tether_value *v, *old = NULL;
+                        tether_value_dict_entry(after, i, &key, &v);
+                        if (before && tether_value_dict_get(before, key, &old) == TETHER_SUCCESS && tether_value_equal(old, v))
+                                continue;
+                        fputs(sep, stdout);
+                        tool_json_string(stdout, key, strlen(key));
+                        putchar(':');
+                        reg_json_value(stdout, v);
+                        sep = ",";
+                }
+                fputs("},\"removed\":[", stdout);
+                sep = "";
+                for (size_t i = 0; before && i < tether_value_count(before); i++) {
+                        const char *key;
+                        tether_value *v, *now = NULL;
+                        tether_value_dict_entry(before, i, &key, &v);
+                        if (tether_value_dict_get(after, key, &now) != TETHER_SUCCESS) {
+                                fputs(sep, stdout);
+                                tool_json_string(stdout, key, strlen(key));
+                                sep = ",";
+                        }
+                }
+                putchar(']');
+        }
+        puts("}");
+        fflush(stdout);
+}
+
 static void event(const char *kind, uint64_t id, const char *class_name, const char *name, const char *detail)
 {
         struct timespec ts;
@@ -155,13 +210,20 @@ static void on_service(void *refcon, uint32_t type, uint64_t id)
         watch *w = refcon;
         known *k = find(w, id);
         if (type == TETHER_NOTIFY_TERMINATED) {
-                event("removed", id, k ? k->class_name : NULL, k ? k->name : NULL, NULL);
+                if (w->json)
+                        event_json("removed", id, k ? k->class_name : NULL, k ? k->name : NULL, NULL, NULL);
+                else
+                        event("removed", id, k ? k->class_name : NULL, k ? k->name : NULL, NULL);
                 if (k)
                         forget(w, k);
                 return;
         }
         if (type != TETHER_NOTIFY_PROPERTIES_CHANGED) {
-                if (learn(w, id, &k) == TETHER_SUCCESS)
+                if (learn(w, id, &k) != TETHER_SUCCESS)
+                        return;
+                if (w->json)
+                        event_json("arrived", id, k->class_name, k->name, NULL, NULL);
+                else
                         event("arrived", id, k->class_name, k->name, NULL);
                 return;
         }
@@ -172,7 +234,9 @@ static void on_service(void *refcon, uint32_t type, uint64_t id)
         }
         char *what = before ? diff(before, k->props) : NULL;
         /* Changes that cancel out before we look show nothing. */
-        if (!before || (what && *what))
+        if (w->json && (!before || (what && *what)))
+                event_json("changed", id, k->class_name, k->name, before, k->props);
+        else if (!before || (what && *what))
                 event("changed", id, k->class_name, k->name, before ? what : "(not seen before)");
         free(what);
         tether_value_unref(before);
@@ -191,23 +255,27 @@ int reg_cmd_watch(int argc, char **argv)
         static const struct option opts[] = {
                 { "class", required_argument, NULL, 'c' },
                 { "name", required_argument, NULL, 'n' },
+                { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         const char *class_name = NULL, *name = NULL;
+        bool json = false;
         int c;
-        while ((c = getopt_long(argc, argv, "c:n:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "c:n:jh", opts, NULL)) != -1) {
                 if (c == 'c') {
                         class_name = optarg;
                 } else if (c == 'n') {
                         name = optarg;
+                } else if (c == 'j') {
+                        json = true;
                 } else {
-                        fprintf(c == 'h' ? stdout : stderr, "usage: tether reg watch [-c CLASS] [-n NAME]\n");
+                        fprintf(c == 'h' ? stdout : stderr, "usage: tether reg watch [-c CLASS] [-n NAME] [--json]\n");
                         return c == 'h' ? 0 : 2;
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "usage: tether reg watch [-c CLASS] [-n NAME]\n");
+                fprintf(stderr, "usage: tether reg watch [-c CLASS] [-n NAME] [--json]\n");
                 return 2;
         }
         /* Signals arrive only inside ppoll: a Ctrl-C never cuts a request
@@ -224,7 +292,7 @@ int reg_cmd_watch(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
 
-        watch w = { 0 };
+        watch w = { .json = json };
         if (tool_open("tether reg", &w.s) != TETHER_SUCCESS)
                 return 1;
         tether_notification_port *port = NULL;

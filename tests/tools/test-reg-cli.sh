@@ -211,6 +211,26 @@ wait_exit $watch || fail "watch ignored SIGINT"
 [ $rc -eq 0 ] || fail "watch exit status after SIGINT: $rc"
 watch=
 
+# ---- watch --json: the same events as objects, for jq ----
+"$tether" reg watch --json >"$dir/wj.out" 2>"$dir/wj.err" &
+watch=$!
+wait_for "$dir/wj.err" "^tether reg watch: watching TetherService; Ctrl-C stops$" || fail "watch --json did not start"
+"$tether" reg set ExampleDriver BaudRate 57600 >/dev/null || fail "set for watch --json"
+nub=$("$devices" publish 8) || fail "publish for watch --json"
+"$devices" remove "$nub" || fail "remove for watch --json"
+wait_for "$dir/wj.out" '"kind":"removed"' || fail "watch --json removal: $(cat "$dir/wj.out")"
+kill -INT $watch
+wait_exit $watch || fail "watch --json ignored SIGINT"
+watch=
+[ "$(wc -l <"$dir/wj.out")" -eq 3 ] || fail "watch --json lines: $(cat "$dir/wj.out")"
+[ "$(jq -c 'select(.kind == "changed") | [.schema, .class, .id, .changed, .removed]' "$dir/wj.out")" = \
+  "[1,\"ExampleDriver\",\"$drv_id\",{\"BaudRate\":57600},[]]" ] || fail "watch --json change: $(cat "$dir/wj.out")"
+[ "$(jq -r 'select(.kind != "changed") | "\(.kind) \(.class) \(.name)"' "$dir/wj.out")" = \
+  "$(printf 'arrived ExampleDevice ExampleDevice@8\nremoved ExampleDevice ExampleDevice@8')" ] \
+  || fail "watch --json arrival/removal: $(cat "$dir/wj.out")"
+jq -es 'all(.[]; .time | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z$"))' "$dir/wj.out" >/dev/null \
+  || fail "watch --json time"
+
 # ---- busy: a service still starting counts at it and every ancestor ----
 # (After the first watch: the held device's removal is announced late, after
 # its entry has left the tree, and must not land in that watch's count.)
