@@ -100,6 +100,65 @@ static tether_ret_t learn(watch *w, uint64_t id, known **ret)
         return r;
 }
 
+/* The keys of after whose values differ from before's (all of them when
+ * before is NULL), and the keys of before that after lacks. */
+typedef void (*key_fn)(FILE *f, const char *key, const tether_value *v, const char **sep);
+
+static void each_changed(FILE *f, const tether_value *before, const tether_value *after, key_fn fn)
+{
+        const char *sep = "";
+        for (size_t i = 0; i < tether_value_count(after); i++) {
+                const char *key;
+                tether_value *v, *old = NULL;
+                tether_value_dict_entry(after, i, &key, &v);
+                if (before && tether_value_dict_get(before, key, &old) == TETHER_SUCCESS && tether_value_equal(old, v))
+                        continue;
+                fn(f, key, v, &sep);
+        }
+}
+
+static void each_removed(FILE *f, const tether_value *before, const tether_value *after, key_fn fn, const char *sep)
+{
+        for (size_t i = 0; before && i < tether_value_count(before); i++) {
+                const char *key;
+                tether_value *v, *now = NULL;
+                tether_value_dict_entry(before, i, &key, &v);
+                if (tether_value_dict_get(after, key, &now) != TETHER_SUCCESS)
+                        fn(f, key, NULL, &sep);
+        }
+}
+
+static void json_changed(FILE *f, const char *key, const tether_value *v, const char **sep)
+{
+        fputs(*sep, f);
+        tool_json_string(f, key, strlen(key));
+        fputc(':', f);
+        reg_json_value(f, v);
+        *sep = ",";
+}
+
+static void json_removed(FILE *f, const char *key, const tether_value *v, const char **sep)
+{
+        fputs(*sep, f);
+        tool_json_string(f, key, strlen(key));
+        *sep = ",";
+}
+
+static void text_changed(FILE *f, const char *key, const tether_value *v, const char **sep)
+{
+        char *text = NULL;
+        if (reg_value_text(v, false, &text) == TETHER_SUCCESS)
+                fprintf(f, "%s%s = %s", *sep, key, text);
+        free(text);
+        *sep = "; ";
+}
+
+static void text_removed(FILE *f, const char *key, const tether_value *v, const char **sep)
+{
+        fprintf(f, "%s%s removed", *sep, key);
+        *sep = "; ";
+}
+
 /* --json: {"schema", "time", "kind", "id", "class", "name", "changed", "removed"}; a change
  * names each key with its new value, and the keys that went. */
 static void event_json(const char *kind, uint64_t id, const char *class_name, const char *name,
@@ -123,31 +182,9 @@ static void event_json(const char *kind, uint64_t id, const char *class_name, co
                 fputs("null", stdout);
         if (after) {
                 fputs(",\"changed\":{", stdout);
-                const char *sep = "";
-                for (size_t i = 0; i < tether_value_count(after); i++) {
-                        const char *key;
-                        tether_value *v, *old = NULL;
-                        tether_value_dict_entry(after, i, &key, &v);
-                        if (before && tether_value_dict_get(before, key, &old) == TETHER_SUCCESS && tether_value_equal(old, v))
-                                continue;
-                        fputs(sep, stdout);
-                        tool_json_string(stdout, key, strlen(key));
-                        putchar(':');
-                        reg_json_value(stdout, v);
-                        sep = ",";
-                }
+                each_changed(stdout, before, after, json_changed);
                 fputs("},\"removed\":[", stdout);
-                sep = "";
-                for (size_t i = 0; before && i < tether_value_count(before); i++) {
-                        const char *key;
-                        tether_value *v, *now = NULL;
-                        tether_value_dict_entry(before, i, &key, &v);
-                        if (tether_value_dict_get(after, key, &now) != TETHER_SUCCESS) {
-                                fputs(sep, stdout);
-                                tool_json_string(stdout, key, strlen(key));
-                                sep = ",";
-                        }
-                }
+                each_removed(stdout, before, after, json_removed, "");
                 putchar(']');
         }
         puts("}");
@@ -176,28 +213,10 @@ static char *diff(const tether_value *before, const tether_value *after)
         FILE *f = open_memstream(&s, &n);
         if (!f)
                 return NULL;
-        const char *sep = "";
-        for (size_t i = 0; i < tether_value_count(after); i++) {
-                const char *key;
-                tether_value *v, *old = NULL;
-                tether_value_dict_entry(after, i, &key, &v);
-                if (tether_value_dict_get(before, key, &old) == TETHER_SUCCESS && tether_value_equal(old, v))
-                        continue;
-                char *text = NULL;
-                if (reg_value_text(v, false, &text) == TETHER_SUCCESS)
-                        fprintf(f, "%s%s = %s", sep, key, text);
-                free(text);
-                sep = "; ";
-        }
-        for (size_t i = 0; i < tether_value_count(before); i++) {
-                const char *key;
-                tether_value *v, *now = NULL;
-                tether_value_dict_entry(before, i, &key, &v);
-                if (tether_value_dict_get(after, key, &now) != TETHER_SUCCESS) {
-                        fprintf(f, "%s%s removed", sep, key);
-                        sep = "; ";
-                }
-        }
+        each_changed(f, before, after, text_changed);
+        /* The removals continue the same list: "; " unless nothing changed. */
+        long at = ftell(f);
+        each_removed(f, before, after, text_removed, at > 0 ? "; " : "");
         if (fclose(f) != 0) {
                 free(s);
                 return NULL;
