@@ -150,6 +150,31 @@ static const char *request_name(const uint8_t setup[8])
         }
 }
 
+/* A bulk transfer's USBTMC message, when it starts with a valid header. */
+typedef struct usbtmc_view {
+        usbtmc_header h;
+        const char *name;
+        bool request;          /* REQUEST_DEV_DEP_MSG_IN: transfer_size is the most the host takes */
+        bool eom;
+        const uint8_t *body;   /* the message bytes captured; none for a request */
+        size_t body_len;
+} usbtmc_view;
+
+static bool usbtmc_view_of(const tether_probe_event *e, usbtmc_view *v)
+{
+        bool in = e->endpoint & 0x80;
+        if (e->transfer_type != 3 || e->captured < USBTMC_HEADER_SIZE ||
+            usbtmc_header_decode(e->data, e->captured, &v->h) != TETHER_SUCCESS)
+                return false;
+        v->name = msg_name(v->h.msg_id, in);
+        v->request = !in && v->h.msg_id == USBTMC_REQUEST_DEV_DEP_MSG_IN;
+        v->eom = !v->request && (v->h.attributes & USBTMC_ATTR_EOM);
+        size_t captured = e->captured - USBTMC_HEADER_SIZE;
+        v->body = e->data + USBTMC_HEADER_SIZE;
+        v->body_len = v->request ? 0 : v->h.transfer_size < captured ? v->h.transfer_size : captured;
+        return true;
+}
+
 static void print_usb(const tether_probe_event *e)
 {
         bool in = e->endpoint & 0x80;
@@ -171,17 +196,13 @@ static void print_usb(const tether_probe_event *e)
                 else if (e->captured >= 2 && (e->data[0] & 0x80))
                         printf("  READ_STATUS_BYTE tag %u STB %02x", e->data[0] & 0x7f, e->data[1]);
         } else {
-                usbtmc_header h;
-                if (e->captured >= USBTMC_HEADER_SIZE &&
-                    usbtmc_header_decode(e->data, e->captured, &h) == TETHER_SUCCESS) {
-                        bool request = !in && h.msg_id == USBTMC_REQUEST_DEV_DEP_MSG_IN;
-                        printf("  %s tag %u %s %" PRIu32 "%s", msg_name(h.msg_id, in), h.btag, request ? "max" : "size",
-                               h.transfer_size, !request && (h.attributes & USBTMC_ATTR_EOM) ? " EOM" : "");
-                        size_t body = e->captured - USBTMC_HEADER_SIZE;
-                        if (!request && body) {
+                usbtmc_view v;
+                if (usbtmc_view_of(e, &v)) {
+                        printf("  %s tag %u %s %" PRIu32 "%s", v.name, v.h.btag, v.request ? "max" : "size",
+                               v.h.transfer_size, v.eom ? " EOM" : "");
+                        if (v.body_len) {
                                 putchar(' ');
-                                print_text(e->data + USBTMC_HEADER_SIZE,
-                                           h.transfer_size < body ? h.transfer_size : body, 64);
+                                print_text(v.body, v.body_len, 64);
                         }
                 } else if (e->captured) {
                         printf("  (continued) ");
@@ -227,25 +248,18 @@ static void json_time(uint64_t ns)
 
 static void json_usbtmc(const tether_probe_event *e)
 {
-        usbtmc_header h;
-        bool in = e->endpoint & 0x80;
-        if (e->transfer_type != 3 || e->captured < USBTMC_HEADER_SIZE ||
-            usbtmc_header_decode(e->data, e->captured, &h) != TETHER_SUCCESS) {
+        usbtmc_view v;
+        if (!usbtmc_view_of(e, &v)) {
                 fputs("null", stdout);
                 return;
         }
-        bool request = !in && h.msg_id == USBTMC_REQUEST_DEV_DEP_MSG_IN;
         printf("{\"message\":\"%s\",\"msgId\":%u,\"bTag\":%u,\"transferSize\":%" PRIu32 ",\"eom\":%s,\"text\":",
-               msg_name(h.msg_id, in), h.msg_id, h.btag, h.transfer_size,
-               !request && (h.attributes & USBTMC_ATTR_EOM) ? "true" : "false");
-        size_t body = e->captured - USBTMC_HEADER_SIZE;
-        size_t n = h.transfer_size < body ? h.transfer_size : body;
+               v.name, v.h.msg_id, v.h.btag, v.h.transfer_size, v.eom ? "true" : "false");
         size_t text = 0;
-        while (!request && text < n && (isprint(e->data[USBTMC_HEADER_SIZE + text]) ||
-                                        isspace(e->data[USBTMC_HEADER_SIZE + text])))
+        while (text < v.body_len && (isprint(v.body[text]) || isspace(v.body[text])))
                 text++;
         if (text)
-                tool_json_string(stdout, (const char *)e->data + USBTMC_HEADER_SIZE, text);
+                tool_json_string(stdout, (const char *)v.body, text);
         else
                 fputs("null", stdout);
         putchar('}');
@@ -258,8 +272,9 @@ static void print_json(tether_session *s, name_cache *c, const tether_probe_even
         json_time(e->time_ns);
         printf(",\"durationNs\":");
         tool_json_uint(stdout, e->duration_ns);
+        const char *service = service_name(s, c, e->service_id);
         printf(",\"service\":\"0x%" PRIx64 "\",\"serviceClass\":", e->service_id);
-        tool_json_string(stdout, service_name(s, c, e->service_id), strlen(service_name(s, c, e->service_id)));
+        tool_json_string(stdout, service, strlen(service));
         bool in_call = e->selector != TETHER_PROBE_ANY_SELECTOR;
         if (in_call) {
                 printf(",\"session\":%" PRIu64 ",\"connection\":%" PRIu64 ",\"pid\":%" PRId32 ",\"selector\":%" PRIu32,
@@ -482,6 +497,10 @@ int cmd_probe(int argc, char **argv)
         r = tether_probe_attach(s, &o.filter, &p);
         if (r != TETHER_SUCCESS) {
                 tether_session_close(s);
+                if (r == TETHER_ERR_NOT_PRIVILEGED) {
+                        fprintf(stderr, "tether probe: cannot attach: only root and tetherd's user may probe\n");
+                        return 1;
+                }
                 return tool_fail("tether probe", "cannot attach", r);
         }
         usbpcap *pcap = NULL;

@@ -9,20 +9,6 @@
 #include "reg-private.h"
 #include "tool.h"
 
-bool reg_daemon_gone(tether_ret_t r)
-{
-        return r == TETHER_ERR_NOT_RESPONDING || r == TETHER_ERR_IPC;
-}
-
-int reg_fail(const char *what, tether_ret_t r)
-{
-        if (reg_daemon_gone(r))
-                fprintf(stderr, "tether reg: %s: tetherd went away\n", what);
-        else
-                fprintf(stderr, "tether reg: %s: %s (%s)\n", what, tether_strerror(r), tether_ret_name(r));
-        return 1;
-}
-
 char *reg_display_name(const tether_entry_info *info)
 {
         char *s = NULL;

@@ -31,8 +31,6 @@ typedef struct reg_node {
         bool leads_to_hit;             /* it or a descendant matches */
 } reg_node;
 
-/* One line on stderr, "tether reg: WHAT: WHY", and exit status 1. */
-int reg_fail(const char *what, tether_ret_t r);
 /* A snapshot of the subtree at id: max_depth levels (0: all), properties if
  * with_props. Entries that vanish while it is taken are left out. */
 tether_ret_t reg_snapshot(tether_session *s, uint64_t id, unsigned max_depth, bool with_props, reg_node **ret);
@@ -41,8 +39,6 @@ void reg_node_free(reg_node *n);
 char *reg_display_name(const tether_entry_info *info);
 /* ioreg's text for a value; hex prints integers in hexadecimal. */
 tether_ret_t reg_value_text(const tether_value *v, bool hex, char **ret);
-/* Everything tetherd-unreachable looks like this. */
-bool reg_daemon_gone(tether_ret_t r);
 
 /* A value in --json's mapping (docs/reg-json.md). */
 void reg_json_value(FILE *f, const tether_value *v);

@@ -231,7 +231,7 @@ int reg_cmd_set(int argc, char **argv)
         if (r == TETHER_SUCCESS && !(name = reg_display_name(info)))
                 r = TETHER_ERR_NO_MEMORY;
         if (r != TETHER_SUCCESS) {
-                reg_fail(spec, r);
+                tool_fail("tether reg", spec, r);
                 goto out;
         }
         value_type t = forced;
@@ -262,13 +262,13 @@ int reg_cmd_set(int argc, char **argv)
         if (r == TETHER_SUCCESS)
                 r = reg_value_text(v, false, &vtext);
         if (r != TETHER_SUCCESS) {
-                reg_fail("set", r);
+                tool_fail("tether reg", "set", r);
                 goto out;
         }
         r = tether_registry_entry_set_properties(s, id, dict);
         if (r != TETHER_SUCCESS) {
-                if (reg_daemon_gone(r))
-                        reg_fail("set", r);
+                if (tool_daemon_gone(r))
+                        tool_fail("tether reg", "set", r);
                 else
                         fprintf(stderr, "tether reg set: %s (id 0x%" PRIx64 ") refused %s = %s (%s): %s (%s)%s\n", name,
                                 id, key, vtext, tname, tether_ret_name(r), tether_strerror(r), hint(r, info));

@@ -93,7 +93,7 @@ static tether_ret_t learn(watch *w, uint64_t id, known **ret)
                 props = NULL;
                 *ret = k;
         }
-        if (reg_daemon_gone(r))
+        if (tool_daemon_gone(r))
                 w->gone = true;
         tether_entry_info_free(info);
         tether_value_unref(props);
@@ -339,7 +339,7 @@ int reg_cmd_watch(int argc, char **argv)
         free(ids);
         int status = 0;
         if (r != TETHER_SUCCESS) {
-                status = reg_fail("watch", r);
+                status = tool_fail("tether reg", "watch", r);
         } else {
                 fprintf(stderr, "tether reg watch: watching " REG_PLANE "%s%s%s%s; Ctrl-C stops\n",
                         class_name ? " for class " : "", class_name ? class_name : "", name ? " named " : "",

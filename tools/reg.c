@@ -198,7 +198,7 @@ static int show(const reg_opts *o)
         tether_ret_t r = o->entry ? tool_resolve_entry(s, "tether reg", o->entry, &top) : tether_registry_get_root(s, &top);
         if (r != TETHER_SUCCESS) {
                 tether_session_close(s);
-                return o->entry ? 1 : reg_fail("registry", r);
+                return o->entry ? 1 : tool_fail("tether reg", "registry", r);
         }
         /* Filters need the whole tree (a match may sit at any depth);
          * otherwise only the levels shown are read. */
@@ -207,7 +207,7 @@ static int show(const reg_opts *o)
         r = reg_snapshot(s, top, filtering(o) ? 0 : o->depth, want_props, &tree);
         tether_session_close(s);
         if (r != TETHER_SUCCESS)
-                return reg_fail("registry", r);
+                return tool_fail("tether reg", "registry", r);
 
         node_list roots = { 0 };
         int status = 0;
@@ -243,7 +243,7 @@ static int show(const reg_opts *o)
         reg_node_free(tree);
         if (fflush(stdout) != 0 && r == TETHER_SUCCESS)
                 r = TETHER_ERR_IO;
-        return r != TETHER_SUCCESS ? reg_fail("output", r) : status;
+        return r != TETHER_SUCCESS ? tool_fail("tether reg", "output", r) : status;
 }
 
 static void usage(FILE *f)

@@ -23,7 +23,7 @@ tether_ret_t tool_open(const char *prog, tether_session **ret)
                 why = "permission denied";
         else if (stat(path, &st) < 0 && errno == ENOENT)
                 why = "no such socket (is tetherd running? $TETHER_SOCKET names its socket)";
-        else if (r == TETHER_ERR_NOT_RESPONDING || r == TETHER_ERR_IPC)
+        else if (tool_daemon_gone(r))
                 why = "it does not answer (is tetherd running?)";
         else
                 why = tether_strerror(r);
@@ -31,14 +31,17 @@ tether_ret_t tool_open(const char *prog, tether_session **ret)
         return r;
 }
 
+bool tool_daemon_gone(tether_ret_t r)
+{
+        return r == TETHER_ERR_NOT_RESPONDING || r == TETHER_ERR_IPC;
+}
+
 int tool_fail(const char *prog, const char *what, tether_ret_t r)
 {
-        const char *why = tether_strerror(r);
-        if (r == TETHER_ERR_NOT_RESPONDING || r == TETHER_ERR_IPC || r == TETHER_ERR_NOT_ATTACHED)
-                why = "tetherd went away";
-        else if (r == TETHER_ERR_NOT_PRIVILEGED || r == TETHER_ERR_NOT_PERMITTED)
-                why = "permission denied (needs root or tetherd's user)";
-        fprintf(stderr, "%s: %s: %s\n", prog, what, why);
+        if (tool_daemon_gone(r))
+                fprintf(stderr, "%s: %s: tetherd went away\n", prog, what);
+        else
+                fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, tether_strerror(r), tether_ret_name(r));
         return 1;
 }
 

@@ -5,6 +5,7 @@
 /* What the tether subcommands share. prog ("tether reg") starts every
  * message, so each says which command is speaking. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,7 +29,10 @@ void tool_json_string(FILE *f, const char *s, size_t n);
 void tool_json_hex(FILE *f, const void *p, size_t n);
 void tool_json_uint(FILE *f, uint64_t u);
 
-/* One clear line on stderr ("prog: what: why"); returns 1, the exit status. */
+/* Everything tetherd-unreachable looks like this. */
+bool tool_daemon_gone(tether_ret_t r);
+/* One clear line on stderr, "prog: what: why (Name)" or "prog: what:
+ * tetherd went away"; returns 1, the exit status. */
 int tool_fail(const char *prog, const char *what, tether_ret_t r);
 
 #endif
