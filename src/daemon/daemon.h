@@ -168,7 +168,7 @@ struct session {
         bool hello_done;               /* main thread */
         bool refused;                  /* over its uid's limit: answered, then closed */
         atomic_uint n_connections;
-        unsigned n_ports;              /* main thread (and reg_lock) */
+        unsigned n_ports;              /* main thread */
         unsigned n_notifications;      /* reg_lock */
         loop_source src;               /* main loop registration */
 };

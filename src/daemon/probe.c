@@ -42,18 +42,21 @@ static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static probe *probes;
 static __thread wire_msg ev;
 
-uint64_t probe_now_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(clock, &ts);
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t probe_now_ns(void)
+{
+        return clock_ns(CLOCK_REALTIME);
 }
 
 uint64_t probe_mono_ns(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        return clock_ns(CLOCK_MONOTONIC);
 }
 
 static void usb_observer(const usbtmc *t, const usbtmc_xfer *x);
@@ -161,13 +164,14 @@ static bool wanted(const probe_filter *f, uint32_t kind, const probe_context *c)
 
 /* The event is in `ev` without its dropped count and data; each probe gets
  * it with its own count and as much data as its snaplen allows. */
-static void deliver(uint32_t kind, size_t dropped_at, const uint8_t *data, size_t data_len, size_t captured_at)
+static void deliver(uint32_t kind, const probe_context *ctx, size_t dropped_at, const uint8_t *data, size_t data_len,
+                    size_t captured_at)
 {
         size_t base = ev.len;
         pthread_mutex_lock(&probe_lock);
         for (probe **l = &probes; *l;) {
                 probe *p = *l;
-                if (!wanted(&p->filter, kind, &probe_current)) {
+                if (!wanted(&p->filter, kind, ctx)) {
                         l = &p->next;
                         continue;
                 }
@@ -220,15 +224,14 @@ void probe_call(const probe_call_event *e)
         if (e->method)
                 snprintf(name, sizeof(name), "%s", e->method);
         wire_put_bytes(&ev, name, sizeof(name));
-        deliver(PROBE_CALLS, dropped_at, NULL, 0, 0);
+        deliver(PROBE_CALLS, &probe_current, dropped_at, NULL, 0, 0);
 }
 
 void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count)
 {
+        /* The completion names its own connection, whatever the loop is doing. */
         probe_context c = probe_current;
         c.connection_id = ref->connection;
-        probe_context saved = probe_current;
-        probe_current = c;
         wire_msg_init(&ev, WIRE_PROBE_ASYNC, 0, result);
         wire_put_u64(&ev, probe_now_ns());
         put_context(&c);
@@ -236,8 +239,7 @@ void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_
         wire_put_u32(&ev, 0);
         wire_put_u32(&ev, count);
         wire_put_bytes(&ev, args, count * sizeof(uint64_t));
-        deliver(PROBE_CALLS, dropped_at, NULL, 0, 0);
-        probe_current = saved;
+        deliver(PROBE_CALLS, &c, dropped_at, NULL, 0, 0);
 }
 
 static void usb_observer(const usbtmc *t, const usbtmc_xfer *x)
@@ -257,5 +259,5 @@ static void usb_observer(const usbtmc *t, const usbtmc_xfer *x)
         wire_put_u32(&ev, 0);
         /* OUT data was submitted whatever became of it; IN data is what came. */
         size_t n = (x->endpoint & 0x80) ? x->actual : x->requested;
-        deliver(PROBE_USB, dropped_at, x->data, x->data ? n : 0, captured_at);
+        deliver(PROBE_USB, &probe_current, dropped_at, x->data, x->data ? n : 0, captured_at);
 }

@@ -163,17 +163,27 @@ static const char *method_name(const tether_user_client_ops *ops, uint32_t selec
         return ops->method_names && selector < n ? ops->method_names[selector] : NULL;
 }
 
-static void probe_begin(tether_user_client *uc, uint32_t selector)
+/* Starts a call's probe event with what came in, and sets the context the
+ * call's USB transfers will carry. c is NULL for a call that did not decode. */
+static void probe_call_begin(tether_user_client *uc, const wire_call *c, probe_call_event *e)
 {
         probe_current.session_id = uc->session->id;
         probe_current.connection_id = uc->id;
         probe_current.pid = uc->task.pid;
-        probe_current.selector = selector;
+        probe_current.selector = c ? c->selector : PROBE_ANY_SELECTOR;
         probe_current.in_call = true;
+        *e = (probe_call_event){ .start_ns = probe_now_ns() };
+        if (c) {
+                e->flags = c->flags;
+                e->scalar_in = c->scalar_in_count;
+                e->struct_in = c->struct_in_size;
+                e->method = method_name(uc->ops, c->selector);
+        }
 }
 
-static void probe_end(void)
+static void probe_call_end(const probe_call_event *e)
 {
+        probe_call(e);
         probe_current.session_id = probe_current.connection_id = 0;
         probe_current.pid = 0;
         probe_current.in_call = false;
@@ -184,9 +194,8 @@ static void probe_end(void)
 static tether_ret_t probed_dispatch(tether_user_client *uc, const wire_call *c, const dispatch_target *t,
                                     tether_method_args *args)
 {
-        probe_begin(uc, c->selector);
-        probe_call_event e = { .start_ns = probe_now_ns(), .flags = c->flags, .scalar_in = c->scalar_in_count,
-                               .struct_in = c->struct_in_size, .method = method_name(uc->ops, c->selector) };
+        probe_call_event e;
+        probe_call_begin(uc, c, &e);
         uint64_t t0 = probe_mono_ns();
         e.result = dispatch_call(uc->ops, t, args);
         e.duration_ns = probe_mono_ns() - t0;
@@ -194,8 +203,7 @@ static tether_ret_t probed_dispatch(tether_user_client *uc, const wire_call *c, 
                 e.scalar_out = args->scalar_output_count;
                 e.struct_out = args->struct_output_size;
         }
-        probe_call(&e);
-        probe_end();
+        probe_call_end(&e);
         return e.result;
 }
 
@@ -261,16 +269,10 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                         r = dispatch_call(uc->ops, &t, &args);
         } else if (probe_on()) {
                 /* Refused before the driver ran: still worth seeing. */
-                probe_call_event e = { .start_ns = probe_now_ns(), .result = r };
-                probe_begin(uc, decoded ? c.selector : PROBE_ANY_SELECTOR);
-                if (decoded) {
-                        e.flags = c.flags;
-                        e.scalar_in = c.scalar_in_count;
-                        e.struct_in = c.struct_in_size;
-                        e.method = method_name(uc->ops, c.selector);
-                }
-                probe_call(&e);
-                probe_end();
+                probe_call_event e;
+                probe_call_begin(uc, decoded ? &c : NULL, &e);
+                e.result = r;
+                probe_call_end(&e);
         }
         free(ool_in_copy);
 
