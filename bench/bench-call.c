@@ -248,23 +248,11 @@ static void probe_costs(tether_session *s, tether_connect *c, int iters)
 int main(int argc, char **argv)
 {
         int iters = argc > 1 ? atoi(argv[1]) : 20000;
-        harness h;
-        if (harness_start(&h) != 0) {
-                fprintf(stderr, "bench: cannot start tetherd (set TETHERD)\n");
-                return 1;
-        }
+        harness h = { 0 }; /* no simulated scope: the example driver alone */
         tether_session *s = NULL;
-        tether_value *m = NULL;
-        uint64_t id = 0;
         tether_connect *c = NULL;
-        tether_service_matching("ExampleDriver", &m);
-        if (tether_session_open(h.sock, &s) != TETHER_SUCCESS || tether_get_matching_service(s, m, &id) != TETHER_SUCCESS ||
-            tether_service_open(s, id, EXAMPLE_CLIENT, 0, &c) != TETHER_SUCCESS) {
-                fprintf(stderr, "bench: cannot open ExampleDriver\n");
-                harness_stop(&h);
+        if (bench_open(&h, "ExampleDriver", EXAMPLE_CLIENT, &s, &c) != 0)
                 return 1;
-        }
-        tether_value_unref(m);
 
         printf("tether benchmark (%d calls per latency figure, %ld CPUs)\n\n", iters, sysconf(_SC_NPROCESSORS_ONLN));
         printf("%-34s %12s %12s %8s\n", "bulk data (median of 5)", "memcpy GB/s", "tether GB/s", "ratio");
@@ -297,7 +285,5 @@ int main(int argc, char **argv)
         printf("\n");
         probe_costs(s, c, iters / 4);
 
-        tether_service_close(c);
-        tether_session_close(s);
-        return harness_stop(&h) == 0 ? 0 : 1;
+        return bench_close(&h, s, c);
 }

@@ -103,22 +103,10 @@ int main(int argc, char **argv)
 {
         int reps = argc > 1 ? atoi(argv[1]) : 50;
         harness h = { .simulate = "dsox2002a" };
-        if (harness_start(&h) != 0) {
-                fprintf(stderr, "bench: cannot start tetherd (set TETHERD)\n");
-                return 1;
-        }
         tether_session *s = NULL;
-        tether_value *m = NULL;
-        uint64_t id = 0;
         tether_connect *c = NULL;
-        tether_service_matching(DSO_CLASS, &m);
-        if (tether_session_open(h.sock, &s) != TETHER_SUCCESS || tether_get_matching_service(s, m, &id) != TETHER_SUCCESS ||
-            tether_service_open(s, id, 0, 0, &c) != TETHER_SUCCESS) {
-                fprintf(stderr, "bench: no simulated scope\n");
-                harness_stop(&h);
+        if (bench_open(&h, DSO_CLASS, 0, &s, &c) != 0)
                 return 1;
-        }
-        tether_value_unref(m);
         tether_call_scalar_method(c, DSO_AUTOSCALE, NULL, 0, NULL, NULL);
 
         uint8_t *codes = malloc(DSO_MAX_POINTS);
@@ -158,7 +146,5 @@ int main(int argc, char **argv)
                        base, f / base);
         }
         free(codes);
-        tether_service_close(c);
-        tether_session_close(s);
-        return harness_stop(&h) == 0 ? 0 : 1;
+        return bench_close(&h, s, c);
 }

@@ -2,6 +2,7 @@
 #include "bench-util.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,4 +36,38 @@ double bench_memcpy_mbs(size_t size, int reps)
         free(a);
         free(b);
         return (double)size * reps / dt;
+}
+
+int bench_open(harness *h, const char *class_name, uint32_t type, tether_session **ret_s, tether_connect **ret_c)
+{
+        if (harness_start(h) != 0) {
+                fprintf(stderr, "bench: cannot start tetherd (set TETHERD)\n");
+                return -1;
+        }
+        tether_value *m = NULL;
+        uint64_t id = 0;
+        *ret_s = NULL;
+        *ret_c = NULL;
+        tether_ret_t r = tether_service_matching(class_name, &m);
+        if (r == TETHER_SUCCESS)
+                r = tether_session_open(h->sock, ret_s);
+        if (r == TETHER_SUCCESS)
+                r = tether_get_matching_service(*ret_s, m, &id);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_open(*ret_s, id, type, 0, ret_c);
+        tether_value_unref(m);
+        if (r != TETHER_SUCCESS) {
+                fprintf(stderr, "bench: cannot open %s: %s\n", class_name, tether_strerror(r));
+                tether_session_close(*ret_s);
+                harness_stop(h);
+                return -1;
+        }
+        return 0;
+}
+
+int bench_close(harness *h, tether_session *s, tether_connect *c)
+{
+        tether_service_close(c);
+        tether_session_close(s);
+        return harness_stop(h) == 0 ? 0 : 1;
 }
