@@ -215,7 +215,10 @@ static tether_ret_t m_echo(void *target, void *ref, tether_method_args *a)
 {
         if (a->struct_input_size > a->struct_output_size)
                 return TETHER_ERR_NO_SPACE;
-        memcpy(a->struct_output, a->struct_input, a->struct_input_size);
+        /* An empty input may come with no buffer at all: memcpy must
+         * not see NULL, even for 0 bytes. */
+        if (a->struct_input_size)
+                memcpy(a->struct_output, a->struct_input, a->struct_input_size);
         a->struct_output_size = a->struct_input_size;
         return TETHER_SUCCESS;
 }
@@ -248,7 +251,7 @@ static tether_ret_t m_delayed_add(void *target, void *ref, tether_method_args *a
 {
         if (!a->async_ref)
                 return TETHER_ERR_BAD_ARGUMENT; /* only makes sense async */
-        if (a->scalar_input[2] > 60000)
+        if (a->scalar_input[2] > EXAMPLE_MAX_DELAY_MS)
                 return TETHER_ERR_BAD_ARGUMENT;
         tether_service *svc = tether_user_client_provider(target);
         example_client *c = tether_user_client_priv(target);
@@ -357,7 +360,8 @@ static tether_ret_t m_produce(void *target, void *ref, tether_method_args *a)
                 return svc ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED;
         if (a->struct_output_size > EXAMPLE_SAMPLES_SIZE)
                 return TETHER_ERR_NO_SPACE;
-        memcpy(a->struct_output, src, a->struct_output_size);
+        if (a->struct_output_size)
+                memcpy(a->struct_output, src, a->struct_output_size);
         return TETHER_SUCCESS;
 }
 
@@ -390,8 +394,10 @@ static const tether_method_dispatch example_methods[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_WHO_AM_I] = { m_who_am_i, 0, 0, 4, 0, 0 },
         [EXAMPLE_GET_BAUD_RATE] = { m_get_baud_rate, 0, 0, 1, 0, TETHER_METHOD_TARGET_PROVIDER },
         [EXAMPLE_FILL_MEMORY] = { m_fill_memory, 2, 0, 0, 0, 0 },
-        [EXAMPLE_PUBLISH_DEVICE] = { m_publish_device, 1, 0, 1, 0, 0 },
-        [EXAMPLE_REMOVE_DEVICE] = { m_remove_device, 1, 0, 0, 0, 0 },
+        /* Each device published costs tetherd a service with its own
+         * thread and fds, and outlives the connection: not for anyone. */
+        [EXAMPLE_PUBLISH_DEVICE] = { m_publish_device, 1, 0, 1, 0, TETHER_METHOD_ADMIN },
+        [EXAMPLE_REMOVE_DEVICE] = { m_remove_device, 1, 0, 0, 0, TETHER_METHOD_ADMIN },
         [EXAMPLE_SUM] = { m_sum, V, 0, 1, 0, 0 },
         [EXAMPLE_PRODUCE] = { m_produce, 0, 0, 0, V, 0 },
         [EXAMPLE_ACQUIRE] = { m_acquire, 1, 0, 0, 0, 0 },
@@ -447,7 +453,8 @@ static tether_ret_t l_echo(void *target, void *p1, void *p2, void *p3, void *p4,
         uint32_t in_size = (uint32_t)(uintptr_t)p3, *out_size = p4;
         if (in_size > *out_size)
                 return TETHER_ERR_NO_SPACE;
-        memcpy(p2, p1, in_size);
+        if (in_size)
+                memcpy(p2, p1, in_size);
         *out_size = in_size;
         return TETHER_SUCCESS;
 }
@@ -481,7 +488,8 @@ static tether_ret_t l_get_name(void *target, void *p1, void *p2, void *p3, void 
         uint32_t *out_size = p2, n = (uint32_t)strlen(c->name);
         if (n > *out_size)
                 return TETHER_ERR_NO_SPACE;
-        memcpy(p1, c->name, n);
+        if (n)
+                memcpy(p1, c->name, n);
         *out_size = n;
         return TETHER_SUCCESS;
 }

@@ -18,21 +18,23 @@ enum example_client_type {
         EXAMPLE_CLIENT_LEGACY = 1,  /* legacy KPI: tether_external_method table */
 };
 
+#define EXAMPLE_MAX_DELAY_MS 10000u /* EXAMPLE_DELAYED_ADD: longer is BAD_ARGUMENT */
+
 /* Selectors of EXAMPLE_CLIENT. */
 enum example_selector {
         EXAMPLE_MY_METHOD = 0,      /* 2 scalars in -> variable struct out (the article's method) */
         EXAMPLE_ADD,                /* a, b -> a + b */
         EXAMPLE_ECHO,               /* variable struct in -> the same bytes out */
         EXAMPLE_SLEEP,              /* ms (<= 10000): holds the service's work loop */
-        EXAMPLE_DELAYED_ADD,        /* async only: a, b, delay ms -> completion (a + b, count) */
+        EXAMPLE_DELAYED_ADD,        /* async only: a, b, delay ms (<= 10000) -> completion (a + b, count) */
         EXAMPLE_RESET,              /* admin only: resets the service-wide call count */
         EXAMPLE_COUNT,              /* -> this connection's own counter, incremented */
         EXAMPLE_RESERVED,           /* a reserved slot: always UNSUPPORTED */
         EXAMPLE_WHO_AM_I,           /* -> pid, uid, gid, abi bits as init_with_task saw them */
         EXAMPLE_GET_BAUD_RATE,      /* runs on the provider: -> BaudRate */
         EXAMPLE_FILL_MEMORY,        /* memory type, byte value: fills that memory */
-        EXAMPLE_PUBLISH_DEVICE,     /* unit -> nub id of a new ExampleDeviceNub */
-        EXAMPLE_REMOVE_DEVICE,      /* nub id: terminates it and its driver */
+        EXAMPLE_PUBLISH_DEVICE,     /* admin only: unit -> nub id of a new ExampleDeviceNub */
+        EXAMPLE_REMOVE_DEVICE,      /* admin only: nub id: terminates it and its driver */
         EXAMPLE_SUM,                /* any number of scalars -> their sum */
         EXAMPLE_PRODUCE,            /* -> the struct output filled from the service's sample memory */
         EXAMPLE_ACQUIRE,            /* bytes: copies that much sample memory into EXAMPLE_MEMORY_BUFFER */

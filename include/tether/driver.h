@@ -60,6 +60,9 @@ typedef struct tether_task {
 #define TETHER_UC_STRUCT_I_STRUCT_O  3u /* count0 = struct in size, count1 = struct out size */
 #define TETHER_UC_SCALAR_I_STRUCT_I  4u /* count0 = scalars in (<= 4), count1 = struct in size */
 #define TETHER_UC_TYPE_MASK          0xfu
+/* kIOUCForegroundOnly: known, but tether has no notion of a foreground
+ * task, so a table with it is refused (as any bit beyond the type is). */
+#define TETHER_UC_FOREGROUND_ONLY    0x10u
 
 /* Where a legacy method runs, resolved when it is called, so a table can be
  * static const (what IOUSBFamily's user clients do with their constant
@@ -253,7 +256,13 @@ tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, 
 
 /* Publish a nub below svc (as a bus driver does for a device it found);
  * drivers are matched against it at once. class_name and name are required,
- * location may be NULL, props may be NULL. */
+ * location may be NULL, props may be NULL.
+ * Cost: a nub a driver matches becomes a service with its own work loop (a
+ * thread and two fds) that lives until the nub is terminated, whoever's
+ * call caused it. A method that publishes for its caller must therefore be
+ * TETHER_METHOD_ADMIN (or bound what each caller may publish). tetherd
+ * bounds a service to 64 nubs and a driver to 256 services:
+ * TETHER_ERR_NO_RESOURCES past either. */
 tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_name,
                                         const char *name, const char *location,
                                         tether_value *props, uint64_t *ret_id);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/dispatch.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Legacy methods get six pointer-sized arguments after the target. */
@@ -109,34 +111,62 @@ static bool scalar_check_ok(uint32_t check)
         return check == TETHER_VARIABLE_SIZE || check <= TETHER_MAX_SCALARS;
 }
 
-tether_ret_t dispatch_validate_ops(const tether_user_client_ops *ops)
+/* A table problem, said once for the log that blames the driver. */
+static tether_ret_t bad_table(char *why, size_t why_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static tether_ret_t bad_table(char *why, size_t why_size, const char *fmt, ...)
+{
+        if (why && why_size) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(why, why_size, fmt, ap);
+                va_end(ap);
+        }
+        return TETHER_ERR_BAD_ARGUMENT;
+}
+
+tether_ret_t dispatch_validate_ops_explain(const tether_user_client_ops *ops, char *why, size_t why_size)
 {
         if (!ops)
-                return TETHER_ERR_BAD_ARGUMENT;
+                return bad_table(why, why_size, "no ops");
         bool has_legacy = ops->legacy_methods || ops->legacy_method_count;
         bool has_new = ops->methods || ops->method_count;
         if (has_legacy && has_new)
-                return TETHER_ERR_BAD_ARGUMENT;
+                return bad_table(why, why_size, "both a legacy and a new-KPI table");
         /* A count without a table would have dispatch index through NULL. */
         if ((ops->legacy_method_count && !ops->legacy_methods) || (ops->method_count && !ops->methods))
-                return TETHER_ERR_BAD_ARGUMENT;
+                return bad_table(why, why_size, "a method count without a table");
 
         for (uint32_t i = 0; i < ops->legacy_method_count; i++) {
                 const tether_external_method *m = &ops->legacy_methods[i];
-                if (!legacy_object_known(m->object) || legacy_shape_ok(m, NULL) != TETHER_SUCCESS)
-                        return TETHER_ERR_BAD_ARGUMENT;
+                /* Both KPIs follow one rule: a flag this build does not
+                 * implement fails closed, never silently ignored. */
+                if (m->flags & TETHER_UC_FOREGROUND_ONLY)
+                        return bad_table(why, why_size,
+                                         "legacy selector %u: kIOUCForegroundOnly is not implemented by tether", i);
+                if (m->flags & ~TETHER_UC_TYPE_MASK)
+                        return bad_table(why, why_size, "legacy selector %u: unknown flag bits 0x%x", i,
+                                         m->flags & ~TETHER_UC_TYPE_MASK);
+                if (!legacy_object_known(m->object))
+                        return bad_table(why, why_size, "legacy selector %u: unknown target constant", i);
+                if (legacy_shape_ok(m, NULL) != TETHER_SUCCESS)
+                        return bad_table(why, why_size,
+                                         "legacy selector %u: a type or counts the six slots cannot carry", i);
         }
         for (uint32_t i = 0; i < ops->method_count; i++) {
                 const tether_method_dispatch *m = &ops->methods[i];
                 if (!scalar_check_ok(m->check_scalar_input_count) ||
                     !scalar_check_ok(m->check_scalar_output_count))
-                        return TETHER_ERR_BAD_ARGUMENT;
-                /* A policy bit this build does not know would otherwise be
-                 * ignored, and an ignored restriction is a hole: fail closed. */
+                        return bad_table(why, why_size, "selector %u: more than %u scalars", i, TETHER_MAX_SCALARS);
                 if (m->flags & ~KNOWN_METHOD_FLAGS)
-                        return TETHER_ERR_BAD_ARGUMENT;
+                        return bad_table(why, why_size, "selector %u: unknown flag bits 0x%x", i,
+                                         m->flags & ~KNOWN_METHOD_FLAGS);
         }
         return TETHER_SUCCESS;
+}
+
+tether_ret_t dispatch_validate_ops(const tether_user_client_ops *ops)
+{
+        return dispatch_validate_ops_explain(ops, NULL, 0);
 }
 
 /* Step 1 (and a malformed table): find the entry for the selector. */
@@ -283,10 +313,10 @@ static tether_ret_t refuse(tether_method_args *args, tether_ret_t r)
         return r;
 }
 
-tether_ret_t dispatch_call(const tether_user_client_ops *ops, const dispatch_target *target,
-                           tether_method_args *args)
+tether_ret_t dispatch_check(const tether_user_client_ops *ops, const dispatch_target *target,
+                            tether_method_args *args, dispatch_method *ret)
 {
-        if (!args)
+        if (!args || !ret)
                 return TETHER_ERR_BAD_ARGUMENT;
         if (!ops || !target)
                 return refuse(args, TETHER_ERR_BAD_ARGUMENT);
@@ -315,15 +345,33 @@ tether_ret_t dispatch_call(const tether_user_client_ops *ops, const dispatch_tar
         r = resolve_target(&m, target, &t);
         if (r != TETHER_SUCCESS)
                 return refuse(args, r);
+        *ret = (dispatch_method){ .dispatch = m.dispatch, .legacy = m.legacy, .target = t,
+                                  .reference = target->reference, .scalar_cap = scalar_cap,
+                                  .struct_cap = struct_cap };
+        return TETHER_SUCCESS;
+}
 
-        if (m.dispatch)
-                r = m.dispatch->function(t, target->reference, args);
+tether_ret_t dispatch_invoke(const dispatch_method *m, tether_method_args *args)
+{
+        if (!m || !args || (!m->dispatch == !m->legacy))
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_ret_t r;
+        if (m->dispatch)
+                r = m->dispatch->function(m->target, m->reference, args);
         else
-                r = call_legacy(m.legacy, t, args);
+                r = call_legacy(m->legacy, m->target, args);
 
         /* More than the caller has room for is a driver bug; sending it
          * back would leak or overrun, so nothing goes back. */
-        if (args->scalar_output_count > scalar_cap || args->struct_output_size > struct_cap)
+        if (args->scalar_output_count > m->scalar_cap || args->struct_output_size > m->struct_cap)
                 return refuse(args, TETHER_ERR_BAD_ARGUMENT);
         return r;
+}
+
+tether_ret_t dispatch_call(const tether_user_client_ops *ops, const dispatch_target *target,
+                           tether_method_args *args)
+{
+        dispatch_method m;
+        tether_ret_t r = dispatch_check(ops, target, args, &m);
+        return r == TETHER_SUCCESS ? dispatch_invoke(&m, args) : r;
 }

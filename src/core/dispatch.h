@@ -50,15 +50,39 @@ tether_ret_t dispatch_call(const tether_user_client_ops *ops, const dispatch_tar
                            tether_method_args *args);
 
 /*
+ * The same in two steps, for a caller that has work to do between the
+ * checks and the call: tetherd copies an out-of-line input only once every
+ * check has passed, so a call the table refuses costs nothing however
+ * large the input it names. dispatch_check runs steps 1-9 (on failure args
+ * is left as dispatch_call leaves it); dispatch_invoke runs the method and
+ * step 10. args may change between them only in where struct_input points.
+ */
+typedef struct dispatch_method {
+        const tether_method_dispatch *dispatch;   /* new KPI, else NULL */
+        const tether_external_method *legacy;     /* legacy KPI, else NULL */
+        void *target;
+        void *reference;
+        uint32_t scalar_cap, struct_cap;          /* the caller's capacities */
+} dispatch_method;
+
+tether_ret_t dispatch_check(const tether_user_client_ops *ops, const dispatch_target *target,
+                            tether_method_args *args, dispatch_method *ret);
+tether_ret_t dispatch_invoke(const dispatch_method *m, tether_method_args *args);
+
+/*
  * Check a user client's tables once, when a driver hands them out: exactly
  * one table (or none); legacy entries with a known type, a known target
  * constant, and counts the six slots can carry (scalar-in/scalar-out:
  * in + out <= 6; scalar-in/struct-x: in <= 4; scalar counts never
- * VARIABLE); new-KPI scalar checks <= TETHER_MAX_SCALARS or VARIABLE, and
+ * VARIABLE; no flag bits beyond the type: unknown ones and
+ * TETHER_UC_FOREGROUND_ONLY, which tether does not implement, fail closed);
+ * new-KPI scalar checks <= TETHER_MAX_SCALARS or VARIABLE, and
  * no TETHER_METHOD_* bit this build does not know (a policy it cannot
  * enforce fails closed rather than being ignored).
  * TETHER_ERR_BAD_ARGUMENT for a bad table (a driver bug).
  */
 tether_ret_t dispatch_validate_ops(const tether_user_client_ops *ops);
+/* The same, writing what is wrong (which selector, which rule) into why. */
+tether_ret_t dispatch_validate_ops_explain(const tether_user_client_ops *ops, char *why, size_t why_size);
 
 #endif

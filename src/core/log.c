@@ -3,9 +3,11 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static atomic_int max_level = LOG_LVL_INFO;
 
@@ -29,17 +31,83 @@ void log_init_from_env(void)
                 log_set_level(LOG_LVL_ERR);
 }
 
+static void log_line(enum log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 void log_msg(enum log_level level, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        log_line(level, fmt, ap);
+        va_end(ap);
+}
+
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void log_limit_init(log_limit *l)
+{
+        pthread_mutex_init(&l->lock, NULL);
+        l->window_start_ns = 0;
+        l->printed = l->suppressed = 0;
+}
+
+void log_limit_destroy(log_limit *l)
+{
+        pthread_mutex_destroy(&l->lock);
+}
+
+void log_limit_flush(log_limit *l, const char *who)
+{
+        pthread_mutex_lock(&l->lock);
+        unsigned n = l->suppressed;
+        l->suppressed = 0;
+        pthread_mutex_unlock(&l->lock);
+        if (n)
+                log_msg(LOG_LVL_WARN, "%s: %u messages suppressed", who, n);
+}
+
+void log_limited(log_limit *l, enum log_level level, const char *who, const char *fmt, ...)
+{
+        if ((int)level > atomic_load(&max_level))
+                return;
+        uint64_t now = mono_ns();
+        unsigned suppressed = 0;
+        bool print;
+        pthread_mutex_lock(&l->lock);
+        if (!l->window_start_ns || now - l->window_start_ns >= (uint64_t)LOG_LIMIT_WINDOW_MS * 1000000u) {
+                l->window_start_ns = now;
+                l->printed = 0;
+                suppressed = l->suppressed;
+                l->suppressed = 0;
+        }
+        print = l->printed < LOG_LIMIT_BURST;
+        if (print)
+                l->printed++;
+        else
+                l->suppressed++;
+        pthread_mutex_unlock(&l->lock);
+        if (suppressed)
+                log_msg(LOG_LVL_WARN, "%s: %u messages suppressed", who, suppressed);
+        if (print) {
+                va_list ap;
+                va_start(ap, fmt);
+                log_line(level, fmt, ap);
+                va_end(ap);
+        }
+}
+
+static void log_line(enum log_level level, const char *fmt, va_list ap)
 {
         static const char *const names[] = { [LOG_LVL_ERR] = "error", [LOG_LVL_WARN] = "warning",
                                              [LOG_LVL_INFO] = "info", [LOG_LVL_DEBUG] = "debug" };
         if ((int)level > atomic_load(&max_level))
                 return;
         char buf[1024];
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
         /* One fprintf per line keeps lines whole when work loops log at once. */
         if (getenv("JOURNAL_STREAM"))
                 fprintf(stderr, "<%d>%s\n", (int)level, buf);

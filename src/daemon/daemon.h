@@ -26,14 +26,20 @@
 #include <tether/driver.h>
 #include <tether/tether.h>
 
+#include "core/log.h"
+#include "daemon/budget.h"
 #include "wire/message.h"
 
-/* ---- limits (named, with clear errors) ---- */
-#define TETHERD_MAX_SESSIONS_PER_UID     64   /* TETHER_ERR_NO_RESOURCES at connect */
-#define TETHERD_MAX_SOCKETS              4096 /* beyond this, connections are closed at once */
+/* ---- limits (named, with clear errors; per-uid ones in budget.h) ---- */
+#define TETHERD_MAX_SOCKETS              4096 /* sessions in all: beyond, refused at connect */
+#define TETHERD_HELLO_TIMEOUT_MS         5000 /* default: a socket silent this long is closed */
 #define TETHERD_MAX_CONNECTIONS_PER_SESSION 256 /* TETHER_ERR_NO_RESOURCES at open */
 #define TETHERD_MAX_PORTS_PER_SESSION    16
 #define TETHERD_MAX_NOTIFICATIONS_PER_SESSION 256
+#define TETHERD_MAX_ASYNC_PER_CONNECTION 64   /* accepted, not completed: NO_RESOURCES past it */
+#define TETHERD_MAX_ASYNC_PER_SESSION    256
+#define TETHERD_MAX_NUBS_PER_SERVICE     64   /* nubs a driver publishes: each may cost a thread */
+#define TETHERD_MAX_SERVICES_PER_DRIVER  256  /* services of one driver, however they came */
 #define REGISTRY_MAX_DEPTH               32   /* nubs below nubs below ... */
 #define TETHERD_BATCH                    32   /* messages served per wake-up per socket */
 
@@ -166,8 +172,12 @@ struct session {
         uint64_t id;
         tether_task task;
         bool hello_done;               /* main thread */
-        bool refused;                  /* over its uid's limit: answered, then closed */
+        uint64_t accepted_ns;          /* CLOCK_MONOTONIC: the HELLO deadline runs from here */
+        uid_budget *budget;            /* its uid's; lives until tetherd exits */
+        log_limit log;                 /* warnings about this client, rate-limited */
+        char who[32];                  /* "client pid N", for log lines */
         atomic_uint n_connections;
+        atomic_uint n_async;           /* accepted async calls of its connections, not completed */
         unsigned n_ports;              /* main thread */
         unsigned n_notifications;      /* reg_lock */
         loop_source src;               /* main loop registration */
@@ -175,6 +185,8 @@ struct session {
 
 session *session_ref(session *s);
 session *session_unref(session *s);
+/* A warning about what this client did, rate-limited per session. */
+#define session_warn(s, ...) log_limited(&(s)->log, LOG_LVL_WARN, (s)->who, __VA_ARGS__)
 /* Reply on a session socket from any thread. */
 void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
                    const wire_msg *body_or_null, int fd);
@@ -194,6 +206,8 @@ void user_client_stop_all(tether_service *s);
 /* Loop thread: daemon exit; free user clients without telling the driver
  * more than stop(). */
 void user_client_free_all(tether_service *s);
+/* Any thread: an async call of that connection has completed. */
+void user_client_async_done(uint64_t connection_id);
 
 /* ---- ports and notifications (notify.c) ---- */
 

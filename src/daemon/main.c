@@ -23,7 +23,9 @@ static void usage(FILE *f)
                 "  -S, --simulate MODEL  plug in a simulated instrument (dsox2002a), optionally with a serial\n"
                 "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
                 "      --no-usb          do not look for USBTMC instruments on the USB bus (at start-up or hotplugged)\n"
-                "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n");
+                "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
+                "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
+                TETHERD_HELLO_TIMEOUT_MS);
 }
 
 /* Attach a nub under parent and let drivers match it. */
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
                 { "simulate", required_argument, NULL, 'S' },
                 { "lan", required_argument, NULL, 'L' },
                 { "no-usb", no_argument, NULL, 'U' },
+                { "hello-timeout", required_argument, NULL, 'H' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
@@ -139,6 +142,7 @@ int main(int argc, char **argv)
         const char *sims[8], *lans[8];
         unsigned n_sims = 0, n_lans = 0;
         bool usb_scan = true;
+        unsigned hello_ms = 0;
         int ready_fd = -1, c;
         log_init_from_env();
         while ((c = getopt_long(argc, argv, "s:r:S:L:vh", opts, NULL)) != -1) {
@@ -166,6 +170,16 @@ int main(int argc, char **argv)
                 case 'U':
                         usb_scan = false;
                         break;
+                case 'H': {
+                        char *end = NULL;
+                        unsigned long ms = strtoul(optarg, &end, 10);
+                        if (!*optarg || *end || !ms || ms > 600000) {
+                                log_err("--hello-timeout: expected 1..600000 ms, got '%s'", optarg);
+                                return 2;
+                        }
+                        hello_ms = (unsigned)ms;
+                        break;
+                }
                 case 'v':
                         log_set_level(LOG_LVL_DEBUG);
                         break;
@@ -183,6 +197,9 @@ int main(int argc, char **argv)
                 log_err("cannot create /run/tether: %s", strerror(errno));
                 return 1;
         }
+
+        /* Before anything opens fds: the limit sizes the clients' fd pool. */
+        budget_raise_fd_limit();
 
         /* Before any thread exists, so every work loop inherits the mask and
          * SIGTERM/SIGINT reach only the main loop's signalfd. */
@@ -238,7 +255,7 @@ int main(int argc, char **argv)
         /* Clients that connect find every driver started (IOKitWaitQuiet). */
         registry_wait_quiet();
 
-        int status = server_run(path, ready_fd);
+        int status = server_run(path, ready_fd, hello_ms);
 
         /* No hotplug publishing while the services go down. */
         usb_bus_stop();

@@ -61,6 +61,7 @@ static void port_end_locked(port **link)
                         pp = &n->next;
                 }
         }
+        budget_release_fds(p->owner->budget, 1);
         server_retire(&p->src, p);
 }
 
@@ -86,8 +87,16 @@ tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd)
         port *p = calloc(1, sizeof(*p));
         if (!p)
                 return TETHER_ERR_NO_MEMORY;
-        tether_ret_t r = wire_channel_pair(true, sv); /* ports only carry messages to the client */
+        /* One fd stays here for the port's life (the client's end leaves
+         * with the reply). */
+        tether_ret_t r = budget_charge_fds(s->budget, 1);
         if (r != TETHER_SUCCESS) {
+                free(p);
+                return r;
+        }
+        r = wire_channel_pair(true, sv); /* ports only carry messages to the client */
+        if (r != TETHER_SUCCESS) {
+                budget_release_fds(s->budget, 1);
                 free(p);
                 return r;
         }
@@ -97,6 +106,7 @@ tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd)
         if (server_watch(&p->src) != TETHER_SUCCESS) {
                 close(sv[0]);
                 close(sv[1]);
+                budget_release_fds(s->budget, 1);
                 free(p);
                 return TETHER_ERR_NO_RESOURCES;
         }
@@ -308,6 +318,7 @@ tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t res
                 r = TETHER_SUCCESS;
         }
         pthread_mutex_unlock(&reg_lock);
+        user_client_async_done(ref->connection);
         if (probe_on())
                 probe_async(ref, result, args, count);
         return r;

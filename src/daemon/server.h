@@ -5,8 +5,9 @@
 #include <tether/return.h>
 
 /* Serve path until SIGTERM/SIGINT. Writes "READY\n" to ready_fd (if >= 0)
- * once clients can connect. Returns the exit status. */
-int server_run(const char *path, int ready_fd);
+ * once clients can connect. hello_ms: the HELLO deadline (0: the default).
+ * Returns the exit status. */
+int server_run(const char *path, int ready_fd, unsigned hello_ms);
 void server_close_sessions(void);
 
 /* Main thread: have the main loop call src->fn when src->fd hangs up

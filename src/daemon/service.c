@@ -214,6 +214,16 @@ static void run_start(void *arg)
         registry_busy_dec();
 }
 
+/* Every service a driver runs costs a thread and fds: bounded per driver,
+ * whoever asked for them. */
+static unsigned services_of_locked(const tether_driver *drv)
+{
+        unsigned n = 0;
+        for (tether_service *s = all_services; s; s = s->next_all)
+                n += s->driver == drv;
+        return n;
+}
+
 static void try_next_candidate(match_state *m)
 {
         while (m->next < m->n) {
@@ -227,7 +237,12 @@ static void try_next_candidate(match_state *m)
                 pthread_mutex_lock(&reg_lock);
                 tether_ret_t r = (shutting_down || !m->nub->parent || !c)
                                          ? TETHER_ERR_ABORTED
-                                         : registry_attach_locked(s->entry, m->nub);
+                                         : services_of_locked(p->driver) >= TETHERD_MAX_SERVICES_PER_DRIVER
+                                                   ? TETHER_ERR_NO_RESOURCES
+                                                   : registry_attach_locked(s->entry, m->nub);
+                if (r == TETHER_ERR_NO_RESOURCES)
+                        log_warn("driver %s: at its limit of %u services; %s not matched", p->driver->name,
+                                 TETHERD_MAX_SERVICES_PER_DRIVER, m->nub->name);
                 if (r == TETHER_SUCCESS) {
                         registry_adjust_busy_locked(s->entry, 1);
                         s->entry->service = s;
@@ -515,7 +530,12 @@ tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_n
                 return r;
         nub->publisher_id = svc->entry->id;
         pthread_mutex_lock(&reg_lock);
-        r = (svc->terminated || shutting_down) ? TETHER_ERR_NOT_ATTACHED : registry_attach_locked(nub, svc->entry);
+        if (svc->terminated || shutting_down)
+                r = TETHER_ERR_NOT_ATTACHED;
+        else if (svc->entry->n_children >= TETHERD_MAX_NUBS_PER_SERVICE)
+                r = TETHER_ERR_NO_RESOURCES; /* each may start a service: a thread and fds */
+        else
+                r = registry_attach_locked(nub, svc->entry);
         if (r == TETHER_SUCCESS)
                 nub->state |= TETHER_ENTRY_ACTIVE;
         pthread_mutex_unlock(&reg_lock);

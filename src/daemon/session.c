@@ -2,6 +2,7 @@
 #include "daemon/daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -21,14 +23,7 @@ static __thread wire_msg tx;
 static uint8_t rx[WIRE_MAX_MESSAGE];
 static int epfd = -1;
 static uint64_t next_session_id = 1;
-
-/* Sessions per uid: a short list, touched only by the main thread. */
-typedef struct uid_count {
-        uid_t uid;
-        unsigned n;
-        struct uid_count *next;
-} uid_count;
-static uid_count *uid_counts;
+static size_t n_unidentified;      /* live sessions without a HELLO yet */
 
 /* Sessions closed during the current epoll batch; released after it, so a
  * later event of the same batch never names freed memory. */
@@ -63,22 +58,6 @@ static void live_remove(session *s)
         }
 }
 
-static uid_count *uid_slot(uid_t uid, bool create)
-{
-        for (uid_count *u = uid_counts; u; u = u->next)
-                if (u->uid == uid)
-                        return u;
-        if (!create)
-                return NULL;
-        uid_count *u = calloc(1, sizeof(*u));
-        if (u) {
-                u->uid = uid;
-                u->next = uid_counts;
-                uid_counts = u;
-        }
-        return u;
-}
-
 session *session_ref(session *s)
 {
         if (s)
@@ -90,6 +69,8 @@ session *session_unref(session *s)
 {
         if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
                 return NULL;
+        log_limit_flush(&s->log, s->who);
+        log_limit_destroy(&s->log);
         close(s->fd);
         free(s);
         return NULL;
@@ -109,7 +90,7 @@ void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t resu
         if (r == TETHER_ERR_NOT_RESPONDING) {
                 /* The client is not reading. Hanging up makes the main loop
                  * reap it; nothing here may block a work loop. */
-                log_warn("client pid %d: not reading replies; closing its session", (int)s->task.pid);
+                session_warn(s, "client pid %d: not reading replies; closing its session", (int)s->task.pid);
                 shutdown(s->fd, SHUT_RDWR);
         }
 }
@@ -372,6 +353,13 @@ static void handle_open(session *s, const wire_header *h, wire_reader *rd)
                 reply_status(s, h, TETHER_ERR_NO_RESOURCES);
                 return;
         }
+        /* Two fds until the reply hands the client its end. */
+        if (budget_charge_fds(s->budget, 2) != TETHER_SUCCESS) {
+                atomic_fetch_sub(&s->n_connections, 1);
+                service_unref(svc);
+                reply_status(s, h, TETHER_ERR_NO_RESOURCES);
+                return;
+        }
         open_request *req = calloc(1, sizeof(*req));
         int sv[2] = { -1, -1 };
         r = req ? wire_channel_pair(false, sv) : TETHER_ERR_NO_MEMORY;
@@ -389,6 +377,7 @@ static void handle_open(session *s, const wire_header *h, wire_reader *rd)
         }
         free(req);
         atomic_fetch_sub(&s->n_connections, 1);
+        budget_release_fds(s->budget, 2);
         service_unref(svc);
         reply_status(s, h, r);
 }
@@ -405,7 +394,7 @@ static void handle_port_create(session *s, const wire_header *h, wire_reader *rd
         }
         uint64_t id = 0;
         int fd = -1;
-        tether_ret_t r = port_create(s, &id, &fd);
+        tether_ret_t r = port_create(s, &id, &fd); /* charges the port's fd to s's uid */
         if (r != TETHER_SUCCESS) {
                 reply_status(s, h, r);
                 return;
@@ -472,6 +461,8 @@ static void handle_hello(session *s, const wire_header *h, wire_reader *rd)
         }
         s->task.abi_word_bits = abi;
         s->hello_done = true;
+        budget_identified(s->budget);
+        n_unidentified--;
         wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
         wire_put_u64(&tx, s->id);
         wire_put_u64(&tx, registry_root()->id);
@@ -483,23 +474,19 @@ static void session_close(session *s);
 static void handle_message(session *s, const uint8_t *buf, size_t len, int fd)
 {
         wire_header h;
-        bool had_fd = fd >= 0;
-        if (had_fd)
+        bool had_fd = fd != -1;
+        if (fd >= 0)
                 close(fd); /* no session request carries an fd */
         tether_ret_t r = wire_header_check(buf, len, &h);
         if (r != TETHER_SUCCESS) {
-                log_warn("client pid %d: malformed message (%s)", (int)s->task.pid, tether_strerror(r));
+                session_warn(s, "client pid %d: malformed message (%s)", (int)s->task.pid, tether_strerror(r));
                 wire_header bad = { 0 };
                 reply_status(s, &bad, r);
                 return;
         }
         if (had_fd) {
+                session_warn(s, "client pid %d: a session request carried fds; refused", (int)s->task.pid);
                 reply_status(s, &h, TETHER_ERR_BAD_ARGUMENT);
-                return;
-        }
-        if (s->refused) {
-                reply_status(s, &h, TETHER_ERR_NO_RESOURCES);
-                session_close(s);
                 return;
         }
         wire_reader rd;
@@ -553,6 +540,53 @@ static void handle_message(session *s, const uint8_t *buf, size_t len, int fd)
 
 /* ---- the main loop ---- */
 
+static unsigned hello_timeout_ms = TETHERD_HELLO_TIMEOUT_MS;
+static log_limit accept_log;       /* fd exhaustion, refusals: not one client's doing */
+static int reserve_fd = -1;        /* given up to accept, and refuse, when out of fds */
+static bool listener_paused;
+static loop_source *listener;
+
+static uint64_t mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Read and drop whatever the client queued: fds in flight in our receive
+ * queue (its own session socket, say, with our OPEN reply unread in its
+ * queue) would otherwise keep both ends alive after the client is gone.
+ * Our reading side is shut down first, so nothing more can arrive. */
+static void drain(int fd)
+{
+        static uint8_t junk[WIRE_MAX_MESSAGE];
+        for (int i = 0; i < 4096; i++) {
+                size_t len;
+                int got = -1;
+                tether_ret_t r = wire_recv(fd, junk, sizeof(junk), &len, &got);
+                if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE)
+                        return;
+                if (got >= 0)
+                        close(got);
+        }
+}
+
+/* Tell a socket we will not serve it why, and close it. Shutting down our
+ * reading side first makes a HELLO sent after this fail at once with EPIPE
+ * (libtether then reads this answer), and draining what came before means
+ * the close reports no unread data, which the kernel would otherwise turn
+ * into ECONNRESET ahead of our answer. */
+static void refuse_socket(int fd, tether_ret_t why)
+{
+        shutdown(fd, SHUT_RD);
+        drain(fd);
+        wire_msg m;
+        wire_msg_init(&m, WIRE_REPLY_FLAG, 0, why);
+        wire_msg_finish(&m);
+        (void)wire_send(fd, &m, -1);
+        close(fd);
+}
+
 static void session_close(session *s)
 {
         if (s->src.removed)
@@ -562,12 +596,13 @@ static void session_close(session *s)
         /* Wake anything still blocked on it; the fd itself closes with the
          * last reference, so no thread ever writes to a reused number. */
         shutdown(s->fd, SHUT_RDWR);
+        drain(s->fd);
         ports_release_session(s);
         probes_release_session(s);
         live_remove(s);
-        uid_count *u = s->refused ? NULL : uid_slot(s->task.uid, false);
-        if (u && u->n)
-                u->n--;
+        budget_leave(s->budget, s->hello_done);
+        if (!s->hello_done)
+                n_unidentified--;
         if (n_closing == cap_closing) {
                 size_t cap = cap_closing ? cap_closing * 2 : 8;
                 session **c = realloc(closing, cap * sizeof(*c));
@@ -591,6 +626,7 @@ static void session_readable(loop_source *src, uint32_t events)
                 if (r == TETHER_ERR_NOT_READY)
                         return;
                 if (r == TETHER_ERR_MESSAGE_TOO_LARGE) {
+                        session_warn(s, "client pid %d: oversized message", (int)s->task.pid);
                         wire_header bad = { 0 };
                         reply_status(s, &bad, r);
                         continue;
@@ -605,34 +641,97 @@ static void session_readable(loop_source *src, uint32_t events)
         }
 }
 
+/* Sockets that never said HELLO are closed at the deadline: a silent
+ * client must not hold a slot (and an fd) for as long as it likes. Returns
+ * the ms until the next deadline, or -1 if none is pending. */
+static int sweep_unidentified(void)
+{
+        uint64_t now = mono_ns(), limit = (uint64_t)hello_timeout_ms * 1000000u;
+        int64_t next = -1;
+        for (size_t i = 0; i < n_live;) {
+                session *s = live[i];
+                if (s->hello_done) {
+                        i++;
+                        continue;
+                }
+                uint64_t age = now - s->accepted_ns;
+                if (age >= limit) {
+                        session_warn(s, "client pid %d: no HELLO within %u ms; closed", (int)s->task.pid,
+                                     hello_timeout_ms);
+                        wire_header bad = { 0 };
+                        reply_status(s, &bad, TETHER_ERR_TIMEOUT);
+                        session_close(s); /* swaps the last live session into slot i */
+                        continue;
+                }
+                int64_t left = (int64_t)((limit - age + 999999) / 1000000);
+                if (next < 0 || left < next)
+                        next = left;
+                i++;
+        }
+        return (int)next;
+}
+
+static void listener_set(bool on)
+{
+        struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = listener };
+        epoll_ctl(epfd, EPOLL_CTL_MOD, listener->fd, &ev);
+        listener_paused = !on;
+}
+
+/* Out of fds: accept with the reserve fd and refuse, so the client gets an
+ * answer instead of hanging in the backlog, and the listener does not stay
+ * ready (epoll would wake us for it forever). Without a reserve, stop
+ * listening until the main loop gets one back. */
+static bool accept_when_out_of_fds(int listen_fd)
+{
+        if (reserve_fd < 0) {
+                log_limited(&accept_log, LOG_LVL_WARN, "tetherd", "out of fds; not accepting for now");
+                listener_set(false);
+                return false;
+        }
+        close(reserve_fd);
+        reserve_fd = -1;
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+                log_limited(&accept_log, LOG_LVL_WARN, "tetherd", "out of fds; a new client was refused");
+                refuse_socket(fd, TETHER_ERR_NO_RESOURCES);
+        }
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        return fd >= 0;
+}
+
 static void accept_ready(loop_source *src, uint32_t events)
 {
         for (;;) {
                 int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd < 0)
+                if (fd < 0) {
+                        if ((errno == EMFILE || errno == ENFILE) && accept_when_out_of_fds(src->fd))
+                                continue;
                         return;
+                }
                 struct ucred cred;
                 socklen_t cl = sizeof(cred);
                 if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
                         close(fd);
                         continue;
                 }
-                uid_count *u = uid_slot(cred.uid, true);
-                if (!u || n_live >= TETHERD_MAX_SOCKETS) {
-                        close(fd);
-                        continue;
+                uid_budget *b = budget_for(cred.uid);
+                tether_ret_t r = !b ? TETHER_ERR_NO_MEMORY : budget_admit(b);
+                /* The last sessions are root's: others cannot take them all. */
+                if (r == TETHER_SUCCESS && n_live >= TETHERD_MAX_SOCKETS - (budget_privileged(b) ? 0 : 64)) {
+                        budget_leave(b, false);
+                        r = TETHER_ERR_NO_RESOURCES;
                 }
-                /* Over the limit, the session is still accepted, and its
-                 * HELLO answered with the refusal: closing at once would lose
-                 * the answer (a close with the HELLO unread makes the kernel
-                 * report ECONNRESET ahead of it). */
-                bool refused = u->n >= TETHERD_MAX_SESSIONS_PER_UID;
-                if (refused)
-                        log_warn("client pid %d: uid %u has too many sessions; refused", (int)cred.pid,
-                                 (unsigned)cred.uid);
-                session *s = calloc(1, sizeof(*s));
-                if (!s) {
-                        close(fd);
+                session *s = r == TETHER_SUCCESS ? calloc(1, sizeof(*s)) : NULL;
+                if (r == TETHER_SUCCESS && !s) {
+                        budget_leave(b, false);
+                        r = TETHER_ERR_NO_MEMORY;
+                }
+                if (r != TETHER_SUCCESS) {
+                        log_limited(&accept_log, LOG_LVL_WARN, "tetherd",
+                                    "client pid %d: uid %u is at its limit of sessions or fds; refused",
+                                    (int)cred.pid, (unsigned)cred.uid);
+                        refuse_socket(fd, r);
                         continue;
                 }
                 atomic_init(&s->refs, 1);
@@ -641,19 +740,18 @@ static void accept_ready(loop_source *src, uint32_t events)
                 s->task = (tether_task){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid, .abi_word_bits = 64 };
                 s->src.fd = fd;
                 s->src.fn = session_readable;
-                s->refused = refused;
+                s->budget = b;
+                s->accepted_ns = mono_ns();
+                log_limit_init(&s->log);
+                snprintf(s->who, sizeof(s->who), "client pid %d", (int)cred.pid);
                 struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &s->src };
-                if (!live_add(s)) {
-                        session_unref(s);
-                        continue;
-                }
-                if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                if (!live_add(s) || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                         live_remove(s);
+                        budget_leave(b, false);
                         session_unref(s);
                         continue;
                 }
-                if (!refused)
-                        u->n++;
+                n_unidentified++;
                 log_debug("session %llu: pid %d uid %u", (unsigned long long)s->id, (int)cred.pid,
                           (unsigned)cred.uid);
         }
@@ -691,8 +789,11 @@ static int listen_on(const char *path)
         return fd;
 }
 
-int server_run(const char *path, int ready_fd)
+int server_run(const char *path, int ready_fd, unsigned hello_ms)
 {
+        if (hello_ms)
+                hello_timeout_ms = hello_ms;
+        log_limit_init(&accept_log);
         sigset_t mask; /* blocked since main() started */
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -704,6 +805,9 @@ int server_run(const char *path, int ready_fd)
         lsrc.fd = listen_on(path);
         if (epfd < 0 || ssrc.fd < 0 || lsrc.fd < 0)
                 return 1;
+        listener = &lsrc;
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        budget_init();
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lsrc };
         epoll_ctl(epfd, EPOLL_CTL_ADD, lsrc.fd, &ev);
         ev.data.ptr = &ssrc;
@@ -716,21 +820,35 @@ int server_run(const char *path, int ready_fd)
         }
 
         struct epoll_event evs[32];
+        int wait_ms = 500;
         while (!quit) {
                 /* A bounded wait: finished work loops are joined promptly. */
-                int n = epoll_wait(epfd, evs, 32, 500);
+                int n = epoll_wait(epfd, evs, 32, wait_ms);
                 for (int i = 0; i < n; i++) {
                         loop_source *src = evs[i].data.ptr;
                         if (!src->removed)
                                 src->fn(src, evs[i].events);
                 }
+                int next = n_unidentified ? sweep_unidentified() : -1;
                 for (size_t i = 0; i < n_closing; i++)
                         session_unref(closing[i]);
                 n_closing = 0;
                 server_reap_retired();
                 service_reap();
+                if (listener_paused) {
+                        if (reserve_fd < 0)
+                                reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                        if (reserve_fd >= 0)
+                                listener_set(true);
+                }
+                wait_ms = next >= 0 && next < 500 ? next : 500;
         }
         log_info("shutting down");
+        if (reserve_fd >= 0)
+                close(reserve_fd);
+        reserve_fd = -1;
+        log_limit_flush(&accept_log, "tetherd");
+        log_limit_destroy(&accept_log);
         close(lsrc.fd);
         unlink(path);
         close(ssrc.fd);
@@ -785,11 +903,7 @@ void server_close_sessions(void)
         live = NULL;
         free(closing);
         closing = NULL;
-        while (uid_counts) {
-                uid_count *u = uid_counts;
-                uid_counts = u->next;
-                free(u);
-        }
+        budget_shutdown();
         if (epfd >= 0)
                 close(epfd);
         epfd = -1;

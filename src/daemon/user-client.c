@@ -30,10 +30,85 @@ struct tether_user_client {
                 void *map;
                 size_t size;
         } ool[N_SLOTS];
+        unsigned n_async;         /* uc_table_lock: accepted async calls not yet completed */
         tether_user_client *next;
+        tether_user_client *hash_next;   /* uc_table_lock */
 };
 
 static atomic_uint_fast64_t next_uc_id = 1;
+
+/* Live user clients by id, so that a completion (which names its
+ * connection only by id, and may come from any thread) can take its call
+ * off the caller's count of outstanding async calls. */
+#define UC_BUCKETS 256u
+static tether_user_client *uc_table[UC_BUCKETS];
+static pthread_mutex_t uc_table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void uc_table_add(tether_user_client *uc)
+{
+        pthread_mutex_lock(&uc_table_lock);
+        tether_user_client **b = &uc_table[uc->id % UC_BUCKETS];
+        uc->hash_next = *b;
+        *b = uc;
+        pthread_mutex_unlock(&uc_table_lock);
+}
+
+/* Off the table, and its outstanding calls off its session's count: a
+ * completion that comes later finds no one to charge. */
+static void uc_table_remove(tether_user_client *uc)
+{
+        pthread_mutex_lock(&uc_table_lock);
+        for (tether_user_client **pp = &uc_table[uc->id % UC_BUCKETS]; *pp; pp = &(*pp)->hash_next) {
+                if (*pp == uc) {
+                        *pp = uc->hash_next;
+                        break;
+                }
+        }
+        atomic_fetch_sub(&uc->session->n_async, uc->n_async);
+        uc->n_async = 0;
+        pthread_mutex_unlock(&uc_table_lock);
+}
+
+/* An async call is about to be accepted: charge it, or refuse it. */
+static tether_ret_t uc_async_charge(tether_user_client *uc)
+{
+        tether_ret_t r = TETHER_ERR_NO_RESOURCES;
+        pthread_mutex_lock(&uc_table_lock);
+        if (uc->n_async < TETHERD_MAX_ASYNC_PER_CONNECTION &&
+            atomic_fetch_add(&uc->session->n_async, 1) < TETHERD_MAX_ASYNC_PER_SESSION) {
+                uc->n_async++;
+                r = TETHER_SUCCESS;
+        } else if (uc->n_async < TETHERD_MAX_ASYNC_PER_CONNECTION) {
+                atomic_fetch_sub(&uc->session->n_async, 1);
+        }
+        pthread_mutex_unlock(&uc_table_lock);
+        return r;
+}
+
+static void uc_async_uncharge(tether_user_client *uc)
+{
+        pthread_mutex_lock(&uc_table_lock);
+        if (uc->n_async) {
+                uc->n_async--;
+                atomic_fetch_sub(&uc->session->n_async, 1);
+        }
+        pthread_mutex_unlock(&uc_table_lock);
+}
+
+void user_client_async_done(uint64_t connection_id)
+{
+        pthread_mutex_lock(&uc_table_lock);
+        for (tether_user_client *uc = uc_table[connection_id % UC_BUCKETS]; uc; uc = uc->hash_next) {
+                if (uc->id == connection_id) {
+                        if (uc->n_async) {
+                                uc->n_async--;
+                                atomic_fetch_sub(&uc->session->n_async, 1);
+                        }
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&uc_table_lock);
+}
 
 /* One receive and one send buffer per loop thread: 64 KiB each is too much
  * for every connection and too much for the stack of a hot path. */
@@ -65,6 +140,7 @@ static void uc_free_job(void *arg)
 {
         tether_user_client *uc = arg;
         close(uc->src.fd);
+        budget_release_fds(uc->session->budget, 1);
         session_unref(uc->session);
         service_unref(uc->svc);
         free(uc->priv);
@@ -77,6 +153,7 @@ static void uc_destroy(tether_user_client *uc)
 {
         tether_service *s = uc->svc;
         workloop_remove_source(s->loop, &uc->src);
+        uc_table_remove(uc);
         if (!uc->stopped && uc->ops->stop)
                 uc->ops->stop(uc);
         for (tether_user_client **pp = &s->clients; *pp; pp = &(*pp)->next) {
@@ -122,8 +199,8 @@ static bool uc_send(tether_user_client *uc, const wire_msg *m, int fd)
         if (r == TETHER_SUCCESS)
                 return true;
         if (r == TETHER_ERR_NOT_RESPONDING)
-                log_warn("client pid %d: not reading replies on connection %llu; closing it",
-                         (int)uc->task.pid, (unsigned long long)uc->id);
+                session_warn(uc->session, "client pid %d: not reading replies on connection %llu; closing it",
+                             (int)uc->task.pid, (unsigned long long)uc->id);
         uc_died(uc);
         return false;
 }
@@ -191,13 +268,13 @@ static void probe_call_end(const probe_call_event *e)
 
 /* A call while someone probes: timed, and USB transfers it makes carry
  * its pid, connection and selector. */
-static tether_ret_t probed_dispatch(tether_user_client *uc, const wire_call *c, const dispatch_target *t,
-                                    tether_method_args *args)
+static tether_ret_t probed_invoke(tether_user_client *uc, const wire_call *c, const dispatch_method *m,
+                                  tether_method_args *args)
 {
         probe_call_event e;
         probe_call_begin(uc, c, &e);
         uint64_t t0 = probe_mono_ns();
-        e.result = dispatch_call(uc->ops, t, args);
+        e.result = dispatch_invoke(m, args);
         e.duration_ns = probe_mono_ns() - t0;
         if (e.result == TETHER_SUCCESS) {
                 e.scalar_out = args->scalar_output_count;
@@ -207,6 +284,9 @@ static tether_ret_t probed_dispatch(tether_user_client *uc, const wire_call *c, 
         return e.result;
 }
 
+/* Decode, check against the table, and only then copy an out-of-line
+ * input: a call the table refuses costs nothing, however large the input
+ * it names (a sparse 1 GiB memfd costs its sender nothing either). */
 static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *body, size_t len)
 {
         wire_call c;
@@ -214,45 +294,37 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
         void *ool_in_copy = NULL;
         tether_async_ref ref;
         tether_method_args args = { 0 };
+        dispatch_method m;
         tether_ret_t r = wire_call_decode(body, len, &c);
         bool decoded = r == TETHER_SUCCESS;
-        bool ool_out = r == TETHER_SUCCESS && (c.flags & WIRE_CALL_OOL_OUT);
+        bool ool_in = decoded && (c.flags & WIRE_CALL_OOL_IN);
+        bool ool_out = decoded && (c.flags & WIRE_CALL_OOL_OUT);
+        bool async = decoded && (c.flags & WIRE_CALL_ASYNC);
 
         if (r == TETHER_SUCCESS && uc->stopped)
                 r = TETHER_ERR_NOT_ATTACHED;
-        if (r == TETHER_SUCCESS && (c.flags & WIRE_CALL_OOL_IN)) {
-                if (c.struct_in_size > uc->ool[SLOT_IN].size) {
-                        r = TETHER_ERR_BAD_ARGUMENT;
-                } else {
-                        /* A private copy: the client can still write its
-                         * mapping, and a driver must never read twice from
-                         * memory that can change under it. */
-                        ool_in_copy = malloc(c.struct_in_size ? c.struct_in_size : 1);
-                        if (!ool_in_copy)
-                                r = TETHER_ERR_NO_MEMORY;
-                        else
-                                memcpy(ool_in_copy, uc->ool[SLOT_IN].map, c.struct_in_size);
-                }
-        }
+        if (r == TETHER_SUCCESS && ool_in && c.struct_in_size > uc->ool[SLOT_IN].size)
+                r = TETHER_ERR_BAD_ARGUMENT;
         if (r == TETHER_SUCCESS && ool_out && c.struct_out_size > uc->ool[SLOT_OUT].size)
                 r = TETHER_ERR_BAD_ARGUMENT;
-        if (r == TETHER_SUCCESS && (c.flags & WIRE_CALL_ASYNC) && !port_owned_by(c.async_ref[0], uc->session))
+        if (r == TETHER_SUCCESS && async && !port_owned_by(c.async_ref[0], uc->session))
                 r = TETHER_ERR_BAD_ARGUMENT;
 
         if (r == TETHER_SUCCESS) {
                 args.selector = c.selector;
                 args.scalar_input = c.scalars;
                 args.scalar_input_count = c.scalar_in_count;
-                args.struct_input = ool_in_copy ? ool_in_copy : c.struct_in;
+                /* The checks read only the size; the copy comes after them. */
+                args.struct_input = ool_in ? uc->ool[SLOT_IN].map : c.struct_in;
                 args.struct_input_size = c.struct_in_size;
-                args.struct_input_out_of_line = ool_in_copy != NULL;
+                args.struct_input_out_of_line = ool_in;
                 args.scalar_output = scalars_out;
                 args.scalar_output_count = c.scalar_out_count;
                 args.struct_output = ool_out ? uc->ool[SLOT_OUT].map : inline_out;
                 args.struct_output_size = c.struct_out_size;
                 args.struct_output_out_of_line = ool_out;
                 args.task = &uc->task;
-                if (c.flags & WIRE_CALL_ASYNC) {
+                if (async) {
                         memcpy(ref.words, c.async_ref, sizeof(ref.words));
                         ref.connection = uc->id;
                         args.async_ref = &ref;
@@ -263,10 +335,29 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                         .reference = NULL,
                         .caller_is_admin = uc->task.uid == 0,
                 };
-                if (probe_on())
-                        r = probed_dispatch(uc, &c, &t, &args);
-                else
-                        r = dispatch_call(uc->ops, &t, &args);
+                r = dispatch_check(uc->ops, &t, &args, &m);
+        }
+        if (r == TETHER_SUCCESS && async)
+                r = uc_async_charge(uc);
+        if (r == TETHER_SUCCESS && ool_in && c.struct_in_size) {
+                /* A private copy: the client can still write its mapping,
+                 * and a driver must never read twice from memory that can
+                 * change under it. */
+                ool_in_copy = malloc(c.struct_in_size);
+                if (ool_in_copy) {
+                        memcpy(ool_in_copy, uc->ool[SLOT_IN].map, c.struct_in_size);
+                        args.struct_input = ool_in_copy;
+                } else {
+                        r = TETHER_ERR_NO_MEMORY;
+                        if (async)
+                                uc_async_uncharge(uc);
+                }
+        }
+        if (r == TETHER_SUCCESS) {
+                r = probe_on() ? probed_invoke(uc, &c, &m, &args) : dispatch_invoke(&m, &args);
+                /* A refused async call will never complete. */
+                if (r != TETHER_SUCCESS && async)
+                        uc_async_uncharge(uc);
         } else if (probe_on()) {
                 /* Refused before the driver ran: still worth seeing. */
                 probe_call_event e;
@@ -344,16 +435,20 @@ static bool handle_message(tether_user_client *uc, const uint8_t *buf, size_t le
         if (r != TETHER_SUCCESS) {
                 if (fd >= 0)
                         close(fd);
-                log_warn("client pid %d: malformed message on connection %llu", (int)uc->task.pid,
-                         (unsigned long long)uc->id);
+                session_warn(uc->session, "client pid %d: malformed message on connection %llu",
+                             (int)uc->task.pid, (unsigned long long)uc->id);
                 return uc_reply_status(uc, 0, 0, r);
         }
         const uint8_t *body = buf + WIRE_HEADER_SIZE;
         size_t blen = len - WIRE_HEADER_SIZE;
         wire_reader rd;
         wire_reader_init(&rd, body, blen);
-        if (fd >= 0 && h.type != WIRE_SET_BUFFER) {
-                close(fd);
+        /* Only SET_BUFFER carries an fd, and only one. */
+        if (fd == WIRE_FD_REFUSED || (fd >= 0 && h.type != WIRE_SET_BUFFER)) {
+                if (fd >= 0)
+                        close(fd);
+                session_warn(uc->session, "client pid %d: unexpected fds on connection %llu; refused",
+                             (int)uc->task.pid, (unsigned long long)uc->id);
                 return uc_reply_status(uc, h.type, h.serial, TETHER_ERR_BAD_ARGUMENT);
         }
         switch (h.type) {
@@ -393,8 +488,8 @@ static void uc_readable(loop_source *src, uint32_t events)
                 if (r == TETHER_ERR_NOT_READY)
                         return;
                 if (r == TETHER_ERR_MESSAGE_TOO_LARGE) {
-                        log_warn("client pid %d: oversized message on connection %llu",
-                                 (int)uc->task.pid, (unsigned long long)uc->id);
+                        session_warn(uc->session, "client pid %d: oversized message on connection %llu",
+                                     (int)uc->task.pid, (unsigned long long)uc->id);
                         if (!uc_reply_status(uc, 0, 0, r))
                                 return;
                         continue;
@@ -421,9 +516,10 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
         tether_ret_t r = s->driver->new_user_client(s, req->type, &ops);
         if (r != TETHER_SUCCESS)
                 return r;
-        if (!ops || dispatch_validate_ops(ops) != TETHER_SUCCESS) {
-                log_err("driver %s: bad method table for user client type %u (driver bug)",
-                        s->driver->name, req->type);
+        char why[128] = "no ops";
+        if (!ops || dispatch_validate_ops_explain(ops, why, sizeof(why)) != TETHER_SUCCESS) {
+                log_err("driver %s: bad method table for user client type %u: %s (driver bug)",
+                        s->driver->name, req->type, why);
                 return TETHER_ERR_INTERNAL;
         }
         tether_user_client *uc = calloc(1, sizeof(*uc));
@@ -459,6 +555,7 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
                 s->exclusive = true;
         uc->next = s->clients;
         s->clients = uc;
+        uc_table_add(uc);
         pthread_mutex_lock(&reg_lock);
         s->entry->open_count++;
         pthread_mutex_unlock(&reg_lock);
@@ -482,8 +579,10 @@ void user_client_open(void *arg)
                 atomic_fetch_sub(&req->session->n_connections, 1);
                 session_reply(req->session, WIRE_OPEN, req->serial, r, NULL, -1);
                 close(req->fds[0]);
+                budget_release_fds(req->session->budget, 1);
         }
         close(req->fds[1]);
+        budget_release_fds(req->session->budget, 1);
         session_unref(req->session);
         service_unref(req->service);
         free(req);

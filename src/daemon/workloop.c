@@ -16,7 +16,7 @@ struct job {
         workloop_fn fn;
         void *arg;
         uint64_t due_ns;
-        struct job *next;
+        uint64_t seq;              /* posting order: FIFO among equal due times */
 };
 
 struct workloop {
@@ -25,7 +25,11 @@ struct workloop {
         int epfd;
         loop_source wake;          /* eventfd: a job was posted */
         pthread_mutex_t lock;
-        struct job *jobs;          /* sorted by due_ns, FIFO among equals */
+        /* A binary min-heap on (due_ns, seq): posting and running cost
+         * O(log n) however many timers a busy service has pending. */
+        struct job *jobs;
+        size_t n_jobs, cap_jobs;
+        uint64_t next_seq;
         bool finishing;
         workloop_fn last;
         void *last_arg;
@@ -36,6 +40,58 @@ static uint64_t now_ns(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool job_before(const struct job *a, const struct job *b)
+{
+        return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
+}
+
+static void heap_up(struct job *h, size_t i)
+{
+        while (i) {
+                size_t parent = (i - 1) / 2;
+                if (!job_before(&h[i], &h[parent]))
+                        break;
+                struct job t = h[i];
+                h[i] = h[parent];
+                h[parent] = t;
+                i = parent;
+        }
+}
+
+static void heap_down(struct job *h, size_t n, size_t i)
+{
+        for (;;) {
+                size_t l = 2 * i + 1, r = l + 1, m = i;
+                if (l < n && job_before(&h[l], &h[m]))
+                        m = l;
+                if (r < n && job_before(&h[r], &h[m]))
+                        m = r;
+                if (m == i)
+                        return;
+                struct job t = h[i];
+                h[i] = h[m];
+                h[m] = t;
+                i = m;
+        }
+}
+
+/* With wl->lock held: take the earliest job. */
+static struct job heap_pop(workloop *wl)
+{
+        struct job top = wl->jobs[0];
+        wl->jobs[0] = wl->jobs[--wl->n_jobs];
+        heap_down(wl->jobs, wl->n_jobs, 0);
+        /* A burst of timers must not pin its peak memory forever. */
+        if (wl->cap_jobs > 64 && wl->n_jobs < wl->cap_jobs / 4) {
+                struct job *h = realloc(wl->jobs, wl->cap_jobs / 2 * sizeof(*h));
+                if (h) {
+                        wl->jobs = h;
+                        wl->cap_jobs /= 2;
+                }
+        }
+        return top;
 }
 
 static void drain_wake(loop_source *src, uint32_t events)
@@ -53,12 +109,12 @@ static int next_timeout(workloop *wl)
         pthread_mutex_lock(&wl->lock);
         if (wl->finishing) {
                 t = 0;
-        } else if (wl->jobs) {
+        } else if (wl->n_jobs) {
                 uint64_t now = now_ns();
-                if (wl->jobs->due_ns <= now)
+                if (wl->jobs[0].due_ns <= now)
                         t = 0;
                 else {
-                        uint64_t ms = (wl->jobs->due_ns - now + 999999) / 1000000;
+                        uint64_t ms = (wl->jobs[0].due_ns - now + 999999) / 1000000;
                         t = ms > 60000 ? 60000 : (int)ms;
                 }
         }
@@ -74,16 +130,14 @@ static bool run_due(workloop *wl)
 {
         for (;;) {
                 pthread_mutex_lock(&wl->lock);
-                struct job *j = wl->jobs;
-                if (!j || (!wl->finishing && j->due_ns > now_ns())) {
-                        bool exit_now = wl->finishing && !j;
+                if (!wl->n_jobs || (!wl->finishing && wl->jobs[0].due_ns > now_ns())) {
+                        bool exit_now = wl->finishing && !wl->n_jobs;
                         pthread_mutex_unlock(&wl->lock);
                         return exit_now;
                 }
-                wl->jobs = j->next;
+                struct job j = heap_pop(wl);
                 pthread_mutex_unlock(&wl->lock);
-                j->fn(j->arg);
-                free(j);
+                j.fn(j.arg);
         }
 }
 
@@ -152,24 +206,26 @@ tether_ret_t workloop_post(workloop *wl, uint32_t delay_ms, workloop_fn fn, void
 {
         if (!wl || !fn)
                 return TETHER_ERR_BAD_ARGUMENT;
-        struct job *j = malloc(sizeof(*j));
-        if (!j)
-                return TETHER_ERR_NO_MEMORY;
-        j->fn = fn;
-        j->arg = arg;
-        j->due_ns = now_ns() + (uint64_t)delay_ms * 1000000ull;
+        struct job j = { .fn = fn, .arg = arg, .due_ns = now_ns() + (uint64_t)delay_ms * 1000000ull };
         pthread_mutex_lock(&wl->lock);
         if (wl->finishing) {
                 pthread_mutex_unlock(&wl->lock);
-                free(j);
                 return TETHER_ERR_OFFLINE;
         }
-        struct job **pp = &wl->jobs;
-        while (*pp && (*pp)->due_ns <= j->due_ns)
-                pp = &(*pp)->next;
-        j->next = *pp;
-        *pp = j;
-        bool first = wl->jobs == j;
+        if (wl->n_jobs == wl->cap_jobs) {
+                size_t cap = wl->cap_jobs ? wl->cap_jobs * 2 : 16;
+                struct job *h = realloc(wl->jobs, cap * sizeof(*h));
+                if (!h) {
+                        pthread_mutex_unlock(&wl->lock);
+                        return TETHER_ERR_NO_MEMORY;
+                }
+                wl->jobs = h;
+                wl->cap_jobs = cap;
+        }
+        j.seq = wl->next_seq++;
+        wl->jobs[wl->n_jobs] = j;
+        heap_up(wl->jobs, wl->n_jobs++);
+        bool first = wl->jobs[0].seq == j.seq;
         pthread_mutex_unlock(&wl->lock);
         if (first)
                 wake(wl);
@@ -218,11 +274,7 @@ void workloop_free(workloop *wl)
 {
         if (!wl)
                 return;
-        while (wl->jobs) {
-                struct job *n = wl->jobs->next;
-                free(wl->jobs);
-                wl->jobs = n;
-        }
+        free(wl->jobs);
         close(wl->epfd);
         close(wl->wake.fd);
         pthread_mutex_destroy(&wl->lock);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,30 +54,52 @@ tether_ret_t wire_send(int sock, const wire_msg *m, int fd)
         }
 }
 
-static void close_received_fds(struct msghdr *mh, int *keep)
+/* Every fd that came with the datagram: the first goes to *keep (if keep
+ * and it is the only one), the rest are closed. Returns how many came. */
+static size_t take_received_fds(struct msghdr *mh, int *keep)
 {
+        size_t total = 0;
+        int first = -1;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
                 if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
                         continue;
                 size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                for (size_t i = 0; i < n; i++) {
+                for (size_t i = 0; i < n; i++, total++) {
                         int fd;
                         memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                        if (keep && *keep < 0)
-                                *keep = fd;
+                        if (total == 0)
+                                first = fd;
                         else
                                 close(fd);
                 }
         }
+        if (total == 1 && keep)
+                *keep = first;
+        else if (first >= 0)
+                close(first);
+        return total;
+}
+
+/* A zero-length read is either the peer's hang-up or a zero-length
+ * datagram: SEQPACKET delivers both as 0. Only the hang-up leaves the
+ * socket reporting RDHUP/HUP; taking a datagram for a hang-up would let any
+ * client make its reader stop reading (and so keep whatever is queued
+ * behind it, fds included, forever). */
+static bool peer_hung_up(int sock)
+{
+        struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+        int n = poll(&p, 1, 0);
+        return n < 0 || (n == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
 }
 
 tether_ret_t wire_recv(int sock, void *buf, size_t cap, size_t *ret_len, int *ret_fd)
 {
-        /* Room for several fds: a peer that sends more than one must not be
-         * able to make us lose track of (and leak) the rest. */
-        union {
+        /* Room for as many fds as the kernel lets one message carry, so a
+         * peer that sends many cannot truncate the control data: every fd
+         * that arrives is seen, and closed unless it is the one expected. */
+        static __thread union {
                 struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * 8)];
+                char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_PASSED_FDS)];
         } ctl;
         struct iovec iov = { .iov_base = buf, .iov_len = cap };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
@@ -92,13 +115,18 @@ tether_ret_t wire_recv(int sock, void *buf, size_t cap, size_t *ret_len, int *re
                         return TETHER_ERR_NOT_READY;
                 return TETHER_ERR_NOT_ATTACHED;
         }
-        if (n == 0)
+        size_t fds = take_received_fds(&mh, ret_fd);
+        if (n == 0 && !fds && peer_hung_up(sock))
                 return TETHER_ERR_NOT_ATTACHED;
-        if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-                close_received_fds(&mh, NULL);
+        if (mh.msg_flags & MSG_TRUNC) {
+                if (ret_fd && *ret_fd >= 0)
+                        close(*ret_fd);
+                if (ret_fd)
+                        *ret_fd = -1;
                 return TETHER_ERR_MESSAGE_TOO_LARGE;
         }
-        close_received_fds(&mh, ret_fd);
+        if (ret_fd && (fds > 1 || (mh.msg_flags & MSG_CTRUNC)))
+                *ret_fd = WIRE_FD_REFUSED;
         *ret_len = (size_t)n;
         return TETHER_SUCCESS;
 }

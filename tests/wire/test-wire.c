@@ -192,42 +192,85 @@ static int count_open_fds(void)
         return n;
 }
 
-static void fd_passing_keeps_one_closes_rest(void **state)
+/* Send one SET_BUFFER datagram carrying n copies of stdin. */
+static void send_with_fds(int sock, int n)
 {
-        int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-        int before = count_open_fds();
-
-        /* A peer sending three fds with one datagram: one kept, two closed. */
-        int fds[3] = { dup(0), dup(0), dup(0) };
+        int fds[WIRE_MAX_PASSED_FDS];
         union {
                 struct cmsghdr a;
                 char b[CMSG_SPACE(sizeof(fds))];
         } ctl;
         memset(&ctl, 0, sizeof(ctl));
+        for (int i = 0; i < n; i++)
+                fds[i] = dup(0);
         wire_msg_init(&m, WIRE_SET_BUFFER, 1, 0);
         wire_msg_finish(&m);
         struct iovec iov = { m.buf, m.len };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                             .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(fds));
-        memcpy(CMSG_DATA(c), fds, sizeof(fds));
-        assert_int_equal(sendmsg(sv[0], &mh, 0), (ssize_t)m.len);
-        for (int i = 0; i < 3; i++)
+        c->cmsg_len = CMSG_LEN(n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+        assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)m.len);
+        for (int i = 0; i < n; i++)
                 close(fds[i]);
+}
 
+static void fd_passing_keeps_one_refuses_more(void **state)
+{
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        int before = count_open_fds();
         uint8_t buf[WIRE_MAX_MESSAGE];
         size_t len;
         int got = -1;
+
+        /* One fd: kept for the caller. */
+        send_with_fds(sv[0], 1);
         assert_int_equal(wire_recv(sv[1], buf, sizeof(buf), &len, &got), TETHER_SUCCESS);
         assert_true(got >= 0);
         assert_int_equal(count_open_fds(), before + 1);
         close(got);
-        assert_int_equal(count_open_fds(), before);
+
+        /* Several, up to the most the kernel passes: every one closed, and
+         * the message still arrives (no truncation error), marked refused. */
+        int counts[] = { 2, 3, 9, WIRE_MAX_PASSED_FDS };
+        for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+                send_with_fds(sv[0], counts[i]);
+                got = -1;
+                assert_int_equal(wire_recv(sv[1], buf, sizeof(buf), &len, &got), TETHER_SUCCESS);
+                assert_int_equal(len, WIRE_HEADER_SIZE);
+                assert_int_equal(got, WIRE_FD_REFUSED);
+                assert_int_equal(count_open_fds(), before);
+        }
 
         /* EOF is "not attached". */
+        close(sv[0]);
+        assert_int_equal(wire_recv(sv[1], buf, sizeof(buf), &len, &got), TETHER_ERR_NOT_ATTACHED);
+        close(sv[1]);
+}
+
+/* SEQPACKET reads a zero-length datagram and a hang-up both as 0 bytes;
+ * only the hang-up is "not attached". */
+static void zero_length_datagram_is_not_a_hangup(void **state)
+{
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        uint8_t buf[WIRE_MAX_MESSAGE];
+        size_t len = 99;
+        int got = -1;
+        assert_int_equal(send(sv[0], "", 0, 0), 0);
+        assert_int_equal(wire_recv(sv[1], buf, sizeof(buf), &len, &got), TETHER_SUCCESS);
+        assert_int_equal(len, 0);
+        assert_int_equal(got, -1);
+        /* Still open: the next datagram arrives. */
+        assert_int_equal(send(sv[0], "abc", 3, 0), 3);
+        assert_int_equal(wire_recv(sv[1], buf, sizeof(buf), &len, &got), TETHER_SUCCESS);
+        assert_int_equal(len, 3);
+        /* A zero-length datagram then a hang-up: the hang-up wins. */
+        assert_int_equal(send(sv[0], "", 0, 0), 0);
         close(sv[0]);
         assert_int_equal(wire_recv(sv[1], buf, sizeof(buf), &len, &got), TETHER_ERR_NOT_ATTACHED);
         close(sv[1]);
@@ -257,7 +300,8 @@ int main(void)
                 cmocka_unit_test(header_checks),
                 cmocka_unit_test(builder_poisons_on_overflow),
                 cmocka_unit_test(reader_stops_at_end),
-                cmocka_unit_test(fd_passing_keeps_one_closes_rest),
+                cmocka_unit_test(fd_passing_keeps_one_refuses_more),
+                cmocka_unit_test(zero_length_datagram_is_not_a_hangup),
                 cmocka_unit_test(send_to_closed_peer),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
