@@ -886,6 +886,42 @@ static void validate_checks_every_entry(void **state)
         assert_int_equal(dispatch_validate_ops(&lops), TETHER_ERR_BAD_ARGUMENT);
 }
 
+/* Both KPIs, one rule: a flag bit this build does not implement fails
+ * closed when the table is handed out, and the log says which. */
+static void validate_rejects_legacy_flags_beyond_type(void **state)
+{
+        char why[128] = "";
+        tether_external_method m = lm(TETHER_UC_SCALAR_I_SCALAR_O | TETHER_UC_FOREGROUND_ONLY, 1, 1);
+        tether_user_client_ops ops = { .legacy_methods = &m, .legacy_method_count = 1 };
+        assert_int_equal(dispatch_validate_ops_explain(&ops, why, sizeof(why)), TETHER_ERR_BAD_ARGUMENT);
+        assert_non_null(strstr(why, "kIOUCForegroundOnly"));
+        m.flags = TETHER_UC_SCALAR_I_STRUCT_O | 0xFFFE0u;
+        assert_int_equal(dispatch_validate_ops_explain(&ops, why, sizeof(why)), TETHER_ERR_BAD_ARGUMENT);
+        assert_non_null(strstr(why, "0xfffe0"));
+        for (unsigned bit = 4; bit < 32; bit++)
+                assert_int_equal(validate_legacy(lm(TETHER_UC_SCALAR_I_SCALAR_O | (1u << bit), 1, 1)),
+                                 TETHER_ERR_BAD_ARGUMENT);
+        /* The same type without the extra bits is fine. */
+        assert_int_equal(validate_legacy(lm(TETHER_UC_SCALAR_I_SCALAR_O, 1, 1)), TETHER_SUCCESS);
+}
+
+/* dispatch_check runs every check and no driver code; dispatch_invoke runs
+ * the method once. tetherd copies an out-of-line input between the two. */
+static void check_then_invoke(void **state)
+{
+        dispatch_method m;
+        tether_method_args a = call(N_EXACT, 2, 8, 3, 16);
+        assert_int_equal(dispatch_check(&new_ops, &as_user, &a, &m), TETHER_SUCCESS);
+        assert_int_equal(runs, 0);
+        assert_int_equal(dispatch_invoke(&m, &a), TETHER_SUCCESS);
+        assert_int_equal(runs, 1);
+        /* A refused check leaves nothing to invoke and ran nothing. */
+        a = call(N_EXACT, 2, 9, 3, 16);
+        assert_int_equal(dispatch_check(&new_ops, &as_user, &a, &m), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(a.scalar_output_count, 0);
+        assert_int_equal(runs, 1);
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset)
 
 int main(void)
@@ -937,6 +973,8 @@ int main(void)
                 T(validate_rejects_new_scalar_checks_over_sixteen),
                 T(validate_rejects_unknown_method_flags),
                 T(validate_checks_every_entry),
+                T(validate_rejects_legacy_flags_beyond_type),
+                T(check_then_invoke),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

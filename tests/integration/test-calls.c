@@ -21,6 +21,7 @@
 
 #include "example/example.h"
 #include "harness.h"
+#include "raw.h"
 #include "wire/message.h"
 
 static harness H;
@@ -632,32 +633,9 @@ static void connection_limit(void **state)
 
 /* ---- bad input, straight on the socket ---- */
 
-static int raw_connect(void)
-{
-        int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-        struct sockaddr_un a = { .sun_family = AF_UNIX };
-        strcpy(a.sun_path, H.sock);
-        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-        struct timeval tv = { .tv_sec = 5 };
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        return fd;
-}
-
-/* Send raw bytes; return the result code of the reply. */
-static int32_t raw_exchange(int fd, const void *buf, size_t len)
-{
-        assert_int_equal(send(fd, buf, len, 0), (ssize_t)len);
-        uint8_t rep[WIRE_MAX_MESSAGE];
-        ssize_t n = recv(fd, rep, sizeof(rep), 0);
-        assert_true(n >= (ssize_t)WIRE_HEADER_SIZE);
-        wire_header h;
-        memcpy(&h, rep, sizeof(h));
-        return h.result;
-}
-
 static void malformed_messages_get_errors(void **state)
 {
-        int fd = raw_connect();
+        int fd = raw_connect(H.sock);
         uint8_t junk[40];
         memset(junk, 0xa5, sizeof(junk));
         assert_int_equal(raw_exchange(fd, junk, 3), TETHER_ERR_BAD_ARGUMENT);     /* short header */
@@ -716,7 +694,7 @@ static void malformed_calls_on_a_connection(void **state)
         tether_session *s = harness_session(&H);
         /* Open through the library, then speak raw on a dup of its socket
          * is not possible from outside; instead open a connection by hand. */
-        int fd = raw_connect();
+        int fd = raw_connect(H.sock);
         wire_msg m;
         wire_msg_init(&m, WIRE_HELLO, 1, 0);
         wire_put_u32(&m, 64);

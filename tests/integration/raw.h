@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_TEST_RAW_H
+#define TETHER_TEST_RAW_H
+
+/* Speaking tether's wire protocol by hand, as a client that does not use
+ * libtether (or misbehaves on purpose) would. Failures abort the test. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire/message.h"
+
+/* A session socket to path, with a 5 s receive timeout. */
+int raw_connect(const char *path);
+/* Send buf, read one reply; its result code. */
+int32_t raw_exchange(int fd, const void *buf, size_t len);
+/* The same, and the reply's header. */
+int32_t raw_exchange_header(int fd, const void *buf, size_t len, wire_header *ret);
+/* HELLO on a fresh session socket. */
+int raw_session(const char *path);
+/* OPEN service_id/type on session fd; the connection socket (5 s timeout). */
+int raw_open(int session_fd, uint64_t service_id, uint32_t type);
+/* Send m with fds[0..n) attached (n may be 0). */
+void raw_send_fds(int sock, const wire_msg *m, const int *fds, int n);
+
+#endif
