@@ -685,7 +685,7 @@ static void listener_set(bool on)
 static bool accept_when_out_of_fds(int listen_fd)
 {
         if (reserve_fd < 0) {
-                log_limited(&accept_log, LOG_LVL_WARN, "tetherd", "out of fds; not accepting for now");
+                log_limited(&accept_log, LOG_LVL_WARN, "new clients", "out of fds; not accepting for now");
                 listener_set(false);
                 return false;
         }
@@ -693,7 +693,7 @@ static bool accept_when_out_of_fds(int listen_fd)
         reserve_fd = -1;
         int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-                log_limited(&accept_log, LOG_LVL_WARN, "tetherd", "out of fds; a new client was refused");
+                log_limited(&accept_log, LOG_LVL_WARN, "new clients", "out of fds; a new client was refused");
                 refuse_socket(fd, TETHER_ERR_NO_RESOURCES);
         }
         reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -728,7 +728,7 @@ static void accept_ready(loop_source *src, uint32_t events)
                         r = TETHER_ERR_NO_MEMORY;
                 }
                 if (r != TETHER_SUCCESS) {
-                        log_limited(&accept_log, LOG_LVL_WARN, "tetherd",
+                        log_limited(&accept_log, LOG_LVL_WARN, "new clients",
                                     "client pid %d: uid %u is at its limit of sessions or fds; refused",
                                     (int)cred.pid, (unsigned)cred.uid);
                         refuse_socket(fd, r);
@@ -847,7 +847,7 @@ int server_run(const char *path, int ready_fd, unsigned hello_ms)
         if (reserve_fd >= 0)
                 close(reserve_fd);
         reserve_fd = -1;
-        log_limit_flush(&accept_log, "tetherd");
+        log_limit_flush(&accept_log, "new clients");
         log_limit_destroy(&accept_log);
         close(lsrc.fd);
         unlink(path);
