@@ -702,7 +702,9 @@ static bool accept_when_out_of_fds(int listen_fd)
 
 static void accept_ready(loop_source *src, uint32_t events)
 {
-        for (;;) {
+        /* A batch per wake-up, like every other socket: a connect flood
+         * must not keep the main loop from the sessions it serves. */
+        for (int i = 0; i < TETHERD_BATCH; i++) {
                 int fd = accept4(src->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (fd < 0) {
                         if ((errno == EMFILE || errno == ENFILE) && accept_when_out_of_fds(src->fd))
