@@ -58,7 +58,7 @@ int raw_session(const char *path)
         return fd;
 }
 
-int raw_open(int session_fd, uint64_t service_id, uint32_t type)
+void raw_open_request(int session_fd, uint64_t service_id, uint32_t type)
 {
         wire_msg m;
         wire_msg_init(&m, WIRE_OPEN, 2, 0);
@@ -66,7 +66,12 @@ int raw_open(int session_fd, uint64_t service_id, uint32_t type)
         wire_put_u32(&m, type);
         wire_put_u32(&m, 0);
         wire_msg_finish(&m);
-        assert_int_equal(send(session_fd, m.buf, m.len, 0), (ssize_t)m.len);
+        assert_int_equal(send(session_fd, m.buf, m.len, MSG_NOSIGNAL), (ssize_t)m.len);
+}
+
+int raw_open(int session_fd, uint64_t service_id, uint32_t type)
+{
+        raw_open_request(session_fd, service_id, type);
         static uint8_t buf[WIRE_MAX_MESSAGE];
         int conn = -1;
         size_t len = 0;
@@ -74,6 +79,32 @@ int raw_open(int session_fd, uint64_t service_id, uint32_t type)
         assert_true(conn >= 0);
         recv_timeout(conn);
         return conn;
+}
+
+int32_t raw_set_buffer(int conn, uint32_t slot, int memfd)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_SET_BUFFER, 3, 0);
+        wire_put_u32(&m, slot);
+        wire_put_u32(&m, 0);
+        wire_msg_finish(&m);
+        raw_send_fds(conn, &m, &memfd, 1);
+        static uint8_t buf[WIRE_MAX_MESSAGE];
+        size_t len = 0;
+        assert_int_equal(wire_recv(conn, buf, sizeof(buf), &len, NULL), TETHER_SUCCESS);
+        wire_header h;
+        assert_true(len >= sizeof(h));
+        memcpy(&h, buf, sizeof(h));
+        return h.result;
+}
+
+int32_t raw_call(int conn, uint32_t serial, const wire_call *c)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_CALL, serial, 0);
+        wire_call_encode(&m, c);
+        wire_msg_finish(&m);
+        return raw_exchange(conn, m.buf, m.len);
 }
 
 void raw_send_fds(int sock, const wire_msg *m, const int *fds, int n)

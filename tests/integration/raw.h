@@ -20,6 +20,12 @@ int32_t raw_exchange_header(int fd, const void *buf, size_t len, wire_header *re
 int raw_session(const char *path);
 /* OPEN service_id/type on session fd; the connection socket (5 s timeout). */
 int raw_open(int session_fd, uint64_t service_id, uint32_t type);
+/* Only send the OPEN request (its reply is left unread). */
+void raw_open_request(int session_fd, uint64_t service_id, uint32_t type);
+/* SET_BUFFER slot with memfd on a connection; the reply's result. */
+int32_t raw_set_buffer(int conn, uint32_t slot, int memfd);
+/* One call on a connection; the reply's result. */
+int32_t raw_call(int conn, uint32_t serial, const wire_call *c);
 /* Send m with fds[0..n) attached (n may be 0). */
 void raw_send_fds(int sock, const wire_msg *m, const int *fds, int n);
 

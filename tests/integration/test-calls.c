@@ -694,26 +694,9 @@ static void malformed_calls_on_a_connection(void **state)
         tether_session *s = harness_session(&H);
         /* Open through the library, then speak raw on a dup of its socket
          * is not possible from outside; instead open a connection by hand. */
-        int fd = raw_connect(H.sock);
+        int fd = raw_session(H.sock);
+        int conn = raw_open(fd, harness_find(s, "ExampleDriver"), EXAMPLE_CLIENT);
         wire_msg m;
-        wire_msg_init(&m, WIRE_HELLO, 1, 0);
-        wire_put_u32(&m, 64);
-        wire_put_u32(&m, 0);
-        wire_msg_finish(&m);
-        assert_int_equal(raw_exchange(fd, m.buf, m.len), TETHER_SUCCESS);
-        wire_msg_init(&m, WIRE_OPEN, 2, 0);
-        wire_put_u64(&m, harness_find(s, "ExampleDriver"));
-        wire_put_u32(&m, EXAMPLE_CLIENT);
-        wire_put_u32(&m, 0);
-        wire_msg_finish(&m);
-        assert_int_equal(send(fd, m.buf, m.len, 0), (ssize_t)m.len);
-        uint8_t buf[WIRE_MAX_MESSAGE];
-        int conn = -1;
-        size_t len = 0;
-        assert_int_equal(wire_recv(fd, buf, sizeof(buf), &len, &conn), TETHER_SUCCESS);
-        assert_true(conn >= 0);
-        struct timeval tv = { .tv_sec = 5 };
-        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
         /* A call declaring 17 scalars. */
         wire_call c = { .selector = EXAMPLE_ADD, .scalar_in_count = 2, .scalar_out_count = 1 };
@@ -731,29 +714,15 @@ static void malformed_calls_on_a_connection(void **state)
         c.selector = EXAMPLE_ECHO;
         c.scalar_in_count = 0;
         c.scalar_out_count = 0;
-        wire_msg_init(&m, WIRE_CALL, 4, 0);
-        wire_call_encode(&m, &c);
-        wire_msg_finish(&m);
-        assert_int_equal(raw_exchange(fd, m.buf, m.len), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(raw_call(fd, 4, &c), TETHER_ERR_BAD_ARGUMENT);
         /* An unsealed buffer is refused (a shrink would SIGBUS tetherd). */
         int mfd = memfd_create("x", 0);
         assert_int_equal(ftruncate(mfd, 65536), 0);
-        wire_msg_init(&m, WIRE_SET_BUFFER, 5, 0);
-        wire_put_u32(&m, 0);
-        wire_put_u32(&m, 0);
-        wire_msg_finish(&m);
-        assert_int_equal(wire_send(fd, &m, mfd), TETHER_SUCCESS);
-        assert_int_equal(wire_recv(fd, buf, sizeof(buf), &len, NULL), TETHER_SUCCESS);
-        wire_header h;
-        memcpy(&h, buf, sizeof(h));
-        assert_int_equal(h.result, TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(raw_set_buffer(fd, 0, mfd), TETHER_ERR_BAD_ARGUMENT);
         close(mfd);
         /* Still a working connection. */
         c = (wire_call){ .selector = EXAMPLE_ADD, .scalar_in_count = 2, .scalar_out_count = 1, .scalars = { 2, 3 } };
-        wire_msg_init(&m, WIRE_CALL, 6, 0);
-        wire_call_encode(&m, &c);
-        wire_msg_finish(&m);
-        assert_int_equal(raw_exchange(fd, m.buf, m.len), TETHER_SUCCESS);
+        assert_int_equal(raw_call(fd, 6, &c), TETHER_SUCCESS);
         close(conn);
         close(fd_saved);
         tether_session_close(s);

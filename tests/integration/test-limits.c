@@ -220,18 +220,12 @@ static int unread_replies_child(void *arg)
         uint64_t id = *(const uint64_t *)arg;
         for (int round = 0; round < 100; round++) {
                 int fd = raw_session(H.sock);
-                wire_msg m;
-                wire_msg_init(&m, WIRE_OPEN, 2, 0);
-                wire_put_u64(&m, id);
-                wire_put_u32(&m, EXAMPLE_CLIENT);
-                wire_put_u32(&m, 0);
-                wire_msg_finish(&m);
-                if (send(fd, m.buf, m.len, 0) != (ssize_t)m.len)
-                        return 1;
+                raw_open_request(fd, id, EXAMPLE_CLIENT);
                 struct pollfd p = { .fd = fd, .events = POLLIN };
                 if (poll(&p, 1, 5000) != 1) /* the reply is queued, unread */
                         return 2;
                 send(fd, "", 0, MSG_NOSIGNAL);
+                wire_msg m;
                 wire_msg_init(&m, WIRE_GET_ENTRY, 3, 0);
                 wire_put_u64(&m, id);
                 wire_msg_finish(&m);
@@ -259,21 +253,11 @@ static void out_of_line_input_is_checked_before_copy(void **state)
         int mfd = memfd_create("bomb", MFD_ALLOW_SEALING);
         assert_int_equal(ftruncate(mfd, (off_t)TETHER_MAX_OOL_STRUCT), 0);
         assert_int_equal(fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
-        wire_msg m;
-        wire_msg_init(&m, WIRE_SET_BUFFER, 1, 0);
-        wire_put_u32(&m, 0);
-        wire_put_u32(&m, 0);
-        wire_msg_finish(&m);
-        raw_send_fds(conn, &m, &mfd, 1);
-        static uint8_t buf[WIRE_MAX_MESSAGE];
-        size_t len;
-        assert_int_equal(wire_recv(conn, buf, sizeof(buf), &len, NULL), TETHER_SUCCESS);
-        wire_header h;
-        memcpy(&h, buf, sizeof(h));
-        assert_int_equal(h.result, TETHER_SUCCESS);
+        assert_int_equal(raw_set_buffer(conn, 0, mfd), TETHER_SUCCESS);
         close(mfd);
 
         long rss = rss_kib(H.pid);
+        wire_msg m;
         /* ADD takes no struct; MY_METHOD takes none either (2 scalars). */
         uint32_t selectors[] = { EXAMPLE_ADD, EXAMPLE_MY_METHOD, EXAMPLE_COUNT };
         for (size_t i = 0; i < sizeof(selectors) / sizeof(selectors[0]); i++) {
@@ -300,17 +284,10 @@ static void empty_out_of_line_structs(void **state)
 {
         int fd = raw_session(H.sock);
         int conn = raw_open(fd, example_id(), EXAMPLE_CLIENT);
-        wire_msg m;
         wire_call c = { .selector = EXAMPLE_ECHO, .flags = WIRE_CALL_OOL_IN | WIRE_CALL_OOL_OUT };
-        wire_msg_init(&m, WIRE_CALL, 1, 0);
-        wire_call_encode(&m, &c);
-        wire_msg_finish(&m);
-        assert_int_equal(raw_exchange(conn, m.buf, m.len), TETHER_SUCCESS);
+        assert_int_equal(raw_call(conn, 1, &c), TETHER_SUCCESS);
         c = (wire_call){ .selector = EXAMPLE_PRODUCE, .flags = WIRE_CALL_OOL_OUT };
-        wire_msg_init(&m, WIRE_CALL, 2, 0);
-        wire_call_encode(&m, &c);
-        wire_msg_finish(&m);
-        assert_int_equal(raw_exchange(conn, m.buf, m.len), TETHER_SUCCESS);
+        assert_int_equal(raw_call(conn, 2, &c), TETHER_SUCCESS);
         close(conn);
         close(fd);
 }
