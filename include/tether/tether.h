@@ -17,6 +17,23 @@
  * Every function returns a tether_ret_t and writes results through its
  * last arguments. A session may be used from several threads; calls on
  * different connections run concurrently in tetherd.
+ *
+ * Handles. tether_session *, tether_connect *, tether_notification_port *,
+ * tether_notification * and tether_probe * are names, not addresses, as
+ * Mach port names are: generation-checked entries in a table of the
+ * process, never dereferenced by the caller. Once closed, a handle is dead
+ * for good, even after a later open reuses its slot: every function given
+ * it returns TETHER_ERR_BAD_ARGUMENT (functions returning void do nothing,
+ * tether_connect_id() returns 0, the *_get_fd() functions -1), so a double
+ * close is harmless and a call through a stale handle never reaches another
+ * object. A handle of one kind passed as another kind (a session cast to a
+ * tether_connect *) is refused the same way, as is NULL. Closing a session
+ * closes its connections, ports and their notifications and kills their
+ * handles too. A close racing a call on the same handle in another thread
+ * is safe: the call completes or fails with TETHER_ERR_BAD_ARGUMENT, and the
+ * object goes when the last call using it returns. At most 65,536 handles
+ * are open at once in a process; an open past that returns
+ * TETHER_ERR_NO_RESOURCES.
  */
 
 #include <stdbool.h>
@@ -42,7 +59,10 @@ typedef struct tether_notification tether_notification;
 
 /* path NULL: $TETHER_SOCKET, else TETHER_DEFAULT_SOCKET. */
 tether_ret_t tether_session_open(const char *path, tether_session **ret);
-/* Closes every connection and port of the session still open. */
+/* Closes every connection and port of the session still open (and their
+ * notifications); their handles and s are dead afterwards. A stale s (closed
+ * already, or never a session): nothing happens. Probes are not the
+ * session's: tetherd ends them when the session goes. */
 void tether_session_close(tether_session *s);
 
 /* ---- registry ---- */
@@ -104,8 +124,12 @@ tether_ret_t tether_get_matching_service(tether_session *s, const tether_value *
 
 tether_ret_t tether_service_open(tether_session *s, uint64_t service_id, uint32_t type,
                                  uint32_t options, tether_connect **ret);
-/* clientClose, then frees c, whatever it returns. */
+/* clientClose, then c is dead whatever it returns; its mappings are
+ * unmapped. A stale c (closed already, by this or by its session's close):
+ * TETHER_ERR_BAD_ARGUMENT and nothing else happens. Of two threads closing
+ * c at once, one closes it and the other gets TETHER_ERR_BAD_ARGUMENT. */
 tether_ret_t tether_service_close(tether_connect *c);
+/* tetherd's id of the connection; 0 for a stale c. */
 uint64_t tether_connect_id(tether_connect *c);
 
 /*
@@ -147,16 +171,22 @@ tether_ret_t tether_call_async_method(tether_connect *c, uint32_t selector,
 
 /* Maps the driver's memory of a type (clientMemoryForType). Read-only if
  * options or the driver say so. Mapping the same type again returns the
- * same address. */
+ * same address. The mapping lives until unmapped or until c is closed. */
 tether_ret_t tether_map_memory(tether_connect *c, uint32_t type, uint32_t options,
                                void **ret_addr, size_t *ret_size);
+/* TETHER_ERR_NOT_FOUND if addr is not c's mapping of type (unmapped
+ * already, say); TETHER_ERR_BAD_ARGUMENT if c is stale: its mappings went
+ * with it. */
 tether_ret_t tether_unmap_memory(tether_connect *c, uint32_t type, void *addr);
 
 /* ---- notifications ---- */
 
 tether_ret_t tether_notification_port_create(tether_session *s, tether_notification_port **ret);
+/* Removes the port's notifications and drops its pending async calls (their
+ * callbacks never run); port and their handles are dead afterwards. May be
+ * called from one of its own callbacks. A stale port: nothing happens. */
 void tether_notification_port_destroy(tether_notification_port *port);
-/* Poll it for POLLIN, then call dispatch. */
+/* Poll it for POLLIN, then call dispatch. -1 for a stale port. */
 int tether_notification_port_get_fd(tether_notification_port *port);
 /* Runs the callbacks of every message waiting; does not block. */
 tether_ret_t tether_notification_port_dispatch(tether_notification_port *port);
@@ -176,6 +206,8 @@ tether_ret_t tether_service_add_matching_notification(tether_notification_port *
                                                       const tether_value *matching,
                                                       tether_service_callback callback,
                                                       void *refcon, tether_notification **ret);
+/* n is dead afterwards. A stale n (removed already, or gone with its port
+ * or session): nothing happens. */
 void tether_notification_remove(tether_notification *n);
 
 /* ---- probes: every call and USB transfer, live (tether probe) ---- */
@@ -229,16 +261,18 @@ typedef struct tether_probe_event {
         uint32_t requested;        /* OUT: length; IN: buffer size */
         uint32_t actual;           /* bytes moved */
         uint32_t captured;         /* bytes in data (snaplen) */
-        const uint8_t *data;       /* valid until the next tether_probe_read() */
+        const uint8_t *data;       /* valid until the next tether_probe_read() or the detach */
 } tether_probe_event;
 
 /* Root or tetherd's own user only: TETHER_ERR_NOT_PRIVILEGED otherwise. */
 tether_ret_t tether_probe_attach(tether_session *s, const tether_probe_filter *filter, tether_probe **ret);
-/* Non-blocking: poll it for POLLIN, then read until TETHER_ERR_NOT_READY. */
+/* Non-blocking: poll it for POLLIN, then read until TETHER_ERR_NOT_READY.
+ * -1 for a stale p. */
 int tether_probe_get_fd(tether_probe *p);
 /* TETHER_ERR_NOT_READY when nothing waits; TETHER_ERR_NOT_ATTACHED once
  * tetherd or the session is gone. */
 tether_ret_t tether_probe_read(tether_probe *p, tether_probe_event *ret);
+/* p is dead afterwards; a stale p: nothing happens. */
 void tether_probe_detach(tether_probe *p);
 
 #ifdef __cplusplus

@@ -13,11 +13,15 @@
 
 enum { SLOT_IN, SLOT_OUT, N_SLOTS };
 
-struct tether_connect {
-        tether_session *session;
-        int fd;
+/* What a tether_connect * names. */
+struct client_connect {
+        handle_obj obj;
+        uintptr_t name;            /* its handle, for the session to close it by */
+        client_session *session;   /* a reference */
         uint64_t id;
-        pthread_mutex_t lock;      /* one call at a time per connection */
+        pthread_mutex_t lock;      /* one call at a time per connection; all below */
+        bool closed;               /* clientClose sent: calls by those who looked it up before fail */
+        int fd;
         uint32_t serial;
         struct {
                 void *map;
@@ -31,114 +35,192 @@ struct tether_connect {
         unsigned n_maps;
         uint8_t rx[WIRE_MAX_MESSAGE];
         wire_msg tx;
-        tether_connect *next;      /* in the session's list */
+        client_connect *next;      /* in the session's list (its lock) */
 };
 
-tether_ret_t tether_service_open(tether_session *s, uint64_t service_id, uint32_t type, uint32_t options,
-                                 tether_connect **ret)
-{
-        if (!s || !ret)
-                return TETHER_ERR_BAD_ARGUMENT;
-        tether_connect *c = calloc(1, sizeof(*c));
-        if (!c)
-                return TETHER_ERR_NO_MEMORY;
-        pthread_mutex_lock(&s->lock);
-        session_begin_locked(s, WIRE_OPEN);
-        wire_put_u64(&s->tx, service_id);
-        wire_put_u32(&s->tx, type);
-        wire_put_u32(&s->tx, options);
-        client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
-        if (r == TETHER_SUCCESS) {
-                c->id = wire_get_u64(&rep.body);
-                if (wire_reader_done(&rep.body) != TETHER_SUCCESS || rep.fd < 0) {
-                        if (rep.fd >= 0)
-                                close(rep.fd);
-                        r = TETHER_ERR_IPC;
-                }
-        }
-        if (r == TETHER_SUCCESS) {
-                c->fd = rep.fd;
-                c->session = s;
-                pthread_mutex_init(&c->lock, NULL);
-                c->next = s->connects;
-                s->connects = c;
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (r != TETHER_SUCCESS) {
-                free(c);
-                return r;
-        }
-        *ret = c;
-        return TETHER_SUCCESS;
-}
-
-uint64_t tether_connect_id(tether_connect *c)
-{
-        return c ? c->id : 0;
-}
-
-static void begin(tether_connect *c, uint16_t type)
+static void begin(client_connect *c, uint16_t type)
 {
         if (++c->serial == 0)
                 c->serial = 1;
         wire_msg_init(&c->tx, type, c->serial, 0);
 }
 
-static void connect_free(tether_connect *c)
+/* Mappings die with their connection: the driver's memory is the
+ * connection's, and the caller's pointers into it are void from here. */
+static void unmap_all(client_connect *c)
 {
-        for (int i = 0; i < N_SLOTS; i++)
+        for (int i = 0; i < N_SLOTS; i++) {
                 if (c->ool[i].map)
                         munmap(c->ool[i].map, c->ool[i].size);
+                c->ool[i].map = NULL;
+                c->ool[i].size = 0;
+        }
         for (unsigned i = 0; i < c->n_maps; i++)
                 munmap(c->maps[i].addr, c->maps[i].size);
-        close(c->fd);
+        c->n_maps = 0;
+}
+
+static void connect_free(handle_obj *o)
+{
+        client_connect *c = handle_container(o, client_connect, obj);
+        unmap_all(c);
+        if (c->fd >= 0)
+                close(c->fd);
         pthread_mutex_destroy(&c->lock);
+        session_put(c->session);
         free(c);
 }
 
-/* With c->lock held: send CLOSE (clientClose) and free c. */
-static tether_ret_t close_locked(tether_connect *c)
+/* clientClose, once, after any call in flight: calls are serialised by
+ * c->lock, so the socket closes under none. */
+static tether_ret_t connect_shutdown(client_connect *c)
 {
-        begin(c, WIRE_CLOSE);
-        client_reply rep;
-        tether_ret_t r = client_roundtrip(c->fd, &c->tx, -1, c->rx, &rep);
+        pthread_mutex_lock(&c->lock);
+        tether_ret_t r = TETHER_ERR_BAD_ARGUMENT;
+        if (!c->closed) {
+                begin(c, WIRE_CLOSE);
+                client_reply rep;
+                r = client_roundtrip(c->fd, &c->tx, -1, c->rx, &rep);
+                unmap_all(c);
+                close(c->fd);
+                c->fd = -1;
+                c->closed = true;
+        }
         pthread_mutex_unlock(&c->lock);
-        connect_free(c);
         return r;
 }
 
-tether_ret_t tether_service_close(tether_connect *c)
+/* The connection behind a handle, with a reference. */
+static tether_ret_t connect_get(tether_connect *h, client_connect **ret)
 {
-        if (!c)
+        handle_obj *o = NULL;
+        tether_ret_t r = handle_get(h, HANDLE_CONNECT, &o);
+        if (r == TETHER_SUCCESS)
+                *ret = handle_container(o, client_connect, obj);
+        return r;
+}
+
+static void connect_put(client_connect *c)
+{
+        handle_obj_put(&c->obj);
+}
+
+/* Takes c->lock for a call; TETHER_ERR_BAD_ARGUMENT (and no lock) if it was
+ * closed while the caller waited for it. */
+static tether_ret_t connect_lock_live(client_connect *c)
+{
+        pthread_mutex_lock(&c->lock);
+        if (!c->closed)
+                return TETHER_SUCCESS;
+        pthread_mutex_unlock(&c->lock);
+        return TETHER_ERR_BAD_ARGUMENT;
+}
+
+tether_ret_t tether_service_open(tether_session *hs, uint64_t service_id, uint32_t type, uint32_t options,
+                                 tether_connect **ret)
+{
+        client_session *s = NULL;
+        if (!ret || session_get(hs, &s) != TETHER_SUCCESS)
                 return TETHER_ERR_BAD_ARGUMENT;
-        tether_session *s = c->session;
+        client_connect *c = calloc(1, sizeof(*c));
+        if (!c) {
+                session_put(s);
+                return TETHER_ERR_NO_MEMORY;
+        }
+        handle_obj_init(&c->obj, connect_free);
+        pthread_mutex_init(&c->lock, NULL);
+        c->fd = -1;
+        c->session = s; /* takes the lookup's reference */
+        tether_ret_t r = session_lock_live(s);
+        if (r == TETHER_SUCCESS) {
+                session_begin_locked(s, WIRE_OPEN);
+                wire_put_u64(&s->tx, service_id);
+                wire_put_u32(&s->tx, type);
+                wire_put_u32(&s->tx, options);
+                client_reply rep;
+                r = session_call_locked(s, &rep);
+                if (r == TETHER_SUCCESS) {
+                        c->id = wire_get_u64(&rep.body);
+                        c->fd = rep.fd;
+                        if (wire_reader_done(&rep.body) != TETHER_SUCCESS || rep.fd < 0)
+                                r = TETHER_ERR_IPC;
+                }
+                if (r == TETHER_SUCCESS)
+                        r = handle_add(&c->obj, HANDLE_CONNECT, &c->name);
+                if (r == TETHER_SUCCESS) {
+                        /* Under the lock that saw the session live: a
+                         * session_close after this finds it in the list. */
+                        handle_obj_ref(&c->obj);
+                        c->next = s->connects;
+                        s->connects = c;
+                }
+                pthread_mutex_unlock(&s->lock);
+        }
+        if (r != TETHER_SUCCESS && c->fd >= 0)
+                connect_shutdown(c); /* tetherd opened it, but it has no name here: clientClose */
+        if (r == TETHER_SUCCESS)
+                *ret = (tether_connect *)c->name;
+        connect_put(c);
+        return r;
+}
+
+uint64_t tether_connect_id(tether_connect *h)
+{
+        client_connect *c = NULL;
+        if (connect_get(h, &c) != TETHER_SUCCESS)
+                return 0;
+        uint64_t id = c->id;
+        connect_put(c);
+        return id;
+}
+
+/* Kills a connection's name and closes it: whoever kills the name (the
+ * application or its session's close) is the one that tears it down. */
+static tether_ret_t connect_close(uintptr_t name)
+{
+        handle_obj *o = NULL;
+        if (handle_remove((const void *)name, HANDLE_CONNECT, &o) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        client_connect *c = handle_container(o, client_connect, obj);
+        client_session *s = c->session;
+        bool listed = false;
         pthread_mutex_lock(&s->lock);
-        for (tether_connect **pp = &s->connects; *pp; pp = &(*pp)->next) {
+        for (client_connect **pp = &s->connects; *pp; pp = &(*pp)->next) {
                 if (*pp == c) {
                         *pp = c->next;
+                        listed = true;
                         break;
                 }
         }
         pthread_mutex_unlock(&s->lock);
-        pthread_mutex_lock(&c->lock);
-        return close_locked(c);
+        if (listed)
+                connect_put(c); /* the list's reference; the table's is still ours */
+        tether_ret_t r = connect_shutdown(c);
+        connect_put(c);
+        return r;
 }
 
-void connect_close_all(tether_session *s)
+tether_ret_t tether_service_close(tether_connect *h)
 {
-        while (s->connects) {
-                tether_connect *c = s->connects;
-                s->connects = c->next;
-                pthread_mutex_lock(&c->lock);
-                close_locked(c);
+        return connect_close((uintptr_t)h);
+}
+
+void connect_close_list(client_connect *list)
+{
+        while (list) {
+                client_connect *c = list;
+                list = c->next;
+                /* Fails if the application closed it meanwhile; then it
+                 * shuts it down itself. */
+                (void)connect_close(c->name);
+                connect_put(c);
         }
 }
 
 /* An out-of-line buffer of at least size bytes in slot, made (or grown) and
  * handed to tetherd once; later calls reuse it, because mapping is what
  * costs (milliseconds for tens of MiB), not the call. */
-static tether_ret_t ensure_slot(tether_connect *c, int slot, size_t size)
+static tether_ret_t ensure_slot(client_connect *c, int slot, size_t size)
 {
         if (c->ool[slot].size >= size)
                 return TETHER_SUCCESS;
@@ -174,20 +256,15 @@ static tether_ret_t ensure_slot(tether_connect *c, int slot, size_t size)
         return TETHER_SUCCESS;
 }
 
-static tether_ret_t call(tether_connect *c, uint32_t selector, const uint64_t *async_ref,
-                         const uint64_t *scalar_input, uint32_t scalar_input_count,
-                         const void *struct_input, size_t struct_input_size,
-                         uint64_t *scalar_output, uint32_t *scalar_output_count,
-                         void *struct_output, size_t *struct_output_size)
+/* With c->lock held and c live. */
+static tether_ret_t call_locked(client_connect *c, uint32_t selector, const uint64_t *async_ref,
+                                const uint64_t *scalar_input, uint32_t scalar_input_count,
+                                const void *struct_input, size_t struct_input_size,
+                                uint64_t *scalar_output, uint32_t *scalar_output_count,
+                                void *struct_output, size_t *struct_output_size)
 {
         uint32_t out_cap = scalar_output_count ? *scalar_output_count : 0;
         size_t struct_cap = struct_output_size ? *struct_output_size : 0;
-        if (!c || scalar_input_count > TETHER_MAX_SCALARS || out_cap > TETHER_MAX_SCALARS ||
-            (scalar_input_count && !scalar_input) || (out_cap && !scalar_output) ||
-            (struct_input_size && !struct_input) || (struct_cap && !struct_output) ||
-            struct_input_size > TETHER_MAX_OOL_STRUCT || struct_cap > TETHER_MAX_OOL_STRUCT)
-                return TETHER_ERR_BAD_ARGUMENT;
-
         wire_call wc = {
                 .selector = selector,
                 .scalar_in_count = scalar_input_count,
@@ -203,7 +280,6 @@ static tether_ret_t call(tether_connect *c, uint32_t selector, const uint64_t *a
         if (scalar_input_count)
                 memcpy(wc.scalars, scalar_input, scalar_input_count * sizeof(uint64_t));
 
-        pthread_mutex_lock(&c->lock);
         tether_ret_t r = TETHER_SUCCESS;
         if (struct_input_size > TETHER_MAX_INLINE_STRUCT) {
                 wc.flags |= WIRE_CALL_OOL_IN;
@@ -238,7 +314,46 @@ static tether_ret_t call(tether_connect *c, uint32_t selector, const uint64_t *a
                 if (struct_output_size)
                         *struct_output_size = cr.struct_out_size;
         }
-        pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+static tether_ret_t call(tether_connect *h, uint32_t selector, tether_notification_port *port,
+                         tether_async_callback callback, void *refcon,
+                         const uint64_t *scalar_input, uint32_t scalar_input_count,
+                         const void *struct_input, size_t struct_input_size,
+                         uint64_t *scalar_output, uint32_t *scalar_output_count,
+                         void *struct_output, size_t *struct_output_size)
+{
+        uint32_t out_cap = scalar_output_count ? *scalar_output_count : 0;
+        size_t struct_cap = struct_output_size ? *struct_output_size : 0;
+        if (scalar_input_count > TETHER_MAX_SCALARS || out_cap > TETHER_MAX_SCALARS ||
+            (scalar_input_count && !scalar_input) || (out_cap && !scalar_output) ||
+            (struct_input_size && !struct_input) || (struct_cap && !struct_output) ||
+            struct_input_size > TETHER_MAX_OOL_STRUCT || struct_cap > TETHER_MAX_OOL_STRUCT)
+                return TETHER_ERR_BAD_ARGUMENT;
+        client_connect *c = NULL;
+        client_port *p = NULL;
+        tether_ret_t r = connect_get(h, &c);
+        if (r != TETHER_SUCCESS)
+                return r;
+        uint64_t ref[TETHER_ASYNC_REF_COUNT] = { 0 };
+        if (port) {
+                r = port_get(port, &p);
+                if (r == TETHER_SUCCESS)
+                        r = port_async_begin(p, callback, refcon, ref);
+        }
+        if (r == TETHER_SUCCESS)
+                r = connect_lock_live(c);
+        if (r == TETHER_SUCCESS) {
+                r = call_locked(c, selector, port ? ref : NULL, scalar_input, scalar_input_count, struct_input,
+                                struct_input_size, scalar_output, scalar_output_count, struct_output,
+                                struct_output_size);
+                pthread_mutex_unlock(&c->lock);
+        }
+        if (p && r != TETHER_SUCCESS)
+                port_async_cancel(p, ref);
+        port_put(p);
+        connect_put(c);
         return r;
 }
 
@@ -247,20 +362,20 @@ tether_ret_t tether_call_method(tether_connect *c, uint32_t selector, const uint
                                 uint64_t *scalar_output, uint32_t *scalar_output_count, void *struct_output,
                                 size_t *struct_output_size)
 {
-        return call(c, selector, NULL, scalar_input, scalar_input_count, struct_input, struct_input_size,
+        return call(c, selector, NULL, NULL, NULL, scalar_input, scalar_input_count, struct_input, struct_input_size,
                     scalar_output, scalar_output_count, struct_output, struct_output_size);
 }
 
 tether_ret_t tether_call_scalar_method(tether_connect *c, uint32_t selector, const uint64_t *input,
                                        uint32_t input_count, uint64_t *output, uint32_t *output_count)
 {
-        return call(c, selector, NULL, input, input_count, NULL, 0, output, output_count, NULL, NULL);
+        return call(c, selector, NULL, NULL, NULL, input, input_count, NULL, 0, output, output_count, NULL, NULL);
 }
 
 tether_ret_t tether_call_struct_method(tether_connect *c, uint32_t selector, const void *input, size_t input_size,
                                        void *output, size_t *output_size)
 {
-        return call(c, selector, NULL, NULL, 0, input, input_size, NULL, NULL, output, output_size);
+        return call(c, selector, NULL, NULL, NULL, NULL, 0, input, input_size, NULL, NULL, output, output_size);
 }
 
 tether_ret_t tether_call_async_method(tether_connect *c, uint32_t selector, tether_notification_port *port,
@@ -270,31 +385,21 @@ tether_ret_t tether_call_async_method(tether_connect *c, uint32_t selector, teth
                                       uint64_t *scalar_output, uint32_t *scalar_output_count,
                                       void *struct_output, size_t *struct_output_size)
 {
-        if (!c || !port || !callback)
+        if (!port || !callback)
                 return TETHER_ERR_BAD_ARGUMENT;
-        uint64_t ref[TETHER_ASYNC_REF_COUNT] = { 0 };
-        tether_ret_t r = port_async_begin(port, callback, refcon, ref);
-        if (r != TETHER_SUCCESS)
-                return r;
-        r = call(c, selector, ref, scalar_input, scalar_input_count, struct_input, struct_input_size,
-                 scalar_output, scalar_output_count, struct_output, struct_output_size);
-        if (r != TETHER_SUCCESS)
-                port_async_cancel(port, ref);
-        return r;
+        return call(c, selector, port, callback, refcon, scalar_input, scalar_input_count, struct_input,
+                    struct_input_size, scalar_output, scalar_output_count, struct_output, struct_output_size);
 }
 
-tether_ret_t tether_map_memory(tether_connect *c, uint32_t type, uint32_t options, void **ret_addr,
+/* With c->lock held and c live. */
+static tether_ret_t map_locked(client_connect *c, uint32_t type, uint32_t options, void **ret_addr,
                                size_t *ret_size)
 {
-        if (!c || !ret_addr || (options & ~TETHER_MAP_READ_ONLY))
-                return TETHER_ERR_BAD_ARGUMENT;
-        pthread_mutex_lock(&c->lock);
         for (unsigned i = 0; i < c->n_maps; i++) {
                 if (c->maps[i].type == type) {
                         *ret_addr = c->maps[i].addr;
                         if (ret_size)
                                 *ret_size = c->maps[i].size;
-                        pthread_mutex_unlock(&c->lock);
                         return TETHER_SUCCESS;
                 }
         }
@@ -332,24 +437,42 @@ tether_ret_t tether_map_memory(tether_connect *c, uint32_t type, uint32_t option
                 if (ret_size)
                         *ret_size = (size_t)size;
         }
-        pthread_mutex_unlock(&c->lock);
         return r;
 }
 
-tether_ret_t tether_unmap_memory(tether_connect *c, uint32_t type, void *addr)
+tether_ret_t tether_map_memory(tether_connect *h, uint32_t type, uint32_t options, void **ret_addr,
+                               size_t *ret_size)
 {
-        if (!c)
+        client_connect *c = NULL;
+        if (!ret_addr || (options & ~TETHER_MAP_READ_ONLY) || connect_get(h, &c) != TETHER_SUCCESS)
                 return TETHER_ERR_BAD_ARGUMENT;
-        tether_ret_t r = TETHER_ERR_NOT_FOUND;
-        pthread_mutex_lock(&c->lock);
-        for (unsigned i = 0; i < c->n_maps; i++) {
-                if (c->maps[i].type == type && c->maps[i].addr == addr) {
-                        munmap(addr, c->maps[i].size);
-                        c->maps[i] = c->maps[--c->n_maps];
-                        r = TETHER_SUCCESS;
-                        break;
-                }
+        tether_ret_t r = connect_lock_live(c);
+        if (r == TETHER_SUCCESS) {
+                r = map_locked(c, type, options, ret_addr, ret_size);
+                pthread_mutex_unlock(&c->lock);
         }
-        pthread_mutex_unlock(&c->lock);
+        connect_put(c);
+        return r;
+}
+
+tether_ret_t tether_unmap_memory(tether_connect *h, uint32_t type, void *addr)
+{
+        client_connect *c = NULL;
+        if (connect_get(h, &c) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_ret_t r = connect_lock_live(c);
+        if (r == TETHER_SUCCESS) {
+                r = TETHER_ERR_NOT_FOUND;
+                for (unsigned i = 0; i < c->n_maps; i++) {
+                        if (c->maps[i].type == type && c->maps[i].addr == addr) {
+                                munmap(addr, c->maps[i].size);
+                                c->maps[i] = c->maps[--c->n_maps];
+                                r = TETHER_SUCCESS;
+                                break;
+                        }
+                }
+                pthread_mutex_unlock(&c->lock);
+        }
+        connect_put(c);
         return r;
 }

@@ -15,116 +15,190 @@ typedef struct pending_async {
         struct pending_async *next;
 } pending_async;
 
-struct tether_notification {
-        tether_notification_port *port;
-        uint64_t id;               /* tetherd's */
+/* What a tether_notification * names. */
+typedef struct client_notification {
+        handle_obj obj;
+        uintptr_t name;            /* its handle, for the port to remove it by */
+        client_port *port;         /* a reference */
+        uint64_t id;               /* tetherd's (the session's lock) */
         uint64_t cookie;           /* ours, echoed in each message */
         tether_service_callback cb;
         void *refcon;
-        tether_notification *next;
-};
+        struct client_notification *next; /* in the port's list (its lock) */
+} client_notification;
 
-struct tether_notification_port {
-        tether_session *session;
-        int fd;
+/* What a tether_notification_port * names. */
+struct client_port {
+        handle_obj obj;
+        uintptr_t name;            /* its handle, for the session to destroy it by */
+        client_session *session;   /* a reference */
         uint64_t id;
-        pthread_mutex_t lock;      /* the lists below */
+        /* Closed with the last reference, not by destroy: dispatch reads it
+         * without a lock, and may be reading on another thread. */
+        int fd;
+        pthread_mutex_t lock;      /* all below */
+        bool closed;               /* destroyed: no new notification or async call */
         uint64_t next_token;
         pending_async *pending;
-        tether_notification *notifications;
+        client_notification *notifications; /* each link holds a reference */
         uint8_t rx[WIRE_MAX_MESSAGE];
-        tether_notification_port *next;
+        client_port *next;         /* in the session's list (its lock) */
 };
 
-tether_ret_t tether_notification_port_create(tether_session *s, tether_notification_port **ret)
+tether_ret_t port_get(tether_notification_port *h, client_port **ret)
 {
-        if (!s || !ret)
-                return TETHER_ERR_BAD_ARGUMENT;
-        tether_notification_port *p = calloc(1, sizeof(*p));
-        if (!p)
-                return TETHER_ERR_NO_MEMORY;
-        pthread_mutex_lock(&s->lock);
-        session_begin_locked(s, WIRE_PORT_CREATE);
-        client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
-        if (r == TETHER_SUCCESS) {
-                p->id = wire_get_u64(&rep.body);
-                if (wire_reader_done(&rep.body) != TETHER_SUCCESS || rep.fd < 0) {
-                        if (rep.fd >= 0)
-                                close(rep.fd);
-                        r = TETHER_ERR_IPC;
-                }
-        }
-        if (r == TETHER_SUCCESS) {
-                /* Non-blocking: dispatch runs what is waiting and returns,
-                 * so it fits any event loop. */
-                fcntl(rep.fd, F_SETFL, O_NONBLOCK);
-                p->fd = rep.fd;
-                p->session = s;
-                p->next_token = 1;
-                pthread_mutex_init(&p->lock, NULL);
-                p->next = s->ports;
-                s->ports = p;
-        }
-        pthread_mutex_unlock(&s->lock);
-        if (r != TETHER_SUCCESS) {
-                free(p);
-                return r;
-        }
-        *ret = p;
-        return TETHER_SUCCESS;
+        handle_obj *o = NULL;
+        tether_ret_t r = handle_get(h, HANDLE_PORT, &o);
+        if (r == TETHER_SUCCESS)
+                *ret = handle_container(o, client_port, obj);
+        return r;
 }
 
-static void port_free(tether_notification_port *p)
+void port_put(client_port *p)
 {
-        while (p->pending) {
-                pending_async *a = p->pending;
-                p->pending = a->next;
+        if (p)
+                handle_obj_put(&p->obj);
+}
+
+static void free_pending(pending_async *a)
+{
+        while (a) {
+                pending_async *next = a->next;
                 free(a);
+                a = next;
         }
-        while (p->notifications) {
-                tether_notification *n = p->notifications;
-                p->notifications = n->next;
-                free(n);
-        }
-        close(p->fd);
+}
+
+static void port_free(handle_obj *o)
+{
+        client_port *p = handle_container(o, client_port, obj);
+        free_pending(p->pending);
+        if (p->fd >= 0)
+                close(p->fd); /* tetherd retires the port, and its notifications with it */
         pthread_mutex_destroy(&p->lock);
+        session_put(p->session);
         free(p);
 }
 
-void tether_notification_port_destroy(tether_notification_port *port)
+tether_ret_t tether_notification_port_create(tether_session *hs, tether_notification_port **ret)
 {
-        if (!port)
-                return;
-        tether_session *s = port->session;
+        client_session *s = NULL;
+        if (!ret || session_get(hs, &s) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        client_port *p = calloc(1, sizeof(*p));
+        if (!p) {
+                session_put(s);
+                return TETHER_ERR_NO_MEMORY;
+        }
+        handle_obj_init(&p->obj, port_free);
+        pthread_mutex_init(&p->lock, NULL);
+        p->fd = -1;
+        p->next_token = 1;
+        p->session = s; /* takes the lookup's reference */
+        tether_ret_t r = session_lock_live(s);
+        if (r == TETHER_SUCCESS) {
+                session_begin_locked(s, WIRE_PORT_CREATE);
+                client_reply rep;
+                r = session_call_locked(s, &rep);
+                if (r == TETHER_SUCCESS) {
+                        p->id = wire_get_u64(&rep.body);
+                        p->fd = rep.fd;
+                        if (wire_reader_done(&rep.body) != TETHER_SUCCESS || rep.fd < 0)
+                                r = TETHER_ERR_IPC;
+                }
+                if (r == TETHER_SUCCESS) {
+                        /* Non-blocking: dispatch runs what is waiting and
+                         * returns, so it fits any event loop. */
+                        fcntl(p->fd, F_SETFL, O_NONBLOCK);
+                        r = handle_add(&p->obj, HANDLE_PORT, &p->name);
+                }
+                if (r == TETHER_SUCCESS) {
+                        handle_obj_ref(&p->obj);
+                        p->next = s->ports;
+                        s->ports = p;
+                }
+                pthread_mutex_unlock(&s->lock);
+        }
+        if (r == TETHER_SUCCESS)
+                *ret = (tether_notification_port *)p->name;
+        port_put(p);
+        return r;
+}
+
+static tether_ret_t notification_remove(uintptr_t name);
+
+/* Once, by whoever killed the port's name: no new notifications or async
+ * calls, and the ones it has die (tetherd forgets them when the socket
+ * closes). */
+static void port_shutdown(client_port *p)
+{
+        pthread_mutex_lock(&p->lock);
+        p->closed = true;
+        client_notification *list = p->notifications;
+        p->notifications = NULL;
+        pending_async *pending = p->pending;
+        p->pending = NULL;
+        pthread_mutex_unlock(&p->lock);
+        free_pending(pending);
+        while (list) {
+                client_notification *n = list;
+                list = n->next;
+                (void)notification_remove(n->name); /* fails if the application removed it meanwhile */
+                handle_obj_put(&n->obj);            /* the list's reference */
+        }
+}
+
+/* Kills a port's name and destroys it; see connect_close(). */
+static tether_ret_t port_destroy(uintptr_t name)
+{
+        handle_obj *o = NULL;
+        if (handle_remove((const void *)name, HANDLE_PORT, &o) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        client_port *p = handle_container(o, client_port, obj);
+        client_session *s = p->session;
+        bool listed = false;
         pthread_mutex_lock(&s->lock);
-        for (tether_notification_port **pp = &s->ports; *pp; pp = &(*pp)->next) {
-                if (*pp == port) {
-                        *pp = port->next;
+        for (client_port **pp = &s->ports; *pp; pp = &(*pp)->next) {
+                if (*pp == p) {
+                        *pp = p->next;
+                        listed = true;
                         break;
                 }
         }
         pthread_mutex_unlock(&s->lock);
-        /* tetherd forgets the port's notifications when the session ends;
-         * until then they are harmless: the socket is gone, sends fail. */
-        port_free(port);
+        if (listed)
+                port_put(p);
+        port_shutdown(p);
+        port_put(p);
+        return TETHER_SUCCESS;
 }
 
-void port_destroy_all(tether_session *s)
+void tether_notification_port_destroy(tether_notification_port *port)
 {
-        while (s->ports) {
-                tether_notification_port *p = s->ports;
-                s->ports = p->next;
-                port_free(p);
+        (void)port_destroy((uintptr_t)port);
+}
+
+void port_destroy_list(client_port *list)
+{
+        while (list) {
+                client_port *p = list;
+                list = p->next;
+                (void)port_destroy(p->name);
+                port_put(p);
         }
 }
 
-int tether_notification_port_get_fd(tether_notification_port *port)
+int tether_notification_port_get_fd(tether_notification_port *h)
 {
-        return port ? port->fd : -1;
+        client_port *p = NULL;
+        if (port_get(h, &p) != TETHER_SUCCESS)
+                return -1;
+        int fd = p->fd;
+        port_put(p);
+        return fd;
 }
 
-tether_ret_t port_async_begin(tether_notification_port *port, tether_async_callback cb, void *refcon,
+tether_ret_t port_async_begin(client_port *port, tether_async_callback cb, void *refcon,
                               uint64_t ref[TETHER_ASYNC_REF_COUNT])
 {
         pending_async *a = calloc(1, sizeof(*a));
@@ -133,17 +207,26 @@ tether_ret_t port_async_begin(tether_notification_port *port, tether_async_callb
         a->cb = cb;
         a->refcon = refcon;
         pthread_mutex_lock(&port->lock);
-        a->token = port->next_token++;
-        a->next = port->pending;
-        port->pending = a;
+        bool closed = port->closed;
+        /* Copied under the lock: once listed, a destroy may free it. */
+        uint64_t token = 0;
+        if (!closed) {
+                token = a->token = port->next_token++;
+                a->next = port->pending;
+                port->pending = a;
+        }
         pthread_mutex_unlock(&port->lock);
+        if (closed) {
+                free(a);
+                return TETHER_ERR_BAD_ARGUMENT;
+        }
         memset(ref, 0, TETHER_ASYNC_REF_COUNT * sizeof(uint64_t));
         ref[0] = port->id;
-        ref[1] = a->token;
+        ref[1] = token;
         return TETHER_SUCCESS;
 }
 
-static pending_async *take_pending(tether_notification_port *port, uint64_t token)
+static pending_async *take_pending(client_port *port, uint64_t token)
 {
         pthread_mutex_lock(&port->lock);
         pending_async *found = NULL;
@@ -158,12 +241,12 @@ static pending_async *take_pending(tether_notification_port *port, uint64_t toke
         return found;
 }
 
-void port_async_cancel(tether_notification_port *port, const uint64_t ref[TETHER_ASYNC_REF_COUNT])
+void port_async_cancel(client_port *port, const uint64_t ref[TETHER_ASYNC_REF_COUNT])
 {
         free(take_pending(port, ref[1]));
 }
 
-static void deliver_async(tether_notification_port *port, wire_reader *rd)
+static void deliver_async(client_port *port, wire_reader *rd)
 {
         uint64_t ref[TETHER_ASYNC_REF_COUNT];
         const uint8_t *rb = wire_get_bytes(rd, sizeof(ref));
@@ -184,7 +267,7 @@ static void deliver_async(tether_notification_port *port, wire_reader *rd)
         free(a);
 }
 
-static void deliver_service(tether_notification_port *port, wire_reader *rd)
+static void deliver_service(client_port *port, wire_reader *rd)
 {
         uint64_t cookie = wire_get_u64(rd);
         uint32_t type = wire_get_u32(rd);
@@ -195,7 +278,7 @@ static void deliver_service(tether_notification_port *port, wire_reader *rd)
         tether_service_callback cb = NULL;
         void *refcon = NULL;
         pthread_mutex_lock(&port->lock);
-        for (tether_notification *n = port->notifications; n; n = n->next) {
+        for (client_notification *n = port->notifications; n; n = n->next) {
                 if (n->cookie == cookie) {
                         cb = n->cb;
                         refcon = n->refcon;
@@ -208,11 +291,19 @@ static void deliver_service(tether_notification_port *port, wire_reader *rd)
                 cb(refcon, type, service);
 }
 
-tether_ret_t tether_notification_port_dispatch(tether_notification_port *port)
+static bool port_closed(client_port *port)
 {
-        if (!port)
-                return TETHER_ERR_BAD_ARGUMENT;
-        for (;;) {
+        pthread_mutex_lock(&port->lock);
+        bool closed = port->closed;
+        pthread_mutex_unlock(&port->lock);
+        return closed;
+}
+
+/* A callback may destroy the port: the loop holds a reference, so the
+ * socket stays open, and stops at the next message. */
+static tether_ret_t dispatch(client_port *port)
+{
+        while (!port_closed(port)) {
                 size_t len = 0;
                 int fd = -1;
                 tether_ret_t r = wire_recv(port->fd, port->rx, sizeof(port->rx), &len, &fd);
@@ -234,74 +325,123 @@ tether_ret_t tether_notification_port_dispatch(tether_notification_port *port)
                 else if (h.type == WIRE_NOTIFY_SERVICE)
                         deliver_service(port, &rd);
         }
+        return TETHER_SUCCESS;
 }
 
-tether_ret_t tether_service_add_matching_notification(tether_notification_port *port, uint32_t type,
+tether_ret_t tether_notification_port_dispatch(tether_notification_port *h)
+{
+        client_port *port = NULL;
+        tether_ret_t r = port_get(h, &port);
+        if (r == TETHER_SUCCESS)
+                r = dispatch(port);
+        port_put(port);
+        return r;
+}
+
+static void notification_free(handle_obj *o)
+{
+        client_notification *n = handle_container(o, client_notification, obj);
+        port_put(n->port);
+        free(n);
+}
+
+tether_ret_t tether_service_add_matching_notification(tether_notification_port *h, uint32_t type,
                                                       const tether_value *matching,
                                                       tether_service_callback callback, void *refcon,
                                                       tether_notification **ret)
 {
-        if (!port || !matching || !callback || !ret)
+        client_port *port = NULL;
+        if (!matching || !callback || !ret || port_get(h, &port) != TETHER_SUCCESS)
                 return TETHER_ERR_BAD_ARGUMENT;
-        tether_notification *n = calloc(1, sizeof(*n));
-        if (!n)
+        client_notification *n = calloc(1, sizeof(*n));
+        if (!n) {
+                port_put(port);
                 return TETHER_ERR_NO_MEMORY;
-        n->port = port;
+        }
+        handle_obj_init(&n->obj, notification_free);
+        n->port = port; /* takes the lookup's reference */
         n->cb = callback;
         n->refcon = refcon;
-        /* Registered before tetherd is asked, so the existing matches it
-         * sends at once find their callback. */
-        pthread_mutex_lock(&port->lock);
-        n->cookie = port->next_token++;
-        n->next = port->notifications;
-        port->notifications = n;
-        pthread_mutex_unlock(&port->lock);
-
-        tether_session *s = port->session;
-        pthread_mutex_lock(&s->lock);
-        session_begin_locked(s, WIRE_ADD_NOTIFICATION);
-        wire_put_u64(&s->tx, port->id);
-        wire_put_u32(&s->tx, type);
-        wire_put_u32(&s->tx, 0);
-        wire_put_u64(&s->tx, n->cookie);
-        wire_put_value(&s->tx, matching);
-        client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
+        tether_ret_t r = handle_add(&n->obj, HANDLE_NOTIFICATION, &n->name);
+        /* Listed before tetherd is asked, so the existing matches it sends
+         * at once find their callback. */
         if (r == TETHER_SUCCESS) {
-                n->id = wire_get_u64(&rep.body);
-                if (wire_reader_done(&rep.body) != TETHER_SUCCESS)
-                        r = TETHER_ERR_IPC;
+                pthread_mutex_lock(&port->lock);
+                if (port->closed) {
+                        r = TETHER_ERR_BAD_ARGUMENT;
+                } else {
+                        n->cookie = port->next_token++;
+                        handle_obj_ref(&n->obj);
+                        n->next = port->notifications;
+                        port->notifications = n;
+                }
+                pthread_mutex_unlock(&port->lock);
         }
-        pthread_mutex_unlock(&s->lock);
-        if (r != TETHER_SUCCESS) {
-                tether_notification_remove(n);
-                return r;
+        client_session *s = port->session;
+        if (r == TETHER_SUCCESS)
+                r = session_lock_live(s);
+        if (r == TETHER_SUCCESS) {
+                session_begin_locked(s, WIRE_ADD_NOTIFICATION);
+                wire_put_u64(&s->tx, port->id);
+                wire_put_u32(&s->tx, type);
+                wire_put_u32(&s->tx, 0);
+                wire_put_u64(&s->tx, n->cookie);
+                wire_put_value(&s->tx, matching);
+                client_reply rep;
+                r = session_call_locked(s, &rep);
+                if (r == TETHER_SUCCESS) {
+                        n->id = wire_get_u64(&rep.body);
+                        if (wire_reader_done(&rep.body) != TETHER_SUCCESS)
+                                r = TETHER_ERR_IPC;
+                }
+                pthread_mutex_unlock(&s->lock);
         }
-        *ret = n;
+        if (r != TETHER_SUCCESS && n->name)
+                (void)notification_remove(n->name);
+        if (r == TETHER_SUCCESS)
+                *ret = (tether_notification *)n->name;
+        handle_obj_put(&n->obj);
+        return r;
+}
+
+/* Kills a notification's name, takes it off its port and tells tetherd;
+ * see connect_close(). */
+static tether_ret_t notification_remove(uintptr_t name)
+{
+        handle_obj *o = NULL;
+        if (handle_remove((const void *)name, HANDLE_NOTIFICATION, &o) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        client_notification *n = handle_container(o, client_notification, obj);
+        client_port *port = n->port;
+        bool listed = false;
+        pthread_mutex_lock(&port->lock);
+        for (client_notification **pp = &port->notifications; *pp; pp = &(*pp)->next) {
+                if (*pp == n) {
+                        *pp = n->next;
+                        listed = true;
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&port->lock);
+        if (listed)
+                handle_obj_put(&n->obj);
+        /* Not listed: the port is going, and its socket takes the
+         * notification with it in tetherd. */
+        client_session *s = port->session;
+        if (listed && session_lock_live(s) == TETHER_SUCCESS) {
+                if (n->id) {
+                        session_begin_locked(s, WIRE_REMOVE_NOTIFICATION);
+                        wire_put_u64(&s->tx, n->id);
+                        client_reply rep;
+                        (void)session_call_locked(s, &rep);
+                }
+                pthread_mutex_unlock(&s->lock);
+        }
+        handle_obj_put(&n->obj);
         return TETHER_SUCCESS;
 }
 
 void tether_notification_remove(tether_notification *n)
 {
-        if (!n)
-                return;
-        tether_notification_port *port = n->port;
-        if (n->id) {
-                tether_session *s = port->session;
-                pthread_mutex_lock(&s->lock);
-                session_begin_locked(s, WIRE_REMOVE_NOTIFICATION);
-                wire_put_u64(&s->tx, n->id);
-                client_reply rep;
-                (void)session_call_locked(s, &rep);
-                pthread_mutex_unlock(&s->lock);
-        }
-        pthread_mutex_lock(&port->lock);
-        for (tether_notification **pp = &port->notifications; *pp; pp = &(*pp)->next) {
-                if (*pp == n) {
-                        *pp = n->next;
-                        break;
-                }
-        }
-        pthread_mutex_unlock(&port->lock);
-        free(n);
+        (void)notification_remove((uintptr_t)n);
 }

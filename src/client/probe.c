@@ -8,19 +8,29 @@
 
 #include "client/client.h"
 
-struct tether_probe {
+/* What a tether_probe * names. */
+typedef struct client_probe {
+        handle_obj obj;
+        /* Closed with the last reference: a read may be under way on
+         * another thread when the probe is detached. */
         int fd;
         uint8_t rx[WIRE_MAX_MESSAGE];
-};
+} client_probe;
 
-tether_ret_t tether_probe_attach(tether_session *s, const tether_probe_filter *f, tether_probe **ret)
+static void probe_free(handle_obj *o)
 {
-        if (!s || !f || !ret)
-                return TETHER_ERR_BAD_ARGUMENT;
-        tether_probe *p = calloc(1, sizeof(*p));
-        if (!p)
-                return TETHER_ERR_NO_MEMORY;
-        pthread_mutex_lock(&s->lock);
+        client_probe *p = handle_container(o, client_probe, obj);
+        if (p->fd >= 0)
+                close(p->fd);
+        free(p);
+}
+
+/* PROBE_ATTACH on the session: the probe's socket, or an error. */
+static tether_ret_t request_probe(client_session *s, const tether_probe_filter *f, int *ret_fd)
+{
+        tether_ret_t r = session_lock_live(s);
+        if (r != TETHER_SUCCESS)
+                return r;
         session_begin_locked(s, WIRE_PROBE_ATTACH);
         wire_put_u32(&s->tx, f->kinds);
         wire_put_u32(&s->tx, f->snaplen);
@@ -28,33 +38,55 @@ tether_ret_t tether_probe_attach(tether_session *s, const tether_probe_filter *f
         wire_put_u32(&s->tx, (uint32_t)f->pid);
         wire_put_u32(&s->tx, f->selector);
         client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
+        r = session_call_locked(s, &rep);
         pthread_mutex_unlock(&s->lock);
         if (r == TETHER_SUCCESS && rep.fd < 0)
                 r = TETHER_ERR_IPC;
-        if (r != TETHER_SUCCESS) {
-                if (rep.fd >= 0 && r != TETHER_SUCCESS)
-                        close(rep.fd);
-                free(p);
-                return r;
+        if (r == TETHER_SUCCESS)
+                *ret_fd = rep.fd;
+        return r;
+}
+
+tether_ret_t tether_probe_attach(tether_session *h, const tether_probe_filter *f, tether_probe **ret)
+{
+        client_session *s = NULL;
+        if (!f || !ret || session_get(h, &s) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        client_probe *p = calloc(1, sizeof(*p));
+        if (!p) {
+                session_put(s);
+                return TETHER_ERR_NO_MEMORY;
         }
-        fcntl(rep.fd, F_SETFL, O_NONBLOCK);
-        p->fd = rep.fd;
-        *ret = p;
-        return TETHER_SUCCESS;
+        handle_obj_init(&p->obj, probe_free);
+        p->fd = -1;
+        tether_ret_t r = request_probe(s, f, &p->fd);
+        session_put(s); /* the probe has a socket of its own */
+        uintptr_t name = 0;
+        if (r == TETHER_SUCCESS) {
+                fcntl(p->fd, F_SETFL, O_NONBLOCK);
+                r = handle_add(&p->obj, HANDLE_PROBE, &name);
+        }
+        if (r == TETHER_SUCCESS)
+                *ret = (tether_probe *)name;
+        handle_obj_put(&p->obj);
+        return r;
 }
 
-int tether_probe_get_fd(tether_probe *p)
+int tether_probe_get_fd(tether_probe *h)
 {
-        return p ? p->fd : -1;
+        handle_obj *o = NULL;
+        if (handle_get(h, HANDLE_PROBE, &o) != TETHER_SUCCESS)
+                return -1;
+        int fd = handle_container(o, client_probe, obj)->fd;
+        handle_obj_put(o);
+        return fd;
 }
 
-void tether_probe_detach(tether_probe *p)
+void tether_probe_detach(tether_probe *h)
 {
-        if (!p)
-                return;
-        close(p->fd);
-        free(p);
+        handle_obj *o = NULL;
+        if (handle_remove(h, HANDLE_PROBE, &o) == TETHER_SUCCESS)
+                handle_obj_put(o);
 }
 
 static void get_context(wire_reader *rd, tether_probe_event *e)
@@ -120,10 +152,8 @@ static tether_ret_t decode_usb(wire_reader *rd, tether_probe_event *e)
         return wire_reader_done(rd);
 }
 
-tether_ret_t tether_probe_read(tether_probe *p, tether_probe_event *ret)
+static tether_ret_t probe_read(client_probe *p, tether_probe_event *ret)
 {
-        if (!p || !ret)
-                return TETHER_ERR_BAD_ARGUMENT;
         size_t len = 0;
         int fd = -1;
         tether_ret_t r = wire_recv(p->fd, p->rx, sizeof(p->rx), &len, &fd);
@@ -156,4 +186,14 @@ tether_ret_t tether_probe_read(tether_probe *p, tether_probe_event *ret)
                 r = TETHER_ERR_BAD_MESSAGE_ID;
         }
         return r == TETHER_SUCCESS ? r : TETHER_ERR_IPC;
+}
+
+tether_ret_t tether_probe_read(tether_probe *h, tether_probe_event *ret)
+{
+        handle_obj *o = NULL;
+        if (!ret || handle_get(h, HANDLE_PROBE, &o) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_ret_t r = probe_read(handle_container(o, client_probe, obj), ret);
+        handle_obj_put(o);
+        return r;
 }

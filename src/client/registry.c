@@ -6,11 +6,16 @@
 
 #define CHECK(cond) do { if (!(cond)) return TETHER_ERR_BAD_ARGUMENT; } while (0)
 
-tether_ret_t tether_registry_get_root(tether_session *s, uint64_t *ret_id)
+tether_ret_t tether_registry_get_root(tether_session *h, uint64_t *ret_id)
 {
-        CHECK(s && ret_id);
-        *ret_id = s->root_id;
-        return TETHER_SUCCESS;
+        CHECK(ret_id);
+        client_session *s = NULL;
+        tether_ret_t r = session_get(h, &s);
+        if (r == TETHER_SUCCESS) {
+                *ret_id = s->root_id; /* set once at open: no lock */
+                session_put(s);
+        }
+        return r;
 }
 
 /* A CBOR reply body as a value. */
@@ -20,18 +25,21 @@ static tether_ret_t reply_value(client_reply *rep, tether_value **ret)
 }
 
 /* A request naming an entry (and maybe a key) whose reply is one CBOR value. */
-static tether_ret_t query_value(tether_session *s, uint16_t type, uint64_t id, const char *key, tether_value **ret)
+static tether_ret_t query_value(tether_session *h, uint16_t type, uint64_t id, const char *key, tether_value **ret)
 {
-        pthread_mutex_lock(&s->lock);
+        client_session *s = NULL;
+        tether_ret_t r = session_acquire(h, &s);
+        if (r != TETHER_SUCCESS)
+                return r;
         session_begin_locked(s, type);
         wire_put_u64(&s->tx, id);
         if (key)
                 wire_put_bytes(&s->tx, key, strlen(key));
         client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
+        r = session_call_locked(s, &rep);
         if (r == TETHER_SUCCESS)
                 r = reply_value(&rep, ret);
-        pthread_mutex_unlock(&s->lock);
+        session_release(s);
         return r;
 }
 
@@ -72,7 +80,7 @@ void tether_entry_info_free(tether_entry_info *info)
 
 tether_ret_t tether_registry_entry_get_info(tether_session *s, uint64_t id, tether_entry_info **ret)
 {
-        CHECK(s && ret);
+        CHECK(ret);
         tether_value *d = NULL;
         tether_ret_t r = get_entry(s, id, &d);
         if (r != TETHER_SUCCESS)
@@ -102,7 +110,7 @@ tether_ret_t tether_registry_entry_get_info(tether_session *s, uint64_t id, teth
 tether_ret_t tether_registry_entry_get_children(tether_session *s, uint64_t id, uint64_t **ret_ids,
                                                 size_t *ret_count)
 {
-        CHECK(s && ret_ids && ret_count);
+        CHECK(ret_ids && ret_count);
         tether_value *d = NULL, *kids = NULL;
         tether_ret_t r = get_entry(s, id, &d);
         if (r == TETHER_SUCCESS && tether_value_dict_get(d, "children", &kids) != TETHER_SUCCESS)
@@ -129,7 +137,7 @@ tether_ret_t tether_registry_entry_get_children(tether_session *s, uint64_t id, 
 
 tether_ret_t tether_registry_entry_get_parent(tether_session *s, uint64_t id, uint64_t *ret_id)
 {
-        CHECK(s && ret_id);
+        CHECK(ret_id);
         tether_value *d = NULL;
         tether_ret_t r = get_entry(s, id, &d);
         if (r == TETHER_SUCCESS) {
@@ -145,7 +153,7 @@ tether_ret_t tether_registry_entry_get_parent(tether_session *s, uint64_t id, ui
 
 tether_ret_t tether_registry_entry_get_path(tether_session *s, uint64_t id, char **ret_path)
 {
-        CHECK(s && ret_path);
+        CHECK(ret_path);
         tether_value *d = NULL;
         tether_ret_t r = get_entry(s, id, &d);
         if (r == TETHER_SUCCESS) {
@@ -157,20 +165,23 @@ tether_ret_t tether_registry_entry_get_path(tether_session *s, uint64_t id, char
         return r;
 }
 
-tether_ret_t tether_registry_entry_from_path(tether_session *s, const char *path, uint64_t *ret_id)
+tether_ret_t tether_registry_entry_from_path(tether_session *h, const char *path, uint64_t *ret_id)
 {
-        CHECK(s && path && ret_id && *path && strlen(path) <= 4096);
-        pthread_mutex_lock(&s->lock);
+        CHECK(path && ret_id && *path && strlen(path) <= 4096);
+        client_session *s = NULL;
+        tether_ret_t r = session_acquire(h, &s);
+        if (r != TETHER_SUCCESS)
+                return r;
         session_begin_locked(s, WIRE_LOOKUP_PATH);
         wire_put_bytes(&s->tx, path, strlen(path));
         client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
+        r = session_call_locked(s, &rep);
         if (r == TETHER_SUCCESS) {
                 *ret_id = wire_get_u64(&rep.body);
                 if (wire_reader_done(&rep.body) != TETHER_SUCCESS)
                         r = TETHER_ERR_IPC;
         }
-        pthread_mutex_unlock(&s->lock);
+        session_release(s);
         return r;
 }
 
@@ -181,27 +192,30 @@ static tether_ret_t get_property(tether_session *s, uint64_t id, const char *key
 
 tether_ret_t tether_registry_entry_get_properties(tether_session *s, uint64_t id, tether_value **ret_dict)
 {
-        CHECK(s && ret_dict);
+        CHECK(ret_dict);
         return get_property(s, id, "", ret_dict);
 }
 
 tether_ret_t tether_registry_entry_get_property(tether_session *s, uint64_t id, const char *key,
                                                 tether_value **ret)
 {
-        CHECK(s && key && *key && ret && strlen(key) <= 1024);
+        CHECK(key && *key && ret && strlen(key) <= 1024);
         return get_property(s, id, key, ret);
 }
 
-tether_ret_t tether_registry_entry_set_properties(tether_session *s, uint64_t id, const tether_value *dict)
+tether_ret_t tether_registry_entry_set_properties(tether_session *h, uint64_t id, const tether_value *dict)
 {
-        CHECK(s && dict && tether_value_get_type(dict) == TETHER_TYPE_DICT);
-        pthread_mutex_lock(&s->lock);
+        CHECK(dict && tether_value_get_type(dict) == TETHER_TYPE_DICT);
+        client_session *s = NULL;
+        tether_ret_t r = session_acquire(h, &s);
+        if (r != TETHER_SUCCESS)
+                return r;
         session_begin_locked(s, WIRE_SET_PROPERTIES);
         wire_put_u64(&s->tx, id);
         wire_put_value(&s->tx, dict);
         client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
-        pthread_mutex_unlock(&s->lock);
+        r = session_call_locked(s, &rep);
+        session_release(s);
         return r;
 }
 
@@ -228,15 +242,18 @@ tether_ret_t tether_service_name_matching(const char *name, tether_value **ret_d
         return one_key_dict("IONameMatch", name, ret_dict);
 }
 
-tether_ret_t tether_get_matching_services(tether_session *s, const tether_value *matching, uint64_t **ret_ids,
+tether_ret_t tether_get_matching_services(tether_session *h, const tether_value *matching, uint64_t **ret_ids,
                                           size_t *ret_count)
 {
-        CHECK(s && matching && ret_ids && ret_count);
-        pthread_mutex_lock(&s->lock);
+        CHECK(matching && ret_ids && ret_count);
+        client_session *s = NULL;
+        tether_ret_t r = session_acquire(h, &s);
+        if (r != TETHER_SUCCESS)
+                return r;
         session_begin_locked(s, WIRE_GET_MATCHING);
         wire_put_value(&s->tx, matching);
         client_reply rep;
-        tether_ret_t r = session_call_locked(s, &rep);
+        r = session_call_locked(s, &rep);
         uint64_t *ids = NULL;
         size_t n = 0;
         if (r == TETHER_SUCCESS) {
@@ -249,7 +266,7 @@ tether_ret_t tether_get_matching_services(tether_session *s, const tether_value 
                 for (size_t i = 0; r == TETHER_SUCCESS && i < n; i++)
                         ids[i] = wire_get_u64(&rep.body);
         }
-        pthread_mutex_unlock(&s->lock);
+        session_release(s);
         if (r != TETHER_SUCCESS) {
                 free(ids);
                 return r;
