@@ -28,6 +28,7 @@
 
 #include "core/log.h"
 #include "daemon/budget.h"
+#include "host/workloop.h"
 #include "wire/message.h"
 
 /* ---- limits (named, with clear errors; per-uid ones in budget.h) ---- */
@@ -91,38 +92,6 @@ tether_ret_t registry_copy_props(entry *e, tether_value **ret);
 void registry_busy_inc(void);
 void registry_busy_dec(void);
 void registry_wait_quiet(void);
-
-/* ---- work loops (workloop.c) ---- */
-
-typedef struct workloop workloop;
-typedef void (*workloop_fn)(void *arg);
-typedef struct loop_source loop_source;
-/* events: EPOLL* bits */
-typedef void (*loop_source_fn)(loop_source *src, uint32_t events);
-struct loop_source {
-        int fd;
-        loop_source_fn fn;
-        bool removed;  /* set by remove; its owner frees it in a later job, so
-                        * events already fetched in the same batch are skipped */
-        /* server_retire(): what to free, and the retired list's link. */
-        void *retire_obj;
-        loop_source *retire_next;
-};
-
-tether_ret_t workloop_new(const char *name, workloop **ret);
-/* Run fn(arg) on the loop after delay_ms. Thread-safe. Fails once stopping. */
-tether_ret_t workloop_post(workloop *wl, uint32_t delay_ms, workloop_fn fn, void *arg);
-/* Loop thread only. */
-tether_ret_t workloop_add_source(workloop *wl, loop_source *src);
-void workloop_remove_source(workloop *wl, loop_source *src);
-bool workloop_on_thread(workloop *wl);
-/* Ask the loop to finish: it runs the jobs already queued, then `last(arg)`
- * on its own thread, then exits. Jobs posted later are refused. */
-void workloop_finish(workloop *wl, workloop_fn last, void *arg);
-/* Wait for the thread to exit (not from the loop's own thread). */
-void workloop_join(workloop *wl);
-/* Free a joined loop. */
-void workloop_free(workloop *wl);
 
 /* ---- services (service.c) ---- */
 

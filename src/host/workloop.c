@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-#include "daemon/daemon.h"
+#include "host/workloop.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <stdio.h>
