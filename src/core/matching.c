@@ -91,6 +91,59 @@ static bool name_matches(const tether_value *want, const char *name)
         return false;
 }
 
+/* An integer's value as sign and magnitude, whatever its width. */
+static void integer_value(const tether_value *v, bool *negative, uint64_t *magnitude)
+{
+        int64_t i = 0;
+        if (is_type(v, TETHER_TYPE_UINT) && tether_value_get_uint(v, magnitude) == TETHER_SUCCESS) {
+                *negative = false;
+                return;
+        }
+        tether_value_get_int(v, &i);
+        *negative = i < 0;
+        *magnitude = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+}
+
+/*
+ * Property matching compares numbers by value, as OSNumber::isEqualTo does:
+ * a personality written in a manifest (JSON has no widths) must match a
+ * nub's 16-bit idVendor. Everything else compares as tether_value_equal,
+ * containers element by element under the same rule.
+ */
+static bool property_equal(const tether_value *w, const tether_value *h, unsigned depth)
+{
+        if (depth > TETHER_VALUE_MAX_DEPTH)
+                return false;
+        if (is_integer(w) && is_integer(h)) {
+                bool wn, hn;
+                uint64_t wm, hm;
+                integer_value(w, &wn, &wm);
+                integer_value(h, &hn, &hm);
+                return wn == hn && wm == hm;
+        }
+        size_t n = tether_value_count(w);
+        if (is_type(w, TETHER_TYPE_ARRAY) && is_type(h, TETHER_TYPE_ARRAY) && n == tether_value_count(h)) {
+                for (size_t i = 0; i < n; i++) {
+                        tether_value *a = NULL, *b = NULL;
+                        if (tether_value_array_get(w, i, &a) != TETHER_SUCCESS ||
+                            tether_value_array_get(h, i, &b) != TETHER_SUCCESS || !property_equal(a, b, depth + 1))
+                                return false;
+                }
+                return true;
+        }
+        if (is_type(w, TETHER_TYPE_DICT) && is_type(h, TETHER_TYPE_DICT) && n == tether_value_count(h)) {
+                for (size_t i = 0; i < n; i++) {
+                        const char *key = NULL;
+                        tether_value *a = NULL, *b = NULL;
+                        if (tether_value_dict_entry(w, i, &key, &a) != TETHER_SUCCESS ||
+                            tether_value_dict_get(h, key, &b) != TETHER_SUCCESS || !property_equal(a, b, depth + 1))
+                                return false;
+                }
+                return true;
+        }
+        return tether_value_equal(w, h);
+}
+
 static bool properties_match(const tether_value *want, const tether_value *have)
 {
         if (!is_type(want, TETHER_TYPE_DICT))
@@ -101,7 +154,7 @@ static bool properties_match(const tether_value *want, const tether_value *have)
                 if (tether_value_dict_entry(want, i, &key, &w) != TETHER_SUCCESS)
                         return false;
                 /* A NULL or non-dict `have` fails the get: no such property. */
-                if (tether_value_dict_get(have, key, &h) != TETHER_SUCCESS || !tether_value_equal(w, h))
+                if (tether_value_dict_get(have, key, &h) != TETHER_SUCCESS || !property_equal(w, h, 0))
                         return false;
         }
         return true;

@@ -9,7 +9,10 @@
  *   "IOProviderClass"   string: the entry's class name equals it
  *   "IONameMatch"       string or array of strings: the entry's name is one of them
  *   "IOPropertyMatch"   dict: each key exists in the entry's properties with an
- *                       equal value (tether_value_equal)
+ *                       equal value; integers are equal by value whatever their
+ *                       width or signedness (OSNumber's rule, and what lets a
+ *                       JSON manifest match a 16-bit idVendor), all else as
+ *                       tether_value_equal
  *   "IOParentMatch"     dict: the entry's parent matches this dict (recursively)
  *   "IORegistryEntryID" uint or int: the entry's id
  *   "IOProbeScore"      int: ignored for matching; the score of a personality

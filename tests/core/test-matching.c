@@ -186,17 +186,31 @@ static void property_match_all_keys(void **state)
 
 static void property_match_type_and_width(void **state)
 {
-        /* The entry has Channels = 5 as an 8-bit uint. */
+        /* The entry has Channels = 5 as an 8-bit uint. Numbers compare by
+         * value, as OSNumber::isEqualTo does: a manifest's JSON number has
+         * no width and must still match. */
         tether_value *p = new_dict();
         tether_value_dict_set_uint(p, "Channels", 5, 8);
         assert_true(match(prop_match(p), &dev));
 
         p = new_dict();
-        tether_value_dict_set_uint(p, "Channels", 5, 32); /* same number, other width */
-        assert_false(match(prop_match(p), &dev));
+        tether_value_dict_set_uint(p, "Channels", 5, 64); /* same number, other width */
+        assert_true(match(prop_match(p), &dev));
 
         p = new_dict();
         tether_value_dict_set_int(p, "Channels", 5, 8); /* same number, signed */
+        assert_true(match(prop_match(p), &dev));
+
+        p = new_dict();
+        tether_value_dict_set_int(p, "Channels", -5, 64); /* another number */
+        assert_false(match(prop_match(p), &dev));
+
+        p = new_dict();
+        tether_value_dict_set_uint(p, "Channels", 5 + 256, 64); /* not cut to the entry's width */
+        assert_false(match(prop_match(p), &dev));
+
+        p = new_dict();
+        tether_value_dict_set_double(p, "Channels", 5.0); /* a double is not an integer */
         assert_false(match(prop_match(p), &dev));
 
         p = new_dict();
