@@ -40,6 +40,8 @@ double bench_memcpy_mbs(size_t size, int reps)
 
 int bench_open(harness *h, const char *class_name, uint32_t type, tether_session **ret_s, tether_connect **ret_c)
 {
+        /* The drivers measured are the ones this build made, unless told. */
+        setenv("TETHER_DRIVERS", BENCH_BUNDLES, 0);
         if (harness_start(h) != 0) {
                 fprintf(stderr, "bench: cannot start tetherd (set TETHERD)\n");
                 return -1;

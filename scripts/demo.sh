@@ -11,7 +11,8 @@ meson compile -C "$repo/build" >/dev/null
 
 dir=$(mktemp -d)
 export TETHER_SOCKET="$dir/tetherd.sock"
-"$repo/build/src/daemon/tetherd" --socket "$TETHER_SOCKET" --simulate dsox2002a --ready-fd 4 \
+"$repo/build/src/daemon/tetherd" --socket "$TETHER_SOCKET" --drivers "$repo/build/drivers/bundles" \
+  --simulate dsox2002a --ready-fd 4 \
   4>"$dir/ready" 2>"$dir/tetherd.log" &
 daemon=$!
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$dir"' EXIT

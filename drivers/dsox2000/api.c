@@ -671,49 +671,10 @@ static tether_ret_t dso_new_user_client(tether_service *svc, uint32_t type, cons
 /* Agilent (0x0957) and Keysight (0x2A8D), USBTMC/USB488 interface: the
  * product id is not matched (which 2000 X models share 0x1799 is not
  * known); start() confirms the model from *IDN?. */
-static tether_ret_t dso_personalities(tether_value **ret)
-{
-        static const uint64_t vendors[] = { 0x0957, 0x2a8d };
-        tether_value *arr = NULL, *lan = NULL;
-        tether_ret_t r = tether_value_new_array(&arr);
-        /* A configured LAN address: *IDN? alone tells whether it is ours. */
-        if (r == TETHER_SUCCESS)
-                r = tether_value_new_dict(&lan);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(lan, "IOProviderClass", "TetherLANDevice");
-        if (r == TETHER_SUCCESS)
-                r = tether_value_array_append(arr, lan);
-        tether_value_unref(lan);
-        for (size_t i = 0; r == TETHER_SUCCESS && i < 2; i++) {
-                tether_value *p = NULL, *m = NULL;
-                r = tether_value_new_dict(&p);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_new_dict(&m);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(m, "idVendor", vendors[i], 16);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(m, "bInterfaceClass", 0xfe, 8);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_uint(m, "bInterfaceSubClass", 0x03, 8);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set_string(p, "IOProviderClass", "TetherUSBDevice");
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_dict_set(p, "IOPropertyMatch", m);
-                if (r == TETHER_SUCCESS)
-                        r = tether_value_array_append(arr, p);
-                tether_value_unref(m);
-                tether_value_unref(p);
-        }
-        if (r != TETHER_SUCCESS)
-                arr = tether_value_unref(arr);
-        *ret = arr;
-        return r;
-}
 
 const tether_driver dsox2000_driver = {
         .name = "org.tether.dsox2000",
         .class_name = DSO_CLASS,
-        .personalities = dso_personalities,
         .priv_size = sizeof(dso),
         .start = dso_start,
         .stop = dso_stop,

@@ -537,34 +537,9 @@ static tether_ret_t example_new_user_client(tether_service *svc, uint32_t type, 
         }
 }
 
-/* One personality: match nubs of provider_class. */
-static tether_ret_t personality(const char *provider_class, tether_value **ret)
-{
-        tether_value *arr = NULL, *p = NULL;
-        tether_ret_t r = tether_value_new_array(&arr);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_new_dict(&p);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "IOProviderClass", provider_class);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_array_append(arr, p);
-        tether_value_unref(p);
-        if (r != TETHER_SUCCESS)
-                arr = tether_value_unref(arr);
-        *ret = arr;
-        return r;
-}
-
-/* TetherResources: the nub every tetherd has, as IOResources in I/O Kit. */
-static tether_ret_t example_personalities(tether_value **ret)
-{
-        return personality("TetherResources", ret);
-}
-
 const tether_driver example_driver = {
         .name = "org.tether.example",
         .class_name = "ExampleDriver",
-        .personalities = example_personalities,
         .priv_size = sizeof(example_service),
         .start = example_start,
         .stop = example_stop,
@@ -586,11 +561,6 @@ static tether_ret_t device_start(tether_service *svc)
                 r = tether_service_set_property(svc, "Unit", unit);
         tether_value_unref(unit);
         return r;
-}
-
-static tether_ret_t device_personalities(tether_value **ret)
-{
-        return personality("ExampleDeviceNub", ret);
 }
 
 static tether_ret_t d_get_unit(void *target, void *ref, tether_method_args *a)
@@ -623,7 +593,6 @@ static tether_ret_t device_new_user_client(tether_service *svc, uint32_t type, c
 const tether_driver example_device_driver = {
         .name = "org.tether.example.device",
         .class_name = "ExampleDevice",
-        .personalities = device_personalities,
         .start = device_start,
         .new_user_client = device_new_user_client,
 };

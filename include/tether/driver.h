@@ -5,10 +5,13 @@
 /*
  * The driver API: what a driver hosted by tetherd implements and may call.
  *
- * The model is I/O Kit's. A driver declares personalities (matching
- * dictionaries). When a provider entry (a "nub") that matches is published,
- * tetherd creates a service for the driver, attached below the nub, and
- * calls start(). Applications find the service in the registry, read its
+ * The model is I/O Kit's, packaged as DriverKit packages it. A driver ships
+ * in a bundle (docs/bundles.md): a folder with a manifest whose
+ * personalities (matching dictionaries) tetherd reads without loading any
+ * code, and a shared object that exports its drivers with TETHER_BUNDLE().
+ * When a provider entry (a "nub") that a personality matches is published,
+ * tetherd creates a service for the personality's driver, attached below
+ * the nub, and calls start(). Applications find the service in the registry, read its
  * properties, write them through set_properties(), and open connections to
  * it; each connection gets its own user client, whose methods they call by
  * selector through a static method table that tetherd checks before the
@@ -213,10 +216,9 @@ size_t tether_memory_size(tether_memory *m);
 
 typedef struct tether_driver {
         const char *name;          /* e.g. "com.example.ExampleDriver" */
-        const char *class_name;    /* registry class of the service it publishes */
-        /* Matching dictionaries, as CBOR-free literals: built at load time by
-         * personality(); each gets IOProbeScore from its "IOProbeScore" key. */
-        tether_ret_t (*personalities)(tether_value **ret_array);
+        /* Registry class of the service it publishes; a manifest's
+         * personality names the driver it starts by this (its "driver"). */
+        const char *class_name;
         size_t priv_size;
 
         /* Called with the service attached to its provider; fill properties
@@ -277,7 +279,30 @@ tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id);
 tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
                                      void (*fn)(tether_service *svc, void *ctx), void *ctx);
 
-/* Built-in drivers are listed in src/daemon/drivers.c. */
+/* ==== Bundles ==== */
+
+/* The driver ABI a bundle's library was built for; a host refuses another. */
+#define TETHER_DRIVER_ABI 1u
+
+typedef struct tether_bundle_entry {
+        uint32_t abi;                          /* TETHER_DRIVER_ABI when built */
+        const tether_driver *const *drivers;   /* NULL-terminated */
+} tether_bundle_entry;
+
+/* The symbol a driver host looks up in a bundle's library. */
+#define TETHER_BUNDLE_SYMBOL "tether_bundle"
+
+/* In one source file of a bundle's library, name its drivers:
+ *     TETHER_BUNDLE(&my_driver, &my_other_driver);
+ * A manifest personality's "driver" picks one by its class_name. */
+#define TETHER_BUNDLE(...)                                                                         \
+        static const tether_driver *const tether_bundle_drivers_[] = { __VA_ARGS__, NULL };       \
+        __attribute__((visibility("default"))) extern const tether_bundle_entry tether_bundle;   \
+        const tether_bundle_entry tether_bundle = { TETHER_DRIVER_ABI, tether_bundle_drivers_ }
+
+/* Drivers still built into tetherd while driver hosts are being built are
+ * listed in src/daemon/drivers.c; their personalities come from their
+ * bundles' manifests all the same. */
 
 #ifdef __cplusplus
 }

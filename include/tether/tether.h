@@ -275,6 +275,23 @@ tether_ret_t tether_probe_read(tether_probe *p, tether_probe_event *ret);
 /* p is dead afterwards; a stale p: nothing happens. */
 void tether_probe_detach(tether_probe *p);
 
+/* ---- driver bundles (kextstat, kextload, kextunload; docs/bundles.md) ---- */
+
+/* One dict per loaded bundle: "bundle" (id), "version", "path", "state"
+ * ("loaded" or "running"), "services" (how many run its drivers) and
+ * "personalities" (an array of names). Referenced; unref it. */
+tether_ret_t tether_driver_list(tether_session *s, tether_value **ret_array);
+/* Load the bundle folder at path (as tetherd sees the file system): its
+ * personalities match at once, nubs already published included. Root or
+ * tetherd's own user only (TETHER_ERR_NOT_PRIVILEGED). On failure, if
+ * ret_why is not NULL, *ret_why is tetherd's reason (malloc()ed; "" if it
+ * gave none). */
+tether_ret_t tether_driver_load(tether_session *s, const char *path, char **ret_why);
+/* Unload a bundle by id: its services are terminated (their clients get
+ * TETHER_ERR_NOT_ATTACHED, watchers TERMINATED) and its personalities stop
+ * matching. Root or tetherd's own user only. */
+tether_ret_t tether_driver_unload(tether_session *s, const char *bundle_id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,6 +93,40 @@ void registry_busy_inc(void);
 void registry_busy_dec(void);
 void registry_wait_quiet(void);
 
+/* ---- bundles (bundle.c; docs/bundles.md) ---- */
+
+/* Bundle folders tetherd loads besides its system folder (colon-separated). */
+#define TETHER_DRIVERS_ENV "TETHER_DRIVERS"
+
+typedef struct bundle bundle;
+bundle *bundle_ref(bundle *b);
+bundle *bundle_unref(bundle *b);
+const char *bundle_id(const bundle *b);
+/* Main thread. Load one bundle folder; on failure *why says why. */
+tether_ret_t bundle_load(const char *path, char *why, size_t why_size);
+/* Main thread. Every "*.tether" folder in dir, in name order; a bad one is
+ * logged and skipped (a missing dir too, when it must exist). */
+void bundles_load_dir(const char *dir, bool must_exist);
+/* Its personalities stop matching and its services are terminated. */
+tether_ret_t bundle_unload(const char *id);
+/* With reg_lock held: a service of b started (+1) or went (-1). */
+void bundle_service_started_locked(bundle *b, int delta);
+/* A driver that may take a nub, best first. */
+typedef struct candidate {
+        const tether_driver *driver;
+        bundle *bundle;                /* referenced */
+        int64_t score;
+        uint64_t order;
+        size_t index;                  /* of the personality in its manifest */
+} candidate;
+/* With reg_lock held: every active personality that matches nub, sorted by
+ * score, then load order. Free with candidates_free. */
+tether_ret_t bundles_candidates_locked(entry *nub, candidate **ret, size_t *ret_count);
+void candidates_free(candidate *c, size_t n);
+/* A CBOR array with a dict per bundle, for `tether driver list`. */
+tether_ret_t bundles_describe(tether_value **ret);
+void bundles_shutdown(void);
+
 /* ---- services (service.c) ---- */
 
 typedef struct tether_user_client user_client;
@@ -101,6 +135,7 @@ struct tether_service {
         atomic_uint refs;
         entry *entry;                  /* referenced */
         const tether_driver *driver;
+        bundle *bundle;                /* referenced: the bundle whose personality started it */
         void *priv;
         workloop *loop;
         /* loop thread only: */
@@ -126,9 +161,11 @@ void service_shutdown_all(void);
 void service_reap(void);
 /* Loop thread: a terminated service whose last user client went away. */
 void service_finish_if_idle(tether_service *s);
-/* Driver personalities are read once, at start-up. */
-tether_ret_t service_load_drivers(void);
-void service_unload_drivers(void);
+/* With reg_lock held: post the termination of every service of b. */
+void service_terminate_bundle_locked(bundle *b);
+/* Main thread: let drivers match every nub that has none (a bundle was
+ * loaded). */
+void service_match_unclaimed(void);
 /* Apply a client's property write through the driver (loop thread). */
 tether_ret_t service_set_properties(tether_service *s, const tether_value *dict);
 

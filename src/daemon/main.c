@@ -24,6 +24,8 @@ static void usage(FILE *f)
                 "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
                 "      --no-usb          do not look for USBTMC instruments on the USB bus (at start-up or hotplugged)\n"
                 "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
+                "  -D, --drivers DIR     load the driver bundles in DIR too (also $" TETHER_DRIVERS_ENV ", colon-separated)\n"
+                "      --no-system-drivers  do not load the bundles in " TETHER_SYSTEM_DRIVERS "\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
                 TETHERD_HELLO_TIMEOUT_MS);
 }
@@ -134,18 +136,21 @@ int main(int argc, char **argv)
                 { "lan", required_argument, NULL, 'L' },
                 { "no-usb", no_argument, NULL, 'U' },
                 { "hello-timeout", required_argument, NULL, 'H' },
+                { "drivers", required_argument, NULL, 'D' },
+                { "no-system-drivers", no_argument, NULL, 'N' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
         const char *path = getenv(TETHER_SOCKET_ENV);
-        const char *sims[8], *lans[8];
-        unsigned n_sims = 0, n_lans = 0;
+        const char *sims[8], *lans[8], *driver_dirs[16];
+        unsigned n_sims = 0, n_lans = 0, n_driver_dirs = 0;
+        bool system_drivers = true;
         bool usb_scan = true;
         unsigned hello_ms = 0;
         int ready_fd = -1, c;
         log_init_from_env();
-        while ((c = getopt_long(argc, argv, "s:r:S:L:vh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "s:r:S:L:D:vh", opts, NULL)) != -1) {
                 switch (c) {
                 case 's':
                         path = optarg;
@@ -169,6 +174,16 @@ int main(int argc, char **argv)
                         break;
                 case 'U':
                         usb_scan = false;
+                        break;
+                case 'D':
+                        if (n_driver_dirs == sizeof(driver_dirs) / sizeof(driver_dirs[0])) {
+                                log_err("--drivers: at most %zu folders", sizeof(driver_dirs) / sizeof(driver_dirs[0]));
+                                return 2;
+                        }
+                        driver_dirs[n_driver_dirs++] = optarg;
+                        break;
+                case 'N':
+                        system_drivers = false;
                         break;
                 case 'H': {
                         char *end = NULL;
@@ -210,10 +225,25 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        if (registry_init() != TETHER_SUCCESS || service_load_drivers() != TETHER_SUCCESS) {
+        if (registry_init() != TETHER_SUCCESS) {
                 log_err("tether: cannot initialise the registry");
                 return 1;
         }
+        /* Bundles before any nub, so the first publication already matches.
+         * Folders named explicitly first: a bundle id found again in the
+         * system folder is refused there, so a developer's build wins over
+         * what is installed. */
+        for (unsigned i = 0; i < n_driver_dirs; i++)
+                bundles_load_dir(driver_dirs[i], true);
+        const char *env_dirs = getenv(TETHER_DRIVERS_ENV);
+        if (env_dirs && *env_dirs) {
+                char *copy = strdup(env_dirs), *save = NULL;
+                for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save))
+                        bundles_load_dir(d, true);
+                free(copy);
+        }
+        if (system_drivers)
+                bundles_load_dir(TETHER_SYSTEM_DRIVERS, false);
         /* TetherResources is the nub that drivers with no hardware of their
          * own match on, as IOResources is in I/O Kit. */
         entry *res = NULL, *usb = NULL;
@@ -264,6 +294,6 @@ int main(int argc, char **argv)
         notify_shutdown();
         probe_shutdown();
         registry_shutdown();
-        service_unload_drivers();
+        bundles_shutdown();
         return status;
 }

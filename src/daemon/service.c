@@ -7,60 +7,6 @@
 #include "core/log.h"
 #include "core/matching.h"
 
-/* ---- personalities ---- */
-
-typedef struct personality {
-        const tether_driver *driver;
-        tether_value *dict;
-        int64_t score;
-} personality;
-
-static personality *personalities;
-static size_t n_personalities;
-
-tether_ret_t service_load_drivers(void)
-{
-        for (size_t d = 0; builtin_drivers[d]; d++) {
-                const tether_driver *drv = builtin_drivers[d];
-                tether_value *arr = NULL;
-                if (!drv->personalities || drv->personalities(&arr) != TETHER_SUCCESS ||
-                    tether_value_get_type(arr) != TETHER_TYPE_ARRAY) {
-                        log_err("driver %s: no usable personalities; not loaded", drv->name);
-                        tether_value_unref(arr);
-                        continue;
-                }
-                for (size_t i = 0; i < tether_value_count(arr); i++) {
-                        tether_value *dict = NULL;
-                        tether_value_array_get(arr, i, &dict);
-                        if (matching_validate(dict) != TETHER_SUCCESS) {
-                                log_err("driver %s: personality %zu is not a valid matching dictionary; skipped",
-                                        drv->name, i);
-                                continue;
-                        }
-                        personality *p = realloc(personalities, (n_personalities + 1) * sizeof(*p));
-                        if (!p) {
-                                tether_value_unref(arr);
-                                return TETHER_ERR_NO_MEMORY;
-                        }
-                        personalities = p;
-                        personalities[n_personalities++] = (personality){
-                                .driver = drv, .dict = tether_value_ref(dict),
-                                .score = matching_probe_score(dict) };
-                }
-                tether_value_unref(arr);
-        }
-        return TETHER_SUCCESS;
-}
-
-void service_unload_drivers(void)
-{
-        for (size_t i = 0; i < n_personalities; i++)
-                tether_value_unref(personalities[i].dict);
-        free(personalities);
-        personalities = NULL;
-        n_personalities = 0;
-}
-
 /* ---- life of a service ---- */
 
 static tether_service *all_services;   /* reg_lock */
@@ -82,6 +28,7 @@ tether_service *service_unref(tether_service *s)
         if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
                 return NULL;
         workloop_free(s->loop);
+        bundle_unref(s->bundle);
         tether_value_unref(s->staged);
         entry_unref(s->entry);
         free(s->priv);
@@ -94,13 +41,13 @@ tether_service *service_unref(tether_service *s)
 typedef struct match_state {
         entry *nub;               /* referenced */
         size_t n, next;
-        personality **cands;
+        candidate *cands;
 } match_state;
 
 static void match_state_free(match_state *m)
 {
         entry_unref(m->nub);
-        free(m->cands);
+        candidates_free(m->cands, m->n);
         free(m);
 }
 
@@ -119,6 +66,7 @@ static void service_loop_exit(void *arg)
         }
         if (s->entry->service == s)
                 s->entry->service = NULL;
+        bundle_service_started_locked(s->bundle, -1);
         workloop **g = realloc(graveyard, (n_graveyard + 1) * sizeof(*g));
         tether_service **gs = realloc(graveyard_svc, (n_graveyard + 1) * sizeof(*gs));
         if (g)
@@ -153,16 +101,25 @@ void service_reap(void)
         free(gs);
 }
 
-static tether_ret_t service_create(const tether_driver *drv, entry *nub, tether_service **ret)
+static tether_ret_t service_create(const candidate *c, entry *nub, tether_service **ret)
 {
+        const tether_driver *drv = c->driver;
         tether_service *s = calloc(1, sizeof(*s));
         if (!s)
                 return TETHER_ERR_NO_MEMORY;
         atomic_init(&s->refs, 1); /* the loop's reference, dropped via the graveyard */
         s->driver = drv;
+        s->bundle = bundle_ref(c->bundle);
         s->priv = calloc(1, drv->priv_size ? drv->priv_size : 1);
-        tether_ret_t r = s->priv ? entry_new(drv->class_name, drv->class_name, nub->location, NULL, &s->entry)
-                                 : TETHER_ERR_NO_MEMORY;
+        /* As I/O Kit copies a personality into its driver's table: which
+         * bundle a service came from is one `tether reg -l` away. */
+        tether_value *props = NULL;
+        tether_ret_t r = s->priv ? tether_value_new_dict(&props) : TETHER_ERR_NO_MEMORY;
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(props, "CFBundleIdentifier", bundle_id(c->bundle));
+        if (r == TETHER_SUCCESS)
+                r = entry_new(drv->class_name, drv->class_name, nub->location, props, &s->entry);
+        tether_value_unref(props);
         if (r == TETHER_SUCCESS)
                 r = workloop_new(drv->class_name, &s->loop);
         if (r != TETHER_SUCCESS) {
@@ -227,9 +184,9 @@ static unsigned services_of_locked(const tether_driver *drv)
 static void try_next_candidate(match_state *m)
 {
         while (m->next < m->n) {
-                const personality *p = m->cands[m->next++];
+                const candidate *p = &m->cands[m->next++];
                 tether_service *s = NULL;
-                if (service_create(p->driver, m->nub, &s) != TETHER_SUCCESS) {
+                if (service_create(p, m->nub, &s) != TETHER_SUCCESS) {
                         log_err("tether: cannot create a service for %s", p->driver->name);
                         continue;
                 }
@@ -245,6 +202,7 @@ static void try_next_candidate(match_state *m)
                                  TETHERD_MAX_SERVICES_PER_DRIVER, m->nub->name);
                 if (r == TETHER_SUCCESS) {
                         registry_adjust_busy_locked(s->entry, 1);
+                        bundle_service_started_locked(s->bundle, 1);
                         s->entry->service = s;
                         s->next_all = all_services;
                         all_services = s;
@@ -267,33 +225,62 @@ static void try_next_candidate(match_state *m)
         match_state_free(m);
 }
 
-static int by_score(const void *a, const void *b)
-{
-        const personality *pa = *(personality *const *)a, *pb = *(personality *const *)b;
-        if (pa->score != pb->score)
-                return pa->score < pb->score ? 1 : -1;
-        /* Equal scores: built-in order decides, as load order does in I/O Kit. */
-        return (pa > pb) - (pa < pb);
-}
-
 void service_match_nub(entry *nub)
 {
         match_state *m = calloc(1, sizeof(*m));
         if (!m)
                 return;
         m->nub = entry_ref(nub);
-        m->cands = calloc(n_personalities ? n_personalities : 1, sizeof(*m->cands));
-        if (!m->cands) {
-                match_state_free(m);
-                return;
-        }
         pthread_mutex_lock(&reg_lock);
-        for (size_t i = 0; i < n_personalities; i++)
-                if (registry_match_locked(personalities[i].dict, nub))
-                        m->cands[m->n++] = &personalities[i];
+        tether_ret_t r = bundles_candidates_locked(nub, &m->cands, &m->n);
         pthread_mutex_unlock(&reg_lock);
-        qsort(m->cands, m->n, sizeof(*m->cands), by_score);
+        if (r != TETHER_SUCCESS)
+                log_err("tether: out of memory matching %s", nub->name);
         try_next_candidate(m);
+}
+
+typedef struct unclaimed {
+        entry **nubs;
+        size_t n, cap;
+} unclaimed;
+
+static bool is_service_entry(const entry *e)
+{
+        return e->service && e->service->entry == e;
+}
+
+/* A nub no driver has taken: active, not a service, no service below it. */
+static bool collect_unclaimed(entry *e, void *arg)
+{
+        unclaimed *u = arg;
+        if (!e->parent || is_service_entry(e) || !(e->state & TETHER_ENTRY_ACTIVE))
+                return true;
+        for (size_t i = 0; i < e->n_children; i++)
+                if (is_service_entry(e->children[i]))
+                        return true;
+        if (u->n == u->cap) {
+                size_t cap = u->cap ? u->cap * 2 : 16;
+                entry **g = realloc(u->nubs, cap * sizeof(*g));
+                if (!g)
+                        return false;
+                u->nubs = g;
+                u->cap = cap;
+        }
+        u->nubs[u->n++] = entry_ref(e);
+        return true;
+}
+
+void service_match_unclaimed(void)
+{
+        unclaimed u = { 0 };
+        pthread_mutex_lock(&reg_lock);
+        registry_walk_locked(registry_root(), collect_unclaimed, &u);
+        pthread_mutex_unlock(&reg_lock);
+        for (size_t i = 0; i < u.n; i++) {
+                service_match_nub(u.nubs[i]);
+                entry_unref(u.nubs[i]);
+        }
+        free(u.nubs);
 }
 
 /* ---- termination ---- */
@@ -328,6 +315,13 @@ static bool post_terminate(entry *e, void *ctx)
         if (e->service && workloop_post(e->service->loop, 0, terminate_job, service_ref(e->service)) != TETHER_SUCCESS)
                 service_unref(e->service); /* already finishing: nothing to do */
         return true;
+}
+
+void service_terminate_bundle_locked(bundle *b)
+{
+        for (tether_service *s = all_services; s; s = s->next_all)
+                if (s->bundle == b && workloop_post(s->loop, 0, terminate_job, service_ref(s)) != TETHER_SUCCESS)
+                        service_unref(s);
 }
 
 void service_terminate_subtree_locked(entry *e)

@@ -148,6 +148,8 @@ static tether_ret_t entry_info_locked(entry *e, tether_value **ret)
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_string(d, "driver", is_service ? e->service->driver->name : "");
         if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "bundle", is_service ? bundle_id(e->service->bundle) : "");
+        if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set(d, "children", kids);
         free(path);
         tether_value_unref(kids);
@@ -428,6 +430,12 @@ static void handle_add_notification(session *s, const wire_header *h, wire_reade
         reply_msg(s, h);
 }
 
+/* Root, or the user tetherd runs as: they own the machine. */
+static bool privileged(const session *s)
+{
+        return s->task.uid == 0 || s->task.uid == geteuid();
+}
+
 /* Probes see every client's calls and the instruments' traffic, so only
  * root and tetherd's own user may attach one (as only root may run
  * usbmon). */
@@ -438,7 +446,7 @@ static void handle_probe_attach(session *s, const wire_header *h, wire_reader *r
         f.pid = (int32_t)wire_get_u32(rd);
         f.selector = wire_get_u32(rd);
         tether_ret_t r = wire_reader_done(rd);
-        if (r == TETHER_SUCCESS && s->task.uid != 0 && s->task.uid != geteuid())
+        if (r == TETHER_SUCCESS && !privileged(s))
                 r = TETHER_ERR_NOT_PRIVILEGED;
         int fd = -1;
         if (r == TETHER_SUCCESS)
@@ -449,6 +457,61 @@ static void handle_probe_attach(session *s, const wire_header *h, wire_reader *r
         }
         session_reply(s, h->type, h->serial, TETHER_SUCCESS, NULL, fd);
         close(fd);
+}
+
+/* The rest of the message as a C string: 1..4096 bytes, no NUL. */
+static char *body_string(wire_reader *rd)
+{
+        size_t n = rd->left;
+        const uint8_t *p = wire_get_bytes(rd, n);
+        if (!n || n > 4096 || memchr(p, 0, n))
+                return NULL;
+        return strndup((const char *)p, n);
+}
+
+static void handle_driver_list(session *s, const wire_header *h, wire_reader *rd)
+{
+        tether_value *list = NULL;
+        tether_ret_t r = wire_reader_done(rd);
+        if (r == TETHER_SUCCESS)
+                r = bundles_describe(&list);
+        if (r != TETHER_SUCCESS) {
+                reply_status(s, h, r);
+                return;
+        }
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, TETHER_SUCCESS);
+        wire_put_value(&tx, list);
+        tether_value_unref(list);
+        reply_msg(s, h);
+}
+
+/* kextload: a bundle's personalities match at once, the nubs already
+ * published included. Privileged, as loading a kext is: a bundle decides
+ * which code runs for every user's instruments. */
+static void handle_driver_load(session *s, const wire_header *h, wire_reader *rd)
+{
+        char *path = body_string(rd);
+        char why[256] = "";
+        tether_ret_t r = !path ? TETHER_ERR_BAD_ARGUMENT
+                         : !privileged(s) ? TETHER_ERR_NOT_PRIVILEGED
+                                          : bundle_load(path, why, sizeof(why));
+        if (r == TETHER_SUCCESS)
+                service_match_unclaimed();
+        else if (path && *why)
+                log_warn("client pid %d: bundle %s refused: %s", (int)s->task.pid, path, why);
+        free(path);
+        /* The reason goes back with the error: the tool says it. */
+        wire_msg_init(&tx, h->type | WIRE_REPLY_FLAG, h->serial, r);
+        wire_put_bytes(&tx, why, strlen(why));
+        reply_msg(s, h);
+}
+
+static void handle_driver_unload(session *s, const wire_header *h, wire_reader *rd)
+{
+        char *id = body_string(rd);
+        tether_ret_t r = !id ? TETHER_ERR_BAD_ARGUMENT : !privileged(s) ? TETHER_ERR_NOT_PRIVILEGED : bundle_unload(id);
+        free(id);
+        reply_status(s, h, r);
 }
 
 static void handle_hello(session *s, const wire_header *h, wire_reader *rd)
@@ -525,6 +588,15 @@ static void handle_message(session *s, const uint8_t *buf, size_t len, int fd)
                 break;
         case WIRE_PROBE_ATTACH:
                 handle_probe_attach(s, &h, &rd);
+                break;
+        case WIRE_DRIVER_LIST:
+                handle_driver_list(s, &h, &rd);
+                break;
+        case WIRE_DRIVER_LOAD:
+                handle_driver_load(s, &h, &rd);
+                break;
+        case WIRE_DRIVER_UNLOAD:
+                handle_driver_unload(s, &h, &rd);
                 break;
         case WIRE_REMOVE_NOTIFICATION: {
                 uint64_t id = wire_get_u64(&rd);

@@ -39,6 +39,9 @@ enum wire_type {
         WIRE_ADD_NOTIFICATION,   /* u64 port, u32 type, u32 0, u64 cookie, CBOR -> u64 id */
         WIRE_REMOVE_NOTIFICATION,/* u64 id */
         WIRE_PROBE_ATTACH = 11,  /* u32 kinds, u32 snaplen, u64 service, i32 pid, u32 selector -> fd */
+        WIRE_DRIVER_LIST,        /* -> CBOR array, a dict per bundle */
+        WIRE_DRIVER_LOAD,        /* path bytes -> result (+ reason text on failure); privileged */
+        WIRE_DRIVER_UNLOAD,      /* bundle id bytes -> result; privileged */
         /* connection */
         WIRE_CALL = 32,          /* struct wire_call -> struct wire_call_reply */
         WIRE_CLOSE,              /* -> result, then tetherd closes the socket */

@@ -433,7 +433,7 @@ typedef struct caller {
         tether_connect *c;
         atomic_long successes;
         atomic_bool stop;
-        long failures;         /* BadArgument or NotAttached */
+        atomic_long failures;  /* BadArgument or NotAttached */
         long wrong;            /* any other result, or a Success after a failure */
         tether_ret_t first_wrong;
 } caller;
@@ -446,10 +446,10 @@ static void *call_loop(void *arg)
         while (!atomic_load(&k->stop)) {
                 uint64_t out = 0;
                 tether_ret_t r = add(k->c, &out);
-                if (r == TETHER_SUCCESS && out == 3 && !k->failures) {
+                if (r == TETHER_SUCCESS && out == 3 && !atomic_load(&k->failures)) {
                         atomic_fetch_add(&k->successes, 1);
                 } else if (r == TETHER_ERR_BAD_ARGUMENT || r == TETHER_ERR_NOT_ATTACHED) {
-                        k->failures++;
+                        atomic_fetch_add(&k->failures, 1);
                 } else {
                         if (!k->wrong)
                                 k->first_wrong = r;
@@ -472,13 +472,27 @@ static void wait_successes(caller *k, int n, long at_least)
         fail_msg("the callers made no progress");
 }
 
+/* Until every caller has met the dead handle (bounded): on a loaded machine
+ * a caller may not run at all for a while after the close. */
+static void wait_all_failed(caller *k, int n)
+{
+        for (int spins = 0; spins < 5000; spins++) {
+                int met = 0;
+                for (int i = 0; i < n; i++)
+                        met += atomic_load(&k[i].failures) > 0;
+                if (met == n)
+                        return;
+                usleep(1000);
+        }
+}
+
 static void check_callers(caller *k, int n)
 {
         for (int i = 0; i < n; i++) {
                 if (k[i].wrong)
                         fail_msg("caller %d: %ld wrong results, the first %s", i, k[i].wrong,
                                  tether_ret_name(k[i].first_wrong));
-                assert_true(k[i].failures > 0);
+                assert_true(atomic_load(&k[i].failures) > 0);
         }
 }
 
@@ -501,7 +515,7 @@ static void close_racing_calls(void **state)
                 tether_connect *others[8];
                 for (int i = 0; i < 8; i++)
                         others[i] = open_example(s);
-                usleep(2000);
+                wait_all_failed(k, CALLERS);
                 for (int i = 0; i < CALLERS; i++) {
                         atomic_store(&k[i].stop, true);
                         pthread_join(t[i], NULL);
@@ -533,7 +547,7 @@ static void session_close_racing_calls(void **state)
                 }
                 wait_successes(k, CALLERS, 30);
                 tether_session_close(s);
-                usleep(2000);
+                wait_all_failed(k, CALLERS);
                 for (int i = 0; i < CALLERS; i++) {
                         atomic_store(&k[i].stop, true);
                         pthread_join(t[i], NULL);

@@ -217,6 +217,8 @@ watch=$!
 wait_for "$dir/wj.err" "^tether reg watch: watching TetherService; Ctrl-C stops$" || fail "watch --json did not start"
 "$tether" reg set ExampleDriver BaudRate 57600 >/dev/null || fail "set for watch --json"
 nub=$("$devices" publish 8) || fail "publish for watch --json"
+# A nub removed before its driver has started never arrives, so never leaves.
+wait_for "$dir/wj.out" '"kind":"arrived"' || fail "watch --json arrival: $(cat "$dir/wj.out")"
 "$devices" remove "$nub" || fail "remove for watch --json"
 wait_for "$dir/wj.out" '"kind":"removed"' || fail "watch --json removal: $(cat "$dir/wj.out")"
 kill -INT $watch

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bundles: what tetherd knows of a driver before any of its code runs, read
+ * from the bundle's manifest (docs/bundles.md). Bundles own the
+ * personalities matching works from; tetherd loads them at start-up from
+ * the system folder and --drivers folders, and at run time through
+ * `tether driver load/unload`.
+ *
+ * Until driver hosts exist, a personality can only start a driver that is
+ * built into tetherd (drivers.c), found by the class its "driver" names;
+ * the bundle's library is built and installed but not loaded by tetherd,
+ * which never loads driver code.
+ */
+#include "daemon/daemon.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/manifest.h"
+
+#define BUNDLE_SUFFIX ".tether"
+#define MAX_BUNDLES   256   /* loaded at once: each may start services */
+
+struct bundle {
+        atomic_uint refs;
+        manifest *m;
+        const tether_driver **drivers;   /* per personality: the code it starts, or NULL */
+        uint64_t order;                  /* load order: ties between equal scores */
+        bool active;                     /* reg_lock: its personalities match */
+        unsigned services;               /* reg_lock: services running its drivers */
+        bundle *next;                    /* reg_lock */
+};
+
+static bundle *bundles;                  /* reg_lock */
+static unsigned n_bundles;               /* reg_lock */
+static uint64_t next_order = 1;          /* reg_lock */
+
+bundle *bundle_ref(bundle *b)
+{
+        if (b)
+                atomic_fetch_add(&b->refs, 1);
+        return b;
+}
+
+bundle *bundle_unref(bundle *b)
+{
+        if (!b || atomic_fetch_sub(&b->refs, 1) != 1)
+                return NULL;
+        manifest_free(b->m);
+        free(b->drivers);
+        free(b);
+        return NULL;
+}
+
+const char *bundle_id(const bundle *b)
+{
+        return b ? b->m->bundle_id : "";
+}
+
+void bundle_service_started_locked(bundle *b, int delta)
+{
+        if (b && (delta > 0 || b->services))
+                b->services += (unsigned)delta;
+}
+
+static const tether_driver *builtin(const char *class_name)
+{
+        for (size_t i = 0; builtin_drivers[i]; i++)
+                if (!strcmp(builtin_drivers[i]->class_name, class_name))
+                        return builtin_drivers[i];
+        return NULL;
+}
+
+static bundle *find_locked(const char *id)
+{
+        for (bundle *b = bundles; b; b = b->next)
+                if (!strcmp(b->m->bundle_id, id))
+                        return b;
+        return NULL;
+}
+
+tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
+{
+        manifest *m = NULL;
+        tether_ret_t r = manifest_load(path, &m, why, why_size);
+        if (r != TETHER_SUCCESS)
+                return r;
+        bundle *b = calloc(1, sizeof(*b));
+        const tether_driver **drivers = calloc(m->n_personalities, sizeof(*drivers));
+        if (!b || !drivers) {
+                free(b);
+                free(drivers);
+                manifest_free(m);
+                snprintf(why, why_size, "out of memory");
+                return TETHER_ERR_NO_MEMORY;
+        }
+        atomic_init(&b->refs, 1);
+        b->m = m;
+        b->drivers = drivers;
+        for (size_t i = 0; i < m->n_personalities; i++) {
+                drivers[i] = builtin(m->personalities[i].driver);
+                if (!drivers[i])
+                        log_warn("bundle %s: personality %s: driver %s is not built into this tetherd, and "
+                                 "driver hosts are not here yet; it will not match",
+                                 m->bundle_id, m->personalities[i].name, m->personalities[i].driver);
+        }
+        pthread_mutex_lock(&reg_lock);
+        bundle *other = find_locked(m->bundle_id);
+        if (other) {
+                snprintf(why, why_size, "bundle id %s is already loaded from %s", m->bundle_id, other->m->dir);
+                r = TETHER_ERR_EXCLUSIVE_ACCESS;
+        } else if (n_bundles >= MAX_BUNDLES) {
+                snprintf(why, why_size, "%d bundles are loaded already", MAX_BUNDLES);
+                r = TETHER_ERR_NO_RESOURCES;
+        } else {
+                b->order = next_order++;
+                b->active = true;
+                /* Appended: bundles are listed, and tie on score, in load order. */
+                bundle **pp = &bundles;
+                while (*pp)
+                        pp = &(*pp)->next;
+                *pp = b;
+                n_bundles++;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        if (r != TETHER_SUCCESS) {
+                bundle_unref(b);
+                return r;
+        }
+        log_info("bundle %s %s loaded from %s (%zu personalities)", m->bundle_id, m->version, m->dir,
+                 m->n_personalities);
+        return TETHER_SUCCESS;
+}
+
+static int by_name(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void bundles_load_dir(const char *dir, bool must_exist)
+{
+        DIR *d = opendir(dir);
+        if (!d) {
+                if (must_exist || errno != ENOENT)
+                        log_warn("driver folder %s: %s", dir, strerror(errno));
+                return;
+        }
+        /* Sorted, so which of two equal personalities wins does not depend
+         * on the order the file system lists them in. */
+        char **names = NULL;
+        size_t n = 0;
+        for (struct dirent *e; (e = readdir(d));) {
+                size_t len = strlen(e->d_name);
+                if (len <= strlen(BUNDLE_SUFFIX) || strcmp(e->d_name + len - strlen(BUNDLE_SUFFIX), BUNDLE_SUFFIX))
+                        continue;
+                char **more = realloc(names, (n + 1) * sizeof(*names));
+                if (!more)
+                        break;
+                names = more;
+                if (!(names[n] = strdup(e->d_name)))
+                        break;
+                n++;
+        }
+        closedir(d);
+        if (n)
+                qsort(names, n, sizeof(*names), by_name);
+        for (size_t i = 0; i < n; i++) {
+                char path[PATH_MAX], why[256] = "";
+                snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                if (bundle_load(path, why, sizeof(why)) != TETHER_SUCCESS)
+                        log_err("bundle %s refused: %s", path, why);
+                free(names[i]);
+        }
+        free(names);
+}
+
+static void unlink_locked(bundle *b)
+{
+        for (bundle **pp = &bundles; *pp; pp = &(*pp)->next) {
+                if (*pp == b) {
+                        *pp = b->next;
+                        n_bundles--;
+                        break;
+                }
+        }
+        b->active = false;
+}
+
+tether_ret_t bundle_unload(const char *id)
+{
+        pthread_mutex_lock(&reg_lock);
+        bundle *b = find_locked(id);
+        if (b) {
+                unlink_locked(b);
+                service_terminate_bundle_locked(b);
+        }
+        pthread_mutex_unlock(&reg_lock);
+        if (!b)
+                return TETHER_ERR_NOT_FOUND;
+        log_info("bundle %s unloaded", id);
+        bundle_unref(b); /* the list's reference; services still running keep theirs */
+        return TETHER_SUCCESS;
+}
+
+static int by_score(const void *a, const void *b)
+{
+        const candidate *ca = a, *cb = b;
+        if (ca->score != cb->score)
+                return ca->score < cb->score ? 1 : -1;
+        /* Equal scores: load order, then manifest order, as in I/O Kit. */
+        if (ca->order != cb->order)
+                return ca->order < cb->order ? -1 : 1;
+        return (ca->index > cb->index) - (ca->index < cb->index);
+}
+
+tether_ret_t bundles_candidates_locked(entry *nub, candidate **ret, size_t *ret_count)
+{
+        size_t n = 0, cap = 0;
+        candidate *c = NULL;
+        for (bundle *b = bundles; b; b = b->next) {
+                if (!b->active)
+                        continue;
+                for (size_t i = 0; i < b->m->n_personalities; i++) {
+                        if (!b->drivers[i] || !registry_match_locked(b->m->personalities[i].matching, nub))
+                                continue;
+                        if (n == cap) {
+                                size_t more = cap ? cap * 2 : 4;
+                                candidate *g = realloc(c, more * sizeof(*g));
+                                if (!g) {
+                                        candidates_free(c, n);
+                                        return TETHER_ERR_NO_MEMORY;
+                                }
+                                c = g;
+                                cap = more;
+                        }
+                        c[n++] = (candidate){ .driver = b->drivers[i], .bundle = bundle_ref(b),
+                                              .score = b->m->personalities[i].score, .order = b->order,
+                                              .index = i };
+                }
+        }
+        if (n)
+                qsort(c, n, sizeof(*c), by_score);
+        *ret = c;
+        *ret_count = n;
+        return TETHER_SUCCESS;
+}
+
+void candidates_free(candidate *c, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                bundle_unref(c[i].bundle);
+        free(c);
+}
+
+static tether_ret_t describe_locked(const bundle *b, tether_value **ret)
+{
+        tether_value *d = NULL, *names = NULL;
+        tether_ret_t r = tether_value_new_dict(&d);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "bundle", b->m->bundle_id);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "version", b->m->version);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "path", b->m->dir);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "state", b->services ? "running" : "loaded");
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(d, "services", b->services, 32);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_new_array(&names);
+        for (size_t i = 0; r == TETHER_SUCCESS && i < b->m->n_personalities; i++) {
+                tether_value *s = NULL;
+                r = tether_value_new_string(b->m->personalities[i].name, &s);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_array_append(names, s);
+                tether_value_unref(s);
+        }
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set(d, "personalities", names);
+        tether_value_unref(names);
+        if (r != TETHER_SUCCESS)
+                d = tether_value_unref(d);
+        *ret = d;
+        return r;
+}
+
+tether_ret_t bundles_describe(tether_value **ret)
+{
+        tether_value *arr = NULL;
+        tether_ret_t r = tether_value_new_array(&arr);
+        pthread_mutex_lock(&reg_lock);
+        for (bundle *b = bundles; r == TETHER_SUCCESS && b; b = b->next) {
+                tether_value *d = NULL;
+                r = describe_locked(b, &d);
+                if (r == TETHER_SUCCESS)
+                        r = tether_value_array_append(arr, d);
+                tether_value_unref(d);
+        }
+        pthread_mutex_unlock(&reg_lock);
+        if (r != TETHER_SUCCESS)
+                arr = tether_value_unref(arr);
+        *ret = arr;
+        return r;
+}
+
+void bundles_shutdown(void)
+{
+        pthread_mutex_lock(&reg_lock);
+        bundle *b = bundles;
+        bundles = NULL;
+        n_bundles = 0;
+        pthread_mutex_unlock(&reg_lock);
+        while (b) {
+                bundle *next = b->next;
+                bundle_unref(b);
+                b = next;
+        }
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Driver bundles through the real tetherd and `tether driver`: folders of
+# good and bad bundles at start-up (each bad one refused with a line naming
+# it, the rest loaded), list (text and --json), unload with a connection
+# open (its calls then fail, the service leaves the registry), load at run
+# time (nubs already published are matched), and who may do either.
+set -u
+tetherd=$1 tether=$2 devices=$3
+bundles=$TETHER_DRIVERS
+unset TETHER_DRIVERS # this test says which folders tetherd loads
+dir=$(mktemp -d)
+chmod 755 "$dir"
+export TETHER_SOCKET="$dir/s.sock"
+pid=
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+command -v jq >/dev/null || fail "jq is not installed (scripts/install-deps.sh installs it)"
+wait_for() {
+  local i
+  for ((i = 0; i < ${3:-10} * 20; i++)); do
+    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+run() {
+  "$@" >"$dir/out" 2>"$dir/err"
+  rc=$?
+  out=$(cat "$dir/out") err=$(cat "$dir/err")
+}
+# bad NAME MANIFEST: a bundle folder whose manifest is MANIFEST, with the
+# example's library beside it.
+bad() {
+  mkdir -p "$dir/drivers/$1"
+  printf '%s' "$2" >"$dir/drivers/$1/manifest.json"
+  cp "$bundles/org.tether.example.tether/example.so" "$dir/drivers/$1/"
+}
+
+# ---- a folder with one good bundle and bad ones ----
+mkdir -p "$dir/drivers" "$dir/more"
+cp -r "$bundles/org.tether.example.tether" "$dir/drivers/"
+cp -r "$bundles/org.tether.dsox2000.tether" "$dir/more/"
+cp -r "$bundles/org.tether.example.tether" "$dir/more/" # the same id again
+mkdir -p "$dir/drivers/not-a-bundle" "$dir/drivers/org.tether.empty.tether"
+bad org.tether.json.tether '{ "schema": 1, '
+bad org.tether.key.tether '{"schema":1,"bundle":"org.tether.key","version":"1","library":"example.so","colour":"red",
+  "personalities":{"P":{"driver":"ExampleDriver","IOProviderClass":"TetherResources"}}}'
+bad org.tether.noclass.tether '{"schema":1,"bundle":"org.tether.noclass","version":"1","library":"example.so",
+  "personalities":{"P":{"driver":"ExampleDriver"}}}'
+bad org.tether.nolib.tether '{"schema":1,"bundle":"org.tether.nolib","version":"1","library":"missing.so",
+  "personalities":{"P":{"driver":"ExampleDriver","IOProviderClass":"TetherResources"}}}'
+bad org.tether.name.tether '{"schema":1,"bundle":"org.tether.other","version":"1","library":"example.so",
+  "personalities":{"P":{"driver":"ExampleDriver","IOProviderClass":"TetherResources"}}}'
+
+"$tetherd" --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$dir/drivers" --drivers "$dir/more" \
+  --simulate dsox2002a:DRV0001 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
+pid=$!
+wait_for "$dir/ready" READY 20 || fail "tetherd did not start: $(cat "$dir/log")"
+
+for b in empty json key noclass nolib name; do
+  grep -Eq "error: bundle $dir/drivers/org.tether.$b.tether refused: .+" "$dir/log" \
+    || fail "no refusal naming org.tether.$b: $(cat "$dir/log")"
+done
+grep -q "org.tether.key.tether refused: .*colour" "$dir/log" || fail "the unknown key is not named: $(cat "$dir/log")"
+grep -q "org.tether.noclass.tether refused: .*IOProviderClass" "$dir/log" || fail "the missing class is not named"
+grep -q "$dir/more/org.tether.example.tether refused: bundle id org.tether.example is already loaded from $dir/drivers/org.tether.example.tether" "$dir/log" \
+  || fail "the duplicate is not refused: $(cat "$dir/log")"
+grep -q "not-a-bundle" "$dir/log" && fail "a folder that is no bundle was looked at"
+
+# ---- list ----
+run "$tether" driver list
+[ $rc -eq 0 ] || fail "list: $err"
+[ "$(wc -l <<<"$out")" -eq 3 ] || fail "list: two bundles and a header expected: $out"
+grep -Eq "^org.tether.example +0.1.0 +running +1  $dir/drivers/org.tether.example.tether$" <<<"$out" || fail "list example: $out"
+grep -Eq "^org.tether.dsox2000 +0.1.0 +running +1  $dir/more/org.tether.dsox2000.tether$" <<<"$out" || fail "list dsox2000: $out"
+run "$tether" driver list --json
+# In load order: the folders as given, each in name order.
+jq -se 'length == 2 and .[1].bundle == "org.tether.dsox2000" and .[0].personalities == ["ExampleDriver", "ExampleDevice"]
+        and .[0].services == 1 and .[0].state == "running"' <<<"$out" >/dev/null || fail "list --json: $out"
+# Which bundle a service came from is in its table, as I/O Kit's CFBundleIdentifier.
+run "$tether" reg -l -c DSOX2000
+grep -Fq '"CFBundleIdentifier" = "org.tether.dsox2000"' <<<"$out" || fail "reg -l: no CFBundleIdentifier: $out"
+
+# ---- only root loads and unloads ----
+run setpriv --reuid=65534 --regid=65534 --clear-groups "$tether" driver unload org.tether.example
+[ $rc -ne 0 ] && grep -q "NotPrivileged" <<<"$err" || fail "nobody unloaded a bundle: $rc $err"
+run setpriv --reuid=65534 --regid=65534 --clear-groups "$tether" driver load "$bundles/org.tether.example.tether"
+[ $rc -ne 0 ] && grep -q "NotPrivileged" <<<"$err" || fail "nobody loaded a bundle: $rc $err"
+
+# ---- unload with a connection open: the client sees NotAttached ----
+mkfifo "$dir/fifo"
+"$devices" hold <"$dir/fifo" >"$dir/example.out" 2>&1 &
+holder=$!
+exec 5>"$dir/fifo"
+wait_for "$dir/example.out" "holding" || fail "example client did not open: $(cat "$dir/example.out")"
+run "$tether" driver unload org.tether.example
+[ $rc -eq 0 ] && [ "$out" = "unloaded org.tether.example" ] || fail "unload: $rc $out $err"
+exec 5>&- # the client calls again
+wait "$holder"
+grep -q "after unload: NotAttached" "$dir/example.out" || fail "call after unload: $(cat "$dir/example.out")"
+run "$tether" reg -c ExampleDriver
+[ -z "$out" ] || fail "ExampleDriver still in the registry: $out"
+run "$tether" driver list --json
+jq -se 'length == 1 and .[0].bundle == "org.tether.dsox2000"' <<<"$out" >/dev/null || fail "list after unload: $out"
+run "$tether" driver unload org.tether.example
+[ $rc -ne 0 ] && grep -q "NotFound" <<<"$err" || fail "second unload: $rc $err"
+
+# ---- load: TetherResources, already published, is matched at once ----
+run "$tether" driver load "$bundles/org.tether.example.tether"
+[ $rc -eq 0 ] || fail "load: $err"
+for _ in $(seq 100); do "$tether" reg -c ExampleDriver | grep -q ExampleDriver && break; sleep 0.05; done
+"$tether" reg -c ExampleDriver | grep -q "ExampleDriver  <class ExampleDriver" || fail "not matched after load"
+run "$tether" driver load "$dir/drivers/org.tether.key.tether"
+[ $rc -ne 0 ] && grep -q "colour" <<<"$err" || fail "a bad bundle's reason is not shown: $rc $err"
+run "$tether" driver load "$dir/nowhere"
+[ $rc -ne 0 ] || fail "loading nothing succeeded"
+
+kill $pid
+wait $pid
+rc=$?
+pid=
+[ $rc -eq 0 ] || fail "tetherd exit status $rc: $(tail -5 "$dir/log")"
+echo "driver-cli: all checks passed"
