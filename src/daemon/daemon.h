@@ -28,6 +28,8 @@
 
 #include "core/log.h"
 #include "daemon/budget.h"
+#include "host/probes.h"
+#include "host/runtime.h"
 #include "host/workloop.h"
 #include "wire/message.h"
 
@@ -37,12 +39,9 @@
 #define TETHERD_MAX_CONNECTIONS_PER_SESSION 256 /* TETHER_ERR_NO_RESOURCES at open */
 #define TETHERD_MAX_PORTS_PER_SESSION    16
 #define TETHERD_MAX_NOTIFICATIONS_PER_SESSION 256
-#define TETHERD_MAX_ASYNC_PER_CONNECTION 64   /* accepted, not completed: NO_RESOURCES past it */
-#define TETHERD_MAX_ASYNC_PER_SESSION    256
 #define TETHERD_MAX_NUBS_PER_SERVICE     64   /* nubs a driver publishes: each may cost a thread */
 #define TETHERD_MAX_SERVICES_PER_DRIVER  256  /* services of one driver, however they came */
 #define REGISTRY_MAX_DEPTH               32   /* nubs below nubs below ... */
-#define TETHERD_BATCH                    32   /* messages served per wake-up per socket */
 
 /* ---- registry (registry.c) ---- */
 
@@ -129,27 +128,6 @@ void bundles_shutdown(void);
 
 /* ---- services (service.c) ---- */
 
-typedef struct tether_user_client user_client;
-
-struct tether_service {
-        atomic_uint refs;
-        entry *entry;                  /* referenced */
-        const tether_driver *driver;
-        bundle *bundle;                /* referenced: the bundle whose personality started it */
-        void *priv;
-        workloop *loop;
-        /* loop thread only: */
-        bool started;
-        bool terminated;
-        bool exclusive;                /* an exclusive connection is open */
-        user_client *clients;          /* list of open user clients */
-        tether_value *staged;          /* set_properties in progress */
-        /* reg_lock: */
-        tether_service *next_all;      /* every live service, for shutdown */
-};
-
-tether_service *service_ref(tether_service *s);
-tether_service *service_unref(tether_service *s);
 /* Match drivers against a freshly attached nub and start the winners
  * (asynchronously, on their loops). */
 void service_match_nub(entry *nub);
@@ -159,8 +137,6 @@ void service_terminate_subtree_locked(entry *e);
 void service_shutdown_all(void);
 /* Main thread: join the loops of services that have finished. */
 void service_reap(void);
-/* Loop thread: a terminated service whose last user client went away. */
-void service_finish_if_idle(tether_service *s);
 /* With reg_lock held: post the termination of every service of b. */
 void service_terminate_bundle_locked(bundle *b);
 /* Main thread: let drivers match every nub that has none (a bundle was
@@ -171,8 +147,9 @@ tether_ret_t service_set_properties(tether_service *s, const tether_value *dict)
 
 /* ---- sessions (session.c) ---- */
 
-typedef struct session session;
-struct session {
+/* A session is what the driver runtime calls a caller (host/env.h). */
+typedef struct env_caller session;
+struct env_caller {
         atomic_uint refs;
         int fd;                        /* closed when the last reference goes */
         uint64_t id;
@@ -197,24 +174,6 @@ session *session_unref(session *s);
 void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
                    const wire_msg *body_or_null, int fd);
 
-/* ---- user clients (user-client.c) ---- */
-
-/* Loop-thread job: create a user client for an open request. */
-typedef struct open_request {
-        session *session;              /* referenced */
-        tether_service *service;       /* referenced */
-        uint32_t serial, type, options;
-        int fds[2];                    /* [0] ours, [1] the client's */
-} open_request;
-void user_client_open(void *open_request);
-/* Loop thread: the service is terminating; stop its user clients. */
-void user_client_stop_all(tether_service *s);
-/* Loop thread: daemon exit; free user clients without telling the driver
- * more than stop(). */
-void user_client_free_all(tether_service *s);
-/* Any thread: an async call of that connection has completed. */
-void user_client_async_done(uint64_t connection_id);
-
 /* ---- ports and notifications (notify.c) ---- */
 
 tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd);
@@ -235,7 +194,6 @@ void notify_shutdown(void);
 #define PROBE_CALLS        (1u << 0) /* calls and async completions */
 #define PROBE_USB          (1u << 1) /* USBTMC transfers */
 #define PROBE_KINDS        (PROBE_CALLS | PROBE_USB)
-#define PROBE_ANY_SELECTOR 0xFFFFFFFFu
 #define PROBE_NAME_SIZE    32u
 /* Data bytes per USB event: what fits in one datagram beside its fields. */
 #define PROBE_MAX_SNAPLEN  (WIRE_MAX_MESSAGE - 256u)
@@ -248,38 +206,9 @@ typedef struct probe_filter {
         uint32_t selector;     /* PROBE_ANY_SELECTOR: every call */
 } probe_filter;
 
-/* What a work loop is doing now, so that a USB transfer can be tagged
- * with the call it happened in. Set by the loop's own thread. */
-typedef struct probe_context {
-        uint64_t service_id, session_id, connection_id;
-        int32_t pid;
-        uint32_t selector;
-        bool in_call;
-} probe_context;
-
-typedef struct probe_call_event {
-        uint64_t start_ns, duration_ns;
-        tether_ret_t result;
-        uint32_t flags;        /* WIRE_CALL_* */
-        uint32_t scalar_in, scalar_out, struct_in, struct_out;
-        const char *method;    /* NULL if the driver names none */
-} probe_call_event;
-
-extern atomic_uint probe_count;
-extern __thread probe_context probe_current;
-
-/* The whole cost of probing when nobody probes. */
-static inline bool probe_on(void)
-{
-        return atomic_load_explicit(&probe_count, memory_order_relaxed) != 0;
-}
-uint64_t probe_now_ns(void);  /* CLOCK_REALTIME, for the record */
-uint64_t probe_mono_ns(void); /* CLOCK_MONOTONIC, for durations */
 tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd);
 void probes_release_session(const session *s);
 void probe_shutdown(void);
-void probe_call(const probe_call_event *e);
-void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count);
 
 /* ---- nubs tetherd publishes itself (main.c) ---- */
 

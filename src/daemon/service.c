@@ -304,6 +304,16 @@ static void terminate_job(void *arg)
         service_unref(s);
 }
 
+void env_service_open_count(tether_service *s, int delta)
+{
+        pthread_mutex_lock(&reg_lock);
+        if (delta > 0)
+                s->entry->open_count++;
+        else if (s->entry->open_count)
+                s->entry->open_count--;
+        pthread_mutex_unlock(&reg_lock);
+}
+
 void service_finish_if_idle(tether_service *s)
 {
         if (s->terminated && !s->clients)

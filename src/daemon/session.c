@@ -76,6 +76,72 @@ session *session_unref(session *s)
         return NULL;
 }
 
+/* ---- a session as the driver runtime sees it (host/env.h) ---- */
+
+env_caller *env_caller_ref(env_caller *c)
+{
+        return session_ref(c);
+}
+
+void env_caller_unref(env_caller *c)
+{
+        session_unref(c);
+}
+
+uint64_t env_caller_id(const env_caller *c)
+{
+        return c->id;
+}
+
+const tether_task *env_caller_task(const env_caller *c)
+{
+        return &c->task;
+}
+
+log_limit *env_caller_log(env_caller *c)
+{
+        return &c->log;
+}
+
+const char *env_caller_who(const env_caller *c)
+{
+        return c->who;
+}
+
+atomic_uint *env_caller_async(env_caller *c)
+{
+        return &c->n_async;
+}
+
+bool env_caller_port_owned(env_caller *c, uint64_t port_id)
+{
+        return port_owned_by(port_id, c);
+}
+
+void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint64_t connection_id, int client_fd)
+{
+        if (r != TETHER_SUCCESS) {
+                session_reply(c, WIRE_OPEN, serial, r, NULL, -1);
+                return;
+        }
+        static __thread wire_msg m;
+        wire_msg_init(&m, WIRE_OPEN | WIRE_REPLY_FLAG, serial, r);
+        wire_put_u64(&m, connection_id);
+        wire_msg_finish(&m);
+        session_reply(c, WIRE_OPEN, serial, r, &m, client_fd);
+}
+
+void env_caller_connection_closed(env_caller *c)
+{
+        atomic_fetch_sub(&c->n_connections, 1);
+        budget_release_fds(c->budget, 1);
+}
+
+void env_caller_client_fd_passed(env_caller *c)
+{
+        budget_release_fds(c->budget, 1);
+}
+
 void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
                    const wire_msg *body_or_null, int fd)
 {
@@ -366,7 +432,7 @@ static void handle_open(session *s, const wire_header *h, wire_reader *rd)
         int sv[2] = { -1, -1 };
         r = req ? wire_channel_pair(false, sv) : TETHER_ERR_NO_MEMORY;
         if (r == TETHER_SUCCESS) {
-                *req = (open_request){ .session = session_ref(s), .service = svc, .serial = h->serial,
+                *req = (open_request){ .caller = session_ref(s), .service = svc, .serial = h->serial,
                                        .type = type, .options = options, .fds = { sv[0], sv[1] } };
                 /* init_with_task and start are driver code: they run on the
                  * service's loop, which also sends the reply. */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-#include "daemon/daemon.h"
+#include "host/runtime.h"
+
+#include <tether/tether.h>
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +15,8 @@
 #include "core/dispatch.h"
 #include "core/log.h"
 #include "core/memory.h"
+#include "host/probes.h"
+#include "wire/message.h"
 
 enum { SLOT_IN, SLOT_OUT, N_SLOTS };
 
@@ -21,7 +25,7 @@ struct tether_user_client {
         const tether_user_client_ops *ops;
         void *priv;
         tether_service *svc;      /* referenced */
-        session *session;         /* referenced */
+        env_caller *caller;       /* referenced */
         tether_task task;
         loop_source src;          /* the connection socket */
         bool stopped;             /* provider terminated: calls fail NOT_ATTACHED */
@@ -64,7 +68,7 @@ static void uc_table_remove(tether_user_client *uc)
                         break;
                 }
         }
-        atomic_fetch_sub(&uc->session->n_async, uc->n_async);
+        atomic_fetch_sub(env_caller_async(uc->caller), uc->n_async);
         uc->n_async = 0;
         pthread_mutex_unlock(&uc_table_lock);
 }
@@ -75,11 +79,11 @@ static tether_ret_t uc_async_charge(tether_user_client *uc)
         tether_ret_t r = TETHER_ERR_NO_RESOURCES;
         pthread_mutex_lock(&uc_table_lock);
         if (uc->n_async < TETHERD_MAX_ASYNC_PER_CONNECTION &&
-            atomic_fetch_add(&uc->session->n_async, 1) < TETHERD_MAX_ASYNC_PER_SESSION) {
+            atomic_fetch_add(env_caller_async(uc->caller), 1) < TETHERD_MAX_ASYNC_PER_SESSION) {
                 uc->n_async++;
                 r = TETHER_SUCCESS;
         } else if (uc->n_async < TETHERD_MAX_ASYNC_PER_CONNECTION) {
-                atomic_fetch_sub(&uc->session->n_async, 1);
+                atomic_fetch_sub(env_caller_async(uc->caller), 1);
         }
         pthread_mutex_unlock(&uc_table_lock);
         return r;
@@ -90,7 +94,7 @@ static void uc_async_uncharge(tether_user_client *uc)
         pthread_mutex_lock(&uc_table_lock);
         if (uc->n_async) {
                 uc->n_async--;
-                atomic_fetch_sub(&uc->session->n_async, 1);
+                atomic_fetch_sub(env_caller_async(uc->caller), 1);
         }
         pthread_mutex_unlock(&uc_table_lock);
 }
@@ -102,7 +106,7 @@ void user_client_async_done(uint64_t connection_id)
                 if (uc->id == connection_id) {
                         if (uc->n_async) {
                                 uc->n_async--;
-                                atomic_fetch_sub(&uc->session->n_async, 1);
+                                atomic_fetch_sub(env_caller_async(uc->caller), 1);
                         }
                         break;
                 }
@@ -140,8 +144,7 @@ static void uc_free_job(void *arg)
 {
         tether_user_client *uc = arg;
         close(uc->src.fd);
-        budget_release_fds(uc->session->budget, 1);
-        session_unref(uc->session);
+        env_caller_unref(uc->caller);
         service_unref(uc->svc);
         free(uc->priv);
         free(uc);
@@ -169,11 +172,8 @@ static void uc_destroy(tether_user_client *uc)
                         munmap(uc->ool[i].map, uc->ool[i].size);
         /* Counted out now, not in the deferred free: whoever is told the
          * connection is closed may open another at once. */
-        atomic_fetch_sub(&uc->session->n_connections, 1);
-        pthread_mutex_lock(&reg_lock);
-        if (s->entry->open_count)
-                s->entry->open_count--;
-        pthread_mutex_unlock(&reg_lock);
+        env_caller_connection_closed(uc->caller);
+        env_service_open_count(s, -1);
         if (workloop_post(s->loop, 0, uc_free_job, uc) != TETHER_SUCCESS)
                 uc_free_job(uc); /* the loop is finishing: nothing else can name uc */
         service_finish_if_idle(s);
@@ -199,7 +199,7 @@ static bool uc_send(tether_user_client *uc, const wire_msg *m, int fd)
         if (r == TETHER_SUCCESS)
                 return true;
         if (r == TETHER_ERR_NOT_RESPONDING)
-                session_warn(uc->session, "client pid %d: not reading replies on connection %llu; closing it",
+                env_warn(uc->caller, "client pid %d: not reading replies on connection %llu; closing it",
                              (int)uc->task.pid, (unsigned long long)uc->id);
         uc_died(uc);
         return false;
@@ -244,7 +244,7 @@ static const char *method_name(const tether_user_client_ops *ops, uint32_t selec
  * call's USB transfers will carry. c is NULL for a call that did not decode. */
 static void probe_call_begin(tether_user_client *uc, const wire_call *c, probe_call_event *e)
 {
-        probe_current.session_id = uc->session->id;
+        probe_current.session_id = env_caller_id(uc->caller);
         probe_current.connection_id = uc->id;
         probe_current.pid = uc->task.pid;
         probe_current.selector = c ? c->selector : PROBE_ANY_SELECTOR;
@@ -307,7 +307,7 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                 r = TETHER_ERR_BAD_ARGUMENT;
         if (r == TETHER_SUCCESS && ool_out && c.struct_out_size > uc->ool[SLOT_OUT].size)
                 r = TETHER_ERR_BAD_ARGUMENT;
-        if (r == TETHER_SUCCESS && async && !port_owned_by(c.async_ref[0], uc->session))
+        if (r == TETHER_SUCCESS && async && !env_caller_port_owned(uc->caller, c.async_ref[0]))
                 r = TETHER_ERR_BAD_ARGUMENT;
 
         if (r == TETHER_SUCCESS) {
@@ -435,7 +435,7 @@ static bool handle_message(tether_user_client *uc, const uint8_t *buf, size_t le
         if (r != TETHER_SUCCESS) {
                 if (fd >= 0)
                         close(fd);
-                session_warn(uc->session, "client pid %d: malformed message on connection %llu",
+                env_warn(uc->caller, "client pid %d: malformed message on connection %llu",
                              (int)uc->task.pid, (unsigned long long)uc->id);
                 return uc_reply_status(uc, 0, 0, r);
         }
@@ -447,7 +447,7 @@ static bool handle_message(tether_user_client *uc, const uint8_t *buf, size_t le
         if (fd == WIRE_FD_REFUSED || (fd >= 0 && h.type != WIRE_SET_BUFFER)) {
                 if (fd >= 0)
                         close(fd);
-                session_warn(uc->session, "client pid %d: unexpected fds on connection %llu; refused",
+                env_warn(uc->caller, "client pid %d: unexpected fds on connection %llu; refused",
                              (int)uc->task.pid, (unsigned long long)uc->id);
                 return uc_reply_status(uc, h.type, h.serial, TETHER_ERR_BAD_ARGUMENT);
         }
@@ -488,7 +488,7 @@ static void uc_readable(loop_source *src, uint32_t events)
                 if (r == TETHER_ERR_NOT_READY)
                         return;
                 if (r == TETHER_ERR_MESSAGE_TOO_LARGE) {
-                        session_warn(uc->session, "client pid %d: oversized message on connection %llu",
+                        env_warn(uc->caller, "client pid %d: oversized message on connection %llu",
                                      (int)uc->task.pid, (unsigned long long)uc->id);
                         if (!uc_reply_status(uc, 0, 0, r))
                                 return;
@@ -532,7 +532,7 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
         }
         uc->id = atomic_fetch_add(&next_uc_id, 1);
         uc->ops = ops;
-        uc->task = req->session->task;
+        uc->task = *env_caller_task(req->caller);
         uc->src.fd = req->fds[0];
         uc->src.fn = uc_readable;
         r = ops->init_with_task ? ops->init_with_task(uc, &uc->task, req->type) : TETHER_SUCCESS;
@@ -549,16 +549,14 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
                 return r;
         }
         uc->svc = service_ref(s);
-        uc->session = session_ref(req->session);
+        uc->caller = env_caller_ref(req->caller);
         uc->exclusive = req->options & TETHER_OPEN_EXCLUSIVE;
         if (uc->exclusive)
                 s->exclusive = true;
         uc->next = s->clients;
         s->clients = uc;
         uc_table_add(uc);
-        pthread_mutex_lock(&reg_lock);
-        s->entry->open_count++;
-        pthread_mutex_unlock(&reg_lock);
+        env_service_open_count(s, 1);
         *ret = uc;
         return TETHER_SUCCESS;
 }
@@ -569,21 +567,17 @@ void user_client_open(void *arg)
         tether_user_client *uc = NULL;
         tether_ret_t r = uc_create(req, &uc);
         if (r == TETHER_SUCCESS) {
-                wire_msg_init(&tx, WIRE_OPEN | WIRE_REPLY_FLAG, req->serial, r);
-                wire_put_u64(&tx, uc->id);
-                wire_msg_finish(&tx);
-                session_reply(req->session, WIRE_OPEN, req->serial, r, &tx, req->fds[1]);
+                env_caller_open_reply(req->caller, req->serial, r, uc->id, req->fds[1]);
                 /* If that reply was lost, closing our copy of the client's
                  * end makes the connection hang up, and clientDied runs. */
         } else {
-                atomic_fetch_sub(&req->session->n_connections, 1);
-                session_reply(req->session, WIRE_OPEN, req->serial, r, NULL, -1);
+                env_caller_open_reply(req->caller, req->serial, r, 0, -1);
                 close(req->fds[0]);
-                budget_release_fds(req->session->budget, 1);
+                env_caller_connection_closed(req->caller);
         }
         close(req->fds[1]);
-        budget_release_fds(req->session->budget, 1);
-        session_unref(req->session);
+        env_caller_client_fd_passed(req->caller);
+        env_caller_unref(req->caller);
         service_unref(req->service);
         free(req);
 }

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_HOST_ENV_H
+#define TETHER_HOST_ENV_H
+
+/*
+ * What the driver runtime (src/host: work loops, user clients and their
+ * calls) asks of the process it runs in. tetherd answers for the drivers
+ * still built into it; a driver host will answer by asking tetherd over
+ * its channel (docs/bundles.md). Bound at link time: a process has one.
+ */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <tether/driver.h>
+
+#include "core/log.h"
+
+/* A client session, as the process knows it: whoever opened connections.
+ * Reference counted; the runtime holds one per open connection. */
+typedef struct env_caller env_caller;
+
+env_caller *env_caller_ref(env_caller *c);
+void env_caller_unref(env_caller *c);
+uint64_t env_caller_id(const env_caller *c);
+const tether_task *env_caller_task(const env_caller *c);
+/* Its rate-limited warnings, and the name they go by ("client pid N"). */
+log_limit *env_caller_log(env_caller *c);
+const char *env_caller_who(const env_caller *c);
+/* Its session's count of outstanding async calls, over every connection. */
+atomic_uint *env_caller_async(env_caller *c);
+/* Async calls name a notification port: it must be this session's. */
+bool env_caller_port_owned(env_caller *c, uint64_t port_id);
+/* Answer an OPEN: on success with the connection's id and the client's end
+ * of its socket (the caller keeps client_fd). */
+void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint64_t connection_id, int client_fd);
+/* A connection of it closed, or an open failed after its fds were counted:
+ * its limits (connections, fds) get the room back. */
+void env_caller_connection_closed(env_caller *c);
+/* The client's end of an opened connection is gone from this process. */
+void env_caller_client_fd_passed(env_caller *c);
+
+#define env_warn(c, ...) log_limited(env_caller_log(c), LOG_LVL_WARN, env_caller_who(c), __VA_ARGS__)
+
+/* A service's open count, as `tether reg` shows it. */
+void env_service_open_count(tether_service *s, int delta);
+
+#endif

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TETHER_HOST_RUNTIME_H
+#define TETHER_HOST_RUNTIME_H
+
+/*
+ * The driver runtime: what a driver's code runs inside. A service as its
+ * driver sees it, its work loop, its user clients and their calls. The
+ * same code runs in tetherd (drivers still built in) and, as the driver
+ * host lands, in a process of the driver's own; what differs is the env
+ * (env.h) that answers its questions about the registry and the clients.
+ */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <tether/driver.h>
+
+#include "host/env.h"
+#include "host/workloop.h"
+
+/* ---- limits a user client enforces ---- */
+#define TETHERD_MAX_ASYNC_PER_CONNECTION 64   /* accepted, not completed: NO_RESOURCES past it */
+#define TETHERD_MAX_ASYNC_PER_SESSION    256
+#define TETHERD_BATCH                    32   /* messages served per wake-up per socket */
+
+typedef struct tether_user_client user_client;
+
+/*
+ * A service. The runtime's code uses only the fields above the line;
+ * tetherd keeps its registry record of the service below it (they are
+ * NULL in a process that has no registry).
+ */
+struct tether_service {
+        atomic_uint refs;
+        const tether_driver *driver;
+        void *priv;
+        workloop *loop;
+        /* loop thread only: */
+        bool started;
+        bool terminated;
+        bool exclusive;                /* an exclusive connection is open */
+        user_client *clients;          /* list of open user clients */
+        tether_value *staged;          /* set_properties in progress */
+        /* ---- tetherd's ---- */
+        struct entry *entry;           /* referenced */
+        struct bundle *bundle;         /* referenced: the bundle whose personality started it */
+        tether_service *next_all;      /* reg_lock: every live service, for shutdown */
+};
+
+tether_service *service_ref(tether_service *s);
+tether_service *service_unref(tether_service *s);
+/* Loop thread: a terminated service whose last user client went away. */
+void service_finish_if_idle(tether_service *s);
+
+/* ---- user clients (user-client.c) ---- */
+
+/* Loop-thread job: create a user client for an open request. */
+typedef struct open_request {
+        env_caller *caller;            /* referenced */
+        tether_service *service;       /* referenced */
+        uint32_t serial, type, options;
+        int fds[2];                    /* [0] ours, [1] the client's */
+} open_request;
+void user_client_open(void *open_request);
+/* Loop thread: the service is terminating; stop its user clients. */
+void user_client_stop_all(tether_service *s);
+/* Loop thread: daemon exit; free user clients without telling the driver
+ * more than stop(). */
+void user_client_free_all(tether_service *s);
+/* Any thread: an async call of that connection has completed. */
+void user_client_async_done(uint64_t connection_id);
+
+#endif
