@@ -298,28 +298,15 @@ void notify_shutdown(void)
         server_reap_retired();
 }
 
-tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,
-                                   uint32_t count)
+tether_ret_t env_port_send(uint64_t port_id, const wire_msg *m)
 {
-        if (!ref || count > TETHER_MAX_ASYNC_ARGS || (count && !args))
-                return TETHER_ERR_BAD_ARGUMENT;
-        static __thread wire_msg m;
-        wire_msg_init(&m, WIRE_NOTIFY_ASYNC, 0, TETHER_SUCCESS);
-        wire_put_bytes(&m, ref->words, sizeof(ref->words));
-        wire_put_u32(&m, (uint32_t)result);
-        wire_put_u32(&m, count);
-        wire_put_bytes(&m, args, count * sizeof(uint64_t));
-        wire_msg_finish(&m);
         tether_ret_t r = TETHER_ERR_NOT_ATTACHED;
         pthread_mutex_lock(&reg_lock);
-        port *p = find_port_locked(ref->words[0]);
+        port *p = find_port_locked(port_id);
         if (p) {
-                port_send_locked(p, &m);
+                port_send_locked(p, m);
                 r = TETHER_SUCCESS;
         }
         pthread_mutex_unlock(&reg_lock);
-        user_client_async_done(ref->connection);
-        if (probe_on())
-                probe_async(ref, result, args, count);
         return r;
 }

@@ -16,26 +16,6 @@ static size_t n_graveyard;
 static pthread_cond_t all_gone = PTHREAD_COND_INITIALIZER;
 static bool shutting_down;             /* reg_lock */
 
-tether_service *service_ref(tether_service *s)
-{
-        if (s)
-                atomic_fetch_add(&s->refs, 1);
-        return s;
-}
-
-tether_service *service_unref(tether_service *s)
-{
-        if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
-                return NULL;
-        workloop_free(s->loop);
-        bundle_unref(s->bundle);
-        tether_value_unref(s->staged);
-        entry_unref(s->entry);
-        free(s->priv);
-        free(s);
-        return NULL;
-}
-
 /* The candidates for one nub, best score first; tried in turn until a
  * driver's start() accepts the nub. */
 typedef struct match_state {
@@ -54,7 +34,7 @@ static void match_state_free(match_state *m)
 static void try_next_candidate(match_state *m);
 
 /* Last act of a loop, on its own thread. */
-static void service_loop_exit(void *arg)
+void env_service_loop_exit(void *arg)
 {
         tether_service *s = arg;
         pthread_mutex_lock(&reg_lock);
@@ -109,6 +89,7 @@ static tether_ret_t service_create(const candidate *c, entry *nub, tether_servic
                 return TETHER_ERR_NO_MEMORY;
         atomic_init(&s->refs, 1); /* the loop's reference, dropped via the graveyard */
         s->driver = drv;
+        s->class_name = drv->class_name;
         s->bundle = bundle_ref(c->bundle);
         s->priv = calloc(1, drv->priv_size ? drv->priv_size : 1);
         /* As I/O Kit copies a personality into its driver's table: which
@@ -120,8 +101,10 @@ static tether_ret_t service_create(const candidate *c, entry *nub, tether_servic
         if (r == TETHER_SUCCESS)
                 r = entry_new(drv->class_name, drv->class_name, nub->location, props, &s->entry);
         tether_value_unref(props);
-        if (r == TETHER_SUCCESS)
+        if (r == TETHER_SUCCESS) {
+                s->id = s->entry->id;
                 r = workloop_new(drv->class_name, &s->loop);
+        }
         if (r != TETHER_SUCCESS) {
                 entry_unref(s->entry);
                 free(s->priv);
@@ -141,12 +124,7 @@ static void run_start(void *arg)
 {
         start_ctx *c = arg;
         tether_service *s = c->svc;
-        tether_ret_t r = TETHER_SUCCESS;
-        probe_current.service_id = s->entry->id; /* this loop serves only s */
-        if (s->terminated)
-                r = TETHER_ERR_ABORTED;
-        else if (s->driver->start)
-                r = s->driver->start(s);
+        tether_ret_t r = service_run_start(s);
         pthread_mutex_lock(&reg_lock);
         registry_adjust_busy_locked(s->entry, -1);
         if (r == TETHER_SUCCESS && s->entry->parent) {
@@ -163,7 +141,7 @@ static void run_start(void *arg)
                 pthread_mutex_unlock(&reg_lock);
                 if (r != TETHER_SUCCESS)
                         log_warn("driver %s: start refused the nub: %s", s->driver->name, tether_strerror(r));
-                workloop_finish(s->loop, service_loop_exit, s);
+                workloop_finish(s->loop, env_service_loop_exit, s);
                 try_next_candidate(c->match);
         }
         service_unref(s);
@@ -288,11 +266,7 @@ void service_match_unclaimed(void)
 static void terminate_job(void *arg)
 {
         tether_service *s = arg;
-        if (!s->terminated) {
-                s->terminated = true;
-                user_client_stop_all(s);
-                if (s->started && s->driver->stop)
-                        s->driver->stop(s);
+        if (service_run_stop(s)) {
                 pthread_mutex_lock(&reg_lock);
                 if (s->started)
                         notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
@@ -304,21 +278,6 @@ static void terminate_job(void *arg)
         service_unref(s);
 }
 
-void env_service_open_count(tether_service *s, int delta)
-{
-        pthread_mutex_lock(&reg_lock);
-        if (delta > 0)
-                s->entry->open_count++;
-        else if (s->entry->open_count)
-                s->entry->open_count--;
-        pthread_mutex_unlock(&reg_lock);
-}
-
-void service_finish_if_idle(tether_service *s)
-{
-        if (s->terminated && !s->clients)
-                workloop_finish(s->loop, service_loop_exit, s);
-}
 
 static bool post_terminate(entry *e, void *ctx)
 {
@@ -347,7 +306,7 @@ static void shutdown_job(void *arg)
         user_client_free_all(s);
         s->clients = NULL;
         terminate_job(service_ref(s));
-        workloop_finish(s->loop, service_loop_exit, s);
+        workloop_finish(s->loop, env_service_loop_exit, s);
         service_unref(s);
 }
 
@@ -364,9 +323,25 @@ void service_shutdown_all(void)
         service_reap();
 }
 
-/* ---- properties ---- */
+/* ---- a service's place in the registry, as the runtime asks (host/env.h) ---- */
 
-static tether_ret_t apply_props(tether_service *s, const tether_value *changes)
+void env_service_release(tether_service *s)
+{
+        bundle_unref(s->bundle);
+        entry_unref(s->entry);
+}
+
+void env_service_open_count(tether_service *s, int delta)
+{
+        pthread_mutex_lock(&reg_lock);
+        if (delta > 0)
+                s->entry->open_count++;
+        else if (s->entry->open_count)
+                s->entry->open_count--;
+        pthread_mutex_unlock(&reg_lock);
+}
+
+tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
 {
         tether_value *next = NULL;
         pthread_mutex_lock(&reg_lock);
@@ -389,145 +364,50 @@ static tether_ret_t apply_props(tether_service *s, const tether_value *changes)
         return r;
 }
 
-tether_ret_t service_set_properties(tether_service *s, const tether_value *dict)
+tether_ret_t env_service_remove(tether_service *s, const char *key)
 {
-        if (s->terminated)
-                return TETHER_ERR_NOT_ATTACHED;
-        if (!s->driver->set_properties)
-                return TETHER_ERR_UNSUPPORTED;
-        tether_ret_t r = tether_value_new_dict(&s->staged);
-        if (r != TETHER_SUCCESS)
-                return r;
-        r = s->driver->set_properties(s, dict);
-        if (r == TETHER_SUCCESS)
-                r = apply_props(s, s->staged);
-        s->staged = tether_value_unref(s->staged);
-        return r;
-}
-
-/* ---- the driver API ---- */
-
-void *tether_service_priv(tether_service *svc)
-{
-        return svc ? svc->priv : NULL;
-}
-
-uint64_t tether_service_id(tether_service *svc)
-{
-        return svc ? svc->entry->id : 0;
-}
-
-const char *tether_service_class(tether_service *svc)
-{
-        return svc ? svc->entry->class_name : NULL;
-}
-
-tether_ret_t tether_service_get_provider_property(tether_service *svc, const char *key, tether_value **ret)
-{
-        if (!svc || !key || !ret)
-                return TETHER_ERR_BAD_ARGUMENT;
-        tether_ret_t r = TETHER_ERR_NOT_ATTACHED;
-        pthread_mutex_lock(&reg_lock);
-        if (svc->entry->parent) {
-                tether_value *v = NULL;
-                r = tether_value_dict_get(svc->entry->parent->props, key, &v);
-                *ret = tether_value_ref(v);
-        }
-        pthread_mutex_unlock(&reg_lock);
-        return r;
-}
-
-tether_ret_t tether_service_set_property(tether_service *svc, const char *key, tether_value *v)
-{
-        if (!svc || !key || !v)
-                return TETHER_ERR_BAD_ARGUMENT;
-        /* Inside set_properties the change is staged and lands with the rest. */
-        if (svc->staged && workloop_on_thread(svc->loop))
-                return tether_value_dict_set(svc->staged, key, v);
-        tether_value *one = NULL;
-        tether_ret_t r = tether_value_new_dict(&one);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set(one, key, v);
-        if (r == TETHER_SUCCESS)
-                r = apply_props(svc, one);
-        tether_value_unref(one);
-        return r;
-}
-
-/* Set a freshly made value (made: its constructor's result) and drop our
- * reference: each shorthand below is this. */
-static tether_ret_t set_made(tether_service *svc, const char *key, tether_ret_t made, tether_value *v)
-{
-        tether_ret_t r = made == TETHER_SUCCESS ? tether_service_set_property(svc, key, v) : made;
-        tether_value_unref(v);
-        return r;
-}
-
-tether_ret_t tether_service_set_property_string(tether_service *svc, const char *key, const char *s)
-{
-        tether_value *v = NULL;
-        tether_ret_t r = tether_value_new_string(s, &v);
-        return set_made(svc, key, r, v);
-}
-
-tether_ret_t tether_service_set_property_uint(tether_service *svc, const char *key, uint64_t x, unsigned bits)
-{
-        tether_value *v = NULL;
-        tether_ret_t r = tether_value_new_uint(x, bits, &v);
-        return set_made(svc, key, r, v);
-}
-
-tether_ret_t tether_service_set_property_double(tether_service *svc, const char *key, double x)
-{
-        tether_value *v = NULL;
-        tether_ret_t r = tether_value_new_double(x, &v);
-        return set_made(svc, key, r, v);
-}
-
-tether_ret_t tether_service_set_property_bool(tether_service *svc, const char *key, bool x)
-{
-        tether_value *v = NULL;
-        tether_ret_t r = tether_value_new_bool(x, &v);
-        return set_made(svc, key, r, v);
-}
-
-tether_ret_t tether_service_remove_property(tether_service *svc, const char *key)
-{
-        if (!svc || !key)
-                return TETHER_ERR_BAD_ARGUMENT;
         tether_value *next = NULL;
         pthread_mutex_lock(&reg_lock);
-        tether_ret_t r = tether_value_copy(svc->entry->props, &next);
+        tether_ret_t r = tether_value_copy(s->entry->props, &next);
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_remove(next, key);
         if (r == TETHER_SUCCESS) {
-                tether_value_unref(svc->entry->props);
-                svc->entry->props = next;
+                tether_value_unref(s->entry->props);
+                s->entry->props = next;
                 next = NULL;
-                notify_properties_changed_locked(svc->entry);
+                notify_properties_changed_locked(s->entry);
         }
         pthread_mutex_unlock(&reg_lock);
         tether_value_unref(next);
         return r;
 }
 
-tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, tether_value **ret)
+tether_ret_t env_service_copy(tether_service *s, const char *key, tether_value **ret)
 {
-        if (!svc || !key || !ret)
-                return TETHER_ERR_BAD_ARGUMENT;
         pthread_mutex_lock(&reg_lock);
         tether_value *v = NULL;
-        tether_ret_t r = tether_value_dict_get(svc->entry->props, key, &v);
+        tether_ret_t r = tether_value_dict_get(s->entry->props, key, &v);
         *ret = tether_value_ref(v);
         pthread_mutex_unlock(&reg_lock);
         return r;
 }
 
-tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_name, const char *name,
-                                        const char *location, tether_value *props, uint64_t *ret_id)
+tether_ret_t env_service_provider_property(tether_service *s, const char *key, tether_value **ret)
 {
-        if (!svc)
-                return TETHER_ERR_BAD_ARGUMENT;
+        tether_ret_t r = TETHER_ERR_NOT_ATTACHED;
+        pthread_mutex_lock(&reg_lock);
+        if (s->entry->parent) {
+                tether_value *v = NULL;
+                r = tether_value_dict_get(s->entry->parent->props, key, &v);
+                *ret = tether_value_ref(v);
+        }
+        pthread_mutex_unlock(&reg_lock);
+        return r;
+}
+
+tether_ret_t env_service_publish_nub(tether_service *svc, const char *class_name, const char *name,
+                                     const char *location, tether_value *props, uint64_t *ret_id)
+{
         entry *nub = NULL;
         tether_ret_t r = entry_new(class_name, name, location, props, &nub);
         if (r != TETHER_SUCCESS)
@@ -552,10 +432,8 @@ tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_n
         return r;
 }
 
-tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id)
+tether_ret_t env_service_terminate_nub(tether_service *svc, uint64_t nub_id)
 {
-        if (!svc)
-                return TETHER_ERR_BAD_ARGUMENT;
         pthread_mutex_lock(&reg_lock);
         entry *nub = registry_lookup_locked(nub_id);
         tether_ret_t r = TETHER_ERR_NOT_FOUND;
@@ -567,39 +445,5 @@ tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id)
                 r = TETHER_SUCCESS;
         }
         pthread_mutex_unlock(&reg_lock);
-        return r;
-}
-
-typedef struct scheduled {
-        tether_service *svc;      /* referenced */
-        void (*fn)(tether_service *, void *);
-        void *ctx;
-} scheduled;
-
-static void run_scheduled(void *arg)
-{
-        scheduled *j = arg;
-        /* A terminated service's timers are dropped, not run: its driver
-         * has been stopped. */
-        if (!j->svc->terminated)
-                j->fn(j->svc, j->ctx);
-        service_unref(j->svc);
-        free(j);
-}
-
-tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
-                                     void (*fn)(tether_service *svc, void *ctx), void *ctx)
-{
-        if (!svc || !fn)
-                return TETHER_ERR_BAD_ARGUMENT;
-        scheduled *j = malloc(sizeof(*j));
-        if (!j)
-                return TETHER_ERR_NO_MEMORY;
-        *j = (scheduled){ .svc = service_ref(svc), .fn = fn, .ctx = ctx };
-        tether_ret_t r = workloop_post(svc->loop, delay_ms, run_scheduled, j);
-        if (r != TETHER_SUCCESS) {
-                service_unref(j->svc);
-                free(j);
-        }
         return r;
 }

@@ -42,7 +42,29 @@ void env_caller_client_fd_passed(env_caller *c);
 
 #define env_warn(c, ...) log_limited(env_caller_log(c), LOG_LVL_WARN, env_caller_who(c), __VA_ARGS__)
 
-/* A service's open count, as `tether reg` shows it. */
+/* ---- a service's place in the registry ---- */
+
+/* Its last reference went: what the process keeps for it, with it. */
+void env_service_release(tether_service *s);
+/* Its loop's last act, on the loop's thread, once it was terminated and
+ * its last user client went (workloop_finish's `last`). */
+void env_service_loop_exit(void *service);
+/* Its open count, as `tether reg` shows it. */
 void env_service_open_count(tether_service *s, int delta);
+/* Merge changes (a dict) into its property table, all at once, and tell
+ * whoever watches; remove one key; read one (a referenced value). */
+tether_ret_t env_service_apply(tether_service *s, const tether_value *changes);
+tether_ret_t env_service_remove(tether_service *s, const char *key);
+tether_ret_t env_service_copy(tether_service *s, const char *key, tether_value **ret);
+/* One property of its provider (nub); TETHER_ERR_NOT_ATTACHED once detached. */
+tether_ret_t env_service_provider_property(tether_service *s, const char *key, tether_value **ret);
+/* A nub below it, matched at once; terminate one it published. */
+tether_ret_t env_service_publish_nub(tether_service *s, const char *class_name, const char *name,
+                                     const char *location, tether_value *props, uint64_t *ret_id);
+tether_ret_t env_service_terminate_nub(tether_service *s, uint64_t nub_id);
+/* Send an async completion to a client's notification port:
+ * TETHER_ERR_NOT_ATTACHED if the port is gone. */
+struct wire_msg;
+tether_ret_t env_port_send(uint64_t port_id, const struct wire_msg *m);
 
 #endif

@@ -32,6 +32,8 @@ typedef struct tether_user_client user_client;
  */
 struct tether_service {
         atomic_uint refs;
+        uint64_t id;                   /* its registry entry's */
+        const char *class_name;        /* its registry class: the driver's */
         const tether_driver *driver;
         void *priv;
         workloop *loop;
@@ -51,6 +53,15 @@ tether_service *service_ref(tether_service *s);
 tether_service *service_unref(tether_service *s);
 /* Loop thread: a terminated service whose last user client went away. */
 void service_finish_if_idle(tether_service *s);
+/* Loop thread: the driver's start(), unless the service was terminated
+ * first (TETHER_ERR_ABORTED). */
+tether_ret_t service_run_start(tether_service *s);
+/* Loop thread: stop its user clients and its driver; false if it was
+ * stopped already (the caller then has nothing to tell the registry). */
+bool service_run_stop(tether_service *s);
+/* Loop thread: a client's property write through the driver's hook; what
+ * the hook sets lands in the table at once, all of it or nothing. */
+tether_ret_t service_set_properties(tether_service *s, const tether_value *dict);
 
 /* ---- user clients (user-client.c) ---- */
 

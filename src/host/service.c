@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A service as its driver sees it: its life on its work loop (start, stop),
+ * property writes through the driver's hook, and the driver API
+ * (include/tether/driver.h). What touches the registry goes through the
+ * env (host/env.h), so the same code serves in tetherd and in a driver host.
+ */
+#include "host/runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/probes.h"
+#include "wire/message.h"
+
+tether_service *service_ref(tether_service *s)
+{
+        if (s)
+                atomic_fetch_add(&s->refs, 1);
+        return s;
+}
+
+tether_service *service_unref(tether_service *s)
+{
+        if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+                return NULL;
+        env_service_release(s);
+        workloop_free(s->loop);
+        tether_value_unref(s->staged);
+        free(s->priv);
+        free(s);
+        return NULL;
+}
+
+tether_ret_t service_run_start(tether_service *s)
+{
+        probe_current.service_id = s->id; /* this loop serves only s */
+        if (s->terminated)
+                return TETHER_ERR_ABORTED;
+        return s->driver->start ? s->driver->start(s) : TETHER_SUCCESS;
+}
+
+bool service_run_stop(tether_service *s)
+{
+        if (s->terminated)
+                return false;
+        s->terminated = true;
+        user_client_stop_all(s);
+        if (s->started && s->driver->stop)
+                s->driver->stop(s);
+        return true;
+}
+
+void service_finish_if_idle(tether_service *s)
+{
+        if (s->terminated && !s->clients)
+                workloop_finish(s->loop, env_service_loop_exit, s);
+}
+
+/* ---- properties ---- */
+
+tether_ret_t service_set_properties(tether_service *s, const tether_value *dict)
+{
+        if (s->terminated)
+                return TETHER_ERR_NOT_ATTACHED;
+        if (!s->driver->set_properties)
+                return TETHER_ERR_UNSUPPORTED;
+        tether_ret_t r = tether_value_new_dict(&s->staged);
+        if (r != TETHER_SUCCESS)
+                return r;
+        r = s->driver->set_properties(s, dict);
+        if (r == TETHER_SUCCESS)
+                r = env_service_apply(s, s->staged);
+        s->staged = tether_value_unref(s->staged);
+        return r;
+}
+
+/* ---- the driver API ---- */
+
+void *tether_service_priv(tether_service *svc)
+{
+        return svc ? svc->priv : NULL;
+}
+
+uint64_t tether_service_id(tether_service *svc)
+{
+        return svc ? svc->id : 0;
+}
+
+const char *tether_service_class(tether_service *svc)
+{
+        return svc ? svc->class_name : NULL;
+}
+
+tether_ret_t tether_service_get_provider_property(tether_service *svc, const char *key, tether_value **ret)
+{
+        if (!svc || !key || !ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        return env_service_provider_property(svc, key, ret);
+}
+
+tether_ret_t tether_service_set_property(tether_service *svc, const char *key, tether_value *v)
+{
+        if (!svc || !key || !v)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* Inside set_properties the change is staged and lands with the rest. */
+        if (svc->staged && workloop_on_thread(svc->loop))
+                return tether_value_dict_set(svc->staged, key, v);
+        tether_value *one = NULL;
+        tether_ret_t r = tether_value_new_dict(&one);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set(one, key, v);
+        if (r == TETHER_SUCCESS)
+                r = env_service_apply(svc, one);
+        tether_value_unref(one);
+        return r;
+}
+
+/* Set a freshly made value (made: its constructor's result) and drop our
+ * reference: each shorthand below is this. */
+static tether_ret_t set_made(tether_service *svc, const char *key, tether_ret_t made, tether_value *v)
+{
+        tether_ret_t r = made == TETHER_SUCCESS ? tether_service_set_property(svc, key, v) : made;
+        tether_value_unref(v);
+        return r;
+}
+
+tether_ret_t tether_service_set_property_string(tether_service *svc, const char *key, const char *s)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_string(s, &v);
+        return set_made(svc, key, r, v);
+}
+
+tether_ret_t tether_service_set_property_uint(tether_service *svc, const char *key, uint64_t x, unsigned bits)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_uint(x, bits, &v);
+        return set_made(svc, key, r, v);
+}
+
+tether_ret_t tether_service_set_property_double(tether_service *svc, const char *key, double x)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_double(x, &v);
+        return set_made(svc, key, r, v);
+}
+
+tether_ret_t tether_service_set_property_bool(tether_service *svc, const char *key, bool x)
+{
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_new_bool(x, &v);
+        return set_made(svc, key, r, v);
+}
+
+tether_ret_t tether_service_remove_property(tether_service *svc, const char *key)
+{
+        if (!svc || !key)
+                return TETHER_ERR_BAD_ARGUMENT;
+        return env_service_remove(svc, key);
+}
+
+tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, tether_value **ret)
+{
+        if (!svc || !key || !ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        return env_service_copy(svc, key, ret);
+}
+
+tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_name, const char *name,
+                                        const char *location, tether_value *props, uint64_t *ret_id)
+{
+        if (!svc || !class_name || !name)
+                return TETHER_ERR_BAD_ARGUMENT;
+        return env_service_publish_nub(svc, class_name, name, location, props, ret_id);
+}
+
+tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id)
+{
+        if (!svc)
+                return TETHER_ERR_BAD_ARGUMENT;
+        return env_service_terminate_nub(svc, nub_id);
+}
+
+typedef struct scheduled {
+        tether_service *svc;      /* referenced */
+        void (*fn)(tether_service *, void *);
+        void *ctx;
+} scheduled;
+
+static void run_scheduled(void *arg)
+{
+        scheduled *j = arg;
+        /* A terminated service's timers are dropped, not run: its driver
+         * has been stopped. */
+        if (!j->svc->terminated)
+                j->fn(j->svc, j->ctx);
+        service_unref(j->svc);
+        free(j);
+}
+
+tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
+                                     void (*fn)(tether_service *svc, void *ctx), void *ctx)
+{
+        if (!svc || !fn)
+                return TETHER_ERR_BAD_ARGUMENT;
+        scheduled *j = malloc(sizeof(*j));
+        if (!j)
+                return TETHER_ERR_NO_MEMORY;
+        *j = (scheduled){ .svc = service_ref(svc), .fn = fn, .ctx = ctx };
+        tether_ret_t r = workloop_post(svc->loop, delay_ms, run_scheduled, j);
+        if (r != TETHER_SUCCESS) {
+                service_unref(j->svc);
+                free(j);
+        }
+        return r;
+}
+
+tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,
+                                   uint32_t count)
+{
+        if (!ref || count > TETHER_MAX_ASYNC_ARGS || (count && !args))
+                return TETHER_ERR_BAD_ARGUMENT;
+        static __thread wire_msg m;
+        wire_msg_init(&m, WIRE_NOTIFY_ASYNC, 0, TETHER_SUCCESS);
+        wire_put_bytes(&m, ref->words, sizeof(ref->words));
+        wire_put_u32(&m, (uint32_t)result);
+        wire_put_u32(&m, count);
+        wire_put_bytes(&m, args, count * sizeof(uint64_t));
+        wire_msg_finish(&m);
+        tether_ret_t r = env_port_send(ref->words[0], &m);
+        user_client_async_done(ref->connection);
+        if (probe_on())
+                probe_async(ref, result, args, count);
+        return r;
+}
