@@ -8,7 +8,7 @@ pkgs=(
   clang libclang-rt-14-dev       # libFuzzer and sanitizer runtimes
   libcmocka-dev                  # unit tests
   libcbor-dev                    # property tables and matching dictionaries on the wire
-  libjson-c-dev                  # driver bundle manifests
+  libjson-c-dev                  # driver bundles: tetherd reads each bundle's manifest.json
   libusb-1.0-0-dev               # USBTMC transport
   libcairo2-dev                  # tether scope: waveform plots (PNG)
   umockdev                       # emulated USB devices for the libusb backend's tests

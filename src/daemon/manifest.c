@@ -127,7 +127,8 @@ static size_t path_push(parser *p, const char *key)
                 p->path[o++] = '.';
         size_t room = PATH_SIZE - o;
         char tmp[SHOW_MAX * 4 + 8];
-        size_t n = escape(tmp, sizeof(tmp), key, strlen(key));
+        /* An empty key would vanish from the path. */
+        size_t n = *key ? escape(tmp, sizeof(tmp), key, strlen(key)) : (size_t)snprintf(tmp, sizeof(tmp), "\"\"");
         if (n >= room) {
                 n = room - 4;
                 memcpy(p->path + o, tmp, n);
@@ -319,13 +320,13 @@ static tether_ret_t to_value(parser *p, const json_object *j, unsigned depth, te
 static tether_ret_t matching_to_value(parser *p, json_object *j, unsigned depth, bool personality,
                                       tether_value **ret, char **driver);
 
-/* One IO* key: checked here, key by key, so a reason can name the key
- * (matching_validate only says yes or no). */
+/* One IO* key (is_matching_key): checked here, key by key, so a reason can
+ * name the key (matching_validate only says yes or no). */
 static tether_ret_t matching_key(parser *p, const char *key, json_object *val, unsigned depth,
-                                 bool personality, tether_value **ret)
+                                 tether_value **ret)
 {
         *ret = NULL;
-        if (!strcmp(key, KEY_CLASS) || (personality && !strcmp(key, KEY_CATEGORY))) {
+        if (!strcmp(key, KEY_CLASS) || !strcmp(key, KEY_CATEGORY)) {
                 if (!json_object_is_type(val, json_type_string))
                         return fail(p, "must be a string, not %s", json_kind(val));
         } else if (!strcmp(key, KEY_NAME)) {
@@ -344,7 +345,7 @@ static tether_ret_t matching_key(parser *p, const char *key, json_object *val, u
                 if (!json_object_is_type(val, json_type_object))
                         return fail(p, "must be an object, not %s", json_kind(val));
                 return matching_to_value(p, val, depth + 1, false, ret, NULL);
-        } else if (personality && !strcmp(key, KEY_SCORE)) {
+        } else if (!strcmp(key, KEY_SCORE)) {
                 if (!json_object_is_type(val, json_type_int))
                         return fail(p, "must be an integer, not %s", json_kind(val));
                 tether_ret_t r = number_to_value(p, val, ret);
@@ -354,14 +355,17 @@ static tether_ret_t matching_key(parser *p, const char *key, json_object *val, u
                         return fail(p, "is above 9223372036854775807");
                 }
                 return r;
-        } else {
-                /* IOParentMatch's own IOProbeScore or IOMatchCategory would
-                 * be ignored, and a key that is ignored cannot be a typo
-                 * that silently widens a match. */
-                shown b;
-                return fail(p, "unknown key %s", show(&b, key));
         }
         return to_value(p, val, depth + 1, ret);
+}
+
+/* In IOParentMatch, IOProbeScore and IOMatchCategory would be ignored, and
+ * an ignored key is one whose typo nobody notices. */
+static bool is_matching_key(const char *key, bool personality)
+{
+        if (!strcmp(key, KEY_CLASS) || !strcmp(key, KEY_NAME) || !strcmp(key, KEY_PROPS) || !strcmp(key, KEY_PARENT))
+                return true;
+        return personality && (!strcmp(key, KEY_SCORE) || !strcmp(key, KEY_CATEGORY));
 }
 
 /*
@@ -380,6 +384,11 @@ static tether_ret_t matching_to_value(parser *p, json_object *j, unsigned depth,
         json_object_object_foreach(j, key, val) {
                 if (r != TETHER_SUCCESS)
                         break;
+                if (!(personality && !strcmp(key, "driver")) && !is_matching_key(key, personality)) {
+                        shown b;
+                        r = fail(p, "unknown key %s", show(&b, key));
+                        break;
+                }
                 size_t old = path_push(p, key);
                 if (personality && !strcmp(key, "driver")) {
                         r = dup_string(p, val, 1, MANIFEST_MAX_NAME, driver);
@@ -387,7 +396,7 @@ static tether_ret_t matching_to_value(parser *p, json_object *j, unsigned depth,
                                 r = fail(p, "contains a control character");
                 } else {
                         tether_value *item = NULL;
-                        r = matching_key(p, key, val, depth, personality, &item);
+                        r = matching_key(p, key, val, depth, &item);
                         if (r == TETHER_SUCCESS)
                                 r = tether_value_dict_set(d, key, item);
                         tether_value_unref(item);
@@ -639,7 +648,8 @@ static tether_ret_t read_access(parser *p, json_object *j, manifest *m)
                         return r;
                 path_pop(p, old);
         }
-        qsort(m->access, m->n_access, sizeof(*m->access), access_cmp);
+        if (m->n_access)
+                qsort(m->access, m->n_access, sizeof(*m->access), access_cmp);
         return TETHER_SUCCESS;
 }
 
@@ -963,6 +973,8 @@ void manifest_free(manifest *m)
 
 static const manifest_access *access_for(const manifest *m, uint32_t type)
 {
+        if (!m->n_access)
+                return &m->default_access;
         manifest_access key = { .type = type };
         const manifest_access *a = bsearch(&key, m->access, m->n_access, sizeof(*m->access), access_cmp);
         return a ? a : &m->default_access;
