@@ -40,19 +40,22 @@ static uint64_t dict_uint(const tether_value *d, const char *key)
 
 static void list_text(const tether_value *list)
 {
-        printf("%-28s %-10s %-8s %8s  %s\n", "BUNDLE", "VERSION", "STATE", "SERVICES", "PATH");
+        printf("%-28s %-10s %-8s %8s %7s  %s\n", "BUNDLE", "VERSION", "STATE", "SERVICES", "CRASHES", "PATH");
         for (size_t i = 0; i < tether_value_count(list); i++) {
                 tether_value *b = NULL;
                 tether_value_array_get(list, i, &b);
-                printf("%-28s %-10s %-8s %8llu  %s\n", dict_string(b, "bundle"), dict_string(b, "version"),
-                       dict_string(b, "state"), (unsigned long long)dict_uint(b, "services"), dict_string(b, "path"));
+                printf("%-28s %-10s %-8s %8llu %7llu  %s\n", dict_string(b, "bundle"), dict_string(b, "version"),
+                       dict_string(b, "state"), (unsigned long long)dict_uint(b, "services"),
+                       (unsigned long long)dict_uint(b, "crashes"), dict_string(b, "path"));
+                if (*dict_string(b, "lastCrash"))
+                        printf("%-28s last crash: %s\n", "", dict_string(b, "lastCrash"));
         }
 }
 
 /* JSON Lines: one object per bundle, as the other tools' --json. */
 static void list_json(const tether_value *list)
 {
-        static const char *const keys[] = { "bundle", "version", "state", "path" };
+        static const char *const keys[] = { "bundle", "version", "state", "path", "lastCrash" };
         for (size_t i = 0; i < tether_value_count(list); i++) {
                 tether_value *b = NULL, *names = NULL;
                 tether_value_array_get(list, i, &b);
@@ -65,6 +68,8 @@ static void list_json(const tether_value *list)
                 }
                 printf("\"services\":");
                 tool_json_uint(stdout, dict_uint(b, "services"));
+                printf(",\"crashes\":");
+                tool_json_uint(stdout, dict_uint(b, "crashes"));
                 printf(",\"personalities\":[");
                 tether_value_dict_get(b, "personalities", &names);
                 for (size_t n = 0; n < tether_value_count(names); n++) {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/manifest.h"
 
@@ -31,7 +32,11 @@ struct bundle {
         const tether_driver **drivers;   /* per personality: the code it starts, or NULL */
         uint64_t order;                  /* load order: ties between equal scores */
         bool active;                     /* reg_lock: its personalities match */
+        bool failed;                     /* reg_lock: crashed too often; matches no more */
         unsigned services;               /* reg_lock: services running its drivers */
+        unsigned crashes;                /* reg_lock: every host of it that died */
+        uint64_t recent[TETHERD_CRASHES_TO_FAIL]; /* reg_lock: when the last ones did (ms) */
+        char last_crash[64];             /* reg_lock: how the last one died */
         bundle *next;                    /* reg_lock */
 };
 
@@ -83,6 +88,66 @@ static bundle *find_locked(const char *id)
         return NULL;
 }
 
+static void unlink_locked(bundle *b)
+{
+        for (bundle **pp = &bundles; *pp; pp = &(*pp)->next) {
+                if (*pp == b) {
+                        *pp = b->next;
+                        n_bundles--;
+                        break;
+                }
+        }
+        b->active = false;
+}
+
+const manifest *bundle_manifest(const bundle *b)
+{
+        return b->m;
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int bundle_crashed(bundle *b, const char *how)
+{
+        pthread_mutex_lock(&reg_lock);
+        uint64_t now = now_ms();
+        b->crashes++;
+        snprintf(b->last_crash, sizeof(b->last_crash), "%s", how);
+        memmove(b->recent + 1, b->recent, sizeof(b->recent) - sizeof(b->recent[0]));
+        b->recent[0] = now;
+        /* The oldest of the last few crashes within the window: crashing
+         * that often, it is failed until someone loads it again. */
+        uint64_t oldest = b->recent[TETHERD_CRASHES_TO_FAIL - 1];
+        if (oldest && now - oldest <= TETHERD_CRASH_WINDOW_MS)
+                b->failed = true;
+        unsigned recent = 0;
+        for (unsigned i = 0; i < TETHERD_CRASHES_TO_FAIL; i++)
+                recent += b->recent[i] && now - b->recent[i] <= TETHERD_CRASH_WINDOW_MS;
+        bool failed = b->failed;
+        pthread_mutex_unlock(&reg_lock);
+        if (failed) {
+                log_err("bundle %s: %u crashes within %u s; failed until it is loaded again", b->m->bundle_id,
+                        TETHERD_CRASHES_TO_FAIL, TETHERD_CRASH_WINDOW_MS / 1000);
+                return -1;
+        }
+        /* 100 ms, doubling with each recent crash, at most 10 s. */
+        unsigned delay = 100u << (recent ? recent - 1 : 0);
+        return (int)(delay > 10000 ? 10000 : delay);
+}
+
+bool bundle_active(const bundle *b)
+{
+        pthread_mutex_lock(&reg_lock);
+        bool active = b->active && !b->failed;
+        pthread_mutex_unlock(&reg_lock);
+        return active;
+}
+
 tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
 {
         manifest *m = NULL;
@@ -101,15 +166,18 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
         atomic_init(&b->refs, 1);
         b->m = m;
         b->drivers = drivers;
-        for (size_t i = 0; i < m->n_personalities; i++) {
+        /* A driver built into tetherd runs there (unless --isolate); any
+         * other runs in a driver host, loaded from the bundle's library. */
+        for (size_t i = 0; i < m->n_personalities; i++)
                 drivers[i] = builtin(m->personalities[i].driver);
-                if (!drivers[i])
-                        log_warn("bundle %s: personality %s: driver %s is not built into this tetherd, and "
-                                 "driver hosts are not here yet; it will not match",
-                                 m->bundle_id, m->personalities[i].name, m->personalities[i].driver);
-        }
         pthread_mutex_lock(&reg_lock);
         bundle *other = find_locked(m->bundle_id);
+        if (other && other->failed) {
+                /* Loading a failed bundle again is how it is given another try. */
+                unlink_locked(other);
+                bundle_unref(other);
+                other = NULL;
+        }
         if (other) {
                 snprintf(why, why_size, "bundle id %s is already loaded from %s", m->bundle_id, other->m->dir);
                 r = TETHER_ERR_EXCLUSIVE_ACCESS;
@@ -178,18 +246,6 @@ void bundles_load_dir(const char *dir, bool must_exist)
         free(names);
 }
 
-static void unlink_locked(bundle *b)
-{
-        for (bundle **pp = &bundles; *pp; pp = &(*pp)->next) {
-                if (*pp == b) {
-                        *pp = b->next;
-                        n_bundles--;
-                        break;
-                }
-        }
-        b->active = false;
-}
-
 tether_ret_t bundle_unload(const char *id)
 {
         pthread_mutex_lock(&reg_lock);
@@ -222,10 +278,10 @@ tether_ret_t bundles_candidates_locked(entry *nub, candidate **ret, size_t *ret_
         size_t n = 0, cap = 0;
         candidate *c = NULL;
         for (bundle *b = bundles; b; b = b->next) {
-                if (!b->active)
+                if (!b->active || b->failed)
                         continue;
                 for (size_t i = 0; i < b->m->n_personalities; i++) {
-                        if (!b->drivers[i] || !registry_match_locked(b->m->personalities[i].matching, nub))
+                        if (!registry_match_locked(b->m->personalities[i].matching, nub))
                                 continue;
                         if (n == cap) {
                                 size_t more = cap ? cap * 2 : 4;
@@ -237,7 +293,9 @@ tether_ret_t bundles_candidates_locked(entry *nub, candidate **ret, size_t *ret_
                                 c = g;
                                 cap = more;
                         }
-                        c[n++] = (candidate){ .driver = b->drivers[i], .bundle = bundle_ref(b),
+                        c[n++] = (candidate){ .driver = hosts_isolate_all ? NULL : b->drivers[i],
+                                              .driver_class = b->m->personalities[i].driver,
+                                              .bundle = bundle_ref(b),
                                               .score = b->m->personalities[i].score, .order = b->order,
                                               .index = i };
                 }
@@ -267,9 +325,13 @@ static tether_ret_t describe_locked(const bundle *b, tether_value **ret)
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_string(d, "path", b->m->dir);
         if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(d, "state", b->services ? "running" : "loaded");
+                r = tether_value_dict_set_string(d, "state", b->failed ? "failed" : b->services ? "running" : "loaded");
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_uint(d, "services", b->services, 32);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(d, "crashes", b->crashes, 32);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "lastCrash", b->last_crash);
         if (r == TETHER_SUCCESS)
                 r = tether_value_new_array(&names);
         for (size_t i = 0; r == TETHER_SUCCESS && i < b->m->n_personalities; i++) {

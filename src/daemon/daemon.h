@@ -33,6 +33,9 @@
 #include "host/workloop.h"
 #include "wire/message.h"
 
+/* A session is what the driver runtime calls a caller (host/env.h). */
+typedef struct env_caller session;
+
 /* ---- limits (named, with clear errors; per-uid ones in budget.h) ---- */
 #define TETHERD_MAX_SOCKETS              4096 /* sessions in all: beyond, refused at connect */
 #define TETHERD_HELLO_TIMEOUT_MS         5000 /* default: a socket silent this long is closed */
@@ -87,10 +90,10 @@ void registry_walk_locked(entry *from, bool (*fn)(entry *e, void *ctx), void *ct
 bool registry_match_locked(const tether_value *matching, const entry *e);
 /* A referenced snapshot of e's property table (never NULL on success). */
 tether_ret_t registry_copy_props(entry *e, tether_value **ret);
-/* IOKitWaitQuiet: block until no service is still starting. */
+/* IOKitWaitQuiet: whether no service is still starting. */
 void registry_busy_inc(void);
 void registry_busy_dec(void);
-void registry_wait_quiet(void);
+bool registry_quiet(void);
 
 /* ---- bundles (bundle.c; docs/bundles.md) ---- */
 
@@ -108,11 +111,20 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size);
 void bundles_load_dir(const char *dir, bool must_exist);
 /* Its personalities stop matching and its services are terminated. */
 tether_ret_t bundle_unload(const char *id);
+struct manifest;
+const struct manifest *bundle_manifest(const bundle *b);
+/* A host of b died (how: "killed by SIGSEGV", "exited with status 3"...):
+ * the ms to wait before matching its nub again, or -1 when b has crashed
+ * too often and is now failed (its personalities match no more). */
+int bundle_crashed(bundle *b, const char *how);
+/* Loaded and not failed. */
+bool bundle_active(const bundle *b);
 /* With reg_lock held: a service of b started (+1) or went (-1). */
 void bundle_service_started_locked(bundle *b, int delta);
 /* A driver that may take a nub, best first. */
 typedef struct candidate {
-        const tether_driver *driver;
+        const tether_driver *driver;   /* built into tetherd; NULL: run it in a driver host */
+        const char *driver_class;      /* the personality's "driver" (the bundle keeps it) */
         bundle *bundle;                /* referenced */
         int64_t score;
         uint64_t order;
@@ -142,13 +154,47 @@ void service_terminate_bundle_locked(bundle *b);
 /* Main thread: let drivers match every nub that has none (a bundle was
  * loaded). */
 void service_match_unclaimed(void);
-/* Apply a client's property write through the driver (loop thread). */
-tether_ret_t service_set_properties(tether_service *s, const tether_value *dict);
+/* Main thread: a hosted service's start() answered (match: from host_start). */
+void service_host_started(tether_service *s, tether_ret_t r, void *match);
+/* With reg_lock held: a hosted service's host is gone; it leaves the
+ * registry (TERMINATED to watchers) if it has not already. */
+void service_host_gone_locked(tether_service *s);
+
+/* ---- driver hosts (host.c; docs/bundles.md) ---- */
+
+#define TETHERD_HOST_ENV        "TETHER_DRIVERHOST"   /* the host binary, overriding the installed one */
+#define TETHERD_HEARTBEAT_MS    1000  /* a host is pinged this often ... */
+#define TETHERD_WATCHDOG_MS     10000 /* ... and killed if its loop has not answered for this long */
+#define TETHERD_CRASHES_TO_FAIL 5     /* crashes of a bundle within ... */
+#define TETHERD_CRASH_WINDOW_MS 60000 /* ... this: the bundle is marked failed */
+
+typedef struct host host;
+void host_free(host *h);
+
+/* Run every bundle's drivers in hosts, built-in ones too (tetherd --isolate). */
+extern bool hosts_isolate_all;
+extern unsigned hosts_watchdog_ms;
+/* Main thread: start a host for s (created, attached, busy) and its
+ * driver; service_host_started answers, from the main loop. */
+void host_start(tether_service *s, const candidate *c, void *match);
+/* Main thread: tell s's host to stop its service; it exits once the
+ * service's clients are gone. */
+void host_terminate(tether_service *s);
+/* Main thread: s did not start; end its host now. */
+void host_stop(tether_service *s);
+/* An OPEN and a property write for a hosted service: the host answers,
+ * and host.c answers the session. */
+void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t type, uint32_t options, int fds[2]);
+void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict);
+/* A session ended: hosts forget its ports. */
+void hosts_session_gone(const session *s);
+/* Main thread, each turn: heartbeats, watchdogs, restarts due. Returns the
+ * ms until it next has something to do. */
+int hosts_tick(void);
+void hosts_shutdown(void);
 
 /* ---- sessions (session.c) ---- */
 
-/* A session is what the driver runtime calls a caller (host/env.h). */
-typedef struct env_caller session;
 struct env_caller {
         atomic_uint refs;
         int fd;                        /* closed when the last reference goes */
@@ -177,6 +223,9 @@ void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t resu
 /* ---- ports and notifications (notify.c) ---- */
 
 tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd);
+/* A duplicate of tetherd's end of a port, if it is that session's (a
+ * driver host delivers async completions to it). */
+tether_ret_t port_dup_for(uint64_t port_id, uint64_t session_id, int *ret_fd);
 /* The port must belong to session s (async references are checked). */
 bool port_owned_by(uint64_t port_id, const session *s);
 void ports_release_session(session *s);

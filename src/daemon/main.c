@@ -26,8 +26,10 @@ static void usage(FILE *f)
                 "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
                 "  -D, --drivers DIR     load the driver bundles in DIR too (also $" TETHER_DRIVERS_ENV ", colon-separated)\n"
                 "      --no-system-drivers  do not load the bundles in " TETHER_SYSTEM_DRIVERS "\n"
+                "      --isolate         run every driver in a driver host, built-in ones too\n"
+                "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
-                TETHERD_HELLO_TIMEOUT_MS);
+                TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS);
 }
 
 /* Attach a nub under parent and let drivers match it. */
@@ -57,16 +59,16 @@ tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *
 /* A LAN instrument: a nub with its address; drivers ask it who it is. */
 static tether_ret_t lan_device(entry *lan, const char *spec, unsigned index)
 {
-        char host[256] = "";
+        char address[256] = "";
         unsigned port = 0;
-        if (sscanf(spec, "%255[^:]:%u", host, &port) != 2 || !port || port > 65535) {
+        if (sscanf(spec, "%255[^:]:%u", address, &port) != 2 || !port || port > 65535) {
                 log_err("--lan: expected HOST:PORT, got '%s'", spec);
                 return TETHER_ERR_BAD_ARGUMENT;
         }
         tether_value *p = NULL;
         tether_ret_t r = tether_value_new_dict(&p);
         if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "Address", host);
+                r = tether_value_dict_set_string(p, "Address", address);
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_uint(p, "Port", port, 16);
         char loc[16];
@@ -138,6 +140,8 @@ int main(int argc, char **argv)
                 { "hello-timeout", required_argument, NULL, 'H' },
                 { "drivers", required_argument, NULL, 'D' },
                 { "no-system-drivers", no_argument, NULL, 'N' },
+                { "isolate", no_argument, NULL, 'I' },
+                { "watchdog", required_argument, NULL, 'W' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
@@ -185,6 +189,19 @@ int main(int argc, char **argv)
                 case 'N':
                         system_drivers = false;
                         break;
+                case 'I':
+                        hosts_isolate_all = true;
+                        break;
+                case 'W': {
+                        char *end = NULL;
+                        unsigned long ms = strtoul(optarg, &end, 10);
+                        if (!*optarg || *end || ms < 100 || ms > 600000) {
+                                log_err("--watchdog: expected 100..600000 ms, got '%s'", optarg);
+                                return 2;
+                        }
+                        hosts_watchdog_ms = (unsigned)ms;
+                        break;
+                }
                 case 'H': {
                         char *end = NULL;
                         unsigned long ms = strtoul(optarg, &end, 10);
@@ -282,9 +299,6 @@ int main(int argc, char **argv)
                 }
                 entry_unref(lan);
         }
-        /* Clients that connect find every driver started (IOKitWaitQuiet). */
-        registry_wait_quiet();
-
         int status = server_run(path, ready_fd, hello_ms);
 
         /* No hotplug publishing while the services go down. */

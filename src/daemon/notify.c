@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/daemon.h"
 
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -118,6 +119,19 @@ tether_ret_t port_create(session *s, uint64_t *ret_id, int *ret_client_fd)
         *ret_id = p->id;
         *ret_client_fd = sv[1];
         return TETHER_SUCCESS;
+}
+
+tether_ret_t port_dup_for(uint64_t port_id, uint64_t session_id, int *ret_fd)
+{
+        tether_ret_t r = TETHER_ERR_BAD_ARGUMENT;
+        pthread_mutex_lock(&reg_lock);
+        port *p = find_port_locked(port_id);
+        if (p && p->owner->id == session_id) {
+                *ret_fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
+                r = *ret_fd >= 0 ? TETHER_SUCCESS : TETHER_ERR_NO_RESOURCES;
+        }
+        pthread_mutex_unlock(&reg_lock);
+        return r;
 }
 
 bool port_owned_by(uint64_t port_id, const session *s)

@@ -17,7 +17,6 @@ static uint64_t next_id = 0x100000100ull;
 static entry *root;
 
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t busy_cond = PTHREAD_COND_INITIALIZER;
 static unsigned busy;
 
 static char *dup_or_empty(const char *s)
@@ -324,15 +323,15 @@ void registry_busy_inc(void)
 void registry_busy_dec(void)
 {
         pthread_mutex_lock(&busy_lock);
-        if (busy && --busy == 0)
-                pthread_cond_broadcast(&busy_cond);
+        if (busy)
+                busy--;
         pthread_mutex_unlock(&busy_lock);
 }
 
-void registry_wait_quiet(void)
+bool registry_quiet(void)
 {
         pthread_mutex_lock(&busy_lock);
-        while (busy)
-                pthread_cond_wait(&busy_cond, &busy_lock);
+        bool quiet = !busy;
         pthread_mutex_unlock(&busy_lock);
+        return quiet;
 }

@@ -14,6 +14,11 @@ void server_close_sessions(void);
  * (EPOLLHUP/EPOLLERR only), and stop. */
 struct loop_source;
 tether_ret_t server_watch(struct loop_source *src);
+/* Main thread: the same, for src->fd's messages too (EPOLLIN). */
+tether_ret_t server_watch_input(struct loop_source *src);
+/* Main thread: stop watching src now (src->removed skips events already
+ * fetched); its owner closes the fd. */
+void server_unwatch(struct loop_source *src);
 /* Any thread: src is done with. Between its epoll batches (an event of the
  * current batch may still name src) the main thread stops watching it,
  * closes src->fd and frees obj, the object src is part of. */

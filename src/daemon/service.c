@@ -57,7 +57,7 @@ void env_service_loop_exit(void *arg)
                 graveyard[n_graveyard] = s->loop;
                 graveyard_svc[n_graveyard++] = s; /* the loop's reference moves here */
         } else {
-                log_err("tether: out of memory reaping service %s; its thread is leaked", s->entry->name);
+                log_err("tether: out of memory reaping service %s; it is leaked", s->entry->name);
         }
         pthread_cond_broadcast(&all_gone);
         pthread_mutex_unlock(&reg_lock);
@@ -74,7 +74,8 @@ void service_reap(void)
         n_graveyard = 0;
         pthread_mutex_unlock(&reg_lock);
         for (size_t i = 0; i < n; i++) {
-                workloop_join(g[i]);
+                if (g[i]) /* a hosted service has no loop here */
+                        workloop_join(g[i]);
                 service_unref(gs[i]);
         }
         free(g);
@@ -83,15 +84,15 @@ void service_reap(void)
 
 static tether_ret_t service_create(const candidate *c, entry *nub, tether_service **ret)
 {
-        const tether_driver *drv = c->driver;
+        const tether_driver *drv = c->driver; /* NULL: its code runs in a driver host */
         tether_service *s = calloc(1, sizeof(*s));
         if (!s)
                 return TETHER_ERR_NO_MEMORY;
-        atomic_init(&s->refs, 1); /* the loop's reference, dropped via the graveyard */
+        atomic_init(&s->refs, 1); /* the loop's (or host's) reference, dropped via the graveyard */
         s->driver = drv;
-        s->class_name = drv->class_name;
+        s->class_name = c->driver_class;
         s->bundle = bundle_ref(c->bundle);
-        s->priv = calloc(1, drv->priv_size ? drv->priv_size : 1);
+        s->priv = calloc(1, drv && drv->priv_size ? drv->priv_size : 1);
         /* As I/O Kit copies a personality into its driver's table: which
          * bundle a service came from is one `tether reg -l` away. */
         tether_value *props = NULL;
@@ -99,11 +100,12 @@ static tether_ret_t service_create(const candidate *c, entry *nub, tether_servic
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_string(props, "CFBundleIdentifier", bundle_id(c->bundle));
         if (r == TETHER_SUCCESS)
-                r = entry_new(drv->class_name, drv->class_name, nub->location, props, &s->entry);
+                r = entry_new(s->class_name, s->class_name, nub->location, props, &s->entry);
         tether_value_unref(props);
         if (r == TETHER_SUCCESS) {
                 s->id = s->entry->id;
-                r = workloop_new(drv->class_name, &s->loop);
+                if (drv)
+                        r = workloop_new(drv->class_name, &s->loop);
         }
         if (r != TETHER_SUCCESS) {
                 entry_unref(s->entry);
@@ -120,11 +122,10 @@ typedef struct start_ctx {
         match_state *match;
 } start_ctx;
 
-static void run_start(void *arg)
+/* A service's start() has answered: published, or detached and the next
+ * candidate tried. Any thread. */
+static void start_done(tether_service *s, tether_ret_t r, match_state *match)
 {
-        start_ctx *c = arg;
-        tether_service *s = c->svc;
-        tether_ret_t r = service_run_start(s);
         pthread_mutex_lock(&reg_lock);
         registry_adjust_busy_locked(s->entry, -1);
         if (r == TETHER_SUCCESS && s->entry->parent) {
@@ -133,29 +134,46 @@ static void run_start(void *arg)
                 s->entry->parent->state |= TETHER_ENTRY_MATCHED;
                 notify_service_locked(s->entry, TETHER_NOTIFY_PUBLISHED);
                 pthread_mutex_unlock(&reg_lock);
-                log_info("%s started on %s", s->driver->name, s->entry->parent->name);
-                match_state_free(c->match);
+                log_info("%s %s started on %s%s", bundle_id(s->bundle), s->class_name, s->entry->parent->name,
+                         s->host ? " in its own process" : "");
+                match_state_free(match);
         } else {
                 s->terminated = true;
                 registry_detach_locked(s->entry);
                 pthread_mutex_unlock(&reg_lock);
                 if (r != TETHER_SUCCESS)
-                        log_warn("driver %s: start refused the nub: %s", s->driver->name, tether_strerror(r));
-                workloop_finish(s->loop, env_service_loop_exit, s);
-                try_next_candidate(c->match);
+                        log_warn("bundle %s: %s: start refused the nub: %s", bundle_id(s->bundle), s->class_name,
+                                 tether_strerror(r));
+                if (s->host)
+                        host_stop(s);
+                else
+                        workloop_finish(s->loop, env_service_loop_exit, s);
+                try_next_candidate(match);
         }
+        registry_busy_dec();
+}
+
+void service_host_started(tether_service *s, tether_ret_t r, void *match)
+{
+        start_done(s, r, match);
+}
+
+static void run_start(void *arg)
+{
+        start_ctx *c = arg;
+        tether_service *s = c->svc;
+        start_done(s, service_run_start(s), c->match);
         service_unref(s);
         free(c);
-        registry_busy_dec();
 }
 
 /* Every service a driver runs costs a thread and fds: bounded per driver,
  * whoever asked for them. */
-static unsigned services_of_locked(const tether_driver *drv)
+static unsigned services_of_locked(const candidate *c)
 {
         unsigned n = 0;
         for (tether_service *s = all_services; s; s = s->next_all)
-                n += s->driver == drv;
+                n += s->bundle == c->bundle && !strcmp(s->class_name, c->driver_class);
         return n;
 }
 
@@ -165,19 +183,19 @@ static void try_next_candidate(match_state *m)
                 const candidate *p = &m->cands[m->next++];
                 tether_service *s = NULL;
                 if (service_create(p, m->nub, &s) != TETHER_SUCCESS) {
-                        log_err("tether: cannot create a service for %s", p->driver->name);
+                        log_err("tether: cannot create a service for %s %s", bundle_id(p->bundle), p->driver_class);
                         continue;
                 }
                 start_ctx *c = malloc(sizeof(*c));
                 pthread_mutex_lock(&reg_lock);
                 tether_ret_t r = (shutting_down || !m->nub->parent || !c)
                                          ? TETHER_ERR_ABORTED
-                                         : services_of_locked(p->driver) >= TETHERD_MAX_SERVICES_PER_DRIVER
+                                         : services_of_locked(p) >= TETHERD_MAX_SERVICES_PER_DRIVER
                                                    ? TETHER_ERR_NO_RESOURCES
                                                    : registry_attach_locked(s->entry, m->nub);
                 if (r == TETHER_ERR_NO_RESOURCES)
-                        log_warn("driver %s: at its limit of %u services; %s not matched", p->driver->name,
-                                 TETHERD_MAX_SERVICES_PER_DRIVER, m->nub->name);
+                        log_warn("bundle %s: %s is at its limit of %u services; %s not matched", bundle_id(p->bundle),
+                                 p->driver_class, TETHERD_MAX_SERVICES_PER_DRIVER, m->nub->name);
                 if (r == TETHER_SUCCESS) {
                         registry_adjust_busy_locked(s->entry, 1);
                         bundle_service_started_locked(s->bundle, 1);
@@ -188,14 +206,22 @@ static void try_next_candidate(match_state *m)
                 pthread_mutex_unlock(&reg_lock);
                 if (r != TETHER_SUCCESS) {
                         free(c);
-                        workloop_finish(s->loop, NULL, NULL);
-                        workloop_join(s->loop);
+                        if (s->loop) {
+                                workloop_finish(s->loop, NULL, NULL);
+                                workloop_join(s->loop);
+                        }
                         service_unref(s);
                         break;
                 }
+                registry_busy_inc();
+                if (!s->loop) {
+                        /* Its own process: host.c calls service_host_started. */
+                        free(c);
+                        host_start(s, p, m);
+                        return;
+                }
                 c->svc = service_ref(s);
                 c->match = m;
-                registry_busy_inc();
                 /* A fresh loop cannot be finishing yet: the post succeeds. */
                 workloop_post(s->loop, 0, run_start, c);
                 return;
@@ -279,18 +305,47 @@ static void terminate_job(void *arg)
 }
 
 
+/* With reg_lock held. A hosted service leaves the registry now; its host is
+ * told and ends once its clients have. */
+static void post_terminate_locked(tether_service *s)
+{
+        if (s->host) {
+                if (!s->terminated) {
+                        s->terminated = true;
+                        if (s->started)
+                                notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+                        registry_detach_locked(s->entry);
+                        log_info("%s %s terminated", bundle_id(s->bundle), s->class_name);
+                        host_terminate(s);
+                }
+                return;
+        }
+        if (workloop_post(s->loop, 0, terminate_job, service_ref(s)) != TETHER_SUCCESS)
+                service_unref(s); /* already finishing: nothing to do */
+}
+
 static bool post_terminate(entry *e, void *ctx)
 {
-        if (e->service && workloop_post(e->service->loop, 0, terminate_job, service_ref(e->service)) != TETHER_SUCCESS)
-                service_unref(e->service); /* already finishing: nothing to do */
+        if (e->service)
+                post_terminate_locked(e->service);
         return true;
 }
 
 void service_terminate_bundle_locked(bundle *b)
 {
         for (tether_service *s = all_services; s; s = s->next_all)
-                if (s->bundle == b && workloop_post(s->loop, 0, terminate_job, service_ref(s)) != TETHER_SUCCESS)
-                        service_unref(s);
+                if (s->bundle == b)
+                        post_terminate_locked(s);
+}
+
+void service_host_gone_locked(tether_service *s)
+{
+        if (!s->terminated) {
+                s->terminated = true;
+                if (s->started)
+                        notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+                registry_detach_locked(s->entry);
+        }
 }
 
 void service_terminate_subtree_locked(entry *e)
@@ -315,8 +370,12 @@ void service_shutdown_all(void)
         pthread_mutex_lock(&reg_lock);
         shutting_down = true;
         for (tether_service *s = all_services; s; s = s->next_all)
-                if (workloop_post(s->loop, 0, shutdown_job, service_ref(s)) != TETHER_SUCCESS)
+                if (!s->host && workloop_post(s->loop, 0, shutdown_job, service_ref(s)) != TETHER_SUCCESS)
                         service_unref(s);
+        pthread_mutex_unlock(&reg_lock);
+        /* Hosts end when their channel closes; each is waited for. */
+        hosts_shutdown();
+        pthread_mutex_lock(&reg_lock);
         while (all_services)
                 pthread_cond_wait(&all_gone, &reg_lock);
         pthread_mutex_unlock(&reg_lock);
@@ -327,6 +386,7 @@ void service_shutdown_all(void)
 
 void env_service_release(tether_service *s)
 {
+        host_free(s->host);
         bundle_unref(s->bundle);
         entry_unref(s->entry);
 }

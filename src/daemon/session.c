@@ -121,6 +121,8 @@ bool env_caller_port_owned(env_caller *c, uint64_t port_id)
 void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint64_t connection_id, int client_fd)
 {
         if (r != TETHER_SUCCESS) {
+                /* The open is over: its connection's place and fd are free. */
+                env_caller_connection_closed(c);
                 session_reply(c, WIRE_OPEN, serial, r, NULL, -1);
                 return;
         }
@@ -212,7 +214,9 @@ static tether_ret_t entry_info_locked(entry *e, tether_value **ret)
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_uint(d, "openCount", e->open_count, 32);
         if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(d, "driver", is_service ? e->service->driver->name : "");
+                r = tether_value_dict_set_string(d, "driver", !is_service            ? ""
+                                                              : e->service->driver ? e->service->driver->name
+                                                                                   : bundle_id(e->service->bundle));
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_string(d, "bundle", is_service ? bundle_id(e->service->bundle) : "");
         if (r == TETHER_SUCCESS)
@@ -323,6 +327,12 @@ static void handle_set_properties(session *s, const wire_header *h, wire_reader 
         if (r == TETHER_SUCCESS && tether_value_get_type(dict) != TETHER_TYPE_DICT)
                 r = TETHER_ERR_BAD_ARGUMENT;
         tether_service *svc = r == TETHER_SUCCESS ? lookup_service(id, &r) : NULL;
+        if (svc && svc->host) {
+                host_set_properties(svc, s, h->type, h->serial, dict);
+                service_unref(svc);
+                tether_value_unref(dict);
+                return;
+        }
         set_props_job *j = svc ? malloc(sizeof(*j)) : NULL;
         if (svc && !j)
                 r = TETHER_ERR_NO_MEMORY;
@@ -431,6 +441,12 @@ static void handle_open(session *s, const wire_header *h, wire_reader *rd)
         open_request *req = calloc(1, sizeof(*req));
         int sv[2] = { -1, -1 };
         r = req ? wire_channel_pair(false, sv) : TETHER_ERR_NO_MEMORY;
+        if (r == TETHER_SUCCESS && svc->host) {
+                free(req);
+                host_open(svc, s, h->serial, type, options, sv);
+                service_unref(svc);
+                return;
+        }
         if (r == TETHER_SUCCESS) {
                 *req = (open_request){ .caller = session_ref(s), .service = svc, .serial = h->serial,
                                        .type = type, .options = options, .fds = { sv[0], sv[1] } };
@@ -737,6 +753,7 @@ static void session_close(session *s)
         drain(s->fd);
         ports_release_session(s);
         probes_release_session(s);
+        hosts_session_gone(s);
         live_remove(s);
         budget_leave(s->budget, s->hello_done);
         if (!s->hello_done)
@@ -929,6 +946,43 @@ static int listen_on(const char *path)
         return fd;
 }
 
+static int server_epoll(void)
+{
+        if (epfd < 0)
+                epfd = epoll_create1(EPOLL_CLOEXEC);
+        return epfd;
+}
+
+/* One turn of the main loop: events, deadlines, deferred frees. Returns
+ * how long the next turn may wait. */
+static int loop_once(int wait_ms)
+{
+        struct epoll_event evs[32];
+        /* A bounded wait: finished work loops are joined promptly. */
+        int n = epoll_wait(epfd, evs, 32, wait_ms);
+        for (int i = 0; i < n; i++) {
+                loop_source *src = evs[i].data.ptr;
+                if (!src->removed)
+                        src->fn(src, evs[i].events);
+        }
+        int next = n_unidentified ? sweep_unidentified() : -1;
+        int host_next = hosts_tick();
+        if (host_next >= 0 && (next < 0 || host_next < next))
+                next = host_next;
+        for (size_t i = 0; i < n_closing; i++)
+                session_unref(closing[i]);
+        n_closing = 0;
+        server_reap_retired();
+        service_reap();
+        if (listener_paused) {
+                if (reserve_fd < 0)
+                        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (reserve_fd >= 0)
+                        listener_set(true);
+        }
+        return next >= 0 && next < 500 ? next : 500;
+}
+
 int server_run(const char *path, int ready_fd, unsigned hello_ms)
 {
         if (hello_ms)
@@ -940,49 +994,33 @@ int server_run(const char *path, int ready_fd, unsigned hello_ms)
         sigaddset(&mask, SIGINT);
 
         loop_source lsrc = { .fn = accept_ready }, ssrc = { .fn = signal_ready };
-        epfd = epoll_create1(EPOLL_CLOEXEC);
         ssrc.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (server_epoll() < 0 || ssrc.fd < 0)
+                return 1;
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ssrc };
+        epoll_ctl(epfd, EPOLL_CTL_ADD, ssrc.fd, &ev);
+        /* Clients that connect find every driver started (IOKitWaitQuiet).
+         * Drivers in hosts answer through this loop, so it runs meanwhile,
+         * polling briefly: in-process starts end on their own threads. */
+        while (!quit && !registry_quiet())
+                loop_once(10);
         lsrc.fd = listen_on(path);
-        if (epfd < 0 || ssrc.fd < 0 || lsrc.fd < 0)
+        if (lsrc.fd < 0)
                 return 1;
         listener = &lsrc;
         reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         budget_init();
-        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lsrc };
+        ev.data.ptr = &lsrc;
         epoll_ctl(epfd, EPOLL_CTL_ADD, lsrc.fd, &ev);
-        ev.data.ptr = &ssrc;
-        epoll_ctl(epfd, EPOLL_CTL_ADD, ssrc.fd, &ev);
         log_info("listening on %s", path);
         if (ready_fd >= 0) {
                 ssize_t n = write(ready_fd, "READY\n", 6);
                 (void)n;
                 close(ready_fd);
         }
-
-        struct epoll_event evs[32];
         int wait_ms = 500;
-        while (!quit) {
-                /* A bounded wait: finished work loops are joined promptly. */
-                int n = epoll_wait(epfd, evs, 32, wait_ms);
-                for (int i = 0; i < n; i++) {
-                        loop_source *src = evs[i].data.ptr;
-                        if (!src->removed)
-                                src->fn(src, evs[i].events);
-                }
-                int next = n_unidentified ? sweep_unidentified() : -1;
-                for (size_t i = 0; i < n_closing; i++)
-                        session_unref(closing[i]);
-                n_closing = 0;
-                server_reap_retired();
-                service_reap();
-                if (listener_paused) {
-                        if (reserve_fd < 0)
-                                reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                        if (reserve_fd >= 0)
-                                listener_set(true);
-                }
-                wait_ms = next >= 0 && next < 500 ? next : 500;
-        }
+        while (!quit)
+                wait_ms = loop_once(wait_ms);
         log_info("shutting down");
         if (reserve_fd >= 0)
                 close(reserve_fd);
@@ -995,10 +1033,26 @@ int server_run(const char *path, int ready_fd, unsigned hello_ms)
         return 0;
 }
 
+tether_ret_t server_watch_input(loop_source *src)
+{
+        src->removed = false;
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = src };
+        return server_epoll() >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, src->fd, &ev) == 0 ? TETHER_SUCCESS
+                                                                                       : TETHER_ERR_NO_RESOURCES;
+}
+
+void server_unwatch(loop_source *src)
+{
+        src->removed = true;
+        if (epfd >= 0)
+                epoll_ctl(epfd, EPOLL_CTL_DEL, src->fd, NULL);
+}
+
 tether_ret_t server_watch(loop_source *src)
 {
         struct epoll_event ev = { .events = 0, .data.ptr = src }; /* hang-ups are always reported */
-        return epoll_ctl(epfd, EPOLL_CTL_ADD, src->fd, &ev) == 0 ? TETHER_SUCCESS : TETHER_ERR_NO_RESOURCES;
+        return server_epoll() >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, src->fd, &ev) == 0 ? TETHER_SUCCESS
+                                                                                       : TETHER_ERR_NO_RESOURCES;
 }
 
 static pthread_mutex_t retired_lock = PTHREAD_MUTEX_INITIALIZER;

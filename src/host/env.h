@@ -32,7 +32,8 @@ atomic_uint *env_caller_async(env_caller *c);
 /* Async calls name a notification port: it must be this session's. */
 bool env_caller_port_owned(env_caller *c, uint64_t port_id);
 /* Answer an OPEN: on success with the connection's id and the client's end
- * of its socket (the caller keeps client_fd). */
+ * of its socket (the caller keeps client_fd); on failure the open is over,
+ * and its place among the caller's connections is free again. */
 void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint64_t connection_id, int client_fd);
 /* A connection of it closed, or an open failed after its fds were counted:
  * its limits (connections, fds) get the room back. */

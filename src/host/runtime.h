@@ -46,6 +46,7 @@ struct tether_service {
         /* ---- tetherd's ---- */
         struct entry *entry;           /* referenced */
         struct bundle *bundle;         /* referenced: the bundle whose personality started it */
+        struct host *host;             /* its driver host, when its code runs in one */
         tether_service *next_all;      /* reg_lock: every live service, for shutdown */
 };
 

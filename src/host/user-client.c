@@ -571,11 +571,12 @@ void user_client_open(void *arg)
                 /* If that reply was lost, closing our copy of the client's
                  * end makes the connection hang up, and clientDied runs. */
         } else {
-                env_caller_open_reply(req->caller, req->serial, r, 0, -1);
                 close(req->fds[0]);
-                env_caller_connection_closed(req->caller);
+                env_caller_open_reply(req->caller, req->serial, r, 0, -1);
         }
-        close(req->fds[1]);
+        /* In a driver host the client's end never came here: tetherd has it. */
+        if (req->fds[1] >= 0)
+                close(req->fds[1]);
         env_caller_client_fd_passed(req->caller);
         env_caller_unref(req->caller);
         service_unref(req->service);

@@ -54,6 +54,21 @@ enum wire_type {
         WIRE_PROBE_CALL = 80,    /* a user-client call, after it returned */
         WIRE_PROBE_USB,          /* a USBTMC transfer, after it finished */
         WIRE_PROBE_ASYNC,        /* an async completion delivered */
+        /* driver host channel (docs/bundles.md): tetherd -> host */
+        WIRE_HOST_START = 96,    /* u64 service id, CBOR {driver, library, class, provider, table} -> result */
+        WIRE_HOST_OPEN,          /* u64 session id, i32 pid, u32 uid, u32 gid, u32 abi, u32 type, u32 options
+                                  * + connection fd -> u64 connection id */
+        WIRE_HOST_SET_PROPERTIES,/* i32 pid, u32 uid, u32 gid, u32 0, CBOR dict -> result */
+        WIRE_HOST_TERMINATE,     /* -> result; the host exits once its clients are gone */
+        WIRE_HOST_PING,          /* -> result, answered from the service's work loop */
+        WIRE_HOST_SESSION_GONE,  /* u64 session id: forget it (its ports) */
+        /* host -> tetherd */
+        WIRE_HOST_CLOSED = 112,  /* u64 session id: one of its connections closed */
+        WIRE_HOST_APPLY,         /* CBOR dict: merge into the service's table */
+        WIRE_HOST_REMOVE,        /* key bytes */
+        WIRE_HOST_PUBLISH_NUB,   /* CBOR {class, name, location, props} -> u64 nub id */
+        WIRE_HOST_TERMINATE_NUB, /* u64 nub id -> result */
+        WIRE_HOST_PORT,          /* u64 session id, u64 port id -> result + the port's fd */
         WIRE_REPLY_FLAG = 0x8000,/* or'ed into a reply's type */
 };
 

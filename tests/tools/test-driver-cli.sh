@@ -71,8 +71,8 @@ grep -q "not-a-bundle" "$dir/log" && fail "a folder that is no bundle was looked
 run "$tether" driver list
 [ $rc -eq 0 ] || fail "list: $err"
 [ "$(wc -l <<<"$out")" -eq 3 ] || fail "list: two bundles and a header expected: $out"
-grep -Eq "^org.tether.example +0.1.0 +running +1  $dir/drivers/org.tether.example.tether$" <<<"$out" || fail "list example: $out"
-grep -Eq "^org.tether.dsox2000 +0.1.0 +running +1  $dir/more/org.tether.dsox2000.tether$" <<<"$out" || fail "list dsox2000: $out"
+grep -Eq "^org.tether.example +0.1.0 +running +1 +0  $dir/drivers/org.tether.example.tether$" <<<"$out" || fail "list example: $out"
+grep -Eq "^org.tether.dsox2000 +0.1.0 +running +1 +0  $dir/more/org.tether.dsox2000.tether$" <<<"$out" || fail "list dsox2000: $out"
 run "$tether" driver list --json
 # In load order: the folders as given, each in name order.
 jq -se 'length == 2 and .[1].bundle == "org.tether.dsox2000" and .[0].personalities == ["ExampleDriver", "ExampleDevice"]

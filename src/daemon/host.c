@@ -1,0 +1,746 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Driver hosts, from tetherd's side (docs/bundles.md): one process per
+ * service, started when a personality whose driver runs out of process
+ * wins a nub, talked to over a channel the main loop watches, pinged, and
+ * replaced when it dies.
+ *
+ * A host is untrusted: everything it says is checked like a client's, it
+ * may touch only its own service's entry and the nubs it published, and
+ * anything malformed from it ends it. A crash costs only its service's
+ * clients: their connections hang up (the sockets died with the host), the
+ * service leaves the registry with TERMINATED, and its nub is matched again
+ * after a backoff, unless its bundle keeps crashing and is marked failed.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/manifest.h"
+#include "daemon/server.h"
+
+bool hosts_isolate_all;
+unsigned hosts_watchdog_ms = TETHERD_WATCHDOG_MS;
+
+/* A request to a host waiting for its answer, and whom to tell. */
+typedef struct pending {
+        uint32_t serial;
+        uint16_t type;                 /* WIRE_HOST_* */
+        session *caller;               /* referenced; NULL for START, TERMINATE, PING */
+        uint16_t client_type;
+        uint32_t client_serial;
+        int client_fd;                 /* OPEN: the client's end, given on success */
+        void *match;                   /* START: the candidates left */
+        struct pending *next;
+} pending;
+
+/* Connections a session has open in a host: released if the host dies. */
+typedef struct host_conn {
+        session *caller;               /* referenced */
+        unsigned n;
+        struct host_conn *next;
+} host_conn;
+
+struct host {
+        pid_t pid;                     /* 0 once waited for */
+        loop_source src;               /* the channel, watched by the main loop */
+        tether_service *svc;           /* not referenced: the service owns its host */
+        bool dead;                     /* channel closed, process reaped */
+        bool finalized;                /* the service's record has been let go */
+        bool stopping;                 /* told to terminate: an exit is no crash */
+        uint32_t next_serial;
+        pending *pending;
+        host_conn *conns;
+        uint64_t ping_sent_ms;         /* 0: no ping outstanding */
+        uint64_t last_ping_ms;
+        struct host *next;             /* every host alive */
+};
+
+/* A nub to match again once its backoff is over. */
+typedef struct restart {
+        entry *nub;                    /* referenced */
+        uint64_t due_ms;
+        struct restart *next;
+} restart;
+
+static host *hosts;                    /* main thread */
+static restart *restarts;              /* main thread */
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void host_gone(host *h, const char *why);
+
+static tether_ret_t send_to(host *h, wire_msg *m, int fd)
+{
+        if (h->dead)
+                return TETHER_ERR_NOT_ATTACHED;
+        tether_ret_t r = wire_msg_finish(m);
+        if (r == TETHER_SUCCESS)
+                r = wire_send(h->src.fd, m, fd);
+        /* A host whose channel is full is not reading: it is stuck. */
+        if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE)
+                host_gone(h, r == TETHER_ERR_NOT_RESPONDING ? "stopped reading its channel" : NULL);
+        return r;
+}
+
+/* A request with an answer to wait for; p (if any) is filled in and kept. */
+static tether_ret_t request(host *h, wire_msg *m, pending *p, int fd)
+{
+        wire_header hd;
+        memcpy(&hd, m->buf, sizeof(hd));
+        hd.serial = ++h->next_serial ? h->next_serial : ++h->next_serial;
+        memcpy(m->buf, &hd, sizeof(hd));
+        if (p) {
+                p->serial = hd.serial;
+                p->type = hd.type;
+                p->next = h->pending;
+                h->pending = p;
+        }
+        return send_to(h, m, fd);
+}
+
+static pending *take_pending(host *h, uint32_t serial, uint16_t type)
+{
+        for (pending **pp = &h->pending; *pp; pp = &(*pp)->next) {
+                pending *p = *pp;
+                if (p->serial == serial && p->type == type) {
+                        *pp = p->next;
+                        return p;
+                }
+        }
+        return NULL;
+}
+
+/* ---- connections a host holds for sessions ---- */
+
+static void conn_add(host *h, session *caller)
+{
+        host_conn *c = h->conns;
+        while (c && c->caller != caller)
+                c = c->next;
+        if (!c && (c = calloc(1, sizeof(*c)))) {
+                c->caller = session_ref(caller);
+                c->next = h->conns;
+                h->conns = c;
+        }
+        if (c)
+                c->n++;
+        env_service_open_count(h->svc, 1);
+}
+
+/* One of the session's connections in h closed (or went with h). */
+static bool conn_closed(host *h, uint64_t session_id)
+{
+        for (host_conn **pp = &h->conns; *pp; pp = &(*pp)->next) {
+                host_conn *c = *pp;
+                if (c->caller->id != session_id)
+                        continue;
+                env_caller_connection_closed(c->caller);
+                env_service_open_count(h->svc, -1);
+                if (!--c->n) {
+                        *pp = c->next;
+                        session_unref(c->caller);
+                        free(c);
+                }
+                return true;
+        }
+        return false;
+}
+
+/* ---- answers to what tetherd asked ---- */
+
+static void answer_open(host *h, pending *p, tether_ret_t r, wire_reader *rd)
+{
+        uint64_t id = r == TETHER_SUCCESS ? wire_get_u64(rd) : 0;
+        if (r == TETHER_SUCCESS && wire_reader_done(rd) != TETHER_SUCCESS)
+                r = TETHER_ERR_IPC;
+        if (r == TETHER_SUCCESS)
+                conn_add(h, p->caller);
+        env_caller_open_reply(p->caller, p->client_serial, r, id, p->client_fd);
+        close(p->client_fd);
+        env_caller_client_fd_passed(p->caller);
+}
+
+static void finish_pending(host *h, pending *p, tether_ret_t r, wire_reader *rd)
+{
+        switch (p->type) {
+        case WIRE_HOST_START:
+                service_host_started(h->svc, r, p->match);
+                break;
+        case WIRE_HOST_OPEN:
+                answer_open(h, p, r, rd);
+                break;
+        case WIRE_HOST_SET_PROPERTIES:
+                session_reply(p->caller, p->client_type, p->client_serial, r, NULL, -1);
+                break;
+        case WIRE_HOST_PING:
+                h->ping_sent_ms = 0;
+                break;
+        default:
+                break;
+        }
+        session_unref(p->caller);
+        free(p);
+}
+
+/* ---- what a host asks ---- */
+
+static const char *dict_string(const tether_value *d, const char *key)
+{
+        tether_value *v = NULL;
+        const char *s = NULL;
+        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
+                tether_value_get_string(v, &s);
+        return s;
+}
+
+static void reply_to_host(host *h, const wire_header *hd, tether_ret_t r, const uint64_t *u64, int fd)
+{
+        wire_msg m;
+        wire_msg_init(&m, hd->type | WIRE_REPLY_FLAG, hd->serial, r);
+        if (u64)
+                wire_put_u64(&m, *u64);
+        send_to(h, &m, fd);
+}
+
+/* False: the message is malformed, and the host is to be ended. */
+static bool host_asks(host *h, const wire_header *hd, wire_reader *rd)
+{
+        tether_service *s = h->svc;
+        tether_value *v = NULL;
+        tether_ret_t r;
+        switch (hd->type) {
+        case WIRE_HOST_CLOSED: {
+                uint64_t id = wire_get_u64(rd);
+                return wire_reader_done(rd) == TETHER_SUCCESS && conn_closed(h, id);
+        }
+        case WIRE_HOST_APPLY:
+                if (wire_get_value(rd, &v) != TETHER_SUCCESS || tether_value_get_type(v) != TETHER_TYPE_DICT) {
+                        tether_value_unref(v);
+                        return false;
+                }
+                env_service_apply(s, v);
+                tether_value_unref(v);
+                return true;
+        case WIRE_HOST_REMOVE: {
+                size_t n = rd->left;
+                const uint8_t *k = wire_get_bytes(rd, n);
+                if (!n || n > 1024 || memchr(k, 0, n))
+                        return false;
+                char key[1025];
+                memcpy(key, k, n);
+                key[n] = '\0';
+                env_service_remove(s, key);
+                return true;
+        }
+        case WIRE_HOST_PUBLISH_NUB: {
+                if (wire_get_value(rd, &v) != TETHER_SUCCESS || tether_value_get_type(v) != TETHER_TYPE_DICT) {
+                        tether_value_unref(v);
+                        return false;
+                }
+                const char *cls = dict_string(v, "class"), *name = dict_string(v, "name");
+                tether_value *props = NULL;
+                if (tether_value_dict_get(v, "props", &props) == TETHER_SUCCESS &&
+                    tether_value_get_type(props) != TETHER_TYPE_DICT)
+                        props = NULL;
+                uint64_t id = 0;
+                r = cls && name ? env_service_publish_nub(s, cls, name, dict_string(v, "location"), props, &id)
+                                : TETHER_ERR_BAD_ARGUMENT;
+                tether_value_unref(v);
+                reply_to_host(h, hd, r, r == TETHER_SUCCESS ? &id : NULL, -1);
+                return true;
+        }
+        case WIRE_HOST_TERMINATE_NUB: {
+                uint64_t id = wire_get_u64(rd);
+                if (wire_reader_done(rd) != TETHER_SUCCESS)
+                        return false;
+                reply_to_host(h, hd, env_service_terminate_nub(s, id), NULL, -1);
+                return true;
+        }
+        case WIRE_HOST_PORT: {
+                uint64_t session_id = wire_get_u64(rd), port_id = wire_get_u64(rd);
+                if (wire_reader_done(rd) != TETHER_SUCCESS)
+                        return false;
+                int fd = -1;
+                r = port_dup_for(port_id, session_id, &fd);
+                reply_to_host(h, hd, r, NULL, fd);
+                if (fd >= 0)
+                        close(fd);
+                return true;
+        }
+        default:
+                return false;
+        }
+}
+
+static void host_readable(loop_source *src, uint32_t events)
+{
+        host *h = (host *)((char *)src - offsetof(host, src));
+        static uint8_t rx[WIRE_MAX_MESSAGE];
+        for (int i = 0; i < TETHERD_BATCH && !h->dead; i++) {
+                size_t len = 0;
+                int fd = -1;
+                tether_ret_t r = wire_recv(h->src.fd, rx, sizeof(rx), &len, &fd);
+                if (r == TETHER_ERR_NOT_READY)
+                        return;
+                if (r != TETHER_SUCCESS) {
+                        host_gone(h, r == TETHER_ERR_MESSAGE_TOO_LARGE ? "sent an oversized message" : NULL);
+                        return;
+                }
+                if (fd != -1) { /* no host message carries one */
+                        if (fd >= 0)
+                                close(fd);
+                        host_gone(h, "passed an fd");
+                        return;
+                }
+                wire_header hd;
+                wire_reader rd;
+                bool ok = wire_header_check(rx, len, &hd) == TETHER_SUCCESS;
+                if (ok)
+                        wire_reader_init(&rd, rx + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+                if (ok && (hd.type & WIRE_REPLY_FLAG)) {
+                        pending *p = take_pending(h, hd.serial, hd.type & ~WIRE_REPLY_FLAG);
+                        if (p)
+                                finish_pending(h, p, hd.result, &rd);
+                        ok = p != NULL;
+                } else if (ok) {
+                        ok = host_asks(h, &hd, &rd);
+                }
+                if (!ok) {
+                        host_gone(h, "sent a malformed message");
+                        return;
+                }
+        }
+}
+
+/* ---- life and death ---- */
+
+static const char *host_binary(void)
+{
+        const char *p = getenv(TETHERD_HOST_ENV);
+        return p && *p ? p : TETHER_DRIVERHOST;
+}
+
+/* Who the host runs as: the manifest's user, else tether-driver, else
+ * nobody; never root. Looked up before fork (not async-signal-safe). */
+static bool host_user(const manifest *m, uid_t *uid, gid_t *gid)
+{
+        const char *names[] = { m->user, MANIFEST_DEFAULT_USER, MANIFEST_FALLBACK_USER };
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                struct passwd *pw = names[i] ? getpwnam(names[i]) : NULL;
+                if (pw && pw->pw_uid != 0) {
+                        *uid = pw->pw_uid;
+                        *gid = pw->pw_gid;
+                        return true;
+                }
+                if (i == 0 && m->user)
+                        return false; /* named, and gone since the manifest was read */
+        }
+        return false;
+}
+
+static pid_t spawn(const manifest *m, int channel)
+{
+        uid_t uid = 0;
+        gid_t gid = 0;
+        bool drop = geteuid() == 0;
+        if (drop && !host_user(m, &uid, &gid)) {
+                log_err("bundle %s: no user to run its host as", m->bundle_id);
+                return -1;
+        }
+        /* A clean environment: what the host needs, and the settings that
+         * make a sanitizer build and logging behave as tetherd's do. */
+        static const char *const keep[] = { "TETHER_LOG", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+        char *envp[sizeof(keep) / sizeof(keep[0]) + 1] = { 0 };
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+                const char *v = getenv(keep[i]);
+                char *kv = NULL;
+                if (v && asprintf(&kv, "%s=%s", keep[i], v) > 0)
+                        envp[n++] = kv;
+        }
+        const char *bin = host_binary();
+        char *const argv[] = { (char *)"tether-driverhost", (char *)m->bundle_id, NULL };
+        pid_t pid = fork();
+        if (pid == 0) {
+                /* Only async-signal-safe calls from here to exec. */
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
+                        _exit(126);
+                /* dup2 onto itself would leave close-on-exec set. */
+                if (channel == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(channel, 3) < 0)
+                        _exit(126);
+                close_range(4, ~0u, 0); /* nothing else of tetherd's */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (drop && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0))
+                        _exit(126);
+                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                execve(bin, argv, envp);
+                _exit(127);
+        }
+        for (size_t i = 0; i < n; i++)
+                free(envp[i]);
+        if (pid < 0)
+                log_err("bundle %s: cannot start a host: %s", m->bundle_id, strerror(errno));
+        return pid;
+}
+
+/* With the main loop's channel watch gone and the process waited for. */
+static void reap(host *h, char *how, size_t how_size)
+{
+        int status = 0;
+        if (h->pid > 0) {
+                if (waitpid(h->pid, &status, WNOHANG) == 0) {
+                        /* Alive with its channel closed, or stuck: either way, done. */
+                        kill(h->pid, SIGKILL);
+                        waitpid(h->pid, &status, 0);
+                }
+                h->pid = 0;
+        }
+        if (WIFSIGNALED(status))
+                snprintf(how, how_size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+                snprintf(how, how_size, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* Let the service record go (once): its place in the registry is gone. */
+static void finalize(host *h)
+{
+        if (h->finalized)
+                return;
+        h->finalized = true;
+        for (host **pp = &hosts; *pp; pp = &(*pp)->next)
+                if (*pp == h) {
+                        *pp = h->next;
+                        break;
+                }
+        env_service_loop_exit(h->svc);
+}
+
+static void schedule_restart(entry *nub, int delay_ms)
+{
+        restart *r = calloc(1, sizeof(*r));
+        if (!r)
+                return;
+        r->nub = entry_ref(nub);
+        r->due_ms = now_ms() + (uint64_t)delay_ms;
+        r->next = restarts;
+        restarts = r;
+}
+
+static void host_gone(host *h, const char *why)
+{
+        if (h->dead)
+                return;
+        h->dead = true;
+        if (h->src.fd >= 0) {
+                server_unwatch(&h->src);
+                close(h->src.fd);
+                h->src.fd = -1;
+        }
+        if (why && h->pid > 0)
+                kill(h->pid, SIGKILL);
+        char how[96];
+        reap(h, how, sizeof(how));
+        tether_service *s = h->svc;
+        bool crashed = !h->stopping && s->started;
+        if (why || crashed)
+                log_err("bundle %s: host of %s %s%s%s", bundle_id(s->bundle), s->class_name, why ? why : how,
+                        why ? "; killed" : "", crashed ? "; its service is terminated" : "");
+        /* Whatever it was asked and did not answer: answered now. */
+        while (h->pending) {
+                pending *p = h->pending;
+                h->pending = p->next;
+                finish_pending(h, p, TETHER_ERR_NOT_ATTACHED, NULL);
+        }
+        while (h->conns)
+                conn_closed(h, h->conns->caller->id);
+        pthread_mutex_lock(&reg_lock);
+        entry *nub = s->entry->parent ? entry_ref(s->entry->parent) : NULL;
+        service_host_gone_locked(s);
+        pthread_mutex_unlock(&reg_lock);
+        if (crashed && nub) {
+                int delay = bundle_crashed(s->bundle, why ? why : how);
+                if (delay >= 0)
+                        schedule_restart(nub, delay);
+        }
+        entry_unref(nub);
+        finalize(h);
+}
+
+void host_start(tether_service *s, const candidate *c, void *match)
+{
+        const manifest *m = bundle_manifest(c->bundle);
+        host *h = calloc(1, sizeof(*h));
+        pending *p = calloc(1, sizeof(*p));
+        int sv[2] = { -1, -1 };
+        tether_value *what = NULL, *provider = NULL, *table = NULL;
+        tether_ret_t r = h && p ? TETHER_SUCCESS : TETHER_ERR_NO_MEMORY;
+        if (r == TETHER_SUCCESS && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                r = TETHER_ERR_NO_RESOURCES;
+        /* tetherd's end never blocks the main loop: a host that stops
+         * reading fills it, and is ended for it. */
+        if (r == TETHER_SUCCESS)
+                fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        if (r == TETHER_SUCCESS) {
+                h->svc = s;
+                h->src = (loop_source){ .fd = sv[0], .fn = host_readable };
+                s->host = h;
+                h->pid = spawn(m, sv[1]);
+                if (h->pid < 0) {
+                        h->pid = 0;
+                        r = TETHER_ERR_NO_RESOURCES;
+                }
+        }
+        if (sv[1] >= 0)
+                close(sv[1]);
+        if (r == TETHER_SUCCESS && server_watch_input(&h->src) != TETHER_SUCCESS)
+                r = TETHER_ERR_NO_RESOURCES;
+        if (r == TETHER_SUCCESS) {
+                h->next = hosts;
+                hosts = h;
+                h->last_ping_ms = now_ms();
+                pthread_mutex_lock(&reg_lock);
+                entry *nub = s->entry->parent ? entry_ref(s->entry->parent) : NULL;
+                pthread_mutex_unlock(&reg_lock);
+                r = nub ? registry_copy_props(nub, &provider) : TETHER_ERR_NOT_ATTACHED;
+                if (r == TETHER_SUCCESS)
+                        r = registry_copy_props(s->entry, &table);
+                entry_unref(nub);
+        }
+        if (r == TETHER_SUCCESS)
+                r = tether_value_new_dict(&what);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(what, "library", m->library);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(what, "driver", c->driver_class);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set(what, "provider", provider);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set(what, "table", table);
+        tether_value_unref(provider);
+        tether_value_unref(table);
+        if (r == TETHER_SUCCESS) {
+                wire_msg msg;
+                wire_msg_init(&msg, WIRE_HOST_START, 0, 0);
+                wire_put_u64(&msg, s->id);
+                wire_put_value(&msg, what);
+                p->match = match;
+                r = request(h, &msg, p, -1);
+                p = NULL; /* pending now, or answered by host_gone */
+        }
+        tether_value_unref(what);
+        if (r == TETHER_SUCCESS)
+                return;
+        free(p);
+        if (!h) {
+                service_host_started(s, r, match);
+                return;
+        }
+        if (h->dead)
+                return; /* host_gone answered START */
+        if (!h->next && hosts != h) {
+                /* Never watched: nothing else knows of it. */
+                if (h->src.fd >= 0)
+                        close(h->src.fd);
+                h->src.fd = -1;
+                h->dead = true;
+                char how[96];
+                reap(h, how, sizeof(how));
+                h->finalized = true; /* start_done's host_stop must not */
+                service_host_started(s, r, match);
+                env_service_loop_exit(s);
+                return;
+        }
+        host_gone(h, "could not be started");
+}
+
+void host_terminate(tether_service *s)
+{
+        host *h = s->host;
+        if (!h || h->dead || h->stopping)
+                return;
+        h->stopping = true;
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_TERMINATE, 0, 0);
+        pending *p = calloc(1, sizeof(*p));
+        request(h, &m, p, -1);
+}
+
+void host_stop(tether_service *s)
+{
+        host *h = s->host;
+        if (!h)
+                return;
+        h->stopping = true;
+        if (!h->dead) {
+                h->dead = true;
+                if (h->src.fd >= 0) {
+                        server_unwatch(&h->src);
+                        close(h->src.fd);
+                        h->src.fd = -1;
+                }
+                char how[96];
+                reap(h, how, sizeof(how));
+                while (h->pending) {
+                        pending *p = h->pending;
+                        h->pending = p->next;
+                        if (p->type == WIRE_HOST_START)
+                                p->type = 0; /* the caller is answering the start itself */
+                        finish_pending(h, p, TETHER_ERR_NOT_ATTACHED, NULL);
+                }
+        }
+        finalize(h);
+}
+
+void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t type, uint32_t options, int fds[2])
+{
+        host *h = s->host;
+        pending *p = calloc(1, sizeof(*p));
+        if (!p || h->dead || s->terminated) {
+                free(p);
+                close(fds[0]);
+                close(fds[1]);
+                env_caller_client_fd_passed(caller);
+                env_caller_open_reply(caller, serial, !p ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED, 0, -1);
+                return;
+        }
+        *p = (pending){ .caller = session_ref(caller), .client_serial = serial, .client_fd = fds[1] };
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_OPEN, 0, 0);
+        wire_put_u64(&m, caller->id);
+        wire_put_u32(&m, (uint32_t)caller->task.pid);
+        wire_put_u32(&m, caller->task.uid);
+        wire_put_u32(&m, caller->task.gid);
+        wire_put_u32(&m, caller->task.abi_word_bits);
+        wire_put_u32(&m, type);
+        wire_put_u32(&m, options);
+        request(h, &m, p, fds[0]); /* answered by the host, or by host_gone */
+        close(fds[0]);             /* the host has its own copy now */
+}
+
+void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict)
+{
+        host *h = s->host;
+        pending *p = calloc(1, sizeof(*p));
+        if (!p || h->dead || s->terminated) {
+                free(p);
+                session_reply(caller, type, serial, !p ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED, NULL, -1);
+                return;
+        }
+        *p = (pending){ .caller = session_ref(caller), .client_type = type, .client_serial = serial, .client_fd = -1 };
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES, 0, 0);
+        wire_put_u32(&m, (uint32_t)caller->task.pid);
+        wire_put_u32(&m, caller->task.uid);
+        wire_put_u32(&m, caller->task.gid);
+        wire_put_u32(&m, 0);
+        wire_put_value(&m, dict);
+        request(h, &m, p, -1);
+}
+
+void hosts_session_gone(const session *s)
+{
+        for (host *h = hosts; h;) {
+                host *next = h->next; /* a send that fails ends h */
+                wire_msg m;
+                wire_msg_init(&m, WIRE_HOST_SESSION_GONE, 0, 0);
+                wire_put_u64(&m, s->id);
+                send_to(h, &m, -1);
+                h = next;
+        }
+}
+
+int hosts_tick(void)
+{
+        uint64_t now = now_ms();
+        int next = -1;
+        for (host *h = hosts; h;) {
+                host *after = h->next;
+                if (!h->dead && h->svc->started && !h->stopping) {
+                        if (h->ping_sent_ms && now - h->ping_sent_ms >= hosts_watchdog_ms) {
+                                char why[64];
+                                snprintf(why, sizeof(why), "did not answer a heartbeat within %u ms", hosts_watchdog_ms);
+                                host_gone(h, why);
+                        } else if (!h->ping_sent_ms && now - h->last_ping_ms >= TETHERD_HEARTBEAT_MS) {
+                                wire_msg m;
+                                wire_msg_init(&m, WIRE_HOST_PING, 0, 0);
+                                pending *p = calloc(1, sizeof(*p));
+                                h->ping_sent_ms = now;
+                                h->last_ping_ms = now;
+                                if (p)
+                                        p->client_fd = -1;
+                                request(h, &m, p, -1);
+                        }
+                        if (!h->dead) {
+                                uint64_t due = h->ping_sent_ms ? h->ping_sent_ms + hosts_watchdog_ms
+                                                               : h->last_ping_ms + TETHERD_HEARTBEAT_MS;
+                                int left = due > now ? (int)(due - now) : 0;
+                                if (next < 0 || left < next)
+                                        next = left;
+                        }
+                }
+                h = after;
+        }
+        for (restart **pp = &restarts; *pp;) {
+                restart *r = *pp;
+                if (r->due_ms > now) {
+                        int left = (int)(r->due_ms - now);
+                        if (next < 0 || left < next)
+                                next = left;
+                        pp = &r->next;
+                        continue;
+                }
+                *pp = r->next;
+                /* Still published, and still nobody's: match it again. */
+                if (r->nub->parent)
+                        service_match_nub(r->nub);
+                entry_unref(r->nub);
+                free(r);
+        }
+        return next;
+}
+
+void hosts_shutdown(void)
+{
+        while (hosts) {
+                host *h = hosts;
+                h->stopping = true;
+                pthread_mutex_lock(&reg_lock);
+                service_host_gone_locked(h->svc);
+                pthread_mutex_unlock(&reg_lock);
+                host_stop(h->svc);
+        }
+        while (restarts) {
+                restart *r = restarts;
+                restarts = r->next;
+                entry_unref(r->nub);
+                free(r);
+        }
+}
+
+void host_free(host *h)
+{
+        if (!h)
+                return;
+        if (h->src.fd >= 0)
+                close(h->src.fd);
+        free(h);
+}

@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tether-driverhost: one service of one bundle, in a process of its own
+ * (docs/bundles.md). tetherd starts it with its channel on fd 3, tells it
+ * which driver of which library to start on which nub, hands it each
+ * connection's socket as clients open the service, and watches it: if it
+ * dies, only this service's clients notice.
+ *
+ * Threads: the main thread reads the channel and answers what it can at
+ * once; everything that runs driver code is posted to the service's work
+ * loop, exactly as in tetherd. The driver API's registry half (host/env.h)
+ * becomes messages to tetherd; the few that need an answer (publishing a
+ * nub, a client's notification port) wait for it on the loop's thread
+ * while the main thread keeps reading.
+ */
+#include "host/runtime.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "host/probes.h"
+#include "wire/message.h"
+
+#define CHANNEL_FD 3
+
+static tether_service *svc;                /* the one service this host runs */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* everything below */
+static tether_value *table;                /* the service's property table, as this host set it */
+static tether_value *provider;             /* the nub's table, as it was at start */
+
+/* ---- sending ---- */
+
+static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The channel is blocking: tetherd reads it from its main loop and a
+ * host that cannot tell it things has nothing better to do than wait. */
+static tether_ret_t send_msg(wire_msg *m, int fd)
+{
+        if (wire_msg_finish(m) != TETHER_SUCCESS)
+                return TETHER_ERR_MESSAGE_TOO_LARGE;
+        pthread_mutex_lock(&send_lock);
+        tether_ret_t r = wire_send(CHANNEL_FD, m, fd);
+        pthread_mutex_unlock(&send_lock);
+        return r;
+}
+
+static void reply(uint16_t type, uint32_t serial, tether_ret_t r)
+{
+        wire_msg m;
+        wire_msg_init(&m, type | WIRE_REPLY_FLAG, serial, r);
+        send_msg(&m, -1);
+}
+
+/* ---- asking tetherd and waiting (the loop thread only) ---- */
+
+static pthread_cond_t rpc_done = PTHREAD_COND_INITIALIZER;
+static struct {
+        uint32_t serial;           /* waited for; 0 when none */
+        bool done;
+        tether_ret_t result;
+        uint64_t u64;
+        int fd;
+} rpc;
+static uint32_t next_serial = 1;
+
+static tether_ret_t ask(wire_msg *m, uint64_t *ret_u64, int *ret_fd)
+{
+        wire_header h;
+        pthread_mutex_lock(&lock);
+        uint32_t serial = next_serial++;
+        memcpy(&h, m->buf, sizeof(h));
+        h.serial = serial;
+        memcpy(m->buf, &h, sizeof(h));
+        rpc.serial = serial;
+        rpc.done = false;
+        rpc.fd = -1;
+        pthread_mutex_unlock(&lock);
+        tether_ret_t r = send_msg(m, -1);
+        pthread_mutex_lock(&lock);
+        while (r == TETHER_SUCCESS && !rpc.done)
+                pthread_cond_wait(&rpc_done, &lock);
+        if (r == TETHER_SUCCESS) {
+                r = rpc.result;
+                if (ret_u64)
+                        *ret_u64 = rpc.u64;
+                if (ret_fd)
+                        *ret_fd = rpc.fd;
+                else if (rpc.fd >= 0)
+                        close(rpc.fd);
+        }
+        rpc.serial = 0;
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+static void answered(const wire_header *h, wire_reader *rd, int fd)
+{
+        pthread_mutex_lock(&lock);
+        if (h->serial && h->serial == rpc.serial && !rpc.done) {
+                rpc.result = h->result;
+                rpc.u64 = rd->left >= 8 ? wire_get_u64(rd) : 0;
+                rpc.fd = fd;
+                rpc.done = true;
+                pthread_cond_signal(&rpc_done);
+                fd = -1;
+        }
+        pthread_mutex_unlock(&lock);
+        if (fd >= 0)
+                close(fd);
+}
+
+/* ---- callers: the sessions that opened connections here ---- */
+
+struct env_caller {
+        atomic_uint refs;
+        uint64_t id;
+        tether_task task;
+        atomic_uint n_async;
+        log_limit log;
+        char who[32];
+        env_caller *next;          /* lock */
+};
+
+static env_caller *callers;        /* lock: one record per session, while referenced */
+
+/* A notification port of a session, as tetherd passed it. */
+typedef struct port {
+        uint64_t id, session;
+        int fd;
+        struct port *next;
+} port;
+static port *ports;                /* lock */
+
+env_caller *env_caller_ref(env_caller *c)
+{
+        atomic_fetch_add(&c->refs, 1);
+        return c;
+}
+
+void env_caller_unref(env_caller *c)
+{
+        pthread_mutex_lock(&lock);
+        bool last = atomic_fetch_sub(&c->refs, 1) == 1;
+        if (last)
+                for (env_caller **pp = &callers; *pp; pp = &(*pp)->next)
+                        if (*pp == c) {
+                                *pp = c->next;
+                                break;
+                        }
+        pthread_mutex_unlock(&lock);
+        if (!last)
+                return;
+        log_limit_flush(&c->log, c->who);
+        log_limit_destroy(&c->log);
+        free(c);
+}
+
+static env_caller *caller_for(uint64_t session, const tether_task *task)
+{
+        pthread_mutex_lock(&lock);
+        env_caller *c = callers;
+        while (c && c->id != session)
+                c = c->next;
+        if (c) {
+                atomic_fetch_add(&c->refs, 1);
+        } else if ((c = calloc(1, sizeof(*c)))) {
+                atomic_init(&c->refs, 1);
+                c->id = session;
+                c->task = *task;
+                log_limit_init(&c->log);
+                snprintf(c->who, sizeof(c->who), "client pid %d", (int)task->pid);
+                c->next = callers;
+                callers = c;
+        }
+        pthread_mutex_unlock(&lock);
+        return c;
+}
+
+uint64_t env_caller_id(const env_caller *c)
+{
+        return c->id;
+}
+
+const tether_task *env_caller_task(const env_caller *c)
+{
+        return &c->task;
+}
+
+log_limit *env_caller_log(env_caller *c)
+{
+        return &c->log;
+}
+
+const char *env_caller_who(const env_caller *c)
+{
+        return c->who;
+}
+
+atomic_uint *env_caller_async(env_caller *c)
+{
+        return &c->n_async;
+}
+
+static port *find_port_locked(uint64_t id)
+{
+        for (port *p = ports; p; p = p->next)
+                if (p->id == id)
+                        return p;
+        return NULL;
+}
+
+/* A port is this session's if tetherd says so; it passes the port's fd with
+ * its answer, kept for the completions to come. */
+bool env_caller_port_owned(env_caller *c, uint64_t port_id)
+{
+        pthread_mutex_lock(&lock);
+        port *p = find_port_locked(port_id);
+        bool known = p != NULL, owned = p && p->session == c->id;
+        pthread_mutex_unlock(&lock);
+        if (known)
+                return owned;
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_PORT, 0, 0);
+        wire_put_u64(&m, c->id);
+        wire_put_u64(&m, port_id);
+        int fd = -1;
+        if (ask(&m, NULL, &fd) != TETHER_SUCCESS || fd < 0)
+                return false;
+        p = calloc(1, sizeof(*p));
+        if (!p) {
+                close(fd);
+                return false;
+        }
+        *p = (port){ .id = port_id, .session = c->id, .fd = fd };
+        pthread_mutex_lock(&lock);
+        p->next = ports;
+        ports = p;
+        pthread_mutex_unlock(&lock);
+        return true;
+}
+
+tether_ret_t env_port_send(uint64_t port_id, const wire_msg *m)
+{
+        pthread_mutex_lock(&lock);
+        port *p = find_port_locked(port_id);
+        /* Never blocks: the port's socket is non-blocking, as tetherd's own
+         * end is (a client that does not drain its port loses messages). */
+        tether_ret_t r = p ? wire_send(p->fd, m, -1) : TETHER_ERR_NOT_ATTACHED;
+        pthread_mutex_unlock(&lock);
+        return r == TETHER_ERR_NOT_RESPONDING ? TETHER_SUCCESS : r;
+}
+
+static void forget_session(uint64_t session)
+{
+        pthread_mutex_lock(&lock);
+        for (port **pp = &ports; *pp;) {
+                port *p = *pp;
+                if (p->session == session) {
+                        *pp = p->next;
+                        close(p->fd);
+                        free(p);
+                } else {
+                        pp = &p->next;
+                }
+        }
+        pthread_mutex_unlock(&lock);
+}
+
+void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint64_t connection_id, int client_fd)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_OPEN | WIRE_REPLY_FLAG, serial, r);
+        if (r == TETHER_SUCCESS)
+                wire_put_u64(&m, connection_id);
+        send_msg(&m, -1);
+}
+
+void env_caller_connection_closed(env_caller *c)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_CLOSED, 0, 0);
+        wire_put_u64(&m, c->id);
+        send_msg(&m, -1);
+}
+
+void env_caller_client_fd_passed(env_caller *c)
+{
+        /* tetherd holds the client's end, not this process. */
+}
+
+/* ---- the service's place in the registry ---- */
+
+void env_service_release(tether_service *s)
+{
+}
+
+void env_service_open_count(tether_service *s, int delta)
+{
+        /* tetherd counts from the opens it forwarded and the closes told. */
+}
+
+void env_service_loop_exit(void *arg)
+{
+        /* The service is terminated and its last client gone: so is this
+         * host. tetherd sees the channel close. */
+        exit(0);
+}
+
+tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
+{
+        pthread_mutex_lock(&lock);
+        tether_value *next = NULL;
+        tether_ret_t r = tether_value_copy(table, &next);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_merge(next, changes);
+        if (r == TETHER_SUCCESS) {
+                tether_value_unref(table);
+                table = next;
+                next = NULL;
+        }
+        pthread_mutex_unlock(&lock);
+        tether_value_unref(next);
+        if (r != TETHER_SUCCESS)
+                return r;
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_APPLY, 0, 0);
+        wire_put_value(&m, changes);
+        return send_msg(&m, -1);
+}
+
+tether_ret_t env_service_remove(tether_service *s, const char *key)
+{
+        pthread_mutex_lock(&lock);
+        tether_value *next = NULL;
+        tether_ret_t r = tether_value_copy(table, &next);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_remove(next, key);
+        if (r == TETHER_SUCCESS) {
+                tether_value_unref(table);
+                table = next;
+                next = NULL;
+        }
+        pthread_mutex_unlock(&lock);
+        tether_value_unref(next);
+        if (r != TETHER_SUCCESS)
+                return r;
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_REMOVE, 0, 0);
+        wire_put_bytes(&m, key, strlen(key));
+        return send_msg(&m, -1);
+}
+
+static tether_ret_t copy_from(tether_value *dict, const char *key, tether_value **ret)
+{
+        pthread_mutex_lock(&lock);
+        tether_value *v = NULL;
+        tether_ret_t r = tether_value_dict_get(dict, key, &v);
+        *ret = tether_value_ref(v);
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+tether_ret_t env_service_copy(tether_service *s, const char *key, tether_value **ret)
+{
+        return copy_from(table, key, ret);
+}
+
+/* The nub's table as it was when the service started: nubs describe a
+ * device, and a device does not change what it is. */
+tether_ret_t env_service_provider_property(tether_service *s, const char *key, tether_value **ret)
+{
+        return copy_from(provider, key, ret);
+}
+
+tether_ret_t env_service_publish_nub(tether_service *s, const char *class_name, const char *name,
+                                     const char *location, tether_value *props, uint64_t *ret_id)
+{
+        tether_value *d = NULL;
+        tether_ret_t r = tether_value_new_dict(&d);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "class", class_name);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(d, "name", name);
+        if (r == TETHER_SUCCESS && location)
+                r = tether_value_dict_set_string(d, "location", location);
+        if (r == TETHER_SUCCESS && props)
+                r = tether_value_dict_set(d, "props", props);
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_PUBLISH_NUB, 0, 0);
+        wire_put_value(&m, d);
+        tether_value_unref(d);
+        uint64_t id = 0;
+        if (r == TETHER_SUCCESS)
+                r = ask(&m, &id, NULL);
+        if (r == TETHER_SUCCESS && ret_id)
+                *ret_id = id;
+        return r;
+}
+
+tether_ret_t env_service_terminate_nub(tether_service *s, uint64_t nub_id)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_TERMINATE_NUB, 0, 0);
+        wire_put_u64(&m, nub_id);
+        return ask(&m, NULL, NULL);
+}
+
+/* ---- probes: not forwarded from hosts yet; nobody probes here ---- */
+
+atomic_uint probe_count;
+__thread probe_context probe_current;
+
+static uint64_t clock_ns(clockid_t clock)
+{
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t probe_now_ns(void)
+{
+        return clock_ns(CLOCK_REALTIME);
+}
+
+uint64_t probe_mono_ns(void)
+{
+        return clock_ns(CLOCK_MONOTONIC);
+}
+
+void probe_call(const probe_call_event *e)
+{
+}
+
+void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count)
+{
+}
+
+/* ---- what tetherd asks ---- */
+
+typedef struct job {
+        uint16_t type;
+        uint32_t serial;
+        tether_value *dict;
+} job;
+
+static void run_job(void *arg)
+{
+        job *j = arg;
+        tether_ret_t r = TETHER_SUCCESS;
+        switch (j->type) {
+        case WIRE_HOST_START:
+                r = service_run_start(svc);
+                svc->started = r == TETHER_SUCCESS;
+                break;
+        case WIRE_HOST_SET_PROPERTIES:
+                r = service_set_properties(svc, j->dict);
+                break;
+        case WIRE_HOST_TERMINATE:
+                service_run_stop(svc);
+                break;
+        default: /* PING: the loop is alive */
+                break;
+        }
+        reply(j->type, j->serial, r);
+        if (j->type == WIRE_HOST_START && r != TETHER_SUCCESS)
+                exit(0); /* tetherd tries the next driver; nothing here to keep */
+        if (j->type == WIRE_HOST_TERMINATE)
+                service_finish_if_idle(svc);
+        tether_value_unref(j->dict);
+        free(j);
+}
+
+static tether_ret_t post(uint16_t type, uint32_t serial, tether_value *dict)
+{
+        job *j = malloc(sizeof(*j));
+        if (!j)
+                return TETHER_ERR_NO_MEMORY;
+        *j = (job){ .type = type, .serial = serial, .dict = dict };
+        tether_ret_t r = svc ? workloop_post(svc->loop, 0, run_job, j) : TETHER_ERR_NOT_READY;
+        if (r != TETHER_SUCCESS)
+                free(j);
+        return r;
+}
+
+static const char *dict_string(const tether_value *d, const char *key)
+{
+        tether_value *v = NULL;
+        const char *s = NULL;
+        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
+                tether_value_get_string(v, &s);
+        return s;
+}
+
+/* Load the library, find the driver, make the service: everything but
+ * start(), which runs on its loop. */
+static tether_ret_t start(uint64_t id, const tether_value *what)
+{
+        const char *lib = dict_string(what, "library"), *cls = dict_string(what, "driver");
+        tether_value *prov = NULL, *tab = NULL;
+        if (svc || !lib || !cls || tether_value_dict_get(what, "provider", &prov) != TETHER_SUCCESS ||
+            tether_value_dict_get(what, "table", &tab) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        void *so = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+        if (!so) {
+                log_err("bundle library %s: %s", lib, dlerror());
+                return TETHER_ERR_NOT_FOUND;
+        }
+        const tether_bundle_entry *entry = dlsym(so, TETHER_BUNDLE_SYMBOL);
+        if (!entry || entry->abi != TETHER_DRIVER_ABI || !entry->drivers) {
+                log_err("bundle library %s: no %s for driver ABI %u", lib, TETHER_BUNDLE_SYMBOL, TETHER_DRIVER_ABI);
+                return TETHER_ERR_UNSUPPORTED;
+        }
+        const tether_driver *drv = NULL;
+        for (size_t i = 0; entry->drivers[i] && !drv; i++)
+                if (entry->drivers[i]->class_name && !strcmp(entry->drivers[i]->class_name, cls))
+                        drv = entry->drivers[i];
+        if (!drv) {
+                log_err("bundle library %s: no driver %s", lib, cls);
+                return TETHER_ERR_NOT_FOUND;
+        }
+        tether_service *s = calloc(1, sizeof(*s));
+        if (!s)
+                return TETHER_ERR_NO_MEMORY;
+        atomic_init(&s->refs, 1);
+        s->id = id;
+        s->class_name = drv->class_name;
+        s->driver = drv;
+        s->priv = calloc(1, drv->priv_size ? drv->priv_size : 1);
+        tether_ret_t r = s->priv ? workloop_new(drv->class_name, &s->loop) : TETHER_ERR_NO_MEMORY;
+        if (r != TETHER_SUCCESS) {
+                free(s->priv);
+                free(s);
+                return r;
+        }
+        pthread_mutex_lock(&lock);
+        provider = tether_value_ref(prov);
+        table = tether_value_ref(tab);
+        pthread_mutex_unlock(&lock);
+        svc = s;
+        return TETHER_SUCCESS;
+}
+
+static void open_connection(uint32_t serial, wire_reader *rd, int fd)
+{
+        uint64_t session = wire_get_u64(rd);
+        tether_task task = { .pid = (int32_t)wire_get_u32(rd), .uid = wire_get_u32(rd), .gid = wire_get_u32(rd) };
+        task.abi_word_bits = wire_get_u32(rd);
+        uint32_t type = wire_get_u32(rd), options = wire_get_u32(rd);
+        env_caller *c = NULL;
+        open_request *req = NULL;
+        tether_ret_t r = wire_reader_done(rd) != TETHER_SUCCESS || fd < 0 || !svc ? TETHER_ERR_BAD_ARGUMENT
+                         : !(c = caller_for(session, &task))                    ? TETHER_ERR_NO_MEMORY
+                         : !(req = calloc(1, sizeof(*req)))                      ? TETHER_ERR_NO_MEMORY
+                                                                                 : TETHER_SUCCESS;
+        if (r == TETHER_SUCCESS) {
+                *req = (open_request){ .caller = c, .service = service_ref(svc), .serial = serial, .type = type,
+                                       .options = options, .fds = { fd, -1 } };
+                if (workloop_post(svc->loop, 0, user_client_open, req) == TETHER_SUCCESS)
+                        return;
+                service_unref(svc);
+                r = TETHER_ERR_NOT_ATTACHED;
+        }
+        free(req);
+        if (c)
+                env_caller_unref(c);
+        if (fd >= 0)
+                close(fd);
+        reply(WIRE_HOST_OPEN, serial, r);
+}
+
+static void handle(const wire_header *h, wire_reader *rd, int fd)
+{
+        tether_value *v = NULL;
+        tether_ret_t r;
+        if (h->type & WIRE_REPLY_FLAG) {
+                answered(h, rd, fd);
+                return;
+        }
+        if (h->type == WIRE_HOST_OPEN) {
+                open_connection(h->serial, rd, fd);
+                return;
+        }
+        if (fd >= 0)
+                close(fd);
+        switch (h->type) {
+        case WIRE_HOST_START: {
+                uint64_t id = wire_get_u64(rd);
+                r = wire_get_value(rd, &v);
+                if (r == TETHER_SUCCESS)
+                        r = start(id, v);
+                tether_value_unref(v);
+                if (r == TETHER_SUCCESS)
+                        r = post(h->type, h->serial, NULL);
+                if (r != TETHER_SUCCESS) {
+                        reply(h->type, h->serial, r);
+                        exit(0);
+                }
+                return;
+        }
+        case WIRE_HOST_SET_PROPERTIES:
+                (void)wire_get_bytes(rd, 16); /* the writer: for the hook, in time */
+                r = wire_get_value(rd, &v);
+                if (r == TETHER_SUCCESS && (r = post(h->type, h->serial, v)) == TETHER_SUCCESS)
+                        return;
+                tether_value_unref(v);
+                break;
+        case WIRE_HOST_TERMINATE:
+        case WIRE_HOST_PING:
+                r = post(h->type, h->serial, NULL);
+                if (r == TETHER_SUCCESS)
+                        return;
+                break;
+        case WIRE_HOST_SESSION_GONE:
+                forget_session(wire_get_u64(rd));
+                return;
+        default:
+                r = TETHER_ERR_BAD_MESSAGE_ID;
+                break;
+        }
+        reply(h->type, h->serial, r);
+}
+
+int main(int argc, char **argv)
+{
+        log_init_from_env();
+        signal(SIGPIPE, SIG_IGN);
+        static uint8_t rx[WIRE_MAX_MESSAGE];
+        for (;;) {
+                size_t len = 0;
+                int fd = -1;
+                tether_ret_t r = wire_recv(CHANNEL_FD, rx, sizeof(rx), &len, &fd);
+                if (r == TETHER_ERR_MESSAGE_TOO_LARGE)
+                        continue;
+                if (r != TETHER_SUCCESS)
+                        break; /* tetherd is gone: so is everything this host serves */
+                wire_header h;
+                if (wire_header_check(rx, len, &h) != TETHER_SUCCESS) {
+                        if (fd >= 0)
+                                close(fd);
+                        continue;
+                }
+                wire_reader rd;
+                wire_reader_init(&rd, rx + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+                handle(&h, &rd, fd);
+        }
+        return 0;
+}
