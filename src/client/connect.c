@@ -71,6 +71,16 @@ static void connect_free(handle_obj *o)
         free(c);
 }
 
+/* One request on the connection. A connection whose other end went away
+ * (its driver's process died, or tetherd) has no user client any more:
+ * that is NotAttached, as a call to a terminated provider is, not an IPC
+ * error for the caller to puzzle over. */
+static tether_ret_t connection_roundtrip(client_connect *c, int fd, client_reply *rep)
+{
+        tether_ret_t r = client_roundtrip(c->fd, &c->tx, fd, c->rx, rep);
+        return r == TETHER_ERR_IPC ? TETHER_ERR_NOT_ATTACHED : r;
+}
+
 /* clientClose, once, after any call in flight: calls are serialised by
  * c->lock, so the socket closes under none. */
 static tether_ret_t connect_shutdown(client_connect *c)
@@ -80,7 +90,7 @@ static tether_ret_t connect_shutdown(client_connect *c)
         if (!c->closed) {
                 begin(c, WIRE_CLOSE);
                 client_reply rep;
-                r = client_roundtrip(c->fd, &c->tx, -1, c->rx, &rep);
+                r = connection_roundtrip(c, -1, &rep);
                 unmap_all(c);
                 close(c->fd);
                 c->fd = -1;
@@ -243,7 +253,7 @@ static tether_ret_t ensure_slot(client_connect *c, int slot, size_t size)
         wire_put_u32(&c->tx, (uint32_t)slot);
         wire_put_u32(&c->tx, 0);
         client_reply rep;
-        tether_ret_t r = client_roundtrip(c->fd, &c->tx, fd, c->rx, &rep);
+        tether_ret_t r = connection_roundtrip(c, fd, &rep);
         close(fd);
         if (r != TETHER_SUCCESS) {
                 munmap(map, want);
@@ -295,7 +305,7 @@ static tether_ret_t call_locked(client_connect *c, uint32_t selector, const uint
         if (r == TETHER_SUCCESS) {
                 begin(c, WIRE_CALL);
                 wire_call_encode(&c->tx, &wc);
-                r = client_roundtrip(c->fd, &c->tx, -1, c->rx, &rep);
+                r = connection_roundtrip(c, -1, &rep);
         }
         wire_call_reply cr;
         if (r == TETHER_SUCCESS &&
@@ -409,7 +419,7 @@ static tether_ret_t map_locked(client_connect *c, uint32_t type, uint32_t option
                 begin(c, WIRE_MAP_MEMORY);
                 wire_put_u32(&c->tx, type);
                 wire_put_u32(&c->tx, options);
-                r = client_roundtrip(c->fd, &c->tx, -1, c->rx, &rep);
+                r = connection_roundtrip(c, -1, &rep);
         }
         uint64_t size = 0;
         uint32_t granted = 0;

@@ -154,6 +154,8 @@ void service_terminate_bundle_locked(bundle *b);
 /* Main thread: let drivers match every nub that has none (a bundle was
  * loaded). */
 void service_match_unclaimed(void);
+/* Main thread: the same for one nub (a driver host's restart). */
+void service_match_if_unclaimed(entry *nub);
 /* Main thread: a hosted service's start() answered (match: from host_start). */
 void service_host_started(tether_service *s, tether_ret_t r, void *match);
 /* With reg_lock held: a hosted service's host is gone; it leaves the

@@ -460,20 +460,28 @@ static void host_gone(host *h, const char *why)
         char how[96];
         reap(h, how, sizeof(how));
         tether_service *s = h->svc;
-        bool crashed = !h->stopping && s->started;
+        /* Dying while its driver starts is a crash too: the nub is tried
+         * again after the backoff, not left without a driver. */
+        bool starting = false;
+        for (pending *p = h->pending; p; p = p->next)
+                starting |= p->type == WIRE_HOST_START;
+        bool crashed = !h->stopping && (s->started || starting);
         if (why || crashed)
                 log_err("bundle %s: host of %s %s%s%s", bundle_id(s->bundle), s->class_name, why ? why : how,
                         why ? "; killed" : "", crashed ? "; its service is terminated" : "");
-        /* Whatever it was asked and did not answer: answered now. */
+        while (h->conns)
+                conn_closed(h, h->conns->caller->id);
+        pthread_mutex_lock(&reg_lock);
+        entry *nub = s->entry->parent ? entry_ref(s->entry->parent) : NULL;
+        pthread_mutex_unlock(&reg_lock);
+        /* Whatever it was asked and did not answer: answered now (a START
+         * so answered detaches the service and tries the next driver). */
         while (h->pending) {
                 pending *p = h->pending;
                 h->pending = p->next;
                 finish_pending(h, p, TETHER_ERR_NOT_ATTACHED, NULL);
         }
-        while (h->conns)
-                conn_closed(h, h->conns->caller->id);
         pthread_mutex_lock(&reg_lock);
-        entry *nub = s->entry->parent ? entry_ref(s->entry->parent) : NULL;
         service_host_gone_locked(s);
         pthread_mutex_unlock(&reg_lock);
         if (crashed && nub) {
@@ -710,8 +718,7 @@ int hosts_tick(void)
                 }
                 *pp = r->next;
                 /* Still published, and still nobody's: match it again. */
-                if (r->nub->parent)
-                        service_match_nub(r->nub);
+                service_match_if_unclaimed(r->nub);
                 entry_unref(r->nub);
                 free(r);
         }

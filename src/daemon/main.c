@@ -26,7 +26,7 @@ static void usage(FILE *f)
                 "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
                 "  -D, --drivers DIR     load the driver bundles in DIR too (also $" TETHER_DRIVERS_ENV ", colon-separated)\n"
                 "      --no-system-drivers  do not load the bundles in " TETHER_SYSTEM_DRIVERS "\n"
-                "      --isolate         run every driver in a driver host, built-in ones too\n"
+                "      --isolate         run every driver in a driver host, built-in ones too (also TETHER_ISOLATE=1)\n"
                 "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
                 TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS);
@@ -223,6 +223,8 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
+        if (getenv("TETHER_ISOLATE") && !strcmp(getenv("TETHER_ISOLATE"), "1"))
+                hosts_isolate_all = true;
         if (!path)
                 path = TETHER_DEFAULT_SOCKET;
         if (!strcmp(path, TETHER_DEFAULT_SOCKET) && mkdir("/run/tether", 0755) < 0 && errno != EEXIST) {

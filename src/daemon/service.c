@@ -274,6 +274,17 @@ static bool collect_unclaimed(entry *e, void *arg)
         return true;
 }
 
+void service_match_if_unclaimed(entry *nub)
+{
+        pthread_mutex_lock(&reg_lock);
+        bool claimed = !nub->parent;
+        for (size_t i = 0; !claimed && i < nub->n_children; i++)
+                claimed = is_service_entry(nub->children[i]);
+        pthread_mutex_unlock(&reg_lock);
+        if (!claimed)
+                service_match_nub(nub);
+}
+
 void service_match_unclaimed(void)
 {
         unclaimed u = { 0 };

@@ -14,6 +14,7 @@ typedef struct harness {
         char sock[128];
         const char *simulate;   /* if set: tetherd --simulate <this> */
         bool with_usb;          /* let tetherd look at the USB bus (tests with an emulated one) */
+        const char *const *args; /* more tetherd arguments, NULL-terminated (at most 8) */
 } harness;
 
 /* Start $TETHERD (set by meson) and wait for READY. */

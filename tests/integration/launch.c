@@ -36,8 +36,10 @@ int harness_start(harness *h)
                 snprintf(fd, sizeof(fd), "%d", p[1]);
                 /* --no-usb: a scope plugged into this machine must not
                  * join the tests. */
-                const char *argv[10] = { bin, "--socket", h->sock, "--ready-fd", fd };
+                const char *argv[20] = { bin, "--socket", h->sock, "--ready-fd", fd };
                 int n = 5;
+                for (int i = 0; h->args && h->args[i] && i < 8; i++)
+                        argv[n++] = h->args[i];
                 if (!h->with_usb)
                         argv[n++] = "--no-usb";
                 if (h->simulate) {

@@ -201,7 +201,9 @@ static void passed_fds_are_refused(void **state)
         /* Still served, and every fd passed was closed at once. */
         add_call(&m, 70, 4, 5);
         assert_int_equal(raw_exchange(conn, m.buf, m.len), TETHER_SUCCESS);
-        assert_int_equal(harness_fd_count(&H), before + 2); /* the session and the connection */
+        /* The session, and the connection unless a driver host holds it. */
+        const char *isolated = getenv("TETHER_ISOLATE");
+        assert_int_equal(harness_fd_count(&H), before + (isolated && !strcmp(isolated, "1") ? 1 : 2));
         close(conn);
         close(fd);
         settle want = { before, 0 };
