@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "core/matching.h"
+#include "daemon/manifest.h"
 #include "daemon/server.h"
 
 static __thread wire_msg tx;
@@ -421,6 +422,14 @@ static void handle_open(session *s, const wire_header *h, wire_reader *rd)
         if (r == TETHER_SUCCESS && (options & ~TETHER_OPEN_EXCLUSIVE))
                 r = TETHER_ERR_BAD_ARGUMENT;
         tether_service *svc = r == TETHER_SUCCESS ? lookup_service(id, &r) : NULL;
+        /* The bundle's access policy (DriverKit's user-client access
+         * entitlement): checked here, before the driver hears of it. */
+        if (svc && svc->bundle && !manifest_may_open(bundle_manifest(svc->bundle), type, s->task.uid, s->task.gid)) {
+                session_warn(s, "client pid %d: uid %u may not open type %u of %s", (int)s->task.pid,
+                             (unsigned)s->task.uid, type, bundle_id(svc->bundle));
+                svc = service_unref(svc);
+                r = TETHER_ERR_NOT_PRIVILEGED;
+        }
         if (!svc) {
                 reply_status(s, h, r);
                 return;

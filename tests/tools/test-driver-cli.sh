@@ -115,6 +115,22 @@ run "$tether" driver load "$dir/drivers/org.tether.key.tether"
 run "$tether" driver load "$dir/nowhere"
 [ $rc -ne 0 ] || fail "loading nothing succeeded"
 
+# ---- the access policy: only root may open the example's connections ----
+cp -r "$bundles/org.tether.example.tether" "$dir/policy"
+mkdir -p "$dir/policy2" && mv "$dir/policy" "$dir/policy2/org.tether.example.tether"
+jq '.access = {"default": {"users": ["root"]}, "7": {"users": ["*"]}}' \
+  "$bundles/org.tether.example.tether/manifest.json" >"$dir/policy2/org.tether.example.tether/manifest.json"
+chmod -R a+rX "$dir/policy2"
+run "$tether" driver unload org.tether.example
+[ $rc -eq 0 ] || fail "unload before the policy: $err"
+run "$tether" driver load "$dir/policy2/org.tether.example.tether"
+[ $rc -eq 0 ] || fail "load with a policy: $err"
+for _ in $(seq 100); do "$tether" reg -c ExampleDriver | grep -q ExampleDriver && break; sleep 0.05; done
+run setpriv --reuid=65534 --regid=65534 --clear-groups "$devices" hold </dev/null
+[ $rc -ne 0 ] && grep -q "privilege violation" <<<"$err$out" || fail "nobody opened a root-only type: $rc $out $err"
+run "$devices" hold </dev/null
+grep -q "holding" <<<"$out" || fail "root could not open: $out $err"
+
 kill $pid
 wait $pid
 rc=$?
