@@ -245,6 +245,113 @@ static void probe_costs(tether_session *s, tether_connect *c, int iters)
         printf("%-34s %12.2f %12.2f %7.2fx\n", "  a prober reading every call", none[2], watched[2], watched[2] / none[2]);
 }
 
+/* tetherd's driver host (its only child in these runs), or 0. */
+static pid_t host_pid(pid_t tetherd)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)tetherd, (int)tetherd);
+        FILE *f = fopen(path, "r");
+        int pid = 0;
+        if (f && fscanf(f, "%d", &pid) != 1)
+                pid = 0;
+        if (f)
+                fclose(f);
+        return (pid_t)pid;
+}
+
+/* IOServiceOpen and IOServiceClose, each pair timed. */
+static double open_us(tether_session *s, uint64_t id, int iters)
+{
+        double t0 = bench_now_us();
+        for (int i = 0; i < iters; i++) {
+                tether_connect *c = NULL;
+                if (tether_service_open(s, id, EXAMPLE_CLIENT, 0, &c) != TETHER_SUCCESS) {
+                        fprintf(stderr, "bench: open failed\n");
+                        exit(1);
+                }
+                tether_service_close(c);
+        }
+        return (bench_now_us() - t0) / iters;
+}
+
+static bool device_seen;
+static void on_device(void *refcon, uint32_t type, uint64_t id)
+{
+        device_seen = true;
+}
+
+/* From a nub's publication to its driver's service being registered: the
+ * example driver publishes an ExampleDeviceNub, ExampleDevice matches it. */
+static double start_ms(tether_session *s, tether_connect *c, int reps)
+{
+        tether_notification_port *port = NULL;
+        tether_notification *n = NULL;
+        tether_value *m = NULL;
+        tether_service_matching("ExampleDevice", &m);
+        tether_notification_port_create(s, &port);
+        tether_service_add_matching_notification(port, TETHER_NOTIFY_PUBLISHED, m, on_device, NULL, &n);
+        tether_value_unref(m);
+        double total = 0;
+        for (int i = 0; i < reps; i++) {
+                uint64_t unit = 100 + (uint64_t)i, nub = 0;
+                uint32_t one = 1, none = 0;
+                device_seen = false;
+                double t0 = bench_now_us();
+                if (tether_call_scalar_method(c, EXAMPLE_PUBLISH_DEVICE, &unit, 1, &nub, &one) != TETHER_SUCCESS)
+                        exit(1);
+                while (!device_seen) {
+                        struct pollfd pfd = { .fd = tether_notification_port_get_fd(port), .events = POLLIN };
+                        poll(&pfd, 1, 1000);
+                        tether_notification_port_dispatch(port);
+                }
+                total += bench_now_us() - t0;
+                tether_call_scalar_method(c, EXAMPLE_REMOVE_DEVICE, &nub, 1, NULL, &none);
+        }
+        tether_notification_remove(n);
+        tether_notification_port_destroy(port);
+        return total / reps / 1000.0;
+}
+
+/* The same calls with the example driver in its own process: the call
+ * must not gain a hop (client -> host -> client, tetherd not involved). */
+static void isolated(tether_session *s_in, tether_connect *c_in, int iters)
+{
+        static const char *const args[] = { "--isolate", NULL };
+        harness h = { .args = args };
+        tether_session *s = NULL;
+        tether_connect *c = NULL;
+        if (bench_open(&h, "ExampleDriver", EXAMPLE_CLIENT, &s, &c) != 0)
+                exit(1);
+        pid_t host = host_pid(h.pid);
+        printf("%-34s %12s %12s %8s\n", "a driver in its own process", "raw (us)", "tether (us)", "ratio");
+        for (int pinned = 0; pinned < 2; pinned++) {
+                int cpu = pinned ? 0 : -1;
+                double raw = raw_roundtrip_us(iters, cpu);
+                pin_all_threads(h.pid, cpu);
+                pin_all_threads(host, cpu);
+                pin(0, cpu);
+                double t = call_us(c, iters);
+                pin(0, -1);
+                pin_all_threads(host, -1);
+                pin_all_threads(h.pid, -1);
+                printf("%-34s %12.2f %12.2f %7.2fx\n", pinned ? "  scalar call, all on one CPU" : "  scalar call, unpinned", raw,
+                       t, t / raw);
+        }
+        double base = median5(memcpy_run, c, 64u << 20, 10);
+        double t = median5(mapped_gbs, c, 64u << 20, 10);
+        printf("  mapped memory 64 MiB (GB/s)       %12.2f %12.2f %7.2fx\n", base, t, t / base);
+        printf("\n%-34s %12s %12s\n", "open and start", "in tetherd", "own process");
+        uint64_t id_in = 0, id_iso = 0;
+        tether_value *m = NULL;
+        tether_service_matching("ExampleDriver", &m);
+        tether_get_matching_service(s_in, m, &id_in);
+        tether_get_matching_service(s, m, &id_iso);
+        tether_value_unref(m);
+        printf("%-34s %12.1f %12.1f\n", "  open + close (us)", open_us(s_in, id_in, 500), open_us(s, id_iso, 500));
+        printf("%-34s %12.2f %12.2f\n", "  nub published -> service (ms)", start_ms(s_in, c_in, 20), start_ms(s, c, 20));
+        bench_close(&h, s, c);
+}
+
 int main(int argc, char **argv)
 {
         int iters = argc > 1 ? atoi(argv[1]) : 20000;
@@ -284,6 +391,9 @@ int main(int argc, char **argv)
 
         printf("\n");
         probe_costs(s, c, iters / 4);
+
+        printf("\n");
+        isolated(s, c, iters);
 
         return bench_close(&h, s, c);
 }

@@ -416,6 +416,9 @@ static void reap(host *h, char *how, size_t how_size)
         }
         if (WIFSIGNALED(status))
                 snprintf(how, how_size, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else if (WIFEXITED(status) && WEXITSTATUS(status) >= 126)
+                snprintf(how, how_size, "could not be run (%s: %s)", host_binary(),
+                         WEXITSTATUS(status) == 127 ? "cannot execute it" : "cannot drop to its user");
         else
                 snprintf(how, how_size, "exited with status %d", WEXITSTATUS(status));
 }
