@@ -524,6 +524,15 @@ void host_start(tether_service *s, const candidate *c, void *match)
                 close(sv[1]);
         if (r == TETHER_SUCCESS && server_watch_input(&h->src) != TETHER_SUCCESS)
                 r = TETHER_ERR_NO_RESOURCES;
+        /* Which process serves it, for `tether reg -l` (DriverKit shows the
+         * same as IOUserServerName and the dext's pid). */
+        if (r == TETHER_SUCCESS) {
+                tether_value *pid = NULL;
+                if (tether_value_new_dict(&pid) == TETHER_SUCCESS &&
+                    tether_value_dict_set_uint(pid, "TetherHostPID", (uint64_t)h->pid, 32) == TETHER_SUCCESS)
+                        env_service_apply(s, pid);
+                tether_value_unref(pid);
+        }
         if (r == TETHER_SUCCESS) {
                 h->next = hosts;
                 hosts = h;

@@ -150,6 +150,14 @@ static void a_host_runs_unprivileged_with_nothing_of_tetherds(void **state)
         /* Its std fds, its channel, its work loop's epoll and eventfd: no
          * socket, file or device of tetherd's came with it. */
         assert_true(fd_count(pid) <= 6);
+        /* The registry says which process serves the service. */
+        tether_value *v = NULL;
+        uint64_t shown = 0;
+        assert_int_equal(tether_registry_entry_get_property(s, wait_service(s, "ExampleDriver"), "TetherHostPID", &v),
+                         TETHER_SUCCESS);
+        assert_int_equal(tether_value_get_uint(v, &shown), TETHER_SUCCESS);
+        assert_int_equal(shown, (uint64_t)pid);
+        tether_value_unref(v);
         tether_session_close(s);
 }
 
