@@ -188,6 +188,9 @@ void host_stop(tether_service *s);
  * and host.c answers the session. */
 void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t type, uint32_t options, int fds[2]);
 void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict);
+/* Main thread: tell every host the probes now attached, then answer the
+ * attach (with the probe's fd, which this closes) once all have heard. */
+void hosts_probes_sync(session *caller, uint16_t type, uint32_t serial, int probe_fd);
 /* A session ended: hosts forget its ports. */
 void hosts_session_gone(const session *s);
 /* Main thread, each turn: heartbeats, watchdogs, restarts due. Returns the
@@ -242,13 +245,6 @@ void notify_shutdown(void);
 
 /* ---- probes (probe.c) ---- */
 
-#define PROBE_CALLS        (1u << 0) /* calls and async completions */
-#define PROBE_USB          (1u << 1) /* USBTMC transfers */
-#define PROBE_KINDS        (PROBE_CALLS | PROBE_USB)
-#define PROBE_NAME_SIZE    32u
-/* Data bytes per USB event: what fits in one datagram beside its fields. */
-#define PROBE_MAX_SNAPLEN  (WIRE_MAX_MESSAGE - 256u)
-
 typedef struct probe_filter {
         uint32_t kinds;        /* PROBE_* */
         uint32_t snaplen;      /* USB data bytes to keep per transfer */
@@ -260,6 +256,13 @@ typedef struct probe_filter {
 tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd);
 void probes_release_session(const session *s);
 void probe_shutdown(void);
+/* Main thread: an event a driver host built about its service (the whole
+ * WIRE_HOST_PROBE body). False if it is malformed. */
+bool probe_forwarded(uint64_t service_id, const uint8_t *body, size_t len);
+/* What hosts must know to build events: how many probes, any for USB. */
+void probe_state(unsigned *count, bool *usb);
+/* Whether probes came or went since the last call (hosts are then told). */
+bool probe_take_changed(void);
 
 /* ---- nubs tetherd publishes itself (main.c) ---- */
 

@@ -34,6 +34,15 @@
 bool hosts_isolate_all;
 unsigned hosts_watchdog_ms = TETHERD_WATCHDOG_MS;
 
+/* A probe attach waiting for every host to have heard of it. */
+typedef struct probe_sync {
+        session *caller;               /* referenced */
+        uint16_t type;
+        uint32_t serial;
+        int fd;                        /* the prober's end, handed over at the end */
+        unsigned waiting;              /* hosts that have not answered */
+} probe_sync;
+
 /* A request to a host waiting for its answer, and whom to tell. */
 typedef struct pending {
         uint32_t serial;
@@ -43,6 +52,7 @@ typedef struct pending {
         uint32_t client_serial;
         int client_fd;                 /* OPEN: the client's end, given on success */
         void *match;                   /* START: the candidates left */
+        probe_sync *sync;              /* PROBES: the attach it is part of */
         struct pending *next;
 } pending;
 
@@ -193,6 +203,14 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, wire_reader *rd)
         case WIRE_HOST_PING:
                 h->ping_sent_ms = 0;
                 break;
+        case WIRE_HOST_PROBES:
+                if (p->sync && !--p->sync->waiting) {
+                        session_reply(p->sync->caller, p->sync->type, p->sync->serial, TETHER_SUCCESS, NULL, p->sync->fd);
+                        close(p->sync->fd);
+                        session_unref(p->sync->caller);
+                        free(p->sync);
+                }
+                break;
         default:
                 break;
         }
@@ -274,6 +292,8 @@ static bool host_asks(host *h, const wire_header *hd, wire_reader *rd)
                 reply_to_host(h, hd, env_service_terminate_nub(s, id), NULL, -1);
                 return true;
         }
+        case WIRE_HOST_PROBE:
+                return probe_forwarded(s->id, rd->p, rd->left);
         case WIRE_HOST_PORT: {
                 uint64_t session_id = wire_get_u64(rd), port_id = wire_get_u64(rd);
                 if (wire_reader_done(rd) != TETHER_SUCCESS)
@@ -496,6 +516,50 @@ static void host_gone(host *h, const char *why)
         finalize(h);
 }
 
+/* What probes are attached, as a request when an attach waits on it. */
+static void tell_probes(host *h, probe_sync *sync)
+{
+        unsigned count = 0;
+        bool usb = false;
+        probe_state(&count, &usb);
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_PROBES, 0, 0);
+        wire_put_u32(&m, count);
+        wire_put_u32(&m, usb);
+        pending *p = calloc(1, sizeof(*p));
+        if (p) {
+                p->client_fd = -1;
+                p->sync = sync;
+                if (sync)
+                        sync->waiting++;
+        }
+        request(h, &m, p, -1);
+}
+
+void hosts_probes_sync(session *caller, uint16_t type, uint32_t serial, int probe_fd)
+{
+        probe_sync *sync = calloc(1, sizeof(*sync));
+        if (sync) {
+                *sync = (probe_sync){ .caller = session_ref(caller), .type = type, .serial = serial, .fd = probe_fd,
+                                      .waiting = 1 /* this function's own, dropped below */ };
+                for (host *h = hosts; h;) {
+                        host *after = h->next; /* a failed send ends h */
+                        if (!h->dead)
+                                tell_probes(h, sync);
+                        h = after;
+                }
+                probe_take_changed(); /* every host has just been told */
+        }
+        if (!sync || !--sync->waiting) {
+                session_reply(caller, type, serial, TETHER_SUCCESS, NULL, probe_fd);
+                close(probe_fd);
+                if (sync) {
+                        session_unref(sync->caller);
+                        free(sync);
+                }
+        }
+}
+
 void host_start(tether_service *s, const candidate *c, void *match)
 {
         const manifest *m = bundle_manifest(c->bundle);
@@ -565,6 +629,8 @@ void host_start(tether_service *s, const candidate *c, void *match)
                 p->match = match;
                 r = request(h, &msg, p, -1);
                 p = NULL; /* pending now, or answered by host_gone */
+                if (r == TETHER_SUCCESS && !h->dead)
+                        tell_probes(h, NULL);
         }
         tether_value_unref(what);
         if (r == TETHER_SUCCESS)
@@ -692,6 +758,12 @@ int hosts_tick(void)
 {
         uint64_t now = now_ms();
         int next = -1;
+        if (probe_take_changed())
+                for (host *h = hosts; h;) {
+                        host *after = h->next;
+                        tell_probes(h, NULL);
+                        h = after;
+                }
         for (host *h = hosts; h;) {
                 host *after = h->next;
                 if (!h->dead && h->svc->started && !h->stopping) {

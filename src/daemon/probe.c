@@ -34,32 +34,11 @@ typedef struct probe {
         struct probe *next;
 } probe;
 
-atomic_uint probe_count;
 static unsigned usb_probes; /* probe_lock */
-__thread probe_context probe_current;
-
+static bool probes_changed;  /* probe_lock: hosts are told on the main loop's next turn */
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static probe *probes;
-static __thread wire_msg ev;
 
-static uint64_t clock_ns(clockid_t clock)
-{
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t probe_now_ns(void)
-{
-        return clock_ns(CLOCK_REALTIME);
-}
-
-uint64_t probe_mono_ns(void)
-{
-        return clock_ns(CLOCK_MONOTONIC);
-}
-
-static void usb_observer(const usbtmc *t, const usbtmc_xfer *x);
 static void probe_hangup(loop_source *src, uint32_t events);
 
 tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd)
@@ -98,7 +77,8 @@ tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd)
         probes = p;
         atomic_fetch_add(&probe_count, 1);
         if ((p->filter.kinds & PROBE_USB) && usb_probes++ == 0)
-                usbtmc_set_observer(usb_observer);
+                usbtmc_set_observer(probe_usb_transfer);
+        probes_changed = true;
         pthread_mutex_unlock(&probe_lock);
         *ret_client_fd = sv[1];
         return TETHER_SUCCESS;
@@ -112,6 +92,7 @@ static void probe_end_locked(probe **link)
         if ((p->filter.kinds & PROBE_USB) && --usb_probes == 0)
                 usbtmc_set_observer(NULL);
         atomic_fetch_sub(&probe_count, 1);
+        probes_changed = true;
         server_retire(&p->src, p); /* freed between the main loop's batches */
 }
 
@@ -162,29 +143,31 @@ static bool wanted(const probe_filter *f, uint32_t kind, const probe_context *c)
         return f->selector == PROBE_ANY_SELECTOR || (c->in_call && f->selector == c->selector);
 }
 
-/* The event is in `ev` without its dropped count and data; each probe gets
- * it with its own count and as much data as its snaplen allows. */
-static void deliver(uint32_t kind, const probe_context *ctx, size_t dropped_at, const uint8_t *data, size_t data_len,
-                    size_t captured_at)
+/* Each probe that wants it gets the event with its own count of lost
+ * events and as much data as its snaplen allows. Any thread. */
+void probe_emit(wire_msg *ev, const probe_layout *at, const probe_context *ctx)
 {
-        size_t base = ev.len;
+        size_t whole = ev->len;
         pthread_mutex_lock(&probe_lock);
         for (probe **l = &probes; *l;) {
                 probe *p = *l;
-                if (!wanted(&p->filter, kind, ctx)) {
+                if (!wanted(&p->filter, at->kind, ctx)) {
                         l = &p->next;
                         continue;
                 }
-                ev.len = base;
-                size_t cap = data_len < p->filter.snaplen ? data_len : p->filter.snaplen;
-                wire_put_bytes(&ev, data, cap);
+                /* Lost on the way from a driver host: lost to this probe too. */
+                uint64_t dropped = (uint64_t)p->dropped + at->lost;
+                p->dropped = dropped > UINT32_MAX ? UINT32_MAX : (uint32_t)dropped;
+                size_t data = whole - at->data_at;
+                size_t cap = data < p->filter.snaplen ? data : p->filter.snaplen;
+                ev->len = at->data_at + cap;
                 uint32_t cap32 = (uint32_t)cap;
-                if (captured_at)
-                        memcpy(ev.buf + captured_at, &cap32, 4);
-                memcpy(ev.buf + dropped_at, &p->dropped, 4);
-                tether_ret_t r = wire_msg_finish(&ev);
+                if (at->captured_at)
+                        memcpy(ev->buf + at->captured_at, &cap32, 4);
+                memcpy(ev->buf + at->dropped_at, &p->dropped, 4);
+                tether_ret_t r = wire_msg_finish(ev);
                 if (r == TETHER_SUCCESS)
-                        r = wire_send(p->fd, &ev, -1);
+                        r = wire_send(p->fd, ev, -1);
                 if (r == TETHER_ERR_NOT_ATTACHED) {
                         probe_end_locked(l); /* the prober went away */
                         continue;
@@ -196,68 +179,64 @@ static void deliver(uint32_t kind, const probe_context *ctx, size_t dropped_at, 
                 l = &p->next;
         }
         pthread_mutex_unlock(&probe_lock);
+        ev->len = whole;
 }
 
-static void put_context(const probe_context *c)
+void probe_state(unsigned *count, bool *usb)
 {
-        wire_put_u64(&ev, c->service_id);
-        wire_put_u64(&ev, c->session_id);
-        wire_put_u64(&ev, c->connection_id);
-        wire_put_u32(&ev, (uint32_t)c->pid);
-        wire_put_u32(&ev, c->in_call ? c->selector : PROBE_ANY_SELECTOR);
+        pthread_mutex_lock(&probe_lock);
+        *count = atomic_load(&probe_count);
+        *usb = usb_probes > 0;
+        pthread_mutex_unlock(&probe_lock);
 }
 
-void probe_call(const probe_call_event *e)
+/* The fields every event has at the same place: after the header, the
+ * event's times (one u64 for an async completion, two for the others),
+ * then the context. A host's event is about its own service whatever it
+ * says: the service id is written over. */
+bool probe_forwarded(uint64_t service_id, const uint8_t *body, size_t len)
 {
-        wire_msg_init(&ev, WIRE_PROBE_CALL, 0, e->result);
-        wire_put_u64(&ev, e->start_ns);
-        wire_put_u64(&ev, e->duration_ns);
-        put_context(&probe_current);
-        wire_put_u32(&ev, e->flags);
-        wire_put_u32(&ev, e->scalar_in);
-        wire_put_u32(&ev, e->scalar_out);
-        wire_put_u32(&ev, e->struct_in);
-        wire_put_u32(&ev, e->struct_out);
-        size_t dropped_at = ev.len;
-        wire_put_u32(&ev, 0);
-        char name[PROBE_NAME_SIZE] = "";
-        if (e->method)
-                snprintf(name, sizeof(name), "%s", e->method);
-        wire_put_bytes(&ev, name, sizeof(name));
-        deliver(PROBE_CALLS, &probe_current, dropped_at, NULL, 0, 0);
+        wire_reader rd;
+        wire_reader_init(&rd, body, len);
+        uint32_t kind = wire_get_u32(&rd), lost = wire_get_u32(&rd);
+        uint32_t dropped_at = wire_get_u32(&rd), captured_at = wire_get_u32(&rd), data_at = wire_get_u32(&rd);
+        size_t n = rd.left;
+        const uint8_t *event = wire_get_bytes(&rd, n);
+        wire_header h;
+        if (rd.bad || (kind != PROBE_CALLS && kind != PROBE_USB) || wire_header_check(event, n, &h) != TETHER_SUCCESS)
+                return false;
+        size_t ctx_at = WIRE_HEADER_SIZE + (h.type == WIRE_PROBE_ASYNC ? 8u : 16u);
+        bool layout_ok = (h.type == WIRE_PROBE_CALL || h.type == WIRE_PROBE_ASYNC || h.type == WIRE_PROBE_USB) &&
+                         (kind == PROBE_USB) == (h.type == WIRE_PROBE_USB) && ctx_at + 32 <= n &&
+                         dropped_at >= ctx_at + 32 && (size_t)dropped_at + 4 <= n && data_at <= n &&
+                         data_at >= dropped_at + 4 && (!captured_at || (captured_at >= ctx_at + 32 && (size_t)captured_at + 4 <= n));
+        if (!layout_ok)
+                return false;
+        static wire_msg ev;
+        memcpy(ev.buf, event, n);
+        ev.len = n;
+        ev.poisoned = false;
+        memcpy(ev.buf + ctx_at, &service_id, 8);
+        probe_context c = { .service_id = service_id };
+        uint32_t pid, selector;
+        memcpy(&c.session_id, ev.buf + ctx_at + 8, 8);
+        memcpy(&c.connection_id, ev.buf + ctx_at + 16, 8);
+        memcpy(&pid, ev.buf + ctx_at + 24, 4);
+        memcpy(&selector, ev.buf + ctx_at + 28, 4);
+        c.pid = (int32_t)pid;
+        c.selector = selector;
+        c.in_call = selector != PROBE_ANY_SELECTOR;
+        probe_layout at = { .kind = kind, .dropped_at = dropped_at, .captured_at = captured_at, .data_at = data_at,
+                            .lost = lost };
+        probe_emit(&ev, &at, &c);
+        return true;
 }
 
-void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count)
+bool probe_take_changed(void)
 {
-        /* The completion names its own connection, whatever the loop is doing. */
-        probe_context c = probe_current;
-        c.connection_id = ref->connection;
-        wire_msg_init(&ev, WIRE_PROBE_ASYNC, 0, result);
-        wire_put_u64(&ev, probe_now_ns());
-        put_context(&c);
-        size_t dropped_at = ev.len;
-        wire_put_u32(&ev, 0);
-        wire_put_u32(&ev, count);
-        wire_put_bytes(&ev, args, count * sizeof(uint64_t));
-        deliver(PROBE_CALLS, &c, dropped_at, NULL, 0, 0);
-}
-
-static void usb_observer(const usbtmc *t, const usbtmc_xfer *x)
-{
-        wire_msg_init(&ev, WIRE_PROBE_USB, 0, x->status);
-        wire_put_u64(&ev, x->submit_ns);
-        wire_put_u64(&ev, x->done_ns);
-        put_context(&probe_current);
-        wire_put_u32(&ev, (uint32_t)t->bus | (uint32_t)t->address << 16 | (uint32_t)x->type << 24);
-        wire_put_u32(&ev, x->endpoint);
-        wire_put_bytes(&ev, x->setup, sizeof(x->setup));
-        wire_put_u32(&ev, (uint32_t)x->requested);
-        wire_put_u32(&ev, (uint32_t)x->actual);
-        size_t captured_at = ev.len;
-        wire_put_u32(&ev, 0);
-        size_t dropped_at = ev.len;
-        wire_put_u32(&ev, 0);
-        /* OUT data was submitted whatever became of it; IN data is what came. */
-        size_t n = (x->endpoint & 0x80) ? x->actual : x->requested;
-        deliver(PROBE_USB, &probe_current, dropped_at, x->data, x->data ? n : 0, captured_at);
+        pthread_mutex_lock(&probe_lock);
+        bool changed = probes_changed;
+        probes_changed = false;
+        pthread_mutex_unlock(&probe_lock);
+        return changed;
 }

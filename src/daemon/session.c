@@ -546,8 +546,9 @@ static void handle_probe_attach(session *s, const wire_header *h, wire_reader *r
                 reply_status(s, h, r);
                 return;
         }
-        session_reply(s, h->type, h->serial, TETHER_SUCCESS, NULL, fd);
-        close(fd);
+        /* Driver hosts build their own events: the probe sees every call
+         * made after it is attached once each host has heard of it. */
+        hosts_probes_sync(s, h->type, h->serial, fd);
 }
 
 /* The rest of the message as a C string: 1..4096 bytes, no NUL. */

@@ -26,7 +26,10 @@
 
 #include "core/log.h"
 #include "host/probes.h"
+#include "usbtmc/usbtmc.h"
 #include "wire/message.h"
+
+#include <sys/socket.h>
 
 #define CHANNEL_FD 3
 
@@ -412,34 +415,41 @@ tether_ret_t env_service_terminate_nub(tether_service *s, uint64_t nub_id)
         return ask(&m, NULL, NULL);
 }
 
-/* ---- probes: not forwarded from hosts yet; nobody probes here ---- */
+/* ---- probes: events built here, delivered by tetherd ---- */
 
-atomic_uint probe_count;
-__thread probe_context probe_current;
-
-static uint64_t clock_ns(clockid_t clock)
+/* Never blocks the loop that made the event: a probe that cannot keep up
+ * loses events, here as in tetherd. */
+void probe_emit(wire_msg *ev, const probe_layout *at, const probe_context *ctx)
 {
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        static __thread wire_msg m;
+        size_t room = WIRE_MAX_MESSAGE - WIRE_HEADER_SIZE - 16;
+        if (ev->len > room)
+                ev->len = room > at->data_at ? room : at->data_at;
+        if (wire_msg_finish(ev) != TETHER_SUCCESS)
+                return;
+        /* Events this host could not hand over: tetherd counts them as lost. */
+        static atomic_uint lost;
+        uint32_t lost_before = atomic_exchange(&lost, 0);
+        wire_msg_init(&m, WIRE_HOST_PROBE, 0, 0);
+        wire_put_u32(&m, at->kind);
+        wire_put_u32(&m, lost_before);
+        wire_put_u32(&m, (uint32_t)at->dropped_at);
+        wire_put_u32(&m, (uint32_t)at->captured_at);
+        wire_put_u32(&m, (uint32_t)at->data_at);
+        wire_put_bytes(&m, ev->buf, ev->len);
+        if (wire_msg_finish(&m) != TETHER_SUCCESS ||
+            send(CHANNEL_FD, m.buf, m.len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)m.len)
+                atomic_fetch_add(&lost, lost_before + 1);
 }
 
-uint64_t probe_now_ns(void)
+static tether_ret_t probes_wanted(wire_reader *rd)
 {
-        return clock_ns(CLOCK_REALTIME);
-}
-
-uint64_t probe_mono_ns(void)
-{
-        return clock_ns(CLOCK_MONOTONIC);
-}
-
-void probe_call(const probe_call_event *e)
-{
-}
-
-void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count)
-{
+        uint32_t count = wire_get_u32(rd), usb = wire_get_u32(rd);
+        if (wire_reader_done(rd) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        atomic_store(&probe_count, count);
+        usbtmc_set_observer(count && usb ? probe_usb_transfer : NULL);
+        return TETHER_SUCCESS;
 }
 
 /* ---- what tetherd asks ---- */
@@ -620,6 +630,10 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
         case WIRE_HOST_SESSION_GONE:
                 forget_session(wire_get_u64(rd));
                 return;
+        case WIRE_HOST_PROBES:
+                /* Answered once in force: the next call made is seen. */
+                r = probes_wanted(rd);
+                break;
         default:
                 r = TETHER_ERR_BAD_MESSAGE_ID;
                 break;

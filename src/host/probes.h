@@ -14,7 +14,13 @@
 #include <stdint.h>
 #include <tether/driver.h>
 
+#define PROBE_CALLS        (1u << 0) /* calls and async completions */
+#define PROBE_USB          (1u << 1) /* USBTMC transfers */
+#define PROBE_KINDS        (PROBE_CALLS | PROBE_USB)
 #define PROBE_ANY_SELECTOR 0xFFFFFFFFu
+#define PROBE_NAME_SIZE    32u
+/* Data bytes per USB event: what fits in one datagram beside its fields. */
+#define PROBE_MAX_SNAPLEN  (64u * 1024u - 256u)
 
 /* What a work loop is doing now, so that a USB transfer can be tagged
  * with the call it happened in. Set by the loop's own thread. */
@@ -45,5 +51,24 @@ uint64_t probe_now_ns(void);  /* CLOCK_REALTIME, for the record */
 uint64_t probe_mono_ns(void); /* CLOCK_MONOTONIC, for durations */
 void probe_call(const probe_call_event *e);
 void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count);
+struct usbtmc;
+struct usbtmc_xfer;
+/* The usbtmc observer while a probe wants USB events. */
+void probe_usb_transfer(const struct usbtmc *t, const struct usbtmc_xfer *x);
+
+/* Where in a built event its per-probe parts are: each probe gets it with
+ * its own count of events it lost, and data cut to its snaplen. */
+typedef struct probe_layout {
+        uint32_t kind;           /* PROBE_CALLS or PROBE_USB */
+        size_t dropped_at;       /* u32: events lost before this one */
+        size_t captured_at;      /* u32: data bytes kept (USB), 0: none */
+        size_t data_at;          /* the data, up to the end of the event */
+        uint32_t lost;           /* events lost before it reached the sink (a host's) */
+} probe_layout;
+
+struct wire_msg;
+/* The process's sink for a built event (ctx: what it is about): tetherd
+ * delivers it to the probes that want it, a driver host forwards it. */
+void probe_emit(struct wire_msg *ev, const probe_layout *at, const probe_context *ctx);
 
 #endif

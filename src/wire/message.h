@@ -62,6 +62,7 @@ enum wire_type {
         WIRE_HOST_TERMINATE,     /* -> result; the host exits once its clients are gone */
         WIRE_HOST_PING,          /* -> result, answered from the service's work loop */
         WIRE_HOST_SESSION_GONE,  /* u64 session id: forget it (its ports) */
+        WIRE_HOST_PROBES,        /* u32 probes attached, u32 1 if any wants USB: build events or not */
         /* host -> tetherd */
         WIRE_HOST_CLOSED = 112,  /* u64 session id: one of its connections closed */
         WIRE_HOST_APPLY,         /* CBOR dict: merge into the service's table */
@@ -69,6 +70,8 @@ enum wire_type {
         WIRE_HOST_PUBLISH_NUB,   /* CBOR {class, name, location, props} -> u64 nub id */
         WIRE_HOST_TERMINATE_NUB, /* u64 nub id -> result */
         WIRE_HOST_PORT,          /* u64 session id, u64 port id -> result + the port's fd */
+        WIRE_HOST_PROBE,         /* u32 kind, u32 lost before, u32 dropped at, u32 captured at, u32 data at,
+                                  * + a probe event */
         WIRE_REPLY_FLAG = 0x8000,/* or'ed into a reply's type */
 };
 

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What `tether probe` sees, built where it happens: a call, an async
+ * completion or a USBTMC transfer becomes one event datagram (docs/wire.md),
+ * built once, whole (USB data up to PROBE_MAX_SNAPLEN), and handed to
+ * probe_emit: tetherd delivers it to its probes, a driver host forwards it
+ * to tetherd, which does.
+ */
+#include "host/probes.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "usbtmc/usbtmc.h"
+#include "wire/message.h"
+
+atomic_uint probe_count;
+__thread probe_context probe_current;
+
+static __thread wire_msg ev;
+
+static uint64_t clock_ns(clockid_t clock)
+{
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t probe_now_ns(void)
+{
+        return clock_ns(CLOCK_REALTIME);
+}
+
+uint64_t probe_mono_ns(void)
+{
+        return clock_ns(CLOCK_MONOTONIC);
+}
+
+static void put_context(const probe_context *c)
+{
+        wire_put_u64(&ev, c->service_id);
+        wire_put_u64(&ev, c->session_id);
+        wire_put_u64(&ev, c->connection_id);
+        wire_put_u32(&ev, (uint32_t)c->pid);
+        wire_put_u32(&ev, c->in_call ? c->selector : PROBE_ANY_SELECTOR);
+}
+
+void probe_call(const probe_call_event *e)
+{
+        wire_msg_init(&ev, WIRE_PROBE_CALL, 0, e->result);
+        wire_put_u64(&ev, e->start_ns);
+        wire_put_u64(&ev, e->duration_ns);
+        put_context(&probe_current);
+        wire_put_u32(&ev, e->flags);
+        wire_put_u32(&ev, e->scalar_in);
+        wire_put_u32(&ev, e->scalar_out);
+        wire_put_u32(&ev, e->struct_in);
+        wire_put_u32(&ev, e->struct_out);
+        probe_layout at = { .kind = PROBE_CALLS, .dropped_at = ev.len };
+        wire_put_u32(&ev, 0);
+        char name[PROBE_NAME_SIZE] = "";
+        if (e->method)
+                snprintf(name, sizeof(name), "%s", e->method);
+        wire_put_bytes(&ev, name, sizeof(name));
+        at.data_at = ev.len;
+        probe_emit(&ev, &at, &probe_current);
+}
+
+void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count)
+{
+        /* The completion names its own connection, whatever the loop is doing. */
+        probe_context c = probe_current;
+        c.connection_id = ref->connection;
+        wire_msg_init(&ev, WIRE_PROBE_ASYNC, 0, result);
+        wire_put_u64(&ev, probe_now_ns());
+        put_context(&c);
+        probe_layout at = { .kind = PROBE_CALLS, .dropped_at = ev.len };
+        wire_put_u32(&ev, 0);
+        wire_put_u32(&ev, count);
+        wire_put_bytes(&ev, args, count * sizeof(uint64_t));
+        at.data_at = ev.len;
+        probe_emit(&ev, &at, &c);
+}
+
+void probe_usb_transfer(const usbtmc *t, const usbtmc_xfer *x)
+{
+        wire_msg_init(&ev, WIRE_PROBE_USB, 0, x->status);
+        wire_put_u64(&ev, x->submit_ns);
+        wire_put_u64(&ev, x->done_ns);
+        put_context(&probe_current);
+        wire_put_u32(&ev, (uint32_t)t->bus | (uint32_t)t->address << 16 | (uint32_t)x->type << 24);
+        wire_put_u32(&ev, x->endpoint);
+        wire_put_bytes(&ev, x->setup, sizeof(x->setup));
+        wire_put_u32(&ev, (uint32_t)x->requested);
+        wire_put_u32(&ev, (uint32_t)x->actual);
+        probe_layout at = { .kind = PROBE_USB, .captured_at = ev.len };
+        wire_put_u32(&ev, 0);
+        at.dropped_at = ev.len;
+        wire_put_u32(&ev, 0);
+        at.data_at = ev.len;
+        /* OUT data was submitted whatever became of it; IN data is what came. */
+        size_t n = (x->endpoint & 0x80) ? x->actual : x->requested;
+        if (!x->data)
+                n = 0;
+        if (n > PROBE_MAX_SNAPLEN)
+                n = PROBE_MAX_SNAPLEN;
+        wire_put_bytes(&ev, x->data, n);
+        probe_emit(&ev, &at, &probe_current);
+}
