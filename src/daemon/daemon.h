@@ -256,9 +256,9 @@ typedef struct probe_filter {
 tether_ret_t probe_attach(session *s, const probe_filter *f, int *ret_client_fd);
 void probes_release_session(const session *s);
 void probe_shutdown(void);
-/* Main thread: an event a driver host built about its service (the whole
- * WIRE_HOST_PROBE body). False if it is malformed. */
-bool probe_forwarded(uint64_t service_id, const uint8_t *body, size_t len);
+/* Main thread: an event a driver host built about its service. */
+struct host_msg;
+void probe_forwarded(uint64_t service_id, const struct host_msg *m);
 /* What hosts must know to build events: how many probes, any for USB. */
 void probe_state(unsigned *count, bool *usb);
 /* Whether probes came or went since the last call (hosts are then told). */

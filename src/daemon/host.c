@@ -30,6 +30,7 @@
 
 #include "daemon/manifest.h"
 #include "daemon/server.h"
+#include "wire/host-msg.h"
 
 bool hosts_isolate_all;
 unsigned hosts_watchdog_ms = TETHERD_WATCHDOG_MS;
@@ -176,10 +177,10 @@ static bool conn_closed(host *h, uint64_t session_id)
 
 /* ---- answers to what tetherd asked ---- */
 
-static void answer_open(host *h, pending *p, tether_ret_t r, wire_reader *rd)
+static void answer_open(host *h, pending *p, tether_ret_t r, const host_msg *m)
 {
-        uint64_t id = r == TETHER_SUCCESS ? wire_get_u64(rd) : 0;
-        if (r == TETHER_SUCCESS && wire_reader_done(rd) != TETHER_SUCCESS)
+        uint64_t id = m && m->has_u64 ? m->u64[0] : 0;
+        if (r == TETHER_SUCCESS && !id)
                 r = TETHER_ERR_IPC;
         if (r == TETHER_SUCCESS)
                 conn_add(h, p->caller);
@@ -188,14 +189,14 @@ static void answer_open(host *h, pending *p, tether_ret_t r, wire_reader *rd)
         env_caller_client_fd_passed(p->caller);
 }
 
-static void finish_pending(host *h, pending *p, tether_ret_t r, wire_reader *rd)
+static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *m)
 {
         switch (p->type) {
         case WIRE_HOST_START:
                 service_host_started(h->svc, r, p->match);
                 break;
         case WIRE_HOST_OPEN:
-                answer_open(h, p, r, rd);
+                answer_open(h, p, r, m);
                 break;
         case WIRE_HOST_SET_PROPERTIES:
                 session_reply(p->caller, p->client_type, p->client_serial, r, NULL, -1);
@@ -220,15 +221,6 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, wire_reader *rd)
 
 /* ---- what a host asks ---- */
 
-static const char *dict_string(const tether_value *d, const char *key)
-{
-        tether_value *v = NULL;
-        const char *s = NULL;
-        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
-                tether_value_get_string(v, &s);
-        return s;
-}
-
 static void reply_to_host(host *h, const wire_header *hd, tether_ret_t r, const uint64_t *u64, int fd)
 {
         wire_msg m;
@@ -238,69 +230,37 @@ static void reply_to_host(host *h, const wire_header *hd, tether_ret_t r, const 
         send_to(h, &m, fd);
 }
 
-/* False: the message is malformed, and the host is to be ended. */
-static bool host_asks(host *h, const wire_header *hd, wire_reader *rd)
+/* A request from a host, decoded and checked. False: it makes no sense
+ * (a connection it never had), and the host is to be ended. */
+static bool host_asks(host *h, const host_msg *m)
 {
         tether_service *s = h->svc;
-        tether_value *v = NULL;
         tether_ret_t r;
-        switch (hd->type) {
-        case WIRE_HOST_CLOSED: {
-                uint64_t id = wire_get_u64(rd);
-                return wire_reader_done(rd) == TETHER_SUCCESS && conn_closed(h, id);
-        }
+        switch (m->h.type) {
+        case WIRE_HOST_CLOSED:
+                return conn_closed(h, m->u64[0]);
         case WIRE_HOST_APPLY:
-                if (wire_get_value(rd, &v) != TETHER_SUCCESS || tether_value_get_type(v) != TETHER_TYPE_DICT) {
-                        tether_value_unref(v);
-                        return false;
-                }
-                env_service_apply(s, v);
-                tether_value_unref(v);
+                env_service_apply(s, m->dict);
                 return true;
-        case WIRE_HOST_REMOVE: {
-                size_t n = rd->left;
-                const uint8_t *k = wire_get_bytes(rd, n);
-                if (!n || n > 1024 || memchr(k, 0, n))
-                        return false;
-                char key[1025];
-                memcpy(key, k, n);
-                key[n] = '\0';
-                env_service_remove(s, key);
+        case WIRE_HOST_REMOVE:
+                env_service_remove(s, m->key);
                 return true;
-        }
         case WIRE_HOST_PUBLISH_NUB: {
-                if (wire_get_value(rd, &v) != TETHER_SUCCESS || tether_value_get_type(v) != TETHER_TYPE_DICT) {
-                        tether_value_unref(v);
-                        return false;
-                }
-                const char *cls = dict_string(v, "class"), *name = dict_string(v, "name");
-                tether_value *props = NULL;
-                if (tether_value_dict_get(v, "props", &props) == TETHER_SUCCESS &&
-                    tether_value_get_type(props) != TETHER_TYPE_DICT)
-                        props = NULL;
                 uint64_t id = 0;
-                r = cls && name ? env_service_publish_nub(s, cls, name, dict_string(v, "location"), props, &id)
-                                : TETHER_ERR_BAD_ARGUMENT;
-                tether_value_unref(v);
-                reply_to_host(h, hd, r, r == TETHER_SUCCESS ? &id : NULL, -1);
+                r = env_service_publish_nub(s, m->class_name, m->name, m->location, m->props, &id);
+                reply_to_host(h, &m->h, r, r == TETHER_SUCCESS ? &id : NULL, -1);
                 return true;
         }
-        case WIRE_HOST_TERMINATE_NUB: {
-                uint64_t id = wire_get_u64(rd);
-                if (wire_reader_done(rd) != TETHER_SUCCESS)
-                        return false;
-                reply_to_host(h, hd, env_service_terminate_nub(s, id), NULL, -1);
+        case WIRE_HOST_TERMINATE_NUB:
+                reply_to_host(h, &m->h, env_service_terminate_nub(s, m->u64[0]), NULL, -1);
                 return true;
-        }
         case WIRE_HOST_PROBE:
-                return probe_forwarded(s->id, rd->p, rd->left);
+                probe_forwarded(s->id, m);
+                return true;
         case WIRE_HOST_PORT: {
-                uint64_t session_id = wire_get_u64(rd), port_id = wire_get_u64(rd);
-                if (wire_reader_done(rd) != TETHER_SUCCESS)
-                        return false;
                 int fd = -1;
-                r = port_dup_for(port_id, session_id, &fd);
-                reply_to_host(h, hd, r, NULL, fd);
+                r = port_dup_for(m->u64[1], m->u64[0], &fd);
+                reply_to_host(h, &m->h, r, NULL, fd);
                 if (fd >= 0)
                         close(fd);
                 return true;
@@ -330,19 +290,17 @@ static void host_readable(loop_source *src, uint32_t events)
                         host_gone(h, "passed an fd");
                         return;
                 }
-                wire_header hd;
-                wire_reader rd;
-                bool ok = wire_header_check(rx, len, &hd) == TETHER_SUCCESS;
-                if (ok)
-                        wire_reader_init(&rd, rx + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
-                if (ok && (hd.type & WIRE_REPLY_FLAG)) {
-                        pending *p = take_pending(h, hd.serial, hd.type & ~WIRE_REPLY_FLAG);
+                host_msg m;
+                bool ok = host_msg_decode(rx, len, &m) == TETHER_SUCCESS;
+                if (ok && (m.h.type & WIRE_REPLY_FLAG)) {
+                        pending *p = take_pending(h, m.h.serial, m.h.type & ~WIRE_REPLY_FLAG);
                         if (p)
-                                finish_pending(h, p, hd.result, &rd);
+                                finish_pending(h, p, m.h.result, &m);
                         ok = p != NULL;
                 } else if (ok) {
-                        ok = host_asks(h, &hd, &rd);
+                        ok = host_asks(h, &m);
                 }
+                host_msg_clear(&m);
                 if (!ok) {
                         host_gone(h, "sent a malformed message");
                         return;

@@ -23,6 +23,7 @@
 
 #include "core/log.h"
 #include "daemon/server.h"
+#include "wire/host-msg.h"
 #include "usbtmc/usbtmc.h"
 
 typedef struct probe {
@@ -190,46 +191,28 @@ void probe_state(unsigned *count, bool *usb)
         pthread_mutex_unlock(&probe_lock);
 }
 
-/* The fields every event has at the same place: after the header, the
- * event's times (one u64 for an async completion, two for the others),
- * then the context. A host's event is about its own service whatever it
- * says: the service id is written over. */
-bool probe_forwarded(uint64_t service_id, const uint8_t *body, size_t len)
+/* An event a driver host built, checked by host_msg_decode. It is about
+ * the host's own service whatever it says: the service id is written over. */
+void probe_forwarded(uint64_t service_id, const host_msg *m)
 {
-        wire_reader rd;
-        wire_reader_init(&rd, body, len);
-        uint32_t kind = wire_get_u32(&rd), lost = wire_get_u32(&rd);
-        uint32_t dropped_at = wire_get_u32(&rd), captured_at = wire_get_u32(&rd), data_at = wire_get_u32(&rd);
-        size_t n = rd.left;
-        const uint8_t *event = wire_get_bytes(&rd, n);
-        wire_header h;
-        if (rd.bad || (kind != PROBE_CALLS && kind != PROBE_USB) || wire_header_check(event, n, &h) != TETHER_SUCCESS)
-                return false;
-        size_t ctx_at = WIRE_HEADER_SIZE + (h.type == WIRE_PROBE_ASYNC ? 8u : 16u);
-        bool layout_ok = (h.type == WIRE_PROBE_CALL || h.type == WIRE_PROBE_ASYNC || h.type == WIRE_PROBE_USB) &&
-                         (kind == PROBE_USB) == (h.type == WIRE_PROBE_USB) && ctx_at + 32 <= n &&
-                         dropped_at >= ctx_at + 32 && (size_t)dropped_at + 4 <= n && data_at <= n &&
-                         data_at >= dropped_at + 4 && (!captured_at || (captured_at >= ctx_at + 32 && (size_t)captured_at + 4 <= n));
-        if (!layout_ok)
-                return false;
         static wire_msg ev;
-        memcpy(ev.buf, event, n);
-        ev.len = n;
+        memcpy(ev.buf, m->event, m->event_len);
+        ev.len = m->event_len;
         ev.poisoned = false;
-        memcpy(ev.buf + ctx_at, &service_id, 8);
+        size_t at = m->context_at;
+        memcpy(ev.buf + at, &service_id, 8);
         probe_context c = { .service_id = service_id };
         uint32_t pid, selector;
-        memcpy(&c.session_id, ev.buf + ctx_at + 8, 8);
-        memcpy(&c.connection_id, ev.buf + ctx_at + 16, 8);
-        memcpy(&pid, ev.buf + ctx_at + 24, 4);
-        memcpy(&selector, ev.buf + ctx_at + 28, 4);
+        memcpy(&c.session_id, ev.buf + at + 8, 8);
+        memcpy(&c.connection_id, ev.buf + at + 16, 8);
+        memcpy(&pid, ev.buf + at + 24, 4);
+        memcpy(&selector, ev.buf + at + 28, 4);
         c.pid = (int32_t)pid;
         c.selector = selector;
         c.in_call = selector != PROBE_ANY_SELECTOR;
-        probe_layout at = { .kind = kind, .dropped_at = dropped_at, .captured_at = captured_at, .data_at = data_at,
-                            .lost = lost };
-        probe_emit(&ev, &at, &c);
-        return true;
+        probe_layout layout = { .kind = m->probe_kind, .dropped_at = m->dropped_at, .captured_at = m->captured_at,
+                                .data_at = m->data_at, .lost = m->probe_lost };
+        probe_emit(&ev, &layout, &c);
 }
 
 bool probe_take_changed(void)
