@@ -52,6 +52,19 @@ bad org.tether.nolib.tether '{"schema":1,"bundle":"org.tether.nolib","version":"
 bad org.tether.name.tether '{"schema":1,"bundle":"org.tether.other","version":"1","library":"example.so",
   "personalities":{"P":{"driver":"ExampleDriver","IOProviderClass":"TetherResources"}}}'
 
+# Libraries that do not load, or lack the entry symbol: their personalities
+# win TetherResources on score, their hosts refuse, the example takes it.
+lib_bundle() { # ID LIBRARY-FILE SCORE
+  mkdir -p "$dir/drivers/$1.tether"
+  cp "$2" "$dir/drivers/$1.tether/lib.so"
+  printf '{"schema":1,"bundle":"%s","version":"1","library":"lib.so","personalities":{"P":{"driver":"Nothing","IOProviderClass":"TetherResources","IOProbeScore":%s}}}' \
+    "$1" "$3" >"$dir/drivers/$1.tether/manifest.json"
+}
+printf 'not an ELF file\n' >"$dir/garbage"
+lib_bundle org.tether.badlib "$dir/garbage" 1000
+lib_bundle org.tether.noentry "$(ls /usr/lib/*/libjson-c.so.* | head -n1)" 999
+chmod -R a+rX "$dir/drivers"
+
 "$tetherd" --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$dir/drivers" --drivers "$dir/more" \
   --simulate dsox2002a:DRV0001 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
 pid=$!
@@ -66,17 +79,23 @@ grep -q "org.tether.noclass.tether refused: .*IOProviderClass" "$dir/log" || fai
 grep -q "$dir/more/org.tether.example.tether refused: bundle id org.tether.example is already loaded from $dir/drivers/org.tether.example.tether" "$dir/log" \
   || fail "the duplicate is not refused: $(cat "$dir/log")"
 grep -q "not-a-bundle" "$dir/log" && fail "a folder that is no bundle was looked at"
+grep -q "bundle library $dir/drivers/org.tether.badlib.tether/lib.so: " "$dir/log" || fail "no line on the bad library: $(cat "$dir/log")"
+grep -q "bundle org.tether.badlib: Nothing: start refused the nub" "$dir/log" || fail "bad library not refused"
+grep -q "bundle library $dir/drivers/org.tether.noentry.tether/lib.so: no tether_bundle" "$dir/log" || fail "no line on the missing entry"
+grep -q "bundle org.tether.noentry: Nothing: start refused the nub" "$dir/log" || fail "missing entry not refused"
 
 # ---- list ----
 run "$tether" driver list
 [ $rc -eq 0 ] || fail "list: $err"
-[ "$(wc -l <<<"$out")" -eq 3 ] || fail "list: two bundles and a header expected: $out"
+[ "$(wc -l <<<"$out")" -eq 5 ] || fail "list: four bundles and a header expected: $out"
 grep -Eq "^org.tether.example +0.1.0 +running +1 +0  $dir/drivers/org.tether.example.tether$" <<<"$out" || fail "list example: $out"
 grep -Eq "^org.tether.dsox2000 +0.1.0 +running +1 +0  $dir/more/org.tether.dsox2000.tether$" <<<"$out" || fail "list dsox2000: $out"
 run "$tether" driver list --json
 # In load order: the folders as given, each in name order.
-jq -se 'length == 2 and .[1].bundle == "org.tether.dsox2000" and .[0].personalities == ["ExampleDriver", "ExampleDevice"]
-        and .[0].services == 1 and .[0].state == "running"' <<<"$out" >/dev/null || fail "list --json: $out"
+jq -se 'length == 4 and .[3].bundle == "org.tether.dsox2000" and .[0].bundle == "org.tether.badlib"
+        and .[0].services == 0 and .[0].state == "loaded"
+        and (.[] | select(.bundle == "org.tether.example") | .personalities == ["ExampleDriver", "ExampleDevice"]
+             and .services == 1 and .state == "running")' <<<"$out" >/dev/null || fail "list --json: $out"
 # Which bundle a service came from is in its table, as I/O Kit's CFBundleIdentifier.
 run "$tether" reg -l -c DSOX2000
 grep -Fq '"CFBundleIdentifier" = "org.tether.dsox2000"' <<<"$out" || fail "reg -l: no CFBundleIdentifier: $out"
@@ -101,7 +120,7 @@ grep -q "after unload: NotAttached" "$dir/example.out" || fail "call after unloa
 run "$tether" reg -c ExampleDriver
 [ -z "$out" ] || fail "ExampleDriver still in the registry: $out"
 run "$tether" driver list --json
-jq -se 'length == 1 and .[0].bundle == "org.tether.dsox2000"' <<<"$out" >/dev/null || fail "list after unload: $out"
+jq -se 'length == 3 and all(.[]; .bundle != "org.tether.example")' <<<"$out" >/dev/null || fail "list after unload: $out"
 run "$tether" driver unload org.tether.example
 [ $rc -ne 0 ] && grep -q "NotFound" <<<"$err" || fail "second unload: $rc $err"
 
