@@ -20,22 +20,11 @@ static void usage(FILE *f)
                    "       tether driver unload ID       unload a bundle, ending its services (root only)\n");
 }
 
-static const char *dict_string(const tether_value *d, const char *key)
+/* A field of a bundle's dict, "" when tetherd sent none. */
+static const char *field(const tether_value *b, const char *key)
 {
-        tether_value *v = NULL;
-        const char *s = "";
-        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
-                tether_value_get_string(v, &s);
-        return s;
-}
-
-static uint64_t dict_uint(const tether_value *d, const char *key)
-{
-        tether_value *v = NULL;
-        uint64_t u = 0;
-        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
-                tether_value_get_uint(v, &u);
-        return u;
+        const char *s = tether_value_dict_string(b, key);
+        return s ? s : "";
 }
 
 static void list_text(const tether_value *list)
@@ -44,11 +33,11 @@ static void list_text(const tether_value *list)
         for (size_t i = 0; i < tether_value_count(list); i++) {
                 tether_value *b = NULL;
                 tether_value_array_get(list, i, &b);
-                printf("%-28s %-10s %-8s %8llu %7llu  %s\n", dict_string(b, "bundle"), dict_string(b, "version"),
-                       dict_string(b, "state"), (unsigned long long)dict_uint(b, "services"),
-                       (unsigned long long)dict_uint(b, "crashes"), dict_string(b, "path"));
-                if (*dict_string(b, "lastCrash"))
-                        printf("%-28s last crash: %s\n", "", dict_string(b, "lastCrash"));
+                printf("%-28s %-10s %-8s %8llu %7llu  %s\n", field(b, "bundle"), field(b, "version"), field(b, "state"),
+                       (unsigned long long)tether_value_dict_uint(b, "services", 0),
+                       (unsigned long long)tether_value_dict_uint(b, "crashes", 0), field(b, "path"));
+                if (*field(b, "lastCrash"))
+                        printf("%-28s last crash: %s\n", "", field(b, "lastCrash"));
         }
 }
 
@@ -61,15 +50,15 @@ static void list_json(const tether_value *list)
                 tether_value_array_get(list, i, &b);
                 putchar('{');
                 for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-                        const char *v = dict_string(b, keys[k]);
+                        const char *v = field(b, keys[k]);
                         printf("\"%s\":", keys[k]);
                         tool_json_string(stdout, v, strlen(v));
                         putchar(',');
                 }
                 printf("\"services\":");
-                tool_json_uint(stdout, dict_uint(b, "services"));
+                tool_json_uint(stdout, tether_value_dict_uint(b, "services", 0));
                 printf(",\"crashes\":");
-                tool_json_uint(stdout, dict_uint(b, "crashes"));
+                tool_json_uint(stdout, tether_value_dict_uint(b, "crashes", 0));
                 printf(",\"personalities\":[");
                 tether_value_dict_get(b, "personalities", &names);
                 for (size_t n = 0; n < tether_value_count(names); n++) {

@@ -86,6 +86,11 @@ tether_ret_t tether_value_dict_set(tether_value *dict, const char *key, tether_v
 /* TETHER_ERR_NOT_FOUND if absent. Borrowed, like array_get. */
 tether_ret_t tether_value_dict_get(const tether_value *dict, const char *key, tether_value **ret);
 tether_ret_t tether_value_dict_remove(tether_value *dict, const char *key);
+/* Typed reads of one key for the common case. A borrowed string, or NULL
+ * when the key is absent or no string; an unsigned integer of any width,
+ * or `otherwise` when absent or no unsigned integer. */
+const char *tether_value_dict_string(const tether_value *dict, const char *key);
+uint64_t tether_value_dict_uint(const tether_value *dict, const char *key, uint64_t otherwise);
 /* index-th entry in key order. Both results borrowed. */
 tether_ret_t tether_value_dict_entry(const tether_value *dict, size_t index,
                                      const char **ret_key, tether_value **ret_value);

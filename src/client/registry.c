@@ -50,20 +50,8 @@ static tether_ret_t get_entry(tether_session *s, uint64_t id, tether_value **ret
 
 static char *dict_strdup(const tether_value *d, const char *key)
 {
-        tether_value *v = NULL;
-        const char *str = "";
-        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
-                tether_value_get_string(v, &str);
-        return strdup(str);
-}
-
-static uint64_t dict_uint(const tether_value *d, const char *key)
-{
-        tether_value *v = NULL;
-        uint64_t u = 0;
-        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
-                tether_value_get_uint(v, &u);
-        return u;
+        const char *str = tether_value_dict_string(d, key);
+        return strdup(str ? str : "");
 }
 
 void tether_entry_info_free(tether_entry_info *info)
@@ -87,16 +75,16 @@ tether_ret_t tether_registry_entry_get_info(tether_session *s, uint64_t id, teth
                 return r;
         tether_entry_info *info = calloc(1, sizeof(*info));
         if (info) {
-                info->id = dict_uint(d, "id");
-                info->parent_id = dict_uint(d, "parent");
+                info->id = tether_value_dict_uint(d, "id", 0);
+                info->parent_id = tether_value_dict_uint(d, "parent", 0);
                 info->class_name = dict_strdup(d, "class");
                 info->name = dict_strdup(d, "name");
                 info->location = dict_strdup(d, "location");
                 info->path = dict_strdup(d, "path");
                 info->driver = dict_strdup(d, "driver");
-                info->state = (uint32_t)dict_uint(d, "state");
-                info->busy = (uint32_t)dict_uint(d, "busy");
-                info->open_count = (uint32_t)dict_uint(d, "openCount");
+                info->state = (uint32_t)tether_value_dict_uint(d, "state", 0);
+                info->busy = (uint32_t)tether_value_dict_uint(d, "busy", 0);
+                info->open_count = (uint32_t)tether_value_dict_uint(d, "openCount", 0);
         }
         tether_value_unref(d);
         if (!info || !info->class_name || !info->name || !info->location || !info->path || !info->driver) {
@@ -141,7 +129,7 @@ tether_ret_t tether_registry_entry_get_parent(tether_session *s, uint64_t id, ui
         tether_value *d = NULL;
         tether_ret_t r = get_entry(s, id, &d);
         if (r == TETHER_SUCCESS) {
-                uint64_t p = dict_uint(d, "parent");
+                uint64_t p = tether_value_dict_uint(d, "parent", 0);
                 if (p)
                         *ret_id = p;
                 else

@@ -425,6 +425,24 @@ tether_ret_t tether_value_dict_get(const tether_value *d, const char *key, tethe
         return TETHER_SUCCESS;
 }
 
+const char *tether_value_dict_string(const tether_value *d, const char *key)
+{
+        tether_value *v = NULL;
+        const char *str = NULL;
+        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
+                tether_value_get_string(v, &str);
+        return str;
+}
+
+uint64_t tether_value_dict_uint(const tether_value *d, const char *key, uint64_t otherwise)
+{
+        tether_value *v = NULL;
+        uint64_t u = otherwise;
+        if (tether_value_dict_get(d, key, &v) != TETHER_SUCCESS || tether_value_get_uint(v, &u) != TETHER_SUCCESS)
+                return otherwise;
+        return u;
+}
+
 tether_ret_t tether_value_dict_remove(tether_value *d, const char *key)
 {
         if (!d || !key || d->type != TETHER_TYPE_DICT)

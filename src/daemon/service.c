@@ -412,18 +412,19 @@ void env_service_open_count(tether_service *s, int delta)
         pthread_mutex_unlock(&reg_lock);
 }
 
-tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
+/* A new table for s's entry: merged, or one key removed; swapped in at
+ * once, so readers see all of a change or none of it. Watchers hear of
+ * real changes only: writing the values already there (a driver
+ * refreshing its settings) is none. */
+static tether_ret_t change_props(tether_service *s, const tether_value *merge, const char *remove)
 {
         tether_value *next = NULL;
         pthread_mutex_lock(&reg_lock);
         tether_ret_t r = tether_value_copy(s->entry->props, &next);
         if (r == TETHER_SUCCESS)
-                r = tether_value_dict_merge(next, changes);
+                r = merge ? tether_value_dict_merge(next, merge) : tether_value_dict_remove(next, remove);
         if (r == TETHER_SUCCESS) {
-                /* Watchers hear of real changes only: a write of the values
-                 * already there (a driver refreshing its settings) is none. */
                 bool changed = !tether_value_equal(s->entry->props, next);
-                /* One pointer swap: readers see all of the change or none of it. */
                 tether_value_unref(s->entry->props);
                 s->entry->props = next;
                 next = NULL;
@@ -435,22 +436,14 @@ tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
         return r;
 }
 
+tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
+{
+        return change_props(s, changes, NULL);
+}
+
 tether_ret_t env_service_remove(tether_service *s, const char *key)
 {
-        tether_value *next = NULL;
-        pthread_mutex_lock(&reg_lock);
-        tether_ret_t r = tether_value_copy(s->entry->props, &next);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_remove(next, key);
-        if (r == TETHER_SUCCESS) {
-                tether_value_unref(s->entry->props);
-                s->entry->props = next;
-                next = NULL;
-                notify_properties_changed_locked(s->entry);
-        }
-        pthread_mutex_unlock(&reg_lock);
-        tether_value_unref(next);
-        return r;
+        return change_props(s, NULL, key);
 }
 
 tether_ret_t env_service_copy(tether_service *s, const char *key, tether_value **ret)

@@ -316,13 +316,15 @@ void env_service_loop_exit(void *arg)
         exit(0);
 }
 
-tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
+/* The mirror of the service's table changes (merge, or remove a key) and
+ * tetherd is told the same. */
+static tether_ret_t change_table(const tether_value *merge, const char *remove)
 {
         pthread_mutex_lock(&lock);
         tether_value *next = NULL;
         tether_ret_t r = tether_value_copy(table, &next);
         if (r == TETHER_SUCCESS)
-                r = tether_value_dict_merge(next, changes);
+                r = merge ? tether_value_dict_merge(next, merge) : tether_value_dict_remove(next, remove);
         if (r == TETHER_SUCCESS) {
                 tether_value_unref(table);
                 table = next;
@@ -333,31 +335,22 @@ tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
         if (r != TETHER_SUCCESS)
                 return r;
         wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_APPLY, 0, 0);
-        wire_put_value(&m, changes);
+        wire_msg_init(&m, merge ? WIRE_HOST_APPLY : WIRE_HOST_REMOVE, 0, 0);
+        if (merge)
+                wire_put_value(&m, merge);
+        else
+                wire_put_bytes(&m, remove, strlen(remove));
         return send_msg(&m, -1);
+}
+
+tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
+{
+        return change_table(changes, NULL);
 }
 
 tether_ret_t env_service_remove(tether_service *s, const char *key)
 {
-        pthread_mutex_lock(&lock);
-        tether_value *next = NULL;
-        tether_ret_t r = tether_value_copy(table, &next);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_remove(next, key);
-        if (r == TETHER_SUCCESS) {
-                tether_value_unref(table);
-                table = next;
-                next = NULL;
-        }
-        pthread_mutex_unlock(&lock);
-        tether_value_unref(next);
-        if (r != TETHER_SUCCESS)
-                return r;
-        wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_REMOVE, 0, 0);
-        wire_put_bytes(&m, key, strlen(key));
-        return send_msg(&m, -1);
+        return change_table(NULL, key);
 }
 
 static tether_ret_t copy_from(tether_value *dict, const char *key, tether_value **ret)
@@ -499,20 +492,11 @@ static tether_ret_t post(uint16_t type, uint32_t serial, tether_value *dict)
         return r;
 }
 
-static const char *dict_string(const tether_value *d, const char *key)
-{
-        tether_value *v = NULL;
-        const char *s = NULL;
-        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
-                tether_value_get_string(v, &s);
-        return s;
-}
-
 /* Load the library, find the driver, make the service: everything but
  * start(), which runs on its loop. */
 static tether_ret_t start(uint64_t id, const tether_value *what)
 {
-        const char *lib = dict_string(what, "library"), *cls = dict_string(what, "driver");
+        const char *lib = tether_value_dict_string(what, "library"), *cls = tether_value_dict_string(what, "driver");
         tether_value *prov = NULL, *tab = NULL;
         if (svc || !lib || !cls || tether_value_dict_get(what, "provider", &prov) != TETHER_SUCCESS ||
             tether_value_dict_get(what, "table", &tab) != TETHER_SUCCESS)

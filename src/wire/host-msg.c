@@ -6,15 +6,6 @@
 #define PROBE_KIND_CALLS 1u /* host/probes.h's PROBE_CALLS and PROBE_USB */
 #define PROBE_KIND_USB   2u
 
-static const char *dict_string(const tether_value *d, const char *key)
-{
-        tether_value *v = NULL;
-        const char *s = NULL;
-        if (tether_value_dict_get(d, key, &v) == TETHER_SUCCESS)
-                tether_value_get_string(v, &s);
-        return s;
-}
-
 static tether_ret_t decode_dict(wire_reader *rd, tether_value **ret)
 {
         tether_ret_t r = wire_get_value(rd, ret);
@@ -98,9 +89,9 @@ tether_ret_t host_msg_decode(const void *buf, size_t len, host_msg *m)
                 r = decode_dict(&rd, &m->dict);
                 if (r != TETHER_SUCCESS)
                         break;
-                m->class_name = dict_string(m->dict, "class");
-                m->name = dict_string(m->dict, "name");
-                m->location = dict_string(m->dict, "location");
+                m->class_name = tether_value_dict_string(m->dict, "class");
+                m->name = tether_value_dict_string(m->dict, "name");
+                m->location = tether_value_dict_string(m->dict, "location");
                 if (tether_value_dict_get(m->dict, "props", &m->props) == TETHER_SUCCESS &&
                     tether_value_get_type(m->props) != TETHER_TYPE_DICT)
                         r = TETHER_ERR_BAD_ARGUMENT;
