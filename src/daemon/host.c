@@ -74,6 +74,7 @@ struct host {
         uint32_t next_serial;
         pending *pending;
         host_conn *conns;
+        uint64_t start_ms;             /* when its driver was asked to start */
         uint64_t ping_sent_ms;         /* 0: no ping outstanding */
         uint64_t last_ping_ms;
         struct host *next;             /* every host alive */
@@ -558,7 +559,7 @@ void host_start(tether_service *s, const candidate *c, void *match)
         if (r == TETHER_SUCCESS) {
                 h->next = hosts;
                 hosts = h;
-                h->last_ping_ms = now_ms();
+                h->last_ping_ms = h->start_ms = now_ms();
                 pthread_mutex_lock(&reg_lock);
                 entry *nub = s->entry->parent ? entry_ref(s->entry->parent) : NULL;
                 pthread_mutex_unlock(&reg_lock);
@@ -724,6 +725,20 @@ int hosts_tick(void)
                 }
         for (host *h = hosts; h;) {
                 host *after = h->next;
+                /* A start that never answers would keep its nub busy, and
+                 * tetherd from ever saying it is ready: the watchdog
+                 * covers it too. */
+                if (!h->dead && !h->svc->started && !h->stopping) {
+                        if (now - h->start_ms >= hosts_watchdog_ms) {
+                                char why[64];
+                                snprintf(why, sizeof(why), "did not start its driver within %u ms", hosts_watchdog_ms);
+                                host_gone(h, why);
+                        } else {
+                                int left = (int)(h->start_ms + hosts_watchdog_ms - now);
+                                if (next < 0 || left < next)
+                                        next = left;
+                        }
+                }
                 if (!h->dead && h->svc->started && !h->stopping) {
                         if (h->ping_sent_ms && now - h->ping_sent_ms >= hosts_watchdog_ms) {
                                 char why[64];

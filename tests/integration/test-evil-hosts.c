@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* Driver hosts are untrusted: a host that never starts, talks garbage,
+ * passes fds, reaches for what is not its own, or floods tetherd is ended
+ * (or refused) while tetherd and a polite client carry on. The hosts are
+ * evil-host.c, standing in for tether-driverhost; each bundle's id names
+ * its misbehaviour. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "example/example.h"
+#include "harness.h"
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+typedef struct evil {
+        harness h;
+        char drivers[64];
+        char log[96];
+        const char *args[6];
+} evil;
+
+/* tetherd with the built-in drivers and one evil bundle, whose personality
+ * takes the USB bus entry (no other driver wants it); its stderr (and the
+ * evil host's) into a file. */
+static void start(evil *e, const char *mode)
+{
+        memset(e, 0, sizeof(*e));
+        strcpy(e->drivers, "/tmp/tether-evil-XXXXXX");
+        assert_non_null(mkdtemp(e->drivers));
+        chmod(e->drivers, 0755);
+        char dir[160], path[200];
+        snprintf(dir, sizeof(dir), "%s/org.tether.evil.%s.tether", e->drivers, mode);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        snprintf(path, sizeof(path), "%s/manifest.json", dir);
+        FILE *f = fopen(path, "w");
+        fprintf(f, "{\"schema\":1,\"bundle\":\"org.tether.evil.%s\",\"version\":\"1\",\"library\":\"evil.so\","
+                   "\"personalities\":{\"P\":{\"driver\":\"Evil\",\"IOProviderClass\":\"TetherUSBBus\"}}}",
+                mode);
+        fclose(f);
+        snprintf(path, sizeof(path), "%s/evil.so", dir);
+        f = fopen(path, "w"); /* never loaded: the evil host loads nothing */
+        fclose(f);
+        snprintf(e->log, sizeof(e->log), "%s/log", e->drivers);
+        setenv("TETHER_DRIVERHOST", getenv("EVIL_HOST"), 1);
+        e->args[0] = "--drivers";
+        e->args[1] = e->drivers;
+        e->args[2] = "--watchdog";
+        e->args[3] = "1000";
+        e->h.args = e->args;
+        e->h.simulate = "dsox2002a:EVL0001";
+        int saved = dup(2), log = open(e->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(log, 2);
+        close(log);
+        int r = harness_start(&e->h);
+        dup2(saved, 2);
+        close(saved);
+        assert_int_equal(r, 0);
+}
+
+static void stop(evil *e)
+{
+        assert_int_equal(harness_stop(&e->h), 0);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", e->drivers);
+        assert_int_equal(system(cmd), 0);
+}
+
+static bool log_has(const evil *e, const char *text)
+{
+        FILE *f = fopen(e->log, "r");
+        char line[512];
+        bool has = false;
+        while (f && !has && fgets(line, sizeof(line), f))
+                has = strstr(line, text) != NULL;
+        if (f)
+                fclose(f);
+        return has;
+}
+
+/* A polite client of the built-in example driver: every call right and
+ * quick, for as long as ms. */
+static void polite_for(const evil *e, int ms)
+{
+        tether_session *s = harness_session(&e->h);
+        tether_connect *c = NULL;
+        assert_int_equal(tether_service_open(s, harness_find(s, "ExampleDriver"), EXAMPLE_CLIENT, 0, &c), TETHER_SUCCESS);
+        uint64_t end = now_ms() + (uint64_t)ms;
+        do {
+                uint64_t in[2] = { 40, 2 }, sum = 0, t0 = now_ms();
+                uint32_t n = 1;
+                assert_int_equal(tether_call_scalar_method(c, EXAMPLE_ADD, in, 2, &sum, &n), TETHER_SUCCESS);
+                assert_int_equal(sum, 42);
+                assert_true(now_ms() - t0 < 1000);
+                usleep(5000);
+        } while (now_ms() < end);
+        tether_service_close(c);
+        tether_session_close(s);
+}
+
+typedef struct log_wait {
+        const evil *e;
+        const char *text;
+} log_wait;
+
+static bool logged(void *arg)
+{
+        log_wait *w = arg;
+        return log_has(w->e, w->text);
+}
+
+static void silent_host_cannot_hold_tetherd_back(void **state)
+{
+        evil e;
+        uint64_t t0 = now_ms();
+        start(&e, "silent"); /* returns once tetherd is READY */
+        assert_true(now_ms() - t0 < 5000);
+        assert_true(log_has(&e, "host of Evil did not start its driver within 1000 ms"));
+        polite_for(&e, 300);
+        stop(&e);
+}
+
+static void garbage_ends_the_host_until_failed(void **state)
+{
+        evil e;
+        start(&e, "garbage");
+        log_wait w = { &e, "host of Evil sent a malformed message; killed" };
+        assert_true(harness_wait(logged, &w, 5000));
+        polite_for(&e, 500);
+        /* Restarted with backoff, killed each time, failed at five. */
+        log_wait failed = { &e, "bundle org.tether.evil.garbage: 5 crashes within 60 s; failed" };
+        assert_true(harness_wait(logged, &failed, 15000));
+        polite_for(&e, 200);
+        stop(&e);
+}
+
+static void a_passed_fd_ends_the_host(void **state)
+{
+        evil e;
+        start(&e, "fds");
+        log_wait w = { &e, "host of Evil passed an fd; killed" };
+        assert_true(harness_wait(logged, &w, 5000));
+        polite_for(&e, 300);
+        stop(&e);
+}
+
+static void nothing_of_others_is_a_hosts_to_take(void **state)
+{
+        evil e;
+        start(&e, "thief");
+        log_wait done = { &e, "evil: done" };
+        assert_true(harness_wait(logged, &done, 5000));
+        /* Every nub it named: not its own (NotPermitted) or no such entry. */
+        char line[64];
+        for (uint64_t id = 0x100000100; id < 0x100000110; id++) {
+                snprintf(line, sizeof(line), "evil: terminate nub 0x%llx: 0\n", (unsigned long long)id);
+                assert_false(log_has(&e, line));
+        }
+        for (int port = 1; port < 8; port++) {
+                snprintf(line, sizeof(line), "evil: port %d: %d", port, TETHER_ERR_BAD_ARGUMENT);
+                assert_true(log_has(&e, line));
+        }
+        /* Asking is no crime: it runs on, and the registry is whole. */
+        assert_false(log_has(&e, "killed"));
+        tether_session *s = harness_session(&e.h);
+        harness_find(s, "TetherResources");
+        harness_find(s, "DSOX2000");
+        tether_session_close(s);
+        polite_for(&e, 200);
+        stop(&e);
+}
+
+static void a_flooding_host_does_not_slow_others(void **state)
+{
+        evil e;
+        start(&e, "flood");
+        polite_for(&e, 2000); /* while it floods */
+        stop(&e);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(silent_host_cannot_hold_tetherd_back),
+                cmocka_unit_test(garbage_ends_the_host_until_failed),
+                cmocka_unit_test(a_passed_fd_ends_the_host),
+                cmocka_unit_test(nothing_of_others_is_a_hosts_to_take),
+                cmocka_unit_test(a_flooding_host_does_not_slow_others),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
