@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -30,6 +31,10 @@ struct uid_budget {
         atomic_uint fds;           /* charged fds */
         unsigned sessions;         /* main thread */
         unsigned unidentified;     /* main thread: sockets that have not said HELLO */
+        /* Warnings about this uid's clients: per uid, so that reconnecting
+         * (a new session, a new pid) does not buy a client a new burst. */
+        log_limit log;
+        char who[24];              /* "uid N" */
         struct uid_budget *next;
 };
 
@@ -94,6 +99,8 @@ uid_budget *budget_for(uid_t uid)
                 return NULL;
         b->uid = uid;
         b->privileged = uid == 0 || uid == geteuid();
+        log_limit_init(&b->log);
+        snprintf(b->who, sizeof(b->who), "uid %u", (unsigned)uid);
         b->next = budgets;
         budgets = b;
         return b;
@@ -159,6 +166,16 @@ void budget_leave(uid_budget *b, bool identified)
         budget_release_fds(b, 1);
 }
 
+log_limit *budget_log(uid_budget *b)
+{
+        return &b->log;
+}
+
+const char *budget_who(const uid_budget *b)
+{
+        return b->who;
+}
+
 unsigned budget_fds_in_use(const uid_budget *b)
 {
         return atomic_load(&b->fds);
@@ -169,6 +186,8 @@ void budget_shutdown(void)
         while (budgets) {
                 uid_budget *b = budgets;
                 budgets = b->next;
+                log_limit_flush(&b->log, b->who);
+                log_limit_destroy(&b->log);
                 free(b);
         }
 }

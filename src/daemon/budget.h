@@ -34,6 +34,11 @@ bool budget_privileged(const uid_budget *b);
 tether_ret_t budget_charge_fds(uid_budget *b, unsigned n);
 void budget_release_fds(uid_budget *b, unsigned n);
 unsigned budget_fds_in_use(const uid_budget *b);
+/* Warnings about the uid's clients, rate-limited together, and its name
+ * in the "messages suppressed" line. */
+struct log_limit;
+struct log_limit *budget_log(uid_budget *b);
+const char *budget_who(const uid_budget *b);
 
 /* Main thread: a new socket of b's uid (charges its fd), its HELLO, its end. */
 tether_ret_t budget_admit(uid_budget *b);

@@ -208,8 +208,6 @@ struct env_caller {
         bool hello_done;               /* main thread */
         uint64_t accepted_ns;          /* CLOCK_MONOTONIC: the HELLO deadline runs from here */
         uid_budget *budget;            /* its uid's; lives until tetherd exits */
-        log_limit log;                 /* warnings about this client, rate-limited */
-        char who[32];                  /* "client pid N", for log lines */
         atomic_uint n_connections;
         atomic_uint n_async;           /* accepted async calls of its connections, not completed */
         unsigned n_ports;              /* main thread */
@@ -219,8 +217,8 @@ struct env_caller {
 
 session *session_ref(session *s);
 session *session_unref(session *s);
-/* A warning about what this client did, rate-limited per session. */
-#define session_warn(s, ...) log_limited(&(s)->log, LOG_LVL_WARN, (s)->who, __VA_ARGS__)
+/* A warning about what this client did, rate-limited per uid. */
+#define session_warn(s, ...) log_limited(budget_log((s)->budget), LOG_LVL_WARN, budget_who((s)->budget), __VA_ARGS__)
 /* Reply on a session socket from any thread. */
 void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
                    const wire_msg *body_or_null, int fd);

@@ -277,17 +277,15 @@ static void host_readable(loop_source *src, uint32_t events)
         static uint8_t rx[WIRE_MAX_MESSAGE];
         for (int i = 0; i < TETHERD_BATCH && !h->dead; i++) {
                 size_t len = 0;
-                int fd = -1;
-                tether_ret_t r = wire_recv(h->src.fd, rx, sizeof(rx), &len, &fd);
+                bool fds = false;
+                tether_ret_t r = wire_recv_nofds(h->src.fd, rx, sizeof(rx), &len, &fds);
                 if (r == TETHER_ERR_NOT_READY)
                         return;
                 if (r != TETHER_SUCCESS) {
                         host_gone(h, r == TETHER_ERR_MESSAGE_TOO_LARGE ? "sent an oversized message" : NULL);
                         return;
                 }
-                if (fd != -1) { /* no host message carries one */
-                        if (fd >= 0)
-                                close(fd);
+                if (fds) { /* no host message carries one */
                         host_gone(h, "passed an fd");
                         return;
                 }

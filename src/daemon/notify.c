@@ -150,8 +150,8 @@ static void port_send_locked(port *p, const wire_msg *m)
          * Mach queue does; say so once, not per message. */
         if (r == TETHER_ERR_NOT_RESPONDING && !p->overflowed) {
                 p->overflowed = true;
-                log_warn("client: notification port %llu is full; dropping messages until it drains",
-                         (unsigned long long)p->id);
+                session_warn(p->owner, "client pid %d: notification port %llu is full; dropping messages until it drains",
+                             (int)p->owner->task.pid, (unsigned long long)p->id);
         } else if (r == TETHER_SUCCESS) {
                 p->overflowed = false;
         }

@@ -70,8 +70,6 @@ session *session_unref(session *s)
 {
         if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
                 return NULL;
-        log_limit_flush(&s->log, s->who);
-        log_limit_destroy(&s->log);
         close(s->fd);
         free(s);
         return NULL;
@@ -101,12 +99,12 @@ const tether_task *env_caller_task(const env_caller *c)
 
 log_limit *env_caller_log(env_caller *c)
 {
-        return &c->log;
+        return budget_log(c->budget);
 }
 
 const char *env_caller_who(const env_caller *c)
 {
-        return c->who;
+        return budget_who(c->budget);
 }
 
 atomic_uint *env_caller_async(env_caller *c)
@@ -626,12 +624,11 @@ static void handle_hello(session *s, const wire_header *h, wire_reader *rd)
 
 static void session_close(session *s);
 
-static void handle_message(session *s, const uint8_t *buf, size_t len, int fd)
+/* had_fd: the message came with fds, which the kernel dropped: no session
+ * request carries one. */
+static void handle_message(session *s, const uint8_t *buf, size_t len, bool had_fd)
 {
         wire_header h;
-        bool had_fd = fd != -1;
-        if (fd >= 0)
-                close(fd); /* no session request carries an fd */
         tether_ret_t r = wire_header_check(buf, len, &h);
         if (r != TETHER_SUCCESS) {
                 session_warn(s, "client pid %d: malformed message (%s)", (int)s->task.pid, tether_strerror(r));
@@ -726,12 +723,10 @@ static void drain(int fd)
         static uint8_t junk[WIRE_MAX_MESSAGE];
         for (int i = 0; i < 4096; i++) {
                 size_t len;
-                int got = -1;
-                tether_ret_t r = wire_recv(fd, junk, sizeof(junk), &len, &got);
+                bool fds;
+                tether_ret_t r = wire_recv_nofds(fd, junk, sizeof(junk), &len, &fds);
                 if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE)
                         return;
-                if (got >= 0)
-                        close(got);
         }
 }
 
@@ -786,8 +781,8 @@ static void session_readable(loop_source *src, uint32_t events)
         session *s = (session *)((char *)src - offsetof(session, src));
         for (int i = 0; i < TETHERD_BATCH; i++) {
                 size_t len = 0;
-                int fd = -1;
-                tether_ret_t r = wire_recv(s->fd, rx, sizeof(rx), &len, &fd);
+                bool fds = false;
+                tether_ret_t r = wire_recv_nofds(s->fd, rx, sizeof(rx), &len, &fds);
                 if (r == TETHER_ERR_NOT_READY)
                         return;
                 if (r == TETHER_ERR_MESSAGE_TOO_LARGE) {
@@ -800,7 +795,7 @@ static void session_readable(loop_source *src, uint32_t events)
                         session_close(s);
                         return;
                 }
-                handle_message(s, rx, len, fd);
+                handle_message(s, rx, len, fds);
                 if (s->src.removed)
                         return;
         }
@@ -909,8 +904,6 @@ static void accept_ready(loop_source *src, uint32_t events)
                 s->src.fn = session_readable;
                 s->budget = b;
                 s->accepted_ns = mono_ns();
-                log_limit_init(&s->log);
-                snprintf(s->who, sizeof(s->who), "client pid %d", (int)cred.pid);
                 struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &s->src };
                 if (!live_add(s) || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                         live_remove(s);

@@ -121,13 +121,23 @@ static void answered(const wire_header *h, wire_reader *rd, int fd)
 
 /* ---- callers: the sessions that opened connections here ---- */
 
+/* Warnings are limited per uid, as in tetherd: a client reconnecting (a
+ * new session) does not buy itself a new burst. Kept for the host's life:
+ * a host serves few users. */
+typedef struct uid_log {
+        uid_t uid;
+        log_limit log;
+        char who[24];
+        struct uid_log *next;
+} uid_log;
+static uid_log *uid_logs;          /* lock */
+
 struct env_caller {
         atomic_uint refs;
         uint64_t id;
         tether_task task;
         atomic_uint n_async;
-        log_limit log;
-        char who[32];
+        uid_log *log;
         env_caller *next;          /* lock */
 };
 
@@ -158,11 +168,8 @@ void env_caller_unref(env_caller *c)
                                 break;
                         }
         pthread_mutex_unlock(&lock);
-        if (!last)
-                return;
-        log_limit_flush(&c->log, c->who);
-        log_limit_destroy(&c->log);
-        free(c);
+        if (last)
+                free(c);
 }
 
 static env_caller *caller_for(uint64_t session, const tether_task *task)
@@ -174,13 +181,27 @@ static env_caller *caller_for(uint64_t session, const tether_task *task)
         if (c) {
                 atomic_fetch_add(&c->refs, 1);
         } else if ((c = calloc(1, sizeof(*c)))) {
-                atomic_init(&c->refs, 1);
-                c->id = session;
-                c->task = *task;
-                log_limit_init(&c->log);
-                snprintf(c->who, sizeof(c->who), "client pid %d", (int)task->pid);
-                c->next = callers;
-                callers = c;
+                uid_log *l = uid_logs;
+                while (l && l->uid != task->uid)
+                        l = l->next;
+                if (!l && (l = calloc(1, sizeof(*l)))) {
+                        l->uid = task->uid;
+                        log_limit_init(&l->log);
+                        snprintf(l->who, sizeof(l->who), "uid %u", (unsigned)task->uid);
+                        l->next = uid_logs;
+                        uid_logs = l;
+                }
+                if (!l) {
+                        free(c);
+                        c = NULL;
+                } else {
+                        atomic_init(&c->refs, 1);
+                        c->id = session;
+                        c->task = *task;
+                        c->log = l;
+                        c->next = callers;
+                        callers = c;
+                }
         }
         pthread_mutex_unlock(&lock);
         return c;
@@ -198,12 +219,12 @@ const tether_task *env_caller_task(const env_caller *c)
 
 log_limit *env_caller_log(env_caller *c)
 {
-        return &c->log;
+        return &c->log->log;
 }
 
 const char *env_caller_who(const env_caller *c)
 {
-        return c->who;
+        return c->log->who;
 }
 
 atomic_uint *env_caller_async(env_caller *c)

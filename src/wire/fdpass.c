@@ -92,20 +92,20 @@ static bool peer_hung_up(int sock)
         return n < 0 || (n == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
 }
 
-tether_ret_t wire_recv(int sock, void *buf, size_t cap, size_t *ret_len, int *ret_fd)
+/* One datagram, with room for at most max_fds (0 or 1) fds: the kernel
+ * drops any more (MSG_CTRUNC) before they enter this process's fd table, so
+ * a peer passing hundreds of fds per message cannot fill it. *ret_fd: the
+ * fd, -1, or WIRE_FD_REFUSED when more came than may (all closed). */
+static tether_ret_t recv_datagram(int sock, void *buf, size_t cap, size_t *ret_len, int *ret_fd, unsigned max_fds)
 {
-        /* Room for as many fds as the kernel lets one message carry, so a
-         * peer that sends many cannot truncate the control data: every fd
-         * that arrives is seen, and closed unless it is the one expected. */
-        static __thread union {
+        union {
                 struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_PASSED_FDS)];
+                char buf[CMSG_SPACE(sizeof(int))];
         } ctl;
         struct iovec iov = { .iov_base = buf, .iov_len = cap };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                             .msg_controllen = sizeof(ctl.buf) };
-        if (ret_fd)
-                *ret_fd = -1;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = max_fds ? ctl.buf : NULL,
+                             .msg_controllen = max_fds ? sizeof(ctl.buf) : 0 };
+        *ret_fd = -1;
         ssize_t n;
         do
                 n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
@@ -115,18 +115,38 @@ tether_ret_t wire_recv(int sock, void *buf, size_t cap, size_t *ret_len, int *re
                         return TETHER_ERR_NOT_READY;
                 return TETHER_ERR_NOT_ATTACHED;
         }
-        size_t fds = take_received_fds(&mh, ret_fd);
-        if (n == 0 && !fds && peer_hung_up(sock))
+        int got = -1;
+        size_t fds = take_received_fds(&mh, &got);
+        bool refused = fds > max_fds || (mh.msg_flags & MSG_CTRUNC);
+        if (refused && got >= 0)
+                close(got);
+        if (n == 0 && !fds && !refused && peer_hung_up(sock))
                 return TETHER_ERR_NOT_ATTACHED;
         if (mh.msg_flags & MSG_TRUNC) {
-                if (ret_fd && *ret_fd >= 0)
-                        close(*ret_fd);
-                if (ret_fd)
-                        *ret_fd = -1;
+                if (!refused && got >= 0)
+                        close(got);
                 return TETHER_ERR_MESSAGE_TOO_LARGE;
         }
-        if (ret_fd && (fds > 1 || (mh.msg_flags & MSG_CTRUNC)))
-                *ret_fd = WIRE_FD_REFUSED;
+        *ret_fd = refused ? WIRE_FD_REFUSED : got;
         *ret_len = (size_t)n;
         return TETHER_SUCCESS;
+}
+
+tether_ret_t wire_recv(int sock, void *buf, size_t cap, size_t *ret_len, int *ret_fd)
+{
+        int fd = -1;
+        tether_ret_t r = recv_datagram(sock, buf, cap, ret_len, &fd, 1);
+        if (ret_fd)
+                *ret_fd = fd;
+        else if (fd >= 0)
+                close(fd);
+        return r;
+}
+
+tether_ret_t wire_recv_nofds(int sock, void *buf, size_t cap, size_t *ret_len, bool *ret_refused)
+{
+        int fd = -1;
+        tether_ret_t r = recv_datagram(sock, buf, cap, ret_len, &fd, 0);
+        *ret_refused = fd == WIRE_FD_REFUSED;
+        return r;
 }

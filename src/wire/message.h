@@ -177,15 +177,20 @@ tether_ret_t wire_send(int sock, const wire_msg *m, int fd);
 /* The most fds one message can carry (the kernel's SCM_MAX_FD). */
 #define WIRE_MAX_PASSED_FDS 253
 /* *ret_fd when a message came with more fds than the one a request may
- * carry: all of them were closed; answer it as malformed. */
+ * carry: none of them stays open; answer it as malformed. */
 #define WIRE_FD_REFUSED     (-2)
 
 /* Receive one datagram into buf (cap >= WIRE_MAX_MESSAGE). At most one fd is
- * accepted (*ret_fd, else -1, or WIRE_FD_REFUSED if several came: they are
- * all closed). TETHER_ERR_NOT_ATTACHED when the peer hung up (a zero-length
- * datagram from a live peer is returned as one, length 0),
- * TETHER_ERR_MESSAGE_TOO_LARGE for a truncated datagram, TETHER_ERR_NOT_READY
- * if nothing is waiting on a non-blocking socket. */
+ * accepted (*ret_fd, else -1, or WIRE_FD_REFUSED if more came: the kernel
+ * drops all but one before they reach this process, and that one is
+ * closed; with ret_fd NULL any fd is closed). TETHER_ERR_NOT_ATTACHED when
+ * the peer hung up (a zero-length datagram from a live peer is returned as
+ * one, length 0), TETHER_ERR_MESSAGE_TOO_LARGE for a truncated datagram,
+ * TETHER_ERR_NOT_READY if nothing is waiting on a non-blocking socket. */
 tether_ret_t wire_recv(int sock, void *buf, size_t cap, size_t *ret_len, int *ret_fd);
+/* The same for a socket on which no message may carry an fd: any that
+ * come are dropped by the kernel and never enter this process's fd table;
+ * *ret_refused says some came. */
+tether_ret_t wire_recv_nofds(int sock, void *buf, size_t cap, size_t *ret_len, bool *ret_refused);
 
 #endif
