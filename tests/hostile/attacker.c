@@ -25,7 +25,10 @@
  *                                flight at exit
  *     async-flood conns= n= delay= hold=
  *                                async calls on a port nobody reads
- *     ool-bomb    hold=          1 GiB out-of-line input to fixed methods
+ *     ool-bomb    hold= echo=    1 GiB out-of-line input to fixed methods
+ *                                (echo=1: and to EXAMPLE_ECHO, which takes it)
+ *     mem-hog     conns= hold=   the example driver's 64 MiB buffer, mapped
+ *                                and filled, on each of conns= connections
  *     publish     n= remove=     EXAMPLE_PUBLISH_DEVICE, n times
  *     log-spam    seconds= conns=
  *                                malformed datagrams as fast as possible
@@ -730,6 +733,55 @@ static int mode_ool_bomb(void)
         uint64_t sum = 0;
         say_code("add_after", raw_call(c, &call, &sum, &R, T_REQ));
         say("add_after_sum", (long)sum);
+        if (arg("echo", 0, 0, 1)) {
+                /* A method that takes any size is given the most there is:
+                 * every check passes, so tetherd copies 1 GiB that cost us
+                 * nothing (sparse), and the driver writes 1 GiB back. */
+                int in = raw_memfd(gib, true), out = raw_memfd(gib + 4096ull, true);
+                wire_msg m;
+                wire_msg_init(&m, WIRE_SET_BUFFER, raw_serial(), 0);
+                wire_put_u32(&m, 1);
+                wire_put_u32(&m, 0);
+                int32_t r = raw_request(c, &m, &out, 1, &R, T_REQ);
+                say_code("setbuf_out", r);
+                say_code("setbuf_in", set_buffer(c, in));
+                call = (wire_call){ .selector = EXAMPLE_ECHO, .flags = WIRE_CALL_OOL_IN | WIRE_CALL_OOL_OUT,
+                                    .struct_in_size = gib, .struct_out_size = gib };
+                timed_call(c, &call, "echo_ool");
+        }
+        hold(hold_ms);
+        return 0;
+}
+
+/* ---- mem-hog: the driver's per-connection memory, touched ---- */
+
+static int mode_mem_hog(void)
+{
+        int conns = (int)arg("conns", 8, 1, 1000);
+        long hold_ms = arg("hold", 5000, 0, 60000);
+        uint64_t svc = 0;
+        int s = session(&svc);
+        if (s < 0)
+                return 1;
+        int filled = 0;
+        for (int i = 0; i < conns; i++) {
+                int c = connection(s, svc, EXAMPLE_CLIENT);
+                if (c < 0)
+                        break;
+                wire_msg m;
+                wire_msg_init(&m, WIRE_MAP_MEMORY, raw_serial(), 0);
+                wire_put_u32(&m, EXAMPLE_MEMORY_BUFFER);
+                wire_put_u32(&m, 0);
+                int32_t r = raw_request(c, &m, NULL, 0, &R, T_REQ);
+                if (R.fd >= 0)
+                        close(R.fd); /* tetherd keeps its mapping: ours is not needed */
+                wire_call fill = { .selector = EXAMPLE_FILL_MEMORY, .scalar_in_count = 2,
+                                   .scalars = { EXAMPLE_MEMORY_BUFFER, 0x5a } };
+                if (r == TETHER_SUCCESS && raw_call(c, &fill, NULL, &R, 10000) == TETHER_SUCCESS)
+                        filled++;
+        }
+        say("filled", filled);
+        say("mib", (long)filled * (EXAMPLE_BUFFER_SIZE >> 20));
         hold(hold_ms);
         return 0;
 }
@@ -1052,7 +1104,7 @@ int main(int argc, char **argv)
                 { "ool-bomb", mode_ool_bomb },     { "publish", mode_publish },
                 { "log-spam", mode_log_spam },     { "log-cycle", mode_log_cycle },
                 { "port-spam", mode_port_spam },   { "call-flood", mode_call_flood },
-                { "cycle", mode_cycle },
+                { "cycle", mode_cycle },           { "mem-hog", mode_mem_hog },
         };
         for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
                 if (!strcmp(mode, modes[i].name)) {
