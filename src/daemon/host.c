@@ -644,12 +644,12 @@ void host_stop(tether_service *s)
                 }
                 char how[96];
                 reap(h, how, sizeof(how));
+                /* A start still pending (tetherd is shutting down) is
+                 * answered like the rest: its candidates are let go. */
                 while (h->pending) {
                         pending *p = h->pending;
                         h->pending = p->next;
-                        if (p->type == WIRE_HOST_START)
-                                p->type = 0; /* the caller is answering the start itself */
-                        finish_pending(h, p, TETHER_ERR_NOT_ATTACHED, NULL);
+                        finish_pending(h, p, TETHER_ERR_ABORTED, NULL);
                 }
         }
         finalize(h);
