@@ -7,7 +7,7 @@
  * stdin reaches end of file or hold= ms pass, so a test can look at tetherd
  * meanwhile.
  *
- *   attacker SOCKET MODE [key=value ...]
+ *   attacker SOCKET MODE [key=value ...] [limit=SECONDS (120): the most any mode runs]
  *     silent      n= hold=       connect n sockets, never say HELLO
  *     hog         sessions= opens= hold=
  *                                take sessions and connections until refused
@@ -808,6 +808,8 @@ static int mode_publish(void)
                                    .scalars = { 1000u + (unsigned)i } };
                 uint64_t id = 0;
                 int32_t r = raw_call(c, &call, &id, &R, T_REQ);
+                if (r > 0)
+                        break; /* no answer: the connection is gone */
                 if (r == TETHER_SUCCESS)
                         ids[ok++] = id;
                 else if (r == TETHER_ERR_NOT_PRIVILEGED)
@@ -975,7 +977,8 @@ static int mode_cycle(void)
                 get_entry_msg(&m, 1);
                 if (raw_send_msg(s, &m, &s, 1, true) == 0)
                         sent++;
-                for (int i = 0; i < flood; i++) {
+                uint64_t flood_end = raw_now_ms() + 3000;
+                for (int i = 0; i < flood && raw_now_ms() < flood_end; i++) {
                         get_entry_msg(&m, 1);
                         int e = i % 3 == 0 ? raw_send(s, "", 0, NULL, 0, true)
                                            : raw_send_msg(s, &m, i % 3 == 2 ? &s : NULL, i % 3 == 2, true);
@@ -1058,10 +1061,13 @@ static int mode_port_spam(void)
         long calls = 0, failed = 0, read_back = 0;
         /* Completions come at once (delay 0): the port overflows. */
         for (int i = 0; i < fill; i++) {
-                if (delayed_add(c, port_id, (uint64_t)i, 0) == TETHER_SUCCESS)
+                r = delayed_add(c, port_id, (uint64_t)i, 0);
+                if (r == TETHER_SUCCESS)
                         calls++;
                 else
                         failed++;
+                if (r > 0)
+                        break;
         }
         /* Then room for one, and two more completions: one fits, the next
          * finds the port full again. */
@@ -1092,6 +1098,8 @@ int main(int argc, char **argv)
         const char *mode = argv[2];
         n_args = argc - 3;
         args = argv + 3;
+        /* Whatever tetherd does, no mode outlives this (SIGALRM ends us). */
+        alarm((unsigned)arg("limit", 120, 1, 3600));
         printf("mode %s\npid %d\nuid %d\n", mode, (int)getpid(), (int)getuid());
         fflush(stdout);
         static const struct {

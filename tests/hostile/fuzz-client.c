@@ -695,6 +695,9 @@ int main(int argc, char **argv)
         uint64_t seed = (uint64_t)arg(argc, argv, "seed", 1, 0, 0x7fffffffffffffffL);
         long seconds = arg(argc, argv, "seconds", 20, 1, 3600);
         long max_ops = arg(argc, argv, "ops", 50000000, 1, 1000000000);
+        /* Each action's waits are bounded; this bounds the whole, whatever
+         * tetherd does (SIGALRM ends us). */
+        alarm((unsigned)seconds + 60);
         printf("seed %llu\npid %d\nuid %d\n", (unsigned long long)seed, (int)getpid(), (int)getuid());
         fflush(stdout);
         seed_rng(seed);

@@ -1576,6 +1576,28 @@ int main(int argc, char **argv)
                 printf("test-hostile: needs root (to run clients as uid %d and %d); skipped\n", USER, NOBODY);
                 return 77;
         }
+        /* The attackers run as nobody: a build tree nobody cannot reach
+         * would fail every test for a reason that has nothing to do with
+         * tetherd. Say so once instead. */
+        const char *progs[] = { getenv("TETHER_ATTACKER"), getenv("TETHER_FUZZ_CLIENT") };
+        for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+                if (!progs[i]) {
+                        printf("test-hostile: set TETHER_ATTACKER and TETHER_FUZZ_CLIENT (meson does)\n");
+                        return 1;
+                }
+                pid_t pid = fork();
+                if (pid == 0) {
+                        drop_to(NOBODY);
+                        _exit(access(progs[i], X_OK) == 0 ? 0 : 1);
+                }
+                int st = 0;
+                waitpid(pid, &st, 0);
+                if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                        printf("test-hostile: uid %d cannot run %s (is the build tree readable by others?)\n",
+                               NOBODY, progs[i]);
+                        return 1;
+                }
+        }
         if (UNDER_ASAN) {
                 /* ASan keeps freed memory aside (256 MiB by default) to catch
                  * uses after free: that would be all the RSS growth there is
