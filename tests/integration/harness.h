@@ -15,6 +15,16 @@ typedef struct harness {
         const char *simulate;   /* if set: tetherd --simulate <this> */
         bool with_usb;          /* let tetherd look at the USB bus (tests with an emulated one) */
         const char *const *args; /* more tetherd arguments, NULL-terminated (at most 8) */
+        /* if > 0: tetherd runs with RLIMIT_NOFILE {nofile, nofile}, so tests
+         * can reach its fd limit with a few hundred sockets; nofile_soft, if
+         * > 0, lowers the soft limit below that */
+        int nofile;
+        int nofile_soft;
+        int hello_timeout_ms;   /* if > 0: tetherd --hello-timeout <this> */
+        /* tetherd's stderr goes to `log` (in dir) instead of ours, for tests
+         * that count what it says; harness_stop removes the file */
+        bool log_to_file;
+        char log[128];
 } harness;
 
 /* Start $TETHERD (set by meson) and wait for READY. */

@@ -2,11 +2,13 @@
 /* Starting and stopping a real tetherd: shared by the integration tests
  * and the benchmarks, so it uses no test framework. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,17 +28,21 @@ int harness_start(harness *h)
         /* Reachable by the tests that drop privileges to prove a refusal. */
         chmod(h->dir, 0755);
         snprintf(h->sock, sizeof(h->sock), "%s/tetherd.sock", h->dir);
+        if (h->log_to_file)
+                snprintf(h->log, sizeof(h->log), "%s/tetherd.log", h->dir);
         int p[2];
         if (pipe(p) < 0)
                 return -1;
         h->pid = fork();
         if (h->pid == 0) {
                 close(p[0]);
-                char fd[16];
+                char fd[16], hello[16];
                 snprintf(fd, sizeof(fd), "%d", p[1]);
                 /* --no-usb: a scope plugged into this machine must not
                  * join the tests. */
-                const char *argv[20] = { bin, "--socket", h->sock, "--ready-fd", fd };
+                /* room for 5 fixed, 8 args, --no-usb, 2 each for --simulate and
+                 * --hello-timeout, and the NULL */
+                const char *argv[24] = { bin, "--socket", h->sock, "--ready-fd", fd };
                 int n = 5;
                 for (int i = 0; h->args && h->args[i] && i < 8; i++)
                         argv[n++] = h->args[i];
@@ -45,6 +51,23 @@ int harness_start(harness *h)
                 if (h->simulate) {
                         argv[n++] = "--simulate";
                         argv[n++] = h->simulate;
+                }
+                if (h->hello_timeout_ms > 0) {
+                        snprintf(hello, sizeof(hello), "%d", h->hello_timeout_ms);
+                        argv[n++] = "--hello-timeout";
+                        argv[n++] = hello;
+                }
+                if (h->nofile > 0) {
+                        rlim_t soft = h->nofile_soft > 0 ? (rlim_t)h->nofile_soft : (rlim_t)h->nofile;
+                        struct rlimit rl = { soft, (rlim_t)h->nofile };
+                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                                _exit(126);
+                }
+                if (h->log_to_file) {
+                        int log = open(h->log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+                        if (log < 0 || dup2(log, STDERR_FILENO) < 0)
+                                _exit(126);
+                        close(log);
                 }
                 execv(bin, (char *const *)argv);
                 _exit(127);
@@ -68,6 +91,8 @@ int harness_stop(harness *h)
         kill(h->pid, SIGTERM);
         for (int i = 0; i < 2000; i++) {
                 if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+                        if (h->log_to_file)
+                                unlink(h->log);
                         rmdir(h->dir);
                         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 }
