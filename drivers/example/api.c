@@ -20,8 +20,11 @@
 
 /* ---- the service ---- */
 
+struct delayed;
+
 typedef struct example_service {
         uint64_t calls;          /* service-wide; reset by the admin method */
+        struct delayed *pending; /* delayed adds scheduled and not yet run */
         uint8_t *samples;        /* EXAMPLE_SAMPLES_SIZE bytes, made on first use; a
                                   * stand-in for an instrument's acquisition memory */
 } example_service;
@@ -35,11 +38,16 @@ static const uint8_t *samples(tether_service *svc)
         return es->samples;
 }
 
+static void delayed_free_all(example_service *es);
+
 static void example_stop(tether_service *svc)
 {
         example_service *es = tether_service_priv(svc);
         free(es->samples);
         es->samples = NULL;
+        /* Work still scheduled when a service stops is dropped, never run:
+         * its context is the driver's to free. */
+        delayed_free_all(es);
 }
 
 static const uint32_t standard_rates[] = { 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
@@ -237,13 +245,34 @@ static tether_ret_t m_sleep(void *target, void *ref, tether_method_args *a)
 typedef struct delayed {
         tether_async_ref ref;
         uint64_t sum, count;
+        struct delayed *prev, *next;  /* the service's pending list */
 } delayed;
+
+static void delayed_unlink(example_service *es, delayed *d)
+{
+        if (d->prev)
+                d->prev->next = d->next;
+        else
+                es->pending = d->next;
+        if (d->next)
+                d->next->prev = d->prev;
+}
+
+static void delayed_free_all(example_service *es)
+{
+        while (es->pending) {
+                delayed *d = es->pending;
+                delayed_unlink(es, d);
+                free(d);
+        }
+}
 
 static void complete_delayed(tether_service *svc, void *ctx)
 {
         delayed *d = ctx;
         uint64_t args[2] = { d->sum, d->count };
         tether_async_complete(&d->ref, TETHER_SUCCESS, args, 2);
+        delayed_unlink(tether_service_priv(svc), d);
         free(d);
 }
 
@@ -264,8 +293,16 @@ static tether_ret_t m_delayed_add(void *target, void *ref, tether_method_args *a
         d->sum = a->scalar_input[0] + a->scalar_input[1];
         d->count = ++c->counter;
         tether_ret_t r = tether_service_schedule(svc, (uint32_t)a->scalar_input[2], complete_delayed, d);
-        if (r != TETHER_SUCCESS)
+        if (r != TETHER_SUCCESS) {
                 free(d);
+                return r;
+        }
+        example_service *es = tether_service_priv(svc);
+        d->prev = NULL;
+        d->next = es->pending;
+        if (es->pending)
+                es->pending->prev = d;
+        es->pending = d;
         return r;
 }
 

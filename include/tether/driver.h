@@ -275,7 +275,9 @@ tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_n
 tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id);
 
 /* Run fn(svc, ctx) on svc's work loop after delay_ms (0: as soon as the
- * loop is free). The I/O Kit analogue is an IOTimerEventSource. */
+ * loop is free). The I/O Kit analogue is an IOTimerEventSource. Work still
+ * scheduled when the service stops is dropped without being called: a
+ * driver that allocated ctx frees what is outstanding in its stop(). */
 tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
                                      void (*fn)(tether_service *svc, void *ctx), void *ctx);
 

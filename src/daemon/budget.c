@@ -164,6 +164,10 @@ void budget_leave(uid_budget *b, bool identified)
         if (b->sessions)
                 b->sessions--;
         budget_release_fds(b, 1);
+        /* The uid's last client left: say what was held back now, not
+         * whenever it next misbehaves. */
+        if (!b->sessions)
+                log_limit_flush(&b->log, b->who);
 }
 
 log_limit *budget_log(uid_budget *b)

@@ -752,10 +752,19 @@ static void session_close(session *s)
                 return;
         s->src.removed = true;
         epoll_ctl(epfd, EPOLL_CTL_DEL, s->fd, NULL);
-        /* Wake anything still blocked on it; the fd itself closes with the
-         * last reference, so no thread ever writes to a reused number. */
+        /* Wake anything still blocked on it. Then the socket itself goes
+         * at once, whatever still names it (a connection's reference keeps
+         * the session): /dev/null takes its number, so no thread ever
+         * writes to a reused one, and closing the socket is what frees the
+         * fds still in flight in its queue, which draining cannot promise
+         * (after our own shutdown a 0-byte datagram reads as the end). */
         shutdown(s->fd, SHUT_RDWR);
         drain(s->fd);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+                dup2(null, s->fd);
+                close(null);
+        }
         ports_release_session(s);
         probes_release_session(s);
         hosts_session_gone(s);
