@@ -1278,8 +1278,14 @@ static void fd_exhaustion_never_spins_or_hangs(void **state)
         attack_start(&n, NOBODY, "hog", "sessions=2", "opens=0", "hold=0", NULL);
         attack_finish(&n, 20000);
         assert_in_range((long)(cpu * 100), 0, 25);
+        /* With drivers in hosts the connections' fds are the hosts', so
+         * tetherd is not at its limit: the knockers are accepted, and the
+         * HELLO deadline answers them while they wait. Either way: an answer. */
+        const char *isolated = getenv("TETHER_ISOLATE");
+        bool hosts = isolated && !strcmp(isolated, "1");
         for (int i = 0; i < KNOCK; i++)
-                if (knock[i] != TETHER_SUCCESS && knock[i] != TETHER_ERR_NO_RESOURCES)
+                if (knock[i] != TETHER_SUCCESS && knock[i] != TETHER_ERR_NO_RESOURCES &&
+                    !(hosts && knock[i] == TETHER_ERR_TIMEOUT))
                         fail_msg("a client of a daemon at its fd limit got %s", raw_code_name(knock[i]));
         assert_said(&n, "sessions_other", 0);
         assert_said(&n, "sessions_connect_failed", 0);
