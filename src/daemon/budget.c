@@ -41,6 +41,11 @@ struct uid_budget {
 static uid_budget *budgets;        /* main thread adds; never removed before shutdown */
 static atomic_uint pool_used;
 static unsigned pool_size, per_uid_fds;
+/* fds tetherd itself took since the pool was sized (services started
+ * later: a work loop's two, a host's channel), less those it gave back:
+ * past the headroom they come out of the pool, so that what root starts
+ * (64 published nubs are 128 fds) never eats into root's reserve. */
+static atomic_int own_since;
 
 /* Services started later (hotplugged instruments, published nubs) take
  * fds of tetherd's own: a thread's epoll and eventfd, libusb's. */
@@ -83,6 +88,7 @@ void budget_init(void)
         unsigned reserve = limit / 8 > TETHERD_ROOT_RESERVE_FDS ? limit / 8 : TETHERD_ROOT_RESERVE_FDS;
         unsigned kept = open_fds() + OWN_HEADROOM + reserve;
         pool_size = limit > kept ? limit - kept : 0;
+        atomic_store(&own_since, 0);
         per_uid_fds = pool_size / 4;
         atomic_store(&pool_used, 0);
         log_info("fd limit %u: %u for unprivileged clients, at most %u per uid, %u kept for root",
@@ -119,7 +125,9 @@ tether_ret_t budget_charge_fds(uid_budget *b, unsigned n)
          * never both slip under the bound. */
         unsigned mine = atomic_fetch_add(&b->fds, n) + n;
         unsigned all = atomic_fetch_add(&pool_used, n) + n;
-        if (mine > per_uid_fds || all > pool_size) {
+        int own = atomic_load(&own_since) - (int)OWN_HEADROOM;
+        unsigned pool = own <= 0 ? pool_size : (unsigned)own >= pool_size ? 0 : pool_size - (unsigned)own;
+        if (mine > per_uid_fds || all > pool) {
                 budget_release_fds(b, n);
                 return TETHER_ERR_NO_RESOURCES;
         }
@@ -168,6 +176,11 @@ void budget_leave(uid_budget *b, bool identified)
          * whenever it next misbehaves. */
         if (!b->sessions)
                 log_limit_flush(&b->log, b->who);
+}
+
+void budget_own_fds(int delta)
+{
+        atomic_fetch_add(&own_since, delta);
 }
 
 log_limit *budget_log(uid_budget *b)

@@ -40,6 +40,9 @@ struct log_limit;
 struct log_limit *budget_log(uid_budget *b);
 const char *budget_who(const uid_budget *b);
 
+/* Any thread: tetherd took (delta > 0) or gave back fds of its own. */
+void budget_own_fds(int delta);
+
 /* Main thread: a new socket of b's uid (charges its fd), its HELLO, its end. */
 tether_ret_t budget_admit(uid_budget *b);
 void budget_identified(uid_budget *b);

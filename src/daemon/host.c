@@ -71,6 +71,7 @@ struct host {
         bool dead;                     /* channel closed, process reaped */
         bool finalized;                /* the service's record has been let go */
         bool stopping;                 /* told to terminate: an exit is no crash */
+        bool channel_charged;          /* its channel counts among tetherd's own fds */
         uint32_t next_serial;
         pending *pending;
         host_conn *conns;
@@ -525,6 +526,13 @@ void host_start(tether_service *s, const candidate *c, void *match)
         int sv[2] = { -1, -1 };
         tether_value *what = NULL, *provider = NULL, *table = NULL;
         tether_ret_t r = h && p ? TETHER_SUCCESS : TETHER_ERR_NO_MEMORY;
+        if (h) {
+                /* The service owns its host record from here: host_free
+                 * comes with the service's last reference. */
+                h->svc = s;
+                h->src = (loop_source){ .fd = -1, .fn = host_readable };
+                s->host = h;
+        }
         if (r == TETHER_SUCCESS && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 r = TETHER_ERR_NO_RESOURCES;
         /* tetherd's end never blocks the main loop: a host that stops
@@ -532,9 +540,9 @@ void host_start(tether_service *s, const candidate *c, void *match)
         if (r == TETHER_SUCCESS)
                 fcntl(sv[0], F_SETFL, O_NONBLOCK);
         if (r == TETHER_SUCCESS) {
-                h->svc = s;
-                h->src = (loop_source){ .fd = sv[0], .fn = host_readable };
-                s->host = h;
+                h->src.fd = sv[0];
+                h->channel_charged = true;
+                budget_own_fds(1);
                 h->pid = spawn(m, sv[1]);
                 if (h->pid < 0) {
                         h->pid = 0;
@@ -802,6 +810,8 @@ void host_free(host *h)
 {
         if (!h)
                 return;
+        if (h->channel_charged)
+                budget_own_fds(-1); /* its channel, taken in host_start */
         if (h->src.fd >= 0)
                 close(h->src.fd);
         free(h);

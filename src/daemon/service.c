@@ -9,6 +9,8 @@
 
 /* ---- life of a service ---- */
 
+#define SERVICE_LOOP_FDS 2 /* a work loop's epoll and eventfd */
+
 static tether_service *all_services;   /* reg_lock */
 static workloop **graveyard;           /* reg_lock: finished loops to join */
 static tether_service **graveyard_svc;
@@ -105,7 +107,8 @@ static tether_ret_t service_create(const candidate *c, entry *nub, tether_servic
         if (r == TETHER_SUCCESS) {
                 s->id = s->entry->id;
                 if (drv)
-                        r = workloop_new(drv->class_name, &s->loop);
+                        if ((r = workloop_new(drv->class_name, &s->loop)) == TETHER_SUCCESS)
+                                budget_own_fds(SERVICE_LOOP_FDS);
         }
         if (r != TETHER_SUCCESS) {
                 entry_unref(s->entry);
@@ -146,8 +149,10 @@ static void start_done(tether_service *s, tether_ret_t r, match_state *match)
                                  tether_strerror(r));
                 if (s->host)
                         host_stop(s);
-                else
+                else if (s->loop)
                         workloop_finish(s->loop, env_service_loop_exit, s);
+                else
+                        env_service_loop_exit(s); /* a host that could not even be made */
                 try_next_candidate(match);
         }
         registry_busy_dec();
@@ -397,6 +402,7 @@ void service_shutdown_all(void)
 
 void env_service_release(tether_service *s)
 {
+        budget_own_fds(-(s->loop ? SERVICE_LOOP_FDS : 0));
         host_free(s->host);
         bundle_unref(s->bundle);
         entry_unref(s->entry);

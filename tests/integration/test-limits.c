@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -412,6 +413,107 @@ static void publishing_needs_admin_and_is_bounded(void **state)
         tether_session_close(s);
 }
 
+/* ---- what root starts does not come out of root's reserve ---- */
+
+/* A session as uid, by hand; its socket, or -1 once tetherd says no. */
+static int session_as_child(const char *path)
+{
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+        struct timeval tv = { .tv_sec = 3 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HELLO, 1, 0);
+        wire_put_u32(&m, 64);
+        wire_put_u32(&m, 0);
+        wire_msg_finish(&m);
+        static uint8_t buf[WIRE_MAX_MESSAGE];
+        size_t len = 0;
+        wire_header h = { 0 };
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || send(fd, m.buf, m.len, MSG_NOSIGNAL) < 0 ||
+            wire_recv(fd, buf, sizeof(buf), &len, NULL) != TETHER_SUCCESS || len < sizeof(h) ||
+            (memcpy(&h, buf, sizeof(h)), h.result != TETHER_SUCCESS)) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* A child as uid that takes sessions until refused, says how many on
+ * `out`, and holds them until `hold` closes. */
+static pid_t hog_as(uid_t uid, const char *path, int out, int hold, int hold_w)
+{
+        pid_t pid = fork();
+        if (pid)
+                return pid;
+        close(hold_w); /* the parent's closing it is the signal */
+        if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                _exit(100);
+        int n = 0;
+        while (n < 64 && session_as_child(path) >= 0)
+                n++;
+        if (write(out, &n, sizeof(n)) != sizeof(n))
+                _exit(101);
+        char c;
+        while (read(hold, &c, 1) > 0)
+                ;
+        _exit(0);
+}
+
+static void roots_own_services_do_not_eat_roots_reserve(void **state)
+{
+        /* A small fd limit, and root's own doing first: 60 devices published,
+         * each a service with a work loop (two fds of tetherd's own). */
+        harness L = { .nofile = 256 };
+        assert_int_equal(harness_start(&L), 0);
+        tether_session *s = harness_session(&L);
+        tether_connect *c = NULL;
+        assert_int_equal(tether_service_open(s, harness_find(s, "ExampleDriver"), EXAMPLE_CLIENT, 0, &c),
+                         TETHER_SUCCESS);
+        uint64_t nubs[60];
+        for (int i = 0; i < 60; i++) {
+                uint64_t unit = 500 + (uint64_t)i;
+                uint32_t n = 1;
+                assert_int_equal(tether_call_scalar_method(c, EXAMPLE_PUBLISH_DEVICE, &unit, 1, &nubs[i], &n),
+                                 TETHER_SUCCESS);
+        }
+        usleep(300000); /* the devices start */
+        /* Then three users, each taking all the sessions it may. */
+        int counts[2], holds[2];
+        assert_int_equal(pipe(counts), 0);
+        assert_int_equal(pipe(holds), 0);
+        uid_t uids[] = { 65534, 1000, 1001 };
+        pid_t kids[3];
+        int total = 0;
+        for (int i = 0; i < 3; i++) {
+                kids[i] = hog_as(uids[i], L.sock, counts[1], holds[0], holds[1]);
+                int n = 0;
+                assert_int_equal(read(counts[0], &n, sizeof(n)), (ssize_t)sizeof(n));
+                total += n;
+        }
+        close(holds[0]);
+        /* Root still gets in: the users' pool shrank by what root's devices took. */
+        tether_session *t[8];
+        for (int i = 0; i < 8; i++)
+                assert_int_equal(tether_session_open(L.sock, &t[i]), TETHER_SUCCESS);
+        for (int i = 0; i < 8; i++)
+                tether_session_close(t[i]);
+        print_message("three users held %d sessions beside root's 60 devices\n", total);
+        close(holds[1]);
+        for (int i = 0; i < 3; i++)
+                waitpid(kids[i], NULL, 0);
+        close(counts[0]);
+        close(counts[1]);
+        for (int i = 0; i < 60; i++) {
+                uint32_t n = 0;
+                tether_call_scalar_method(c, EXAMPLE_REMOVE_DEVICE, &nubs[i], 1, NULL, &n);
+        }
+        tether_service_close(c);
+        tether_session_close(s);
+        assert_int_equal(harness_stop(&L), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -422,6 +524,7 @@ int main(void)
                 cmocka_unit_test(empty_out_of_line_structs),
                 cmocka_unit_test(async_calls_are_bounded),
                 cmocka_unit_test(publishing_needs_admin_and_is_bounded),
+                cmocka_unit_test(roots_own_services_do_not_eat_roots_reserve),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
