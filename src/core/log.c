@@ -70,6 +70,21 @@ void log_limit_flush(log_limit *l, const char *who)
                 log_msg(LOG_LVL_WARN, "%s: %u messages suppressed", who, n);
 }
 
+void log_limit_flush_due(log_limit *l, const char *who)
+{
+        uint64_t now = mono_ns();
+        unsigned n = 0;
+        pthread_mutex_lock(&l->lock);
+        if (l->suppressed && now - l->window_start_ns >= (uint64_t)LOG_LIMIT_WINDOW_MS * 1000000u) {
+                n = l->suppressed;
+                l->suppressed = 0;
+                l->window_start_ns = 0; /* the next message opens a new window */
+        }
+        pthread_mutex_unlock(&l->lock);
+        if (n)
+                log_msg(LOG_LVL_WARN, "%s: %u messages suppressed", who, n);
+}
+
 void log_limited(log_limit *l, enum log_level level, const char *who, const char *fmt, ...)
 {
         if ((int)level > atomic_load(&max_level))

@@ -39,6 +39,10 @@ typedef struct log_limit {
 void log_limit_init(log_limit *l);
 /* Prints any pending "suppressed" count; call when the party goes away. */
 void log_limit_flush(log_limit *l, const char *who);
+/* The same, only once the window the count belongs to is over: called
+ * now and then, it says what was held back at most once a window, even
+ * for a party that comes and goes. */
+void log_limit_flush_due(log_limit *l, const char *who);
 void log_limit_destroy(log_limit *l);
 /* who names the party in the "suppressed" line, e.g. "client pid 42". */
 void log_limited(log_limit *l, enum log_level level, const char *who, const char *fmt, ...)

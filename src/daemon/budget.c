@@ -172,10 +172,14 @@ void budget_leave(uid_budget *b, bool identified)
         if (b->sessions)
                 b->sessions--;
         budget_release_fds(b, 1);
-        /* The uid's last client left: say what was held back now, not
-         * whenever it next misbehaves. */
-        if (!b->sessions)
-                log_limit_flush(&b->log, b->who);
+}
+
+void budgets_tick(void)
+{
+        /* What each uid's clients had held back is said once its window is
+         * over, whether or not they misbehave again (or are still here). */
+        for (uid_budget *b = budgets; b; b = b->next)
+                log_limit_flush_due(&b->log, b->who);
 }
 
 void budget_own_fds(int delta)

@@ -40,6 +40,9 @@ struct log_limit;
 struct log_limit *budget_log(uid_budget *b);
 const char *budget_who(const uid_budget *b);
 
+/* Main thread, now and then: held-back warnings said once due. */
+void budgets_tick(void);
+
 /* Any thread: tetherd took (delta > 0) or gave back fds of its own. */
 void budget_own_fds(int delta);
 

@@ -978,6 +978,7 @@ static int loop_once(int wait_ms)
                         src->fn(src, evs[i].events);
         }
         int next = n_unidentified ? sweep_unidentified() : -1;
+        budgets_tick();
         int host_next = hosts_tick();
         if (host_next >= 0 && (next < 0 || host_next < next))
                 next = host_next;
