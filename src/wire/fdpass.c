@@ -107,9 +107,13 @@ static tether_ret_t recv_datagram(int sock, void *buf, size_t cap, size_t *ret_l
                              .msg_controllen = max_fds ? sizeof(ctl.buf) : 0 };
         *ret_fd = -1;
         ssize_t n;
+        /* A peer that closes with our datagrams unread leaves ECONNRESET
+         * pending, and the kernel reports it before what the peer sent
+         * first (its last answers). The error is cleared by being read:
+         * read on, so those answers are not lost; the hang-up follows them. */
         do
                 n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
+        while (n < 0 && (errno == EINTR || errno == ECONNRESET));
         if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK)
                         return TETHER_ERR_NOT_READY;

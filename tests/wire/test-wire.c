@@ -276,6 +276,26 @@ static void zero_length_datagram_is_not_a_hangup(void **state)
         close(sv[1]);
 }
 
+/* A peer that answers and then closes with our message unread: its answer
+ * still arrives (the kernel reports ECONNRESET first), then the hang-up.
+ * A driver host refusing its start does exactly this. */
+static void answer_before_reset_is_kept(void **state)
+{
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+        assert_int_equal(send(sv[0], "never read", 10, 0), 10);
+        assert_int_equal(send(sv[1], "answer", 6, 0), 6);
+        close(sv[1]);
+        uint8_t buf[WIRE_MAX_MESSAGE];
+        size_t len = 0;
+        int got = -1;
+        assert_int_equal(wire_recv(sv[0], buf, sizeof(buf), &len, &got), TETHER_SUCCESS);
+        assert_int_equal(len, 6);
+        assert_memory_equal(buf, "answer", 6);
+        assert_int_equal(wire_recv(sv[0], buf, sizeof(buf), &len, &got), TETHER_ERR_NOT_ATTACHED);
+        close(sv[0]);
+}
+
 static void send_to_closed_peer(void **state)
 {
         int sv[2];
@@ -302,6 +322,7 @@ int main(void)
                 cmocka_unit_test(reader_stops_at_end),
                 cmocka_unit_test(fd_passing_keeps_one_refuses_more),
                 cmocka_unit_test(zero_length_datagram_is_not_a_hangup),
+                cmocka_unit_test(answer_before_reset_is_kept),
                 cmocka_unit_test(send_to_closed_peer),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
