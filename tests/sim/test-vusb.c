@@ -312,7 +312,8 @@ static size_t request(uint8_t *out, uint16_t op, uint32_t id, const uint8_t *arg
         vusb_header h = { .op = op, .version = VUSB_VERSION, .id = id,
                           .size = (uint32_t)(VUSB_HEADER_SIZE + args_len) };
         vusb_header_encode(&h, out);
-        memcpy(out + VUSB_HEADER_SIZE, args, args_len);
+        if (args_len)
+                memcpy(out + VUSB_HEADER_SIZE, args, args_len);
         return VUSB_HEADER_SIZE + args_len;
 }
 
