@@ -59,8 +59,8 @@ if [ $quick -eq 0 ]; then
   else
     CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false >/dev/null
   fi
-  meson compile -C build-fuzz fuzz/fuzz-wire fuzz/fuzz-value fuzz/fuzz-scpi fuzz/fuzz-manifest fuzz/fuzz-host
-  for target in wire value scpi manifest host; do
+  meson compile -C build-fuzz fuzz/fuzz-wire fuzz/fuzz-value fuzz/fuzz-scpi fuzz/fuzz-manifest fuzz/fuzz-host fuzz/fuzz-vusb
+  for target in wire value scpi manifest host vusb; do
     corpus=$(mktemp -d)
     cp fuzz/corpus/"$target"/* "$corpus"/
     if build-fuzz/fuzz/fuzz-"$target" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \

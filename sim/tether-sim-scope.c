@@ -4,15 +4,25 @@
  * equipped instrument serves raw SCPI on 5025. Any SCPI client can use it
  * (pyvisa "TCPIP::127.0.0.1::5025::SOCKET", lxi scpi, netcat) and so can
  * tetherd (--lan HOST:PORT).
+ *
+ * With --usb-fd it is the instrument's USB side instead: USBTMC transfers
+ * over virtual USB (src/usbtmc/vusb.h) on an inherited SOCK_SEQPACKET
+ * socket, for a driver that must not know it talks to a simulator.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tcp-front.h"
+#include "vusb-server.h"
 
 static volatile sig_atomic_t stop;
 
@@ -21,20 +31,84 @@ static void on_signal(int sig)
         stop = 1;
 }
 
+/* An fd number as given on the command line: digits only, and open. */
+static int parse_fd(const char *arg)
+{
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(arg, &end, 10);
+        if (errno || end == arg || *end || v < 0 || v > INT_MAX || fcntl((int)v, F_GETFD) < 0)
+                return -1;
+        return (int)v;
+}
+
+/*
+ * Serve the USB side on fd until the peer hangs up. The socket is this
+ * process's only link to anyone: when whoever holds the other end goes
+ * away, by closing it or by dying (the kernel closes a dead process's
+ * fds), the hang-up ends the loop and the process. So there is no need
+ * for PR_SET_PDEATHSIG, which would watch the wrong party anyway: the
+ * peer is a driver host, not necessarily our parent, and the signal fires
+ * when the parent *thread* that forked us exits, not the parent process.
+ * The only wait that does not watch the socket is an acquisition's sweep
+ * (at most 10 divisions of the timebase, and no longer than the client's
+ * timeout); the hang-up is seen right after it.
+ */
+static int serve_usb(int fd, const sim_scope_config *cfg)
+{
+        int type = 0;
+        socklen_t tl = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET) {
+                fprintf(stderr, "tether-sim-scope: --usb-fd %d is not a SOCK_SEQPACKET socket\n", fd);
+                return 2;
+        }
+        /* The descriptors' serial is the one *IDN? gives. */
+        const char *serial = cfg->serial ? cfg->serial : SIM_VUSB_DEFAULT_SERIAL;
+        vusb_info info;
+        if (sim_vusb_info(serial, &info) != TETHER_SUCCESS) {
+                fprintf(stderr, "tether-sim-scope: --serial must be at most %u printable ASCII characters\n",
+                        VUSB_MAX_SERIAL);
+                return 2;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        sim_scope *s = NULL;
+        sim_usbtmc *dev = NULL;
+        if (sim_scope_new(cfg, &s) || sim_usbtmc_new(s, &dev)) {
+                fprintf(stderr, "tether-sim-scope: out of memory\n");
+                sim_scope_free(s);
+                return 1;
+        }
+        int rc = sim_vusb_serve(fd, dev, serial);
+        close(fd);
+        sim_usbtmc_free(dev);
+        sim_scope_free(s);
+        if (rc < 0)
+                fprintf(stderr, "tether-sim-scope: the USB socket failed\n");
+        return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' }, { "serial", required_argument, NULL, 's' },
                 { "seed", required_argument, NULL, 'S' },   { "help", no_argument, NULL, 'h' },
-                { 0 },
+                { "usb-fd", required_argument, NULL, 'u' }, { 0 },
         };
         char host[64] = "127.0.0.1";
         unsigned port = 5025;
         sim_scope_config cfg = { 0 };
-        int c;
-        while ((c = getopt_long(argc, argv, "l:s:S:h", opts, NULL)) != -1) {
+        int c, usb_fd = -1;
+        bool listen_given = false;
+        while ((c = getopt_long(argc, argv, "l:s:S:u:h", opts, NULL)) != -1) {
                 switch (c) {
+                case 'u':
+                        if ((usb_fd = parse_fd(optarg)) < 0) {
+                                fprintf(stderr, "tether-sim-scope: --usb-fd takes an open fd number\n");
+                                return 2;
+                        }
+                        break;
                 case 'l':
+                        listen_given = true;
                         if (sscanf(optarg, "%63[^:]:%u", host, &port) != 2 || port > 65535) {
                                 fprintf(stderr, "tether-sim-scope: --listen takes HOST:PORT\n");
                                 return 2;
@@ -44,13 +118,23 @@ int main(int argc, char **argv)
                 case 'S': cfg.seed = strtoull(optarg, NULL, 0); break;
                 case 'h':
                         printf("usage: tether-sim-scope [--listen HOST:PORT] [--serial S] [--seed N]\n"
+                               "       tether-sim-scope --usb-fd N [--serial S] [--seed N]\n"
                                "Serves a simulated DSO-X 2002A's SCPI on TCP (default 127.0.0.1:5025;\n"
-                               "port 0 picks a free one). Prints LISTENING <port> when ready.\n");
+                               "port 0 picks a free one). Prints LISTENING <port> when ready.\n"
+                               "With --usb-fd, serves its USB side (USBTMC/USB488) instead, as virtual\n"
+                               "USB on the inherited SOCK_SEQPACKET socket N (docs/vusb.md), and exits\n"
+                               "0 when the peer hangs up.\n");
                         return 0;
                 default:
                         return 2;
                 }
         }
+        if (usb_fd >= 0 && listen_given) {
+                fprintf(stderr, "tether-sim-scope: --usb-fd and --listen exclude each other\n");
+                return 2;
+        }
+        if (usb_fd >= 0)
+                return serve_usb(usb_fd, &cfg);
         struct sigaction sa = { .sa_handler = on_signal };
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
