@@ -629,7 +629,7 @@ int mock_usb_new(mock_usb **ret)
  * opened at the "add" uevent sees them too. */
 static bool node_reads_descriptors(mock_usb *m, GError **err)
 {
-        const char *root = umockdev_testbed_get_root_dir(m->bed);
+        gchar *root = umockdev_testbed_get_root_dir(m->bed);
         char *attr = g_build_filename(root, SYSPATH, "descriptors", NULL);
         char *node = g_build_filename(root, DEVNODE, NULL);
         gchar *bytes = NULL;
@@ -645,6 +645,7 @@ static bool node_reads_descriptors(mock_usb *m, GError **err)
         g_free(bytes);
         g_free(node);
         g_free(attr);
+        g_free(root);
         return ok;
 }
 
