@@ -4,10 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "usbtmc/usbfs.h"
 
 struct usbtmc_usb {
         libusb_device_handle *h;
         usbtmc_usb_device info;
+        int fd;        /* the fd usbtmc_usb_wrap was given, ours to close; -1 when libusb opened the device */
+        bool reattach; /* usbtmc_usb_wrap took the interface from a kernel driver: give it back on close */
 };
 
 static tether_ret_t from_libusb(int e)
@@ -54,7 +59,10 @@ static bool find_interface(const struct libusb_config_descriptor *cfg, usbtmc_us
         return false;
 }
 
-tether_ret_t usbtmc_usb_describe(libusb_device *dev, usbtmc_usb_device *ret)
+/* The scan and the wrap describe a device the same way; they differ in
+ * how the serial is read: through the handle the caller has (a wrapped fd
+ * cannot be opened again through libusb), or by opening the device briefly. */
+static tether_ret_t describe(libusb_device *dev, libusb_device_handle *open_handle, usbtmc_usb_device *ret)
 {
         struct libusb_device_descriptor dd;
         struct libusb_config_descriptor *cfg = NULL;
@@ -72,15 +80,23 @@ tether_ret_t usbtmc_usb_describe(libusb_device *dev, usbtmc_usb_device *ret)
                 return TETHER_ERR_NOT_FOUND;
         /* The serial needs the device opened; without permission
          * (or under emulation) it stays empty, which is not an error. */
-        libusb_device_handle *h = NULL;
-        if (dd.iSerialNumber && libusb_open(dev, &h) == 0) {
+        libusb_device_handle *h = open_handle;
+        if (dd.iSerialNumber && (h || libusb_open(dev, &h) == 0)) {
                 if (libusb_get_string_descriptor_ascii(h, dd.iSerialNumber, (unsigned char *)d.serial,
                                                        sizeof(d.serial)) < 0)
                         d.serial[0] = '\0';
-                libusb_close(h);
+                if (h != open_handle)
+                        libusb_close(h);
         }
         *ret = d;
         return TETHER_SUCCESS;
+}
+
+tether_ret_t usbtmc_usb_describe(libusb_device *dev, usbtmc_usb_device *ret)
+{
+        if (!dev || !ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        return describe(dev, NULL, ret);
 }
 
 tether_ret_t usbtmc_usb_scan(libusb_context *ctx, usbtmc_usb_device *out, size_t cap, size_t *ret_n)
@@ -125,7 +141,75 @@ tether_ret_t usbtmc_usb_open(libusb_context *ctx, const usbtmc_usb_device *d, us
         }
         u->h = h;
         u->info = *d;
+        u->fd = -1;
         *ret = u;
+        return TETHER_SUCCESS;
+}
+
+tether_ret_t usbtmc_usb_context_for_host(libusb_context **ret)
+{
+        if (!ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* On a NULL context the option becomes a default for the contexts
+         * made after it; set on a context once made, it would come too
+         * late, libusb_init having scanned the bus already. */
+        int e = libusb_set_option(NULL, LIBUSB_OPTION_NO_DEVICE_DISCOVERY);
+        if (e == 0)
+                e = libusb_init(ret);
+        return from_libusb(e);
+}
+
+tether_ret_t usbtmc_usb_wrap(libusb_context *ctx, int fd, usbtmc_usb **ret)
+{
+        if (!ctx || fd < 0 || !ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        libusb_device_handle *h = NULL;
+        int e = libusb_wrap_sys_device(ctx, (intptr_t)fd, &h);
+        if (e != 0)
+                return from_libusb(e);
+        usbtmc_usb_device d;
+        tether_ret_t r = describe(libusb_get_device(h), h, &d);
+        /* libusb takes bus and address from the fd's path in /proc; bus 0
+         * means the path told it nothing (another mount namespace, or
+         * umockdev's testbed), and the kernel can still say. */
+        uint8_t bus = 0, address = 0;
+        if (r == TETHER_SUCCESS && d.bus == 0 && usbfs_location(fd, &bus, &address) == TETHER_SUCCESS) {
+                d.bus = bus;
+                d.address = address;
+        }
+        /* Through usbfs rather than libusb's auto-detach: its errors say
+         * whether a dropped fd was refused (NOT_PERMITTED) or someone else
+         * has the interface, where libusb would answer LIBUSB_ERROR_OTHER. */
+        bool detached = false;
+        if (r == TETHER_SUCCESS)
+                r = usbfs_take_interface(fd, d.interface, &detached);
+        /* The kernel has the claim already; libusb must know of it too. */
+        if (r == TETHER_SUCCESS && (e = libusb_claim_interface(h, d.interface)) != 0)
+                r = from_libusb(e);
+        usbtmc_usb *u = r == TETHER_SUCCESS ? calloc(1, sizeof(*u)) : NULL;
+        if (r == TETHER_SUCCESS && !u)
+                r = TETHER_ERR_NO_MEMORY;
+        if (r != TETHER_SUCCESS) {
+                if (detached) { /* as the kernel driver had it */
+                        (void)usbfs_release_interface(fd, d.interface);
+                        (void)usbfs_attach_kernel_driver(fd, d.interface);
+                }
+                libusb_close(h); /* leaves the fd open: it is still the caller's */
+                return r;
+        }
+        u->h = h;
+        u->info = d;
+        u->fd = fd;
+        u->reattach = detached;
+        *ret = u;
+        return TETHER_SUCCESS;
+}
+
+tether_ret_t usbtmc_usb_get_device(const usbtmc_usb *u, usbtmc_usb_device *ret)
+{
+        if (!u || !ret)
+                return TETHER_ERR_BAD_ARGUMENT;
+        *ret = u->info;
         return TETHER_SUCCESS;
 }
 
@@ -134,7 +218,13 @@ void usbtmc_usb_close(usbtmc_usb *u)
         if (!u)
                 return;
         libusb_release_interface(u->h, u->info.interface);
+        if (u->reattach)
+                (void)usbfs_attach_kernel_driver(u->fd, u->info.interface);
         libusb_close(u->h);
+        /* libusb_close leaves a wrapped fd open; the claims on it last
+         * until the file is closed, so it is closed here, last. */
+        if (u->fd >= 0)
+                close(u->fd);
         free(u);
 }
 

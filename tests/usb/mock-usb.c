@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/ioctl.h>
 #include <linux/usbdevice_fs.h>
+#include <linux/usb/ch9.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@
 #include "scope.h"
 
 #define DEVNODE "/dev/bus/usb/001/002"
+#define BUSNUM 1
+#define DEVNUM 2
 #define SYSPATH "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1"
 #define EP_OUT 0x02
 #define EP_IN 0x81
@@ -30,6 +33,15 @@ typedef struct urb_rec {
         struct urb_rec *next;
 } urb_rec;
 
+/* What usbfs keeps per open file (its usb_dev_state): one per client,
+ * since each open of the node is its own connection to the handler. */
+typedef struct file_rec {
+        UMockdevIoctlClient *client;
+        bool dropped;     /* USBDEVFS_DROP_PRIVILEGES issued */
+        uint32_t allowed; /* interfaces it may still claim once dropped */
+        struct file_rec *next;
+} file_rec;
+
 struct mock_usb {
         UMockdevTestbed *bed;
         UMockdevIoctlBase *handler;
@@ -38,9 +50,44 @@ struct mock_usb {
         sim_scope *scope;
         sim_usbtmc *dev;
         urb_rec *urbs;
+        file_rec *files;
+        /* Interface 0's driver: the kernel's usbtmc, or usbfs for the file
+         * that claimed it (owner), or none. Never both. */
         bool plugged, kernel_driver;
+        UMockdevIoctlClient *owner;
+        bool old_kernel; /* no DROP_PRIVILEGES, as before Linux 4.6 */
         mock_usb_stats stats;
 };
+
+static file_rec *file_of(mock_usb *m, UMockdevIoctlClient *client)
+{
+        for (file_rec *f = m->files; f; f = f->next)
+                if (f->client == client)
+                        return f;
+        file_rec *f = calloc(1, sizeof(*f));
+        if (!f)
+                abort();
+        /* Held until the file is closed, so no later client can reuse the
+         * address while it still names this one. */
+        f->client = g_object_ref(client);
+        f->allowed = UINT32_MAX;
+        f->next = m->files;
+        m->files = f;
+        return f;
+}
+
+static void drop_file(mock_usb *m, UMockdevIoctlClient *client)
+{
+        for (file_rec **p = &m->files; *p; p = &(*p)->next) {
+                if ((*p)->client != client)
+                        continue;
+                file_rec *f = *p;
+                *p = f->next;
+                g_object_unref(f->client);
+                free(f);
+                return;
+        }
+}
 
 static void drop_urbs(mock_usb *m, UMockdevIoctlClient *client)
 {
@@ -115,6 +162,11 @@ static int control(mock_usb *m, const uint8_t setup[8], uint8_t *data, size_t le
         *ret_len = 0;
         if (length > len)
                 return -EINVAL;
+        if (type == 0x80 && request == 8 && length >= 1) { /* GET_CONFIGURATION: the only one, 1 */
+                data[0] = 1;
+                *ret_len = 1;
+                return 0;
+        }
         if (type == 0x80 && request == 6 && value >> 8 == 3) { /* GET_DESCRIPTOR(STRING) */
                 *ret_len = string_descriptor(value & 0xff, data, length);
                 return *ret_len ? 0 : -EPIPE;
@@ -243,6 +295,87 @@ static bool uint_arg(UMockdevIoctlData *arg, unsigned *ret)
         return true;
 }
 
+/* A closed file loses its URBs and its claim, as in usbfs's release.
+ * umockdev 0.17 declares a "client-vanished" signal but never emits it,
+ * and a client's "connected" property changes without a notification; it
+ * is read instead, whenever the mock's state is looked at. */
+static void sweep_closed(mock_usb *m)
+{
+        for (file_rec *f = m->files, *next; f; f = next) {
+                next = f->next;
+                if (umockdev_ioctl_client_get_connected(f->client))
+                        continue;
+                drop_urbs(m, f->client);
+                m->stats.closes++;
+                if (m->owner == f->client) /* no kernel driver binds by itself */
+                        m->owner = NULL;
+                drop_file(m, f->client);
+        }
+}
+
+static const char *driver_name(mock_usb *m)
+{
+        return m->owner ? "usbfs" : m->kernel_driver ? "usbtmc" : NULL;
+}
+
+static void refuse(mock_usb *m, UMockdevIoctlClient *client)
+{
+        m->stats.refused++;
+        umockdev_ioctl_client_complete(client, -1, EACCES);
+}
+
+/* Interface 0 loses its driver: the kernel's, or a file's claim. */
+static void unbind(mock_usb *m)
+{
+        if (m->kernel_driver) {
+                m->kernel_driver = false;
+                m->stats.driver_detached++;
+        }
+        m->owner = NULL;
+}
+
+/* devio.c's claimintf, in its order: already this file's, then the
+ * dropped mask, then whether the interface exists, then whether it is free. */
+static void claim(mock_usb *m, file_rec *file, unsigned ifnum)
+{
+        UMockdevIoctlClient *client = file->client;
+        if (ifnum >= 32)
+                umockdev_ioctl_client_complete(client, -1, EINVAL);
+        else if (ifnum == 0 && m->owner == client)
+                umockdev_ioctl_client_complete(client, 0, 0);
+        else if (file->dropped && !(file->allowed & (1u << ifnum)))
+                refuse(m, client);
+        else if (ifnum != 0)
+                umockdev_ioctl_client_complete(client, -1, ENOENT);
+        else if (driver_name(m))
+                umockdev_ioctl_client_complete(client, -1, EBUSY); /* usbtmc or another file has it */
+        else {
+                m->owner = client;
+                m->stats.claims++;
+                umockdev_ioctl_client_complete(client, 0, 0);
+        }
+}
+
+/* USBDEVFS_CONNINFO_EX(len): as much of the structure as the caller asked
+ * for, size saying how much the kernel has. */
+static void conninfo_ex(UMockdevIoctlClient *client, UMockdevIoctlData *arg, size_t len)
+{
+        struct usbdevfs_conninfo_ex ci = { .size = sizeof(ci), .busnum = BUSNUM, .devnum = DEVNUM,
+                                           .speed = USB_SPEED_HIGH, .num_ports = 1, .ports = { 1 } };
+        if (len < sizeof(ci.size)) {
+                umockdev_ioctl_client_complete(client, -1, EINVAL);
+                return;
+        }
+        len = len < sizeof(ci) ? len : sizeof(ci);
+        UMockdevIoctlData *d = umockdev_ioctl_data_resolve(arg, 0, len, NULL);
+        if (!d) {
+                umockdev_ioctl_client_complete(client, -1, EFAULT);
+                return;
+        }
+        memcpy(d->data, &ci, len);
+        umockdev_ioctl_client_complete(client, 0, 0);
+}
+
 static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *client, gpointer user)
 {
         (void)handler;
@@ -252,9 +385,16 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
         unsigned u = 0;
         gboolean handled = TRUE;
         pthread_mutex_lock(&m->lock);
+        sweep_closed(m);
         if (!m->plugged && request != USBDEVFS_REAPURBNDELAY && request != USBDEVFS_REAPURB &&
             request != (gulong)USBDEVFS_DISCARDURB) {
                 umockdev_ioctl_client_complete(client, -1, ENODEV);
+                goto out;
+        }
+        file_rec *file = file_of(m, client);
+        /* Variable-size: the length is part of the request number. */
+        if ((request & ~((gulong)_IOC_SIZEMASK << _IOC_SIZESHIFT)) == (gulong)USBDEVFS_CONNINFO_EX(0)) {
+                conninfo_ex(client, arg, _IOC_SIZE(request));
                 goto out;
         }
         switch (request) {
@@ -262,35 +402,79 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
                 UMockdevIoctlData *d = umockdev_ioctl_data_resolve(arg, 0, sizeof(uint32_t), NULL);
                 /* One URB per transfer, however long, as on a current kernel. */
                 uint32_t caps = USBDEVFS_CAP_NO_PACKET_SIZE_LIM | USBDEVFS_CAP_ZERO_PACKET |
-                                USBDEVFS_CAP_REAP_AFTER_DISCONNECT;
+                                USBDEVFS_CAP_REAP_AFTER_DISCONNECT | USBDEVFS_CAP_CONNINFO_EX;
+                if (!m->old_kernel)
+                        caps |= USBDEVFS_CAP_DROP_PRIVILEGES;
                 if (d)
                         memcpy(d->data, &caps, sizeof(caps));
                 umockdev_ioctl_client_complete(client, d ? 0 : -1, d ? 0 : EFAULT);
                 break;
         }
+        case USBDEVFS_DROP_PRIVILEGES: {
+                UMockdevIoctlData *d = umockdev_ioctl_data_resolve(arg, 0, sizeof(uint32_t), NULL);
+                uint32_t mask;
+                if (m->old_kernel) {
+                        umockdev_ioctl_client_complete(client, -1, ENOTTY);
+                        break;
+                }
+                if (!d) {
+                        umockdev_ioctl_client_complete(client, -1, EFAULT);
+                        break;
+                }
+                /* One way: narrowed, never widened. */
+                memcpy(&mask, d->data, sizeof(mask));
+                file->allowed &= mask;
+                file->dropped = true;
+                m->stats.drops++;
+                umockdev_ioctl_client_complete(client, 0, 0);
+                break;
+        }
+        case USBDEVFS_CONNECTINFO: {
+                UMockdevIoctlData *d =
+                        umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_connectinfo), NULL);
+                if (!d) {
+                        umockdev_ioctl_client_complete(client, -1, EFAULT);
+                        break;
+                }
+                struct usbdevfs_connectinfo *ci = (struct usbdevfs_connectinfo *)d->data;
+                ci->devnum = DEVNUM;
+                ci->slow = 0;
+                umockdev_ioctl_client_complete(client, 0, 0);
+                break;
+        }
+        case USBDEVFS_GET_SPEED:
+                umockdev_ioctl_client_complete(client, USB_SPEED_HIGH, 0);
+                break;
         case USBDEVFS_CLAIMINTERFACE:
-                if (!uint_arg(arg, &u) || u != 0)
+                if (!uint_arg(arg, &u))
+                        umockdev_ioctl_client_complete(client, -1, EFAULT);
+                else
+                        claim(m, file, u);
+                break;
+        case USBDEVFS_RELEASEINTERFACE:
+                if (!uint_arg(arg, &u))
+                        umockdev_ioctl_client_complete(client, -1, EFAULT);
+                else if (u >= 32)
                         umockdev_ioctl_client_complete(client, -1, EINVAL);
-                else if (m->kernel_driver)
-                        umockdev_ioctl_client_complete(client, -1, EBUSY); /* usbtmc has it */
+                else if (u != 0)
+                        umockdev_ioctl_client_complete(client, -1, ENOENT);
+                else if (m->owner != client)
+                        umockdev_ioctl_client_complete(client, -1, EINVAL); /* not this file's claim */
                 else {
-                        m->stats.claims++;
+                        m->owner = NULL;
+                        m->stats.releases++;
                         umockdev_ioctl_client_complete(client, 0, 0);
                 }
                 break;
-        case USBDEVFS_RELEASEINTERFACE:
-                m->stats.releases++;
-                umockdev_ioctl_client_complete(client, 0, 0);
-                break;
         case USBDEVFS_GETDRIVER: {
                 UMockdevIoctlData *d = umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_getdriver), NULL);
-                if (!d)
+                struct usbdevfs_getdriver *g = d ? (struct usbdevfs_getdriver *)d->data : NULL;
+                if (!g)
                         umockdev_ioctl_client_complete(client, -1, EFAULT);
-                else if (!m->kernel_driver)
+                else if (g->interface != 0 || !driver_name(m))
                         umockdev_ioctl_client_complete(client, -1, ENODATA);
                 else {
-                        struct usbdevfs_getdriver *g = (struct usbdevfs_getdriver *)d->data;
-                        snprintf(g->driver, sizeof(g->driver), "usbtmc");
+                        snprintf(g->driver, sizeof(g->driver), "%s", driver_name(m));
                         umockdev_ioctl_client_complete(client, 0, 0);
                 }
                 break;
@@ -300,42 +484,49 @@ static gboolean handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *cl
                         umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_disconnect_claim), NULL);
                 struct usbdevfs_disconnect_claim *dc = d ? (struct usbdevfs_disconnect_claim *)d->data : NULL;
                 if (!dc || dc->interface != 0) {
-                        umockdev_ioctl_client_complete(client, -1, EINVAL);
+                        umockdev_ioctl_client_complete(client, -1, dc ? EINVAL : EFAULT);
                         break;
                 }
-                bool named = !strncmp(dc->driver, "usbtmc", sizeof(dc->driver));
-                bool take = (dc->flags & USBDEVFS_DISCONNECT_CLAIM_IF_DRIVER) ? named
-                          : (dc->flags & USBDEVFS_DISCONNECT_CLAIM_EXCEPT_DRIVER) ? !named : true;
-                if (m->kernel_driver && !take) {
-                        umockdev_ioctl_client_complete(client, -1, EBUSY);
-                        break;
+                const char *bound = driver_name(m);
+                if (bound) {
+                        bool named = !strncmp(dc->driver, bound, sizeof(dc->driver));
+                        if (file->dropped) {
+                                refuse(m, client); /* whoever the driver is, even this file's usbfs */
+                                break;
+                        }
+                        if (((dc->flags & USBDEVFS_DISCONNECT_CLAIM_IF_DRIVER) && !named) ||
+                            ((dc->flags & USBDEVFS_DISCONNECT_CLAIM_EXCEPT_DRIVER) && named)) {
+                                umockdev_ioctl_client_complete(client, -1, EBUSY);
+                                break;
+                        }
+                        unbind(m);
                 }
-                if (m->kernel_driver) {
-                        m->kernel_driver = false;
-                        m->stats.driver_detached++;
-                }
-                m->stats.claims++;
-                umockdev_ioctl_client_complete(client, 0, 0);
+                claim(m, file, dc->interface);
                 break;
         }
         case USBDEVFS_IOCTL: {
                 UMockdevIoctlData *d = umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_ioctl), NULL);
                 struct usbdevfs_ioctl *io = d ? (struct usbdevfs_ioctl *)d->data : NULL;
-                if (io && io->ioctl_code == (int)USBDEVFS_CONNECT) {
-                        if (m->kernel_driver) {
+                if (!io)
+                        umockdev_ioctl_client_complete(client, -1, EFAULT);
+                else if (file->dropped)
+                        refuse(m, client); /* before anything else, as devio.c's proc_ioctl */
+                else if (io->ifno != 0)
+                        umockdev_ioctl_client_complete(client, -1, EINVAL);
+                else if (io->ioctl_code == (int)USBDEVFS_CONNECT) {
+                        if (driver_name(m)) {
                                 umockdev_ioctl_client_complete(client, -1, EBUSY);
                                 break;
                         }
                         m->kernel_driver = true;
                         m->stats.driver_attached++;
-                        umockdev_ioctl_client_complete(client, 0, 0);
-                } else if (io && io->ioctl_code == (int)USBDEVFS_DISCONNECT) {
-                        if (!m->kernel_driver) {
+                        umockdev_ioctl_client_complete(client, 1, 0); /* 1: a driver bound */
+                } else if (io->ioctl_code == (int)USBDEVFS_DISCONNECT) {
+                        if (!driver_name(m)) {
                                 umockdev_ioctl_client_complete(client, -1, ENODATA);
                                 break;
                         }
-                        m->kernel_driver = false;
-                        m->stats.driver_detached++;
+                        unbind(m); /* a usbfs claim too: another file loses it */
                         umockdev_ioctl_client_complete(client, 0, 0);
                 } else
                         umockdev_ioctl_client_complete(client, -1, ENOTTY);
@@ -399,20 +590,10 @@ out:
 static void client_connected(UMockdevIoctlBase *handler, UMockdevIoctlClient *client, gpointer user)
 {
         (void)handler;
-        (void)client;
         mock_usb *m = user;
         pthread_mutex_lock(&m->lock);
         m->stats.clients++;
-        pthread_mutex_unlock(&m->lock);
-}
-
-/* A closed file loses its URBs, as usbfs frees them on release. */
-static void client_vanished(UMockdevIoctlBase *handler, UMockdevIoctlClient *client, gpointer user)
-{
-        (void)handler;
-        mock_usb *m = user;
-        pthread_mutex_lock(&m->lock);
-        drop_urbs(m, client);
+        (void)file_of(m, client);
         pthread_mutex_unlock(&m->lock);
 }
 
@@ -437,9 +618,35 @@ int mock_usb_new(mock_usb **ret)
         m->handler = umockdev_ioctl_base_new();
         g_signal_connect(m->handler, "handle-ioctl", G_CALLBACK(handle_ioctl), m);
         g_signal_connect(m->handler, "client-connected", G_CALLBACK(client_connected), m);
-        g_signal_connect(m->handler, "client-vanished", G_CALLBACK(client_vanished), m);
         *ret = m;
         return 0;
+}
+
+/* usbfs's read(): the device descriptor, then each configuration's. umockdev
+ * makes a USB node an empty file, which libusb_wrap_sys_device (it reads
+ * the descriptors from the fd) would find short; the sysfs "descriptors"
+ * attribute has the same bytes. Written in place, not replaced, so an fd
+ * opened at the "add" uevent sees them too. */
+static bool node_reads_descriptors(mock_usb *m, GError **err)
+{
+        gchar *root = umockdev_testbed_get_root_dir(m->bed);
+        char *attr = g_build_filename(root, SYSPATH, "descriptors", NULL);
+        char *node = g_build_filename(root, DEVNODE, NULL);
+        gchar *bytes = NULL;
+        gsize len = 0;
+        bool ok = g_file_get_contents(attr, &bytes, &len, err);
+        FILE *f = ok ? fopen(node, "r+") : NULL;
+        if (ok && (!f || fwrite(bytes, 1, len, f) != len)) {
+                g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot write %s", node);
+                ok = false;
+        }
+        if (f && fclose(f) != 0)
+                ok = false;
+        g_free(bytes);
+        g_free(node);
+        g_free(attr);
+        g_free(root);
+        return ok;
 }
 
 int mock_usb_plug(mock_usb *m, bool kernel_driver)
@@ -448,12 +655,13 @@ int mock_usb_plug(mock_usb *m, bool kernel_driver)
         pthread_mutex_lock(&m->lock);
         m->plugged = true;
         m->kernel_driver = kernel_driver;
+        m->owner = NULL;
         sim_usbtmc_reset_faults(m->dev);
         pthread_mutex_unlock(&m->lock);
         /* The handler before the device: whoever reacts to the "add"
          * uevent may open the node at once. */
         if (!umockdev_testbed_attach_ioctl(m->bed, DEVNODE, m->handler, &err) ||
-            !umockdev_testbed_add_from_file(m->bed, MOCK_USB_DEVICE_FILE, &err)) {
+            !umockdev_testbed_add_from_file(m->bed, MOCK_USB_DEVICE_FILE, &err) || !node_reads_descriptors(m, &err)) {
                 fprintf(stderr, "mock-usb: %s\n", err ? err->message : "cannot plug the device");
                 g_clear_error(&err);
                 return -1;
@@ -503,6 +711,7 @@ void mock_usb_inject(mock_usb *m, sim_fault fault)
 void mock_usb_stats_get(mock_usb *m, mock_usb_stats *ret)
 {
         pthread_mutex_lock(&m->lock);
+        sweep_closed(m);
         *ret = m->stats;
         pthread_mutex_unlock(&m->lock);
 }
@@ -510,9 +719,26 @@ void mock_usb_stats_get(mock_usb *m, mock_usb_stats *ret)
 bool mock_usb_kernel_driver_bound(mock_usb *m)
 {
         pthread_mutex_lock(&m->lock);
+        sweep_closed(m);
         bool b = m->kernel_driver;
         pthread_mutex_unlock(&m->lock);
         return b;
+}
+
+bool mock_usb_claimed(mock_usb *m)
+{
+        pthread_mutex_lock(&m->lock);
+        sweep_closed(m);
+        bool c = m->owner != NULL;
+        pthread_mutex_unlock(&m->lock);
+        return c;
+}
+
+void mock_usb_set_old_kernel(mock_usb *m, bool old)
+{
+        pthread_mutex_lock(&m->lock);
+        m->old_kernel = old;
+        pthread_mutex_unlock(&m->lock);
 }
 
 void mock_usb_free(mock_usb *m)
@@ -524,6 +750,8 @@ void mock_usb_free(mock_usb *m)
         if (m->handler)
                 g_object_unref(m->handler);
         drop_urbs(m, NULL);
+        while (m->files)
+                drop_file(m, m->files->client);
         sim_usbtmc_free(m->dev);
         sim_scope_free(m->scope);
         pthread_mutex_destroy(&m->lock);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mock-usb.h"
+#include "scope-check.h"
 #include "scope.h"
 #include "usbtmc/backend-libusb.h"
 
@@ -54,21 +55,6 @@ static int teardown(void **state)
         return 0;
 }
 
-static void query(usbtmc *t, const char *q, char *out, size_t cap, size_t *ret_len)
-{
-        assert_int_equal(usbtmc_write(t, q, strlen(q)), TETHER_SUCCESS);
-        assert_int_equal(usbtmc_read(t, out, cap, ret_len), TETHER_SUCCESS);
-}
-
-static void check_idn(usbtmc *t)
-{
-        char buf[128] = "";
-        size_t n = 0;
-        query(t, "*IDN?\n", buf, sizeof(buf) - 1, &n);
-        buf[n] = '\0';
-        assert_string_equal(buf, "AGILENT TECHNOLOGIES,DSO-X 2002A,MY57235663,02.42.2017032900\n");
-}
-
 /* The scan reads the serial through a real string-descriptor request, and
  * the claim takes the interface from the kernel's usbtmc driver. */
 static void scan_open_and_identify(void **state)
@@ -90,7 +76,7 @@ static void scan_open_and_identify(void **state)
         assert_int_equal(usbtmc_get_capabilities(&f->t, &caps), TETHER_SUCCESS);
         assert_int_equal(caps.bcd_usbtmc, 0x0100);
         assert_true(caps.usb488_interface_caps & USB488_CAP_IS_488_2);
-        check_idn(&f->t);
+        scope_check_idn(&f->t);
 
         mock_usb_stats_get(f->mock, &st);
         assert_true(st.bulk_out >= 2 && st.bulk_in >= 1 && st.reaped >= 3);
@@ -115,32 +101,10 @@ static void release_reattaches_kernel_driver(void **state)
         libusb_close(h);
 }
 
-/* The same commands against a simulator reached without USB: what came
- * through libusb must be byte for byte what the instrument produced. */
-static size_t reference_waveform(const char *cmds, uint8_t *out, size_t cap)
-{
-        sim_scope *s = NULL;
-        sim_usbtmc *d = NULL;
-        assert_int_equal(sim_scope_new(&(sim_scope_config){ 0 }, &s), 0);
-        assert_int_equal(sim_usbtmc_new(s, &d), 0);
-        usbtmc t;
-        usbtmc_init(&t, &sim_usbtmc_ops, d);
-        size_t n = 0;
-        char junk[128];
-        query(&t, "*IDN?\n", junk, sizeof(junk), &n);
-        assert_int_equal(usbtmc_write(&t, cmds, strlen(cmds)), TETHER_SUCCESS);
-        assert_int_equal(usbtmc_read(&t, out, cap, &n), TETHER_SUCCESS);
-        sim_usbtmc_free(d);
-        sim_scope_free(s);
-        return n;
-}
-
-static const char wave_cmds[] = ":WAV:SOUR CHAN1;:WAV:FORM BYTE;:WAV:POIN:MODE NORM;:WAV:POIN 62500;:WAV:DATA?\n";
-
 static void read_waveform(fixture *f, uint8_t *buf, size_t cap, size_t *n)
 {
-        check_idn(&f->t);
-        assert_int_equal(usbtmc_write(&f->t, wave_cmds, strlen(wave_cmds)), TETHER_SUCCESS);
+        scope_check_idn(&f->t);
+        assert_int_equal(usbtmc_write(&f->t, scope_wave_cmds, strlen(scope_wave_cmds)), TETHER_SUCCESS);
         assert_int_equal(usbtmc_read(&f->t, buf, cap, n), TETHER_SUCCESS);
 }
 
@@ -165,7 +129,7 @@ static void waveform_in_many_transfers(void **state)
         assert_int_equal(got[n - 1], '\n');
         assert_true(after.bulk_in - before.bulk_in >= 62508 / 4096 + 1);
         assert_true(after.bulk_in_bytes_max <= 12 + 4096);
-        assert_int_equal(reference_waveform(wave_cmds, want, CAP), n);
+        assert_int_equal(scope_reference_waveform(scope_wave_cmds, want, CAP), n);
         assert_memory_equal(got, want, n);
         free(got);
         free(want);
@@ -188,7 +152,7 @@ static void waveform_in_short_packets(void **state)
         mock_usb_stats_get(f->mock, &after);
         assert_int_equal(n, 62508);
         assert_true(after.bulk_in - before.bulk_in >= 62508 / 64);
-        assert_int_equal(reference_waveform(wave_cmds, want, CAP), n);
+        assert_int_equal(scope_reference_waveform(scope_wave_cmds, want, CAP), n);
         assert_memory_equal(got, want, n);
         free(got);
         free(want);
@@ -230,7 +194,7 @@ static void stall_recovered(void **state)
         mock_usb_stats st;
         mock_usb_stats_get(f->mock, &st);
         assert_true(st.clear_halts >= 1);
-        check_idn(&f->t);
+        scope_check_idn(&f->t);
 }
 
 /* A late answer: libusb's timeout fires, the URB is discarded, and the
@@ -248,7 +212,7 @@ static void late_answer_recovered(void **state)
         mock_usb_stats st;
         mock_usb_stats_get(f->mock, &st);
         assert_true(st.discarded >= 1);
-        check_idn(&f->t);
+        scope_check_idn(&f->t);
 }
 
 static void wrong_btag_recovered(void **state)
@@ -259,14 +223,14 @@ static void wrong_btag_recovered(void **state)
         char buf[128];
         size_t n = 0;
         assert_int_equal(usbtmc_read(&f->t, buf, sizeof(buf), &n), TETHER_ERR_IO);
-        check_idn(&f->t);
+        scope_check_idn(&f->t);
 }
 
 /* Unplugged: transfers fail NO_DEVICE, not a hang or a crash. */
 static void unplugged(void **state)
 {
         fixture *f = *state;
-        check_idn(&f->t);
+        scope_check_idn(&f->t);
         mock_usb_unplug(f->mock);
         assert_int_equal(usbtmc_write(&f->t, "*IDN?\n", 6), TETHER_ERR_NO_DEVICE);
 }
