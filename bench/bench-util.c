@@ -43,6 +43,7 @@ int bench_open(harness *h, const char *class_name, uint32_t type, tether_session
         /* The drivers measured are the ones this build made, unless told. */
         setenv("TETHER_DRIVERS", BENCH_BUNDLES, 0);
         setenv("TETHER_DRIVERHOST", BENCH_DRIVERHOST, 0);
+        setenv("TETHER_SIM_SCOPE", BENCH_SIM_SCOPE, 0);
         if (harness_start(h) != 0) {
                 fprintf(stderr, "bench: cannot start tetherd (set TETHERD)\n");
                 return -1;

@@ -4,9 +4,10 @@
  * scopes, over USBTMC. It matches a USB device nub with a USBTMC/USB488
  * interface of vendor 0x0957 or 0x2A8D, confirms the model from *IDN?,
  * publishes identity and settings as properties, and offers acquisition
- * methods through a static table. A nub marked TetherSimulated gets the
- * simulated DSO-X 2002A as its USB device; a real one is claimed through
- * libusb; a LAN nub (Address, Port) is reached with raw SCPI over TCP. The protocol code is the same for all.
+ * methods through a static table. Its USB device, real or simulated, is
+ * opened by tetherd and handed over as an fd (tether_service_open_provider_device);
+ * a LAN nub (Address, Port) is reached with raw SCPI over TCP. The protocol
+ * code is the same for all, and knows nothing of the simulator.
  *
  * Everything runs on the service's work loop: the USBTMC link is used by
  * one callback at a time, as the instrument needs.
@@ -15,20 +16,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tether/driver.h>
 
 #include "dsox2000/dsox2000.h"
 #include "dsox2000/protocol.h"
-#include "usbtmc-device.h"
 #include "usbtmc/backend-libusb.h"
+#include "usbtmc/backend-vusb.h"
 
 typedef struct dso {
         scpi_link link;             /* what the protocol code talks through */
         usbtmc usb;                 /* when the link is USBTMC */
-        sim_scope *sim;             /* when simulated */
-        sim_usbtmc *sim_dev;
-        libusb_context *usb_ctx;    /* when on the real bus */
+        usbtmc_vusb *vusb;          /* when the device is simulated */
+        libusb_context *usb_ctx;    /* when it is real */
         usbtmc_usb *usb_dev;
         tether_user_client *lock_owner;
 } dso;
@@ -217,27 +218,34 @@ static uint64_t provider_uint(tether_service *svc, const char *key)
         return u;
 }
 
-/* A device on the real bus: find it again by bus and address, claim it. */
-static tether_ret_t open_usb(tether_service *svc, dso *d)
+/* The device tetherd opened for this service: a real one through libusb on
+ * its fd, a simulated one over vusb from the simulator's process. What is
+ * above the usbtmc layer cannot tell them apart. */
+static tether_ret_t open_device(tether_service *svc, dso *d)
 {
-        uint64_t bus = provider_uint(svc, "USB Bus"), address = provider_uint(svc, "USB Address");
-        if (libusb_init(&d->usb_ctx) != 0)
-                return TETHER_ERR_NO_DEVICE;
-        usbtmc_usb_device found[16];
-        size_t n = 0;
-        tether_ret_t r = usbtmc_usb_scan(d->usb_ctx, found, 16, &n);
-        const usbtmc_usb_device *dev = NULL;
-        for (size_t i = 0; r == TETHER_SUCCESS && i < n && !dev; i++)
-                if (found[i].bus == bus && found[i].address == address)
-                        dev = &found[i];
-        if (r == TETHER_SUCCESS && !dev)
-                r = TETHER_ERR_NO_DEVICE; /* gone since the bus was scanned */
-        if (r == TETHER_SUCCESS)
-                r = usbtmc_usb_open(d->usb_ctx, dev, &d->usb_dev);
+        tether_device_kind kind = 0;
+        int fd = -1;
+        tether_ret_t r = tether_service_open_provider_device(svc, &kind, &fd);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (kind == TETHER_DEVICE_VUSB) {
+                r = usbtmc_vusb_open(fd, &d->vusb); /* the fd is its, whatever the result */
+                if (r == TETHER_SUCCESS)
+                        usbtmc_vusb_attach(&d->usb, d->vusb);
+        } else if (kind == TETHER_DEVICE_USBFS) {
+                r = libusb_init(&d->usb_ctx) == 0 ? usbtmc_usb_wrap(d->usb_ctx, fd, &d->usb_dev) : TETHER_ERR_NO_DEVICE;
+                if (r == TETHER_SUCCESS) {
+                        usbtmc_usb_attach(&d->usb, d->usb_dev);
+                        d->usb.bus = (uint16_t)provider_uint(svc, "USB Bus"); /* for tether probe */
+                        d->usb.address = (uint8_t)provider_uint(svc, "USB Address");
+                } else {
+                        close(fd); /* still ours when the wrap failed */
+                }
+        } else {
+                close(fd);
+                r = TETHER_ERR_UNSUPPORTED;
+        }
         if (r == TETHER_SUCCESS) {
-                usbtmc_usb_attach(&d->usb, d->usb_dev);
-                d->usb.bus = (uint16_t)bus; /* for tether probe */
-                d->usb.address = (uint8_t)address;
                 scpi_link_usbtmc(&d->link, &d->usb);
                 r = usbtmc_get_capabilities(&d->usb, NULL);
         }
@@ -246,32 +254,12 @@ static tether_ret_t open_usb(tether_service *svc, dso *d)
 
 static tether_ret_t open_link(tether_service *svc, dso *d)
 {
-        tether_value *sim = NULL, *lan = NULL;
-        bool simulated = false;
+        tether_value *lan = NULL;
         if (tether_service_get_provider_property(svc, "Address", &lan) == TETHER_SUCCESS) {
                 tether_value_unref(lan);
                 return open_lan(svc, d);
         }
-        if (provider_uint(svc, "USB Address"))
-                return open_usb(svc, d);
-        if (tether_service_get_provider_property(svc, "TetherSimulated", &sim) == TETHER_SUCCESS)
-                tether_value_get_bool(sim, &simulated);
-        tether_value_unref(sim);
-        if (!simulated)
-                return TETHER_ERR_UNSUPPORTED; /* a nub that is none of USB, LAN, simulated */
-        tether_value *serial = NULL;
-        const char *sn = NULL;
-        if (tether_service_get_provider_property(svc, "USB Serial Number", &serial) == TETHER_SUCCESS)
-                tether_value_get_string(serial, &sn);
-        sim_scope_config cfg = { .serial = sn };
-        int e = sim_scope_new(&cfg, &d->sim);
-        tether_value_unref(serial);
-        if (e || sim_usbtmc_new(d->sim, &d->sim_dev))
-                return TETHER_ERR_NO_MEMORY;
-        usbtmc_init(&d->usb, &sim_usbtmc_ops, d->sim_dev);
-        d->usb.ep_interrupt = SIM_USBTMC_EP_INTERRUPT;
-        scpi_link_usbtmc(&d->link, &d->usb);
-        return usbtmc_get_capabilities(&d->usb, NULL);
+        return open_device(svc, d);
 }
 
 static void close_link(dso *d)
@@ -282,10 +270,8 @@ static void close_link(dso *d)
         if (d->usb_ctx)
                 libusb_exit(d->usb_ctx);
         d->usb_ctx = NULL;
-        sim_usbtmc_free(d->sim_dev);
-        sim_scope_free(d->sim);
-        d->sim_dev = NULL;
-        d->sim = NULL;
+        usbtmc_vusb_close(d->vusb);
+        d->vusb = NULL;
 }
 
 static tether_ret_t dso_start(tether_service *svc)

@@ -245,6 +245,29 @@ const char *tether_service_class(tether_service *svc);
 tether_ret_t tether_service_get_provider_property(tether_service *svc, const char *key,
                                                   tether_value **ret);
 
+/*
+ * The device the provider stands for, opened by tetherd and handed over as
+ * a file descriptor the driver owns (and closes). A driver opens no device
+ * itself: its process runs unprivileged, with no /dev/bus/usb, and the same
+ * driver code serves a real device and a simulated one.
+ *   TETHER_DEVICE_USBFS  a /dev/bus/usb node, its USB interface (the nub's
+ *                        bInterfaceNumber) already claimed on the file and
+ *                        the file's rights dropped to it: wrap it with
+ *                        libusb_wrap_sys_device.
+ *   TETHER_DEVICE_VUSB   a simulated USB device served by a process of its
+ *                        own over this socket (docs/vusb.md).
+ * One file at a time: opening again while the last fd is still open gives
+ * TETHER_ERR_EXCLUSIVE_ACCESS (USB) or TETHER_ERR_NO_RESOURCES (simulated).
+ * TETHER_ERR_UNSUPPORTED: the provider is no device tetherd opens (a LAN
+ * nub, whose address the driver connects to; a nub some driver published).
+ * Blocks while tetherd opens it: call it from start(), not per method call.
+ */
+typedef enum tether_device_kind {
+        TETHER_DEVICE_USBFS = 1,
+        TETHER_DEVICE_VUSB = 2,
+} tether_device_kind;
+tether_ret_t tether_service_open_provider_device(tether_service *svc, tether_device_kind *ret_kind, int *ret_fd);
+
 /* Properties of a service. Readers see each change whole and at once. */
 tether_ret_t tether_service_set_property(tether_service *svc, const char *key, tether_value *v);
 tether_ret_t tether_service_remove_property(tether_service *svc, const char *key);

@@ -162,6 +162,22 @@ void service_host_started(tether_service *s, tether_ret_t r, void *match);
  * registry (TERMINATED to watchers) if it has not already. */
 void service_host_gone_locked(tether_service *s);
 
+/* ---- devices opened for drivers (device.c; docs/bundles.md) ---- */
+
+#define TETHERD_SIM_ENV               "TETHER_SIM_SCOPE" /* the simulator binary, overriding the installed one */
+#define TETHERD_MAX_SIMS_PER_SERVICE  2  /* simulator processes alive per service ... */
+#define TETHERD_MAX_SIMS              64 /* ... and in all */
+
+/* The device behind s's nub as an fd for its driver (the caller owns it):
+ * TETHER_ERR_UNSUPPORTED for a nub that is no device tetherd published. */
+tether_ret_t device_open(tether_service *s, tether_device_kind *ret_kind, int *ret_fd);
+/* The driver is gone: what it held through tetherd goes back (USB
+ * interfaces to their kernel drivers). */
+void device_release(tether_service *s);
+/* Main loop: wait for simulators that exited. */
+void devices_tick(void);
+void devices_shutdown(void);
+
 /* ---- driver hosts (host.c; docs/bundles.md) ---- */
 
 #define TETHERD_HOST_ENV        "TETHER_DRIVERHOST"   /* the host binary, overriding the installed one */

@@ -259,6 +259,16 @@ static bool host_asks(host *h, const host_msg *m)
         case WIRE_HOST_PROBE:
                 probe_forwarded(s->id, m);
                 return true;
+        case WIRE_HOST_DEVICE: {
+                tether_device_kind kind = 0;
+                int fd = -1;
+                r = device_open(s, &kind, &fd);
+                uint64_t k = kind;
+                reply_to_host(h, &m->h, r, r == TETHER_SUCCESS ? &k : NULL, fd);
+                if (fd >= 0)
+                        close(fd); /* the host has its own copy now: tetherd keeps none */
+                return true;
+        }
         case WIRE_HOST_PORT: {
                 int fd = -1;
                 r = port_dup_for(m->u64[1], m->u64[0], &fd);

@@ -396,6 +396,7 @@ void service_shutdown_all(void)
                 pthread_cond_wait(&all_gone, &reg_lock);
         pthread_mutex_unlock(&reg_lock);
         service_reap();
+        devices_shutdown();
 }
 
 /* ---- a service's place in the registry, as the runtime asks (host/env.h) ---- */
@@ -404,6 +405,7 @@ void env_service_release(tether_service *s)
 {
         budget_own_fds(-(s->loop ? SERVICE_LOOP_FDS : 0));
         host_free(s->host);
+        device_release(s); /* its driver is gone: its host reaped, or its loop done */
         bundle_unref(s->bundle);
         entry_unref(s->entry);
 }
@@ -473,6 +475,11 @@ tether_ret_t env_service_provider_property(tether_service *s, const char *key, t
         }
         pthread_mutex_unlock(&reg_lock);
         return r;
+}
+
+tether_ret_t env_service_open_device(tether_service *s, tether_device_kind *ret_kind, int *ret_fd)
+{
+        return device_open(s, ret_kind, ret_fd);
 }
 
 tether_ret_t env_service_publish_nub(tether_service *svc, const char *class_name, const char *name,

@@ -979,6 +979,7 @@ static int loop_once(int wait_ms)
         }
         int next = n_unidentified ? sweep_unidentified() : -1;
         budgets_tick();
+        devices_tick();
         int host_next = hosts_tick();
         if (host_next >= 0 && (next < 0 || host_next < next))
                 next = host_next;

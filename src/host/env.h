@@ -59,6 +59,9 @@ tether_ret_t env_service_remove(tether_service *s, const char *key);
 tether_ret_t env_service_copy(tether_service *s, const char *key, tether_value **ret);
 /* One property of its provider (nub); TETHER_ERR_NOT_ATTACHED once detached. */
 tether_ret_t env_service_provider_property(tether_service *s, const char *key, tether_value **ret);
+/* The device behind its provider, opened for its driver (the caller owns
+ * *ret_fd). */
+tether_ret_t env_service_open_device(tether_service *s, tether_device_kind *ret_kind, int *ret_fd);
 /* A nub below it, matched at once; terminate one it published. */
 tether_ret_t env_service_publish_nub(tether_service *s, const char *class_name, const char *name,
                                      const char *location, tether_value *props, uint64_t *ret_id);

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "host/probes.h"
 #include "usbtmc/usbtmc.h"
+#include "usbtmc/backend-libusb.h"
 #include "wire/message.h"
 
 #include <sys/socket.h>
@@ -421,6 +422,25 @@ tether_ret_t env_service_publish_nub(tether_service *s, const char *class_name, 
         return r;
 }
 
+tether_ret_t env_service_open_device(tether_service *s, tether_device_kind *ret_kind, int *ret_fd)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_DEVICE, 0, 0);
+        uint64_t kind = 0;
+        int fd = -1;
+        tether_ret_t r = ask(&m, &kind, &fd);
+        if (r == TETHER_SUCCESS && (fd < 0 || (kind != TETHER_DEVICE_USBFS && kind != TETHER_DEVICE_VUSB)))
+                r = TETHER_ERR_IPC;
+        if (r != TETHER_SUCCESS) {
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        *ret_kind = (tether_device_kind)kind;
+        *ret_fd = fd;
+        return TETHER_SUCCESS;
+}
+
 tether_ret_t env_service_terminate_nub(tether_service *s, uint64_t nub_id)
 {
         wire_msg m;
@@ -650,6 +670,10 @@ int main(int argc, char **argv)
 {
         log_init_from_env();
         signal(SIGPIPE, SIG_IGN);
+        /* Devices come as fds from tetherd (tether_service_open_provider_device):
+         * nothing here scans the bus, whatever a driver's libusb_init would do. */
+        if (usbtmc_usb_no_discovery() != TETHER_SUCCESS)
+                log_warn("tether-driverhost: libusb cannot be told not to scan the bus");
         static uint8_t rx[WIRE_MAX_MESSAGE];
         for (;;) {
                 size_t len = 0;

@@ -47,6 +47,7 @@ struct tether_service {
         struct entry *entry;           /* referenced */
         struct bundle *bundle;         /* referenced: the bundle whose personality started it */
         struct host *host;             /* its driver host, when its code runs in one */
+        struct device_claim *device;   /* USB interfaces opened for its driver, to give back */
         tether_service *next_all;      /* reg_lock: every live service, for shutdown */
 };
 

@@ -99,6 +99,14 @@ tether_ret_t tether_service_get_provider_property(tether_service *svc, const cha
         return env_service_provider_property(svc, key, ret);
 }
 
+tether_ret_t tether_service_open_provider_device(tether_service *svc, tether_device_kind *ret_kind, int *ret_fd)
+{
+        if (!svc || !ret_kind || !ret_fd)
+                return TETHER_ERR_BAD_ARGUMENT;
+        *ret_fd = -1;
+        return env_service_open_device(svc, ret_kind, ret_fd);
+}
+
 tether_ret_t tether_service_set_property(tether_service *svc, const char *key, tether_value *v)
 {
         if (!svc || !key || !v)

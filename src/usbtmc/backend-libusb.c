@@ -146,17 +146,20 @@ tether_ret_t usbtmc_usb_open(libusb_context *ctx, const usbtmc_usb_device *d, us
         return TETHER_SUCCESS;
 }
 
+tether_ret_t usbtmc_usb_no_discovery(void)
+{
+        /* On a NULL context the option becomes a default for the contexts
+         * made after it; set on a context once made, it would come too
+         * late, libusb_init having scanned the bus already. */
+        return from_libusb(libusb_set_option(NULL, LIBUSB_OPTION_NO_DEVICE_DISCOVERY));
+}
+
 tether_ret_t usbtmc_usb_context_for_host(libusb_context **ret)
 {
         if (!ret)
                 return TETHER_ERR_BAD_ARGUMENT;
-        /* On a NULL context the option becomes a default for the contexts
-         * made after it; set on a context once made, it would come too
-         * late, libusb_init having scanned the bus already. */
-        int e = libusb_set_option(NULL, LIBUSB_OPTION_NO_DEVICE_DISCOVERY);
-        if (e == 0)
-                e = libusb_init(ret);
-        return from_libusb(e);
+        tether_ret_t r = usbtmc_usb_no_discovery();
+        return r == TETHER_SUCCESS ? from_libusb(libusb_init(ret)) : r;
 }
 
 tether_ret_t usbtmc_usb_wrap(libusb_context *ctx, int fd, usbtmc_usb **ret)

@@ -48,6 +48,10 @@ tether_ret_t usbtmc_usb_open(libusb_context *ctx, const usbtmc_usb_device *d, us
  * (until libusb 1.0.30).
  */
 tether_ret_t usbtmc_usb_context_for_host(libusb_context **ret);
+/* The option alone, for the process: tether-driverhost sets it before it
+ * loads a bundle, so a driver's own libusb_init never scans the bus there
+ * and the same driver code still works inside tetherd (--in-process). */
+tether_ret_t usbtmc_usb_no_discovery(void);
 
 /*
  * The USBTMC device behind fd, an open usbfs node (/dev/bus/usb/BBB/DDD),

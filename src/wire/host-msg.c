@@ -73,6 +73,9 @@ tether_ret_t host_msg_decode(const void *buf, size_t len, host_msg *m)
                 m->u64[1] = wire_get_u64(&rd);
                 r = wire_reader_done(&rd);
                 break;
+        case WIRE_HOST_DEVICE:
+                r = wire_reader_done(&rd);
+                break;
         case WIRE_HOST_APPLY:
                 r = decode_dict(&rd, &m->dict);
                 break;

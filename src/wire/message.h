@@ -72,6 +72,7 @@ enum wire_type {
         WIRE_HOST_PORT,          /* u64 session id, u64 port id -> result + the port's fd */
         WIRE_HOST_PROBE,         /* u32 kind, u32 lost before, u32 dropped at, u32 captured at, u32 data at,
                                   * + a probe event */
+        WIRE_HOST_DEVICE,        /* -> u64 tether_device_kind + the provider's device fd */
         WIRE_REPLY_FLAG = 0x8000,/* or'ed into a reply's type */
 };
 
