@@ -9,14 +9,22 @@
  *   thief     answers START, then tries to end nubs it never published and
  *             to get ports of sessions; prints what tetherd answered
  *   flood     answers START, then sends property changes as fast as it can
+ *   devices   answers START; the first host of a tetherd publishes a nub
+ *             that says it is a simulated USB device (it is not tetherd's);
+ *             then each asks for its provider's device three times,
+ *             keeping what it gets, lets them go and asks once more
  * Bounded: it exits after a few seconds whatever happens.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <fcntl.h>
+#include <tether/value.h>
 
 #include "wire/message.h"
 
@@ -38,8 +46,9 @@ static void answer_start(void)
 }
 
 /* Ask tetherd something and print its answer's result (skipping the
- * other messages it sends meanwhile: pings, probe states). */
-static int32_t ask(wire_msg *m, uint32_t serial)
+ * other messages it sends meanwhile: pings, probe states); the fd that
+ * came with the answer into *ret_fd, if asked for. */
+static int32_t ask_fd(wire_msg *m, uint32_t serial, int *ret_fd)
 {
         wire_msg_finish(m);
         if (wire_send(CHANNEL, m, -1) != TETHER_SUCCESS)
@@ -50,14 +59,36 @@ static int32_t ask(wire_msg *m, uint32_t serial)
                 int fd = -1;
                 if (wire_recv(CHANNEL, rx, sizeof(rx), &len, &fd) != TETHER_SUCCESS)
                         _exit(1);
-                if (fd >= 0)
-                        close(fd);
                 wire_header h;
                 memcpy(&h, rx, sizeof(h));
-                if (h.serial == serial && (h.type & WIRE_REPLY_FLAG))
+                if (h.serial == serial && (h.type & WIRE_REPLY_FLAG)) {
+                        if (ret_fd)
+                                *ret_fd = fd;
+                        else if (fd >= 0)
+                                close(fd);
                         return h.result;
+                }
+                if (fd >= 0)
+                        close(fd);
         }
         return 0;
+}
+
+static int32_t ask(wire_msg *m, uint32_t serial)
+{
+        return ask_fd(m, serial, NULL);
+}
+
+/* What tetherd handed over: a socket of the kind vusb runs on, or not. */
+static const char *kind_of(int fd)
+{
+        int type = 0;
+        socklen_t len = sizeof(type);
+        if (fd < 0)
+                return "none";
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+                return "no socket";
+        return type == SOCK_SEQPACKET ? "seqpacket" : "other socket";
 }
 
 int main(int argc, char **argv)
@@ -92,6 +123,52 @@ int main(int argc, char **argv)
                         wire_put_u64(&m, port);
                         fprintf(stderr, "evil: port %llu: %d\n", (unsigned long long)port, (int)ask(&m, serial));
                 }
+                fprintf(stderr, "evil: done\n");
+        } else if (!strcmp(mode, "devices")) {
+                uint32_t serial = 100;
+                char flag[64];
+                snprintf(flag, sizeof(flag), "/tmp/tether-evil-published.%d", (int)getppid());
+                int once = open(flag, O_CREAT | O_EXCL | O_WRONLY, 0600);
+                if (once >= 0) {
+                        close(once);
+                        /* Every key a device nub of tetherd's has, and the
+                         * evil personality's match: another evil host
+                         * gets it, and asks tetherd to open "it". */
+                        tether_value *d = NULL, *p = NULL;
+                        tether_value_new_dict(&d);
+                        tether_value_new_dict(&p);
+                        tether_value_dict_set_bool(p, "TetherSimulated", true);
+                        tether_value_dict_set_uint(p, "idVendor", 2391, 16);
+                        tether_value_dict_set_uint(p, "USB Bus", 1, 8);
+                        tether_value_dict_set_uint(p, "USB Address", 1, 8);
+                        tether_value_dict_set_uint(p, "bInterfaceNumber", 0, 8);
+                        tether_value_dict_set_string(d, "class", "TetherUSBDevice");
+                        tether_value_dict_set_string(d, "name", "not-a-scope");
+                        tether_value_dict_set(d, "props", p);
+                        wire_msg_init(&m, WIRE_HOST_PUBLISH_NUB, ++serial, 0);
+                        wire_put_value(&m, d);
+                        tether_value_unref(p);
+                        tether_value_unref(d);
+                        fprintf(stderr, "evil: published: %d\n", (int)ask(&m, serial));
+                }
+                int fds[3] = { -1, -1, -1 };
+                for (int i = 0; i < 3; i++) {
+                        wire_msg_init(&m, WIRE_HOST_DEVICE, ++serial, 0);
+                        int32_t r = ask_fd(&m, serial, &fds[i]);
+                        fprintf(stderr, "evil: device %d: %d %s\n", i + 1, (int)r, kind_of(fds[i]));
+                }
+                for (int i = 0; i < 3; i++)
+                        if (fds[i] >= 0)
+                                close(fds[i]);
+                /* The simulators see the hang-up and exit; tetherd waits
+                 * for them from its main loop (every 500 ms at most). */
+                usleep(1500 * 1000);
+                int fd = -1;
+                wire_msg_init(&m, WIRE_HOST_DEVICE, ++serial, 0);
+                int32_t r = ask_fd(&m, serial, &fd);
+                fprintf(stderr, "evil: device again: %d %s\n", (int)r, kind_of(fd));
+                if (fd >= 0)
+                        close(fd);
                 fprintf(stderr, "evil: done\n");
         } else if (!strcmp(mode, "flood")) {
                 struct timespec t0, t;

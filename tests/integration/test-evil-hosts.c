@@ -48,9 +48,13 @@ static void start(evil *e, const char *mode)
         assert_int_equal(mkdir(dir, 0755), 0);
         snprintf(path, sizeof(path), "%s/manifest.json", dir);
         FILE *f = fopen(path, "w");
+        /* "devices" takes the simulated scope from DSOX2000 too (score). */
         fprintf(f, "{\"schema\":1,\"bundle\":\"org.tether.evil.%s\",\"version\":\"1\",\"library\":\"evil.so\","
-                   "\"personalities\":{\"P\":{\"driver\":\"Evil\",\"IOProviderClass\":\"TetherUSBBus\"}}}",
-                mode);
+                   "\"personalities\":{\"P\":{\"driver\":\"Evil\",\"IOProviderClass\":\"TetherUSBBus\"}%s}}",
+                mode,
+                strcmp(mode, "devices") ? ""
+                                        : ",\"S\":{\"driver\":\"Evil\",\"IOProviderClass\":\"TetherUSBDevice\","
+                                          "\"IOPropertyMatch\":{\"idVendor\":2391},\"IOProbeScore\":100000}");
         fclose(f);
         snprintf(path, sizeof(path), "%s/evil.so", dir);
         f = fopen(path, "w"); /* never loaded: the evil host loads nothing */
@@ -184,6 +188,58 @@ static void nothing_of_others_is_a_hosts_to_take(void **state)
         stop(&e);
 }
 
+/* "evil: device N: R none" for an answer that brought no fd. */
+static bool log_has_refusal(const evil *e, const char *which, int result)
+{
+        char line[96];
+        snprintf(line, sizeof(line), "evil: device %s: %d none", which, result);
+        return log_has(e, line);
+}
+
+static int log_count(const evil *e, const char *text)
+{
+        FILE *f = fopen(e->log, "r");
+        char line[512];
+        int n = 0;
+        while (f && fgets(line, sizeof(line), f))
+                n += strstr(line, text) != NULL;
+        if (f)
+                fclose(f);
+        return n;
+}
+
+/* A host gets the device behind its own nub and nothing else: none for
+ * the USB bus entry (no device of tetherd's), none for a nub a host
+ * published saying it is a simulated USB device (a driver's word is not
+ * tetherd's), a simulator for the simulated scope, but no more than two
+ * alive at once: each is a process tetherd started on the host's say-so.
+ * Let go, they are waited for and the room is back; none outlives
+ * tetherd. */
+static void a_host_gets_its_own_device_and_no_more(void **state)
+{
+        evil e;
+        start(&e, "devices");
+        log_wait done = { &e, "evil: device again: 0 seqpacket" };
+        assert_true(harness_wait(logged, &done, 8000));
+        char refused_again[64];
+        snprintf(refused_again, sizeof(refused_again), "evil: device again: %d none", TETHER_ERR_UNSUPPORTED);
+        for (int i = 0; i < 50 && log_count(&e, refused_again) < 2; i++)
+                usleep(100 * 1000);
+        assert_true(log_has(&e, "evil: published: 0"));
+        assert_int_equal(log_count(&e, refused_again), 2); /* the bus's host, the fake nub's */
+        assert_true(log_has_refusal(&e, "1", TETHER_ERR_UNSUPPORTED));
+        assert_true(log_has(&e, "evil: device 1: 0 seqpacket"));
+        assert_true(log_has(&e, "evil: device 2: 0 seqpacket"));
+        assert_true(log_has_refusal(&e, "3", TETHER_ERR_NO_RESOURCES));
+        assert_false(log_has(&e, "killed"));
+        polite_for(&e, 300);
+        stop(&e);
+        assert_int_equal(system("pgrep -f 'tether-sim-scope --usb-fd 3 --serial EVL000[1]' >/dev/null"), 256);
+        char flag[64];
+        snprintf(flag, sizeof(flag), "/tmp/tether-evil-published.%d", (int)e.h.pid);
+        unlink(flag);
+}
+
 static void a_flooding_host_does_not_slow_others(void **state)
 {
         evil e;
@@ -200,6 +256,7 @@ int main(void)
                 cmocka_unit_test(a_passed_fd_ends_the_host),
                 cmocka_unit_test(nothing_of_others_is_a_hosts_to_take),
                 cmocka_unit_test(a_flooding_host_does_not_slow_others),
+                cmocka_unit_test(a_host_gets_its_own_device_and_no_more),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
