@@ -158,8 +158,26 @@ static tether_ret_t v_bulk_out(void *ctx, const uint8_t *data, size_t len, unsig
         return body ? lose(v, TETHER_ERR_IPC) : status;
 }
 
-/* BULK_IN and INTERRUPT_IN: up to cap bytes back. A reply with more than
- * was asked for is the server's fault, and none of it is copied. */
+/* A request that brings data back: at most want bytes into data. A reply
+ * with more than was asked for is the server's fault, and none of it is
+ * copied. */
+static tether_ret_t transact_in(usbtmc_vusb *v, uint16_t op, const uint8_t *args, size_t n_args, unsigned timeout_ms,
+                                uint8_t *data, size_t want, size_t *ret_len)
+{
+        tether_ret_t status;
+        size_t body = 0;
+        tether_ret_t r = transact(v, op, args, n_args, NULL, 0, timeout_ms, &status, &body);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (body > want)
+                return lose(v, TETHER_ERR_IPC);
+        if (body)
+                memcpy(data, v->buf + VUSB_HEADER_SIZE, body);
+        *ret_len = body;
+        return status;
+}
+
+/* BULK_IN and INTERRUPT_IN: up to cap bytes back. */
 static tether_ret_t read_in(usbtmc_vusb *v, uint16_t op, uint8_t *data, size_t cap, size_t *ret_len,
                             unsigned timeout_ms)
 {
@@ -172,16 +190,7 @@ static tether_ret_t read_in(usbtmc_vusb *v, uint16_t op, uint8_t *data, size_t c
         uint8_t args[8];
         vusb_put32(args, timeout_ms);
         vusb_put32(args + 4, want);
-        tether_ret_t status;
-        size_t body = 0;
-        tether_ret_t r = transact(v, op, args, sizeof(args), NULL, 0, timeout_ms, &status, &body);
-        if (r != TETHER_SUCCESS)
-                return r;
-        if (body > want)
-                return lose(v, TETHER_ERR_IPC);
-        memcpy(data, v->buf + VUSB_HEADER_SIZE, body);
-        *ret_len = body;
-        return status;
+        return transact_in(v, op, args, sizeof(args), timeout_ms, data, want, ret_len);
 }
 
 static tether_ret_t v_bulk_in(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
@@ -213,17 +222,7 @@ static tether_ret_t v_control_in(void *ctx, uint8_t type, uint8_t request, uint1
         vusb_put16(args + 6, value);
         vusb_put16(args + 8, index);
         vusb_put16(args + 10, len);
-        tether_ret_t status;
-        size_t body = 0;
-        tether_ret_t r = transact(v, VUSB_CONTROL_IN, args, sizeof(args), NULL, 0, timeout_ms, &status, &body);
-        if (r != TETHER_SUCCESS)
-                return r;
-        if (body > len)
-                return lose(v, TETHER_ERR_IPC);
-        if (body)
-                memcpy(data, v->buf + VUSB_HEADER_SIZE, body);
-        *ret_len = body;
-        return status;
+        return transact_in(v, VUSB_CONTROL_IN, args, sizeof(args), timeout_ms, data, len, ret_len);
 }
 
 static tether_ret_t v_clear_halt(void *ctx, bool out)
