@@ -464,47 +464,29 @@ static tether_ret_t read_personalities(parser *p, json_object *j, manifest *m)
 #define NSS_BUF_MAX (1u << 20)
 
 /* 0 found, ENOENT not found, another errno if the database failed. */
-static int lookup_user(const char *name, uid_t *uid)
+/* A user's uid (users) or a group's gid, by name: the buffer grown until
+ * it fits, "no such name" told apart from a failed lookup. */
+static int lookup_id(const char *name, bool users, uint32_t *ret)
 {
         size_t size = 1024;
         for (;;) {
                 char *buf = malloc(size);
                 if (!buf)
                         return ENOMEM;
-                struct passwd pw, *res = NULL;
-                int e = getpwnam_r(name, &pw, buf, size, &res);
-                if (!e && res)
-                        *uid = pw.pw_uid;
+                struct passwd pw, *pres = NULL;
+                struct group gr, *gres = NULL;
+                int e = users ? getpwnam_r(name, &pw, buf, size, &pres) : getgrnam_r(name, &gr, buf, size, &gres);
+                bool found = users ? pres != NULL : gres != NULL;
+                if (!e && found)
+                        *ret = users ? pw.pw_uid : gr.gr_gid;
                 free(buf);
                 if (e == ERANGE && size < NSS_BUF_MAX) {
                         size *= 2;
                         continue;
                 }
-                /* Several NSS modules report "no such user" as an error. */
+                /* Several NSS modules report "no such name" as an error. */
                 if (!e || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
-                        return res ? 0 : ENOENT;
-                return e;
-        }
-}
-
-static int lookup_group(const char *name, gid_t *gid)
-{
-        size_t size = 1024;
-        for (;;) {
-                char *buf = malloc(size);
-                if (!buf)
-                        return ENOMEM;
-                struct group gr, *res = NULL;
-                int e = getgrnam_r(name, &gr, buf, size, &res);
-                if (!e && res)
-                        *gid = gr.gr_gid;
-                free(buf);
-                if (e == ERANGE && size < NSS_BUF_MAX) {
-                        size *= 2;
-                        continue;
-                }
-                if (!e || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM)
-                        return res ? 0 : ENOENT;
+                        return found ? 0 : ENOENT;
                 return e;
         }
 }
@@ -526,8 +508,8 @@ static tether_ret_t read_user(parser *p, json_object *j, manifest *m)
         if (r != TETHER_SUCCESS)
                 return r;
         shown b;
-        uid_t uid;
-        int e = lookup_user(m->user, &uid);
+        uint32_t uid = 0;
+        int e = lookup_id(m->user, true, &uid);
         if (e)
                 return lookup_failed(p, e, "user", m->user);
         if (uid == 0)
@@ -560,7 +542,7 @@ static tether_ret_t read_names(parser *p, json_object *j, bool users, manifest_a
                 if (users && !strcmp(name, "*")) {
                         a->anyone = true;
                 } else {
-                        int e = users ? lookup_user(name, &a->uids[a->n_uids]) : lookup_group(name, &a->gids[a->n_gids]);
+                        int e = lookup_id(name, users, users ? &a->uids[a->n_uids] : &a->gids[a->n_gids]);
                         if (e)
                                 return lookup_failed(p, e, users ? "user" : "group", name);
                         if (users)
