@@ -28,10 +28,11 @@ static void usage(FILE *f)
                 "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
                 "  -D, --drivers DIR     load the driver bundles in DIR too (also $" TETHER_DRIVERS_ENV ", colon-separated)\n"
                 "      --no-system-drivers  do not load the bundles in " TETHER_SYSTEM_DRIVERS "\n"
-                "      --in-process      debugging and testing: load each bundle's library into tetherd and run its\n"
-                "                        drivers here, not in hosts (also TETHER_IN_PROCESS=1); a library that cannot\n"
-                "                        be loaded refuses its bundle\n"
-                "      --isolate         drivers in hosts: the default now, accepted so old scripts run (also TETHER_ISOLATE=1)\n"
+                "      --in-process      load each bundle's library into tetherd and run its drivers here, not in\n"
+                "                        hosts: for a debugger, emulated-USB tests and, until hosts are handed\n"
+                "                        their device, a real USB instrument; a library that cannot be loaded\n"
+                "                        refuses its bundle (also TETHER_IN_PROCESS=1)\n"
+                "      --isolate         drivers in hosts: the default now, a no-op kept for scripts (also TETHER_ISOLATE=1)\n"
                 "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
                 TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS);
