@@ -11,6 +11,8 @@ meson compile -C "$repo/build" >/dev/null
 
 dir=$(mktemp -d)
 export TETHER_SOCKET="$dir/tetherd.sock"
+# The drivers run in driver hosts: this build's, not an installed one.
+TETHER_DRIVERHOST="$repo/build/src/daemon/tether-driverhost" \
 "$repo/build/src/daemon/tetherd" --socket "$TETHER_SOCKET" --drivers "$repo/build/drivers/bundles" \
   --simulate dsox2002a --ready-fd 4 \
   4>"$dir/ready" 2>"$dir/tetherd.log" &
