@@ -233,7 +233,7 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        /* TETHER_ISOLATE=1, like --isolate, asks for the default. */
+        /* TETHER_ISOLATE is not read: like --isolate, it asks for the default. */
         if (getenv("TETHER_IN_PROCESS") && !strcmp(getenv("TETHER_IN_PROCESS"), "1"))
                 hosts_in_process = true;
         if (hosts_in_process)
