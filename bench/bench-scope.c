@@ -6,6 +6,9 @@
  *     MB/s, beside memcpy of the same bytes;
  *   - the USBTMC framing alone (host side, a device that answers from a
  *     prepared buffer), in MB/s of CPU.
+ * The driver runs inside tetherd (tetherd --in-process), as when these
+ * figures were first taken: the path measured is tether's, with no driver
+ * host in it (a host adds no hop to a call: bench-call measures that).
  * Not a test: it prints figures. TETHERD names the daemon.
  */
 #include <stdio.h>
@@ -102,7 +105,8 @@ static double framing_mbs(size_t response, uint32_t max_transfer, int reps)
 int main(int argc, char **argv)
 {
         int reps = argc > 1 ? atoi(argv[1]) : 50;
-        harness h = { .simulate = "dsox2002a" };
+        static const char *const in_process[] = { "--in-process", NULL };
+        harness h = { .simulate = "dsox2002a", .args = in_process };
         tether_session *s = NULL;
         tether_connect *c = NULL;
         if (bench_open(&h, DSO_CLASS, 0, &s, &c) != 0)
@@ -111,7 +115,7 @@ int main(int argc, char **argv)
 
         uint8_t *codes = malloc(DSO_MAX_POINTS);
         double base = bench_memcpy_mbs(DSO_MAX_POINTS, 10000);
-        printf("tether scope benchmark (%d captures per figure)\n\n", reps);
+        printf("tether scope benchmark (%d captures per figure; the DSOX2000 driver inside tetherd, --in-process)\n\n", reps);
         printf("62,500-point capture, end to end (BYTE codes; memcpy of the same bytes: %.0f MB/s)\n", base);
         /* Running: the simulator synthesises a fresh record for every read.
          * Stopped: the same record is read again, so what remains is the

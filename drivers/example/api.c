@@ -7,10 +7,13 @@
  * Everything here runs on the service's work loop, one callback at a time,
  * which is why no state below has a lock.
  */
-#include <stdatomic.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +30,9 @@ typedef struct example_service {
         struct delayed *pending; /* delayed adds scheduled and not yet run */
         uint8_t *samples;        /* EXAMPLE_SAMPLES_SIZE bytes, made on first use; a
                                   * stand-in for an instrument's acquisition memory */
+        bool holding;            /* EXAMPLE_PROP_HOLD_DEVICE_START is true: */
+        int hold_fd;             /* a listening socket devices wait on, and */
+        char hold_name[16];      /* its abstract name, for the nubs */
 } example_service;
 
 static const uint8_t *samples(tether_service *svc)
@@ -39,10 +45,12 @@ static const uint8_t *samples(tether_service *svc)
 }
 
 static void delayed_free_all(example_service *es);
+static void hold_release(example_service *es);
 
 static void example_stop(tether_service *svc)
 {
         example_service *es = tether_service_priv(svc);
+        hold_release(es);
         free(es->samples);
         es->samples = NULL;
         /* Work still scheduled when a service stops is dropped, never run:
@@ -51,9 +59,76 @@ static void example_stop(tether_service *svc)
 }
 
 static const uint32_t standard_rates[] = { 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
-/* EXAMPLE_PROP_HOLD_DEVICE_START: written on ExampleDriver's loop, read on
- * each ExampleDevice's, hence atomic (the one piece of shared state here). */
-static atomic_bool hold_device_start;
+
+/*
+ * EXAMPLE_PROP_HOLD_DEVICE_START. ExampleDriver and each ExampleDevice may
+ * run in different processes (one driver host per service), so they share
+ * no memory, only what the registry carries. While the hold is on,
+ * ExampleDriver listens on an abstract socket and names it in each nub it
+ * publishes; a device's start connects and waits until that socket goes
+ * away, which it does when the hold is released (or ExampleDriver stops).
+ * The kernel picks the name (autobind), so two tetherds never collide.
+ */
+static tether_ret_t hold_take(example_service *es)
+{
+        if (es->holding)
+                return TETHER_SUCCESS;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return TETHER_ERR_NO_RESOURCES;
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        socklen_t len = sizeof(a);
+        /* Binding just the family asks the kernel for a fresh name. */
+        bool ok = bind(fd, (struct sockaddr *)&a, sizeof(sa_family_t)) == 0 && listen(fd, SOMAXCONN) == 0 &&
+                  getsockname(fd, (struct sockaddr *)&a, &len) == 0;
+        /* An abstract name is a NUL and then (autobind) five hex digits. */
+        size_t at = offsetof(struct sockaddr_un, sun_path) + 1;
+        size_t n = ok && len > at ? len - at : 0;
+        if (!n || n >= sizeof(es->hold_name)) {
+                close(fd);
+                return TETHER_ERR_NO_RESOURCES;
+        }
+        memcpy(es->hold_name, a.sun_path + 1, n);
+        es->hold_name[n] = '\0';
+        es->hold_fd = fd;
+        es->holding = true;
+        return TETHER_SUCCESS;
+}
+
+static void hold_release(example_service *es)
+{
+        if (!es->holding)
+                return;
+        close(es->hold_fd); /* connected devices see it hang up */
+        es->holding = false;
+}
+
+/* A device's start: wait, at most 30 s, while its nub names a hold that is
+ * still on. Bounded, so a hold never forgotten cannot hang a device. */
+static void hold_wait(tether_service *svc)
+{
+        tether_value *v = NULL;
+        const char *name = NULL;
+        if (tether_service_get_provider_property(svc, EXAMPLE_NUB_HOLD, &v) != TETHER_SUCCESS ||
+            tether_value_get_string(v, &name) != TETHER_SUCCESS || !*name ||
+            strlen(name) >= sizeof(((struct sockaddr_un *)0)->sun_path) - 1) {
+                tether_value_unref(v);
+                return;
+        }
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        memcpy(a.sun_path + 1, name, strlen(name));
+        socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+        tether_value_unref(v);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return;
+        /* Refused: the hold was released before this device started. */
+        if (connect(fd, (struct sockaddr *)&a, len) == 0) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                poll(&p, 1, 30000);
+        }
+        close(fd);
+}
 
 static tether_ret_t example_start(tether_service *svc)
 {
@@ -113,8 +188,12 @@ static tether_ret_t example_set_properties(tether_service *svc, const tether_val
                 if (r != TETHER_SUCCESS)
                         return r;
                 bool hold;
-                if (!strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START) && tether_value_get_bool(v, &hold) == TETHER_SUCCESS)
-                        atomic_store(&hold_device_start, hold);
+                if (!strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START) && tether_value_get_bool(v, &hold) == TETHER_SUCCESS) {
+                        if (!hold)
+                                hold_release(tether_service_priv(svc));
+                        else if ((r = hold_take(tether_service_priv(svc))) != TETHER_SUCCESS)
+                                return r;
+                }
         }
         return TETHER_SUCCESS;
 }
@@ -367,6 +446,9 @@ static tether_ret_t m_publish_device(void *target, void *ref, tether_method_args
         tether_ret_t r = tether_value_new_dict(&props);
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_uint(props, "Unit", a->scalar_input[0], 32);
+        example_service *es = tether_service_priv(svc);
+        if (r == TETHER_SUCCESS && es->holding)
+                r = tether_value_dict_set_string(props, EXAMPLE_NUB_HOLD, es->hold_name);
         if (r == TETHER_SUCCESS)
                 r = tether_service_publish_nub(svc, "ExampleDeviceNub", "ExampleDeviceNub", loc, props,
                                                &a->scalar_output[0]);
@@ -588,10 +670,7 @@ const tether_driver example_driver = {
 
 static tether_ret_t device_start(tether_service *svc)
 {
-        /* Polled, not waited on: the flag is ExampleDriver's, set on its own
-         * loop, and a bounded wait cannot hang a device forever. */
-        for (int i = 0; i < 3000 && atomic_load(&hold_device_start); i++)
-                usleep(10000);
+        hold_wait(svc);
         tether_value *unit = NULL;
         tether_ret_t r = tether_service_get_provider_property(svc, "Unit", &unit);
         if (r == TETHER_SUCCESS)

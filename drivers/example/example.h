@@ -74,8 +74,14 @@ static inline uint8_t example_sample(size_t i)
 #define EXAMPLE_PROP_BAUD_RATE "BaudRate"  /* uint32: 300 ... 115200, standard rates only */
 #define EXAMPLE_PROP_GREETING  "Greeting"  /* string, 1..64 bytes */
 #define EXAMPLE_PROP_LOCKED    "Locked"    /* bool: when true, new opens are refused */
-/* bool: while true, ExampleDevice's start waits (at most 30 s), so tests and
- * demos can see a service that is still starting: busy, not yet matched. */
+/* bool: while true, the start of an ExampleDevice on a nub published
+ * meanwhile waits until it is false again (at most 30 s, or until a driver
+ * host's watchdog ends it), so tests and demos can see a service that is
+ * still starting: busy, not yet matched. */
 #define EXAMPLE_PROP_HOLD_DEVICE_START "HoldDeviceStart"
+/* string, on an ExampleDeviceNub published under a hold: where its device
+ * waits (the hold's socket; ExampleDriver and the device may be in two
+ * processes). */
+#define EXAMPLE_NUB_HOLD "HoldStart"
 
 #endif

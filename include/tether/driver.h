@@ -314,7 +314,8 @@ typedef struct tether_bundle_entry {
         const tether_driver *const *drivers;   /* NULL-terminated */
 } tether_bundle_entry;
 
-/* The symbol a driver host looks up in a bundle's library. */
+/* The symbol looked up in a bundle's library by whoever loads it: a driver
+ * host, or tetherd under --in-process. */
 #define TETHER_BUNDLE_SYMBOL "tether_bundle"
 
 /* In one source file of a bundle's library, name its drivers:
@@ -324,10 +325,6 @@ typedef struct tether_bundle_entry {
         static const tether_driver *const tether_bundle_drivers_[] = { __VA_ARGS__, NULL };       \
         __attribute__((visibility("default"))) extern const tether_bundle_entry tether_bundle;   \
         const tether_bundle_entry tether_bundle = { TETHER_DRIVER_ABI, tether_bundle_drivers_ }
-
-/* Drivers still built into tetherd while driver hosts are being built are
- * listed in src/daemon/drivers.c; their personalities come from their
- * bundles' manifests all the same. */
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,8 @@ typedef struct uid_budget uid_budget;
 /* Soft fd limit up to the hard one: before anything opens fds. */
 void budget_raise_fd_limit(void);
 /* Size the pool from the limit and the fds tetherd holds now: once the
- * built-in services have started, before serving. */
+ * services started at start-up have started (--in-process: their loops'
+ * fds; in hosts: their channels), before serving. */
 void budget_init(void);
 void budget_shutdown(void);
 

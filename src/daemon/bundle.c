@@ -6,10 +6,14 @@
  * the system folder and --drivers folders, and at run time through
  * `tether driver load/unload`.
  *
- * Until driver hosts exist, a personality can only start a driver that is
- * built into tetherd (drivers.c), found by the class its "driver" names;
- * the bundle's library is built and installed but not loaded by tetherd,
- * which never loads driver code.
+ * tetherd links no driver code and, by default, loads none: a personality
+ * that wins a nub starts its driver in a driver host (host.c), which loads
+ * the library. Only under --in-process does tetherd open each bundle's
+ * library itself, when the bundle is loaded, and run its drivers on work
+ * loops of its own; a library that cannot be opened then, or lacks a
+ * personality's driver, refuses the bundle, since running it elsewhere
+ * would defeat what that mode is asked for (a driver under a debugger in
+ * one process, or a device fd only this process can use).
  */
 #include "daemon/daemon.h"
 
@@ -22,6 +26,7 @@
 #include <time.h>
 
 #include "daemon/manifest.h"
+#include "host/bundle-lib.h"
 
 #define BUNDLE_SUFFIX ".tether"
 #define MAX_BUNDLES   256   /* loaded at once: each may start services */
@@ -29,7 +34,7 @@
 struct bundle {
         atomic_uint refs;
         manifest *m;
-        const tether_driver **drivers;   /* per personality: the code it starts, or NULL */
+        const tether_driver **drivers;   /* per personality, --in-process only: the code it starts */
         uint64_t order;                  /* load order: ties between equal scores */
         bool active;                     /* reg_lock: its personalities match */
         bool failed;                     /* reg_lock: crashed too often; matches no more */
@@ -72,12 +77,17 @@ void bundle_service_started_locked(bundle *b, int delta)
                 b->services += (unsigned)delta;
 }
 
-static const tether_driver *builtin(const char *class_name)
+/* --in-process: the library, and each personality's driver in it. */
+static tether_ret_t open_library(const manifest *m, const tether_driver **drivers, char *why, size_t why_size)
 {
-        for (size_t i = 0; builtin_drivers[i]; i++)
-                if (!strcmp(builtin_drivers[i]->class_name, class_name))
-                        return builtin_drivers[i];
-        return NULL;
+        const tether_bundle_entry *lib = NULL;
+        char reason[BUNDLE_LIB_WHY_SIZE] = "";
+        tether_ret_t r = bundle_lib_open(m->library, &lib, reason, sizeof(reason));
+        for (size_t i = 0; r == TETHER_SUCCESS && i < m->n_personalities; i++)
+                r = bundle_lib_driver(lib, m->personalities[i].driver, &drivers[i], reason, sizeof(reason));
+        if (r != TETHER_SUCCESS)
+                snprintf(why, why_size, "%s cannot run in tetherd (--in-process): %s", m->bundle_id, reason);
+        return r;
 }
 
 static bundle *find_locked(const char *id)
@@ -166,10 +176,12 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
         atomic_init(&b->refs, 1);
         b->m = m;
         b->drivers = drivers;
-        /* A driver built into tetherd runs there (unless --isolate); any
-         * other runs in a driver host, loaded from the bundle's library. */
-        for (size_t i = 0; i < m->n_personalities; i++)
-                drivers[i] = builtin(m->personalities[i].driver);
+        /* Opened before the bundle is listed, outside reg_lock: its
+         * constructors run, and may take their time. */
+        if (hosts_in_process && (r = open_library(m, drivers, why, why_size)) != TETHER_SUCCESS) {
+                bundle_unref(b);
+                return r;
+        }
         pthread_mutex_lock(&reg_lock);
         bundle *other = find_locked(m->bundle_id);
         if (other && other->failed) {
@@ -199,8 +211,8 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
                 bundle_unref(b);
                 return r;
         }
-        log_info("bundle %s %s loaded from %s (%zu personalities)", m->bundle_id, m->version, m->dir,
-                 m->n_personalities);
+        log_info("bundle %s %s loaded from %s (%zu personalities%s)", m->bundle_id, m->version, m->dir,
+                 m->n_personalities, hosts_in_process ? ", in-process" : "");
         return TETHER_SUCCESS;
 }
 
@@ -293,7 +305,7 @@ tether_ret_t bundles_candidates_locked(entry *nub, candidate **ret, size_t *ret_
                                 c = g;
                                 cap = more;
                         }
-                        c[n++] = (candidate){ .driver = hosts_isolate_all ? NULL : b->drivers[i],
+                        c[n++] = (candidate){ .driver = b->drivers[i],
                                               .driver_class = b->m->personalities[i].driver,
                                               .bundle = bundle_ref(b),
                                               .score = b->m->personalities[i].score, .order = b->order,

@@ -123,7 +123,7 @@ bool bundle_active(const bundle *b);
 void bundle_service_started_locked(bundle *b, int delta);
 /* A driver that may take a nub, best first. */
 typedef struct candidate {
-        const tether_driver *driver;   /* built into tetherd; NULL: run it in a driver host */
+        const tether_driver *driver;   /* --in-process: its code, loaded here; NULL: run it in a driver host */
         const char *driver_class;      /* the personality's "driver" (the bundle keeps it) */
         bundle *bundle;                /* referenced */
         int64_t score;
@@ -189,8 +189,10 @@ void devices_shutdown(void);
 typedef struct host host;
 void host_free(host *h);
 
-/* Run every bundle's drivers in hosts, built-in ones too (tetherd --isolate). */
-extern bool hosts_isolate_all;
+/* tetherd --in-process: load each bundle's library here and run its drivers
+ * on work loops in tetherd, not in hosts (debugging; device fds that only
+ * this process can use). Set before any bundle is loaded. */
+extern bool hosts_in_process;
 extern unsigned hosts_watchdog_ms;
 /* Main thread: start a host for s (created, attached, busy) and its
  * driver; service_host_started answers, from the main loop. */
@@ -297,9 +299,5 @@ tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, u
 void usb_bus_start(entry *bus);
 /* Stop following the bus (joins its thread). Safe if never started. */
 void usb_bus_stop(void);
-
-/* ---- built-in drivers (drivers.c) ---- */
-
-extern const tether_driver *const builtin_drivers[];
 
 #endif

@@ -32,7 +32,7 @@
 #include "daemon/server.h"
 #include "wire/host-msg.h"
 
-bool hosts_isolate_all;
+bool hosts_in_process;
 unsigned hosts_watchdog_ms = TETHERD_WATCHDOG_MS;
 
 /* A probe attach waiting for every host to have heard of it. */

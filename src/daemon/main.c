@@ -17,7 +17,9 @@ static void usage(FILE *f)
         fprintf(f,
                 "usage: tetherd [--socket PATH] [--ready-fd FD] [--simulate dsox2002a[:SERIAL]]... [--verbose]\n"
                 "\n"
-                "The tether driver host: registry, drivers, user clients.\n"
+                "The tether daemon: registry, matching, driver bundles and their hosts.\n"
+                "Every driver runs in a driver host of its own (tether-driverhost); tetherd loads no driver code\n"
+                "unless --in-process.\n"
                 "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET ")\n"
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
                 "  -S, --simulate MODEL  plug in a simulated instrument (dsox2002a), optionally with a serial\n"
@@ -26,7 +28,10 @@ static void usage(FILE *f)
                 "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
                 "  -D, --drivers DIR     load the driver bundles in DIR too (also $" TETHER_DRIVERS_ENV ", colon-separated)\n"
                 "      --no-system-drivers  do not load the bundles in " TETHER_SYSTEM_DRIVERS "\n"
-                "      --isolate         run every driver in a driver host, built-in ones too (also TETHER_ISOLATE=1)\n"
+                "      --in-process      load each bundle's library into tetherd and run its drivers here, not in\n"
+                "                        hosts: for a debugger and emulated-USB tests; a library that cannot be\n"
+                "                        loaded refuses its bundle (also TETHER_IN_PROCESS=1)\n"
+                "      --isolate         drivers in hosts: the default now, a no-op kept for scripts (also TETHER_ISOLATE=1)\n"
                 "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
                 TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS);
@@ -141,6 +146,7 @@ int main(int argc, char **argv)
                 { "drivers", required_argument, NULL, 'D' },
                 { "no-system-drivers", no_argument, NULL, 'N' },
                 { "isolate", no_argument, NULL, 'I' },
+                { "in-process", no_argument, NULL, 'P' },
                 { "watchdog", required_argument, NULL, 'W' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
@@ -190,7 +196,10 @@ int main(int argc, char **argv)
                         system_drivers = false;
                         break;
                 case 'I':
-                        hosts_isolate_all = true;
+                        /* What every driver gets now; nothing to do. */
+                        break;
+                case 'P':
+                        hosts_in_process = true;
                         break;
                 case 'W': {
                         char *end = NULL;
@@ -223,8 +232,11 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
-        if (getenv("TETHER_ISOLATE") && !strcmp(getenv("TETHER_ISOLATE"), "1"))
-                hosts_isolate_all = true;
+        /* TETHER_ISOLATE is not read: like --isolate, it asks for the default. */
+        if (getenv("TETHER_IN_PROCESS") && !strcmp(getenv("TETHER_IN_PROCESS"), "1"))
+                hosts_in_process = true;
+        if (hosts_in_process)
+                log_info("--in-process: bundles' libraries are loaded into tetherd and their drivers run here");
         if (!path)
                 path = TETHER_DEFAULT_SOCKET;
         if (!strcmp(path, TETHER_DEFAULT_SOCKET) && mkdir("/run/tether", 0755) < 0 && errno != EEXIST) {

@@ -4,9 +4,10 @@
 
 /*
  * What the driver runtime (src/host: work loops, user clients and their
- * calls) asks of the process it runs in. tetherd answers for the drivers
- * still built into it; a driver host will answer by asking tetherd over
- * its channel (docs/bundles.md). Bound at link time: a process has one.
+ * calls) asks of the process it runs in. A driver host answers by asking
+ * tetherd over its channel (docs/bundles.md); tetherd answers itself for
+ * the drivers it runs under --in-process. Bound at link time: a process
+ * has one.
  */
 
 #include <stdatomic.h>

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "host/bundle-lib.h"
 #include "host/probes.h"
 #include "usbtmc/usbtmc.h"
 #include "usbtmc/backend-libusb.h"
@@ -542,23 +543,15 @@ static tether_ret_t start(uint64_t id, const tether_value *what)
         if (svc || !lib || !cls || tether_value_dict_get(what, "provider", &prov) != TETHER_SUCCESS ||
             tether_value_dict_get(what, "table", &tab) != TETHER_SUCCESS)
                 return TETHER_ERR_BAD_ARGUMENT;
-        void *so = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-        if (!so) {
-                log_err("bundle library %s: %s", lib, dlerror());
-                return TETHER_ERR_NOT_FOUND;
-        }
-        const tether_bundle_entry *entry = dlsym(so, TETHER_BUNDLE_SYMBOL);
-        if (!entry || entry->abi != TETHER_DRIVER_ABI || !entry->drivers) {
-                log_err("bundle library %s: no %s for driver ABI %u", lib, TETHER_BUNDLE_SYMBOL, TETHER_DRIVER_ABI);
-                return TETHER_ERR_UNSUPPORTED;
-        }
+        const tether_bundle_entry *entry = NULL;
         const tether_driver *drv = NULL;
-        for (size_t i = 0; entry->drivers[i] && !drv; i++)
-                if (entry->drivers[i]->class_name && !strcmp(entry->drivers[i]->class_name, cls))
-                        drv = entry->drivers[i];
-        if (!drv) {
-                log_err("bundle library %s: no driver %s", lib, cls);
-                return TETHER_ERR_NOT_FOUND;
+        char why[BUNDLE_LIB_WHY_SIZE] = "";
+        tether_ret_t found = bundle_lib_open(lib, &entry, why, sizeof(why));
+        if (found == TETHER_SUCCESS)
+                found = bundle_lib_driver(entry, cls, &drv, why, sizeof(why));
+        if (found != TETHER_SUCCESS) {
+                log_err("bundle library %s: %s", lib, why);
+                return found;
         }
         tether_service *s = calloc(1, sizeof(*s));
         if (!s)

@@ -5,9 +5,9 @@
 /*
  * The driver runtime: what a driver's code runs inside. A service as its
  * driver sees it, its work loop, its user clients and their calls. The
- * same code runs in tetherd (drivers still built in) and, as the driver
- * host lands, in a process of the driver's own; what differs is the env
- * (env.h) that answers its questions about the registry and the clients.
+ * same code runs in a driver host, a process of the driver's own, and in
+ * tetherd under --in-process; what differs is the env (env.h) that
+ * answers its questions about the registry and the clients.
  */
 
 #include <stdatomic.h>

@@ -13,7 +13,10 @@
  *             that says it is a simulated USB device (it is not tetherd's);
  *             then each asks for its provider's device three times,
  *             keeping what it gets, lets them go and asks once more
- * Bounded: it exits after a few seconds whatever happens.
+ * Bounded: it exits after a few seconds whatever happens. Any other bundle
+ * (the example driver the polite client calls) gets the real
+ * tether-driverhost, as tetherd would have started it: TETHER_DRIVERHOST is
+ * one binary for every bundle, and the test needs a driver that behaves.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -93,7 +96,12 @@ static const char *kind_of(int fd)
 
 int main(int argc, char **argv)
 {
-        const char *mode = argc > 1 && strrchr(argv[1], '.') ? strrchr(argv[1], '.') + 1 : "";
+        if (argc < 2 || strncmp(argv[1], "org.tether.evil.", strlen("org.tether.evil."))) {
+                /* Before alarm(): a pending alarm would outlive the exec. */
+                execv(TETHER_REAL_DRIVERHOST, argv);
+                _exit(127);
+        }
+        const char *mode = strrchr(argv[1], '.') + 1;
         signal(SIGPIPE, SIG_IGN);
         alarm(10);
         if (!strcmp(mode, "silent")) {

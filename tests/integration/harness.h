@@ -13,7 +13,8 @@ typedef struct harness {
         char dir[64];
         char sock[128];
         const char *simulate;   /* if set: tetherd --simulate <this> */
-        bool with_usb;          /* let tetherd look at the USB bus (tests with an emulated one) */
+        bool with_usb;          /* let tetherd look at the USB bus, an emulated one: with the
+                                 * drivers in tetherd (--in-process), where the emulation is */
         const char *const *args; /* more tetherd arguments, NULL-terminated (at most 8) */
         /* if > 0: tetherd runs with RLIMIT_NOFILE {nofile, nofile}, so tests
          * can reach its fd limit with a few hundred sockets; nofile_soft, if

@@ -46,8 +46,12 @@ int harness_start(harness *h)
                 int n = 5;
                 for (int i = 0; h->args && h->args[i] && i < 8; i++)
                         argv[n++] = h->args[i];
-                if (!h->with_usb)
-                        argv[n++] = "--no-usb";
+                /* An emulated bus (umockdev) exists only in the process
+                 * that opens the device: a fd tetherd opened or passed is
+                 * a plain file in a driver host, even one under the same
+                 * preload. The driver that claims the emulated scope must
+                 * run in tetherd, so these tests ask for --in-process. */
+                argv[n++] = h->with_usb ? "--in-process" : "--no-usb";
                 if (h->simulate) {
                         argv[n++] = "--simulate";
                         argv[n++] = h->simulate;

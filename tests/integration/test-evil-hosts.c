@@ -34,9 +34,10 @@ typedef struct evil {
         const char *args[6];
 } evil;
 
-/* tetherd with the built-in drivers and one evil bundle, whose personality
+/* tetherd with the in-tree bundles and one evil bundle, whose personality
  * takes the USB bus entry (no other driver wants it); its stderr (and the
- * evil host's) into a file. */
+ * evil host's) into a file. Every driver is in a host: the evil one in
+ * evil-host, the others in the real host that evil-host execs for them. */
 static void start(evil *e, const char *mode)
 {
         memset(e, 0, sizeof(*e));
@@ -96,8 +97,8 @@ static bool log_has(const evil *e, const char *text)
         return has;
 }
 
-/* A polite client of the built-in example driver: every call right and
- * quick, for as long as ms. */
+/* A polite client of the example driver, in a host of its own beside the
+ * evil one: every call right and quick, for as long as ms. */
 static void polite_for(const evil *e, int ms)
 {
         tether_session *s = harness_session(&e->h);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Drivers in their own processes (docs/bundles.md), through the real
- * tetherd run with --isolate: who a host runs as, what a crash mid-call
+ * tetherd as it runs by default: who a host runs as, what a crash mid-call
  * costs (NotAttached at once, the service back, nothing else disturbed),
  * the watchdog, the backoff to failed and a load to recover, and a bundle
  * killed fifty times beside another that never notices. */
@@ -22,8 +22,8 @@
 #include "example/example.h"
 #include "harness.h"
 
-static const char *const isolate_args[] = { "--isolate", "--watchdog", "1000", NULL };
-static harness H = { .simulate = "dsox2002a:HST0001", .args = isolate_args };
+static const char *const host_args[] = { "--watchdog", "1000", NULL };
+static harness H = { .simulate = "dsox2002a:HST0001", .args = host_args };
 
 static int group_setup(void **state)
 {

@@ -3,11 +3,15 @@
 # good and bad bundles at start-up (each bad one refused with a line naming
 # it, the rest loaded), list (text and --json), unload with a connection
 # open (its calls then fail, the service leaves the registry), load at run
-# time (nubs already published are matched), and who may do either.
+# time (nubs already published are matched), and who may do either. Last,
+# where driver code runs: in hosts, never in tetherd, by default and under
+# the old --isolate; in tetherd under --in-process, which refuses a bundle
+# whose library it cannot load or that lacks a personality's driver.
 set -u
 tetherd=$1 tether=$2 devices=$3
 bundles=$TETHER_DRIVERS
 unset TETHER_DRIVERS # this test says which folders tetherd loads
+unset TETHER_IN_PROCESS TETHER_ISOLATE # and where the drivers run
 dir=$(mktemp -d)
 chmod 755 "$dir"
 export TETHER_SOCKET="$dir/s.sock"
@@ -84,6 +88,13 @@ grep -q "bundle org.tether.badlib: Nothing: start refused the nub" "$dir/log" ||
 grep -q "bundle library $dir/drivers/org.tether.noentry.tether/lib.so: no tether_bundle" "$dir/log" || fail "no line on the missing entry"
 grep -q "bundle org.tether.noentry: Nothing: start refused the nub" "$dir/log" || fail "missing entry not refused"
 
+# ---- by default no driver code is loaded into tetherd: hosts run it ----
+# (A library mapped into tetherd shows in its maps; --in-process, below, is
+# the control that this would see one.)
+grep -F ".tether/" "/proc/$pid/maps" && fail "tetherd mapped a bundle's file by default"
+run "$tether" reg -l -c ExampleDriver
+grep -Eq '"TetherHostPID" = [1-9][0-9]*' <<<"$out" || fail "ExampleDriver is not in a host by default: $out"
+
 # ---- list ----
 run "$tether" driver list
 [ $rc -eq 0 ] || fail "list: $err"
@@ -150,9 +161,60 @@ run setpriv --reuid=65534 --regid=65534 --clear-groups "$devices" hold </dev/nul
 run "$devices" hold </dev/null
 grep -q "holding" <<<"$out" || fail "root could not open: $out $err"
 
-kill $pid
-wait $pid
-rc=$?
-pid=
-[ $rc -eq 0 ] || fail "tetherd exit status $rc: $(tail -5 "$dir/log")"
+stop_tetherd() {
+  kill $pid
+  wait $pid
+  rc=$?
+  pid=
+  [ $rc -eq 0 ] || fail "tetherd exit status $rc: $(tail -5 "$dir/log")"
+}
+stop_tetherd
+
+# ---- --isolate and TETHER_ISOLATE=1, from before hosts were the default:
+# accepted, and the drivers are where they would be anyway ----
+TETHER_ISOLATE=1 "$tetherd" --isolate --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$bundles" \
+  --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
+pid=$!
+wait_for "$dir/ready" READY 20 || fail "tetherd --isolate did not start: $(cat "$dir/log")"
+grep -F ".tether/" "/proc/$pid/maps" && fail "tetherd --isolate mapped a bundle's file"
+run "$tether" reg -l -c ExampleDriver
+grep -Eq '"TetherHostPID" = [1-9][0-9]*' <<<"$out" || fail "ExampleDriver is not in a host under --isolate: $out"
+stop_tetherd
+
+# ---- --in-process: the libraries in tetherd, and bundles it cannot run refused ----
+mkdir -p "$dir/inproc"
+cp -r "$bundles/org.tether.example.tether" "$bundles/org.tether.dsox2000.tether" \
+  "$dir/drivers/org.tether.badlib.tether" "$dir/drivers/org.tether.noentry.tether" "$dir/inproc/"
+# A library that loads, whose personality names a driver it does not have.
+mkdir -p "$dir/inproc/org.tether.nodriver.tether"
+cp "$bundles/org.tether.example.tether/example.so" "$dir/inproc/org.tether.nodriver.tether/"
+printf '{"schema":1,"bundle":"org.tether.nodriver","version":"1","library":"example.so","personalities":{"P":{"driver":"Nothing","IOProviderClass":"TetherResources"}}}' \
+  >"$dir/inproc/org.tether.nodriver.tether/manifest.json"
+chmod -R a+rX "$dir/inproc"
+"$tetherd" --in-process --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$dir/inproc" \
+  --simulate dsox2002a:DRV0002 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
+pid=$!
+wait_for "$dir/ready" READY 20 || fail "tetherd --in-process did not start: $(cat "$dir/log")"
+for b in badlib noentry nodriver; do
+  grep -Eq "error: bundle $dir/inproc/org.tether.$b.tether refused: org.tether.$b cannot run in tetherd \(--in-process\): .+" "$dir/log" \
+    || fail "--in-process: no refusal naming org.tether.$b: $(cat "$dir/log")"
+done
+grep -q "org.tether.noentry.tether refused: .*no tether_bundle for driver ABI" "$dir/log" || fail "--in-process: the missing entry is not named"
+grep -q "org.tether.nodriver.tether refused: .*no driver Nothing" "$dir/log" || fail "--in-process: the missing driver is not named"
+grep -Fq "$dir/inproc/org.tether.example.tether/example.so" "/proc/$pid/maps" || fail "--in-process: example.so is not in tetherd"
+grep -Fq "$dir/inproc/org.tether.dsox2000.tether/dsox2000.so" "/proc/$pid/maps" || fail "--in-process: dsox2000.so is not in tetherd"
+run "$tether" driver list --json
+jq -se 'length == 2 and all(.[]; .state == "running")' <<<"$out" >/dev/null || fail "--in-process list: $out"
+run "$tether" reg -l -c ExampleDriver
+grep -q '"Greeting" = "hello"' <<<"$out" || fail "--in-process: ExampleDriver did not start: $out"
+grep -q TetherHostPID <<<"$out" && fail "--in-process: ExampleDriver is in a host: $out"
+[ -z "$(pgrep -P "$pid")" ] || fail "--in-process: tetherd started hosts: $(pgrep -a -P "$pid")"
+nub=$("$devices" publish 5) || fail "--in-process: publish"
+for _ in $(seq 100); do "$tether" reg -c ExampleDevice | grep -q ExampleDevice@5 && break; sleep 0.05; done
+"$tether" reg -c ExampleDevice | grep -q "ExampleDevice@5  <class ExampleDevice" || fail "--in-process: ExampleDevice did not start"
+# At run time the same refusal, its reason to the tool.
+run "$tether" driver load "$dir/inproc/org.tether.nodriver.tether"
+[ $rc -ne 0 ] && grep -q "org.tether.nodriver cannot run in tetherd (--in-process): no driver Nothing" <<<"$err" \
+  || fail "--in-process: driver load of a bundle without its driver: $rc $out $err"
+stop_tetherd
 echo "driver-cli: all checks passed"

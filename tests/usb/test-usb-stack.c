@@ -5,6 +5,9 @@
  * whose usbfs ioctls this process answers. tetherd finds the scope, the
  * DSOX2000 driver claims it through libusb, and libtether captures.
  * Hotplug: the scope is plugged in and pulled out while tetherd runs.
+ * tetherd runs with --in-process (the harness's with_usb): the emulated
+ * device answers only the process that opened it, so the driver that uses
+ * it must be in tetherd, not in a driver host.
  * Run as: umockdev-wrapper test-usb-stack (with $TETHERD set). */
 #include <stdarg.h>
 #include <stddef.h>
