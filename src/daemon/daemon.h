@@ -162,6 +162,21 @@ void service_host_started(tether_service *s, tether_ret_t r, void *match);
  * registry (TERMINATED to watchers) if it has not already. */
 void service_host_gone_locked(tether_service *s);
 
+/* ---- processes started for drivers (spawn.c) ---- */
+
+typedef struct spawn_user {
+        bool drop; /* tetherd is root: become uid/gid, with no groups */
+        uid_t uid;
+        gid_t gid;
+} spawn_user;
+
+/* bin (opened here, run from its fd) with channel at fd 3, /dev/null on 0
+ * and 1, stderr shared, no other fd, killed with tetherd, no new
+ * privileges. The child exits 126 when it cannot be set up (or cannot drop
+ * to who), 127 when the exec fails. -1 and errno: bin cannot be opened, or
+ * no fork. */
+pid_t spawn_unprivileged(const char *bin, int channel, char *const argv[], char *const envp[], const spawn_user *who);
+
 /* ---- devices opened for drivers (device.c; docs/bundles.md) ---- */
 
 #define TETHERD_SIM_ENV               "TETHER_SIM_SCOPE" /* the simulator binary, overriding the installed one */

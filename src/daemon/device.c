@@ -21,15 +21,12 @@
  * someone's keyboard), and must not get tetherd to open them.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -205,26 +202,15 @@ static tether_ret_t open_simulated(tether_service *s, const nub_facts *f, int *r
         char *const argv[] = { (char *)"tether-sim-scope", (char *)"--usb-fd", (char *)"3", (char *)"--serial",
                                serial, NULL };
         char *const envp[] = { NULL };
-        pid_t pid = fork();
-        if (pid == 0) {
-                /* Only async-signal-safe calls from here to exec. */
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(sv[1], 3) < 0)
-                        _exit(126);
-                close_range(4, ~0u, 0);
-                if (drop && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0))
-                        _exit(126);
-                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                execve(bin, argv, envp);
-                _exit(127);
-        }
+        spawn_user who = { .drop = drop, .uid = uid, .gid = gid };
+        pid_t pid = spawn_unprivileged(bin, sv[1], argv, envp, &who);
         /* tetherd keeps no end: the simulator sees the driver's hang-up. */
         close(sv[1]);
         if (pid < 0) {
                 pthread_mutex_unlock(&lock);
                 close(sv[0]);
                 free(p);
-                log_err("tether: cannot start a simulator: %s", strerror(errno));
+                log_err("tether: cannot start a simulator (%s): %s", bin, strerror(errno));
                 return TETHER_ERR_NO_RESOURCES;
         }
         *p = (sim_proc){ .pid = pid, .service_id = s->id, .next = sims };

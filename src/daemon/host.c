@@ -366,27 +366,12 @@ static pid_t spawn(const manifest *m, int channel)
         }
         const char *bin = host_binary();
         char *const argv[] = { (char *)"tether-driverhost", (char *)m->bundle_id, NULL };
-        pid_t pid = fork();
-        if (pid == 0) {
-                /* Only async-signal-safe calls from here to exec. */
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0)
-                        _exit(126);
-                /* dup2 onto itself would leave close-on-exec set. */
-                if (channel == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(channel, 3) < 0)
-                        _exit(126);
-                close_range(4, ~0u, 0); /* nothing else of tetherd's */
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (drop && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0))
-                        _exit(126);
-                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                execve(bin, argv, envp);
-                _exit(127);
-        }
+        spawn_user who = { .drop = drop, .uid = uid, .gid = gid };
+        pid_t pid = spawn_unprivileged(bin, channel, argv, envp, &who);
         for (size_t i = 0; i < n; i++)
                 free(envp[i]);
         if (pid < 0)
-                log_err("bundle %s: cannot start a host: %s", m->bundle_id, strerror(errno));
+                log_err("bundle %s: cannot start a host (%s): %s", m->bundle_id, bin, strerror(errno));
         return pid;
 }
 
@@ -602,7 +587,12 @@ void host_start(tether_service *s, const candidate *c, void *match)
                 wire_put_u64(&msg, s->id);
                 wire_put_value(&msg, what);
                 p->match = match;
-                r = request(h, &msg, p, -1);
+                /* The library goes as an fd too: the host's user need not
+                 * reach the bundle's folder (spawn.c says why). */
+                int lib = open(m->library, O_RDONLY | O_CLOEXEC);
+                r = request(h, &msg, p, lib);
+                if (lib >= 0)
+                        close(lib);
                 p = NULL; /* pending now, or answered by host_gone */
                 if (r == TETHER_SUCCESS && !h->dead)
                         tell_probes(h, NULL);

@@ -536,7 +536,8 @@ static tether_ret_t post(uint16_t type, uint32_t serial, tether_value *dict)
 
 /* Load the library, find the driver, make the service: everything but
  * start(), which runs on its loop. */
-static tether_ret_t start(uint64_t id, const tether_value *what)
+/* lib_fd: the library, opened by tetherd (its path is for messages). */
+static tether_ret_t start(uint64_t id, const tether_value *what, int lib_fd)
 {
         const char *lib = tether_value_dict_string(what, "library"), *cls = tether_value_dict_string(what, "driver");
         tether_value *prov = NULL, *tab = NULL;
@@ -546,7 +547,11 @@ static tether_ret_t start(uint64_t id, const tether_value *what)
         const tether_bundle_entry *entry = NULL;
         const tether_driver *drv = NULL;
         char why[BUNDLE_LIB_WHY_SIZE] = "";
-        tether_ret_t found = bundle_lib_open(lib, &entry, why, sizeof(why));
+        char by_fd[32];
+        snprintf(by_fd, sizeof(by_fd), "/proc/self/fd/%d", lib_fd);
+        tether_ret_t found = lib_fd >= 0 ? bundle_lib_open(by_fd, &entry, why, sizeof(why)) : TETHER_ERR_NOT_FOUND;
+        if (lib_fd < 0)
+                snprintf(why, sizeof(why), "tetherd could not open it");
         if (found == TETHER_SUCCESS)
                 found = bundle_lib_driver(entry, cls, &drv, why, sizeof(why));
         if (found != TETHER_SUCCESS) {
@@ -615,15 +620,14 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
                 open_connection(h->serial, rd, fd);
                 return;
         }
-        if (fd >= 0)
-                close(fd);
-        switch (h->type) {
-        case WIRE_HOST_START: {
+        if (h->type == WIRE_HOST_START) {
                 uint64_t id = wire_get_u64(rd);
                 r = wire_get_value(rd, &v);
                 if (r == TETHER_SUCCESS)
-                        r = start(id, v);
+                        r = start(id, v, fd);
                 tether_value_unref(v);
+                if (fd >= 0)
+                        close(fd); /* loaded, or not: the mapping is what stays */
                 if (r == TETHER_SUCCESS)
                         r = post(h->type, h->serial, NULL);
                 if (r != TETHER_SUCCESS) {
@@ -632,6 +636,9 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
                 }
                 return;
         }
+        if (fd >= 0)
+                close(fd);
+        switch (h->type) {
         case WIRE_HOST_SET_PROPERTIES:
                 (void)wire_get_bytes(rd, 16); /* the writer: for the hook, in time */
                 r = wire_get_value(rd, &v);

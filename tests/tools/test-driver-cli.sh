@@ -67,7 +67,9 @@ lib_bundle() { # ID LIBRARY-FILE SCORE
 printf 'not an ELF file\n' >"$dir/garbage"
 lib_bundle org.tether.badlib "$dir/garbage" 1000
 lib_bundle org.tether.noentry "$(ls /usr/lib/*/libjson-c.so.* | head -n1)" 999
-chmod -R a+rX "$dir/drivers"
+# Root's alone: a host (nobody) is run from an fd and given its library as
+# one; it need not reach the bundle's folder, nor the build tree.
+chmod 700 "$dir/drivers"
 
 "$tetherd" --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$dir/drivers" --drivers "$dir/more" \
   --simulate dsox2002a:DRV0001 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
