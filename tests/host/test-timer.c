@@ -439,25 +439,28 @@ static void stop_aborts_armed_timers_first(void **state)
         *per = (owner){ .tag = 21, .action = FREE_ON_ABORT };
         owner idle = { .tag = 22 }; /* made, never armed: not told, freed with the service */
         owner fired = { .tag = 23 }; /* fired before the stop: not told again */
+        owner kept = { .tag = 24 };  /* told, and left for the service to free */
         svc->started = true;
         assert_int_equal(arm_on_loop(one, 10000, false), TETHER_SUCCESS);
         assert_int_equal(arm_on_loop(per, 20, true), TETHER_SUCCESS);
+        assert_int_equal(arm_on_loop(&kept, 10, true), TETHER_SUCCESS);
         run_on_loop(do_make, &idle);
         assert_int_equal(arm_on_loop(&fired, 1, false), TETHER_SUCCESS);
-        assert_true(wait_events(2, 2000)); /* fired, and one period */
+        assert_true(wait_events(3, 2000)); /* fired, and some periods */
         unsigned before = count();
         bool stopped = false;
         run_on_loop(do_stop, &stopped);
         assert_true(stopped);
         unsigned after = count();
-        /* Both armed ones told, once each, then the driver's stop(), last. */
-        assert_int_equal(after, before + 3);
+        /* The armed ones told, once each, then the driver's stop(), last. */
+        assert_int_equal(after, before + 4);
         int told = 0;
         for (unsigned i = before; i < after - 1; i++) {
                 assert_int_equal(events[i].status, TETHER_ERR_ABORTED);
-                told |= events[i].tag == 20 ? 1 : events[i].tag == 21 ? 2 : 4;
+                told |= events[i].tag == 20 ? 1 : events[i].tag == 21 ? 2 : events[i].tag == 24 ? 4 : 8;
         }
-        assert_int_equal(told, 3);
+        assert_int_equal(told, 7);
+        assert_false(tether_timer_is_armed(kept.timer));
         assert_int_equal(events[after - 1].tag, TAG_STOP);
         sleep_ms(100);
         assert_int_equal(count(), after); /* nothing fires after */
