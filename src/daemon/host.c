@@ -107,8 +107,12 @@ static tether_ret_t send_to(host *h, wire_msg *m, int fd)
         tether_ret_t r = wire_msg_finish(m);
         if (r == TETHER_SUCCESS)
                 r = wire_send(h->src.fd, m, fd);
-        /* A host whose channel is full is not reading: it is stuck. */
-        if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE)
+        /* A host whose channel is full is not reading: it is stuck. One
+         * that has hung up may have answered first (a START its driver
+         * refused, and then it exits): host_readable reads those answers,
+         * then the hang-up, and ends it there. Ended here, a refused start
+         * would count as a crash. */
+        if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE && r != TETHER_ERR_NOT_ATTACHED)
                 host_gone(h, r == TETHER_ERR_NOT_RESPONDING ? "stopped reading its channel" : NULL);
         return r;
 }
