@@ -47,17 +47,32 @@ static void match_state_free(match_state *m)
         free(m);
 }
 
-/* Why a driver is or is not started on a nub. A driver that publishes a
- * nub can republish it in a loop, and each time decides what is logged
- * here: those lines are rate-limited per publishing bundle. tetherd's own
- * nubs come and go only with tetherd, devices and root's bundle loads. */
-#define match_log(m, level, ...)                                                                                      \
+/* What happens to the drivers of a nub: started, lost, refused,
+ * terminated. A driver that publishes a nub can republish it in a loop,
+ * and each time decides what is logged here: those lines are rate-limited
+ * per publishing bundle (source). tetherd's own nubs (source NULL) come and
+ * go only with tetherd, devices and root's bundle loads. */
+#define source_log(source, level, ...)                                                                                \
         do {                                                                                                          \
-                if ((m)->source)                                                                                      \
-                        log_limited(bundle_log((m)->source), level, bundle_log_who((m)->source), __VA_ARGS__);        \
+                if (source)                                                                                           \
+                        log_limited(bundle_log(source), level, bundle_log_who(source), __VA_ARGS__);                  \
                 else                                                                                                  \
                         log_msg(level, __VA_ARGS__);                                                                  \
         } while (0)
+#define match_log(m, level, ...) source_log((m)->source, level, __VA_ARGS__)
+
+static bool is_service_entry(const entry *e)
+{
+        return e->service && e->service->entry == e;
+}
+
+/* With reg_lock held: the bundle whose driver published nub (referenced),
+ * or NULL for tetherd's own. */
+static bundle *publisher_locked(const entry *nub)
+{
+        const entry *p = nub && nub->publisher_id ? registry_lookup_locked(nub->publisher_id) : NULL;
+        return p && is_service_entry(p) ? bundle_ref(p->service->bundle) : NULL;
+}
 
 static void try_next_candidate(match_state *m);
 static void run_rematches(void);
@@ -232,11 +247,6 @@ static unsigned services_of_locked(const candidate *c)
         for (tether_service *s = all_services; s; s = s->next_all)
                 n += s->bundle == c->bundle && !strcmp(s->class_name, c->driver_class);
         return n;
-}
-
-static bool is_service_entry(const entry *e)
-{
-        return e->service && e->service->entry == e;
 }
 
 /* With reg_lock held: the service on nub in category, if any. One starting
@@ -420,9 +430,7 @@ static void match_nub(entry *nub, const char *only)
         bundle *source = NULL;
         pthread_mutex_lock(&reg_lock);
         tether_ret_t r = bundles_candidates_locked(nub, &all, &n);
-        const entry *publisher = nub->publisher_id ? registry_lookup_locked(nub->publisher_id) : NULL;
-        if (publisher && is_service_entry(publisher))
-                source = bundle_ref(publisher->service->bundle);
+        source = publisher_locked(nub);
         pthread_mutex_unlock(&reg_lock);
         if (r != TETHER_SUCCESS) {
                 log_err("tether: out of memory matching %s", nub->name);
@@ -587,10 +595,12 @@ static void terminate_job(void *arg)
                 pthread_mutex_lock(&reg_lock);
                 if (s->started)
                         notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+                bundle *source = publisher_locked(s->entry->parent);
                 rematch_if_unloaded_locked(s, s->entry->parent);
                 registry_detach_locked(s->entry);
                 pthread_mutex_unlock(&reg_lock);
-                log_info("%s terminated", s->driver->name);
+                source_log(source, LOG_LVL_INFO, "%s terminated", s->driver->name);
+                bundle_unref(source);
                 service_finish_if_idle(s);
         }
         service_unref(s);
@@ -606,9 +616,13 @@ static void post_terminate_locked(tether_service *s)
                         s->terminated = true;
                         if (s->started)
                                 notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+                        /* (Its publisher lives, being in the registry: this
+                         * reference is not the last.) */
+                        bundle *source = publisher_locked(s->entry->parent);
                         rematch_if_unloaded_locked(s, s->entry->parent);
                         registry_detach_locked(s->entry);
-                        log_info("%s %s terminated", bundle_id(s->bundle), s->class_name);
+                        source_log(source, LOG_LVL_INFO, "%s %s terminated", bundle_id(s->bundle), s->class_name);
+                        bundle_unref(source);
                         host_terminate(s);
                 }
                 return;

@@ -9,6 +9,9 @@
  *   thief     answers START, then tries to end nubs it never published and
  *             to get ports of sessions; prints what tetherd answered
  *   flood     answers START, then sends property changes as fast as it can
+ *   republish answers START, then publishes a nub ("EvilNub", "evil-nub")
+ *             and ends it, again and again: each time drivers match it,
+ *             and tetherd says why each is or is not started
  *   devices   answers START; the first host of a tetherd publishes a nub
  *             that says it is a simulated USB device (it is not tetherd's);
  *             then each asks for its provider's device three times,
@@ -48,6 +51,8 @@ static void answer_start(void)
         wire_send(CHANNEL, &m, -1);
 }
 
+static uint64_t answer_u64; /* the last answer's first u64 (a nub's id), or 0 */
+
 /* Ask tetherd something and print its answer's result (skipping the
  * other messages it sends meanwhile: pings, probe states); the fd that
  * came with the answer into *ret_fd, if asked for. */
@@ -65,6 +70,9 @@ static int32_t ask_fd(wire_msg *m, uint32_t serial, int *ret_fd)
                 wire_header h;
                 memcpy(&h, rx, sizeof(h));
                 if (h.serial == serial && (h.type & WIRE_REPLY_FLAG)) {
+                        wire_reader rd;
+                        wire_reader_init(&rd, rx + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+                        answer_u64 = len >= WIRE_HEADER_SIZE + 8 ? wire_get_u64(&rd) : 0;
                         if (ret_fd)
                                 *ret_fd = fd;
                         else if (fd >= 0)
@@ -73,6 +81,14 @@ static int32_t ask_fd(wire_msg *m, uint32_t serial, int *ret_fd)
                 }
                 if (fd >= 0)
                         close(fd);
+                /* Alive meanwhile: a host that asks for long is not one
+                 * that misses its heartbeat. */
+                if (h.type == WIRE_HOST_PING || h.type == WIRE_HOST_PROBES) {
+                        wire_msg a;
+                        wire_msg_init(&a, h.type | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
+                        wire_msg_finish(&a);
+                        wire_send(CHANNEL, &a, -1);
+                }
         }
         return 0;
 }
@@ -178,6 +194,28 @@ int main(int argc, char **argv)
                 if (fd >= 0)
                         close(fd);
                 fprintf(stderr, "evil: done\n");
+        } else if (!strcmp(mode, "republish")) {
+                uint32_t serial = 100;
+                int published = 0;
+                tether_value *d = NULL;
+                tether_value_new_dict(&d);
+                tether_value_dict_set_string(d, "class", "EvilNub");
+                tether_value_dict_set_string(d, "name", "evil-nub");
+                /* Long enough alive for a driver to start on it. */
+                for (int i = 0; i < 40; i++) {
+                        wire_msg_init(&m, WIRE_HOST_PUBLISH_NUB, ++serial, 0);
+                        wire_put_value(&m, d);
+                        if (ask(&m, serial) != TETHER_SUCCESS)
+                                continue;
+                        published++;
+                        uint64_t id = answer_u64;
+                        usleep(80 * 1000);
+                        wire_msg_init(&m, WIRE_HOST_TERMINATE_NUB, ++serial, 0);
+                        wire_put_u64(&m, id);
+                        ask(&m, serial);
+                }
+                tether_value_unref(d);
+                fprintf(stderr, "evil: republished %d times\n", published);
         } else if (!strcmp(mode, "flood")) {
                 struct timespec t0, t;
                 clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "example/example.h"
+#include "core/log.h"
 #include "harness.h"
 
 static uint64_t now_ms(void)
@@ -60,6 +61,24 @@ static void start(evil *e, const char *mode)
         snprintf(path, sizeof(path), "%s/evil.so", dir);
         f = fopen(path, "w"); /* never loaded: the evil host loads nothing */
         fclose(f);
+        if (!strcmp(mode, "republish")) {
+                /* Two drivers of one category for the nub it republishes:
+                 * each time, one starts and the other loses. Real ones, the
+                 * example's, in real hosts. */
+                snprintf(dir, sizeof(dir), "%s/org.tether.cats.tether", e->drivers);
+                assert_int_equal(mkdir(dir, 0755), 0);
+                snprintf(path, sizeof(path), "%s/manifest.json", dir);
+                f = fopen(path, "w");
+                fprintf(f, "{\"schema\":1,\"bundle\":\"org.tether.cats\",\"version\":\"1\",\"library\":\"example.so\","
+                           "\"personalities\":{\"W\":{\"driver\":\"ExampleDriver\",\"IOProviderClass\":\"EvilNub\","
+                           "\"IOMatchCategory\":\"org_evil_C\",\"IOProbeScore\":10},"
+                           "\"L\":{\"driver\":\"ExampleDriver\",\"IOProviderClass\":\"EvilNub\","
+                           "\"IOMatchCategory\":\"org_evil_C\"}}}");
+                fclose(f);
+                char cmd[512];
+                snprintf(cmd, sizeof(cmd), "cp %s/org.tether.example.tether/example.so %s/", getenv("TETHER_DRIVERS"), dir);
+                assert_int_equal(system(cmd), 0);
+        }
         snprintf(e->log, sizeof(e->log), "%s/log", e->drivers);
         setenv("TETHER_DRIVERHOST", getenv("EVIL_HOST"), 1);
         e->args[0] = "--drivers";
@@ -241,6 +260,37 @@ static void a_host_gets_its_own_device_and_no_more(void **state)
         unlink(flag);
 }
 
+/* A host that publishes a nub and ends it, over and over, decides each
+ * time what tetherd logs about matching it (a driver started, another
+ * lost on score, the first terminated): the lines about its nubs are
+ * rate-limited per bundle, then what was held back is counted once. */
+static void a_republishing_host_cannot_flood_the_log(void **state)
+{
+        evil e;
+        start(&e, "republish");
+        log_wait done = { &e, "evil: republished" };
+        bool finished = harness_wait(logged, &done, 15000);
+        log_wait held_back = { &e, "matching on nubs of org.tether.evil.republish: " };
+        bool told = finished && harness_wait(logged, &held_back, 8000);
+        /* What tetherd would say each round, had it no limit. */
+        int lines = log_count(&e, "started on evil-nub") + log_count(&e, "matched evil-nub but is not started") +
+                    log_count(&e, "org.tether.cats ExampleDriver terminated");
+        bool lost = log_has(&e, "lost on probe score to org.tether.cats ExampleDriver in category org_evil_C");
+        bool all = log_has(&e, "evil: republished 40 times"), killed = log_has(&e, "killed");
+        polite_for(&e, 300);
+        stop(&e); /* before judging: a tetherd left behind would fail the next test */
+        print_message("republished: %d lines about its nubs logged\n", lines);
+        assert_true(finished);
+        assert_true(all);
+        assert_true(lost);
+        /* 40 rounds within 10 s: at most two windows' bursts, and then
+         * what was held back, counted. */
+        assert_true(lines > 0);
+        assert_true(lines <= 2 * (int)LOG_LIMIT_BURST);
+        assert_true(told);
+        assert_false(killed);
+}
+
 static void a_flooding_host_does_not_slow_others(void **state)
 {
         evil e;
@@ -257,6 +307,7 @@ int main(void)
                 cmocka_unit_test(a_passed_fd_ends_the_host),
                 cmocka_unit_test(nothing_of_others_is_a_hosts_to_take),
                 cmocka_unit_test(a_flooding_host_does_not_slow_others),
+                cmocka_unit_test(a_republishing_host_cannot_flood_the_log),
                 cmocka_unit_test(a_host_gets_its_own_device_and_no_more),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
