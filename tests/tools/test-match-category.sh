@@ -127,6 +127,7 @@ wait_nub "$want"
 [ "$(count "org.test.lo: ExampleDriver matched TetherResources but is not started: lost on probe score")" -eq 2 ] \
   || fail "lo did not lose S again on the restart"
 [ "$(count "org.test.last: ExampleDriver matched")" -eq 1 ] || fail "R was matched again for a crash in S"
+[ "$(count "is held by")" -eq 0 ] || fail "other categories were matched again for a crash in S"
 
 # ---- unload: the other categories' drivers run on ----
 before=$(on_nub)
