@@ -54,6 +54,7 @@ struct bundle {
 static bundle *bundles;                  /* reg_lock */
 static unsigned n_bundles;               /* reg_lock */
 static uint64_t next_order = 1;          /* reg_lock */
+static uint64_t generation;              /* reg_lock: bundles loaded so far */
 
 bundle *bundle_ref(bundle *b)
 {
@@ -186,6 +187,11 @@ int bundle_crashed(bundle *b, const char *how)
         return (int)(delay > 10000 ? 10000 : delay);
 }
 
+uint64_t bundles_generation_locked(void)
+{
+        return generation;
+}
+
 bool bundle_active_locked(const bundle *b)
 {
         return b->active && !b->failed;
@@ -242,6 +248,7 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
         } else {
                 b->order = next_order++;
                 b->active = true;
+                generation++;
                 /* Appended: bundles are listed, and tie on score, in load order. */
                 bundle **pp = &bundles;
                 while (*pp)

@@ -148,6 +148,9 @@ typedef struct candidate {
  * score, then load order. Free with candidates_free. */
 tether_ret_t bundles_candidates_locked(entry *nub, candidate **ret, size_t *ret_count);
 void candidates_free(candidate *c, size_t n);
+/* With reg_lock held: changes whenever a bundle is loaded (I/O Kit's
+ * catalogue generation), so a match can tell its candidates are stale. */
+uint64_t bundles_generation_locked(void);
 /* A CBOR array with a dict per bundle, for `tether driver list`. */
 tether_ret_t bundles_describe(tether_value **ret);
 void bundles_shutdown(void);

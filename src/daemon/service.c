@@ -37,6 +37,7 @@ typedef struct match_state {
         size_t n, next;
         candidate *cands;
         bundle *source;           /* referenced: whose driver published nub; NULL: tetherd */
+        uint64_t generation;      /* the bundles' when the candidates were listed */
 } match_state;
 
 static void match_state_free(match_state *m)
@@ -419,7 +420,21 @@ static void try_next_candidate(match_state *m)
                 workloop_post(s->loop, 0, run_start, c);
                 return;
         }
+        /* Every candidate tried and none started, while bundles were
+         * loaded: a load that found this category held by one of these
+         * (starting, then refusing) skipped it, so its drivers are still
+         * to be tried. I/O Kit matches again when its catalogue changed
+         * during matching, for the same reason. */
+        pthread_mutex_lock(&reg_lock);
+        bool stale = m->next >= m->n && m->generation != bundles_generation_locked();
+        pthread_mutex_unlock(&reg_lock);
+        entry *nub = stale ? entry_ref(m->nub) : NULL;
+        char *category = stale ? strdup(m->category) : NULL;
         match_state_free(m);
+        if (nub && category)
+                service_match_category(nub, category);
+        entry_unref(nub);
+        free(category);
 }
 
 /* Match nub in every category, or in only that one. */
@@ -430,6 +445,7 @@ static void match_nub(entry *nub, const char *only)
         bundle *source = NULL;
         pthread_mutex_lock(&reg_lock);
         tether_ret_t r = bundles_candidates_locked(nub, &all, &n);
+        uint64_t generation = bundles_generation_locked();
         source = publisher_locked(nub);
         pthread_mutex_unlock(&reg_lock);
         if (r != TETHER_SUCCESS) {
@@ -482,6 +498,7 @@ static void match_nub(entry *nub, const char *only)
                 m->n = k;
                 m->cands = cands;
                 m->source = bundle_ref(source);
+                m->generation = generation;
                 try_next_candidate(m);
         }
         free(all); /* every reference has moved to a category, or gone */

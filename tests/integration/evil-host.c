@@ -9,6 +9,8 @@
  *   thief     answers START, then tries to end nubs it never published and
  *             to get ports of sessions; prints what tetherd answered
  *   flood     answers START, then sends property changes as fast as it can
+ *   slowrefuse answers START after 600 ms, refusing it, and exits (as a
+ *             real host whose driver refused does)
  *   republish answers START, then publishes a nub ("EvilNub", "evil-nub")
  *             and ends it, again and again: each time drivers match it,
  *             and tetherd says why each is or is not started
@@ -36,7 +38,7 @@
 
 #define CHANNEL 3
 
-static void answer_start(void)
+static void answer_start_with(tether_ret_t result)
 {
         static uint8_t rx[WIRE_MAX_MESSAGE];
         size_t len = 0;
@@ -46,9 +48,14 @@ static void answer_start(void)
         wire_header h;
         memcpy(&h, rx, sizeof(h));
         wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_START | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
+        wire_msg_init(&m, WIRE_HOST_START | WIRE_REPLY_FLAG, h.serial, result);
         wire_msg_finish(&m);
         wire_send(CHANNEL, &m, -1);
+}
+
+static void answer_start(void)
+{
+        answer_start_with(TETHER_SUCCESS);
 }
 
 static uint64_t answer_u64; /* the last answer's first u64 (a nub's id), or 0 */
@@ -122,6 +129,11 @@ int main(int argc, char **argv)
         alarm(10);
         if (!strcmp(mode, "silent")) {
                 pause();
+                return 0;
+        }
+        if (!strcmp(mode, "slowrefuse")) {
+                usleep(600 * 1000);
+                answer_start_with(TETHER_ERR_UNSUPPORTED);
                 return 0;
         }
         answer_start();

@@ -291,6 +291,70 @@ static void a_republishing_host_cannot_flood_the_log(void **state)
         assert_false(killed);
 }
 
+static void write_bundle(const char *dir, const char *id, const char *library, const char *personalities)
+{
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s.tether", dir, id);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/%s.tether/manifest.json", dir, id);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "{\"schema\":1,\"bundle\":\"%s\",\"version\":\"1\",\"library\":\"lib.so\",\"personalities\":%s}",
+                id, personalities);
+        fclose(f);
+        char cmd[512];
+        if (library)
+                snprintf(cmd, sizeof(cmd), "cp %s %s/%s.tether/lib.so", library, dir, id);
+        else
+                snprintf(cmd, sizeof(cmd), "touch %s/%s.tether/lib.so", dir, id);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* A category's candidates are listed when its matching begins. A bundle
+ * loaded while the best of them is still starting finds the category held
+ * and is skipped; when that one refuses and no other of the old list
+ * starts, the category is matched again with the bundle in it (as I/O Kit
+ * matches again when its catalogue changed meanwhile), not left empty. */
+static void a_bundle_loaded_while_its_category_is_tried_gets_its_turn(void **state)
+{
+        evil e;
+        setenv("TETHER_LOG", "debug", 1);
+        start(&e, "slowrefuse");
+        unsetenv("TETHER_LOG");
+        char later[96], lib[256], slow[160], cats[160];
+        snprintf(later, sizeof(later), "%s/later", e.drivers); /* not a bundle folder: loaded below */
+        assert_int_equal(mkdir(later, 0755), 0);
+        write_bundle(later, "org.tether.evil.x.slowrefuse", NULL,
+                     "{\"P\":{\"driver\":\"Evil\",\"IOProviderClass\":\"TetherResources\","
+                     "\"IOMatchCategory\":\"org_evil_X\",\"IOProbeScore\":100}}");
+        snprintf(lib, sizeof(lib), "%s/org.tether.example.tether/example.so", getenv("TETHER_DRIVERS"));
+        write_bundle(later, "org.tether.cats", lib,
+                     "{\"X\":{\"driver\":\"ExampleDriver\",\"IOProviderClass\":\"TetherResources\","
+                     "\"IOMatchCategory\":\"org_evil_X\"}}");
+        snprintf(slow, sizeof(slow), "%s/org.tether.evil.x.slowrefuse.tether", later);
+        snprintf(cats, sizeof(cats), "%s/org.tether.cats.tether", later);
+        tether_session *s = harness_session(&e.h);
+        char *why = NULL;
+        tether_ret_t r1 = tether_driver_load(s, slow, &why);
+        free(why);
+        why = NULL;
+        tether_ret_t r2 = tether_driver_load(s, cats, &why); /* while the first one starts (600 ms) */
+        free(why);
+        tether_session_close(s);
+        log_wait held = { &e, "bundle org.tether.cats: ExampleDriver matched TetherResources but is not started: its "
+                              "category org_evil_X is held by org.tether.evil.x.slowrefuse Evil" };
+        log_wait started = { &e, "org.tether.cats ExampleDriver started on TetherResources in its own process "
+                                 "(category org_evil_X)" };
+        bool was_held = harness_wait(logged, &held, 5000), got_it = harness_wait(logged, &started, 8000);
+        bool refused = log_has(&e, "bundle org.tether.evil.x.slowrefuse: Evil: start refused the nub");
+        stop(&e);
+        assert_int_equal(r1, TETHER_SUCCESS);
+        assert_int_equal(r2, TETHER_SUCCESS);
+        assert_true(was_held); /* the race this is about did happen */
+        assert_true(refused);
+        assert_true(got_it);
+}
+
 static void a_flooding_host_does_not_slow_others(void **state)
 {
         evil e;
@@ -308,6 +372,7 @@ int main(void)
                 cmocka_unit_test(nothing_of_others_is_a_hosts_to_take),
                 cmocka_unit_test(a_flooding_host_does_not_slow_others),
                 cmocka_unit_test(a_republishing_host_cannot_flood_the_log),
+                cmocka_unit_test(a_bundle_loaded_while_its_category_is_tried_gets_its_turn),
                 cmocka_unit_test(a_host_gets_its_own_device_and_no_more),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
