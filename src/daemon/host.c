@@ -81,9 +81,10 @@ struct host {
         struct host *next;             /* every host alive */
 };
 
-/* A nub to match again once its backoff is over. */
+/* A nub's category to match again once its backoff is over. */
 typedef struct restart {
         entry *nub;                    /* referenced */
+        char *category;                /* the crashed service's: the nub's others keep their drivers */
         uint64_t due_ms;
         struct restart *next;
 } restart;
@@ -107,8 +108,12 @@ static tether_ret_t send_to(host *h, wire_msg *m, int fd)
         tether_ret_t r = wire_msg_finish(m);
         if (r == TETHER_SUCCESS)
                 r = wire_send(h->src.fd, m, fd);
-        /* A host whose channel is full is not reading: it is stuck. */
-        if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE)
+        /* A host whose channel is full is not reading: it is stuck. One
+         * that has hung up may have answered first (a START its driver
+         * refused, and then it exits): host_readable reads those answers,
+         * then the hang-up, and ends it there. Ended here, a refused start
+         * would count as a crash. */
+        if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE && r != TETHER_ERR_NOT_ATTACHED)
                 host_gone(h, r == TETHER_ERR_NOT_RESPONDING ? "stopped reading its channel" : NULL);
         return r;
 }
@@ -416,9 +421,13 @@ static void finalize(host *h)
         env_service_loop_exit(h->svc);
 }
 
-static void schedule_restart(entry *nub, int delay_ms)
+static void schedule_restart(entry *nub, const char *category, int delay_ms)
 {
         restart *r = calloc(1, sizeof(*r));
+        if (r && !(r->category = strdup(category))) {
+                free(r);
+                r = NULL;
+        }
         if (!r)
                 return;
         r->nub = entry_ref(nub);
@@ -467,9 +476,10 @@ static void host_gone(host *h, const char *why)
         service_host_gone_locked(s);
         pthread_mutex_unlock(&reg_lock);
         if (crashed && nub) {
+                /* A bundle failed now matches no more: its category goes
+                 * to the next driver of it at once. */
                 int delay = bundle_crashed(s->bundle, why ? why : how);
-                if (delay >= 0)
-                        schedule_restart(nub, delay);
+                schedule_restart(nub, bundle_service_category(s->bundle, s->class_name), delay >= 0 ? delay : 0);
         }
         entry_unref(nub);
         finalize(h);
@@ -786,9 +796,10 @@ int hosts_tick(void)
                         continue;
                 }
                 *pp = r->next;
-                /* Still published, and still nobody's: match it again. */
-                service_match_if_unclaimed(r->nub);
+                /* Still published, and the category still nobody's: match it again. */
+                service_match_category(r->nub, r->category);
                 entry_unref(r->nub);
+                free(r->category);
                 free(r);
         }
         return next;
@@ -808,6 +819,7 @@ void hosts_shutdown(void)
                 restart *r = restarts;
                 restarts = r->next;
                 entry_unref(r->nub);
+                free(r->category);
                 free(r);
         }
 }

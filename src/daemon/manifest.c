@@ -326,9 +326,18 @@ static tether_ret_t matching_key(parser *p, const char *key, json_object *val, u
                                  tether_value **ret)
 {
         *ret = NULL;
-        if (!strcmp(key, KEY_CLASS) || !strcmp(key, KEY_CATEGORY)) {
+        if (!strcmp(key, KEY_CLASS)) {
                 if (!json_object_is_type(val, json_type_string))
                         return fail(p, "must be a string, not %s", json_kind(val));
+        } else if (!strcmp(key, KEY_CATEGORY)) {
+                /* Named in log lines and in the service's table, as a
+                 * personality's name is, and by the same rules. */
+                const char *category;
+                tether_ret_t r = get_string(p, val, 1, MANIFEST_MAX_NAME, &category);
+                if (r != TETHER_SUCCESS)
+                        return r;
+                if (!no_control(category))
+                        return fail(p, "contains a control character");
         } else if (!strcmp(key, KEY_NAME)) {
                 bool ok = json_object_is_type(val, json_type_string);
                 if (json_object_is_type(val, json_type_array)) {
@@ -435,6 +444,7 @@ static tether_ret_t read_personality(parser *p, const char *name, json_object *j
         if (matching_validate(mp->matching) != TETHER_SUCCESS)
                 return fail(p, "not a valid matching dictionary");
         mp->score = matching_probe_score(mp->matching);
+        mp->category = matching_category(mp->matching);
         return TETHER_SUCCESS;
 }
 

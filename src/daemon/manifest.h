@@ -43,6 +43,7 @@ typedef struct manifest_personality {
         char *driver;            /* the tether_driver class_name it starts */
         tether_value *matching;  /* the IO* keys only; passed matching_validate() */
         int64_t score;           /* IOProbeScore, 0 when absent */
+        const char *category;    /* IOMatchCategory, or MATCHING_DEFAULT_CATEGORY: borrowed from matching */
 } manifest_personality;
 
 /* Who may open one user-client type. uid 0 always may (manifest_may_open). */

@@ -250,6 +250,7 @@ static void json_numbers_and_values(void **state)
                                       " 'IONameMatch': ['a', 'b'], 'IOMatchCategory': 'cat'"));
         manifest_personality *p = &m->personalities[0];
         assert_int_equal(p->score, -5);
+        assert_string_equal(p->category, "cat");
 
         tether_value *props = dict(), *v = NULL;
         assert_int_equal(tether_value_dict_set_uint(props, "u", 7, 64), TETHER_SUCCESS);
@@ -606,6 +607,10 @@ static void matching_key_types(void **state)
         refuse(WITH_P(", 'IOProbeScore': 1.5"), "personalities.P.IOProbeScore: must be an integer, not a number");
         refuse(WITH_P(", 'IOProbeScore': 9223372036854775808"), "personalities.P.IOProbeScore: is above 9223372036854775807");
         refuse(WITH_P(", 'IOMatchCategory': ['a']"), "personalities.P.IOMatchCategory: must be a string, not an array");
+        /* A category is named in log lines and in its service's table. */
+        refuse(WITH_P(", 'IOMatchCategory': ''"), "personalities.P.IOMatchCategory: must not be empty");
+        refuse(WITH_P(", 'IOMatchCategory': 'a\\nb'"), "personalities.P.IOMatchCategory: contains a control character");
+        refuse(WITH_P(", 'IOMatchCategory': 'a\\u0000b'"), "personalities.P.IOMatchCategory: contains a NUL character");
         refuse(WITH_P(", 'IOProviderClass': 'a\\u0000b'"), "personalities.P.IOProviderClass: contains a NUL character");
 
         /* Inside IOParentMatch, only the keys that match something. */
@@ -618,6 +623,7 @@ static void matching_key_types(void **state)
 
         manifest *m = parse_ok(WITH_P(", 'IOProbeScore': 9223372036854775807"));
         assert_int_equal(m->personalities[0].score, INT64_MAX);
+        assert_string_equal(m->personalities[0].category, "IODefaultMatchCategory");
         manifest_free(m);
         m = parse_ok(WITH_P(", 'IOProbeScore': -9223372036854775807"));
         assert_int_equal(m->personalities[0].score, -INT64_MAX);
