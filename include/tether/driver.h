@@ -321,7 +321,9 @@ tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, 
  * last reason counts. Outside set_properties (or once the hook returns
  * success) it is dropped: a reason goes only with a refused write.
  */
+#ifndef TETHER_MAX_REASON
 #define TETHER_MAX_REASON 200u
+#endif
 tether_ret_t tether_service_refuse(tether_service *svc, tether_ret_t err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 

@@ -109,9 +109,12 @@ tether_ret_t tether_registry_entry_get_property(tether_session *s, uint64_t id, 
 tether_ret_t tether_registry_entry_set_properties(tether_session *s, uint64_t id, const tether_value *dict);
 /* The same; on failure, if ret_why is not NULL, *ret_why is why, in the
  * driver's (or tetherd's) words: "Units must be C or F" where the error
- * alone says BadArgument. malloc()ed, "" if none was given; at most 200
- * bytes of UTF-8 without control characters (libtether drops a reason
- * that is not), so it is safe to print. NULL on success. */
+ * alone says BadArgument. malloc()ed, "" if none was given; at most
+ * TETHER_MAX_REASON bytes of UTF-8 without control characters (libtether
+ * drops a reason that is not), so it is safe to print. NULL on success. */
+#ifndef TETHER_MAX_REASON
+#define TETHER_MAX_REASON 200u
+#endif
 tether_ret_t tether_registry_entry_set_properties_why(tether_session *s, uint64_t id, const tether_value *dict,
                                                      char **ret_why);
 
