@@ -372,22 +372,50 @@ static int admin_group_writer(const harness *h)
         return 0;
 }
 
+/* A second tetherd for one test, started by its setup and stopped by its
+ * teardown, which cmocka runs even when the test fails: a failed test
+ * leaves no daemon behind (holding the test's output open). */
+static harness H2;
+static const char *h2_args[4];
+static char policy_dir[32];
+
+static int start_h2(void)
+{
+        memset(&H2, 0, sizeof(H2));
+        H2.args = h2_args;
+        return harness_start(&H2);
+}
+
+static int stop_h2(void **state)
+{
+        int r = H2.pid ? harness_stop(&H2) : 0;
+        H2.pid = 0;
+        if (policy_dir[0]) {
+                char cmd[64];
+                snprintf(cmd, sizeof(cmd), "rm -rf %s", policy_dir);
+                if (system(cmd) != 0)
+                        r = -1;
+                policy_dir[0] = '\0';
+        }
+        return r == 0 ? 0 : -1;
+}
+
+static int start_with_admin_group(void **state)
+{
+        h2_args[0] = "--admin-group";
+        h2_args[1] = "users";
+        h2_args[2] = NULL;
+        return getuid() == 0 && getgrnam("users") ? start_h2() : 0;
+}
+
 static void admin_group_members_are_administrators(void **state)
 {
-        if (getuid() != 0)
-                skip();
-        struct group *g = getgrnam("users");
-        if (!g)
-                skip();
-        gid_t users = g->gr_gid;
-        harness h = { 0 };
-        const char *args[] = { "--admin-group", "users", NULL };
-        h.args = args;
-        assert_int_equal(harness_start(&h), 0);
-        assert_int_equal(as_uid_65534(admin_group_writer, &h, users), 0);
+        if (!H2.pid)
+                skip(); /* not root, or no group "users" */
+        gid_t users = getgrnam("users")->gr_gid;
+        assert_int_equal(as_uid_65534(admin_group_writer, &H2, users), 0);
         /* The same uid outside the group is no administrator. */
-        assert_int_equal(as_uid_65534(ordinary_writer, &h, 65534), 0);
-        assert_int_equal(harness_stop(&h), 0);
+        assert_int_equal(as_uid_65534(ordinary_writer, &H2, 65534), 0);
 }
 
 /* A bundle whose access policy keeps its services to root and the group
@@ -436,47 +464,52 @@ static int inside_the_policy(const harness *h)
         return 0;
 }
 
-static void access_policy_decides_who_may_write(void **state)
+/* A copy of the example bundle whose access policy admits root and the
+ * group users; given with --drivers, which tetherd reads before
+ * TETHER_DRIVERS, so the in-tree bundle of the same id is refused as a
+ * duplicate and this one runs. */
+static int start_with_policy(void **state)
 {
-        if (getuid() != 0)
-                skip();
-        struct group *g = getgrnam("users");
         const char *from = getenv("TETHER_DRIVERS");
-        if (!g || !from)
-                skip();
-        gid_t users = g->gr_gid;
-        char dir[] = "/tmp/tether-policy-XXXXXX", cmd[512], path[256];
-        assert_non_null(mkdtemp(dir));
-        snprintf(path, sizeof(path), "%s/org.tether.example.tether", dir);
-        assert_int_equal(mkdir(path, 0755), 0);
+        if (getuid() != 0 || !getgrnam("users") || !from)
+                return 0;
+        char cmd[512], path[256];
+        strcpy(policy_dir, "/tmp/tether-policy-XXXXXX");
+        if (!mkdtemp(policy_dir))
+                return -1;
+        snprintf(path, sizeof(path), "%s/org.tether.example.tether", policy_dir);
         snprintf(cmd, sizeof(cmd), "cp %s/org.tether.example.tether/example.so %s/", from, path);
-        assert_int_equal(system(cmd), 0);
-        snprintf(path, sizeof(path), "%s/org.tether.example.tether/manifest.json", dir);
+        if (mkdir(path, 0755) != 0 || system(cmd) != 0)
+                return -1;
+        snprintf(path, sizeof(path), "%s/org.tether.example.tether/manifest.json", policy_dir);
         FILE *f = fopen(path, "w");
-        assert_non_null(f);
+        if (!f)
+                return -1;
         fputs("{\"schema\":1,\"bundle\":\"org.tether.example\",\"version\":\"0.1.0\",\"library\":\"example.so\","
               "\"personalities\":{\"ExampleDriver\":{\"driver\":\"ExampleDriver\",\"IOProviderClass\":\"TetherResources\"}},"
               "\"access\":{\"default\":{\"users\":[\"root\"],\"groups\":[\"users\"]}}}",
               f);
         fclose(f);
-        /* --drivers first: the bundle of the same id from TETHER_DRIVERS is
-         * then refused as a duplicate, and this one runs. */
-        harness h = { 0 };
-        const char *args[] = { "--drivers", dir, NULL };
-        h.args = args;
-        assert_int_equal(harness_start(&h), 0);
-        assert_int_equal(as_uid_65534(outside_the_policy, &h, 65534), 0);
-        assert_int_equal(as_uid_65534(inside_the_policy, &h, users), 0);
-        tether_session *s = harness_session(&h);
+        h2_args[0] = "--drivers";
+        h2_args[1] = policy_dir;
+        h2_args[2] = NULL;
+        return start_h2();
+}
+
+static void access_policy_decides_who_may_write(void **state)
+{
+        if (!H2.pid)
+                skip();
+        gid_t users = getgrnam("users")->gr_gid;
+        assert_int_equal(as_uid_65534(outside_the_policy, &H2, 65534), 0);
+        assert_int_equal(as_uid_65534(inside_the_policy, &H2, users), 0);
+        tether_session *s = harness_session(&H2);
         uint64_t id = harness_find(s, "ExampleDriver");
         assert_false(prop_bool(s, id, EXAMPLE_PROP_LOCKED));
         tether_value *v = NULL;
         tether_value_new_string("root", &v);
         assert_int_equal(harness_set(s, id, EXAMPLE_PROP_GREETING, v), TETHER_SUCCESS);
         tether_session_close(s);
-        assert_int_equal(harness_stop(&h), 0);
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        assert_int_equal(system(cmd), 0);
 }
 
 static void refusals_say_why(void **state)
@@ -890,8 +923,8 @@ int main(void)
                 cmocka_unit_test(refusals_say_why),
                 cmocka_unit_test(libtether_drops_a_reason_that_is_not_one),
                 cmocka_unit_test(admin_properties_need_an_administrator),
-                cmocka_unit_test(admin_group_members_are_administrators),
-                cmocka_unit_test(access_policy_decides_who_may_write),
+                cmocka_unit_test_setup_teardown(admin_group_members_are_administrators, start_with_admin_group, stop_h2),
+                cmocka_unit_test_setup_teardown(access_policy_decides_who_may_write, start_with_policy, stop_h2),
                 cmocka_unit_test(matched_and_terminated_notifications),
                 cmocka_unit_test(properties_changed_notifications),
                 cmocka_unit_test(notification_needs_own_port_and_valid_dict),
