@@ -142,33 +142,58 @@ static tether_ret_t example_start(tether_service *svc)
         return r;
 }
 
-/* setProperties: check everything first, apply only when all of it is
- * good, so a refused request changes nothing. */
-static tether_ret_t example_set_properties(tether_service *svc, const tether_value *dict)
+/* Locked refuses every new open and HoldDeviceStart stalls every device's
+ * start: either lets its writer deny the driver to every other user, and
+ * the socket is open to all of them. So they are administrators' (root,
+ * or tetherd's admin group), as an I/O Kit driver keeps such a switch
+ * behind clientHasPrivilege. BaudRate and Greeting are anyone's. */
+static bool admin_only(const char *key)
 {
+        return !strcmp(key, EXAMPLE_PROP_LOCKED) || !strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START);
+}
+
+/* setProperties: check everything first, apply only when all of it is
+ * good, so a refused request changes nothing. Each refusal says why: the
+ * writer sees the error and this text (tether reg set prints both). */
+static tether_ret_t example_set_properties(tether_service *svc, const tether_task *caller, const tether_value *dict)
+{
+        bool admin = tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR) == TETHER_SUCCESS;
         for (size_t i = 0; i < tether_value_count(dict); i++) {
                 const char *key;
                 tether_value *v;
                 tether_value_dict_entry(dict, i, &key, &v);
+                /* Privilege before the value: whoever may not set a key
+                 * learns nothing about what it would take. */
+                if (admin_only(key) && !admin)
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_PRIVILEGED,
+                                                     "%s may be set by an administrator only (root, or tetherd's "
+                                                     "admin group); uid %u is not one",
+                                                     key, (unsigned)caller->uid);
                 if (!strcmp(key, EXAMPLE_PROP_BAUD_RATE)) {
-                        uint64_t rate;
-                        if (tether_value_get_uint(v, &rate) != TETHER_SUCCESS)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                        uint64_t rate = 0;
                         bool ok = false;
-                        for (size_t k = 0; k < sizeof(standard_rates) / sizeof(standard_rates[0]); k++)
-                                ok |= rate == standard_rates[k];
+                        if (tether_value_get_uint(v, &rate) == TETHER_SUCCESS)
+                                for (size_t k = 0; k < sizeof(standard_rates) / sizeof(standard_rates[0]); k++)
+                                        ok |= rate == standard_rates[k];
                         if (!ok)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                             "BaudRate must be a standard rate: 300, 1200, 2400, 4800, "
+                                                             "9600, 19200, 38400, 57600 or 115200");
                 } else if (!strcmp(key, EXAMPLE_PROP_GREETING)) {
                         const char *s;
                         if (tether_value_get_string(v, &s) != TETHER_SUCCESS || !*s || strlen(s) > 64)
-                                return TETHER_ERR_BAD_ARGUMENT;
-                } else if (!strcmp(key, EXAMPLE_PROP_LOCKED) || !strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START)) {
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                             "Greeting must be a string of 1 to 64 bytes");
+                } else if (admin_only(key)) {
                         bool b;
                         if (tether_value_get_bool(v, &b) != TETHER_SUCCESS)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "%s must be a boolean", key);
+                } else if (!strcmp(key, "Model")) {
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE, "Model is read-only");
                 } else {
-                        return TETHER_ERR_NOT_WRITABLE; /* Model and unknown keys */
+                        /* The key as sent: the writer's typo is the point. */
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE,
+                                                     "ExampleDriver has no writable property \"%s\"", key);
                 }
         }
         for (size_t i = 0; i < tether_value_count(dict); i++) {

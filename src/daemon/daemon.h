@@ -238,6 +238,8 @@ void host_stop(tether_service *s);
 /* An OPEN and a property write for a hosted service: the host answers,
  * and host.c answers the session. */
 void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t type, uint32_t options, int fds[2]);
+/* The write goes to s's host with caller's task; the host's verdict (and
+ * the driver's reason, if it gave one) goes back to caller. */
 void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict);
 /* Main thread: tell every host the probes now attached, then answer the
  * attach (with the probe's fd, which this closes) once all have heard. */
@@ -255,7 +257,8 @@ struct env_caller {
         atomic_uint refs;
         int fd;                        /* closed when the last reference goes */
         uint64_t id;
-        tether_task task;
+        tether_task task;              /* privileges: main thread, once privileges_known */
+        bool privileges_known;         /* main thread */
         bool hello_done;               /* main thread */
         uint64_t accepted_ns;          /* CLOCK_MONOTONIC: the HELLO deadline runs from here */
         uid_budget *budget;            /* its uid's; lives until tetherd exits */
@@ -266,6 +269,12 @@ struct env_caller {
         loop_source src;               /* main loop registration */
 };
 
+/* Administrators (TETHER_PRIVILEGE_ADMINISTRATOR) are uid 0 and the members
+ * of this group (tetherd --admin-group; a group that does not exist makes
+ * none). */
+#define TETHERD_ADMIN_GROUP "tether-admin"
+extern const char *tetherd_admin_group;
+
 session *session_ref(session *s);
 session *session_unref(session *s);
 /* A warning about what this client did, rate-limited per uid. */
@@ -273,6 +282,10 @@ session *session_unref(session *s);
 /* Reply on a session socket from any thread. */
 void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
                    const wire_msg *body_or_null, int fd);
+/* The same for a refused property write, with its reason as the body
+ * (docs/wire.md) when there is one: a reason is dropped on success, and
+ * when it is not one the wire admits (wire/reason.h). */
+void session_reply_reason(session *s, uint16_t type, uint32_t serial, tether_ret_t result, const char *reason);
 
 /* ---- ports and notifications (notify.c) ---- */
 

@@ -206,7 +206,8 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
                 answer_open(h, p, r, m);
                 break;
         case WIRE_HOST_SET_PROPERTIES:
-                session_reply(p->caller, p->client_type, p->client_serial, r, NULL, -1);
+                /* The driver's reason, checked by host_msg_decode, passed on. */
+                session_reply_reason(p->caller, p->client_type, p->client_serial, r, m ? m->reason : NULL);
                 break;
         case WIRE_HOST_PING:
                 h->ping_sent_ms = 0;
@@ -693,10 +694,7 @@ void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t typ
         wire_msg m;
         wire_msg_init(&m, WIRE_HOST_OPEN, 0, 0);
         wire_put_u64(&m, caller->id);
-        wire_put_u32(&m, (uint32_t)caller->task.pid);
-        wire_put_u32(&m, caller->task.uid);
-        wire_put_u32(&m, caller->task.gid);
-        wire_put_u32(&m, caller->task.abi_word_bits);
+        wire_put_task(&m, &caller->task);
         wire_put_u32(&m, type);
         wire_put_u32(&m, options);
         request(h, &m, p, fds[0]); /* answered by the host, or by host_gone */
@@ -715,10 +713,7 @@ void host_set_properties(tether_service *s, session *caller, uint16_t type, uint
         *p = (pending){ .caller = session_ref(caller), .client_type = type, .client_serial = serial, .client_fd = -1 };
         wire_msg m;
         wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES, 0, 0);
-        wire_put_u32(&m, (uint32_t)caller->task.pid);
-        wire_put_u32(&m, caller->task.uid);
-        wire_put_u32(&m, caller->task.gid);
-        wire_put_u32(&m, 0);
+        wire_put_task(&m, &caller->task); /* the driver decides what this writer may set */
         wire_put_value(&m, dict);
         request(h, &m, p, -1);
 }

@@ -1020,13 +1020,10 @@ static bool user_groups_allowed(const manifest_access *a, uid_t uid)
         return allowed;
 }
 
-bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid)
+static bool admits(const manifest_access *a, uid_t uid, gid_t gid)
 {
         if (uid == 0)
                 return true;
-        if (!m)
-                return false;
-        const manifest_access *a = access_for(m, type);
         if (a->anyone)
                 return true;
         for (size_t i = 0; i < a->n_uids; i++)
@@ -1035,4 +1032,28 @@ bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid)
         if (!a->n_gids)
                 return false;
         return has_gid(a, gid) || user_groups_allowed(a, uid);
+}
+
+bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid)
+{
+        if (!m)
+                return uid == 0;
+        return admits(access_for(m, type), uid, gid);
+}
+
+bool manifest_may_write(const manifest *m, uid_t uid, gid_t gid)
+{
+        if (!m)
+                return uid == 0;
+        return admits(&m->default_access, uid, gid);
+}
+
+bool manifest_in_group(uid_t uid, gid_t gid, const char *group)
+{
+        uint32_t g = 0;
+        if (!group || !*group || lookup_id(group, false, &g))
+                return false;
+        gid_t one = (gid_t)g;
+        manifest_access a = { .gids = &one, .n_gids = 1 };
+        return has_gid(&a, gid) || user_groups_allowed(&a, uid);
 }

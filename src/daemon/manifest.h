@@ -105,4 +105,20 @@ void manifest_free(manifest *m);
  */
 bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid);
 
+/*
+ * May that caller write properties of a service of this bundle (through
+ * its driver, which still decides each key)? The `default` entry decides,
+ * as for a user-client type with no entry of its own: a bundle that keeps
+ * its instruments to a group keeps their settings to it too.
+ */
+bool manifest_may_write(const manifest *m, uid_t uid, gid_t gid);
+
+/*
+ * Whether a caller with this uid and gid belongs to the named group, the
+ * way the access lists count it: its gid, or one of the uid's groups
+ * (getgrouplist() of its passwd entry). False when the group does not
+ * exist or the lookup fails. tetherd's admin group is read this way.
+ */
+bool manifest_in_group(uid_t uid, gid_t gid, const char *group);
+
 #endif

@@ -1062,6 +1062,39 @@ static void access_by_supplementary_group(void **state)
         free(json);
 }
 
+/* Property writes: the default entry decides, whatever the numbered types
+ * say, and root always may. */
+static void writes_follow_the_default_entry(void **state)
+{
+        manifest *m = parse_ok(WITH(""));
+        assert_true(manifest_may_write(m, 65534, 65534));
+        manifest_free(m);
+        m = parse_ok(WITH(", 'access': {'1': {'users': ['daemon']}}"));
+        assert_true(manifest_may_write(m, 65534, 65534));
+        manifest_free(m);
+        m = parse_ok(WITH(", 'access': {'default': {'users': ['daemon'], 'groups': ['bin']}, '7': {'users': ['*']}}"));
+        assert_false(manifest_may_write(m, 65534, 65534));
+        assert_true(manifest_may_write(m, 1, 1));        /* daemon */
+        assert_true(manifest_may_write(m, 4242424, 2));  /* group bin */
+        assert_true(manifest_may_write(m, 0, 0));
+        assert_true(manifest_may_open(m, 7, 65534, 65534)); /* an open of type 7 is not a write */
+        manifest_free(m);
+        assert_false(manifest_may_write(NULL, 65534, 65534));
+        assert_true(manifest_may_write(NULL, 0, 0));
+}
+
+/* tetherd's admin group is counted as the access lists count groups. */
+static void in_group_as_access_lists_count(void **state)
+{
+        assert_true(manifest_in_group(4242424, 2, "bin"));     /* the caller's gid */
+        assert_false(manifest_in_group(4242424, 3, "bin"));
+        assert_true(manifest_in_group(1, 3, "daemon"));        /* daemon's passwd entry */
+        assert_false(manifest_in_group(1, 2, "sys"));       /* neither gid nor passwd entry */
+        assert_false(manifest_in_group(0, 0, "no-such-group-here"));
+        assert_false(manifest_in_group(1, 2, ""));
+        assert_false(manifest_in_group(1, 2, NULL));
+}
+
 static void access_root_always(void **state)
 {
         manifest *m = parse_ok(WITH(", 'access': {'default': {'users': []}, '1': {'groups': ['daemon']}}"));
@@ -1111,6 +1144,8 @@ int main(void)
                 cmocka_unit_test(access_by_group),
                 cmocka_unit_test(access_by_supplementary_group),
                 cmocka_unit_test(access_root_always),
+                cmocka_unit_test(writes_follow_the_default_entry),
+                cmocka_unit_test(in_group_as_access_lists_count),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

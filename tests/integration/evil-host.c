@@ -18,6 +18,10 @@
  *             that says it is a simulated USB device (it is not tetherd's);
  *             then each asks for its provider's device three times,
  *             keeping what it gets, lets them go and asks once more
+ *   reasons   answers START; refuses each property write with a reason the
+ *             written key names: "good" a well-formed one, "long" one of
+ *             300 bytes, "escape" a terminal escape sequence, "utf8"
+ *             bytes that are not UTF-8, "success" a reason with a success
  * Bounded: it exits after a few seconds whatever happens. Any other bundle
  * (the example driver the polite client calls) gets the real
  * tether-driverhost, as tetherd would have started it: TETHER_DRIVERHOST is
@@ -115,6 +119,42 @@ static const char *kind_of(int fd)
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
                 return "no socket";
         return type == SOCK_SEQPACKET ? "seqpacket" : "other socket";
+}
+
+/* "reasons": the reply to a property write, as its key asks. */
+static void answer_with_reason(const uint8_t *rx, size_t len)
+{
+        wire_header h;
+        memcpy(&h, rx, sizeof(h));
+        wire_reader rd;
+        wire_reader_init(&rd, rx + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+        tether_task writer;
+        wire_get_task(&rd, &writer);
+        tether_value *dict = NULL, *v = NULL;
+        const char *key = "";
+        if (wire_get_value(&rd, &dict) == TETHER_SUCCESS && tether_value_count(dict))
+                tether_value_dict_entry(dict, 0, &key, &v);
+        char text[400];
+        tether_ret_t result = TETHER_ERR_BAD_ARGUMENT;
+        if (!strcmp(key, "long")) {
+                memset(text, 'x', 300);
+                text[300] = '\0';
+        } else if (!strcmp(key, "escape")) {
+                strcpy(text, "\x1b]0;owned\a\x1b[2J");
+        } else if (!strcmp(key, "utf8")) {
+                strcpy(text, "\xff\xfe no");
+        } else if (!strcmp(key, "success")) {
+                result = TETHER_SUCCESS;
+                strcpy(text, "fine, but why say so");
+        } else {
+                snprintf(text, sizeof(text), "the evil driver says no to uid %u", (unsigned)writer.uid);
+        }
+        tether_value_unref(dict);
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES | WIRE_REPLY_FLAG, h.serial, result);
+        wire_put_bytes(&m, text, strlen(text));
+        wire_msg_finish(&m);
+        wire_send(CHANNEL, &m, -1);
 }
 
 int main(int argc, char **argv)
@@ -245,7 +285,9 @@ int main(int argc, char **argv)
                                 break;
                 }
         }
-        /* Stay, answering nothing more, until tetherd ends it or the alarm. */
+        /* Stay, answering nothing more (but property writes, in "reasons"),
+         * until tetherd ends it or the alarm. */
+        bool reasons = !strcmp(mode, "reasons");
         static uint8_t rx[WIRE_MAX_MESSAGE];
         for (;;) {
                 size_t len = 0;
@@ -260,6 +302,8 @@ int main(int argc, char **argv)
                         wire_msg_init(&m, h.type | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
                         wire_msg_finish(&m);
                         wire_send(CHANNEL, &m, -1);
+                } else if (reasons && h.type == WIRE_HOST_SET_PROPERTIES) {
+                        answer_with_reason(rx, len);
                 }
         }
 }

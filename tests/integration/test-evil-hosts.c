@@ -355,6 +355,72 @@ static void a_bundle_loaded_while_its_category_is_tried_gets_its_turn(void **sta
         assert_true(got_it);
 }
 
+typedef struct evil_service {
+        tether_session *s;
+        uint64_t id, not;   /* the service found; one it must not be (the one killed) */
+} evil_service;
+
+static bool evil_service_up(void *arg)
+{
+        evil_service *es = arg;
+        tether_value *m = NULL;
+        tether_service_matching("Evil", &m);
+        bool up = tether_get_matching_service(es->s, m, &es->id) == TETHER_SUCCESS && es->id != es->not;
+        tether_value_unref(m);
+        return up;
+}
+
+typedef struct kills {
+        const evil *e;
+        int n;
+} kills;
+
+static bool killed_n(void *arg)
+{
+        kills *k = arg;
+        return log_count(k->e, "host of Evil sent a malformed message; killed") == k->n;
+}
+
+/* A write to the evil service; its result, and the reason the client got. */
+static tether_ret_t write_evil(evil_service *es, const char *key, char **ret_why)
+{
+        assert_true(harness_wait(evil_service_up, es, 10000));
+        tether_value *d = NULL;
+        tether_value_new_dict(&d);
+        tether_value_dict_set_bool(d, key, true);
+        tether_ret_t r = tether_registry_entry_set_properties_why(es->s, es->id, d, ret_why);
+        tether_value_unref(d);
+        return r;
+}
+
+/* A host's reason reaches the client when it is one the wire admits;
+ * anything else (too long, an escape sequence, not UTF-8, a reason with
+ * a success) ends the host, and the client gets NotAttached with none of
+ * the host's text. */
+static void a_hosts_reason_is_checked(void **state)
+{
+        evil e;
+        start(&e, "reasons");
+        evil_service es = { .s = harness_session(&e.h) };
+        char *why = NULL;
+        assert_int_equal(write_evil(&es, "good", &why), TETHER_ERR_BAD_ARGUMENT);
+        assert_string_equal(why, "the evil driver says no to uid 0");
+        free(why);
+        static const char *const hostile[] = { "long", "escape", "utf8", "success" };
+        for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+                assert_int_equal(write_evil(&es, hostile[i], &why), TETHER_ERR_NOT_ATTACHED);
+                assert_string_equal(why, "");
+                free(why);
+                kills k = { &e, (int)i + 1 };
+                assert_true(harness_wait(killed_n, &k, 5000));
+                es.not = es.id; /* the next write goes to its successor */
+                assert_true(harness_wait(evil_service_up, &es, 10000));
+        }
+        polite_for(&e, 200);
+        tether_session_close(es.s);
+        stop(&e);
+}
+
 static void a_flooding_host_does_not_slow_others(void **state)
 {
         evil e;
@@ -373,6 +439,7 @@ int main(void)
                 cmocka_unit_test(a_flooding_host_does_not_slow_others),
                 cmocka_unit_test(a_republishing_host_cannot_flood_the_log),
                 cmocka_unit_test(a_bundle_loaded_while_its_category_is_tried_gets_its_turn),
+                cmocka_unit_test(a_hosts_reason_is_checked),
                 cmocka_unit_test(a_host_gets_its_own_device_and_no_more),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
