@@ -33,6 +33,7 @@ typedef struct evil {
         char drivers[64];
         char log[96];
         const char *args[6];
+        char simulate[32]; /* its scope's serial is this test's own: other runs' simulators are not its */
 } evil;
 
 /* tetherd with the in-tree bundles and one evil bundle, whose personality
@@ -86,7 +87,8 @@ static void start(evil *e, const char *mode)
         e->args[2] = "--watchdog";
         e->args[3] = "1000";
         e->h.args = e->args;
-        e->h.simulate = "dsox2002a:EVL0001";
+        snprintf(e->simulate, sizeof(e->simulate), "dsox2002a:EVL%05d", (int)(getpid() % 100000));
+        e->h.simulate = e->simulate;
         int saved = dup(2), log = open(e->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(log, 2);
         close(log);
@@ -254,7 +256,11 @@ static void a_host_gets_its_own_device_and_no_more(void **state)
         assert_false(log_has(&e, "killed"));
         polite_for(&e, 300);
         stop(&e);
-        assert_int_equal(system("pgrep -f 'tether-sim-scope --usb-fd 3 --serial EVL000[1]' >/dev/null"), 256);
+        char pgrep[128];
+        /* [E]: pgrep's own shell's command line must not match. */
+        snprintf(pgrep, sizeof(pgrep), "pgrep -f 'tether-sim-scope --usb-fd 3 --serial [E]%s' >/dev/null",
+                 strchr(e.simulate, ':') + 2);
+        assert_int_equal(system(pgrep), 256);
         char flag[64];
         snprintf(flag, sizeof(flag), "/tmp/tether-evil-published.%d", (int)e.h.pid);
         unlink(flag);
