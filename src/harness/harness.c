@@ -466,11 +466,19 @@ tether_ret_t tether_test_nub_terminate(tether_test_nub *nub)
                 return TETHER_ERR_NOT_ATTACHED;
         }
         pthread_mutex_unlock(&t->lock);
-        /* Services are only ever added at the front, and only by this
-         * thread (tether_test_start): the list below the head is stable. */
-        for (tether_test_service *h = t->services; h; h = h->next)
-                if (h->nub == nub)
-                        (void)stop_and_wait(h);
+        /* One at a time, each looked up afresh: a stopped one is skipped
+         * the next time round, and the list is only read under the lock. */
+        for (;;) {
+                tether_test_service *next = NULL;
+                pthread_mutex_lock(&t->lock);
+                for (tether_test_service *h = t->services; h && !next; h = h->next)
+                        if (h->nub == nub && !h->stop_posted)
+                                next = h;
+                pthread_mutex_unlock(&t->lock);
+                if (!next)
+                        break;
+                (void)stop_and_wait(next);
+        }
         pthread_mutex_lock(&t->lock);
         nub_mark_terminated_locked(nub);
         pthread_mutex_unlock(&t->lock);

@@ -114,6 +114,8 @@ bool env_caller_port_owned(env_caller *c, uint64_t port_id)
 tether_ret_t env_port_send(uint64_t port_id, const wire_msg *m)
 {
         tether_test *t = harness;
+        if (!t)
+                return TETHER_ERR_NOT_ATTACHED; /* a driver's thread outliving its stop() */
         pthread_mutex_lock(&t->lock);
         hport *p = find_port_locked(t, port_id);
         tether_ret_t r = p ? wire_send(p->fd, m, -1) : TETHER_ERR_NOT_ATTACHED;
