@@ -134,7 +134,13 @@ for l in libtether-driver-test.so.0 libtether.so.0; do
   where=$(ldd "$dir/hello-build/test-hello" | awk -v l="$l" '$1 == l {print $3}')
   [ "${where#"$root"/}" != "$where" ] || fail "test-hello loads $l from '$where', not the scratch root"
 done
-meson test -C "$dir/hello-build" --print-errorlogs >"$dir/hello-test.log" 2>&1 \
+# A sanitized tether's libraries want ASan's runtime first in the process:
+# preloaded into the (plain) test, as for any program that loads them.
+preload=env
+hlib=$(find "$root" -name 'libtether-driver-test.so.*' -type f | head -n1)
+asan=$(ldd "$hlib" | awk '$1 ~ /^libasan/ {print $3}')
+[ -n "$asan" ] && preload="env LD_PRELOAD=$asan"
+meson test -C "$dir/hello-build" --wrapper "$preload" --print-errorlogs >"$dir/hello-test.log" 2>&1 \
   || fail "meson test of hello-driver: $(tail -30 "$dir/hello-test.log")"
 grep -Eq '^1/1 hello +OK' "$dir/hello-test.log" || fail "hello-driver's test did not run: $(cat "$dir/hello-test.log")"
 
@@ -150,7 +156,7 @@ bundle=$(find "$dir/scratch" -type d -name org.example.hello.tether | head -n1)
 [ -f "$bundle/manifest.json" ] && [ -f "$bundle/hello.so" ] || fail "bundle folder: $(ls -l "$bundle")"
 chmod -R a+rX "$dir/scratch"
 # The installed folder, manifest and all, under the harness: its matching too.
-run "$dir/hello-build/test-hello" "$bundle"
+run $preload "$dir/hello-build/test-hello" "$bundle"
 [ $rc -eq 0 ] && [ "$out" = "test-hello: all checks passed (with the manifest)" ] \
   || fail "test-hello on the installed bundle: $rc $out $err"
 
