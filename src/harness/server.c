@@ -580,9 +580,9 @@ tether_ret_t server_start(tether_test *t)
         const char *tmp = getenv("TMPDIR");
         struct sockaddr_un a = { .sun_family = AF_UNIX };
         /* The socket's path must fit sun_path: a long TMPDIR falls back to /tmp. */
-        if (!tmp || !*tmp || strlen(tmp) + sizeof("/tether-test-XXXXXX/s.sock") > sizeof(a.sun_path))
+        if (!tmp || !*tmp || strlen(tmp) + sizeof("/tether-harness-XXXXXX/s.sock") > sizeof(a.sun_path))
                 tmp = "/tmp";
-        snprintf(t->dir, sizeof(t->dir), "%.*s/tether-test-XXXXXX", (int)(sizeof(t->dir) - 32), tmp);
+        snprintf(t->dir, sizeof(t->dir), "%.*s/tether-harness-XXXXXX", (int)(sizeof(t->dir) - 32), tmp);
         if (!mkdtemp(t->dir)) {
                 log_err("tether-test: cannot make a folder for the session socket in %s: %s", tmp, strerror(errno));
                 return TETHER_ERR_IO;
