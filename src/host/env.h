@@ -6,7 +6,8 @@
  * What the driver runtime (src/host: work loops, user clients and their
  * calls) asks of the process it runs in. A driver host answers by asking
  * tetherd over its channel (docs/bundles.md); tetherd answers itself for
- * the drivers it runs under --in-process. Bound at link time: a process
+ * the drivers it runs under --in-process; the driver test harness
+ * (src/harness) from a registry of its own. Bound at link time: a process
  * has one.
  */
 
