@@ -224,6 +224,11 @@ tether_ret_t dq_dequeue(dq_consumer *c, void *buf, size_t cap, uint32_t *ret_len
         return TETHER_SUCCESS;
 }
 
+void dq_serviced_unsent(dq_consumer *c)
+{
+        atomic_store_explicit(&c->hdr->producer_waiting, 1, memory_order_relaxed);
+}
+
 bool dq_available(dq_consumer *c)
 {
         return c->broken || atomic_load_explicit(&c->hdr->tail, memory_order_acquire) != c->head;

@@ -116,6 +116,9 @@ tether_ret_t dq_peek(dq_consumer *c, const void **ret_data, uint32_t *ret_len);
  * half full: tell it (once; the flag is cleared).
  */
 tether_ret_t dq_dequeue(dq_consumer *c, void *buf, size_t cap, uint32_t *ret_len, bool *ret_serviced);
+/* The serviced message could not be sent: raise the flag again, so the
+ * next dequeue tries once more rather than leave the producer waiting. */
+void dq_serviced_unsent(dq_consumer *c);
 /* Whether an item waits (or the queue is broken: the next call says so). */
 bool dq_available(dq_consumer *c);
 
