@@ -20,6 +20,7 @@
 #include <tether/driver.h>
 
 #include "example/example.h"
+#include "example/queue.h"
 
 /* ---- the service ---- */
 
@@ -206,7 +207,13 @@ typedef struct example_client {
         char name[64];
         tether_memory *buffer;   /* EXAMPLE_MEMORY_BUFFER, made on first map */
         tether_memory *status;   /* EXAMPLE_MEMORY_STATUS */
+        example_streams streams; /* its data queues (queue.c) */
 } example_client;
+
+example_streams *example_streams_of(tether_user_client *uc)
+{
+        return &((example_client *)tether_user_client_priv(uc))->streams;
+}
 
 static tether_ret_t example_init_with_task(tether_user_client *uc, const tether_task *task, uint32_t type)
 {
@@ -226,7 +233,10 @@ static tether_ret_t example_uc_start(tether_user_client *uc, tether_service *pro
         if (tether_service_copy_property(provider, EXAMPLE_PROP_LOCKED, &locked) == TETHER_SUCCESS)
                 tether_value_get_bool(locked, &is_locked);
         tether_value_unref(locked);
-        return is_locked ? TETHER_ERR_NOT_PERMITTED : TETHER_SUCCESS;
+        if (is_locked)
+                return TETHER_ERR_NOT_PERMITTED;
+        example_streams_start(example_streams_of(uc), uc);
+        return TETHER_SUCCESS;
 }
 
 static void example_uc_stop(tether_user_client *uc)
@@ -234,6 +244,7 @@ static void example_uc_stop(tether_user_client *uc)
         example_client *c = tether_user_client_priv(uc);
         c->buffer = tether_memory_unref(c->buffer);
         c->status = tether_memory_unref(c->status);
+        example_streams_stop(&c->streams);
 }
 
 static tether_ret_t example_memory(tether_user_client *uc, uint32_t type, uint32_t *options,
@@ -520,6 +531,12 @@ static const tether_method_dispatch example_methods[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_SUM] = { m_sum, V, 0, 1, 0, 0 },
         [EXAMPLE_PRODUCE] = { m_produce, 0, 0, 0, V, 0 },
         [EXAMPLE_ACQUIRE] = { m_acquire, 1, 0, 0, 0, 0 },
+        /* A queue's memory counts against the connection's and the
+         * session's data-queue bounds, so anyone may make one. */
+        [EXAMPLE_QUEUE_CREATE] = { example_m_queue_create, 2, 0, 1, 0, 0 },
+        [EXAMPLE_QUEUE_PRODUCE] = { example_m_queue_produce, 4, 0, 2, 0, 0 },
+        [EXAMPLE_QUEUE_STATS] = { example_m_queue_stats, 1, 0, 5, 0, 0 },
+        [EXAMPLE_QUEUE_DESTROY] = { example_m_queue_destroy, 1, 0, 0, 0, 0 },
 };
 
 static const char *const example_method_names[EXAMPLE_SELECTOR_COUNT] = {
@@ -528,7 +545,9 @@ static const char *const example_method_names[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_COUNT] = "count", [EXAMPLE_WHO_AM_I] = "whoAmI", [EXAMPLE_GET_BAUD_RATE] = "getBaudRate",
         [EXAMPLE_FILL_MEMORY] = "fillMemory", [EXAMPLE_PUBLISH_DEVICE] = "publishDevice",
         [EXAMPLE_REMOVE_DEVICE] = "removeDevice", [EXAMPLE_SUM] = "sum", [EXAMPLE_PRODUCE] = "produce",
-        [EXAMPLE_ACQUIRE] = "acquire",
+        [EXAMPLE_ACQUIRE] = "acquire", [EXAMPLE_QUEUE_CREATE] = "queueCreate",
+        [EXAMPLE_QUEUE_PRODUCE] = "queueProduce", [EXAMPLE_QUEUE_STATS] = "queueStats",
+        [EXAMPLE_QUEUE_DESTROY] = "queueDestroy",
 };
 
 static const tether_user_client_ops example_client_ops = {
