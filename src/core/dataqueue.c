@@ -149,9 +149,9 @@ static tether_ret_t locate(dq_consumer *c, dq_next *n)
         n->len = load_len(c->ring + n->off);
         if (n->len == DQ_PAD) {
                 /* A pad runs to the end and an item always follows it, at
-                 * offset 0; a pad at 0 would be the whole ring. */
+                 * offset 0 (so a pad at 0, the whole ring, fails this too). */
                 n->skip = c->capacity - n->off;
-                if (n->off == 0 || (uint64_t)n->skip + DQ_ITEM_HEADER > avail)
+                if ((uint64_t)n->skip + DQ_ITEM_HEADER > avail)
                         goto broken;
                 n->off = 0;
                 n->len = load_len(c->ring);

@@ -598,6 +598,15 @@ static void a_hostile_client_scribbling_its_queue_hurts_no_one(void **state)
         assert_true(said(buf, "pattern stale_full last_error 0 "));
         assert_true(said(buf, "pattern drain_flood last_error 0 "));
         assert_true(said(buf, "pattern malformed last_error 0 "));
+        /* The serviced handler ran only for refusals, however many
+         * serviced messages came. */
+        for (const char *l = strstr(buf, "pattern "); l; l = strstr(l + 1, "pattern ")) {
+                unsigned long long refused = 0, serviced = 0;
+                const char *r = strstr(l, " refused ");
+                assert_non_null(r);
+                assert_int_equal(sscanf(r, " refused %llu serviced %llu", &refused, &serviced), 2);
+                assert_true(serviced <= refused);
+        }
         assert_true(said_value(buf, "rounds") >= 7);
         assert_int_equal(said_value(buf, "unanswered"), 0);
         assert_true(said_value(buf, "slowest_ms") < 1000);
