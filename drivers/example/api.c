@@ -239,6 +239,17 @@ static tether_ret_t example_uc_start(tether_user_client *uc, tether_service *pro
         return TETHER_SUCCESS;
 }
 
+/* A connection that streams from the start: its queue is there before
+ * the client's first call (and counts against its bounds: too many, and
+ * the open fails). */
+static tether_ret_t example_streaming_uc_start(tether_user_client *uc, tether_service *provider)
+{
+        tether_ret_t r = example_uc_start(uc, provider);
+        if (r == TETHER_SUCCESS && (r = example_streams_start_queue(uc)) != TETHER_SUCCESS)
+                example_streams_stop(example_streams_of(uc));
+        return r;
+}
+
 static void example_uc_stop(tether_user_client *uc)
 {
         example_client *c = tether_user_client_priv(uc);
@@ -562,6 +573,18 @@ static const tether_user_client_ops example_client_ops = {
         .client_memory_for_type = example_memory,
 };
 
+static const tether_user_client_ops example_streaming_ops = {
+        .class_name = "ExampleStreamingUserClient",
+        .priv_size = sizeof(example_client),
+        .init_with_task = example_init_with_task,
+        .start = example_streaming_uc_start,
+        .stop = example_uc_stop,
+        .methods = example_methods,
+        .method_count = EXAMPLE_SELECTOR_COUNT,
+        .method_names = example_method_names,
+        .client_memory_for_type = example_memory,
+};
+
 /* ==== legacy KPI ==== */
 
 /* The article's MyMethod, with the legacy signature: each scalar input,
@@ -666,6 +689,9 @@ static tether_ret_t example_new_user_client(tether_service *svc, uint32_t type, 
         switch (type) {
         case EXAMPLE_CLIENT:
                 *ret = &example_client_ops;
+                return TETHER_SUCCESS;
+        case EXAMPLE_CLIENT_STREAMING:
+                *ret = &example_streaming_ops;
                 return TETHER_SUCCESS;
         case EXAMPLE_CLIENT_LEGACY:
                 *ret = &example_legacy_ops;

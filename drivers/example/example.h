@@ -16,7 +16,12 @@
 enum example_client_type {
         EXAMPLE_CLIENT = 0,         /* new KPI: tether_method_dispatch table */
         EXAMPLE_CLIENT_LEGACY = 1,  /* legacy KPI: tether_external_method table */
+        /* EXAMPLE_CLIENT whose start() makes a data queue at once,
+         * EXAMPLE_EVENT_QUEUE (EXAMPLE_EVENT_QUEUE_SIZE bytes). */
+        EXAMPLE_CLIENT_STREAMING = 2,
 };
+#define EXAMPLE_EVENT_QUEUE      0u
+#define EXAMPLE_EVENT_QUEUE_SIZE 65536u
 
 #define EXAMPLE_MAX_DELAY_MS 10000u /* EXAMPLE_DELAYED_ADD: longer is BAD_ARGUMENT */
 

@@ -144,6 +144,16 @@ static void serviced(tether_data_queue *q, void *ctx)
                 run(st);
 }
 
+tether_ret_t example_streams_start_queue(tether_user_client *uc)
+{
+        example_stream *st = &example_streams_of(uc)->s[0];
+        tether_ret_t r = tether_data_queue_create(uc, EXAMPLE_EVENT_QUEUE, EXAMPLE_EVENT_QUEUE_SIZE, serviced, st,
+                                                  &st->q);
+        if (r == TETHER_SUCCESS)
+                st->type = EXAMPLE_EVENT_QUEUE;
+        return r;
+}
+
 tether_ret_t example_m_queue_create(void *target, void *ref, tether_method_args *a)
 {
         example_streams *ss = example_streams_of(target);

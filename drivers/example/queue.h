@@ -34,6 +34,8 @@ example_streams *example_streams_of(tether_user_client *uc);
 /* From the user client's start and stop. */
 void example_streams_start(example_streams *ss, tether_user_client *uc);
 void example_streams_stop(example_streams *ss);
+/* EXAMPLE_CLIENT_STREAMING's start: its queue, made before any call. */
+tether_ret_t example_streams_start_queue(tether_user_client *uc);
 
 tether_ret_t example_m_queue_create(void *target, void *ref, tether_method_args *a);
 tether_ret_t example_m_queue_produce(void *target, void *ref, tether_method_args *a);

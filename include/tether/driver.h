@@ -248,6 +248,7 @@ typedef struct tether_data_queue tether_data_queue;
 #define TETHER_DATA_QUEUES_PER_CONNECTION      8u
 #define TETHER_DATA_QUEUE_BYTES_PER_CONNECTION (16u << 20)
 #define TETHER_DATA_QUEUE_BYTES_PER_SESSION    (64u << 20)
+#define TETHER_DATA_QUEUES_PER_SESSION         64u
 
 typedef void (*tether_data_queue_serviced)(tether_data_queue *q, void *ctx);
 

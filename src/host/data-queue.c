@@ -24,7 +24,7 @@ struct tether_data_queue {
         tether_user_client *uc;
         uint32_t type;
         uint32_t capacity;
-        uint64_t session;          /* charged for its capacity */
+        env_caller *caller;        /* referenced: charged for its capacity and its memfd */
         tether_memory *mem;
         dq_producer ring;
         uint64_t port_id;          /* where data-available goes; 0: nowhere yet */
@@ -42,6 +42,7 @@ struct tether_data_queue {
 typedef struct session_charge {
         uint64_t session;
         size_t bytes;
+        unsigned queues;
         struct session_charge *next;
 } session_charge;
 
@@ -60,12 +61,19 @@ static tether_ret_t charge(uint64_t session, size_t bytes)
                 c->next = charges;
                 charges = c;
         }
-        if (!c)
+        if (!c) {
                 r = TETHER_ERR_NO_MEMORY;
-        else if (c->bytes + bytes > TETHER_DATA_QUEUE_BYTES_PER_SESSION)
+        } else if (c->bytes + bytes > TETHER_DATA_QUEUE_BYTES_PER_SESSION ||
+                   c->queues >= TETHER_DATA_QUEUES_PER_SESSION) {
                 r = TETHER_ERR_NO_RESOURCES;
-        else
+                if (!c->queues) {
+                        charges = c->next; /* just made, and refused: not kept */
+                        free(c);
+                }
+        } else {
                 c->bytes += bytes;
+                c->queues++;
+        }
         pthread_mutex_unlock(&charge_lock);
         return r;
 }
@@ -78,9 +86,10 @@ static void uncharge(uint64_t session, size_t bytes)
                 if (c->session != session)
                         continue;
                 c->bytes -= bytes;
+                c->queues--;
                 /* Gone with its last queue: a session that opens and closes
                  * connections all day leaves nothing behind. */
-                if (!c->bytes) {
+                if (!c->queues) {
                         *pp = c->next;
                         free(c);
                 }
@@ -116,17 +125,25 @@ tether_ret_t tether_data_queue_create(tether_user_client *uc, uint32_t type, siz
         tether_data_queue *q = calloc(1, sizeof(*q));
         if (!q)
                 return TETHER_ERR_NO_MEMORY;
-        q->session = env_caller_id(user_client_caller(uc));
-        tether_ret_t r = charge(q->session, cap);
-        if (r == TETHER_SUCCESS) {
+        q->caller = user_client_caller(uc);
+        uint64_t session = env_caller_id(q->caller);
+        tether_ret_t r = charge(session, cap);
+        bool bytes_charged = r == TETHER_SUCCESS, fd_charged = false;
+        /* The memfd stays open, to be passed whenever the client maps it:
+         * in tetherd that is an fd of the caller's uid's share. */
+        if (r == TETHER_SUCCESS)
+                fd_charged = (r = env_caller_charge_fds(q->caller, 1)) == TETHER_SUCCESS;
+        if (r == TETHER_SUCCESS)
                 r = tether_memory_create(dq_memory_size(cap), "tether-data-queue", &q->mem);
-                if (r != TETHER_SUCCESS)
-                        uncharge(q->session, cap);
-        }
         if (r != TETHER_SUCCESS) {
+                if (fd_charged)
+                        env_caller_charge_fds(q->caller, -1);
+                if (bytes_charged)
+                        uncharge(session, cap);
                 free(q);
                 return r;
         }
+        env_caller_ref(q->caller);
         q->uc = uc;
         q->type = type;
         q->capacity = cap;
@@ -141,8 +158,10 @@ tether_ret_t tether_data_queue_create(tether_user_client *uc, uint32_t type, siz
 
 static void queue_free(tether_data_queue *q)
 {
-        uncharge(q->session, q->capacity);
         tether_memory_unref(q->mem);
+        env_caller_charge_fds(q->caller, -1);
+        uncharge(env_caller_id(q->caller), q->capacity);
+        env_caller_unref(q->caller);
         free(q);
 }
 

@@ -543,6 +543,9 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
         uc->id = atomic_fetch_add(&next_uc_id, 1);
         uc->ops = ops;
         uc->task = *env_caller_task(req->caller);
+        /* Before the driver's callbacks: a data queue made in start() is
+         * charged to the caller. */
+        uc->caller = env_caller_ref(req->caller);
         uc->src.fd = req->fds[0];
         uc->src.fn = uc_readable;
         r = ops->init_with_task ? ops->init_with_task(uc, &uc->task, req->type) : TETHER_SUCCESS;
@@ -554,12 +557,13 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
                 r = TETHER_ERR_NO_RESOURCES;
         }
         if (r != TETHER_SUCCESS) {
+                data_queue_free_all(&uc->queues); /* made by a start() that failed after */
+                env_caller_unref(uc->caller);
                 free(uc->priv);
                 free(uc);
                 return r;
         }
         uc->svc = service_ref(s);
-        uc->caller = env_caller_ref(req->caller);
         uc->exclusive = req->options & TETHER_OPEN_EXCLUSIVE;
         if (uc->exclusive)
                 s->exclusive = true;

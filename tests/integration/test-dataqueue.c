@@ -425,6 +425,47 @@ static void queues_are_bounded_per_connection_and_per_session(void **state)
                 tether_service_close(more[i]);
         tether_session_close(s2);
         tether_session_close(s);
+
+        /* Queues per session, however small: each holds an fd in the
+         * driver's process. */
+        s = harness_session(&H);
+        tether_connect *full[TETHER_DATA_QUEUES_PER_SESSION / TETHER_DATA_QUEUES_PER_CONNECTION + 1];
+        size_t nfull = sizeof(full) / sizeof(full[0]);
+        for (size_t i = 0; i < nfull; i++) {
+                full[i] = open_example(s);
+                for (uint32_t t = 0; t < TETHER_DATA_QUEUES_PER_CONNECTION; t++)
+                        assert_int_equal(q_create(full[i], t, 4096, NULL),
+                                         i < nfull - 1 ? TETHER_SUCCESS : TETHER_ERR_NO_RESOURCES);
+        }
+        /* A connection whose start() makes a queue cannot be opened then. */
+        tether_connect *streaming = NULL;
+        assert_int_equal(tether_service_open(s, harness_find(s, "ExampleDriver"), EXAMPLE_CLIENT_STREAMING, 0,
+                                             &streaming),
+                         TETHER_ERR_NO_RESOURCES);
+        tether_service_close(full[0]);
+        assert_int_equal(q_create(full[nfull - 1], 0, 4096, NULL), TETHER_SUCCESS);
+        assert_int_equal(tether_service_open(s, harness_find(s, "ExampleDriver"), EXAMPLE_CLIENT_STREAMING, 0,
+                                             &streaming),
+                         TETHER_SUCCESS);
+        tether_session_close(s);
+}
+
+/* ---- a queue made in the user client's start() ---- */
+
+static void a_queue_made_in_start_is_there_before_any_call(void **state)
+{
+        tether_session *s = harness_session(&H);
+        tether_connect *c = NULL;
+        assert_int_equal(tether_service_open(s, harness_find(s, "ExampleDriver"), EXAMPLE_CLIENT_STREAMING, 0, &c),
+                         TETHER_SUCCESS);
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        tether_mapped_queue *q = NULL;
+        assert_int_equal(tether_data_queue_map(c, EXAMPLE_EVENT_QUEUE, port, NULL, NULL, &q), TETHER_SUCCESS);
+        assert_int_equal(q_produce(c, EXAMPLE_EVENT_QUEUE, 50000, 32, 0, NULL, NULL), TETHER_SUCCESS);
+        consume(q, true, 0, 50000, 32, 30000);
+        assert_empty(q);
+        tether_session_close(s);
 }
 
 /* ---- mapping: what is refused, and handles that die ---- */
@@ -638,6 +679,7 @@ int main(void)
                 cmocka_unit_test(peek_short_buffers_and_dropping),
                 cmocka_unit_test(a_queue_the_driver_corrupted_is_refused),
                 cmocka_unit_test(queues_are_bounded_per_connection_and_per_session),
+                cmocka_unit_test(a_queue_made_in_start_is_there_before_any_call),
                 cmocka_unit_test(mapping_rules_and_dead_handles),
                 cmocka_unit_test(closing_mid_stream_leaves_the_driver_serving),
                 cmocka_unit_test(a_hostile_client_scribbling_its_queue_hurts_no_one),
