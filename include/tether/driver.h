@@ -244,7 +244,9 @@ typedef struct tether_data_queue tether_data_queue;
 #define TETHER_DATA_QUEUE_MAX_ITEM(capacity) ((capacity) / 2u - 8u)
 #endif
 /* Bounds on what the queues of one connection, and of one session's
- * connections to this driver process, may hold (docs/limits.md). */
+ * connections to this driver process, may hold (docs/limits.md). Each
+ * queue also holds an fd of the driver's process: inside tetherd, one of
+ * the caller's uid's share. */
 #define TETHER_DATA_QUEUES_PER_CONNECTION      8u
 #define TETHER_DATA_QUEUE_BYTES_PER_CONNECTION (16u << 20)
 #define TETHER_DATA_QUEUE_BYTES_PER_SESSION    (64u << 20)

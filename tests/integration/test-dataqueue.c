@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -450,6 +451,85 @@ static void queues_are_bounded_per_connection_and_per_session(void **state)
         tether_session_close(s);
 }
 
+/* ---- a queue's fd, in tetherd, is its caller's uid's ---- */
+
+static bool in_process(void)
+{
+        const char *v = getenv("TETHER_IN_PROCESS");
+        return v && *v && strcmp(v, "0");
+}
+
+/* As uid 65534: six connections, then queues until refused (48 at most).
+ * Exit 0 if what happened is what the mode says should. */
+static int make_queues_as_nobody(const char *sock)
+{
+        tether_session *s = NULL;
+        tether_value *m = NULL;
+        uint64_t svc = 0;
+        if (tether_session_open(sock, &s) != TETHER_SUCCESS || tether_service_matching("ExampleDriver", &m) ||
+            tether_get_matching_service(s, m, &svc) != TETHER_SUCCESS)
+                return 1;
+        tether_connect *c[6];
+        for (int i = 0; i < 6; i++)
+                if (tether_service_open(s, svc, EXAMPLE_CLIENT, 0, &c[i]) != TETHER_SUCCESS)
+                        return 2;
+        int made = 0;
+        tether_ret_t r = TETHER_SUCCESS;
+        while (made < 48 && (r = q_create(c[made / 8], (uint32_t)made % 8, 4096, NULL)) == TETHER_SUCCESS)
+                made++;
+        printf("nobody made %d queues (%s)\n", made, tether_ret_name(r));
+        fflush(stdout);
+        if (!in_process())
+                return made == 48 ? 0 : 3; /* a host's fds are its own: the session bound only */
+        /* tetherd's fds: its share of them ran out first, and a closed
+         * connection gives its queues' back. */
+        if (r != TETHER_ERR_NO_RESOURCES || made < 8 || made >= 48)
+                return 4;
+        tether_service_close(c[0]);
+        if (made / 8 == 0 || q_create(c[made / 8], (uint32_t)made % 8, 4096, NULL) != TETHER_SUCCESS)
+                return 5;
+        tether_session_close(s);
+        return 0;
+}
+
+typedef struct fd_count {
+        const harness *h;
+        int want;
+} fd_count;
+
+static bool fds_back(void *arg)
+{
+        fd_count *f = arg;
+        return harness_fd_count(f->h) <= f->want;
+}
+
+static void queue_fds_count_against_the_uid_in_tetherd(void **state)
+{
+        if (geteuid() != 0) {
+                print_message("skipped: needs root (to be uid 65534)\n");
+                skip();
+        }
+        harness L = { .nofile = 256 };
+        assert_int_equal(harness_start(&L), 0);
+        int before = harness_fd_count(&L);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(100);
+                _exit(make_queues_as_nobody(L.sock));
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        /* Nothing of the client's is left in tetherd. */
+        fd_count f = { &L, before };
+        assert_true(harness_wait(fds_back, &f, 5000));
+        assert_int_equal(harness_stop(&L), 0);
+}
+
 /* ---- a queue made in the user client's start() ---- */
 
 static void a_queue_made_in_start_is_there_before_any_call(void **state)
@@ -680,6 +760,7 @@ int main(void)
                 cmocka_unit_test(a_queue_the_driver_corrupted_is_refused),
                 cmocka_unit_test(queues_are_bounded_per_connection_and_per_session),
                 cmocka_unit_test(a_queue_made_in_start_is_there_before_any_call),
+                cmocka_unit_test(queue_fds_count_against_the_uid_in_tetherd),
                 cmocka_unit_test(mapping_rules_and_dead_handles),
                 cmocka_unit_test(closing_mid_stream_leaves_the_driver_serving),
                 cmocka_unit_test(a_hostile_client_scribbling_its_queue_hurts_no_one),
