@@ -143,33 +143,58 @@ static tether_ret_t example_start(tether_service *svc)
         return r;
 }
 
-/* setProperties: check everything first, apply only when all of it is
- * good, so a refused request changes nothing. */
-static tether_ret_t example_set_properties(tether_service *svc, const tether_value *dict)
+/* Locked refuses every new open and HoldDeviceStart stalls every device's
+ * start: either lets its writer deny the driver to every other user, and
+ * the socket is open to all of them. So they are administrators' (root,
+ * or tetherd's admin group), as an I/O Kit driver keeps such a switch
+ * behind clientHasPrivilege. BaudRate and Greeting are anyone's. */
+static bool admin_only(const char *key)
 {
+        return !strcmp(key, EXAMPLE_PROP_LOCKED) || !strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START);
+}
+
+/* setProperties: check everything first, apply only when all of it is
+ * good, so a refused request changes nothing. Each refusal says why: the
+ * writer sees the error and this text (tether reg set prints both). */
+static tether_ret_t example_set_properties(tether_service *svc, const tether_task *caller, const tether_value *dict)
+{
+        bool admin = tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR) == TETHER_SUCCESS;
         for (size_t i = 0; i < tether_value_count(dict); i++) {
                 const char *key;
                 tether_value *v;
                 tether_value_dict_entry(dict, i, &key, &v);
+                /* Privilege before the value: whoever may not set a key
+                 * learns nothing about what it would take. */
+                if (admin_only(key) && !admin)
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_PRIVILEGED,
+                                                     "%s may be set by an administrator only (root, or tetherd's "
+                                                     "admin group); uid %u is not one",
+                                                     key, (unsigned)caller->uid);
                 if (!strcmp(key, EXAMPLE_PROP_BAUD_RATE)) {
-                        uint64_t rate;
-                        if (tether_value_get_uint(v, &rate) != TETHER_SUCCESS)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                        uint64_t rate = 0;
                         bool ok = false;
-                        for (size_t k = 0; k < sizeof(standard_rates) / sizeof(standard_rates[0]); k++)
-                                ok |= rate == standard_rates[k];
+                        if (tether_value_get_uint(v, &rate) == TETHER_SUCCESS)
+                                for (size_t k = 0; k < sizeof(standard_rates) / sizeof(standard_rates[0]); k++)
+                                        ok |= rate == standard_rates[k];
                         if (!ok)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                             "BaudRate must be a standard rate: 300, 1200, 2400, 4800, "
+                                                             "9600, 19200, 38400, 57600 or 115200");
                 } else if (!strcmp(key, EXAMPLE_PROP_GREETING)) {
                         const char *s;
                         if (tether_value_get_string(v, &s) != TETHER_SUCCESS || !*s || strlen(s) > 64)
-                                return TETHER_ERR_BAD_ARGUMENT;
-                } else if (!strcmp(key, EXAMPLE_PROP_LOCKED) || !strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START)) {
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                             "Greeting must be a string of 1 to 64 bytes");
+                } else if (admin_only(key)) {
                         bool b;
                         if (tether_value_get_bool(v, &b) != TETHER_SUCCESS)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "%s must be a boolean", key);
+                } else if (!strcmp(key, "Model")) {
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE, "Model is read-only");
                 } else {
-                        return TETHER_ERR_NOT_WRITABLE; /* Model and unknown keys */
+                        /* The key as sent: the writer's typo is the point. */
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE,
+                                                     "ExampleDriver has no writable property \"%s\"", key);
                 }
         }
         for (size_t i = 0; i < tether_value_count(dict); i++) {
@@ -713,6 +738,11 @@ const tether_driver example_driver = {
 
 /* ==== ExampleDevice: a driver for the nubs ExampleDriver publishes ==== */
 
+
+typedef struct example_device {
+        uint64_t ticks;              /* EXAMPLE_DEVICE_PROP_TICKS */
+} example_device;
+
 static tether_ret_t device_start(tether_service *svc)
 {
         hold_wait(svc);
@@ -721,7 +751,136 @@ static tether_ret_t device_start(tether_service *svc)
         if (r == TETHER_SUCCESS)
                 r = tether_service_set_property(svc, "Unit", unit);
         tether_value_unref(unit);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property_uint(svc, EXAMPLE_DEVICE_PROP_TICKS, 0, 64);
+        if (r != TETHER_SUCCESS)
+                tether_service_log(svc, TETHER_LOG_ERROR, "cannot start: %s", tether_strerror(r));
         return r;
+}
+
+/*
+ * A ticker per connection: a periodic timer, the TICK call it completes,
+ * and its count. The timer is made on the first TICK and freed in the
+ * connection's stop(). Who completes the call:
+ *   - the timer's callback, after `want` ticks (SUCCESS);
+ *   - TICK_CANCEL (ABORTED);
+ *   - the timer's callback told TETHER_ERR_ABORTED: the service is being
+ *     terminated. That comes before this connection's stop(), so the call
+ *     is completed there, and the client hears of it.
+ * A connection closed with a TICK running: stop() frees the timer (no
+ * callback), and the call is dropped with its connection.
+ */
+typedef struct device_client {
+        tether_timer *ticker;
+        tether_async_ref ref;
+        bool running;                /* ref accepted and not yet completed */
+        uint64_t ticks, want;
+} device_client;
+
+static void tick_done(device_client *c, tether_ret_t result)
+{
+        if (!c->running)
+                return;
+        c->running = false;
+        tether_async_complete(&c->ref, result, &c->ticks, 1);
+}
+
+static void tick(tether_service *svc, tether_timer *t, void *refcon, tether_ret_t status)
+{
+        device_client *c = refcon;
+        if (status != TETHER_SUCCESS) {
+                tether_service_log(svc, TETHER_LOG_INFO, "ticker stopped after %llu ticks: %s",
+                                   (unsigned long long)c->ticks, tether_strerror(status));
+                tick_done(c, status);
+                return;
+        }
+        if (!c->running) {
+                /* Cancelled, completed or aborted, yet called: the timer
+                 * API promises this never happens (the tests look for it). */
+                tether_service_log(svc, TETHER_LOG_WARNING, "tick with no TICK call running");
+                tether_timer_cancel(t);
+                return;
+        }
+        example_device *d = tether_service_priv(svc);
+        c->ticks++;
+        tether_service_set_property_uint(svc, EXAMPLE_DEVICE_PROP_TICKS, ++d->ticks, 64);
+        if (c->ticks == c->want) {
+                tether_timer_cancel(t);
+                tick_done(c, TETHER_SUCCESS);
+        }
+}
+
+static tether_ret_t d_tick(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        device_client *c = tether_user_client_priv(target);
+        uint64_t period = a->scalar_input[0], count = a->scalar_input[1];
+        if (!a->async_ref || period < EXAMPLE_TICK_MIN_MS || period > EXAMPLE_TICK_MAX_MS || !count ||
+            count > EXAMPLE_TICK_MAX_COUNT)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!svc)
+                return TETHER_ERR_NOT_ATTACHED;
+        if (c->running)
+                return TETHER_ERR_BUSY;
+        tether_ret_t r = c->ticker ? TETHER_SUCCESS : tether_timer_create(svc, tick, c, &c->ticker);
+        if (r == TETHER_SUCCESS)
+                r = tether_timer_arm_periodic(c->ticker, (uint32_t)period);
+        if (r != TETHER_SUCCESS)
+                return r;
+        c->ref = *a->async_ref;
+        c->ticks = 0;
+        c->want = count;
+        c->running = true;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t d_tick_cancel(void *target, void *ref, tether_method_args *a)
+{
+        device_client *c = tether_user_client_priv(target);
+        if (!c->running)
+                return TETHER_ERR_NOT_FOUND;
+        tether_timer_cancel(c->ticker);
+        a->scalar_output[0] = c->ticks;
+        tick_done(c, TETHER_ERR_ABORTED);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t d_log(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        uint64_t count = a->scalar_input[1];
+        tether_log_level level;
+        switch (a->scalar_input[0]) {
+        case EXAMPLE_LOG_ERROR:
+                level = TETHER_LOG_ERROR;
+                break;
+        case EXAMPLE_LOG_WARNING:
+                level = TETHER_LOG_WARNING;
+                break;
+        case EXAMPLE_LOG_INFO:
+                level = TETHER_LOG_INFO;
+                break;
+        case EXAMPLE_LOG_DEBUG:
+                level = TETHER_LOG_DEBUG;
+                break;
+        default:
+                return TETHER_ERR_BAD_ARGUMENT;
+        }
+        if (count > 1000)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!svc)
+                return TETHER_ERR_NOT_ATTACHED;
+        for (uint64_t i = 0; i < count; i++)
+                tether_service_log(svc, level, "log line %llu of %llu for client pid %d",
+                                   (unsigned long long)i + 1, (unsigned long long)count, (int)a->task->pid);
+        return TETHER_SUCCESS;
+}
+
+static void device_uc_stop(tether_user_client *uc)
+{
+        device_client *c = tether_user_client_priv(uc);
+        tether_timer_free(c->ticker);
+        c->ticker = NULL;
 }
 
 static tether_ret_t d_get_unit(void *target, void *ref, tether_method_args *a)
@@ -735,14 +894,25 @@ static tether_ret_t d_get_unit(void *target, void *ref, tether_method_args *a)
         return r;
 }
 
-static const tether_method_dispatch device_methods[] = {
+static const tether_method_dispatch device_methods[EXAMPLE_DEVICE_SELECTOR_COUNT] = {
         [EXAMPLE_DEVICE_GET_UNIT] = { d_get_unit, 0, 0, 1, 0, 0 },
+        [EXAMPLE_DEVICE_TICK] = { d_tick, 2, 0, 0, 0, TETHER_METHOD_ALLOW_ASYNC },
+        [EXAMPLE_DEVICE_TICK_CANCEL] = { d_tick_cancel, 0, 0, 1, 0, 0 },
+        [EXAMPLE_DEVICE_LOG] = { d_log, 2, 0, 0, 0, 0 },
+};
+
+static const char *const device_method_names[EXAMPLE_DEVICE_SELECTOR_COUNT] = {
+        [EXAMPLE_DEVICE_GET_UNIT] = "getUnit", [EXAMPLE_DEVICE_TICK] = "tick",
+        [EXAMPLE_DEVICE_TICK_CANCEL] = "tickCancel", [EXAMPLE_DEVICE_LOG] = "log",
 };
 
 static const tether_user_client_ops device_client_ops = {
         .class_name = "ExampleDeviceUserClient",
+        .priv_size = sizeof(device_client),
+        .stop = device_uc_stop,
         .methods = device_methods,
-        .method_count = sizeof(device_methods) / sizeof(device_methods[0]),
+        .method_count = EXAMPLE_DEVICE_SELECTOR_COUNT,
+        .method_names = device_method_names,
 };
 
 static tether_ret_t device_new_user_client(tether_service *svc, uint32_t type, const tether_user_client_ops **ret)
@@ -754,6 +924,7 @@ static tether_ret_t device_new_user_client(tether_service *svc, uint32_t type, c
 const tether_driver example_device_driver = {
         .name = "org.tether.example.device",
         .class_name = "ExampleDevice",
+        .priv_size = sizeof(example_device),
         .start = device_start,
         .new_user_client = device_new_user_client,
 };

@@ -23,6 +23,7 @@
  * A slow callback delays only its own service.
  */
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,13 +48,36 @@ typedef struct tether_service tether_service;
 typedef struct tether_user_client tether_user_client;
 typedef struct tether_memory tether_memory;
 
-/* Who opened a connection: from SO_PEERCRED and the session handshake. */
+/*
+ * Who is asking: the client that opened a connection (init_with_task, every
+ * method call's args->task, tether_user_client_task) or that writes
+ * properties (set_properties). One notion for both: pid, uid and gid from
+ * SO_PEERCRED of the client's session, its word size from the session's
+ * handshake, and the privileges tetherd granted it. tetherd fills it in;
+ * a driver in its own process gets tetherd's word for it.
+ */
 typedef struct tether_task {
         pid_t pid;
         uid_t uid;
         gid_t gid;
         uint32_t abi_word_bits; /* 32 or 64: the word size the client was built for */
+        uint32_t privileges;    /* TETHER_PRIVILEGE_*: ask tether_task_has_privilege() */
 } tether_task;
+
+/*
+ * An administrator (kIOClientPrivilegeAdministrator): uid 0, or a member of
+ * tetherd's admin group, `tether-admin` unless tetherd --admin-group names
+ * another (its gid, or a group of its passwd entry, as the manifest's
+ * access lists count groups; docs/bundles.md). What TETHER_METHOD_ADMIN
+ * asks of a caller, and what a driver asks before an administrator-only
+ * property write.
+ */
+#define TETHER_PRIVILEGE_ADMINISTRATOR (1u << 0)
+
+/* IOUserClient::clientHasPrivilege: TETHER_SUCCESS if task holds privilege,
+ * TETHER_ERR_NOT_PRIVILEGED if not, TETHER_ERR_BAD_ARGUMENT for a NULL task
+ * or a privilege tether does not know. */
+tether_ret_t tether_task_has_privilege(const tether_task *task, uint32_t privilege);
 
 /* ==== Legacy KPI: IOExternalMethod ==== */
 
@@ -136,7 +160,8 @@ typedef tether_ret_t (*tether_dispatch_function)(void *target, void *reference,
 
 /* Per-method policy, checked by tetherd before the function runs. */
 #define TETHER_METHOD_ALLOW_ASYNC     (1u << 0) /* may be called async; else refused */
-#define TETHER_METHOD_ADMIN           (1u << 1) /* caller must be root: else NOT_PRIVILEGED */
+#define TETHER_METHOD_ADMIN           (1u << 1) /* caller must be an administrator
+                                                 * (TETHER_PRIVILEGE_ADMINISTRATOR): else NOT_PRIVILEGED */
 #define TETHER_METHOD_TARGET_PROVIDER (1u << 2) /* target is the provider service */
 
 typedef struct tether_method_dispatch {
@@ -309,11 +334,17 @@ typedef struct tether_driver {
         /* The service is being terminated (provider gone or daemon exit). */
         void (*stop)(tether_service *svc);
 
-        /* IORegistryEntry::setProperties. dict holds only keys the client
-         * asked to set. Validate every key, type and range; apply with
-         * tether_service_set_property(). Return an error to refuse the
-         * whole request (nothing applied). NULL: writes are UNSUPPORTED. */
-        tether_ret_t (*set_properties)(tether_service *svc, const tether_value *dict);
+        /* IORegistryEntry::setProperties. caller is who writes (valid
+         * during the call): the socket is open to every local user, so a
+         * key that changes what others get (a lock, a hold) should ask
+         * tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR)
+         * first, as an I/O Kit driver asks clientHasPrivilege. dict holds
+         * only keys the client asked to set. Validate every key, type and
+         * range; apply with tether_service_set_property(). Return an error
+         * to refuse the whole request (nothing applied), best through
+         * tether_service_refuse(), which tells the writer why. NULL:
+         * writes are UNSUPPORTED. */
+        tether_ret_t (*set_properties)(tether_service *svc, const tether_task *caller, const tether_value *dict);
 
         /* newUserClient: the ops for a connection of this type, or an error. */
         tether_ret_t (*new_user_client)(tether_service *svc, uint32_t type,
@@ -361,6 +392,24 @@ tether_ret_t tether_service_set_property_bool(tether_service *svc, const char *k
 /* A referenced snapshot of one property. */
 tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, tether_value **ret);
 
+/*
+ * Why set_properties refuses, for the writer to read (`tether reg set`
+ * prints it; tether_registry_entry_set_properties_why() returns it):
+ *     return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "Units must be C or F");
+ * Returns err, so the hook can return it; err must be an error
+ * (TETHER_ERR_BAD_ARGUMENT otherwise, and nothing is kept). The reason is
+ * printf-formatted text: past TETHER_MAX_REASON bytes it is cut (at a
+ * character boundary) and the driver named in a log line; control
+ * characters and bytes that are not UTF-8 become '?'. Called again, the
+ * last reason counts. Outside set_properties (or once the hook returns
+ * success) it is dropped: a reason goes only with a refused write.
+ */
+#ifndef TETHER_MAX_REASON
+#define TETHER_MAX_REASON 200u
+#endif
+tether_ret_t tether_service_refuse(tether_service *svc, tether_ret_t err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* Publish a nub below svc (as a bus driver does for a device it found);
  * drivers are matched against it at once. class_name and name are required,
  * location may be NULL, props may be NULL.
@@ -379,17 +428,116 @@ tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_n
  * notifications go out. */
 tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id);
 
-/* Run fn(svc, ctx) on svc's work loop after delay_ms (0: as soon as the
- * loop is free). The I/O Kit analogue is an IOTimerEventSource. Work still
- * scheduled when the service stops is dropped without being called: a
- * driver that allocated ctx frees what is outstanding in its stop(). */
+/*
+ * Run fn(svc, ctx) on svc's work loop after delay_ms (0: as soon as the
+ * loop is free). Callable from any thread: it is how a driver's own
+ * thread hands work to its loop. It cannot be cancelled; for a timeout,
+ * a periodic job, or anything that must be told the service went away,
+ * use a timer (below).
+ * At stop: work that has not run when the service starts to stop is
+ * dropped, never called, not after stop() either. So stop() sees exactly
+ * what is outstanding: a driver that allocated ctx keeps track of it and
+ * frees it there (drivers/example/api.c, the delayed adds); the runtime
+ * frees its own part. Called on the loop once the service has started to
+ * stop (from a stop(), say), it returns TETHER_ERR_NOT_ATTACHED and ctx
+ * stays the caller's; a driver's own threads are its to end in stop().
+ */
 tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
                                      void (*fn)(tether_service *svc, void *ctx), void *ctx);
 
+/* ==== Timers: IOTimerEventSource, DriverKit's IOTimerDispatchSource ==== */
+
+/*
+ * A timer belongs to a service and calls its callback on the service's
+ * work loop, one callback at a time with everything else the driver does,
+ * as an IOTimerEventSource's action runs with its work loop's gate closed.
+ *
+ *   status TETHER_SUCCESS        it fired.
+ *   status TETHER_ERR_ABORTED    the service is stopping (or its start()
+ *                                failed) while the timer was armed: it is
+ *                                disarmed and told, once, so its owner can
+ *                                let go of refcon. This comes before any
+ *                                stop(), user clients' and the driver's, so
+ *                                what refcon points to is still intact. No
+ *                                callback ever comes after.
+ *
+ * A timer fires at most once per arming (periodic: once per period); it
+ * never fires early. The callback may re-arm, cancel or free its own timer,
+ * or any other. Every function here must be called on the service's work
+ * loop (from a driver callback): elsewhere it returns
+ * TETHER_ERR_NOT_PERMITTED, and tether_timer_free does nothing (and logs),
+ * since a callback might be running. A driver's own thread gets onto the
+ * loop with tether_service_schedule.
+ *
+ * Cost: a service holds at most TETHER_MAX_TIMERS_PER_SERVICE timers at once
+ * (made and not freed; TETHER_ERR_NO_RESOURCES past it): a driver that
+ * needs more keeps its own queue behind one timer. Each is a small
+ * allocation and, while armed, one entry in the loop's heap: arming,
+ * re-arming and cancelling cost O(log n) and leave nothing behind.
+ */
+#define TETHER_MAX_TIMERS_PER_SERVICE 256u
+
+typedef struct tether_timer tether_timer;
+typedef void (*tether_timer_fn)(tether_service *svc, tether_timer *timer, void *refcon,
+                                tether_ret_t status);
+
+/* A disarmed timer of svc. TETHER_ERR_NOT_ATTACHED once svc has started to
+ * stop (logged, naming the driver). */
+tether_ret_t tether_timer_create(tether_service *svc, tether_timer_fn fn, void *refcon,
+                                 tether_timer **ret_timer);
+/* Fire once, delay_ms from now (0: on the loop's next turn). Re-arming
+ * replaces whatever was pending, one-shot or periodic (setTimeoutMS). On
+ * a service that has started to stop: TETHER_ERR_NOT_ATTACHED, logged with
+ * the driver's name, and the timer stays disarmed. */
+tether_ret_t tether_timer_arm(tether_timer *timer, uint32_t delay_ms);
+/* Fire every period_ms (>= 1), the first time period_ms from now, until
+ * cancelled, re-armed or freed. The period is kept from one due time to
+ * the next, so it does not drift; periods missed while the loop was busy
+ * are skipped, not run in a burst. Errors as tether_timer_arm. */
+tether_ret_t tether_timer_arm_periodic(tether_timer *timer, uint32_t period_ms);
+/* Disarm (cancelTimeout): the callback is not called for what was
+ * pending. A disarmed timer may be armed again. Cancelling one that is
+ * not armed is fine. */
+tether_ret_t tether_timer_cancel(tether_timer *timer);
+/* Armed and not yet fired (periodic: until cancelled). */
+bool tether_timer_is_armed(tether_timer *timer);
+/* Cancel without a callback and free it; NULL is fine. Allowed inside the
+ * timer's own callback (the memory goes when the callback returns).
+ * Timers a driver never frees go with its service. */
+void tether_timer_free(tether_timer *timer);
+
+/* ==== Logging ==== */
+
+/* syslog's numbers, as tetherd's own lines use. */
+typedef enum tether_log_level {
+        TETHER_LOG_ERROR = 3,
+        TETHER_LOG_WARNING = 4,
+        TETHER_LOG_INFO = 6,
+        TETHER_LOG_DEBUG = 7,
+} tether_log_level;
+
+/*
+ * One line in tetherd's log, wherever the driver runs (a driver host's
+ * stderr is tetherd's), naming the service, as
+ *     tetherd: warning: bundle org.tether.example: ExampleDriver (0x2a): ...
+ * Debug lines show only when tetherd runs with --verbose or TETHER_LOG=debug.
+ * Rate-limited per service, as tetherd limits what it says about a client:
+ * 10 lines per 5 s, then one "N messages suppressed" line when the next gets
+ * through or the service stops. Control characters in the message become
+ * '?', so a line cannot pretend to be another. Any thread. Returns
+ * TETHER_ERR_BAD_ARGUMENT for a NULL svc or fmt or an unknown level, else
+ * TETHER_SUCCESS (also when the line was filtered or suppressed).
+ */
+tether_ret_t tether_service_log(tether_service *svc, tether_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+tether_ret_t tether_service_logv(tether_service *svc, tether_log_level level, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
+
 /* ==== Bundles ==== */
 
-/* The driver ABI a bundle's library was built for; a host refuses another. */
-#define TETHER_DRIVER_ABI 1u
+/* The driver ABI a bundle's library was built for; a host refuses another.
+ * 2: set_properties is told who writes, tether_task has privileges. */
+#define TETHER_DRIVER_ABI 2u
 
 typedef struct tether_bundle_entry {
         uint32_t abi;                          /* TETHER_DRIVER_ABI when built */

@@ -101,8 +101,22 @@ tether_ret_t tether_registry_entry_from_path(tether_session *s, const char *path
 tether_ret_t tether_registry_entry_get_properties(tether_session *s, uint64_t id, tether_value **ret_dict);
 tether_ret_t tether_registry_entry_get_property(tether_session *s, uint64_t id, const char *key,
                                                 tether_value **ret);
-/* The driver validates and applies all of dict, or refuses it whole. */
+/* The driver validates and applies all of dict, or refuses it whole. It
+ * knows who writes (this process's uid, gid and pid, from the socket) and
+ * may keep keys to administrators (root, or members of tetherd's admin
+ * group): TETHER_ERR_NOT_PRIVILEGED for others. A bundle's access policy
+ * may keep a service's writes to some users (docs/bundles.md). */
 tether_ret_t tether_registry_entry_set_properties(tether_session *s, uint64_t id, const tether_value *dict);
+/* The same; on failure, if ret_why is not NULL, *ret_why is why, in the
+ * driver's (or tetherd's) words: "Units must be C or F" where the error
+ * alone says BadArgument. malloc()ed, "" if none was given; at most
+ * TETHER_MAX_REASON bytes of UTF-8 without control characters (libtether
+ * drops a reason that is not), so it is safe to print. NULL on success. */
+#ifndef TETHER_MAX_REASON
+#define TETHER_MAX_REASON 200u
+#endif
+tether_ret_t tether_registry_entry_set_properties_why(tether_session *s, uint64_t id, const tether_value *dict,
+                                                     char **ret_why);
 
 /* ---- matching ---- */
 

@@ -30,12 +30,14 @@
 #include "usbtmc/usbtmc.h"
 #include "usbtmc/backend-libusb.h"
 #include "wire/message.h"
+#include "wire/reason.h"
 
 #include <sys/socket.h>
 
 #define CHANNEL_FD 3
 
 static tether_service *svc;                /* the one service this host runs */
+static const char *bundle_id;              /* argv[1], from tetherd: its lines name it */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* everything below */
 static tether_value *table;                /* the service's property table, as this host set it */
 static tether_value *provider;             /* the nub's table, as it was at start */
@@ -498,19 +500,21 @@ typedef struct job {
         uint16_t type;
         uint32_t serial;
         tether_value *dict;
+        tether_task writer;        /* SET_PROPERTIES */
 } job;
 
 static void run_job(void *arg)
 {
         job *j = arg;
         tether_ret_t r = TETHER_SUCCESS;
+        char reason[WIRE_MAX_REASON + 1] = "";
         switch (j->type) {
         case WIRE_HOST_START:
                 r = service_run_start(svc);
                 svc->started = r == TETHER_SUCCESS;
                 break;
         case WIRE_HOST_SET_PROPERTIES:
-                r = service_set_properties(svc, j->dict);
+                r = service_set_properties(svc, &j->writer, j->dict, reason);
                 break;
         case WIRE_HOST_TERMINATE:
                 service_run_stop(svc);
@@ -518,7 +522,15 @@ static void run_job(void *arg)
         default: /* PING: the loop is alive */
                 break;
         }
-        reply(j->type, j->serial, r);
+        if (reason[0] && r != TETHER_SUCCESS) {
+                /* The driver's reason goes with its verdict, for tetherd to pass on. */
+                wire_msg m;
+                wire_msg_init(&m, j->type | WIRE_REPLY_FLAG, j->serial, r);
+                wire_put_bytes(&m, reason, strlen(reason));
+                send_msg(&m, -1);
+        } else {
+                reply(j->type, j->serial, r);
+        }
         if (j->type == WIRE_HOST_START && r != TETHER_SUCCESS)
                 exit(0); /* tetherd tries the next driver; nothing here to keep */
         if (j->type == WIRE_HOST_TERMINATE)
@@ -527,12 +539,14 @@ static void run_job(void *arg)
         free(j);
 }
 
-static tether_ret_t post(uint16_t type, uint32_t serial, tether_value *dict)
+static tether_ret_t post(uint16_t type, uint32_t serial, tether_value *dict, const tether_task *writer)
 {
         job *j = malloc(sizeof(*j));
         if (!j)
                 return TETHER_ERR_NO_MEMORY;
         *j = (job){ .type = type, .serial = serial, .dict = dict };
+        if (writer)
+                j->writer = *writer;
         tether_ret_t r = svc ? workloop_post(svc->loop, 0, run_job, j) : TETHER_ERR_NOT_READY;
         if (r != TETHER_SUCCESS)
                 free(j);
@@ -570,9 +584,11 @@ static tether_ret_t start(uint64_t id, const tether_value *what, int lib_fd)
         s->id = id;
         s->class_name = drv->class_name;
         s->driver = drv;
+        service_runtime_init(s, bundle_id);
         s->priv = calloc(1, drv->priv_size ? drv->priv_size : 1);
         tether_ret_t r = s->priv ? workloop_new(drv->class_name, &s->loop) : TETHER_ERR_NO_MEMORY;
         if (r != TETHER_SUCCESS) {
+                log_limit_destroy(&s->log);
                 free(s->priv);
                 free(s);
                 return r;
@@ -588,8 +604,8 @@ static tether_ret_t start(uint64_t id, const tether_value *what, int lib_fd)
 static void open_connection(uint32_t serial, wire_reader *rd, int fd)
 {
         uint64_t session = wire_get_u64(rd);
-        tether_task task = { .pid = (int32_t)wire_get_u32(rd), .uid = wire_get_u32(rd), .gid = wire_get_u32(rd) };
-        task.abi_word_bits = wire_get_u32(rd);
+        tether_task task;
+        wire_get_task(rd, &task);
         uint32_t type = wire_get_u32(rd), options = wire_get_u32(rd);
         env_caller *c = NULL;
         open_request *req = NULL;
@@ -634,7 +650,7 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
                 if (fd >= 0)
                         close(fd); /* loaded, or not: the mapping is what stays */
                 if (r == TETHER_SUCCESS)
-                        r = post(h->type, h->serial, NULL);
+                        r = post(h->type, h->serial, NULL, NULL);
                 if (r != TETHER_SUCCESS) {
                         reply(h->type, h->serial, r);
                         exit(0);
@@ -644,16 +660,18 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
         if (fd >= 0)
                 close(fd);
         switch (h->type) {
-        case WIRE_HOST_SET_PROPERTIES:
-                (void)wire_get_bytes(rd, 16); /* the writer: for the hook, in time */
-                r = wire_get_value(rd, &v);
-                if (r == TETHER_SUCCESS && (r = post(h->type, h->serial, v)) == TETHER_SUCCESS)
+        case WIRE_HOST_SET_PROPERTIES: {
+                tether_task writer;
+                wire_get_task(rd, &writer);
+                r = rd->bad ? TETHER_ERR_BAD_ARGUMENT : wire_get_value(rd, &v);
+                if (r == TETHER_SUCCESS && (r = post(h->type, h->serial, v, &writer)) == TETHER_SUCCESS)
                         return;
                 tether_value_unref(v);
                 break;
+        }
         case WIRE_HOST_TERMINATE:
         case WIRE_HOST_PING:
-                r = post(h->type, h->serial, NULL);
+                r = post(h->type, h->serial, NULL, NULL);
                 if (r == TETHER_SUCCESS)
                         return;
                 break;
@@ -674,6 +692,8 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
 int main(int argc, char **argv)
 {
         log_init_from_env();
+        if (argc > 1)
+                bundle_id = argv[1];
         signal(SIGPIPE, SIG_IGN);
         /* Devices come as fds from tetherd (tether_service_open_provider_device):
          * nothing here scans the bus, whatever a driver's libusb_init would do. */

@@ -7,11 +7,27 @@
  */
 #include "host/runtime.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "host/probes.h"
 #include "wire/message.h"
+#include "wire/reason.h"
+
+_Static_assert(TETHER_MAX_REASON == WIRE_MAX_REASON, "the driver API's bound is the wire's");
+
+void service_runtime_init(tether_service *s, const char *bundle_id)
+{
+        log_limit_init(&s->log);
+        if (bundle_id)
+                snprintf(s->log_who, sizeof(s->log_who), "bundle %s: %s (0x%llx)", bundle_id, s->class_name,
+                         (unsigned long long)s->id);
+        else
+                snprintf(s->log_who, sizeof(s->log_who), "%s (0x%llx)", s->class_name, (unsigned long long)s->id);
+}
 
 tether_service *service_ref(tether_service *s)
 {
@@ -26,6 +42,9 @@ tether_service *service_unref(tether_service *s)
                 return NULL;
         env_service_release(s);
         workloop_free(s->loop);
+        service_timers_release(s);
+        log_limit_flush(&s->log, s->log_who);
+        log_limit_destroy(&s->log);
         tether_value_unref(s->staged);
         free(s->priv);
         free(s);
@@ -37,7 +56,13 @@ tether_ret_t service_run_start(tether_service *s)
         probe_current.service_id = s->id; /* this loop serves only s */
         if (s->terminated)
                 return TETHER_ERR_ABORTED;
-        return s->driver->start ? s->driver->start(s) : TETHER_SUCCESS;
+        tether_ret_t r = s->driver->start ? s->driver->start(s) : TETHER_SUCCESS;
+        if (r != TETHER_SUCCESS) {
+                /* No stop() follows a failed start: timers it left armed are
+                 * told now, and can be armed no more. */
+                service_timers_abort(s);
+        }
+        return r;
 }
 
 bool service_run_stop(tether_service *s)
@@ -45,9 +70,13 @@ bool service_run_stop(tether_service *s)
         if (s->terminated)
                 return false;
         s->terminated = true;
+        /* Timers first, while every stop() is still to come: an owner told
+         * its timer is aborted finds its state as it left it. */
+        service_timers_abort(s);
         user_client_stop_all(s);
         if (s->started && s->driver->stop)
                 s->driver->stop(s);
+        log_limit_flush(&s->log, s->log_who); /* its last word: what was held back */
         return true;
 }
 
@@ -59,8 +88,10 @@ void service_finish_if_idle(tether_service *s)
 
 /* ---- properties ---- */
 
-tether_ret_t service_set_properties(tether_service *s, const tether_value *dict)
+tether_ret_t service_set_properties(tether_service *s, const tether_task *caller, const tether_value *dict,
+                                    char *reason)
 {
+        reason[0] = '\0';
         if (s->terminated)
                 return TETHER_ERR_NOT_ATTACHED;
         if (!s->driver->set_properties)
@@ -68,11 +99,52 @@ tether_ret_t service_set_properties(tether_service *s, const tether_value *dict)
         tether_ret_t r = tether_value_new_dict(&s->staged);
         if (r != TETHER_SUCCESS)
                 return r;
-        r = s->driver->set_properties(s, dict);
-        if (r == TETHER_SUCCESS)
+        s->refusal = reason;
+        r = s->driver->set_properties(s, caller, dict);
+        s->refusal = NULL;
+        if (r == TETHER_SUCCESS) {
+                reason[0] = '\0'; /* a reason goes only with a refusal */
                 r = env_service_apply(s, s->staged);
+        }
         s->staged = tether_value_unref(s->staged);
         return r;
+}
+
+tether_ret_t tether_service_refuse(tether_service *svc, tether_ret_t err, const char *fmt, ...)
+{
+        if (err == TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* Only the hook's own thread may write the reason: it is the hook's. */
+        if (!svc || !fmt || !svc->refusal || !workloop_on_thread(svc->loop))
+                return err;
+        /* Formatted in full first, so a cut is noticed and its size told. */
+        char text[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return err;
+        bool cut = false;
+        wire_reason_clean(text, svc->refusal, &cut);
+        if (cut && !svc->refusal_cut_logged) {
+                svc->refusal_cut_logged = true;
+                log_warn("driver %s (%s): a refusal reason of %d bytes was cut to %u "
+                         "(TETHER_MAX_REASON; logged once per service)",
+                         svc->driver->name, svc->class_name, n, TETHER_MAX_REASON);
+        }
+        return err;
+}
+
+/* ---- who asks ---- */
+
+tether_ret_t tether_task_has_privilege(const tether_task *task, uint32_t privilege)
+{
+        if (!task || privilege != TETHER_PRIVILEGE_ADMINISTRATOR)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* tetherd decided when the client came (uid 0, or its admin
+         * group): one decision, whichever process the driver runs in. */
+        return (task->privileges & privilege) ? TETHER_SUCCESS : TETHER_ERR_NOT_PRIVILEGED;
 }
 
 /* ---- the driver API ---- */
@@ -212,6 +284,13 @@ tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
 {
         if (!svc || !fn)
                 return TETHER_ERR_BAD_ARGUMENT;
+        /* Work a stopped service would drop: refused instead, so ctx stays
+         * with whoever can still free it. (Off the loop the flag cannot be
+         * read safely; such work is dropped when it comes due.) */
+        if (workloop_on_thread(svc->loop) && svc->terminated) {
+                service_log_bug(svc, "tether_service_schedule on a stopped service: refused (NotAttached)");
+                return TETHER_ERR_NOT_ATTACHED;
+        }
         scheduled *j = malloc(sizeof(*j));
         if (!j)
                 return TETHER_ERR_NO_MEMORY;

@@ -336,7 +336,8 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                         .user_client = uc,
                         .provider = uc->svc->terminated ? NULL : uc->svc,
                         .reference = NULL,
-                        .caller_is_admin = uc->task.uid == 0,
+                        .caller_is_admin = tether_task_has_privilege(&uc->task, TETHER_PRIVILEGE_ADMINISTRATOR) ==
+                                           TETHER_SUCCESS,
                 };
                 r = dispatch_check(uc->ops, &t, &args, &m);
         }
