@@ -20,6 +20,7 @@
 #include <tether/driver.h>
 
 #include "example/example.h"
+#include "example/queue.h"
 
 /* ---- the service ---- */
 
@@ -231,7 +232,13 @@ typedef struct example_client {
         char name[64];
         tether_memory *buffer;   /* EXAMPLE_MEMORY_BUFFER, made on first map */
         tether_memory *status;   /* EXAMPLE_MEMORY_STATUS */
+        example_streams streams; /* its data queues (queue.c) */
 } example_client;
+
+example_streams *example_streams_of(tether_user_client *uc)
+{
+        return &((example_client *)tether_user_client_priv(uc))->streams;
+}
 
 static tether_ret_t example_init_with_task(tether_user_client *uc, const tether_task *task, uint32_t type)
 {
@@ -251,7 +258,21 @@ static tether_ret_t example_uc_start(tether_user_client *uc, tether_service *pro
         if (tether_service_copy_property(provider, EXAMPLE_PROP_LOCKED, &locked) == TETHER_SUCCESS)
                 tether_value_get_bool(locked, &is_locked);
         tether_value_unref(locked);
-        return is_locked ? TETHER_ERR_NOT_PERMITTED : TETHER_SUCCESS;
+        if (is_locked)
+                return TETHER_ERR_NOT_PERMITTED;
+        example_streams_start(example_streams_of(uc), uc);
+        return TETHER_SUCCESS;
+}
+
+/* A connection that streams from the start: its queue is there before
+ * the client's first call (and counts against its bounds: too many, and
+ * the open fails). */
+static tether_ret_t example_streaming_uc_start(tether_user_client *uc, tether_service *provider)
+{
+        tether_ret_t r = example_uc_start(uc, provider);
+        if (r == TETHER_SUCCESS && (r = example_streams_start_queue(uc)) != TETHER_SUCCESS)
+                example_streams_stop(example_streams_of(uc));
+        return r;
 }
 
 static void example_uc_stop(tether_user_client *uc)
@@ -259,6 +280,7 @@ static void example_uc_stop(tether_user_client *uc)
         example_client *c = tether_user_client_priv(uc);
         c->buffer = tether_memory_unref(c->buffer);
         c->status = tether_memory_unref(c->status);
+        example_streams_stop(&c->streams);
 }
 
 static tether_ret_t example_memory(tether_user_client *uc, uint32_t type, uint32_t *options,
@@ -545,6 +567,12 @@ static const tether_method_dispatch example_methods[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_SUM] = { m_sum, V, 0, 1, 0, 0 },
         [EXAMPLE_PRODUCE] = { m_produce, 0, 0, 0, V, 0 },
         [EXAMPLE_ACQUIRE] = { m_acquire, 1, 0, 0, 0, 0 },
+        /* A queue's memory counts against the connection's and the
+         * session's data-queue bounds, so anyone may make one. */
+        [EXAMPLE_QUEUE_CREATE] = { example_m_queue_create, 2, 0, 1, 0, 0 },
+        [EXAMPLE_QUEUE_PRODUCE] = { example_m_queue_produce, 4, 0, 2, 0, 0 },
+        [EXAMPLE_QUEUE_STATS] = { example_m_queue_stats, 1, 0, 5, 0, 0 },
+        [EXAMPLE_QUEUE_DESTROY] = { example_m_queue_destroy, 1, 0, 0, 0, 0 },
 };
 
 static const char *const example_method_names[EXAMPLE_SELECTOR_COUNT] = {
@@ -553,7 +581,9 @@ static const char *const example_method_names[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_COUNT] = "count", [EXAMPLE_WHO_AM_I] = "whoAmI", [EXAMPLE_GET_BAUD_RATE] = "getBaudRate",
         [EXAMPLE_FILL_MEMORY] = "fillMemory", [EXAMPLE_PUBLISH_DEVICE] = "publishDevice",
         [EXAMPLE_REMOVE_DEVICE] = "removeDevice", [EXAMPLE_SUM] = "sum", [EXAMPLE_PRODUCE] = "produce",
-        [EXAMPLE_ACQUIRE] = "acquire",
+        [EXAMPLE_ACQUIRE] = "acquire", [EXAMPLE_QUEUE_CREATE] = "queueCreate",
+        [EXAMPLE_QUEUE_PRODUCE] = "queueProduce", [EXAMPLE_QUEUE_STATS] = "queueStats",
+        [EXAMPLE_QUEUE_DESTROY] = "queueDestroy",
 };
 
 static const tether_user_client_ops example_client_ops = {
@@ -561,6 +591,18 @@ static const tether_user_client_ops example_client_ops = {
         .priv_size = sizeof(example_client),
         .init_with_task = example_init_with_task,
         .start = example_uc_start,
+        .stop = example_uc_stop,
+        .methods = example_methods,
+        .method_count = EXAMPLE_SELECTOR_COUNT,
+        .method_names = example_method_names,
+        .client_memory_for_type = example_memory,
+};
+
+static const tether_user_client_ops example_streaming_ops = {
+        .class_name = "ExampleStreamingUserClient",
+        .priv_size = sizeof(example_client),
+        .init_with_task = example_init_with_task,
+        .start = example_streaming_uc_start,
         .stop = example_uc_stop,
         .methods = example_methods,
         .method_count = EXAMPLE_SELECTOR_COUNT,
@@ -672,6 +714,9 @@ static tether_ret_t example_new_user_client(tether_service *svc, uint32_t type, 
         switch (type) {
         case EXAMPLE_CLIENT:
                 *ret = &example_client_ops;
+                return TETHER_SUCCESS;
+        case EXAMPLE_CLIENT_STREAMING:
+                *ret = &example_streaming_ops;
                 return TETHER_SUCCESS;
         case EXAMPLE_CLIENT_LEGACY:
                 *ret = &example_legacy_ops;

@@ -237,6 +237,88 @@ tether_memory *tether_memory_unref(tether_memory *m);
 void *tether_memory_ptr(tether_memory *m);
 size_t tether_memory_size(tether_memory *m);
 
+/* ==== Data queues (IOSharedDataQueue, DriverKit's IODataQueueDispatchSource) ==== */
+
+/*
+ * A ring in memory shared with one connection's client, for a stream of
+ * items: the driver enqueues on its work loop, the client maps the queue
+ * (tether_data_queue_map() in tether.h) and dequeues with no message per
+ * item. The client is told when the queue goes from empty to non-empty
+ * (one message, however many items follow before it looks), never when an
+ * item lands in a queue that already had some. docs/dataqueue.md has the
+ * layout, the rules and where tether differs from I/O Kit.
+ *
+ * A full queue refuses: nothing is ever overwritten. The driver learns when
+ * there is room again from its serviced handler (DataServiced), which runs
+ * on the work loop once the client has drained a queue that refused an
+ * item to half its capacity; it is not called for a queue that refused
+ * nothing, and not after the queue or its user client is gone.
+ *
+ * The client writes half of the queue's header, and the driver trusts none
+ * of it: a head the client set to garbage breaks that queue for good
+ * (TETHER_ERR_IPC from every enqueue, one warning logged), never the driver.
+ */
+typedef struct tether_data_queue tether_data_queue;
+
+/* tether.h has these too, for clients. */
+#ifndef TETHER_DATA_QUEUE_MAX_CAPACITY
+#define TETHER_DATA_QUEUE_MIN_CAPACITY 4096u
+#define TETHER_DATA_QUEUE_MAX_CAPACITY (16u << 20)
+/* The largest item a queue of this capacity takes: half of it, less the
+ * item's 8-byte header. */
+#define TETHER_DATA_QUEUE_MAX_ITEM(capacity) ((capacity) / 2u - 8u)
+#endif
+/* Bounds on what the queues of one connection, and of one session's
+ * connections to this driver process, may hold (docs/limits.md). Each
+ * queue also holds an fd of the driver's process: inside tetherd, one of
+ * the caller's uid's share. */
+#define TETHER_DATA_QUEUES_PER_CONNECTION      8u
+#define TETHER_DATA_QUEUE_BYTES_PER_CONNECTION (16u << 20)
+#define TETHER_DATA_QUEUE_BYTES_PER_SESSION    (64u << 20)
+#define TETHER_DATA_QUEUES_PER_SESSION         64u
+
+typedef void (*tether_data_queue_serviced)(tether_data_queue *q, void *ctx);
+
+/*
+ * A queue of at least capacity bytes (rounded up to a power of two, at
+ * least TETHER_DATA_QUEUE_MIN_CAPACITY) for uc's client, who maps it as
+ * `type` (a number of the driver's choosing, one queue per type and
+ * connection). serviced may be NULL. Call it on the work loop, e.g. from the
+ * user client's start() or a method. Its memory counts against the bounds
+ * above (TETHER_ERR_NO_RESOURCES past them); TETHER_ERR_BAD_ARGUMENT for a
+ * capacity over TETHER_DATA_QUEUE_MAX_CAPACITY or a type uc already has.
+ * The queue is uc's: it goes when uc's stop() has returned, if the driver
+ * has not destroyed it before.
+ */
+tether_ret_t tether_data_queue_create(tether_user_client *uc, uint32_t type, size_t capacity,
+                                      tether_data_queue_serviced serviced, void *ctx,
+                                      tether_data_queue **ret);
+/*
+ * Copy one item of len bytes (0 ... TETHER_DATA_QUEUE_MAX_ITEM) into the
+ * queue, on the work loop. TETHER_ERR_NO_SPACE: it does not fit now (wait
+ * for the serviced handler); TETHER_ERR_IPC: the client broke the queue;
+ * TETHER_ERR_NOT_ATTACHED: the connection is closing or its provider was
+ * terminated. The data-available message, when one is due, is sent from
+ * here; a client that has not mapped the queue yet gets none (it finds the
+ * items when it maps it).
+ */
+tether_ret_t tether_data_queue_enqueue(tether_data_queue *q, const void *data, size_t len);
+/*
+ * DriverKit's EnqueueWithCoalesce and SendDataAvailable: the same enqueue,
+ * but a data-available message that falls due is held back until
+ * tether_data_queue_send_data_available() (which sends nothing if none is
+ * due), so a burst of items costs the client one wake-up. Send before the
+ * callback that enqueued returns: the client may be asleep on the empty
+ * queue, waiting for exactly that message.
+ */
+tether_ret_t tether_data_queue_enqueue_coalesced(tether_data_queue *q, const void *data, size_t len);
+void tether_data_queue_send_data_available(tether_data_queue *q);
+/* Its capacity in bytes (0 for NULL). */
+size_t tether_data_queue_capacity(tether_data_queue *q);
+/* Before its user client's stop() returns, if at all. A client that mapped
+ * it keeps its mapping but gets nothing more. */
+void tether_data_queue_destroy(tether_data_queue *q);
+
 /* ==== Drivers and services ==== */
 
 typedef struct tether_driver {

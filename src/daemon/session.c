@@ -144,6 +144,14 @@ void env_caller_client_fd_passed(env_caller *c)
         budget_release_fds(c->budget, 1);
 }
 
+tether_ret_t env_caller_charge_fds(env_caller *c, int n)
+{
+        if (n > 0)
+                return budget_charge_fds(c->budget, (unsigned)n);
+        budget_release_fds(c->budget, (unsigned)-n);
+        return TETHER_SUCCESS;
+}
+
 void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
                    const wire_msg *body_or_null, int fd)
 {

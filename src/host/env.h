@@ -42,6 +42,11 @@ void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint6
 void env_caller_connection_closed(env_caller *c);
 /* The client's end of an opened connection is gone from this process. */
 void env_caller_client_fd_passed(env_caller *c);
+/* fds this process holds for c beyond its connections (a data queue's
+ * memfd): n > 0 takes them, n < 0 gives them back. tetherd charges them to
+ * c's uid as it does connections (TETHER_ERR_NO_RESOURCES past its share);
+ * a driver host has no uid budgets and only counts them per session. */
+tether_ret_t env_caller_charge_fds(env_caller *c, int n);
 
 #define env_warn(c, ...) log_limited(env_caller_log(c), LOG_LVL_WARN, env_caller_who(c), __VA_ARGS__)
 

@@ -47,9 +47,15 @@ enum wire_type {
         WIRE_CLOSE,              /* -> result, then tetherd closes the socket */
         WIRE_MAP_MEMORY,         /* u32 type, u32 options -> u64 size, u32 options + fd */
         WIRE_SET_BUFFER,         /* u32 slot (0 in, 1 out), u32 0, + sealed memfd -> result */
+        /* data queues (numbered apart, so other messages can be added above) */
+        WIRE_DATA_QUEUE_MAP = 40,/* u32 type, u32 0, u64 port id (0: none), u64 cookie
+                                  * -> u64 size, u32 capacity, u32 0 + the queue's memfd */
+        WIRE_DATA_QUEUE_SERVICED = 41, /* u32 type, u32 0: the client drained a refused producer's
+                                        * queue; never answered */
         /* port */
         WIRE_NOTIFY_SERVICE = 64,/* u64 notification cookie, u32 type, u32 0, u64 service id */
         WIRE_NOTIFY_ASYNC,       /* u64 ref[8], i32 result, u32 count, u64 args[count] */
+        WIRE_NOTIFY_DATA_QUEUE = 72, /* u64 cookie, u32 type, u32 0: a data queue has data */
         /* probe (docs/wire.md has the layouts) */
         WIRE_PROBE_CALL = 80,    /* a user-client call, after it returned */
         WIRE_PROBE_USB,          /* a USBTMC transfer, after it finished */
