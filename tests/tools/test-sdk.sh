@@ -8,10 +8,16 @@
 # running tetherd with `tether driver load`, matched against an
 # ExampleDeviceNub with Unit 42, opened and called (hello-client), its
 # properties read and written with `tether reg`, and unloaded with a
-# connection open. Every wait polls with a deadline.
-# Usage: test-sdk.sh BUILD_ROOT TETHERD TETHER EXAMPLE_DEVICES HELLO_CLIENT EXAMPLE_SOURCE
+# connection open. Then examples/first-driver, docs/first-driver.md's
+# driver, the same way: every excerpt the guide quotes compared with its
+# file, the copy built against the scratch root (bundle, first-client, and
+# its unit test, run), installed, loaded, read through both channels, its
+# properties written as root and as nobody (the access policy, the
+# administrator-only key, the driver's reasons), unloaded.
+# Every wait polls with a deadline.
+# Usage: test-sdk.sh BUILD_ROOT TETHERD TETHER EXAMPLE_DEVICES HELLO_CLIENT EXAMPLE_SOURCE FIRST_SOURCE GUIDE
 set -u
-build=$1 tetherd=$2 tether=$3 devices=$4 client=$5 example=$6
+build=$1 tetherd=$2 tether=$3 devices=$4 client=$5 example=$6 first=$7 guide=$8
 unset TETHER_DRIVERS # this test says which folders tetherd loads
 # meson test points the loader at the build tree; what runs against the SDK
 # must find the scratch root's libraries (the build's own programs have
@@ -66,7 +72,28 @@ run() {
   rc=$?
   out=$(cat "$dir/out") err=$(cat "$dir/err")
 }
-in_registry() { "$tether" reg -c HelloDriver 2>/dev/null | grep -q "<class HelloDriver,"; }
+# In the registry, and started: "active", not "!active" (start() still running).
+in_registry() { "$tether" reg -c HelloDriver 2>/dev/null | grep -q "<class HelloDriver, .*, matched, active,"; }
+first_in_registry() { "$tether" reg -c FirstDriver 2>/dev/null | grep -q "<class FirstDriver, .*, matched, active,"; }
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+
+# ---- docs/first-driver.md quotes the example's files as they are ----
+# A code block introduced by a link to examples/first-driver/FILE#Lm-Ln
+# must be lines m to n of FILE, byte for byte.
+step "docs/first-driver.md's excerpts against examples/first-driver"
+excerpts=0
+while IFS=$'\t' read -r at file from to; do
+  want=$(sed -n "${from},${to}p" "$first/$file")
+  got=$(awk -v at="$at" 'NR > at && /^```/ { if (inside) exit; inside = 1; next } inside { print }' "$guide")
+  [ -n "$want" ] && [ "$got" = "$want" ] \
+    || fail "docs/first-driver.md line $at quotes $file lines $from-$to, which now read:
+$want
+  the guide has:
+$got"
+  excerpts=$((excerpts + 1))
+done < <(grep -no '](\.\./examples/first-driver/[^)#]*#L[0-9]*-L[0-9]*)' "$guide" \
+  | sed -E 's|^([0-9]+):\]\(\.\./examples/first-driver/([^#]+)#L([0-9]+)-L([0-9]+)\)$|\1\t\2\t\3\t\4|')
+[ $excerpts -ge 8 ] || fail "docs/first-driver.md: only $excerpts excerpts found (linked as ](../examples/first-driver/FILE#Lm-Ln))"
 
 # ---- the SDK, installed into a scratch root ----
 step "meson install into a scratch root"
@@ -143,6 +170,38 @@ asan=$(ldd "$hlib" | awk '$1 ~ /^libasan/ {print $3}')
 meson test -C "$dir/hello-build" --wrapper "$preload" --print-errorlogs >"$dir/hello-test.log" 2>&1 \
   || fail "meson test of hello-driver: $(tail -30 "$dir/hello-test.log")"
 grep -Eq '^1/1 hello +OK' "$dir/hello-test.log" || fail "hello-driver's test did not run: $(cat "$dir/hello-test.log")"
+
+# ---- examples/first-driver: the guide's driver, client and unit test ----
+step "build examples/first-driver against the scratch root, run its unit test"
+cp -r "$first" "$dir/first-driver"
+rm -rf "$dir/first-driver/build"
+# first-client links libtether, whose .pc requires libcbor's (for static
+# links): the system's pkg-config folder holding it, and nothing else of it.
+cborpc=$(env -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_PATH -u PKG_CONFIG_SYSROOT_DIR pkg-config --variable=pcfiledir libcbor) \
+  || fail "pkg-config finds no libcbor"
+PKG_CONFIG_LIBDIR=$pcdir:$cborpc meson setup "$dir/first-build" "$dir/first-driver" -Dwerror=true \
+  >"$dir/first-setup.log" 2>&1 || fail "meson setup of first-driver: $(tail -20 "$dir/first-setup.log")"
+PKG_CONFIG_LIBDIR=$pcdir:$cborpc meson compile -C "$dir/first-build" >"$dir/first-compile.log" 2>&1 \
+  || fail "meson compile of first-driver: $(tail -30 "$dir/first-compile.log")"
+for f in first.c first-client.c test-first.c; do
+  line=$(jq -r --arg f "$f" '.[] | select(.file | endswith("/" + $f)) | .command' "$dir/first-build/compile_commands.json")
+  grep -Fq -- "-I$incdir " <<<"$line " || fail "$f was not compiled with -I$incdir: $line"
+  grep -Fq -- "-I$srcroot" <<<"$line" && fail "$f's compile line names the source tree: $line"
+done
+[ "$(nm -D --defined-only "$dir/first-build/first.so" | awk '{print $3}')" = tether_bundle ] \
+  || fail "first.so should export tether_bundle and nothing else"
+for p in first-client test-first; do
+  where=$(ldd "$dir/first-build/$p" | awk '$1 == "libtether.so.0" {print $3}')
+  [ "${where#"$root"/}" != "$where" ] || fail "$p loads libtether from '$where', not the scratch root"
+done
+meson test -C "$dir/first-build" --wrapper "$preload" --print-errorlogs >"$dir/first-test.log" 2>&1 \
+  || fail "meson test of first-driver: $(tail -30 "$dir/first-test.log")"
+grep -Eq '^1/1 first +OK' "$dir/first-test.log" || fail "first-driver's test did not run: $(cat "$dir/first-test.log")"
+DESTDIR=$dir/scratch meson install -C "$dir/first-build" --quiet >"$dir/first-install.log" 2>&1 \
+  || fail "meson install of first-driver: $(tail -20 "$dir/first-install.log")"
+first_bundle=$(find "$dir/scratch" -type d -name org.example.first.tether | head -n1)
+[ -n "$first_bundle" ] && [ -f "$first_bundle/manifest.json" ] && [ -f "$first_bundle/first.so" ] \
+  || fail "no org.example.first.tether with manifest.json and first.so under $dir/scratch"
 
 step "install the bundle into a scratch folder"
 DESTDIR=$dir/scratch meson install -C "$dir/hello-build" --quiet >"$dir/install2.log" 2>&1 \
@@ -231,9 +290,43 @@ exec 5>&- # the client calls again
 wait_exit "$holder" 10 || fail "hello-client hold did not finish"
 holder=
 grep -Fqx "after unload: NotAttached" "$dir/hold.out" || fail "call after unload: $(cat "$dir/hold.out")"
-poll 10 eval '! in_registry' || fail "HelloDriver still in the registry: $("$tether" reg -c HelloDriver)"
+poll 10 eval '! "$tether" reg -c HelloDriver | grep -q "<class HelloDriver,"' || fail "HelloDriver still in the registry: $("$tether" reg -c HelloDriver)"
 run "$tether" driver list --json
 jq -se 'all(.[]; .bundle != "org.example.hello")' <<<"$out" >/dev/null || fail "list after unload: $out"
+
+# ---- the guide's last steps: load, look, call, write, unload ----
+step "first-driver: tether driver load, reg, first-client, reg set, unload"
+run "$tether" driver load "$first_bundle"
+[ $rc -eq 0 ] && [ "$out" = "loaded $first_bundle" ] || fail "driver load of first-driver: $rc $out $err"
+poll 10 first_in_registry || fail "no FirstDriver 10 s after its load: $(grep -E 'org.example.first|error' "$dir/log")"
+run "$tether" reg -l -c FirstDriver
+for want in '"Units" = "C"' '"Calibration" = 0' '"Model" = "first-driver thermometer"' \
+  '"IOMatchCategory" = "org_example_first"' '"CFBundleIdentifier" = "org.example.first"'; do
+  grep -Fq -- "$want" <<<"$out" || fail "tether reg -l -c FirstDriver has no $want: $out"
+done
+run $preload "$dir/first-build/first-client"
+[ $rc -eq 0 ] && [ "$out" = $'reading: 21.500 C\n4 readings: 21.510 21.520 21.530 21.540 C' ] \
+  || fail "first-client: $rc $out $err"
+run nobody $preload "$dir/first-build/first-client"
+[ $rc -eq 1 ] && [ "$err" = "first-client: open: NotPrivileged (privilege violation)" ] \
+  || fail "first-client as nobody (the access policy keeps type 0 to root and plugdev): $rc $out $err"
+run "$tether" reg set FirstDriver Units K
+[ $rc -eq 1 ] && grep -Fq "refused Units = \"K\" (string): BadArgument (invalid argument): Units must be C or F" <<<"$err" \
+  || fail "Units K: $rc $out $err"
+run nobody "$tether" reg set FirstDriver Calibration 1
+[ $rc -eq 1 ] && grep -Fq "NotPrivileged (privilege violation): Calibration may be set by an administrator only" <<<"$err" \
+  || fail "Calibration as nobody: $rc $out $err"
+run nobody "$tether" reg set FirstDriver Units F
+[ $rc -eq 0 ] && grep -Fq 'accepted Units = "F" (string)' <<<"$out" || fail "Units F as nobody: $rc $out $err"
+run "$tether" reg set FirstDriver Calibration 1
+[ $rc -eq 0 ] && grep -Fq 'accepted Calibration = 1 (double)' <<<"$out" || fail "Calibration 1 as root: $rc $out $err"
+run $preload "$dir/first-build/first-client" 1
+[ $rc -eq 0 ] && [ "$out" = $'reading: 72.500 F\n1 readings: 72.518 F' ] || fail "first-client in F: $rc $out $err"
+run "$tether" driver unload org.example.first
+[ $rc -eq 0 ] && [ "$out" = "unloaded org.example.first" ] || fail "unload of first-driver: $rc $out $err"
+poll 10 eval '! "$tether" reg -c FirstDriver | grep -q "<class FirstDriver,"' || fail "FirstDriver still in the registry after its unload"
+wait_for "$dir/log" "FirstDriver \(0x[0-9a-f]+\): stopped after 7 readings" \
+  || fail "no 'stopped after 7 readings' from FirstDriver's stop(): $(grep FirstDriver "$dir/log")"
 
 step "SIGTERM"
 kill $pid
