@@ -873,9 +873,11 @@ static tether_ret_t check_folder(parser *p, int dirfd, const manifest *m)
         const char *base = strrchr(m->dir, '/') + 1;
         size_t id_len = strlen(m->bundle_id);
         if (strncmp(base, m->bundle_id, id_len) || strcmp(base + id_len, MANIFEST_FOLDER_SUFFIX)) {
+                /* Quoted whole: "org.example.first.tether", not "org.example.first".tether. */
+                char want[MANIFEST_MAX_BUNDLE_ID + sizeof(MANIFEST_FOLDER_SUFFIX)];
+                snprintf(want, sizeof(want), "%s" MANIFEST_FOLDER_SUFFIX, m->bundle_id);
                 shown b;
-                return fail(p, "the folder must be named %s" MANIFEST_FOLDER_SUFFIX " after the bundle id",
-                            show(&b, m->bundle_id));
+                return fail(p, "the folder must be named %s after the bundle id", show(&b, want));
         }
         const char *lib = strrchr(m->library, '/') + 1;
         struct stat st;

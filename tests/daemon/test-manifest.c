@@ -956,7 +956,7 @@ static void load_folder_name(void **state)
                 write_manifest(dir, WITH(""));
                 write_file(dir, "x.so", "", 0);
                 assert_int_equal(load(dir, &m, why), TETHER_ERR_BAD_ARGUMENT);
-                assert_string_equal(why, "the folder must be named \"org.t.x\".tether after the bundle id");
+                assert_string_equal(why, "the folder must be named \"org.t.x.tether\" after the bundle id");
                 free(dir);
         }
         /* A bad manifest on disk reports as manifest_parse does. */
