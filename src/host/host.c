@@ -149,6 +149,8 @@ static env_caller *callers;        /* lock: one record per session, while refere
 typedef struct port {
         uint64_t id, session;
         int fd;
+        bool overflowed;           /* full: dropping until it drains */
+        uint64_t dropped;          /* messages lost this overflow */
         struct port *next;
 } port;
 static port *ports;                /* lock */
@@ -272,15 +274,40 @@ bool env_caller_port_owned(env_caller *c, uint64_t port_id)
         return true;
 }
 
+static env_caller *find_caller_locked(uint64_t session)
+{
+        for (env_caller *c = callers; c; c = c->next)
+                if (c->id == session)
+                        return c;
+        return NULL;
+}
+
 tether_ret_t env_port_send(uint64_t port_id, const wire_msg *m)
 {
         pthread_mutex_lock(&lock);
         port *p = find_port_locked(port_id);
         /* Never blocks: the port's socket is non-blocking, as tetherd's own
-         * end is (a client that does not drain its port loses messages). */
+         * end is. A client that does not drain its port loses messages, and
+         * nothing is queued for it here: said once an overflow, as tetherd
+         * says it, and what it lost once it reads again. */
         tether_ret_t r = p ? wire_send(p->fd, m, -1) : TETHER_ERR_NOT_ATTACHED;
+        env_caller *c = p ? find_caller_locked(p->session) : NULL;
+        if (r == TETHER_ERR_NOT_RESPONDING) {
+                if (!p->overflowed && c)
+                        env_warn(c, "client pid %d: notification port %llu is full; dropping messages until it drains",
+                                 (int)c->task.pid, (unsigned long long)p->id);
+                p->overflowed = true;
+                p->dropped++;
+                r = TETHER_ERR_NO_SPACE;
+        } else if (r == TETHER_SUCCESS && p->overflowed) {
+                if (c)
+                        env_warn(c, "client pid %d: notification port %llu drained; %llu messages were dropped",
+                                 (int)c->task.pid, (unsigned long long)p->id, (unsigned long long)p->dropped);
+                p->overflowed = false;
+                p->dropped = 0;
+        }
         pthread_mutex_unlock(&lock);
-        return r == TETHER_ERR_NOT_RESPONDING ? TETHER_SUCCESS : r;
+        return r == TETHER_SUCCESS || r == TETHER_ERR_NO_SPACE ? r : TETHER_ERR_NOT_ATTACHED;
 }
 
 static void forget_session(uint64_t session)
