@@ -124,15 +124,25 @@ static int next_timeout(workloop *wl)
         return t;
 }
 
-/* Run the jobs that are due. Once finishing, every queued job runs at once,
- * timers included: jobs hold references that only running them releases,
- * and each checks whether its service is still alive before calling a
- * driver. Returns true when the loop should exit. */
+/* Run the jobs that were due when this round began. Not the ones they
+ * post: a job that posts its successor with no delay (a stream sending
+ * results as fast as it can) would otherwise keep the loop here for good,
+ * and the service's connections would go unread; the successor runs in
+ * the next round, after the loop has looked at its sockets. Once
+ * finishing, every queued job runs at once, timers included: jobs hold
+ * references that only running them releases, and each checks whether its
+ * service is still alive before calling a driver. Returns true when the
+ * loop should exit. */
 static bool run_due(workloop *wl)
 {
+        uint64_t now = now_ns();
+        pthread_mutex_lock(&wl->lock);
+        uint64_t posted_before = wl->next_seq;
+        pthread_mutex_unlock(&wl->lock);
         for (;;) {
                 pthread_mutex_lock(&wl->lock);
-                if (!wl->n_jobs || (!wl->finishing && wl->jobs[0].due_ns > now_ns())) {
+                if (!wl->n_jobs ||
+                    (!wl->finishing && (wl->jobs[0].due_ns > now || wl->jobs[0].seq >= posted_before))) {
                         bool exit_now = wl->finishing && !wl->n_jobs;
                         pthread_mutex_unlock(&wl->lock);
                         return exit_now;
