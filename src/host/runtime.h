@@ -84,8 +84,10 @@ void user_client_stop_all(tether_service *s);
 void user_client_free_all(tether_service *s);
 /* Any thread: send m, a NOTIFY_ASYNC built for ref, to the client's port
  * if ref is open, and close ref if last; tether_async_send()'s results
- * (driver.h). */
+ * (driver.h). On TETHER_ERR_NOT_ATTACHED, *ret_connection_closed says
+ * whether the connection (true) or its client's port (false) went. */
 struct wire_msg;
-tether_ret_t user_client_async_send(const tether_async_ref *ref, const struct wire_msg *m, bool last);
+tether_ret_t user_client_async_send(const tether_async_ref *ref, const struct wire_msg *m, bool last,
+                                    bool *ret_connection_closed);
 
 #endif

@@ -251,12 +251,14 @@ tether_ret_t tether_async_send(const tether_async_ref *ref, tether_ret_t result,
         wire_put_u32(&m, 0);
         wire_put_bytes(&m, args, count * sizeof(uint64_t));
         wire_msg_finish(&m);
-        tether_ret_t r = user_client_async_send(ref, &m, last);
+        bool conn_closed = false;
+        tether_ret_t r = user_client_async_send(ref, &m, last, &conn_closed);
         if (r == TETHER_ERR_NOT_ATTACHED) {
                 const char *driver = loop_service ? loop_service->driver->name : "(not on a work loop)";
                 log_limited(&closed_log, LOG_LVL_INFO, "drivers' late async results",
-                            "driver %s: async result for connection %llu, which has closed: dropped (NotAttached)",
-                            driver, (unsigned long long)ref->connection);
+                            "driver %s: async result for connection %llu, %s: dropped (NotAttached)", driver,
+                            (unsigned long long)ref->connection,
+                            conn_closed ? "which has closed" : "whose client closed the notification port");
         }
         /* Probes see what reached the client's port, as the client would. */
         if (r == TETHER_SUCCESS && probe_on())

@@ -175,12 +175,14 @@ static tether_ret_t uc_async_cancel(tether_user_client *uc, wire_reader *rd)
         return r;
 }
 
-tether_ret_t user_client_async_send(const tether_async_ref *ref, const wire_msg *m, bool last)
+tether_ret_t user_client_async_send(const tether_async_ref *ref, const wire_msg *m, bool last,
+                                    bool *ret_connection_closed)
 {
         pthread_mutex_lock(&uc_table_lock);
         tether_user_client *uc = uc_table_find_locked(ref->connection);
         async_open **link = uc ? uc_async_find_locked(uc, ref->words[0], ref->words[1]) : NULL;
         tether_ret_t r;
+        *ret_connection_closed = !uc;
         if (!uc) {
                 r = TETHER_ERR_NOT_ATTACHED;
         } else if (!link) {
