@@ -149,9 +149,11 @@ typedef struct tether_method_dispatch {
         uint32_t flags;                      /* TETHER_METHOD_* */
 } tether_method_dispatch;
 
-/* An async reference: where and how to deliver a completion. Copy freely. */
+/* An async reference: where its results go. A plain value: copy it, keep
+ * the copy for as long as the reference is open, send on the copy. */
 typedef struct tether_async_ref {
-        uint64_t words[TETHER_ASYNC_REF_COUNT]; /* [0] port, [1] callback, [2] refcon, ... */
+        uint64_t words[TETHER_ASYNC_REF_COUNT]; /* the client's, echoed in each result: [0] its port,
+                                                 * [1] its token for (callback, refcon) */
         uint64_t connection;                    /* tetherd's id of the user client */
 } tether_async_ref;
 
@@ -163,10 +165,12 @@ typedef struct tether_async_ref {
  * cancels it (tether_async_cancel), or when its connection or its port
  * closes. A stream (a device pushing samples) is one reference and many
  * results; an async call that answers once sends one last result
- * (tether_async_complete). While open, a reference counts against its
- * connection's and session's bounds on outstanding async calls (64 / 256,
- * docs/limits.md): a stream that never ends holds its place until the
- * connection closes.
+ * (tether_async_complete). A method that returns an error opened nothing:
+ * its reference is closed, whatever it sent on it. While open, a reference
+ * counts against its connection's and session's bounds on outstanding
+ * async calls (64 / 256, docs/limits.md), so a call past them is refused
+ * before the method runs; a stream that never ends holds its place until
+ * the client cancels it or closes. docs/async.md has the whole model.
  *
  * Callable from any thread; results sent on one reference from one thread
  * (the service's work loop, typically a tether_service_schedule()
@@ -179,14 +183,18 @@ typedef struct tether_async_ref {
  *                            last), so later results may get through.
  *   TETHER_ERR_ABORTED       the client cancelled the reference: nothing
  *                            was sent, and the reference is closed. Stop.
- *   TETHER_ERR_NOT_ATTACHED  its connection or port has closed: nothing was
- *                            sent (the log says so once). Stop.
+ *   TETHER_ERR_NOT_ATTACHED  its connection or its client's port has
+ *                            closed: nothing was sent, and the log says so,
+ *                            naming the driver (a few lines a window, for
+ *                            all drivers of the process). Stop.
  *   TETHER_ERR_NOT_FOUND     the reference is not open: its last result
- *                            went already. Stop.
+ *                            went already, or its method refused the call.
+ *                            Stop.
  *   TETHER_ERR_BAD_ARGUMENT  ref NULL, count over TETHER_MAX_ASYNC_ARGS,
  *                            or args NULL with a count, or unknown flags.
- * A driver keeps no other state for the client's sake: on any error but
- * TETHER_ERR_NO_SPACE it frees what it kept for the reference.
+ * A driver keeps no other state for the client's sake: after its last
+ * result, whatever came of it, and on any error but TETHER_ERR_NO_SPACE,
+ * it frees what it kept for the reference.
  */
 #define TETHER_ASYNC_LAST (1u << 0) /* the reference's last result: it closes */
 

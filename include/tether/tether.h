@@ -152,11 +152,11 @@ tether_ret_t tether_call_struct_method(tether_connect *c, uint32_t selector,
                                        void *output, size_t *output_size);
 
 /*
- * Async calls and streams (IOConnectCallAsyncMethod). The call returns when
- * the method has accepted (or refused) it, and opens an async reference:
- * every result the driver sends on it arrives on port and runs
- * callback(refcon, ...) from tether_notification_port_dispatch(), in the
- * order the driver sent them. One result, for a method that answers once;
+ * Async calls and streams (IOConnectCallAsyncMethod, docs/async.md). The
+ * call returns when the method has accepted (or refused) it; accepted, it
+ * opens an async reference: every result the driver sends on it arrives on
+ * port and runs callback(refcon, ...) from tether_notification_port_dispatch(),
+ * in the order the driver sent them. One result, for a method that answers once;
  * many, for a stream (a device pushing samples). The reference stays open,
  * and callback registered, until
  *   - the driver sends its last result (which runs callback too),
@@ -165,9 +165,9 @@ tether_ret_t tether_call_struct_method(tether_connect *c, uint32_t selector,
  * While open it counts against c's and its session's bounds on
  * outstanding async calls (64 and 256): a call past them gets
  * TETHER_ERR_NO_RESOURCES. A port that is not drained loses results once
- * its socket is full, as a full Mach queue does: nothing is queued for it
- * in tetherd or the driver (whose send is told), and a stream's later
- * results arrive once it is read again. A last result lost so leaves its
+ * its socket is full (as I/O Kit's kIOUserNotifyOptionCanDrop does): nothing
+ * is queued for it in tetherd or the driver (whose send is told), and a
+ * stream's later results arrive once it is read again. A last result lost so leaves its
  * callback registered until c or port closes.
  */
 typedef void (*tether_async_callback)(void *refcon, tether_ret_t result,
@@ -184,10 +184,12 @@ tether_ret_t tether_call_async_method(tether_connect *c, uint32_t selector,
  * the port are discarded), and each one's driver is told at its next
  * result (TETHER_ERR_ABORTED), so it can stop. Until then the reference
  * still counts against the bounds. May be called from a callback, its own
- * included; called from another thread than the port's dispatcher, a
- * callback already running finishes. TETHER_ERR_NOT_FOUND if none was
- * open (a stream that ended already); TETHER_ERR_BAD_ARGUMENT for a stale
- * port or a NULL callback. */
+ * included. Called from another thread than the one dispatching port, it
+ * does not wait for that thread: a callback that dispatch has already
+ * taken a result for may still run once: free refcon on the dispatching
+ * thread, or once a dispatch begun after the cancel has returned. TETHER_ERR_NOT_FOUND if
+ * none was open (a stream that ended already, a call that was refused);
+ * TETHER_ERR_BAD_ARGUMENT for a stale port or a NULL callback. */
 tether_ret_t tether_async_cancel(tether_notification_port *port, tether_async_callback callback,
                                  void *refcon);
 

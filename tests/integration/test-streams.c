@@ -502,7 +502,8 @@ static void a_port_nobody_reads_loses_results_and_nothing_grows(void **state)
         long rss1 = rss_kib(drv);
         assert_true(stats_reached(&w));
         uint64_t dropped = w.now.v[EXAMPLE_STATS_DROPPED] - before.v[EXAMPLE_STATS_DROPPED];
-        print_message("%d calls beside the stream, slowest %llu ms; %llu of %d results dropped; driver RSS %ld -> %ld KiB\n",
+        print_message("%d calls beside the stream, slowest %llu ms; %llu of %d results dropped; "
+                      "driver RSS %ld -> %ld KiB\n",
                       calls, (unsigned long long)slowest, (unsigned long long)dropped, COUNT, rss0, rss1);
         /* The loop took turns: calls all along the stream, none held up. */
         assert_in_range(calls, 10, INT32_MAX);
