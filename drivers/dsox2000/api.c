@@ -32,6 +32,7 @@ typedef struct dso {
         libusb_context *usb_ctx;    /* when it is real */
         usbtmc_usb *usb_dev;
         tether_user_client *lock_owner;
+        struct digitize_job *digitizing; /* async digitizes scheduled and not yet run */
 } dso;
 
 static const char *const meas_names[DSO_MEAS_COUNT] = { "FREQuency", "PERiod", "VPP", "VMAX", "VMIN",
@@ -281,9 +282,15 @@ static tether_ret_t dso_start(tether_service *svc)
         dso_identity id;
         if (r == TETHER_SUCCESS)
                 r = dso_identify(&d->link, &id);
+        if (r != TETHER_SUCCESS)
+                tether_service_log(svc, TETHER_LOG_ERROR, "no answer to *IDN? from the instrument: %s",
+                                   tether_strerror(r));
         /* The USB ids say "Keysight USBTMC"; *IDN? says which instrument. */
-        if (r == TETHER_SUCCESS && strncmp(id.model, "DSO-X 2", 7) && strncmp(id.model, "MSO-X 2", 7))
+        if (r == TETHER_SUCCESS && strncmp(id.model, "DSO-X 2", 7) && strncmp(id.model, "MSO-X 2", 7)) {
+                tether_service_log(svc, TETHER_LOG_WARNING, "%s %s is not a DSO-X/MSO-X 2000: not driving it",
+                                   id.manufacturer, id.model);
                 r = TETHER_ERR_UNSUPPORTED;
+        }
         if (r == TETHER_SUCCESS)
                 r = dso_command(&d->link, "*CLS");
         if (r == TETHER_SUCCESS)
@@ -309,14 +316,23 @@ static tether_ret_t dso_start(tether_service *svc)
         }
         if (r == TETHER_SUCCESS)
                 r = refresh_settings(svc);
+        if (r == TETHER_SUCCESS)
+                tether_service_log(svc, TETHER_LOG_INFO, "%s %s, serial %s, firmware %s", id.manufacturer, id.model,
+                                   id.serial, id.firmware);
         if (r != TETHER_SUCCESS)
                 close_link(d);
         return r;
 }
 
+static void digitize_abort_all(dso *d);
+
 static void dso_stop(tether_service *svc)
 {
-        close_link(tether_service_priv(svc));
+        dso *d = tether_service_priv(svc);
+        /* Scheduled work that has not run by now never will: its callers
+         * are told, and its memory freed, here. */
+        digitize_abort_all(d);
+        close_link(d);
 }
 
 /* ---- the user client ---- */
@@ -386,13 +402,37 @@ static tether_ret_t digitize(dso *d, uint64_t mask)
 typedef struct digitize_job {
         tether_async_ref ref;
         uint64_t mask;
+        struct digitize_job *prev, *next; /* the scope's digitizing list */
 } digitize_job;
+
+static void digitize_unlink(dso *d, digitize_job *j)
+{
+        if (j->prev)
+                j->prev->next = j->next;
+        else
+                d->digitizing = j->next;
+        if (j->next)
+                j->next->prev = j->prev;
+}
+
+static void digitize_abort_all(dso *d)
+{
+        while (d->digitizing) {
+                digitize_job *j = d->digitizing;
+                uint64_t arg = j->mask;
+                digitize_unlink(d, j);
+                tether_async_complete(&j->ref, TETHER_ERR_ABORTED, &arg, 1);
+                free(j);
+        }
+}
 
 static void run_digitize(tether_service *svc, void *ctx)
 {
         digitize_job *j = ctx;
+        dso *d = tether_service_priv(svc);
         uint64_t arg = j->mask;
-        tether_ret_t r = digitize(tether_service_priv(svc), j->mask);
+        digitize_unlink(d, j);
+        tether_ret_t r = digitize(d, j->mask);
         tether_async_complete(&j->ref, r, &arg, 1);
         free(j);
 }
@@ -416,9 +456,16 @@ static tether_ret_t m_digitize(void *t, void *ref, tether_method_args *a)
         j->ref = *a->async_ref;
         j->mask = mask;
         r = tether_service_schedule(tether_user_client_provider(t), 0, run_digitize, j);
-        if (r != TETHER_SUCCESS)
+        if (r != TETHER_SUCCESS) {
                 free(j);
-        return r;
+                return r;
+        }
+        j->prev = NULL;
+        j->next = d->digitizing;
+        if (d->digitizing)
+                d->digitizing->prev = j;
+        d->digitizing = j;
+        return TETHER_SUCCESS;
 }
 
 static tether_ret_t channel_arg(uint64_t ch)

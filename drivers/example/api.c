@@ -787,6 +787,11 @@ const tether_driver example_driver = {
 
 /* ==== ExampleDevice: a driver for the nubs ExampleDriver publishes ==== */
 
+
+typedef struct example_device {
+        uint64_t ticks;              /* EXAMPLE_DEVICE_PROP_TICKS */
+} example_device;
+
 static tether_ret_t device_start(tether_service *svc)
 {
         hold_wait(svc);
@@ -795,7 +800,136 @@ static tether_ret_t device_start(tether_service *svc)
         if (r == TETHER_SUCCESS)
                 r = tether_service_set_property(svc, "Unit", unit);
         tether_value_unref(unit);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property_uint(svc, EXAMPLE_DEVICE_PROP_TICKS, 0, 64);
+        if (r != TETHER_SUCCESS)
+                tether_service_log(svc, TETHER_LOG_ERROR, "cannot start: %s", tether_strerror(r));
         return r;
+}
+
+/*
+ * A ticker per connection: a periodic timer, the TICK call it completes,
+ * and its count. The timer is made on the first TICK and freed in the
+ * connection's stop(). Who completes the call:
+ *   - the timer's callback, after `want` ticks (SUCCESS);
+ *   - TICK_CANCEL (ABORTED);
+ *   - the timer's callback told TETHER_ERR_ABORTED: the service is being
+ *     terminated. That comes before this connection's stop(), so the call
+ *     is completed there, and the client hears of it.
+ * A connection closed with a TICK running: stop() frees the timer (no
+ * callback), and the call is dropped with its connection.
+ */
+typedef struct device_client {
+        tether_timer *ticker;
+        tether_async_ref ref;
+        bool running;                /* ref accepted and not yet completed */
+        uint64_t ticks, want;
+} device_client;
+
+static void tick_done(device_client *c, tether_ret_t result)
+{
+        if (!c->running)
+                return;
+        c->running = false;
+        tether_async_complete(&c->ref, result, &c->ticks, 1);
+}
+
+static void tick(tether_service *svc, tether_timer *t, void *refcon, tether_ret_t status)
+{
+        device_client *c = refcon;
+        if (status != TETHER_SUCCESS) {
+                tether_service_log(svc, TETHER_LOG_INFO, "ticker stopped after %llu ticks: %s",
+                                   (unsigned long long)c->ticks, tether_strerror(status));
+                tick_done(c, status);
+                return;
+        }
+        if (!c->running) {
+                /* Cancelled, completed or aborted, yet called: the timer
+                 * API promises this never happens (the tests look for it). */
+                tether_service_log(svc, TETHER_LOG_WARNING, "tick with no TICK call running");
+                tether_timer_cancel(t);
+                return;
+        }
+        example_device *d = tether_service_priv(svc);
+        c->ticks++;
+        tether_service_set_property_uint(svc, EXAMPLE_DEVICE_PROP_TICKS, ++d->ticks, 64);
+        if (c->ticks == c->want) {
+                tether_timer_cancel(t);
+                tick_done(c, TETHER_SUCCESS);
+        }
+}
+
+static tether_ret_t d_tick(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        device_client *c = tether_user_client_priv(target);
+        uint64_t period = a->scalar_input[0], count = a->scalar_input[1];
+        if (!a->async_ref || period < EXAMPLE_TICK_MIN_MS || period > EXAMPLE_TICK_MAX_MS || !count ||
+            count > EXAMPLE_TICK_MAX_COUNT)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!svc)
+                return TETHER_ERR_NOT_ATTACHED;
+        if (c->running)
+                return TETHER_ERR_BUSY;
+        tether_ret_t r = c->ticker ? TETHER_SUCCESS : tether_timer_create(svc, tick, c, &c->ticker);
+        if (r == TETHER_SUCCESS)
+                r = tether_timer_arm_periodic(c->ticker, (uint32_t)period);
+        if (r != TETHER_SUCCESS)
+                return r;
+        c->ref = *a->async_ref;
+        c->ticks = 0;
+        c->want = count;
+        c->running = true;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t d_tick_cancel(void *target, void *ref, tether_method_args *a)
+{
+        device_client *c = tether_user_client_priv(target);
+        if (!c->running)
+                return TETHER_ERR_NOT_FOUND;
+        tether_timer_cancel(c->ticker);
+        a->scalar_output[0] = c->ticks;
+        tick_done(c, TETHER_ERR_ABORTED);
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t d_log(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        uint64_t count = a->scalar_input[1];
+        tether_log_level level;
+        switch (a->scalar_input[0]) {
+        case EXAMPLE_LOG_ERROR:
+                level = TETHER_LOG_ERROR;
+                break;
+        case EXAMPLE_LOG_WARNING:
+                level = TETHER_LOG_WARNING;
+                break;
+        case EXAMPLE_LOG_INFO:
+                level = TETHER_LOG_INFO;
+                break;
+        case EXAMPLE_LOG_DEBUG:
+                level = TETHER_LOG_DEBUG;
+                break;
+        default:
+                return TETHER_ERR_BAD_ARGUMENT;
+        }
+        if (count > 1000)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!svc)
+                return TETHER_ERR_NOT_ATTACHED;
+        for (uint64_t i = 0; i < count; i++)
+                tether_service_log(svc, level, "log line %llu of %llu for client pid %d",
+                                   (unsigned long long)i + 1, (unsigned long long)count, (int)a->task->pid);
+        return TETHER_SUCCESS;
+}
+
+static void device_uc_stop(tether_user_client *uc)
+{
+        device_client *c = tether_user_client_priv(uc);
+        tether_timer_free(c->ticker);
+        c->ticker = NULL;
 }
 
 static tether_ret_t d_get_unit(void *target, void *ref, tether_method_args *a)
@@ -809,14 +943,25 @@ static tether_ret_t d_get_unit(void *target, void *ref, tether_method_args *a)
         return r;
 }
 
-static const tether_method_dispatch device_methods[] = {
+static const tether_method_dispatch device_methods[EXAMPLE_DEVICE_SELECTOR_COUNT] = {
         [EXAMPLE_DEVICE_GET_UNIT] = { d_get_unit, 0, 0, 1, 0, 0 },
+        [EXAMPLE_DEVICE_TICK] = { d_tick, 2, 0, 0, 0, TETHER_METHOD_ALLOW_ASYNC },
+        [EXAMPLE_DEVICE_TICK_CANCEL] = { d_tick_cancel, 0, 0, 1, 0, 0 },
+        [EXAMPLE_DEVICE_LOG] = { d_log, 2, 0, 0, 0, 0 },
+};
+
+static const char *const device_method_names[EXAMPLE_DEVICE_SELECTOR_COUNT] = {
+        [EXAMPLE_DEVICE_GET_UNIT] = "getUnit", [EXAMPLE_DEVICE_TICK] = "tick",
+        [EXAMPLE_DEVICE_TICK_CANCEL] = "tickCancel", [EXAMPLE_DEVICE_LOG] = "log",
 };
 
 static const tether_user_client_ops device_client_ops = {
         .class_name = "ExampleDeviceUserClient",
+        .priv_size = sizeof(device_client),
+        .stop = device_uc_stop,
         .methods = device_methods,
-        .method_count = sizeof(device_methods) / sizeof(device_methods[0]),
+        .method_count = EXAMPLE_DEVICE_SELECTOR_COUNT,
+        .method_names = device_method_names,
 };
 
 static tether_ret_t device_new_user_client(tether_service *svc, uint32_t type, const tether_user_client_ops **ret)
@@ -828,6 +973,7 @@ static tether_ret_t device_new_user_client(tether_service *svc, uint32_t type, c
 const tether_driver example_device_driver = {
         .name = "org.tether.example.device",
         .class_name = "ExampleDevice",
+        .priv_size = sizeof(example_device),
         .start = device_start,
         .new_user_client = device_new_user_client,
 };

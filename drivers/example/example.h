@@ -81,7 +81,27 @@ enum example_legacy_selector {
 /* Selectors of ExampleDevice's user client (any type). */
 enum example_device_selector {
         EXAMPLE_DEVICE_GET_UNIT = 0,  /* -> the unit number it was published with */
+        /* async only: period ms, count. A periodic timer (one per connection)
+         * adds 1 to the service's Ticks property each period; after count
+         * periods the call completes with TETHER_SUCCESS and (ticks). One at
+         * a time per connection: TETHER_ERR_BUSY while one runs. If the
+         * service is terminated first, it completes with TETHER_ERR_ABORTED
+         * and the ticks so far, and nothing ticks after. */
+        EXAMPLE_DEVICE_TICK,
+        /* -> ticks so far: cancels this connection's TICK, which completes
+         * with TETHER_ERR_ABORTED; TETHER_ERR_NOT_FOUND if none runs. */
+        EXAMPLE_DEVICE_TICK_CANCEL,
+        /* level (EXAMPLE_LOG_*), count (<= 1000): that many lines in tetherd's
+         * log through tether_service_log, rate-limited as any driver's are. */
+        EXAMPLE_DEVICE_LOG,
+        EXAMPLE_DEVICE_SELECTOR_COUNT
 };
+#define EXAMPLE_TICK_MIN_MS    10u     /* EXAMPLE_DEVICE_TICK's period: 10 ms ... 10 s */
+#define EXAMPLE_TICK_MAX_MS    10000u
+#define EXAMPLE_TICK_MAX_COUNT 100000u
+#define EXAMPLE_DEVICE_PROP_TICKS "Ticks" /* uint64: ticks of every TICK call so far */
+/* EXAMPLE_DEVICE_LOG's levels, as the driver API's TETHER_LOG_* (syslog's numbers). */
+enum example_log_level { EXAMPLE_LOG_ERROR = 3, EXAMPLE_LOG_WARNING = 4, EXAMPLE_LOG_INFO = 6, EXAMPLE_LOG_DEBUG = 7 };
 
 /* tether_map_memory() types */
 enum example_memory_type {

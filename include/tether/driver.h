@@ -23,6 +23,7 @@
  * A slow callback delays only its own service.
  */
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -342,12 +343,110 @@ tether_ret_t tether_service_publish_nub(tether_service *svc, const char *class_n
  * notifications go out. */
 tether_ret_t tether_service_terminate_nub(tether_service *svc, uint64_t nub_id);
 
-/* Run fn(svc, ctx) on svc's work loop after delay_ms (0: as soon as the
- * loop is free). The I/O Kit analogue is an IOTimerEventSource. Work still
- * scheduled when the service stops is dropped without being called: a
- * driver that allocated ctx frees what is outstanding in its stop(). */
+/*
+ * Run fn(svc, ctx) on svc's work loop after delay_ms (0: as soon as the
+ * loop is free). Callable from any thread: it is how a driver's own
+ * thread hands work to its loop. It cannot be cancelled; for a timeout,
+ * a periodic job, or anything that must be told the service went away,
+ * use a timer (below).
+ * At stop: work that has not run when the service starts to stop is
+ * dropped, never called, not after stop() either. So stop() sees exactly
+ * what is outstanding: a driver that allocated ctx keeps track of it and
+ * frees it there (drivers/example/api.c, the delayed adds); the runtime
+ * frees its own part. Called on the loop once the service has started to
+ * stop (from a stop(), say), it returns TETHER_ERR_NOT_ATTACHED and ctx
+ * stays the caller's; a driver's own threads are its to end in stop().
+ */
 tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
                                      void (*fn)(tether_service *svc, void *ctx), void *ctx);
+
+/* ==== Timers: IOTimerEventSource, DriverKit's IOTimerDispatchSource ==== */
+
+/*
+ * A timer belongs to a service and calls its callback on the service's
+ * work loop, one callback at a time with everything else the driver does,
+ * as an IOTimerEventSource's action runs with its work loop's gate closed.
+ *
+ *   status TETHER_SUCCESS        it fired.
+ *   status TETHER_ERR_ABORTED    the service is stopping (or its start()
+ *                                failed) while the timer was armed: it is
+ *                                disarmed and told, once, so its owner can
+ *                                let go of refcon. This comes before any
+ *                                stop(), user clients' and the driver's, so
+ *                                what refcon points to is still intact. No
+ *                                callback ever comes after.
+ *
+ * A timer fires at most once per arming (periodic: once per period); it
+ * never fires early. The callback may re-arm, cancel or free its own timer,
+ * or any other. Every function here must be called on the service's work
+ * loop (from a driver callback): elsewhere it returns
+ * TETHER_ERR_NOT_PERMITTED, and tether_timer_free does nothing (and logs),
+ * since a callback might be running. A driver's own thread gets onto the
+ * loop with tether_service_schedule.
+ *
+ * Cost: a service holds at most TETHER_MAX_TIMERS_PER_SERVICE timers at once
+ * (made and not freed; TETHER_ERR_NO_RESOURCES past it): a driver that
+ * needs more keeps its own queue behind one timer. Each is a small
+ * allocation and, while armed, one entry in the loop's heap: arming,
+ * re-arming and cancelling cost O(log n) and leave nothing behind.
+ */
+#define TETHER_MAX_TIMERS_PER_SERVICE 256u
+
+typedef struct tether_timer tether_timer;
+typedef void (*tether_timer_fn)(tether_service *svc, tether_timer *timer, void *refcon,
+                                tether_ret_t status);
+
+/* A disarmed timer of svc. TETHER_ERR_NOT_ATTACHED once svc has started to
+ * stop (logged, naming the driver). */
+tether_ret_t tether_timer_create(tether_service *svc, tether_timer_fn fn, void *refcon,
+                                 tether_timer **ret_timer);
+/* Fire once, delay_ms from now (0: on the loop's next turn). Re-arming
+ * replaces whatever was pending, one-shot or periodic (setTimeoutMS). On
+ * a service that has started to stop: TETHER_ERR_NOT_ATTACHED, logged with
+ * the driver's name, and the timer stays disarmed. */
+tether_ret_t tether_timer_arm(tether_timer *timer, uint32_t delay_ms);
+/* Fire every period_ms (>= 1), the first time period_ms from now, until
+ * cancelled, re-armed or freed. The period is kept from one due time to
+ * the next, so it does not drift; periods missed while the loop was busy
+ * are skipped, not run in a burst. Errors as tether_timer_arm. */
+tether_ret_t tether_timer_arm_periodic(tether_timer *timer, uint32_t period_ms);
+/* Disarm (cancelTimeout): the callback is not called for what was
+ * pending. A disarmed timer may be armed again. Cancelling one that is
+ * not armed is fine. */
+tether_ret_t tether_timer_cancel(tether_timer *timer);
+/* Armed and not yet fired (periodic: until cancelled). */
+bool tether_timer_is_armed(tether_timer *timer);
+/* Cancel without a callback and free it; NULL is fine. Allowed inside the
+ * timer's own callback (the memory goes when the callback returns).
+ * Timers a driver never frees go with its service. */
+void tether_timer_free(tether_timer *timer);
+
+/* ==== Logging ==== */
+
+/* syslog's numbers, as tetherd's own lines use. */
+typedef enum tether_log_level {
+        TETHER_LOG_ERROR = 3,
+        TETHER_LOG_WARNING = 4,
+        TETHER_LOG_INFO = 6,
+        TETHER_LOG_DEBUG = 7,
+} tether_log_level;
+
+/*
+ * One line in tetherd's log, wherever the driver runs (a driver host's
+ * stderr is tetherd's), naming the service, as
+ *     tetherd: warning: bundle org.tether.example: ExampleDriver (0x2a): ...
+ * Debug lines show only when tetherd runs with --verbose or TETHER_LOG=debug.
+ * Rate-limited per service, as tetherd limits what it says about a client:
+ * 10 lines per 5 s, then one "N messages suppressed" line when the next gets
+ * through or the service stops. Control characters in the message become
+ * '?', so a line cannot pretend to be another. Any thread. Returns
+ * TETHER_ERR_BAD_ARGUMENT for a NULL svc or fmt or an unknown level, else
+ * TETHER_SUCCESS (also when the line was filtered or suppressed).
+ */
+tether_ret_t tether_service_log(tether_service *svc, tether_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+tether_ret_t tether_service_logv(tether_service *svc, tether_log_level level, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 
 /* ==== Bundles ==== */
 

@@ -31,6 +31,17 @@ void log_init_from_env(void)
                 log_set_level(LOG_LVL_ERR);
 }
 
+bool log_enabled(enum log_level level)
+{
+        return (int)level <= atomic_load(&max_level);
+}
+
+const char *log_level_env(void)
+{
+        int l = atomic_load(&max_level);
+        return l >= LOG_LVL_DEBUG ? "debug" : l >= LOG_LVL_INFO ? "info" : l >= LOG_LVL_WARN ? "warn" : "err";
+}
+
 static void log_line(enum log_level level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 void log_msg(enum log_level level, const char *fmt, ...)

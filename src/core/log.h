@@ -10,6 +10,7 @@
  */
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
@@ -17,6 +18,11 @@ enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DE
 void log_set_level(enum log_level max);
 /* TETHER_LOG=debug|info|warn|err sets the level. */
 void log_init_from_env(void);
+/* Whether a line of that level is written now: saves formatting one that is not. */
+bool log_enabled(enum log_level level);
+/* The level in force as TETHER_LOG spells it, for a child process
+ * (a driver host) to log as this one does, --verbose included. */
+const char *log_level_env(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*

@@ -354,10 +354,16 @@ static pid_t spawn(const manifest *m, int channel)
                 return -1;
         }
         /* A clean environment: what the host needs, and the settings that
-         * make a sanitizer build and logging behave as tetherd's do. */
-        static const char *const keep[] = { "TETHER_LOG", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
-        char *envp[sizeof(keep) / sizeof(keep[0]) + 1] = { 0 };
+         * make a sanitizer build and logging behave as tetherd's do: the
+         * level in force (--verbose too, so drivers' debug lines show), and
+         * JOURNAL_STREAM, since the host's stderr is tetherd's. */
+        static const char *const keep[] = { "JOURNAL_STREAM", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" };
+        char *envp[sizeof(keep) / sizeof(keep[0]) + 2] = { 0 };
         size_t n = 0;
+        if (asprintf(&envp[n], "TETHER_LOG=%s", log_level_env()) > 0)
+                n++;
+        else
+                envp[n] = NULL;
         for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
                 const char *v = getenv(keep[i]);
                 char *kv = NULL;

@@ -106,6 +106,7 @@ static tether_ret_t service_create(const candidate *c, entry *nub, tether_servic
         tether_value_unref(props);
         if (r == TETHER_SUCCESS) {
                 s->id = s->entry->id;
+                service_runtime_init(s, bundle_id(c->bundle));
                 if (drv)
                         if ((r = workloop_new(drv->class_name, &s->loop)) == TETHER_SUCCESS)
                                 budget_own_fds(SERVICE_LOOP_FDS);
@@ -374,6 +375,7 @@ void service_terminate_subtree_locked(entry *e)
 static void shutdown_job(void *arg)
 {
         tether_service *s = arg;
+        service_timers_abort(s); /* told before any stop(), as at a termination */
         user_client_free_all(s);
         s->clients = NULL;
         terminate_job(service_ref(s));

@@ -37,6 +37,7 @@
 #define CHANNEL_FD 3
 
 static tether_service *svc;                /* the one service this host runs */
+static const char *bundle_id;              /* argv[1], from tetherd: its lines name it */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* everything below */
 static tether_value *table;                /* the service's property table, as this host set it */
 static tether_value *provider;             /* the nub's table, as it was at start */
@@ -621,9 +622,11 @@ static tether_ret_t start(uint64_t id, const tether_value *what, int lib_fd)
         s->id = id;
         s->class_name = drv->class_name;
         s->driver = drv;
+        service_runtime_init(s, bundle_id);
         s->priv = calloc(1, drv->priv_size ? drv->priv_size : 1);
         tether_ret_t r = s->priv ? workloop_new(drv->class_name, &s->loop) : TETHER_ERR_NO_MEMORY;
         if (r != TETHER_SUCCESS) {
+                log_limit_destroy(&s->log);
                 free(s->priv);
                 free(s);
                 return r;
@@ -725,6 +728,8 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
 int main(int argc, char **argv)
 {
         log_init_from_env();
+        if (argc > 1)
+                bundle_id = argv[1];
         signal(SIGPIPE, SIG_IGN);
         /* Devices come as fds from tetherd (tether_service_open_provider_device):
          * nothing here scans the bus, whatever a driver's libusb_init would do. */

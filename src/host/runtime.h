@@ -45,6 +45,13 @@ struct tether_service {
         bool exclusive;                /* an exclusive connection is open */
         user_client *clients;          /* list of open user clients */
         tether_value *staged;          /* set_properties in progress */
+        struct tether_timer *timers;   /* every timer its driver made and has not freed */
+        unsigned n_timers;
+        bool timers_closed;            /* aborted: none can be made or armed again */
+        /* Its driver's log lines (tether_service_log), rate-limited as one
+         * party, and the name they go by: bundle, class, registry id. */
+        log_limit log;
+        char log_who[320];
         /* ---- tetherd's ---- */
         struct entry *entry;           /* referenced */
         struct bundle *bundle;         /* referenced: the bundle whose personality started it */
@@ -53,6 +60,9 @@ struct tether_service {
         tether_service *next_all;      /* reg_lock: every live service, for shutdown */
 };
 
+/* Once its id and driver are set, before its loop runs anything: the
+ * runtime's own state (its log's name and limiter). bundle_id may be NULL. */
+void service_runtime_init(tether_service *s, const char *bundle_id);
 tether_service *service_ref(tether_service *s);
 tether_service *service_unref(tether_service *s);
 /* Loop thread: a terminated service whose last user client went away. */
@@ -66,6 +76,23 @@ bool service_run_stop(tether_service *s);
 /* Loop thread: a client's property write through the driver's hook; what
  * the hook sets lands in the table at once, all of it or nothing. */
 tether_ret_t service_set_properties(tether_service *s, const tether_value *dict);
+
+/* ---- timers (timer.c) ---- */
+
+/* Loop thread: the service is stopping (or its start failed): every armed
+ * timer is disarmed and its callback runs once with TETHER_ERR_ABORTED;
+ * from then on none can be made or armed. Before any stop(): a second
+ * call finds nothing to do. */
+void service_timers_abort(tether_service *s);
+/* The last reference went: free the timers its driver never freed,
+ * without calling anything. */
+void service_timers_release(tether_service *s);
+
+/* ---- the driver's log (driver-log.c) ---- */
+
+/* A runtime line about what this service's driver did wrong, named and
+ * rate-limited with the driver's own lines. */
+void service_log_bug(tether_service *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- user clients (user-client.c) ---- */
 

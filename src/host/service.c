@@ -7,12 +7,23 @@
  */
 #include "host/runtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "host/probes.h"
 #include "wire/message.h"
+
+void service_runtime_init(tether_service *s, const char *bundle_id)
+{
+        log_limit_init(&s->log);
+        if (bundle_id)
+                snprintf(s->log_who, sizeof(s->log_who), "bundle %s: %s (0x%llx)", bundle_id, s->class_name,
+                         (unsigned long long)s->id);
+        else
+                snprintf(s->log_who, sizeof(s->log_who), "%s (0x%llx)", s->class_name, (unsigned long long)s->id);
+}
 
 tether_service *service_ref(tether_service *s)
 {
@@ -27,6 +38,9 @@ tether_service *service_unref(tether_service *s)
                 return NULL;
         env_service_release(s);
         workloop_free(s->loop);
+        service_timers_release(s);
+        log_limit_flush(&s->log, s->log_who);
+        log_limit_destroy(&s->log);
         tether_value_unref(s->staged);
         free(s->priv);
         free(s);
@@ -44,7 +58,13 @@ tether_ret_t service_run_start(tether_service *s)
         loop_service = s;
         if (s->terminated)
                 return TETHER_ERR_ABORTED;
-        return s->driver->start ? s->driver->start(s) : TETHER_SUCCESS;
+        tether_ret_t r = s->driver->start ? s->driver->start(s) : TETHER_SUCCESS;
+        if (r != TETHER_SUCCESS) {
+                /* No stop() follows a failed start: timers it left armed are
+                 * told now, and can be armed no more. */
+                service_timers_abort(s);
+        }
+        return r;
 }
 
 bool service_run_stop(tether_service *s)
@@ -52,9 +72,13 @@ bool service_run_stop(tether_service *s)
         if (s->terminated)
                 return false;
         s->terminated = true;
+        /* Timers first, while every stop() is still to come: an owner told
+         * its timer is aborted finds its state as it left it. */
+        service_timers_abort(s);
         user_client_stop_all(s);
         if (s->started && s->driver->stop)
                 s->driver->stop(s);
+        log_limit_flush(&s->log, s->log_who); /* its last word: what was held back */
         return true;
 }
 
@@ -219,6 +243,13 @@ tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
 {
         if (!svc || !fn)
                 return TETHER_ERR_BAD_ARGUMENT;
+        /* Work a stopped service would drop: refused instead, so ctx stays
+         * with whoever can still free it. (Off the loop the flag cannot be
+         * read safely; such work is dropped when it comes due.) */
+        if (workloop_on_thread(svc->loop) && svc->terminated) {
+                service_log_bug(svc, "tether_service_schedule on a stopped service: refused (NotAttached)");
+                return TETHER_ERR_NOT_ATTACHED;
+        }
         scheduled *j = malloc(sizeof(*j));
         if (!j)
                 return TETHER_ERR_NO_MEMORY;
@@ -254,9 +285,12 @@ tether_ret_t tether_async_send(const tether_async_ref *ref, tether_ret_t result,
         bool conn_closed = false;
         tether_ret_t r = user_client_async_send(ref, &m, last, &conn_closed);
         if (r == TETHER_ERR_NOT_ATTACHED) {
-                const char *driver = loop_service ? loop_service->driver->name : "(not on a work loop)";
+                /* Named as the driver's own lines are (tether_service_log),
+                 * but limited apart from them: a client closing streams
+                 * must not be able to silence what the driver says. */
+                const char *who = loop_service ? loop_service->log_who : "a driver (not on its work loop)";
                 log_limited(&closed_log, LOG_LVL_INFO, "drivers' late async results",
-                            "driver %s: async result for connection %llu, %s: dropped (NotAttached)", driver,
+                            "%s: async result for connection %llu, %s: dropped (NotAttached)", who,
                             (unsigned long long)ref->connection,
                             conn_closed ? "which has closed" : "whose client closed the notification port");
         }

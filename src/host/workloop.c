@@ -19,6 +19,7 @@ struct job {
         void *arg;
         uint64_t due_ns;
         uint64_t seq;              /* posting order: FIFO among equal due times */
+        loop_timer *timer;         /* a cancellable job: told where it moves */
 };
 
 struct workloop {
@@ -37,7 +38,7 @@ struct workloop {
         void *last_arg;
 };
 
-static uint64_t now_ns(void)
+uint64_t workloop_now_ns(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -49,43 +50,49 @@ static bool job_before(const struct job *a, const struct job *b)
         return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
 }
 
-static void heap_up(struct job *h, size_t i)
+/* With wl->lock held: every move of a job goes through here, so a
+ * cancellable one always knows its index. */
+static void heap_put(workloop *wl, size_t i, struct job j)
 {
+        wl->jobs[i] = j;
+        if (j.timer)
+                j.timer->index = i;
+}
+
+static void heap_up(workloop *wl, size_t i)
+{
+        struct job j = wl->jobs[i];
         while (i) {
                 size_t parent = (i - 1) / 2;
-                if (!job_before(&h[i], &h[parent]))
+                if (!job_before(&j, &wl->jobs[parent]))
                         break;
-                struct job t = h[i];
-                h[i] = h[parent];
-                h[parent] = t;
+                heap_put(wl, i, wl->jobs[parent]);
                 i = parent;
         }
+        heap_put(wl, i, j);
 }
 
-static void heap_down(struct job *h, size_t n, size_t i)
+static void heap_down(workloop *wl, size_t i)
 {
+        struct job j = wl->jobs[i];
+        size_t n = wl->n_jobs;
         for (;;) {
-                size_t l = 2 * i + 1, r = l + 1, m = i;
-                if (l < n && job_before(&h[l], &h[m]))
-                        m = l;
-                if (r < n && job_before(&h[r], &h[m]))
+                size_t l = 2 * i + 1, r = l + 1, m = l;
+                if (l >= n)
+                        break;
+                if (r < n && job_before(&wl->jobs[r], &wl->jobs[l]))
                         m = r;
-                if (m == i)
-                        return;
-                struct job t = h[i];
-                h[i] = h[m];
-                h[m] = t;
+                if (!job_before(&wl->jobs[m], &j))
+                        break;
+                heap_put(wl, i, wl->jobs[m]);
                 i = m;
         }
+        heap_put(wl, i, j);
 }
 
-/* With wl->lock held: take the earliest job. */
-static struct job heap_pop(workloop *wl)
+/* With wl->lock held: a burst of timers must not pin its peak memory forever. */
+static void heap_shrink(workloop *wl)
 {
-        struct job top = wl->jobs[0];
-        wl->jobs[0] = wl->jobs[--wl->n_jobs];
-        heap_down(wl->jobs, wl->n_jobs, 0);
-        /* A burst of timers must not pin its peak memory forever. */
         if (wl->cap_jobs > 64 && wl->n_jobs < wl->cap_jobs / 4) {
                 struct job *h = realloc(wl->jobs, wl->cap_jobs / 2 * sizeof(*h));
                 if (h) {
@@ -93,7 +100,42 @@ static struct job heap_pop(workloop *wl)
                         wl->cap_jobs /= 2;
                 }
         }
-        return top;
+}
+
+/* With wl->lock held: take out the job at i, keeping the heap a heap. */
+static struct job heap_remove(workloop *wl, size_t i)
+{
+        struct job out = wl->jobs[i];
+        if (out.timer)
+                out.timer->index = LOOP_TIMER_IDLE;
+        struct job last = wl->jobs[--wl->n_jobs];
+        if (i < wl->n_jobs) {
+                heap_put(wl, i, last);
+                /* The last leaf may belong above or below the hole. */
+                if (i && job_before(&last, &wl->jobs[(i - 1) / 2]))
+                        heap_up(wl, i);
+                else
+                        heap_down(wl, i);
+        }
+        heap_shrink(wl);
+        return out;
+}
+
+/* With wl->lock held: room for one more, then it goes in at its place. */
+static tether_ret_t heap_insert(workloop *wl, struct job j)
+{
+        if (wl->n_jobs == wl->cap_jobs) {
+                size_t cap = wl->cap_jobs ? wl->cap_jobs * 2 : 16;
+                struct job *h = realloc(wl->jobs, cap * sizeof(*h));
+                if (!h)
+                        return TETHER_ERR_NO_MEMORY;
+                wl->jobs = h;
+                wl->cap_jobs = cap;
+        }
+        j.seq = wl->next_seq++;
+        wl->jobs[wl->n_jobs] = j;
+        heap_up(wl, wl->n_jobs++);
+        return TETHER_SUCCESS;
 }
 
 static void drain_wake(loop_source *src, uint32_t events)
@@ -112,7 +154,7 @@ static int next_timeout(workloop *wl)
         if (wl->finishing) {
                 t = 0;
         } else if (wl->n_jobs) {
-                uint64_t now = now_ns();
+                uint64_t now = workloop_now_ns();
                 if (wl->jobs[0].due_ns <= now)
                         t = 0;
                 else {
@@ -124,30 +166,28 @@ static int next_timeout(workloop *wl)
         return t;
 }
 
-/* Run the jobs that were due when this round began. Not the ones they
- * post: a job that posts its successor with no delay (a stream sending
- * results as fast as it can) would otherwise keep the loop here for good,
- * and the service's connections would go unread; the successor runs in
- * the next round, after the loop has looked at its sockets. Once
- * finishing, every queued job runs at once, timers included: jobs hold
- * references that only running them releases, and each checks whether its
- * service is still alive before calling a driver. Returns true when the
- * loop should exit. */
+/* Run the jobs that are due. Once finishing, every queued job runs at once,
+ * timers included: jobs hold references that only running them releases,
+ * and each checks whether its service is still alive before calling a
+ * driver. Returns true when the loop should exit.
+ * One pass runs what was due when it began, and nothing posted during it:
+ * a job that posts itself again with no delay (a timer re-armed at 0 from
+ * its own callback) runs once per pass, so the sockets are still served
+ * between its runs. */
 static bool run_due(workloop *wl)
 {
-        uint64_t now = now_ns();
         pthread_mutex_lock(&wl->lock);
-        uint64_t posted_before = wl->next_seq;
+        uint64_t now = workloop_now_ns(), seq_end = wl->next_seq;
         pthread_mutex_unlock(&wl->lock);
         for (;;) {
                 pthread_mutex_lock(&wl->lock);
-                if (!wl->n_jobs ||
-                    (!wl->finishing && (wl->jobs[0].due_ns > now || wl->jobs[0].seq >= posted_before))) {
+                bool run = wl->n_jobs && (wl->finishing || (wl->jobs[0].due_ns <= now && wl->jobs[0].seq < seq_end));
+                if (!run) {
                         bool exit_now = wl->finishing && !wl->n_jobs;
                         pthread_mutex_unlock(&wl->lock);
                         return exit_now;
                 }
-                struct job j = heap_pop(wl);
+                struct job j = heap_remove(wl, 0);
                 pthread_mutex_unlock(&wl->lock);
                 j.fn(j.arg);
         }
@@ -218,30 +258,50 @@ tether_ret_t workloop_post(workloop *wl, uint32_t delay_ms, workloop_fn fn, void
 {
         if (!wl || !fn)
                 return TETHER_ERR_BAD_ARGUMENT;
-        struct job j = { .fn = fn, .arg = arg, .due_ns = now_ns() + (uint64_t)delay_ms * 1000000ull };
+        struct job j = { .fn = fn, .arg = arg, .due_ns = workloop_now_ns() + (uint64_t)delay_ms * 1000000ull };
         pthread_mutex_lock(&wl->lock);
-        if (wl->finishing) {
-                pthread_mutex_unlock(&wl->lock);
-                return TETHER_ERR_OFFLINE;
-        }
-        if (wl->n_jobs == wl->cap_jobs) {
-                size_t cap = wl->cap_jobs ? wl->cap_jobs * 2 : 16;
-                struct job *h = realloc(wl->jobs, cap * sizeof(*h));
-                if (!h) {
-                        pthread_mutex_unlock(&wl->lock);
-                        return TETHER_ERR_NO_MEMORY;
-                }
-                wl->jobs = h;
-                wl->cap_jobs = cap;
-        }
-        j.seq = wl->next_seq++;
-        wl->jobs[wl->n_jobs] = j;
-        heap_up(wl->jobs, wl->n_jobs++);
-        bool first = wl->jobs[0].seq == j.seq;
+        tether_ret_t r = wl->finishing ? TETHER_ERR_OFFLINE : heap_insert(wl, j);
+        bool first = r == TETHER_SUCCESS && wl->jobs[0].seq == wl->next_seq - 1;
         pthread_mutex_unlock(&wl->lock);
         if (first)
                 wake(wl);
-        return TETHER_SUCCESS;
+        return r;
+}
+
+void loop_timer_init(loop_timer *t, workloop_fn fn, void *arg)
+{
+        *t = (loop_timer){ .fn = fn, .arg = arg, .index = LOOP_TIMER_IDLE };
+}
+
+tether_ret_t workloop_timer_arm(workloop *wl, loop_timer *t, uint64_t due_ns)
+{
+        if (!wl || !t || !t->fn)
+                return TETHER_ERR_BAD_ARGUMENT;
+        struct job j = { .fn = t->fn, .arg = t->arg, .due_ns = due_ns, .timer = t };
+        pthread_mutex_lock(&wl->lock);
+        tether_ret_t r = TETHER_ERR_OFFLINE;
+        if (!wl->finishing) {
+                if (t->index != LOOP_TIMER_IDLE)
+                        heap_remove(wl, t->index);
+                r = heap_insert(wl, j);
+        }
+        bool first = r == TETHER_SUCCESS && t->index == 0;
+        pthread_mutex_unlock(&wl->lock);
+        if (first)
+                wake(wl);
+        return r;
+}
+
+bool workloop_timer_cancel(workloop *wl, loop_timer *t)
+{
+        if (!wl || !t)
+                return false;
+        pthread_mutex_lock(&wl->lock);
+        bool queued = t->index != LOOP_TIMER_IDLE;
+        if (queued)
+                heap_remove(wl, t->index);
+        pthread_mutex_unlock(&wl->lock);
+        return queued;
 }
 
 tether_ret_t workloop_add_source(workloop *wl, loop_source *src)

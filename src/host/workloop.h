@@ -11,6 +11,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <tether/return.h>
 
@@ -29,9 +30,32 @@ struct loop_source {
         loop_source *retire_next;
 };
 
+/*
+ * A job its owner can take back before it runs (the driver API's timers).
+ * It lives in the owner's memory and knows its place in the heap, so
+ * cancelling or moving it costs O(log n) and leaves nothing behind: a
+ * driver re-arming a long timer over and over never grows the heap.
+ */
+typedef struct loop_timer {
+        workloop_fn fn;
+        void *arg;
+        size_t index;              /* the loop's lock: its place in the heap, or LOOP_TIMER_IDLE */
+} loop_timer;
+#define LOOP_TIMER_IDLE ((size_t)-1)
+
 tether_ret_t workloop_new(const char *name, workloop **ret);
 /* Run fn(arg) on the loop after delay_ms. Thread-safe. Fails once stopping. */
 tether_ret_t workloop_post(workloop *wl, uint32_t delay_ms, workloop_fn fn, void *arg);
+/* CLOCK_MONOTONIC in ns: the clock timers are due on. */
+uint64_t workloop_now_ns(void);
+void loop_timer_init(loop_timer *t, workloop_fn fn, void *arg);
+/* Run t->fn(t->arg) once, at due_ns (workloop_now_ns's clock), instead of
+ * whenever it was due before. Thread-safe. Fails once stopping. */
+tether_ret_t workloop_timer_arm(workloop *wl, loop_timer *t, uint64_t due_ns);
+/* Take t out of the heap; true if it was there (it will not run). A timer
+ * already taken out to run is not: cancel it from the loop's thread to
+ * know it is not running either. Thread-safe. */
+bool workloop_timer_cancel(workloop *wl, loop_timer *t);
 /* Loop thread only. */
 tether_ret_t workloop_add_source(workloop *wl, loop_source *src);
 void workloop_remove_source(workloop *wl, loop_source *src);

@@ -238,7 +238,9 @@ static tether_ret_t v_clear_halt(void *ctx, bool out)
         return body ? lose(v, TETHER_ERR_IPC) : status;
 }
 
-const usbtmc_backend_ops usbtmc_vusb_ops = {
+/* Static: a bundle's copy of this code and the host's (or tetherd's) would
+ * otherwise both define it, one global in two modules (ASan's ODR check). */
+static const usbtmc_backend_ops usbtmc_vusb_ops = {
         .bulk_out = v_bulk_out,
         .bulk_in = v_bulk_in,
         .control_in = v_control_in,

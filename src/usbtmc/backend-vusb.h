@@ -41,8 +41,5 @@ void usbtmc_vusb_attach(usbtmc *t, usbtmc_vusb *v);
 /* The device's ids, interface, endpoints and serial, as DESCRIBE said. */
 tether_ret_t usbtmc_vusb_get_info(const usbtmc_vusb *v, vusb_info *ret);
 
-/* The ops on their own, for callers that set up a usbtmc themselves
- * (ctx is the usbtmc_vusb). */
-extern const usbtmc_backend_ops usbtmc_vusb_ops;
 
 #endif

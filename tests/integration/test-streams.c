@@ -376,8 +376,8 @@ static void closing_mid_stream_ends_only_that_stream(void **state)
         assert_int_equal(w.now.v[EXAMPLE_STATS_CANCELLED], before.v[EXAMPLE_STATS_CANCELLED]);
         for (int i = 0; i < 100 && !log_lines(conn, NULL); i++)
                 usleep(10000);
-        assert_int_equal(log_lines("driver org.tether.example: async result for", conn, "which has closed",
-                                   "(NotAttached)", NULL),
+        assert_int_equal(log_lines("bundle org.tether.example: ExampleDriver (0x", "): async result for", conn,
+                                   "which has closed", "(NotAttached)", NULL),
                          1);
 
         /* The port goes while its stream runs: the same for the driver, and
@@ -395,7 +395,7 @@ static void closing_mid_stream_ends_only_that_stream(void **state)
         snprintf(conn, sizeof(conn), "connection %llu,", (unsigned long long)tether_connect_id(c2));
         for (int i = 0; i < 100 && !log_lines(conn, NULL); i++)
                 usleep(10000);
-        assert_int_equal(log_lines("driver org.tether.example: async result for", conn,
+        assert_int_equal(log_lines("bundle org.tether.example: ExampleDriver (0x", "): async result for", conn,
                                    "whose client closed the notification port", "(NotAttached)", NULL),
                          1);
         static seen fill[64];

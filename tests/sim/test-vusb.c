@@ -167,7 +167,7 @@ static void status_byte_and_srq_on_interrupt_in(void **state)
         /* Nothing left: the interrupt pipe times out. */
         uint8_t n[2];
         size_t got = 9;
-        assert_int_equal(usbtmc_vusb_ops.interrupt_in(r->v, n, sizeof(n), &got, 10), TETHER_ERR_TIMEOUT);
+        assert_int_equal(r->t.ops->interrupt_in(r->v, n, sizeof(n), &got, 10), TETHER_ERR_TIMEOUT);
         assert_int_equal(got, 0);
 }
 

@@ -21,6 +21,15 @@
 
 #include "usbtmc/backend-vusb.h"
 
+
+/* The backend's ops, as usbtmc_vusb_attach sets them (ctx is v). */
+static const usbtmc_backend_ops *vusb_ops(usbtmc_vusb *v)
+{
+        usbtmc t;
+        usbtmc_vusb_attach(&t, v);
+        return t.ops;
+}
+
 static double ms_now(void)
 {
         struct timespec ts;
@@ -339,11 +348,11 @@ static void malformed_replies_break_the_link(void **state)
                 f->lie_len = len;
                 usbtmc_vusb *v = open_on(f);
                 uint8_t data[16] = { 1 };
-                assert_int_equal(usbtmc_vusb_ops.bulk_out(v, data, sizeof(data), 100), TETHER_ERR_IPC);
+                assert_int_equal(vusb_ops(v)->bulk_out(v, data, sizeof(data), 100), TETHER_ERR_IPC);
                 double t0 = ms_now();
-                assert_int_equal(usbtmc_vusb_ops.bulk_out(v, data, sizeof(data), 100), TETHER_ERR_IPC);
+                assert_int_equal(vusb_ops(v)->bulk_out(v, data, sizeof(data), 100), TETHER_ERR_IPC);
                 size_t got = 7;
-                assert_int_equal(usbtmc_vusb_ops.bulk_in(v, data, sizeof(data), &got, 100), TETHER_ERR_IPC);
+                assert_int_equal(vusb_ops(v)->bulk_in(v, data, sizeof(data), &got, 100), TETHER_ERR_IPC);
                 assert_int_equal(got, 0);
                 assert_true(ms_now() - t0 < 50);
                 usbtmc_vusb_close(v);
@@ -376,11 +385,11 @@ static void replies_longer_than_asked(void **state)
                 size_t got = 9;
                 tether_ret_t r;
                 if (op == 0)
-                        r = usbtmc_vusb_ops.bulk_in(v, buf, cap, &got, 100);
+                        r = vusb_ops(v)->bulk_in(v, buf, cap, &got, 100);
                 else if (op == 1)
-                        r = usbtmc_vusb_ops.interrupt_in(v, buf, cap, &got, 100);
+                        r = vusb_ops(v)->interrupt_in(v, buf, cap, &got, 100);
                 else
-                        r = usbtmc_vusb_ops.control_in(v, USBTMC_REQ_INTERFACE, USBTMC_GET_CAPABILITIES, 0, 0, buf,
+                        r = vusb_ops(v)->control_in(v, USBTMC_REQ_INTERFACE, USBTMC_GET_CAPABILITIES, 0, 0, buf,
                                                       (uint16_t)cap, &got, 100);
                 assert_int_equal(r, TETHER_ERR_IPC);
                 assert_int_equal(got, 0);
@@ -431,14 +440,14 @@ static void late_reply_is_dropped(void **state)
         char buf[16] = { 0 };
         size_t got = 9;
         double t0 = ms_now();
-        assert_int_equal(usbtmc_vusb_ops.bulk_in(v, (uint8_t *)buf, sizeof(buf), &got, 50), TETHER_ERR_TIMEOUT);
+        assert_int_equal(vusb_ops(v)->bulk_in(v, (uint8_t *)buf, sizeof(buf), &got, 50), TETHER_ERR_TIMEOUT);
         double took = ms_now() - t0;
         assert_int_equal(got, 0);
         /* The transfer's timeout plus the margin, not much more. */
         assert_true(took >= 50 + VUSB_REPLY_MARGIN_MS - 5);
         assert_true(took < 50 + VUSB_REPLY_MARGIN_MS + 1500);
         /* A timeout is not the link's end. */
-        assert_int_equal(usbtmc_vusb_ops.bulk_in(v, (uint8_t *)buf, sizeof(buf), &got, 1000), TETHER_SUCCESS);
+        assert_int_equal(vusb_ops(v)->bulk_in(v, (uint8_t *)buf, sizeof(buf), &got, 1000), TETHER_SUCCESS);
         assert_int_equal(got, 5);
         assert_memory_equal(buf, "FRESH", 5);
         usbtmc_vusb_close(v);
@@ -470,7 +479,7 @@ static void server_not_reading(void **state)
         assert_true(sent > 0);
         uint8_t data[64] = { 0 };
         double t0 = ms_now();
-        assert_int_equal(usbtmc_vusb_ops.bulk_out(v, data, sizeof(data), 20), TETHER_ERR_TIMEOUT);
+        assert_int_equal(vusb_ops(v)->bulk_out(v, data, sizeof(data), 20), TETHER_ERR_TIMEOUT);
         double took = ms_now() - t0;
         assert_true(took >= 20 + VUSB_REPLY_MARGIN_MS - 5);
         assert_true(took < 20 + VUSB_REPLY_MARGIN_MS + 1500);
@@ -512,7 +521,7 @@ static void max_transfer_follows_the_server(void **state)
         assert_int_equal(usbtmc_write(&t, msg, sizeof(msg)), TETHER_SUCCESS);
         /* More than the server takes is refused before anything is sent. */
         uint8_t big[65];
-        assert_int_equal(usbtmc_vusb_ops.bulk_out(v, big, sizeof(big), 100), TETHER_ERR_MESSAGE_TOO_LARGE);
+        assert_int_equal(vusb_ops(v)->bulk_out(v, big, sizeof(big), 100), TETHER_ERR_MESSAGE_TOO_LARGE);
         usbtmc_vusb_close(v);
         unsigned requests = f->requests;
         size_t biggest = f->biggest_out;
