@@ -61,7 +61,8 @@ enum example_stream_stat {
         EXAMPLE_STATS_STARTED = 0,    /* streams accepted */
         EXAMPLE_STATS_FINISHED,       /* all results sent, the last flagged last */
         EXAMPLE_STATS_CANCELLED,      /* ended by TETHER_ERR_ABORTED: the client cancelled */
-        EXAMPLE_STATS_DETACHED,       /* ended by TETHER_ERR_NOT_ATTACHED: connection or port closed */
+        EXAMPLE_STATS_DETACHED,       /* ended otherwise: TETHER_ERR_NOT_ATTACHED (connection or port
+                                       * closed), TETHER_ERR_NOT_FOUND, or its next tick not scheduled */
         EXAMPLE_STATS_DROPPED,        /* results sent to a full port (TETHER_ERR_NO_SPACE) */
         EXAMPLE_STATS_RUNNING,        /* streams not yet ended */
         EXAMPLE_STATS_COUNT
