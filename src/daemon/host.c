@@ -574,6 +574,21 @@ void host_start(tether_service *s, const candidate *c, void *match)
          * reading fills it, and is ended for it. */
         if (r == TETHER_SUCCESS)
                 fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        /* Room for a burst both ways. On a loaded machine either side may
+         * not read for a moment (a host's main thread waiting for the CPU,
+         * or blocked telling tetherd something while tetherd's main loop is
+         * busy), while the other keeps sending: opens, closes, sessions'
+         * ends. With the default (~200 small messages) such a moment ended
+         * a healthy host under the fuzz client. A host that really stops
+         * reading still fills it, and one whose loop stops answers no
+         * heartbeat. Root may go past wmem_max; anyone else gets what the
+         * kernel allows. */
+        if (r == TETHER_SUCCESS) {
+                int sz = 1 << 20;
+                for (int i = 0; i < 2; i++)
+                        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+                                setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+        }
         if (r == TETHER_SUCCESS) {
                 h->src.fd = sv[0];
                 h->channel_charged = true;
