@@ -1193,7 +1193,9 @@ static int mode_port_churn(void)
                 return 1;
         long done = 0, busy = 0, other = 0;
         int32_t last_other = 0;
-        for (long i = 0; i < rounds; i++) {
+        /* A refused PORT_CREATE is tried again, a bounded number of times:
+         * each round is a port made, named and closed. */
+        for (long i = 0; done + other < rounds && i < rounds * 20; i++) {
                 uint64_t port_id = 0;
                 int port = -1;
                 int32_t r = raw_port_create(s, &port_id, &port, &R, T_REQ);
