@@ -1729,10 +1729,14 @@ static void streams_to_an_unread_port_do_not_hurt_others(void **state)
         assert_said(&b, "other", 0);
         assert_true(attack_get(&b, "cancelled", 0) >= 64);
         assert_in_range(attack_get(&b, "reopened", -1), 0, attack_get(&b, "cancelled", 0));
-        /* Nothing was queued for the attacker while its streams ran. */
+        /* Nothing was queued for the attacker while its streams ran. Not
+         * under ASan: a driver host runs with a clean environment, so with
+         * ASan's default quarantine (256 MiB), and each result's timer is a
+         * small allocation it keeps aside once freed. */
         print_message("driver (pid %d): %ld KiB RSS before, %ld at the peak of the attack\n", (int)drv, drv_rss,
                       peak);
-        assert_in_range(peak, 0, drv_rss + RSS_MARGIN_KB);
+        if (!UNDER_ASAN)
+                assert_in_range(peak, 0, drv_rss + RSS_MARGIN_KB);
         /* Its streams end at their next result, once it is gone. */
         assert_true(streams_ended());
         assert_in_range(fd_count_of(drv), 0, drv_fds);
