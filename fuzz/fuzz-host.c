@@ -18,6 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         __builtin_trap();
                 return 0;
         }
+        /* A reason tetherd passes on is printable and goes with an error. */
+        if (m.reason[0] && (m.h.type != (WIRE_HOST_SET_PROPERTIES | WIRE_REPLY_FLAG) || m.h.result == TETHER_SUCCESS ||
+                            !wire_reason_valid(m.reason, strlen(m.reason))))
+                __builtin_trap();
         switch (m.h.type) {
         case WIRE_HOST_APPLY:
                 if (tether_value_get_type(m.dict) != TETHER_TYPE_DICT)

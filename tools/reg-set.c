@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tether reg set ENTRY KEY VALUE: one property written through the
- * driver's set_properties hook, and its verdict. VALUE takes the type the
+ * driver's set_properties hook, and its verdict, with the driver's reason
+ * when it refuses. VALUE takes the type the
  * property has now, so `set DSOX2000 Channel1Scale 2` sends a double and
  * `set ExampleDriver BaudRate 19200` a uint32 without the user knowing
  * the widths; -t overrides, and a new key's type is guessed from the text.
@@ -222,7 +223,7 @@ int reg_cmd_set(int argc, char **argv)
         uint64_t id = 0;
         tether_entry_info *info = NULL;
         tether_value *now = NULL, *v = NULL, *dict = NULL, *after = NULL;
-        char *name = NULL, *vtext = NULL;
+        char *name = NULL, *vtext = NULL, *why = NULL;
         char tname[16];
         int status = 1;
         if (tool_resolve_entry(s, "tether reg", spec, &id) != TETHER_SUCCESS)
@@ -265,13 +266,17 @@ int reg_cmd_set(int argc, char **argv)
                 tool_fail("tether reg", "set", r);
                 goto out;
         }
-        r = tether_registry_entry_set_properties(s, id, dict);
+        r = tether_registry_entry_set_properties_why(s, id, dict, &why);
         if (r != TETHER_SUCCESS) {
+                /* The driver's own words when it gave some (libtether
+                 * admits only printable text); else what the error means
+                 * for this command. */
                 if (tool_daemon_gone(r))
                         tool_fail("tether reg", "set", r);
                 else
-                        fprintf(stderr, "tether reg set: %s (id 0x%" PRIx64 ") refused %s = %s (%s): %s (%s)%s\n", name,
-                                id, key, vtext, tname, tether_ret_name(r), tether_strerror(r), hint(r, info));
+                        fprintf(stderr, "tether reg set: %s (id 0x%" PRIx64 ") refused %s = %s (%s): %s (%s)%s%s\n", name,
+                                id, key, vtext, tname, tether_ret_name(r), tether_strerror(r), why && *why ? ": " : "",
+                                why && *why ? why : hint(r, info));
                 goto out;
         }
         /* What the table holds now: the driver may have stored its own
@@ -286,6 +291,7 @@ int reg_cmd_set(int argc, char **argv)
         printf("%s (id 0x%" PRIx64 ") accepted %s = %s (%s)\n", name, id, key, vtext ? vtext : "?", tname);
         status = 0;
 out:
+        free(why);
         free(vtext);
         free(name);
         tether_value_unref(after);

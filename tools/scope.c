@@ -132,12 +132,15 @@ static int cmd_set(tether_session *s, uint64_t id, const char *key, const char *
                 r = tether_value_new_dict(&d);
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set(d, key, v);
+        char *why = NULL;
         if (r == TETHER_SUCCESS)
-                r = tether_registry_entry_set_properties(s, id, d);
+                r = tether_registry_entry_set_properties_why(s, id, d, &why);
         tether_value_unref(v);
         tether_value_unref(d);
         if (r != TETHER_SUCCESS) {
-                fprintf(stderr, "tether scope: set %s = %s: refused by the driver: %s\n", key, text, tether_strerror(r));
+                fprintf(stderr, "tether scope: set %s = %s: refused by the driver: %s%s%s\n", key, text,
+                        tether_strerror(r), why && *why ? ": " : "", why ? why : "");
+                free(why);
                 return 1;
         }
         printf("%s = %s: accepted\n", key, text);

@@ -101,8 +101,20 @@ static int channel_key(const char *key, const char *what)
         return 0;
 }
 
+/* TimeoutMs is the link's, not a knob of the scope: it bounds how long
+ * every client's call may wait on the instrument, so 600 s lets one user
+ * hold the service's work loop (everyone's calls) for ten minutes on a
+ * hung scope. It is an administrator's (root, or tetherd's admin group).
+ * The measurement settings are anyone's whom the bundle's access policy
+ * admits, as the front panel's knobs are. */
+static bool admin_only(const char *key)
+{
+        return !strcmp(key, DSO_PROP_TIMEOUT);
+}
+
 /* Check one key against the DSO-X 2002A's ranges; on success write the
- * SCPI that applies it into cmd. */
+ * SCPI that applies it into cmd. A refusal says which rule, for the
+ * writer to read. */
 static tether_ret_t validate(tether_service *svc, const char *key, const tether_value *v, char *cmd, size_t cap)
 {
         double x = 0;
@@ -110,54 +122,68 @@ static tether_ret_t validate(tether_service *svc, const char *key, const tether_
         int ch;
         if (!strcmp(key, DSO_PROP_TIMEBASE)) {
                 if (!is_number(v, &x) || !(x >= 5e-9 && x <= 50))
-                        return TETHER_ERR_BAD_ARGUMENT;
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                     "%s must be a number from 5e-9 to 50 (s/div)", key);
                 snprintf(cmd, cap, ":TIMebase:SCALe %.9E", x);
         } else if ((ch = channel_key(key, "Scale"))) {
                 if (!is_number(v, &x) || !(x >= 1e-3 && x <= 5))
-                        return TETHER_ERR_BAD_ARGUMENT;
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                     "%s must be a number from 0.001 to 5 (V/div)", key);
                 snprintf(cmd, cap, ":CHANnel%d:SCALe %.9E", ch, x);
         } else if ((ch = channel_key(key, "Offset"))) {
                 if (!is_number(v, &x) || !isfinite(x) || fabs(x) > 50)
-                        return TETHER_ERR_BAD_ARGUMENT; /* the tighter +-2 V rule is the scope's to apply */
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                     "%s must be a number from -50 to 50 (V)", key);
+                /* the tighter +-2 V rule is the scope's to apply */
                 snprintf(cmd, cap, ":CHANnel%d:OFFSet %.9E", ch, x);
         } else if ((ch = channel_key(key, "Coupling"))) {
                 if (tether_value_get_string(v, &s) != TETHER_SUCCESS || (strcmp(s, "DC") && strcmp(s, "AC")))
-                        return TETHER_ERR_BAD_ARGUMENT;
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "%s must be \"DC\" or \"AC\"", key);
                 snprintf(cmd, cap, ":CHANnel%d:COUPling %s", ch, s);
         } else if (!strcmp(key, DSO_PROP_TRIG_LEVEL)) {
                 if (!is_number(v, &x) || !isfinite(x) || fabs(x) > 100)
-                        return TETHER_ERR_BAD_ARGUMENT;
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                     "%s must be a number from -100 to 100 (V)", key);
                 snprintf(cmd, cap, ":TRIGger:EDGE:LEVel %.9E", x);
         } else if (!strcmp(key, DSO_PROP_TIMEOUT)) {
                 uint64_t ms;
                 if (tether_value_get_uint(v, &ms) != TETHER_SUCCESS || ms < 100 || ms > 600000)
-                        return TETHER_ERR_BAD_ARGUMENT;
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                     "%s must be an unsigned integer from 100 to 600000 (ms)", key);
                 cmd[0] = '\0'; /* the link's, not the instrument's */
         } else if (!strcmp(key, DSO_PROP_TRIG_SOURCE)) {
                 if (tether_value_get_string(v, &s) != TETHER_SUCCESS || (strcmp(s, "CHAN1") && strcmp(s, "CHAN2")))
-                        return TETHER_ERR_BAD_ARGUMENT;
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "%s must be \"CHAN1\" or \"CHAN2\"",
+                                                     key);
                 snprintf(cmd, cap, ":TRIGger:EDGE:SOURce %s", s);
         } else {
-                return TETHER_ERR_NOT_WRITABLE;
+                return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE, "\"%s\" is not a setting of the scope", key);
         }
         return TETHER_SUCCESS;
 }
 
-/* Drain the scope's error queue; the first error, if any. */
-static int scope_errors(dso *d)
+/* Drain the scope's error queue; the first error, if any (its text in
+ * first_text). */
+static int scope_errors(dso *d, char *first_text, size_t cap)
 {
         int first = 0, code = 0;
-        for (int i = 0; i < 32 && dso_next_error(&d->link, &code, NULL, 0) == TETHER_SUCCESS && code; i++)
-                if (!first)
+        char text[128];
+        for (int i = 0; i < 32 && dso_next_error(&d->link, &code, text, sizeof(text)) == TETHER_SUCCESS && code; i++)
+                if (!first) {
                         first = code;
+                        if (first_text)
+                                snprintf(first_text, cap, "%s", text);
+                }
         return first;
 }
 
-static tether_ret_t dso_set_properties(tether_service *svc, const tether_value *dict)
+static tether_ret_t dso_set_properties(tether_service *svc, const tether_task *caller, const tether_value *dict)
 {
         dso *d = tether_service_priv(svc);
         if (d->lock_owner)
-                return TETHER_ERR_BUSY; /* an acquisition holds the scope */
+                return tether_service_refuse(svc, TETHER_ERR_BUSY, "an acquisition holds the scope (client pid %d)",
+                                             (int)tether_user_client_task(d->lock_owner)->pid);
+        bool admin = tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR) == TETHER_SUCCESS;
         size_t n = tether_value_count(dict);
         char (*cmds)[96] = calloc(n ? n : 1, sizeof(*cmds));
         if (!cmds)
@@ -167,9 +193,19 @@ static tether_ret_t dso_set_properties(tether_service *svc, const tether_value *
                 const char *key;
                 tether_value *v;
                 tether_value_dict_entry(dict, i, &key, &v);
-                r = validate(svc, key, v, cmds[i], sizeof(cmds[i]));
+                if (admin_only(key) && !admin)
+                        r = tether_service_refuse(svc, TETHER_ERR_NOT_PRIVILEGED,
+                                                  "%s may be set by an administrator only (root, or tetherd's admin "
+                                                  "group); uid %u is not one",
+                                                  key, (unsigned)caller->uid);
+                else
+                        r = validate(svc, key, v, cmds[i], sizeof(cmds[i]));
         }
-        scope_errors(d); /* start from an empty queue, to blame only ours */
+        if (r != TETHER_SUCCESS) {
+                free(cmds); /* nothing was sent: the scope is as it was */
+                return r;
+        }
+        scope_errors(d, NULL, 0); /* start from an empty queue, to blame only ours */
         for (size_t i = 0; i < n && r == TETHER_SUCCESS; i++)
                 if (cmds[i][0])
                         r = dso_command(&d->link, "%s", cmds[i]);
@@ -181,8 +217,10 @@ static tether_ret_t dso_set_properties(tether_service *svc, const tether_value *
                 scpi_link_set_timeout(&d->link, (unsigned)ms);
                 r = tether_service_set_property_uint(svc, DSO_PROP_TIMEOUT, ms, 32);
         }
-        if (r == TETHER_SUCCESS && scope_errors(d))
-                r = TETHER_ERR_BAD_ARGUMENT; /* the instrument refused (e.g. offset at this scale) */
+        char refused[128] = "";
+        if (r == TETHER_SUCCESS && scope_errors(d, refused, sizeof(refused)))
+                /* e.g. an offset past what this scale allows */
+                r = tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "the scope refused: %s", refused);
         tether_ret_t rr = refresh_settings(svc);
         return r != TETHER_SUCCESS ? r : rr;
 }

@@ -20,6 +20,7 @@
 #include <tether/driver.h>
 
 #include "example/example.h"
+#include "example/queue.h"
 
 /* ---- the service ---- */
 
@@ -147,33 +148,58 @@ static tether_ret_t example_start(tether_service *svc)
         return r;
 }
 
-/* setProperties: check everything first, apply only when all of it is
- * good, so a refused request changes nothing. */
-static tether_ret_t example_set_properties(tether_service *svc, const tether_value *dict)
+/* Locked refuses every new open and HoldDeviceStart stalls every device's
+ * start: either lets its writer deny the driver to every other user, and
+ * the socket is open to all of them. So they are administrators' (root,
+ * or tetherd's admin group), as an I/O Kit driver keeps such a switch
+ * behind clientHasPrivilege. BaudRate and Greeting are anyone's. */
+static bool admin_only(const char *key)
 {
+        return !strcmp(key, EXAMPLE_PROP_LOCKED) || !strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START);
+}
+
+/* setProperties: check everything first, apply only when all of it is
+ * good, so a refused request changes nothing. Each refusal says why: the
+ * writer sees the error and this text (tether reg set prints both). */
+static tether_ret_t example_set_properties(tether_service *svc, const tether_task *caller, const tether_value *dict)
+{
+        bool admin = tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR) == TETHER_SUCCESS;
         for (size_t i = 0; i < tether_value_count(dict); i++) {
                 const char *key;
                 tether_value *v;
                 tether_value_dict_entry(dict, i, &key, &v);
+                /* Privilege before the value: whoever may not set a key
+                 * learns nothing about what it would take. */
+                if (admin_only(key) && !admin)
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_PRIVILEGED,
+                                                     "%s may be set by an administrator only (root, or tetherd's "
+                                                     "admin group); uid %u is not one",
+                                                     key, (unsigned)caller->uid);
                 if (!strcmp(key, EXAMPLE_PROP_BAUD_RATE)) {
-                        uint64_t rate;
-                        if (tether_value_get_uint(v, &rate) != TETHER_SUCCESS)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                        uint64_t rate = 0;
                         bool ok = false;
-                        for (size_t k = 0; k < sizeof(standard_rates) / sizeof(standard_rates[0]); k++)
-                                ok |= rate == standard_rates[k];
+                        if (tether_value_get_uint(v, &rate) == TETHER_SUCCESS)
+                                for (size_t k = 0; k < sizeof(standard_rates) / sizeof(standard_rates[0]); k++)
+                                        ok |= rate == standard_rates[k];
                         if (!ok)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                             "BaudRate must be a standard rate: 300, 1200, 2400, 4800, "
+                                                             "9600, 19200, 38400, 57600 or 115200");
                 } else if (!strcmp(key, EXAMPLE_PROP_GREETING)) {
                         const char *s;
                         if (tether_value_get_string(v, &s) != TETHER_SUCCESS || !*s || strlen(s) > 64)
-                                return TETHER_ERR_BAD_ARGUMENT;
-                } else if (!strcmp(key, EXAMPLE_PROP_LOCKED) || !strcmp(key, EXAMPLE_PROP_HOLD_DEVICE_START)) {
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                             "Greeting must be a string of 1 to 64 bytes");
+                } else if (admin_only(key)) {
                         bool b;
                         if (tether_value_get_bool(v, &b) != TETHER_SUCCESS)
-                                return TETHER_ERR_BAD_ARGUMENT;
+                                return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "%s must be a boolean", key);
+                } else if (!strcmp(key, "Model")) {
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE, "Model is read-only");
                 } else {
-                        return TETHER_ERR_NOT_WRITABLE; /* Model and unknown keys */
+                        /* The key as sent: the writer's typo is the point. */
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE,
+                                                     "ExampleDriver has no writable property \"%s\"", key);
                 }
         }
         for (size_t i = 0; i < tether_value_count(dict); i++) {
@@ -211,7 +237,13 @@ typedef struct example_client {
         char name[64];
         tether_memory *buffer;   /* EXAMPLE_MEMORY_BUFFER, made on first map */
         tether_memory *status;   /* EXAMPLE_MEMORY_STATUS */
+        example_streams streams; /* its data queues (queue.c) */
 } example_client;
+
+example_streams *example_streams_of(tether_user_client *uc)
+{
+        return &((example_client *)tether_user_client_priv(uc))->streams;
+}
 
 static tether_ret_t example_init_with_task(tether_user_client *uc, const tether_task *task, uint32_t type)
 {
@@ -231,7 +263,21 @@ static tether_ret_t example_uc_start(tether_user_client *uc, tether_service *pro
         if (tether_service_copy_property(provider, EXAMPLE_PROP_LOCKED, &locked) == TETHER_SUCCESS)
                 tether_value_get_bool(locked, &is_locked);
         tether_value_unref(locked);
-        return is_locked ? TETHER_ERR_NOT_PERMITTED : TETHER_SUCCESS;
+        if (is_locked)
+                return TETHER_ERR_NOT_PERMITTED;
+        example_streams_start(example_streams_of(uc), uc);
+        return TETHER_SUCCESS;
+}
+
+/* A connection that streams from the start: its queue is there before
+ * the client's first call (and counts against its bounds: too many, and
+ * the open fails). */
+static tether_ret_t example_streaming_uc_start(tether_user_client *uc, tether_service *provider)
+{
+        tether_ret_t r = example_uc_start(uc, provider);
+        if (r == TETHER_SUCCESS && (r = example_streams_start_queue(uc)) != TETHER_SUCCESS)
+                example_streams_stop(example_streams_of(uc));
+        return r;
 }
 
 static void example_uc_stop(tether_user_client *uc)
@@ -239,6 +285,7 @@ static void example_uc_stop(tether_user_client *uc)
         example_client *c = tether_user_client_priv(uc);
         c->buffer = tether_memory_unref(c->buffer);
         c->status = tether_memory_unref(c->status);
+        example_streams_stop(&c->streams);
 }
 
 static tether_ret_t example_memory(tether_user_client *uc, uint32_t type, uint32_t *options,
@@ -637,6 +684,12 @@ static const tether_method_dispatch example_methods[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_SUM] = { m_sum, V, 0, 1, 0, 0 },
         [EXAMPLE_PRODUCE] = { m_produce, 0, 0, 0, V, 0 },
         [EXAMPLE_ACQUIRE] = { m_acquire, 1, 0, 0, 0, 0 },
+        /* A queue's memory counts against the connection's and the
+         * session's data-queue bounds, so anyone may make one. */
+        [EXAMPLE_QUEUE_CREATE] = { example_m_queue_create, 2, 0, 1, 0, 0 },
+        [EXAMPLE_QUEUE_PRODUCE] = { example_m_queue_produce, 4, 0, 2, 0, 0 },
+        [EXAMPLE_QUEUE_STATS] = { example_m_queue_stats, 1, 0, 5, 0, 0 },
+        [EXAMPLE_QUEUE_DESTROY] = { example_m_queue_destroy, 1, 0, 0, 0, 0 },
         [EXAMPLE_STREAM] = { m_stream, 2, 0, 0, 0, TETHER_METHOD_ALLOW_ASYNC },
         [EXAMPLE_STREAM_STATS] = { m_stream_stats, 0, 0, EXAMPLE_STATS_COUNT, 0, 0 },
 };
@@ -647,7 +700,10 @@ static const char *const example_method_names[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_COUNT] = "count", [EXAMPLE_WHO_AM_I] = "whoAmI", [EXAMPLE_GET_BAUD_RATE] = "getBaudRate",
         [EXAMPLE_FILL_MEMORY] = "fillMemory", [EXAMPLE_PUBLISH_DEVICE] = "publishDevice",
         [EXAMPLE_REMOVE_DEVICE] = "removeDevice", [EXAMPLE_SUM] = "sum", [EXAMPLE_PRODUCE] = "produce",
-        [EXAMPLE_ACQUIRE] = "acquire", [EXAMPLE_STREAM] = "stream", [EXAMPLE_STREAM_STATS] = "streamStats",
+        [EXAMPLE_ACQUIRE] = "acquire", [EXAMPLE_QUEUE_CREATE] = "queueCreate",
+        [EXAMPLE_QUEUE_PRODUCE] = "queueProduce", [EXAMPLE_QUEUE_STATS] = "queueStats",
+        [EXAMPLE_QUEUE_DESTROY] = "queueDestroy", [EXAMPLE_STREAM] = "stream",
+        [EXAMPLE_STREAM_STATS] = "streamStats",
 };
 
 static const tether_user_client_ops example_client_ops = {
@@ -655,6 +711,18 @@ static const tether_user_client_ops example_client_ops = {
         .priv_size = sizeof(example_client),
         .init_with_task = example_init_with_task,
         .start = example_uc_start,
+        .stop = example_uc_stop,
+        .methods = example_methods,
+        .method_count = EXAMPLE_SELECTOR_COUNT,
+        .method_names = example_method_names,
+        .client_memory_for_type = example_memory,
+};
+
+static const tether_user_client_ops example_streaming_ops = {
+        .class_name = "ExampleStreamingUserClient",
+        .priv_size = sizeof(example_client),
+        .init_with_task = example_init_with_task,
+        .start = example_streaming_uc_start,
         .stop = example_uc_stop,
         .methods = example_methods,
         .method_count = EXAMPLE_SELECTOR_COUNT,
@@ -766,6 +834,9 @@ static tether_ret_t example_new_user_client(tether_service *svc, uint32_t type, 
         switch (type) {
         case EXAMPLE_CLIENT:
                 *ret = &example_client_ops;
+                return TETHER_SUCCESS;
+        case EXAMPLE_CLIENT_STREAMING:
+                *ret = &example_streaming_ops;
                 return TETHER_SUCCESS;
         case EXAMPLE_CLIENT_LEGACY:
                 *ret = &example_legacy_ops;

@@ -16,7 +16,12 @@
 enum example_client_type {
         EXAMPLE_CLIENT = 0,         /* new KPI: tether_method_dispatch table */
         EXAMPLE_CLIENT_LEGACY = 1,  /* legacy KPI: tether_external_method table */
+        /* EXAMPLE_CLIENT whose start() makes a data queue at once,
+         * EXAMPLE_EVENT_QUEUE (EXAMPLE_EVENT_QUEUE_SIZE bytes). */
+        EXAMPLE_CLIENT_STREAMING = 2,
 };
+#define EXAMPLE_EVENT_QUEUE      0u
+#define EXAMPLE_EVENT_QUEUE_SIZE 65536u
 
 #define EXAMPLE_MAX_DELAY_MS 10000u /* EXAMPLE_DELAYED_ADD: longer is BAD_ARGUMENT */
 /* EXAMPLE_STREAM: more results, or a longer interval, is BAD_ARGUMENT. */
@@ -41,6 +46,13 @@ enum example_selector {
         EXAMPLE_SUM,                /* any number of scalars -> their sum */
         EXAMPLE_PRODUCE,            /* -> the struct output filled from the service's sample memory */
         EXAMPLE_ACQUIRE,            /* bytes: copies that much sample memory into EXAMPLE_MEMORY_BUFFER */
+        /* Data queues (tether_data_queue_map): a stream of numbered items. */
+        EXAMPLE_QUEUE_CREATE,       /* queue type, capacity -> the capacity granted */
+        EXAMPLE_QUEUE_PRODUCE,      /* queue type, count, item bytes, EXAMPLE_PRODUCE_* flags
+                                     * -> items this call enqueued, its last enqueue's result */
+        EXAMPLE_QUEUE_STATS,        /* queue type -> enqueued, refused, serviced, last error, left */
+        EXAMPLE_QUEUE_DESTROY,      /* queue type */
+        /* Async results: one reference, many results. */
         EXAMPLE_STREAM,             /* async only: count, interval ms -> count results, one per interval
                                      * (the first after one), each (seq 1..count, count), the last one
                                      * closing the reference (enum example_stream_arg) */
@@ -115,6 +127,53 @@ enum example_memory_type {
 static inline uint8_t example_sample(size_t i)
 {
         return (uint8_t)(i * 7 + (i >> 12));
+}
+
+/*
+ * EXAMPLE_QUEUE_PRODUCE: count items of the given size (8 bytes up to the
+ * queue's largest item), numbered on from the queue's last. The driver
+ * enqueues them as fast as the queue takes them, a batch per turn of its
+ * work loop; when the queue is full it waits for its serviced handler (the
+ * client drained it) and goes on, so nothing is lost. With
+ * EXAMPLE_PRODUCE_UNTIL_FULL it stops at the first refusal instead, and the
+ * call says how many went in. One stream per queue at a time (BUSY).
+ * EXAMPLE_QUEUE_STATS' "refused" counts TETHER_ERR_NO_SPACE answers, "last
+ * error" is the last enqueue error other than that (e.g. TETHER_ERR_IPC
+ * once a client broke the queue), as a uint64 of the tether_ret_t.
+ */
+#define EXAMPLE_PRODUCE_UNTIL_FULL (1u << 0)
+#define EXAMPLE_STREAM_BATCH       4096u  /* items per turn of the work loop */
+#define EXAMPLE_ITEM_MIN           8u
+
+/* Item seq of a stream: its number (little-endian) in the first 8 bytes,
+ * then bytes that depend on it and their place. */
+static inline uint8_t example_item_byte(uint64_t seq, size_t i)
+{
+        return (uint8_t)(seq * 31u + i);
+}
+
+static inline void example_item_fill(uint8_t *item, uint64_t seq, size_t size)
+{
+        for (size_t i = 0; i < 8; i++)
+                item[i] = (uint8_t)(seq >> (8 * i));
+        for (size_t i = 8; i < size; i++)
+                item[i] = example_item_byte(seq, i);
+}
+
+/* True if item (size bytes) is item seq, whole. */
+static inline int example_item_check(const uint8_t *item, uint64_t seq, size_t size)
+{
+        if (size < 8)
+                return 0;
+        uint64_t got = 0;
+        for (size_t i = 0; i < 8; i++)
+                got |= (uint64_t)item[i] << (8 * i);
+        if (got != seq)
+                return 0;
+        for (size_t i = 8; i < size; i++)
+                if (item[i] != example_item_byte(seq, i))
+                        return 0;
+        return 1;
 }
 
 /* Settable properties of ExampleDriver and their rules. */

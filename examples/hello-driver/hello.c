@@ -39,19 +39,25 @@ static tether_ret_t hello_start(tether_service *svc)
         return r;
 }
 
-/* `tether reg set HelloDriver Greeting hi` lands here. dict holds only the
- * keys the client wants to set: check all of them first, and refuse the
- * whole request if any is wrong, so a bad write changes nothing. */
-static tether_ret_t hello_set_properties(tether_service *svc, const tether_value *dict)
+/* `tether reg set HelloDriver Greeting hi` lands here. caller is who
+ * writes (uid, gid, pid): a greeting is harmless, so anyone may set it; a
+ * key that changed what others get would first ask
+ * tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR).
+ * dict holds only the keys the client wants to set: check all of them
+ * first, and refuse the whole request if any is wrong, so a bad write
+ * changes nothing. tether_service_refuse tells the writer why. */
+static tether_ret_t hello_set_properties(tether_service *svc, const tether_task *caller, const tether_value *dict)
 {
+        (void)caller;
         for (size_t i = 0; i < tether_value_count(dict); i++) {
                 const char *key, *s;
                 tether_value *v;
                 tether_value_dict_entry(dict, i, &key, &v);
-                if (strcmp(key, "Greeting"))
-                        return TETHER_ERR_NOT_WRITABLE; /* Unit, and keys we do not know */
+                if (strcmp(key, "Greeting")) /* Unit, and keys we do not know */
+                        return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE, "only Greeting can be set");
                 if (tether_value_get_string(v, &s) != TETHER_SUCCESS || !*s || strlen(s) > GREETING_MAX)
-                        return TETHER_ERR_BAD_ARGUMENT; /* not a string, or not 1..64 bytes */
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                     "Greeting must be a string of 1 to %d bytes", GREETING_MAX);
         }
         tether_value *greeting = NULL;
         if (tether_value_dict_get(dict, "Greeting", &greeting) != TETHER_SUCCESS)

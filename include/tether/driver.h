@@ -48,13 +48,36 @@ typedef struct tether_service tether_service;
 typedef struct tether_user_client tether_user_client;
 typedef struct tether_memory tether_memory;
 
-/* Who opened a connection: from SO_PEERCRED and the session handshake. */
+/*
+ * Who is asking: the client that opened a connection (init_with_task, every
+ * method call's args->task, tether_user_client_task) or that writes
+ * properties (set_properties). One notion for both: pid, uid and gid from
+ * SO_PEERCRED of the client's session, its word size from the session's
+ * handshake, and the privileges tetherd granted it. tetherd fills it in;
+ * a driver in its own process gets tetherd's word for it.
+ */
 typedef struct tether_task {
         pid_t pid;
         uid_t uid;
         gid_t gid;
         uint32_t abi_word_bits; /* 32 or 64: the word size the client was built for */
+        uint32_t privileges;    /* TETHER_PRIVILEGE_*: ask tether_task_has_privilege() */
 } tether_task;
+
+/*
+ * An administrator (kIOClientPrivilegeAdministrator): uid 0, or a member of
+ * tetherd's admin group, `tether-admin` unless tetherd --admin-group names
+ * another (its gid, or a group of its passwd entry, as the manifest's
+ * access lists count groups; docs/bundles.md). What TETHER_METHOD_ADMIN
+ * asks of a caller, and what a driver asks before an administrator-only
+ * property write.
+ */
+#define TETHER_PRIVILEGE_ADMINISTRATOR (1u << 0)
+
+/* IOUserClient::clientHasPrivilege: TETHER_SUCCESS if task holds privilege,
+ * TETHER_ERR_NOT_PRIVILEGED if not, TETHER_ERR_BAD_ARGUMENT for a NULL task
+ * or a privilege tether does not know. */
+tether_ret_t tether_task_has_privilege(const tether_task *task, uint32_t privilege);
 
 /* ==== Legacy KPI: IOExternalMethod ==== */
 
@@ -138,7 +161,8 @@ typedef tether_ret_t (*tether_dispatch_function)(void *target, void *reference,
 
 /* Per-method policy, checked by tetherd before the function runs. */
 #define TETHER_METHOD_ALLOW_ASYNC     (1u << 0) /* may be called async; else refused */
-#define TETHER_METHOD_ADMIN           (1u << 1) /* caller must be root: else NOT_PRIVILEGED */
+#define TETHER_METHOD_ADMIN           (1u << 1) /* caller must be an administrator
+                                                 * (TETHER_PRIVILEGE_ADMINISTRATOR): else NOT_PRIVILEGED */
 #define TETHER_METHOD_TARGET_PROVIDER (1u << 2) /* target is the provider service */
 
 typedef struct tether_method_dispatch {
@@ -258,6 +282,88 @@ tether_memory *tether_memory_unref(tether_memory *m);
 void *tether_memory_ptr(tether_memory *m);
 size_t tether_memory_size(tether_memory *m);
 
+/* ==== Data queues (IOSharedDataQueue, DriverKit's IODataQueueDispatchSource) ==== */
+
+/*
+ * A ring in memory shared with one connection's client, for a stream of
+ * items: the driver enqueues on its work loop, the client maps the queue
+ * (tether_data_queue_map() in tether.h) and dequeues with no message per
+ * item. The client is told when the queue goes from empty to non-empty
+ * (one message, however many items follow before it looks), never when an
+ * item lands in a queue that already had some. docs/dataqueue.md has the
+ * layout, the rules and where tether differs from I/O Kit.
+ *
+ * A full queue refuses: nothing is ever overwritten. The driver learns when
+ * there is room again from its serviced handler (DataServiced), which runs
+ * on the work loop once the client has drained a queue that refused an
+ * item to half its capacity; it is not called for a queue that refused
+ * nothing, and not after the queue or its user client is gone.
+ *
+ * The client writes half of the queue's header, and the driver trusts none
+ * of it: a head the client set to garbage breaks that queue for good
+ * (TETHER_ERR_IPC from every enqueue, one warning logged), never the driver.
+ */
+typedef struct tether_data_queue tether_data_queue;
+
+/* tether.h has these too, for clients. */
+#ifndef TETHER_DATA_QUEUE_MAX_CAPACITY
+#define TETHER_DATA_QUEUE_MIN_CAPACITY 4096u
+#define TETHER_DATA_QUEUE_MAX_CAPACITY (16u << 20)
+/* The largest item a queue of this capacity takes: half of it, less the
+ * item's 8-byte header. */
+#define TETHER_DATA_QUEUE_MAX_ITEM(capacity) ((capacity) / 2u - 8u)
+#endif
+/* Bounds on what the queues of one connection, and of one session's
+ * connections to this driver process, may hold (docs/limits.md). Each
+ * queue also holds an fd of the driver's process: inside tetherd, one of
+ * the caller's uid's share. */
+#define TETHER_DATA_QUEUES_PER_CONNECTION      8u
+#define TETHER_DATA_QUEUE_BYTES_PER_CONNECTION (16u << 20)
+#define TETHER_DATA_QUEUE_BYTES_PER_SESSION    (64u << 20)
+#define TETHER_DATA_QUEUES_PER_SESSION         64u
+
+typedef void (*tether_data_queue_serviced)(tether_data_queue *q, void *ctx);
+
+/*
+ * A queue of at least capacity bytes (rounded up to a power of two, at
+ * least TETHER_DATA_QUEUE_MIN_CAPACITY) for uc's client, who maps it as
+ * `type` (a number of the driver's choosing, one queue per type and
+ * connection). serviced may be NULL. Call it on the work loop, e.g. from the
+ * user client's start() or a method. Its memory counts against the bounds
+ * above (TETHER_ERR_NO_RESOURCES past them); TETHER_ERR_BAD_ARGUMENT for a
+ * capacity over TETHER_DATA_QUEUE_MAX_CAPACITY or a type uc already has.
+ * The queue is uc's: it goes when uc's stop() has returned, if the driver
+ * has not destroyed it before.
+ */
+tether_ret_t tether_data_queue_create(tether_user_client *uc, uint32_t type, size_t capacity,
+                                      tether_data_queue_serviced serviced, void *ctx,
+                                      tether_data_queue **ret);
+/*
+ * Copy one item of len bytes (0 ... TETHER_DATA_QUEUE_MAX_ITEM) into the
+ * queue, on the work loop. TETHER_ERR_NO_SPACE: it does not fit now (wait
+ * for the serviced handler); TETHER_ERR_IPC: the client broke the queue;
+ * TETHER_ERR_NOT_ATTACHED: the connection is closing or its provider was
+ * terminated. The data-available message, when one is due, is sent from
+ * here; a client that has not mapped the queue yet gets none (it finds the
+ * items when it maps it).
+ */
+tether_ret_t tether_data_queue_enqueue(tether_data_queue *q, const void *data, size_t len);
+/*
+ * DriverKit's EnqueueWithCoalesce and SendDataAvailable: the same enqueue,
+ * but a data-available message that falls due is held back until
+ * tether_data_queue_send_data_available() (which sends nothing if none is
+ * due), so a burst of items costs the client one wake-up. Send before the
+ * callback that enqueued returns: the client may be asleep on the empty
+ * queue, waiting for exactly that message.
+ */
+tether_ret_t tether_data_queue_enqueue_coalesced(tether_data_queue *q, const void *data, size_t len);
+void tether_data_queue_send_data_available(tether_data_queue *q);
+/* Its capacity in bytes (0 for NULL). */
+size_t tether_data_queue_capacity(tether_data_queue *q);
+/* Before its user client's stop() returns, if at all. A client that mapped
+ * it keeps its mapping but gets nothing more. */
+void tether_data_queue_destroy(tether_data_queue *q);
+
 /* ==== Drivers and services ==== */
 
 typedef struct tether_driver {
@@ -273,11 +379,17 @@ typedef struct tether_driver {
         /* The service is being terminated (provider gone or daemon exit). */
         void (*stop)(tether_service *svc);
 
-        /* IORegistryEntry::setProperties. dict holds only keys the client
-         * asked to set. Validate every key, type and range; apply with
-         * tether_service_set_property(). Return an error to refuse the
-         * whole request (nothing applied). NULL: writes are UNSUPPORTED. */
-        tether_ret_t (*set_properties)(tether_service *svc, const tether_value *dict);
+        /* IORegistryEntry::setProperties. caller is who writes (valid
+         * during the call): the socket is open to every local user, so a
+         * key that changes what others get (a lock, a hold) should ask
+         * tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR)
+         * first, as an I/O Kit driver asks clientHasPrivilege. dict holds
+         * only keys the client asked to set. Validate every key, type and
+         * range; apply with tether_service_set_property(). Return an error
+         * to refuse the whole request (nothing applied), best through
+         * tether_service_refuse(), which tells the writer why. NULL:
+         * writes are UNSUPPORTED. */
+        tether_ret_t (*set_properties)(tether_service *svc, const tether_task *caller, const tether_value *dict);
 
         /* newUserClient: the ops for a connection of this type, or an error. */
         tether_ret_t (*new_user_client)(tether_service *svc, uint32_t type,
@@ -324,6 +436,24 @@ tether_ret_t tether_service_set_property_double(tether_service *svc, const char 
 tether_ret_t tether_service_set_property_bool(tether_service *svc, const char *key, bool v);
 /* A referenced snapshot of one property. */
 tether_ret_t tether_service_copy_property(tether_service *svc, const char *key, tether_value **ret);
+
+/*
+ * Why set_properties refuses, for the writer to read (`tether reg set`
+ * prints it; tether_registry_entry_set_properties_why() returns it):
+ *     return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "Units must be C or F");
+ * Returns err, so the hook can return it; err must be an error
+ * (TETHER_ERR_BAD_ARGUMENT otherwise, and nothing is kept). The reason is
+ * printf-formatted text: past TETHER_MAX_REASON bytes it is cut (at a
+ * character boundary) and the driver named in a log line; control
+ * characters and bytes that are not UTF-8 become '?'. Called again, the
+ * last reason counts. Outside set_properties (or once the hook returns
+ * success) it is dropped: a reason goes only with a refused write.
+ */
+#ifndef TETHER_MAX_REASON
+#define TETHER_MAX_REASON 200u
+#endif
+tether_ret_t tether_service_refuse(tether_service *svc, tether_ret_t err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 /* Publish a nub below svc (as a bus driver does for a device it found);
  * drivers are matched against it at once. class_name and name are required,
@@ -450,8 +580,9 @@ tether_ret_t tether_service_logv(tether_service *svc, tether_log_level level, co
 
 /* ==== Bundles ==== */
 
-/* The driver ABI a bundle's library was built for; a host refuses another. */
-#define TETHER_DRIVER_ABI 1u
+/* The driver ABI a bundle's library was built for; a host refuses another.
+ * 2: set_properties is told who writes, tether_task has privileges. */
+#define TETHER_DRIVER_ABI 2u
 
 typedef struct tether_bundle_entry {
         uint32_t abi;                          /* TETHER_DRIVER_ABI when built */

@@ -102,8 +102,22 @@ tether_ret_t tether_registry_entry_from_path(tether_session *s, const char *path
 tether_ret_t tether_registry_entry_get_properties(tether_session *s, uint64_t id, tether_value **ret_dict);
 tether_ret_t tether_registry_entry_get_property(tether_session *s, uint64_t id, const char *key,
                                                 tether_value **ret);
-/* The driver validates and applies all of dict, or refuses it whole. */
+/* The driver validates and applies all of dict, or refuses it whole. It
+ * knows who writes (this process's uid, gid and pid, from the socket) and
+ * may keep keys to administrators (root, or members of tetherd's admin
+ * group): TETHER_ERR_NOT_PRIVILEGED for others. A bundle's access policy
+ * may keep a service's writes to some users (docs/bundles.md). */
 tether_ret_t tether_registry_entry_set_properties(tether_session *s, uint64_t id, const tether_value *dict);
+/* The same; on failure, if ret_why is not NULL, *ret_why is why, in the
+ * driver's (or tetherd's) words: "Units must be C or F" where the error
+ * alone says BadArgument. malloc()ed, "" if none was given; at most
+ * TETHER_MAX_REASON bytes of UTF-8 without control characters (libtether
+ * drops a reason that is not), so it is safe to print. NULL on success. */
+#ifndef TETHER_MAX_REASON
+#define TETHER_MAX_REASON 200u
+#endif
+tether_ret_t tether_registry_entry_set_properties_why(tether_session *s, uint64_t id, const tether_value *dict,
+                                                     char **ret_why);
 
 /* ---- matching ---- */
 
@@ -240,6 +254,65 @@ tether_ret_t tether_service_add_matching_notification(tether_notification_port *
 /* n is dead afterwards. A stale n (removed already, or gone with its port
  * or session): nothing happens. */
 void tether_notification_remove(tether_notification *n);
+
+/* ---- data queues (IODataQueueClient; docs/dataqueue.md) ---- */
+
+/*
+ * A stream of items a driver enqueues into memory this process maps: no
+ * message per item. A tether_mapped_queue * is a handle like the others:
+ * it dies with tether_data_queue_unmap() or the close of its connection (or
+ * session), and is refused afterwards. One consumer: a process maps a
+ * queue once (TETHER_ERR_EXCLUSIVE_ACCESS for a second map), and its calls
+ * run one at a time. The driver is not trusted: an impossible header or
+ * item length breaks the queue for good (TETHER_ERR_IPC from every call),
+ * never this process.
+ */
+typedef struct tether_mapped_queue tether_mapped_queue;
+
+/* As in driver.h: a queue's capacity, and the largest item it takes. */
+#ifndef TETHER_DATA_QUEUE_MAX_CAPACITY
+#define TETHER_DATA_QUEUE_MIN_CAPACITY 4096u
+#define TETHER_DATA_QUEUE_MAX_CAPACITY (16u << 20)
+#define TETHER_DATA_QUEUE_MAX_ITEM(capacity) ((capacity) / 2u - 8u)
+#endif
+typedef void (*tether_data_queue_callback)(void *refcon, tether_mapped_queue *q);
+
+/*
+ * Map the queue the driver made as `type` on c. With a port, the driver
+ * tells it when the queue goes from empty to non-empty (and at once if it
+ * holds items already): callback (may be NULL) runs from
+ * tether_notification_port_dispatch(); drain the queue each time, since
+ * one message stands for every item that came before the next dequeue that
+ * finds it empty. port NULL: no messages, poll the queue yourself.
+ * TETHER_ERR_NOT_FOUND: the driver has no queue of that type (yet).
+ */
+tether_ret_t tether_data_queue_map(tether_connect *c, uint32_t type, tether_notification_port *port,
+                                   tether_data_queue_callback callback, void *refcon,
+                                   tether_mapped_queue **ret);
+/*
+ * IODataQueueDequeue: take the next item, copied into buf (cap bytes);
+ * *ret_len (may be NULL) is its length. TETHER_ERR_UNDERRUN: empty.
+ * TETHER_ERR_NO_SPACE: longer than cap; nothing taken, *ret_len says how
+ * long. buf NULL with cap 0 drops the item. Taking items may tell a driver
+ * that was refused for want of room that there is room again (one message
+ * once the queue is down to half).
+ */
+tether_ret_t tether_data_queue_dequeue(tether_mapped_queue *q, void *buf, size_t cap, size_t *ret_len);
+/* IODataQueuePeek: the next item in place, not taken: *ret_data stays
+ * valid until it is dequeued, the queue unmapped or its connection closed.
+ * A driver that misbehaves can change its bytes meanwhile; copy what must
+ * not change. TETHER_ERR_UNDERRUN: empty. */
+tether_ret_t tether_data_queue_peek(tether_mapped_queue *q, const void **ret_data, size_t *ret_len);
+/*
+ * IODataQueueWaitForAvailableData: return once an item waits, up to
+ * timeout_ms (-1: no limit; TETHER_ERR_TIMEOUT after it). Polls the port
+ * the queue was mapped with and dispatches it, so that port's other
+ * callbacks run from here too: do not dispatch it on another thread
+ * meanwhile. TETHER_ERR_BAD_ARGUMENT for a queue mapped without a port.
+ */
+tether_ret_t tether_data_queue_wait(tether_mapped_queue *q, int timeout_ms);
+/* q is dead afterwards; TETHER_ERR_BAD_ARGUMENT if it was already. */
+tether_ret_t tether_data_queue_unmap(tether_mapped_queue *q);
 
 /* ---- probes: every call and USB transfer, live (tether probe) ---- */
 

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "client/dataqueue.h"
 #include "client/port.h"
 
 #define MAX_MAPPINGS 16
@@ -206,8 +207,10 @@ static tether_ret_t connect_close(uintptr_t name)
         if (listed)
                 connect_put(c); /* the list's reference; the table's is still ours */
         tether_ret_t r = connect_shutdown(c);
-        /* Its async references closed with it: their callbacks go too. */
+        /* Its async references closed with it: their callbacks go too;
+         * and so did its data queues. */
         port_forget_connection(s, name);
+        data_queue_connection_closed(name);
         connect_put(c);
         return r;
 }
@@ -501,6 +504,48 @@ tether_ret_t tether_unmap_memory(tether_connect *h, uint32_t type, void *addr)
                                 r = TETHER_SUCCESS;
                                 break;
                         }
+                }
+                pthread_mutex_unlock(&c->lock);
+        }
+        connect_put(c);
+        return r;
+}
+
+tether_ret_t connect_map_data_queue(tether_connect *h, uint32_t type, uint64_t port_id, uint64_t cookie,
+                                    int *ret_memfd, uint64_t *ret_size, uint32_t *ret_capacity, int *ret_sock)
+{
+        client_connect *c = NULL;
+        if (connect_get(h, &c) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_ret_t r = connect_lock_live(c);
+        if (r == TETHER_SUCCESS) {
+                begin(c, WIRE_DATA_QUEUE_MAP);
+                wire_put_u32(&c->tx, type);
+                wire_put_u32(&c->tx, 0);
+                wire_put_u64(&c->tx, port_id);
+                wire_put_u64(&c->tx, cookie);
+                client_reply rep = { .fd = -1 };
+                r = connection_roundtrip(c, -1, &rep);
+                uint64_t size = 0;
+                uint32_t capacity = 0, zero = 0;
+                if (r == TETHER_SUCCESS) {
+                        size = wire_get_u64(&rep.body);
+                        capacity = wire_get_u32(&rep.body);
+                        zero = wire_get_u32(&rep.body);
+                        if (wire_reader_done(&rep.body) != TETHER_SUCCESS || rep.fd < 0 || zero || !size ||
+                            size > SIZE_MAX)
+                                r = TETHER_ERR_IPC;
+                }
+                int sock = -1;
+                if (r == TETHER_SUCCESS && (sock = fcntl(c->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+                        r = TETHER_ERR_NO_RESOURCES;
+                if (r == TETHER_SUCCESS) {
+                        *ret_memfd = rep.fd;
+                        *ret_size = size;
+                        *ret_capacity = capacity;
+                        *ret_sock = sock;
+                } else if (rep.fd >= 0) {
+                        close(rep.fd);
                 }
                 pthread_mutex_unlock(&c->lock);
         }

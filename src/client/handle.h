@@ -29,6 +29,7 @@ typedef enum handle_kind {
         HANDLE_PORT,
         HANDLE_NOTIFICATION,
         HANDLE_PROBE,
+        HANDLE_DATA_QUEUE,
 } handle_kind;
 
 /* Embedded in every object a handle names. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/dataqueue.h"
 #include "client/port.h"
 
 /* An open async reference: its callback runs for every result until the
@@ -406,6 +407,8 @@ static tether_ret_t dispatch(client_port *port)
                         deliver_async(port, &rd);
                 else if (h.type == WIRE_NOTIFY_SERVICE)
                         deliver_service(port, &rd);
+                else if (h.type == WIRE_NOTIFY_DATA_QUEUE)
+                        data_queue_deliver(port->id, &rd);
         }
         return TETHER_SUCCESS;
 }
@@ -526,4 +529,9 @@ static tether_ret_t notification_remove(uintptr_t name)
 void tether_notification_remove(tether_notification *n)
 {
         (void)notification_remove((uintptr_t)n);
+}
+
+uint64_t port_id_of(client_port *p)
+{
+        return p->id;
 }

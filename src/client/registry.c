@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "client/client.h"
+#include "wire/reason.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -191,8 +192,11 @@ tether_ret_t tether_registry_entry_get_property(tether_session *s, uint64_t id, 
         return get_property(s, id, key, ret);
 }
 
-tether_ret_t tether_registry_entry_set_properties(tether_session *h, uint64_t id, const tether_value *dict)
+tether_ret_t tether_registry_entry_set_properties_why(tether_session *h, uint64_t id, const tether_value *dict,
+                                                     char **ret_why)
 {
+        if (ret_why)
+                *ret_why = NULL;
         CHECK(dict && tether_value_get_type(dict) == TETHER_TYPE_DICT);
         client_session *s = NULL;
         tether_ret_t r = session_acquire(h, &s);
@@ -201,10 +205,26 @@ tether_ret_t tether_registry_entry_set_properties(tether_session *h, uint64_t id
         session_begin_locked(s, WIRE_SET_PROPERTIES);
         wire_put_u64(&s->tx, id);
         wire_put_value(&s->tx, dict);
-        client_reply rep;
+        client_reply rep = { .fd = -1 };
         r = session_call_locked(s, &rep);
+        char *why = NULL;
+        /* The reason is the driver's text: kept only if it is one the wire
+         * admits, so what the caller prints cannot drive its terminal. */
+        if (r != TETHER_SUCCESS && ret_why && rep.h.type == (WIRE_SET_PROPERTIES | WIRE_REPLY_FLAG)) {
+                size_t n = rep.body.left;
+                const uint8_t *text = wire_get_bytes(&rep.body, n);
+                if (n && wire_reason_valid(text, n))
+                        why = strndup((const char *)text, n);
+        }
         session_release(s);
+        if (r != TETHER_SUCCESS && ret_why)
+                *ret_why = why ? why : strdup("");
         return r;
+}
+
+tether_ret_t tether_registry_entry_set_properties(tether_session *h, uint64_t id, const tether_value *dict)
+{
+        return tether_registry_entry_set_properties_why(h, id, dict, NULL);
 }
 
 static tether_ret_t one_key_dict(const char *key, const char *value, tether_value **ret)

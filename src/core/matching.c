@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/matching.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define KEY_CLASS    "IOProviderClass"
@@ -202,4 +203,81 @@ int64_t matching_probe_score(const tether_value *dict)
         if (v && tether_value_get_int(v, &score) != TETHER_SUCCESS)
                 score = 0;
         return score;
+}
+
+const char *matching_category(const tether_value *dict)
+{
+        const char *category = NULL;
+        if (tether_value_get_string(member(dict, KEY_CATEGORY), &category) != TETHER_SUCCESS)
+                category = MATCHING_DEFAULT_CATEGORY;
+        return category;
+}
+
+typedef struct ranked {
+        const char *category;
+        size_t index;             /* the candidate's rank: lower is better */
+} ranked;
+
+static int by_category_then_rank(const void *a, const void *b)
+{
+        const ranked *x = a, *y = b;
+        int c = strcmp(x->category, y->category);
+        if (c)
+                return c;
+        return (x->index > y->index) - (x->index < y->index);
+}
+
+typedef struct run {
+        size_t best;              /* the rank of its best candidate */
+        size_t at, len;           /* where it lies in the sorted list */
+} run;
+
+static int by_best(const void *a, const void *b)
+{
+        const run *x = a, *y = b;
+        return (x->best > y->best) - (x->best < y->best);
+}
+
+tether_ret_t matching_group_by_category(const char *const *categories, size_t n, size_t *order, size_t *first,
+                                        size_t *ret_groups)
+{
+        if (!ret_groups || (n && (!categories || !order || !first)))
+                return TETHER_ERR_BAD_ARGUMENT;
+        *ret_groups = 0;
+        if (!n)
+                return TETHER_SUCCESS;
+        for (size_t i = 0; i < n; i++)
+                if (!categories[i])
+                        return TETHER_ERR_BAD_ARGUMENT;
+        ranked *sorted = calloc(n, sizeof(*sorted));
+        run *runs = calloc(n, sizeof(*runs));
+        if (!sorted || !runs) {
+                free(sorted);
+                free(runs);
+                return TETHER_ERR_NO_MEMORY;
+        }
+        for (size_t i = 0; i < n; i++)
+                sorted[i] = (ranked){ categories[i], i };
+        /* Equal categories side by side, each run best first; then the
+         * runs themselves in the order of their best. */
+        qsort(sorted, n, sizeof(*sorted), by_category_then_rank);
+        size_t groups = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (i && !strcmp(sorted[i].category, sorted[i - 1].category)) {
+                        runs[groups - 1].len++;
+                        continue;
+                }
+                runs[groups++] = (run){ sorted[i].index, i, 1 };
+        }
+        qsort(runs, groups, sizeof(*runs), by_best);
+        size_t at = 0;
+        for (size_t g = 0; g < groups; g++) {
+                first[g] = at;
+                for (size_t k = 0; k < runs[g].len; k++)
+                        order[at++] = sorted[runs[g].at + k].index;
+        }
+        free(sorted);
+        free(runs);
+        *ret_groups = groups;
+        return TETHER_SUCCESS;
 }

@@ -16,7 +16,8 @@
  *   "IOParentMatch"     dict: the entry's parent matches this dict (recursively)
  *   "IORegistryEntryID" uint or int: the entry's id
  *   "IOProbeScore"      int: ignored for matching; the score of a personality
- *   "IOMatchCategory"   string: ignored for matching
+ *   "IOMatchCategory"   string: ignored for matching; the category a
+ *                       personality competes in (matching_category)
  * Any other key is ignored, as passive matching in I/O Kit ignores keys it
  * does not know (personalities carry "IOClass", bundle ids and the like);
  * to match on a property, say so with IOPropertyMatch.
@@ -46,5 +47,27 @@ bool matching_match(const tether_value *dict, const void *entry, const matching_
 
 /* IOProbeScore of a personality; 0 when absent. */
 int64_t matching_probe_score(const tether_value *dict);
+
+/* I/O Kit's name for the category of every personality that names none. */
+#define MATCHING_DEFAULT_CATEGORY "IODefaultMatchCategory"
+
+/* IOMatchCategory of a personality, or MATCHING_DEFAULT_CATEGORY when it
+ * has none (or dict is not a valid one). Borrowed from dict, or static. */
+const char *matching_category(const tether_value *dict);
+
+/*
+ * Match categories, as I/O Kit's probeCandidates splits its start list: the
+ * drivers that match a nub compete only with those of their own category,
+ * and each category gets one driver. Given the categories of n candidates,
+ * best first, order[] gets the candidates' indices grouped by category,
+ * still best first within each, the categories in the order of their best
+ * candidates; first[g] is where category g starts in order[] (it ends where
+ * the next starts, or at n); *ret_groups is how many there are. order and
+ * first hold n entries each (either may be NULL when n is 0). O(n log n):
+ * every loaded personality may be a candidate for one nub.
+ * TETHER_ERR_BAD_ARGUMENT for a NULL category, TETHER_ERR_NO_MEMORY.
+ */
+tether_ret_t matching_group_by_category(const char *const *categories, size_t n, size_t *order, size_t *first,
+                                        size_t *ret_groups);
 
 #endif

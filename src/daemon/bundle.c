@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/matching.h"
 #include "daemon/manifest.h"
 #include "host/bundle-lib.h"
 
@@ -42,12 +43,18 @@ struct bundle {
         unsigned crashes;                /* reg_lock: every host of it that died */
         uint64_t recent[TETHERD_CRASHES_TO_FAIL]; /* reg_lock: when the last ones did (ms) */
         char last_crash[64];             /* reg_lock: how the last one died */
+        /* Matching on the nubs its drivers publish logs why drivers were
+         * not started there; a driver may republish a nub in a loop, so
+         * those lines are rate-limited per bundle (the party at fault). */
+        log_limit log;
+        char log_who[MANIFEST_MAX_BUNDLE_ID + 32];
         bundle *next;                    /* reg_lock */
 };
 
 static bundle *bundles;                  /* reg_lock */
 static unsigned n_bundles;               /* reg_lock */
 static uint64_t next_order = 1;          /* reg_lock */
+static uint64_t generation;              /* reg_lock: bundles loaded so far */
 
 bundle *bundle_ref(bundle *b)
 {
@@ -60,6 +67,8 @@ bundle *bundle_unref(bundle *b)
 {
         if (!b || atomic_fetch_sub(&b->refs, 1) != 1)
                 return NULL;
+        log_limit_flush(&b->log, b->log_who);
+        log_limit_destroy(&b->log);
         manifest_free(b->m);
         free(b->drivers);
         free(b);
@@ -69,6 +78,34 @@ bundle *bundle_unref(bundle *b)
 const char *bundle_id(const bundle *b)
 {
         return b ? b->m->bundle_id : "";
+}
+
+log_limit *bundle_log(bundle *b)
+{
+        return &b->log;
+}
+
+const char *bundle_log_who(const bundle *b)
+{
+        return b->log_who;
+}
+
+const manifest_personality *bundle_service_personality(const bundle *b, const char *class_name)
+{
+        /* A service's class_name is its personality's "driver" string
+         * itself (service_create takes the candidate's pointer), so its
+         * address names the personality, even among several that start
+         * the same driver in different categories. */
+        for (size_t i = 0; b && i < b->m->n_personalities; i++)
+                if (b->m->personalities[i].driver == class_name)
+                        return &b->m->personalities[i];
+        return NULL;
+}
+
+const char *bundle_service_category(const bundle *b, const char *class_name)
+{
+        const manifest_personality *p = bundle_service_personality(b, class_name);
+        return p ? p->category : MATCHING_DEFAULT_CATEGORY;
 }
 
 void bundle_service_started_locked(bundle *b, int delta)
@@ -150,10 +187,20 @@ int bundle_crashed(bundle *b, const char *how)
         return (int)(delay > 10000 ? 10000 : delay);
 }
 
+uint64_t bundles_generation_locked(void)
+{
+        return generation;
+}
+
+bool bundle_active_locked(const bundle *b)
+{
+        return b->active && !b->failed;
+}
+
 bool bundle_active(const bundle *b)
 {
         pthread_mutex_lock(&reg_lock);
-        bool active = b->active && !b->failed;
+        bool active = bundle_active_locked(b);
         pthread_mutex_unlock(&reg_lock);
         return active;
 }
@@ -175,6 +222,8 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
         }
         atomic_init(&b->refs, 1);
         b->m = m;
+        log_limit_init(&b->log);
+        snprintf(b->log_who, sizeof(b->log_who), "matching on nubs of %s", m->bundle_id);
         b->drivers = drivers;
         /* Opened before the bundle is listed, outside reg_lock: its
          * constructors run, and may take their time. */
@@ -199,6 +248,7 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
         } else {
                 b->order = next_order++;
                 b->active = true;
+                generation++;
                 /* Appended: bundles are listed, and tie on score, in load order. */
                 bundle **pp = &bundles;
                 while (*pp)
@@ -308,6 +358,7 @@ tether_ret_t bundles_candidates_locked(entry *nub, candidate **ret, size_t *ret_
                         c[n++] = (candidate){ .driver = b->drivers[i],
                                               .driver_class = b->m->personalities[i].driver,
                                               .bundle = bundle_ref(b),
+                                              .category = b->m->personalities[i].category,
                                               .score = b->m->personalities[i].score, .order = b->order,
                                               .index = i };
                 }
@@ -379,6 +430,27 @@ tether_ret_t bundles_describe(tether_value **ret)
                 arr = tether_value_unref(arr);
         *ret = arr;
         return r;
+}
+
+void bundles_tick(void)
+{
+        /* Said once its window is over, whether or not its drivers go on:
+         * at most once a second, and outside reg_lock (it writes). */
+        static uint64_t last;
+        uint64_t now = now_ms();
+        if (now - last < 1000)
+                return;
+        last = now;
+        bundle *list[MAX_BUNDLES];
+        size_t n = 0;
+        pthread_mutex_lock(&reg_lock);
+        for (bundle *b = bundles; b && n < MAX_BUNDLES; b = b->next)
+                list[n++] = bundle_ref(b);
+        pthread_mutex_unlock(&reg_lock);
+        for (size_t i = 0; i < n; i++) {
+                log_limit_flush_due(&list[i]->log, list[i]->log_who);
+                bundle_unref(list[i]);
+        }
 }
 
 void bundles_shutdown(void)

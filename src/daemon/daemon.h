@@ -44,6 +44,7 @@ typedef struct env_caller session;
 #define TETHERD_MAX_NOTIFICATIONS_PER_SESSION 256
 #define TETHERD_MAX_NUBS_PER_SERVICE     64   /* nubs a driver publishes: each may cost a thread */
 #define TETHERD_MAX_SERVICES_PER_DRIVER  256  /* services of one driver, however they came */
+#define TETHERD_MAX_DRIVERS_PER_NUB      16   /* services on one nub at once, one per match category */
 #define REGISTRY_MAX_DEPTH               32   /* nubs below nubs below ... */
 
 /* ---- registry (registry.c) ---- */
@@ -119,12 +120,25 @@ const struct manifest *bundle_manifest(const bundle *b);
 int bundle_crashed(bundle *b, const char *how);
 /* Loaded and not failed. */
 bool bundle_active(const bundle *b);
+bool bundle_active_locked(const bundle *b);
+/* The personality of b that started a service (class_name is that
+ * service's, a candidate's driver_class), or NULL; and its category. */
+struct manifest_personality;
+const struct manifest_personality *bundle_service_personality(const bundle *b, const char *class_name);
+const char *bundle_service_category(const bundle *b, const char *class_name);
+/* Where lines about matching on the nubs b's drivers publish are
+ * rate-limited, and the name its "suppressed" line gives. */
+struct log_limit *bundle_log(bundle *b);
+const char *bundle_log_who(const bundle *b);
+/* Main thread, each turn: what each bundle's limit held back, once due. */
+void bundles_tick(void);
 /* With reg_lock held: a service of b started (+1) or went (-1). */
 void bundle_service_started_locked(bundle *b, int delta);
 /* A driver that may take a nub, best first. */
 typedef struct candidate {
         const tether_driver *driver;   /* --in-process: its code, loaded here; NULL: run it in a driver host */
         const char *driver_class;      /* the personality's "driver" (the bundle keeps it) */
+        const char *category;          /* its IOMatchCategory, or the default (the bundle keeps it) */
         bundle *bundle;                /* referenced */
         int64_t score;
         uint64_t order;
@@ -134,15 +148,21 @@ typedef struct candidate {
  * score, then load order. Free with candidates_free. */
 tether_ret_t bundles_candidates_locked(entry *nub, candidate **ret, size_t *ret_count);
 void candidates_free(candidate *c, size_t n);
+/* With reg_lock held: changes whenever a bundle is loaded (I/O Kit's
+ * catalogue generation), so a match can tell its candidates are stale. */
+uint64_t bundles_generation_locked(void);
 /* A CBOR array with a dict per bundle, for `tether driver list`. */
 tether_ret_t bundles_describe(tether_value **ret);
 void bundles_shutdown(void);
 
 /* ---- services (service.c) ---- */
 
-/* Match drivers against a freshly attached nub and start the winners
- * (asynchronously, on their loops). */
+/* Match drivers against a nub and start the winners (asynchronously, on
+ * their loops or in their hosts): in each match category the nub has free,
+ * the best candidate whose start() accepts it. Any thread. */
 void service_match_nub(entry *nub);
+/* The same for one category of nub only (a crashed host's). Main thread. */
+void service_match_category(entry *nub, const char *category);
 /* Post the termination of every service at or below e (reg_lock held). */
 void service_terminate_subtree_locked(entry *e);
 /* Daemon exit: terminate everything and join every loop. */
@@ -151,11 +171,9 @@ void service_shutdown_all(void);
 void service_reap(void);
 /* With reg_lock held: post the termination of every service of b. */
 void service_terminate_bundle_locked(bundle *b);
-/* Main thread: let drivers match every nub that has none (a bundle was
- * loaded). */
+/* Main thread: let drivers match every nub in the categories it has free
+ * (a bundle was loaded). */
 void service_match_unclaimed(void);
-/* Main thread: the same for one nub (a driver host's restart). */
-void service_match_if_unclaimed(entry *nub);
 /* Main thread: a hosted service's start() answered (match: from host_start). */
 void service_host_started(tether_service *s, tether_ret_t r, void *match);
 /* With reg_lock held: a hosted service's host is gone; it leaves the
@@ -220,6 +238,8 @@ void host_stop(tether_service *s);
 /* An OPEN and a property write for a hosted service: the host answers,
  * and host.c answers the session. */
 void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t type, uint32_t options, int fds[2]);
+/* The write goes to s's host with caller's task; the host's verdict (and
+ * the driver's reason, if it gave one) goes back to caller. */
 void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict);
 /* Main thread: tell every host the probes now attached, then answer the
  * attach (with the probe's fd, which this closes) once all have heard. */
@@ -237,7 +257,8 @@ struct env_caller {
         atomic_uint refs;
         int fd;                        /* closed when the last reference goes */
         uint64_t id;
-        tether_task task;
+        tether_task task;              /* privileges: main thread, once privileges_known */
+        bool privileges_known;         /* main thread */
         bool hello_done;               /* main thread */
         uint64_t accepted_ns;          /* CLOCK_MONOTONIC: the HELLO deadline runs from here */
         uid_budget *budget;            /* its uid's; lives until tetherd exits */
@@ -248,6 +269,12 @@ struct env_caller {
         loop_source src;               /* main loop registration */
 };
 
+/* Administrators (TETHER_PRIVILEGE_ADMINISTRATOR) are uid 0 and the members
+ * of this group (tetherd --admin-group; a group that does not exist makes
+ * none). */
+#define TETHERD_ADMIN_GROUP "tether-admin"
+extern const char *tetherd_admin_group;
+
 session *session_ref(session *s);
 session *session_unref(session *s);
 /* A warning about what this client did, rate-limited per uid. */
@@ -255,6 +282,10 @@ session *session_unref(session *s);
 /* Reply on a session socket from any thread. */
 void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
                    const wire_msg *body_or_null, int fd);
+/* The same for a refused property write, with its reason as the body
+ * (docs/wire.md) when there is one: a reason is dropped on success, and
+ * when it is not one the wire admits (wire/reason.h). */
+void session_reply_reason(session *s, uint16_t type, uint32_t serial, tether_ret_t result, const char *reason);
 
 /* ---- ports and notifications (notify.c) ---- */
 

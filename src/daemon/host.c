@@ -86,9 +86,10 @@ struct host {
         struct host *next;             /* every host alive */
 };
 
-/* A nub to match again once its backoff is over. */
+/* A nub's category to match again once its backoff is over. */
 typedef struct restart {
         entry *nub;                    /* referenced */
+        char *category;                /* the crashed service's: the nub's others keep their drivers */
         uint64_t due_ms;
         struct restart *next;
 } restart;
@@ -112,8 +113,12 @@ static tether_ret_t send_to(host *h, wire_msg *m, int fd)
         tether_ret_t r = wire_msg_finish(m);
         if (r == TETHER_SUCCESS)
                 r = wire_send(h->src.fd, m, fd);
-        /* A host whose channel is full is not reading: it is stuck. */
-        if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE)
+        /* A host whose channel is full is not reading: it is stuck. One
+         * that has hung up may have answered first (a START its driver
+         * refused, and then it exits): host_readable reads those answers,
+         * then the hang-up, and ends it there. Ended here, a refused start
+         * would count as a crash. */
+        if (r != TETHER_SUCCESS && r != TETHER_ERR_MESSAGE_TOO_LARGE && r != TETHER_ERR_NOT_ATTACHED)
                 host_gone(h, r == TETHER_ERR_NOT_RESPONDING ? "stopped reading its channel" : NULL);
         return r;
 }
@@ -234,7 +239,8 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
                 answer_open(h, p, r, m);
                 break;
         case WIRE_HOST_SET_PROPERTIES:
-                session_reply(p->caller, p->client_type, p->client_serial, r, NULL, -1);
+                /* The driver's reason, checked by host_msg_decode, passed on. */
+                session_reply_reason(p->caller, p->client_type, p->client_serial, r, m ? m->reason : NULL);
                 break;
         case WIRE_HOST_PING:
                 h->ping_sent_ms = 0;
@@ -450,9 +456,13 @@ static void finalize(host *h)
         env_service_loop_exit(h->svc);
 }
 
-static void schedule_restart(entry *nub, int delay_ms)
+static void schedule_restart(entry *nub, const char *category, int delay_ms)
 {
         restart *r = calloc(1, sizeof(*r));
+        if (r && !(r->category = strdup(category))) {
+                free(r);
+                r = NULL;
+        }
         if (!r)
                 return;
         r->nub = entry_ref(nub);
@@ -501,9 +511,10 @@ static void host_gone(host *h, const char *why)
         service_host_gone_locked(s);
         pthread_mutex_unlock(&reg_lock);
         if (crashed && nub) {
+                /* A bundle failed now matches no more: its category goes
+                 * to the next driver of it at once. */
                 int delay = bundle_crashed(s->bundle, why ? why : how);
-                if (delay >= 0)
-                        schedule_restart(nub, delay);
+                schedule_restart(nub, bundle_service_category(s->bundle, s->class_name), delay >= 0 ? delay : 0);
         }
         entry_unref(nub);
         finalize(h);
@@ -737,10 +748,7 @@ void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t typ
         wire_msg m;
         wire_msg_init(&m, WIRE_HOST_OPEN, 0, 0);
         wire_put_u64(&m, caller->id);
-        wire_put_u32(&m, (uint32_t)caller->task.pid);
-        wire_put_u32(&m, caller->task.uid);
-        wire_put_u32(&m, caller->task.gid);
-        wire_put_u32(&m, caller->task.abi_word_bits);
+        wire_put_task(&m, &caller->task);
         wire_put_u32(&m, type);
         wire_put_u32(&m, options);
         request(h, &m, p, fds[0]); /* answered by the host, or by host_gone */
@@ -759,10 +767,7 @@ void host_set_properties(tether_service *s, session *caller, uint16_t type, uint
         *p = (pending){ .caller = session_ref(caller), .client_type = type, .client_serial = serial, .client_fd = -1 };
         wire_msg m;
         wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES, 0, 0);
-        wire_put_u32(&m, (uint32_t)caller->task.pid);
-        wire_put_u32(&m, caller->task.uid);
-        wire_put_u32(&m, caller->task.gid);
-        wire_put_u32(&m, 0);
+        wire_put_task(&m, &caller->task); /* the driver decides what this writer may set */
         wire_put_value(&m, dict);
         request(h, &m, p, -1);
 }
@@ -846,9 +851,10 @@ int hosts_tick(void)
                         continue;
                 }
                 *pp = r->next;
-                /* Still published, and still nobody's: match it again. */
-                service_match_if_unclaimed(r->nub);
+                /* Still published, and the category still nobody's: match it again. */
+                service_match_category(r->nub, r->category);
                 entry_unref(r->nub);
+                free(r->category);
                 free(r);
         }
         return next;
@@ -868,6 +874,7 @@ void hosts_shutdown(void)
                 restart *r = restarts;
                 restarts = r->next;
                 entry_unref(r->nub);
+                free(r->category);
                 free(r);
         }
 }

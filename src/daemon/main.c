@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,9 @@ static void usage(FILE *f)
                 "                        loaded refuses its bundle (also TETHER_IN_PROCESS=1)\n"
                 "      --isolate         drivers in hosts: the default now, a no-op kept for scripts (also TETHER_ISOLATE=1)\n"
                 "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
+                "      --admin-group NAME  its members are administrators for drivers, as root is (default %s)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
-                TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS);
+                TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS, TETHERD_ADMIN_GROUP);
 }
 
 /* Attach a nub under parent and let drivers match it. */
@@ -148,6 +150,7 @@ int main(int argc, char **argv)
                 { "isolate", no_argument, NULL, 'I' },
                 { "in-process", no_argument, NULL, 'P' },
                 { "watchdog", required_argument, NULL, 'W' },
+                { "admin-group", required_argument, NULL, 'A' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
@@ -211,6 +214,13 @@ int main(int argc, char **argv)
                         hosts_watchdog_ms = (unsigned)ms;
                         break;
                 }
+                case 'A':
+                        if (!*optarg) {
+                                log_err("--admin-group: expected a group name");
+                                return 2;
+                        }
+                        tetherd_admin_group = optarg;
+                        break;
                 case 'H': {
                         char *end = NULL;
                         unsigned long ms = strtoul(optarg, &end, 10);
@@ -232,6 +242,10 @@ int main(int argc, char **argv)
                         return 2;
                 }
         }
+        /* Asked for by name, it should exist: a typo would leave only root
+         * an administrator, silently. (The default group is optional.) */
+        if (strcmp(tetherd_admin_group, TETHERD_ADMIN_GROUP) && !getgrnam(tetherd_admin_group))
+                log_warn("--admin-group: no group %s: only root is an administrator", tetherd_admin_group);
         /* TETHER_ISOLATE is not read: like --isolate, it asks for the default. */
         if (getenv("TETHER_IN_PROCESS") && !strcmp(getenv("TETHER_IN_PROCESS"), "1"))
                 hosts_in_process = true;

@@ -326,9 +326,18 @@ static tether_ret_t matching_key(parser *p, const char *key, json_object *val, u
                                  tether_value **ret)
 {
         *ret = NULL;
-        if (!strcmp(key, KEY_CLASS) || !strcmp(key, KEY_CATEGORY)) {
+        if (!strcmp(key, KEY_CLASS)) {
                 if (!json_object_is_type(val, json_type_string))
                         return fail(p, "must be a string, not %s", json_kind(val));
+        } else if (!strcmp(key, KEY_CATEGORY)) {
+                /* Named in log lines and in the service's table, as a
+                 * personality's name is, and by the same rules. */
+                const char *category;
+                tether_ret_t r = get_string(p, val, 1, MANIFEST_MAX_NAME, &category);
+                if (r != TETHER_SUCCESS)
+                        return r;
+                if (!no_control(category))
+                        return fail(p, "contains a control character");
         } else if (!strcmp(key, KEY_NAME)) {
                 bool ok = json_object_is_type(val, json_type_string);
                 if (json_object_is_type(val, json_type_array)) {
@@ -435,6 +444,7 @@ static tether_ret_t read_personality(parser *p, const char *name, json_object *j
         if (matching_validate(mp->matching) != TETHER_SUCCESS)
                 return fail(p, "not a valid matching dictionary");
         mp->score = matching_probe_score(mp->matching);
+        mp->category = matching_category(mp->matching);
         return TETHER_SUCCESS;
 }
 
@@ -1010,13 +1020,10 @@ static bool user_groups_allowed(const manifest_access *a, uid_t uid)
         return allowed;
 }
 
-bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid)
+static bool admits(const manifest_access *a, uid_t uid, gid_t gid)
 {
         if (uid == 0)
                 return true;
-        if (!m)
-                return false;
-        const manifest_access *a = access_for(m, type);
         if (a->anyone)
                 return true;
         for (size_t i = 0; i < a->n_uids; i++)
@@ -1025,4 +1032,28 @@ bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid)
         if (!a->n_gids)
                 return false;
         return has_gid(a, gid) || user_groups_allowed(a, uid);
+}
+
+bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid)
+{
+        if (!m)
+                return uid == 0;
+        return admits(access_for(m, type), uid, gid);
+}
+
+bool manifest_may_write(const manifest *m, uid_t uid, gid_t gid)
+{
+        if (!m)
+                return uid == 0;
+        return admits(&m->default_access, uid, gid);
+}
+
+bool manifest_in_group(uid_t uid, gid_t gid, const char *group)
+{
+        uint32_t g = 0;
+        if (!group || !*group || lookup_id(group, false, &g))
+                return false;
+        gid_t one = (gid_t)g;
+        manifest_access a = { .gids = &one, .n_gids = 1 };
+        return has_gid(&a, gid) || user_groups_allowed(&a, uid);
 }

@@ -43,6 +43,7 @@ typedef struct manifest_personality {
         char *driver;            /* the tether_driver class_name it starts */
         tether_value *matching;  /* the IO* keys only; passed matching_validate() */
         int64_t score;           /* IOProbeScore, 0 when absent */
+        const char *category;    /* IOMatchCategory, or MATCHING_DEFAULT_CATEGORY: borrowed from matching */
 } manifest_personality;
 
 /* Who may open one user-client type. uid 0 always may (manifest_may_open). */
@@ -103,5 +104,21 @@ void manifest_free(manifest *m);
  * Looks the uid up in the user database when a group list needs it.
  */
 bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid);
+
+/*
+ * May that caller write properties of a service of this bundle (through
+ * its driver, which still decides each key)? The `default` entry decides,
+ * as for a user-client type with no entry of its own: a bundle that keeps
+ * its instruments to a group keeps their settings to it too.
+ */
+bool manifest_may_write(const manifest *m, uid_t uid, gid_t gid);
+
+/*
+ * Whether a caller with this uid and gid belongs to the named group, the
+ * way the access lists count it: its gid, or one of the uid's groups
+ * (getgrouplist() of its passwd entry). False when the group does not
+ * exist or the lookup fails. tetherd's admin group is read this way.
+ */
+bool manifest_in_group(uid_t uid, gid_t gid, const char *group);
 
 #endif

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon/daemon.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/matching.h"
+#include "daemon/manifest.h"
 
 /* ---- life of a service ---- */
 
@@ -18,22 +20,63 @@ static size_t n_graveyard;
 static pthread_cond_t all_gone = PTHREAD_COND_INITIALIZER;
 static bool shutting_down;             /* reg_lock */
 
-/* The candidates for one nub, best score first; tried in turn until a
- * driver's start() accepts the nub. */
+/*
+ * Match categories, as I/O Kit's: the drivers that match a nub compete only
+ * within their IOMatchCategory, and each category the nub has free gets the
+ * best of its candidates whose start() accepts the nub. So drivers of
+ * different categories share a nub (TetherResources above all), and a
+ * category matched again (a crashed host's, an unloaded bundle's) leaves
+ * the others' drivers alone.
+ *
+ * One match_state per category being matched: its candidates, best first,
+ * tried in turn until one starts; the rest then lose.
+ */
 typedef struct match_state {
         entry *nub;               /* referenced */
+        const char *category;     /* its candidates' (their bundles keep it) */
         size_t n, next;
         candidate *cands;
+        bundle *source;           /* referenced: whose driver published nub; NULL: tetherd */
+        uint64_t generation;      /* the bundles' when the candidates were listed */
 } match_state;
 
 static void match_state_free(match_state *m)
 {
         entry_unref(m->nub);
         candidates_free(m->cands, m->n);
+        bundle_unref(m->source);
         free(m);
 }
 
+/* What happens to the drivers of a nub: started, lost, refused,
+ * terminated. A driver that publishes a nub can republish it in a loop,
+ * and each time decides what is logged here: those lines are rate-limited
+ * per publishing bundle (source). tetherd's own nubs (source NULL) come and
+ * go only with tetherd, devices and root's bundle loads. */
+#define source_log(source, level, ...)                                                                                \
+        do {                                                                                                          \
+                if (source)                                                                                           \
+                        log_limited(bundle_log(source), level, bundle_log_who(source), __VA_ARGS__);                  \
+                else                                                                                                  \
+                        log_msg(level, __VA_ARGS__);                                                                  \
+        } while (0)
+#define match_log(m, level, ...) source_log((m)->source, level, __VA_ARGS__)
+
+static bool is_service_entry(const entry *e)
+{
+        return e->service && e->service->entry == e;
+}
+
+/* With reg_lock held: the bundle whose driver published nub (referenced),
+ * or NULL for tetherd's own. */
+static bundle *publisher_locked(const entry *nub)
+{
+        const entry *p = nub && nub->publisher_id ? registry_lookup_locked(nub->publisher_id) : NULL;
+        return p && is_service_entry(p) ? bundle_ref(p->service->bundle) : NULL;
+}
+
 static void try_next_candidate(match_state *m);
+static void run_rematches(void);
 
 /* Last act of a loop, on its own thread. */
 void env_service_loop_exit(void *arg)
@@ -67,6 +110,8 @@ void env_service_loop_exit(void *arg)
 
 void service_reap(void)
 {
+        run_rematches();
+        bundles_tick();
         pthread_mutex_lock(&reg_lock);
         size_t n = n_graveyard;
         workloop **g = graveyard;
@@ -101,6 +146,11 @@ static tether_ret_t service_create(const candidate *c, entry *nub, tether_servic
         tether_ret_t r = s->priv ? tether_value_new_dict(&props) : TETHER_ERR_NO_MEMORY;
         if (r == TETHER_SUCCESS)
                 r = tether_value_dict_set_string(props, "CFBundleIdentifier", bundle_id(c->bundle));
+        /* And its category, as I/O Kit gives each driver it starts (what
+         * the driver may write there later decides nothing: matching goes
+         * by its personality's). */
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_string(props, "IOMatchCategory", c->category);
         if (r == TETHER_SUCCESS)
                 r = entry_new(s->class_name, s->class_name, nub->location, props, &s->entry);
         tether_value_unref(props);
@@ -121,6 +171,22 @@ static tether_ret_t service_create(const candidate *c, entry *nub, tether_servic
         return TETHER_SUCCESS;
 }
 
+/* The winner of m's category has started: every candidate after it loses,
+ * and is told why (a driver that never starts is otherwise a mystery). */
+static void log_losers(const match_state *m, const tether_service *winner)
+{
+        const candidate *w = &m->cands[m->next - 1];
+        for (size_t i = m->next; i < m->n; i++) {
+                const candidate *c = &m->cands[i];
+                match_log(m, LOG_LVL_INFO,
+                          "bundle %s: %s matched %s but is not started: lost on probe score to %s %s in category %s "
+                          "(%lld to %lld%s)",
+                          bundle_id(c->bundle), c->driver_class, m->nub->name, bundle_id(winner->bundle),
+                          winner->class_name, m->category, (long long)c->score, (long long)w->score,
+                          c->score == w->score ? ", later in load order" : "");
+        }
+}
+
 typedef struct start_ctx {
         tether_service *svc;      /* referenced */
         match_state *match;
@@ -138,16 +204,18 @@ static void start_done(tether_service *s, tether_ret_t r, match_state *match)
                 s->entry->parent->state |= TETHER_ENTRY_MATCHED;
                 notify_service_locked(s->entry, TETHER_NOTIFY_PUBLISHED);
                 pthread_mutex_unlock(&reg_lock);
-                log_info("%s %s started on %s%s", bundle_id(s->bundle), s->class_name, s->entry->parent->name,
-                         s->host ? " in its own process" : "");
+                match_log(match, LOG_LVL_INFO, "%s %s started on %s%s (category %s)", bundle_id(s->bundle),
+                          s->class_name, match->nub->name, s->host ? " in its own process" : "", match->category);
+                log_losers(match, s);
                 match_state_free(match);
         } else {
                 s->terminated = true;
                 registry_detach_locked(s->entry);
                 pthread_mutex_unlock(&reg_lock);
                 if (r != TETHER_SUCCESS)
-                        log_warn("bundle %s: %s: start refused the nub: %s", bundle_id(s->bundle), s->class_name,
-                                 tether_strerror(r));
+                        match_log(match, LOG_LVL_WARN, "bundle %s: %s: start refused the nub: %s (%s, category %s)",
+                                  bundle_id(s->bundle), s->class_name, tether_strerror(r), match->nub->name,
+                                  match->category);
                 if (s->host)
                         host_stop(s);
                 else if (s->loop)
@@ -183,25 +251,140 @@ static unsigned services_of_locked(const candidate *c)
         return n;
 }
 
+/* With reg_lock held: the service on nub in category, if any. One starting
+ * holds it too, so two matches of one nub at once cannot both take it. */
+static const tether_service *holder_locked(const entry *nub, const char *category)
+{
+        for (size_t i = 0; i < nub->n_children; i++) {
+                const tether_service *s = nub->children[i]->service;
+                if (is_service_entry(nub->children[i]) &&
+                    !strcmp(bundle_service_category(s->bundle, s->class_name), category))
+                        return s;
+        }
+        return NULL;
+}
+
+static unsigned drivers_on_locked(const entry *nub)
+{
+        unsigned n = 0;
+        for (size_t i = 0; i < nub->n_children; i++)
+                n += is_service_entry(nub->children[i]);
+        return n;
+}
+
+typedef enum admission {
+        ADMIT,
+        ADMIT_SKIP,          /* its bundle was unloaded or failed since: the next one */
+        ADMIT_HELD,          /* the category has its driver: none of the rest either */
+        ADMIT_FULL,          /* the nub has all the drivers it may have */
+        ADMIT_DRIVER_LIMIT,  /* the driver runs all the services it may */
+        ADMIT_GONE,          /* the nub left, or tetherd is ending */
+} admission;
+
+typedef struct holder_info {
+        char name[MANIFEST_MAX_BUNDLE_ID + MANIFEST_MAX_NAME + 2];
+        const bundle *bundle;     /* compared, never followed */
+        const char *driver_class;
+        int64_t score;
+} holder_info;
+
+/* With reg_lock held: may p take m's category of m's nub now? Asked before
+ * a service is made for it (which costs a loop), and again as it attaches,
+ * which is what decides. */
+static admission admit_locked(const match_state *m, const candidate *p, holder_info *held)
+{
+        if (shutting_down || !m->nub->parent)
+                return ADMIT_GONE;
+        if (!bundle_active_locked(p->bundle))
+                return ADMIT_SKIP;
+        const tether_service *h = holder_locked(m->nub, m->category);
+        if (h) {
+                snprintf(held->name, sizeof(held->name), "%s %s", bundle_id(h->bundle), h->class_name);
+                const manifest_personality *mp = bundle_service_personality(h->bundle, h->class_name);
+                held->bundle = h->bundle;
+                held->driver_class = h->class_name;
+                held->score = mp ? mp->score : 0;
+                return ADMIT_HELD;
+        }
+        if (drivers_on_locked(m->nub) >= TETHERD_MAX_DRIVERS_PER_NUB)
+                return ADMIT_FULL;
+        if (services_of_locked(p) >= TETHERD_MAX_SERVICES_PER_DRIVER)
+                return ADMIT_DRIVER_LIMIT;
+        return ADMIT;
+}
+
+/* m's category ends here, unmatched from cands[from] on: say why. */
+static void log_refused(const match_state *m, size_t from, admission a, const holder_info *held)
+{
+        const candidate *p = &m->cands[from];
+        switch (a) {
+        case ADMIT_HELD:
+                for (size_t i = from; i < m->n; i++) {
+                        const candidate *c = &m->cands[i];
+                        /* The holder itself, met again by a later match. */
+                        if (c->bundle == held->bundle && c->driver_class == held->driver_class)
+                                continue;
+                        /* Worth a user's notice when it would have won:
+                         * otherwise every bundle load (which matches every
+                         * nub again) would repeat each old loser. */
+                        match_log(m, c->score > held->score ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+                                  "bundle %s: %s matched %s but is not started: its category %s is held by %s "
+                                  "(probe score %lld to %lld)",
+                                  bundle_id(c->bundle), c->driver_class, m->nub->name, m->category, held->name,
+                                  (long long)c->score, (long long)held->score);
+                }
+                break;
+        case ADMIT_FULL: {
+                char more[48] = "";
+                if (m->n - from > 1)
+                        snprintf(more, sizeof(more), " and %zu more of it", m->n - from - 1);
+                match_log(m, LOG_LVL_WARN,
+                          "%s has %u drivers, the most a nub may have (one per match category): category %s is not "
+                          "matched (bundle %s: %s%s not started)",
+                          m->nub->name, TETHERD_MAX_DRIVERS_PER_NUB, m->category, bundle_id(p->bundle),
+                          p->driver_class, more);
+                break;
+        }
+        case ADMIT_DRIVER_LIMIT:
+                match_log(m, LOG_LVL_WARN, "bundle %s: %s is at its limit of %u services; %s not matched (category %s)",
+                          bundle_id(p->bundle), p->driver_class, TETHERD_MAX_SERVICES_PER_DRIVER, m->nub->name,
+                          m->category);
+                break;
+        default:
+                break;
+        }
+}
+
 static void try_next_candidate(match_state *m)
 {
         while (m->next < m->n) {
-                const candidate *p = &m->cands[m->next++];
+                const candidate *p = &m->cands[m->next];
+                holder_info held = { .name = "" };
+                pthread_mutex_lock(&reg_lock);
+                admission a = admit_locked(m, p, &held);
+                pthread_mutex_unlock(&reg_lock);
+                if (a == ADMIT_SKIP) {
+                        m->next++;
+                        continue;
+                }
+                if (a != ADMIT) {
+                        log_refused(m, m->next, a, &held);
+                        break;
+                }
                 tether_service *s = NULL;
                 if (service_create(p, m->nub, &s) != TETHER_SUCCESS) {
                         log_err("tether: cannot create a service for %s %s", bundle_id(p->bundle), p->driver_class);
+                        m->next++;
                         continue;
                 }
                 start_ctx *c = malloc(sizeof(*c));
+                tether_ret_t r = TETHER_ERR_ABORTED;
                 pthread_mutex_lock(&reg_lock);
-                tether_ret_t r = (shutting_down || !m->nub->parent || !c)
-                                         ? TETHER_ERR_ABORTED
-                                         : services_of_locked(p) >= TETHERD_MAX_SERVICES_PER_DRIVER
-                                                   ? TETHER_ERR_NO_RESOURCES
-                                                   : registry_attach_locked(s->entry, m->nub);
-                if (r == TETHER_ERR_NO_RESOURCES)
-                        log_warn("bundle %s: %s is at its limit of %u services; %s not matched", bundle_id(p->bundle),
-                                 p->driver_class, TETHERD_MAX_SERVICES_PER_DRIVER, m->nub->name);
+                /* Decided again: another match may have taken the category
+                 * while the service was made. */
+                a = c ? admit_locked(m, p, &held) : ADMIT_GONE;
+                if (a == ADMIT)
+                        r = registry_attach_locked(s->entry, m->nub);
                 if (r == TETHER_SUCCESS) {
                         registry_adjust_busy_locked(s->entry, 1);
                         bundle_service_started_locked(s->bundle, 1);
@@ -217,8 +400,14 @@ static void try_next_candidate(match_state *m)
                                 workloop_join(s->loop);
                         }
                         service_unref(s);
+                        if (a == ADMIT_SKIP) {
+                                m->next++;
+                                continue;
+                        }
+                        log_refused(m, m->next, a, &held);
                         break;
                 }
+                m->next++;
                 registry_busy_inc();
                 if (!s->loop) {
                         /* Its own process: host.c calls service_host_started. */
@@ -232,42 +421,116 @@ static void try_next_candidate(match_state *m)
                 workloop_post(s->loop, 0, run_start, c);
                 return;
         }
+        /* Every candidate tried and none started, while bundles were
+         * loaded: a load that found this category held by one of these
+         * (starting, then refusing) skipped it, so its drivers are still
+         * to be tried. I/O Kit matches again when its catalogue changed
+         * during matching, for the same reason. */
+        pthread_mutex_lock(&reg_lock);
+        bool stale = m->next >= m->n && m->generation != bundles_generation_locked();
+        pthread_mutex_unlock(&reg_lock);
+        entry *nub = stale ? entry_ref(m->nub) : NULL;
+        char *category = stale ? strdup(m->category) : NULL;
         match_state_free(m);
+        if (nub && category)
+                service_match_category(nub, category);
+        entry_unref(nub);
+        free(category);
+}
+
+/* Match nub in every category, or in only that one. */
+static void match_nub(entry *nub, const char *only)
+{
+        candidate *all = NULL;
+        size_t n = 0;
+        bundle *source = NULL;
+        pthread_mutex_lock(&reg_lock);
+        tether_ret_t r = bundles_candidates_locked(nub, &all, &n);
+        uint64_t generation = bundles_generation_locked();
+        source = publisher_locked(nub);
+        pthread_mutex_unlock(&reg_lock);
+        if (r != TETHER_SUCCESS) {
+                log_err("tether: out of memory matching %s", nub->name);
+                bundle_unref(source);
+                return;
+        }
+        if (only) {
+                size_t kept = 0;
+                for (size_t i = 0; i < n; i++) {
+                        if (!strcmp(all[i].category, only))
+                                all[kept++] = all[i];
+                        else
+                                bundle_unref(all[i].bundle);
+                }
+                n = kept;
+        }
+        const char **categories = calloc(n ? n : 1, sizeof(*categories));
+        size_t *order = calloc(n ? n : 1, sizeof(*order)), *first = calloc(n ? n : 1, sizeof(*first)), groups = 0;
+        for (size_t i = 0; categories && i < n; i++)
+                categories[i] = all[i].category;
+        r = categories && order && first ? matching_group_by_category(categories, n, order, first, &groups)
+                                         : TETHER_ERR_NO_MEMORY;
+        if (r != TETHER_SUCCESS) {
+                log_err("tether: out of memory matching %s", nub->name);
+                candidates_free(all, n);
+                all = NULL;
+                n = groups = 0;
+        }
+        /* Each category on its own, in the order of its best candidate:
+         * with room for only so many drivers on a nub, the best go first. */
+        for (size_t g = 0; g < groups; g++) {
+                size_t end = g + 1 < groups ? first[g + 1] : n, k = end - first[g];
+                match_state *m = calloc(1, sizeof(*m));
+                candidate *cands = m ? calloc(k, sizeof(*cands)) : NULL;
+                for (size_t i = 0; i < k; i++) {
+                        candidate *c = &all[order[first[g] + i]];
+                        if (cands)
+                                cands[i] = *c; /* its bundle reference moves along */
+                        else
+                                bundle_unref(c->bundle);
+                }
+                if (!cands) {
+                        free(m);
+                        log_err("tether: out of memory matching %s", nub->name);
+                        continue;
+                }
+                m->nub = entry_ref(nub);
+                m->category = cands[0].category;
+                m->n = k;
+                m->cands = cands;
+                m->source = bundle_ref(source);
+                m->generation = generation;
+                try_next_candidate(m);
+        }
+        free(all); /* every reference has moved to a category, or gone */
+        free(categories);
+        free(order);
+        free(first);
+        bundle_unref(source);
 }
 
 void service_match_nub(entry *nub)
 {
-        match_state *m = calloc(1, sizeof(*m));
-        if (!m)
-                return;
-        m->nub = entry_ref(nub);
-        pthread_mutex_lock(&reg_lock);
-        tether_ret_t r = bundles_candidates_locked(nub, &m->cands, &m->n);
-        pthread_mutex_unlock(&reg_lock);
-        if (r != TETHER_SUCCESS)
-                log_err("tether: out of memory matching %s", nub->name);
-        try_next_candidate(m);
+        match_nub(nub, NULL);
 }
 
-typedef struct unclaimed {
+void service_match_category(entry *nub, const char *category)
+{
+        match_nub(nub, category);
+}
+
+typedef struct nub_list {
         entry **nubs;
         size_t n, cap;
-} unclaimed;
+} nub_list;
 
-static bool is_service_entry(const entry *e)
+/* Every nub: an active entry below the root that is not a service. Which
+ * of its categories are free is for matching to see. */
+static bool collect_nubs(entry *e, void *arg)
 {
-        return e->service && e->service->entry == e;
-}
-
-/* A nub no driver has taken: active, not a service, no service below it. */
-static bool collect_unclaimed(entry *e, void *arg)
-{
-        unclaimed *u = arg;
+        nub_list *u = arg;
         if (!e->parent || is_service_entry(e) || !(e->state & TETHER_ENTRY_ACTIVE))
                 return true;
-        for (size_t i = 0; i < e->n_children; i++)
-                if (is_service_entry(e->children[i]))
-                        return true;
         if (u->n == u->cap) {
                 size_t cap = u->cap ? u->cap * 2 : 16;
                 entry **g = realloc(u->nubs, cap * sizeof(*g));
@@ -280,28 +543,65 @@ static bool collect_unclaimed(entry *e, void *arg)
         return true;
 }
 
-void service_match_if_unclaimed(entry *nub)
-{
-        pthread_mutex_lock(&reg_lock);
-        bool claimed = !nub->parent;
-        for (size_t i = 0; !claimed && i < nub->n_children; i++)
-                claimed = is_service_entry(nub->children[i]);
-        pthread_mutex_unlock(&reg_lock);
-        if (!claimed)
-                service_match_nub(nub);
-}
-
 void service_match_unclaimed(void)
 {
-        unclaimed u = { 0 };
+        nub_list u = { 0 };
         pthread_mutex_lock(&reg_lock);
-        registry_walk_locked(registry_root(), collect_unclaimed, &u);
+        registry_walk_locked(registry_root(), collect_nubs, &u);
         pthread_mutex_unlock(&reg_lock);
         for (size_t i = 0; i < u.n; i++) {
                 service_match_nub(u.nubs[i]);
                 entry_unref(u.nubs[i]);
         }
         free(u.nubs);
+}
+
+/* ---- matching a category again once its driver has gone for good ---- */
+
+/* A category whose driver's bundle was unloaded: matched again, as I/O
+ * Kit's removeDrivers matches the nubs it took drivers from, so the next
+ * best driver of that category (and only that category) takes over. Made
+ * under reg_lock, matched from the main loop (service_reap). */
+typedef struct rematch {
+        entry *nub;               /* referenced */
+        bundle *bundle;           /* referenced: keeps category */
+        const char *category;
+        struct rematch *next;
+} rematch;
+
+static rematch *rematches;             /* reg_lock */
+
+/* With reg_lock held, nub being what s was attached to. */
+static void rematch_if_unloaded_locked(tether_service *s, entry *nub)
+{
+        if (!nub || shutting_down || bundle_active_locked(s->bundle))
+                return;
+        rematch *r = calloc(1, sizeof(*r));
+        if (!r) {
+                log_err("tether: out of memory; %s is not matched again", nub->name);
+                return;
+        }
+        r->nub = entry_ref(nub);
+        r->bundle = bundle_ref(s->bundle);
+        r->category = bundle_service_category(s->bundle, s->class_name);
+        r->next = rematches;
+        rematches = r;
+}
+
+static void run_rematches(void)
+{
+        pthread_mutex_lock(&reg_lock);
+        rematch *r = rematches;
+        rematches = NULL;
+        pthread_mutex_unlock(&reg_lock);
+        while (r) {
+                rematch *next = r->next;
+                service_match_category(r->nub, r->category);
+                entry_unref(r->nub);
+                bundle_unref(r->bundle);
+                free(r);
+                r = next;
+        }
 }
 
 /* ---- termination ---- */
@@ -313,9 +613,12 @@ static void terminate_job(void *arg)
                 pthread_mutex_lock(&reg_lock);
                 if (s->started)
                         notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+                bundle *source = publisher_locked(s->entry->parent);
+                rematch_if_unloaded_locked(s, s->entry->parent);
                 registry_detach_locked(s->entry);
                 pthread_mutex_unlock(&reg_lock);
-                log_info("%s terminated", s->driver->name);
+                source_log(source, LOG_LVL_INFO, "%s terminated", s->driver->name);
+                bundle_unref(source);
                 service_finish_if_idle(s);
         }
         service_unref(s);
@@ -331,8 +634,13 @@ static void post_terminate_locked(tether_service *s)
                         s->terminated = true;
                         if (s->started)
                                 notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+                        /* (Its publisher lives, being in the registry: this
+                         * reference is not the last.) */
+                        bundle *source = publisher_locked(s->entry->parent);
+                        rematch_if_unloaded_locked(s, s->entry->parent);
                         registry_detach_locked(s->entry);
-                        log_info("%s %s terminated", bundle_id(s->bundle), s->class_name);
+                        source_log(source, LOG_LVL_INFO, "%s %s terminated", bundle_id(s->bundle), s->class_name);
+                        bundle_unref(source);
                         host_terminate(s);
                 }
                 return;

@@ -19,6 +19,7 @@
 #include "core/matching.h"
 #include "daemon/manifest.h"
 #include "daemon/server.h"
+#include "wire/reason.h"
 
 static __thread wire_msg tx;
 static uint8_t rx[WIRE_MAX_MESSAGE];
@@ -143,6 +144,14 @@ void env_caller_client_fd_passed(env_caller *c)
         budget_release_fds(c->budget, 1);
 }
 
+tether_ret_t env_caller_charge_fds(env_caller *c, int n)
+{
+        if (n > 0)
+                return budget_charge_fds(c->budget, (unsigned)n);
+        budget_release_fds(c->budget, (unsigned)-n);
+        return TETHER_SUCCESS;
+}
+
 void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t result,
                    const wire_msg *body_or_null, int fd)
 {
@@ -165,6 +174,36 @@ void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t resu
 static void reply_status(session *s, const wire_header *h, tether_ret_t r)
 {
         session_reply(s, h->type, h->serial, r, NULL, -1);
+}
+
+void session_reply_reason(session *s, uint16_t type, uint32_t serial, tether_ret_t result, const char *reason)
+{
+        size_t n = reason ? strlen(reason) : 0;
+        if (result == TETHER_SUCCESS || !wire_reason_valid(reason, n)) {
+                session_reply(s, type, serial, result, NULL, -1);
+                return;
+        }
+        /* tx is this thread's: a work loop answers an in-process write. */
+        wire_msg_init(&tx, type | WIRE_REPLY_FLAG, serial, result);
+        wire_put_bytes(&tx, reason, n);
+        wire_msg_finish(&tx);
+        session_reply(s, type, serial, result, &tx, -1);
+}
+
+const char *tetherd_admin_group = TETHERD_ADMIN_GROUP;
+
+/* What tetherd lets s's client do beyond what anyone may, decided once,
+ * when it first opens a connection or writes properties (most sessions,
+ * `tether reg` reading the tree, never do: they pay no user-database
+ * lookup). The credentials are SO_PEERCRED's, fixed at connect; a group
+ * joined later counts from the next session on. Main thread. */
+static void resolve_privileges(session *s)
+{
+        if (s->privileges_known)
+                return;
+        s->privileges_known = true;
+        if (s->task.uid == 0 || manifest_in_group(s->task.uid, s->task.gid, tetherd_admin_group))
+                s->task.privileges |= TETHER_PRIVILEGE_ADMINISTRATOR;
 }
 
 static void reply_msg(session *s, const wire_header *h)
@@ -294,8 +333,11 @@ typedef struct set_props_job {
 static void run_set_props(void *arg)
 {
         set_props_job *j = arg;
-        tether_ret_t r = service_set_properties(j->svc, j->dict);
-        reply_status(j->s, &j->h, r);
+        char reason[WIRE_MAX_REASON + 1];
+        /* The session's task is settled (resolve_privileges ran before the
+         * post) and no longer written: safe to read here. */
+        tether_ret_t r = service_set_properties(j->svc, &j->s->task, j->dict, reason);
+        session_reply_reason(j->s, j->h.type, j->h.serial, r, reason);
         tether_value_unref(j->dict);
         service_unref(j->svc);
         session_unref(j->s);
@@ -326,6 +368,21 @@ static void handle_set_properties(session *s, const wire_header *h, wire_reader 
         if (r == TETHER_SUCCESS && tether_value_get_type(dict) != TETHER_TYPE_DICT)
                 r = TETHER_ERR_BAD_ARGUMENT;
         tether_service *svc = r == TETHER_SUCCESS ? lookup_service(id, &r) : NULL;
+        resolve_privileges(s);
+        /* The bundle's access policy first: a caller it keeps from the
+         * instrument is kept from its settings too. The driver then
+         * decides each key. */
+        if (svc && svc->bundle && !manifest_may_write(bundle_manifest(svc->bundle), s->task.uid, s->task.gid)) {
+                char why[WIRE_MAX_REASON + 1];
+                snprintf(why, sizeof(why), "the access policy of %s does not admit uid %u",
+                         bundle_id(svc->bundle), (unsigned)s->task.uid);
+                session_warn(s, "client pid %d: uid %u may not write properties of %s", (int)s->task.pid,
+                             (unsigned)s->task.uid, bundle_id(svc->bundle));
+                service_unref(svc);
+                tether_value_unref(dict);
+                session_reply_reason(s, h->type, h->serial, TETHER_ERR_NOT_PRIVILEGED, why);
+                return;
+        }
         if (svc && svc->host) {
                 host_set_properties(svc, s, h->type, h->serial, dict);
                 service_unref(svc);
@@ -419,6 +476,7 @@ static void handle_open(session *s, const wire_header *h, wire_reader *rd)
         tether_ret_t r = wire_reader_done(rd);
         if (r == TETHER_SUCCESS && (options & ~TETHER_OPEN_EXCLUSIVE))
                 r = TETHER_ERR_BAD_ARGUMENT;
+        resolve_privileges(s); /* before the task goes to a driver, here or in a host */
         tether_service *svc = r == TETHER_SUCCESS ? lookup_service(id, &r) : NULL;
         /* The bundle's access policy (DriverKit's user-client access
          * entitlement): checked here, before the driver hears of it. */

@@ -6,7 +6,8 @@
  * What the driver runtime (src/host: work loops, user clients and their
  * calls) asks of the process it runs in. A driver host answers by asking
  * tetherd over its channel (docs/bundles.md); tetherd answers itself for
- * the drivers it runs under --in-process. Bound at link time: a process
+ * the drivers it runs under --in-process; the driver test harness
+ * (src/harness) from a registry of its own. Bound at link time: a process
  * has one.
  */
 
@@ -41,6 +42,11 @@ void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint6
 void env_caller_connection_closed(env_caller *c);
 /* The client's end of an opened connection is gone from this process. */
 void env_caller_client_fd_passed(env_caller *c);
+/* fds this process holds for c beyond its connections (a data queue's
+ * memfd): n > 0 takes them, n < 0 gives them back. tetherd charges them to
+ * c's uid as it does connections (TETHER_ERR_NO_RESOURCES past its share);
+ * a driver host has no uid budgets and only counts them per session. */
+tether_ret_t env_caller_charge_fds(env_caller *c, int n);
 
 #define env_warn(c, ...) log_limited(env_caller_log(c), LOG_LVL_WARN, env_caller_who(c), __VA_ARGS__)
 

@@ -31,6 +31,7 @@
 #include "usbtmc/usbtmc.h"
 #include "usbtmc/backend-libusb.h"
 #include "wire/message.h"
+#include "wire/reason.h"
 
 #include <sys/socket.h>
 
@@ -311,6 +312,11 @@ static env_caller *find_caller_locked(uint64_t session)
         return NULL;
 }
 
+tether_ret_t env_caller_charge_fds(env_caller *c, int n)
+{
+        return TETHER_SUCCESS;
+}
+
 tether_ret_t env_port_send(uint64_t port_id, const wire_msg *m)
 {
         pthread_mutex_lock(&lock);
@@ -550,19 +556,21 @@ typedef struct job {
         uint16_t type;
         uint32_t serial;
         tether_value *dict;
+        tether_task writer;        /* SET_PROPERTIES */
 } job;
 
 static void run_job(void *arg)
 {
         job *j = arg;
         tether_ret_t r = TETHER_SUCCESS;
+        char reason[WIRE_MAX_REASON + 1] = "";
         switch (j->type) {
         case WIRE_HOST_START:
                 r = service_run_start(svc);
                 svc->started = r == TETHER_SUCCESS;
                 break;
         case WIRE_HOST_SET_PROPERTIES:
-                r = service_set_properties(svc, j->dict);
+                r = service_set_properties(svc, &j->writer, j->dict, reason);
                 break;
         case WIRE_HOST_TERMINATE:
                 service_run_stop(svc);
@@ -570,7 +578,15 @@ static void run_job(void *arg)
         default: /* PING: the loop is alive */
                 break;
         }
-        reply(j->type, j->serial, r);
+        if (reason[0] && r != TETHER_SUCCESS) {
+                /* The driver's reason goes with its verdict, for tetherd to pass on. */
+                wire_msg m;
+                wire_msg_init(&m, j->type | WIRE_REPLY_FLAG, j->serial, r);
+                wire_put_bytes(&m, reason, strlen(reason));
+                send_msg(&m, -1);
+        } else {
+                reply(j->type, j->serial, r);
+        }
         if (j->type == WIRE_HOST_START && r != TETHER_SUCCESS)
                 exit(0); /* tetherd tries the next driver; nothing here to keep */
         if (j->type == WIRE_HOST_TERMINATE)
@@ -579,12 +595,14 @@ static void run_job(void *arg)
         free(j);
 }
 
-static tether_ret_t post(uint16_t type, uint32_t serial, tether_value *dict)
+static tether_ret_t post(uint16_t type, uint32_t serial, tether_value *dict, const tether_task *writer)
 {
         job *j = malloc(sizeof(*j));
         if (!j)
                 return TETHER_ERR_NO_MEMORY;
         *j = (job){ .type = type, .serial = serial, .dict = dict };
+        if (writer)
+                j->writer = *writer;
         tether_ret_t r = svc ? workloop_post(svc->loop, 0, run_job, j) : TETHER_ERR_NOT_READY;
         if (r != TETHER_SUCCESS)
                 free(j);
@@ -642,8 +660,8 @@ static tether_ret_t start(uint64_t id, const tether_value *what, int lib_fd)
 static void open_connection(uint32_t serial, wire_reader *rd, int fd)
 {
         uint64_t session = wire_get_u64(rd);
-        tether_task task = { .pid = (int32_t)wire_get_u32(rd), .uid = wire_get_u32(rd), .gid = wire_get_u32(rd) };
-        task.abi_word_bits = wire_get_u32(rd);
+        tether_task task;
+        wire_get_task(rd, &task);
         uint32_t type = wire_get_u32(rd), options = wire_get_u32(rd);
         env_caller *c = NULL;
         open_request *req = NULL;
@@ -688,7 +706,7 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
                 if (fd >= 0)
                         close(fd); /* loaded, or not: the mapping is what stays */
                 if (r == TETHER_SUCCESS)
-                        r = post(h->type, h->serial, NULL);
+                        r = post(h->type, h->serial, NULL, NULL);
                 if (r != TETHER_SUCCESS) {
                         reply(h->type, h->serial, r);
                         exit(0);
@@ -698,16 +716,18 @@ static void handle(const wire_header *h, wire_reader *rd, int fd)
         if (fd >= 0)
                 close(fd);
         switch (h->type) {
-        case WIRE_HOST_SET_PROPERTIES:
-                (void)wire_get_bytes(rd, 16); /* the writer: for the hook, in time */
-                r = wire_get_value(rd, &v);
-                if (r == TETHER_SUCCESS && (r = post(h->type, h->serial, v)) == TETHER_SUCCESS)
+        case WIRE_HOST_SET_PROPERTIES: {
+                tether_task writer;
+                wire_get_task(rd, &writer);
+                r = rd->bad ? TETHER_ERR_BAD_ARGUMENT : wire_get_value(rd, &v);
+                if (r == TETHER_SUCCESS && (r = post(h->type, h->serial, v, &writer)) == TETHER_SUCCESS)
                         return;
                 tether_value_unref(v);
                 break;
+        }
         case WIRE_HOST_TERMINATE:
         case WIRE_HOST_PING:
-                r = post(h->type, h->serial, NULL);
+                r = post(h->type, h->serial, NULL, NULL);
                 if (r == TETHER_SUCCESS)
                         return;
                 break;

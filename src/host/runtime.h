@@ -52,6 +52,9 @@ struct tether_service {
          * party, and the name they go by: bundle, class, registry id. */
         log_limit log;
         char log_who[320];
+        char *refusal;                 /* set_properties in progress: tether_service_refuse's
+                                        * reason goes here (WIRE_MAX_REASON + 1 bytes) */
+        bool refusal_cut_logged;       /* an over-long reason is logged once per service */
         /* ---- tetherd's ---- */
         struct entry *entry;           /* referenced */
         struct bundle *bundle;         /* referenced: the bundle whose personality started it */
@@ -74,8 +77,11 @@ tether_ret_t service_run_start(tether_service *s);
  * stopped already (the caller then has nothing to tell the registry). */
 bool service_run_stop(tether_service *s);
 /* Loop thread: a client's property write through the driver's hook; what
- * the hook sets lands in the table at once, all of it or nothing. */
-tether_ret_t service_set_properties(tether_service *s, const tether_value *dict);
+ * the hook sets lands in the table at once, all of it or nothing. caller is
+ * the writer. On a refusal, reason (WIRE_MAX_REASON + 1 bytes) holds the
+ * driver's reason, or "" if it gave none. */
+tether_ret_t service_set_properties(tether_service *s, const tether_task *caller, const tether_value *dict,
+                                    char *reason);
 
 /* ---- timers (timer.c) ---- */
 

@@ -7,6 +7,7 @@
  */
 #include "host/runtime.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 #include "core/log.h"
 #include "host/probes.h"
 #include "wire/message.h"
+#include "wire/reason.h"
+
+_Static_assert(TETHER_MAX_REASON == WIRE_MAX_REASON, "the driver API's bound is the wire's");
 
 void service_runtime_init(tether_service *s, const char *bundle_id)
 {
@@ -90,8 +94,10 @@ void service_finish_if_idle(tether_service *s)
 
 /* ---- properties ---- */
 
-tether_ret_t service_set_properties(tether_service *s, const tether_value *dict)
+tether_ret_t service_set_properties(tether_service *s, const tether_task *caller, const tether_value *dict,
+                                    char *reason)
 {
+        reason[0] = '\0';
         if (s->terminated)
                 return TETHER_ERR_NOT_ATTACHED;
         if (!s->driver->set_properties)
@@ -99,11 +105,52 @@ tether_ret_t service_set_properties(tether_service *s, const tether_value *dict)
         tether_ret_t r = tether_value_new_dict(&s->staged);
         if (r != TETHER_SUCCESS)
                 return r;
-        r = s->driver->set_properties(s, dict);
-        if (r == TETHER_SUCCESS)
+        s->refusal = reason;
+        r = s->driver->set_properties(s, caller, dict);
+        s->refusal = NULL;
+        if (r == TETHER_SUCCESS) {
+                reason[0] = '\0'; /* a reason goes only with a refusal */
                 r = env_service_apply(s, s->staged);
+        }
         s->staged = tether_value_unref(s->staged);
         return r;
+}
+
+tether_ret_t tether_service_refuse(tether_service *svc, tether_ret_t err, const char *fmt, ...)
+{
+        if (err == TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* Only the hook's own thread may write the reason: it is the hook's. */
+        if (!svc || !fmt || !svc->refusal || !workloop_on_thread(svc->loop))
+                return err;
+        /* Formatted in full first, so a cut is noticed and its size told. */
+        char text[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return err;
+        bool cut = false;
+        wire_reason_clean(text, svc->refusal, &cut);
+        if (cut && !svc->refusal_cut_logged) {
+                svc->refusal_cut_logged = true;
+                log_warn("driver %s (%s): a refusal reason of %d bytes was cut to %u "
+                         "(TETHER_MAX_REASON; logged once per service)",
+                         svc->driver->name, svc->class_name, n, TETHER_MAX_REASON);
+        }
+        return err;
+}
+
+/* ---- who asks ---- */
+
+tether_ret_t tether_task_has_privilege(const tether_task *task, uint32_t privilege)
+{
+        if (!task || privilege != TETHER_PRIVILEGE_ADMINISTRATOR)
+                return TETHER_ERR_BAD_ARGUMENT;
+        /* tetherd decided when the client came (uid 0, or its admin
+         * group): one decision, whichever process the driver runs in. */
+        return (task->privileges & privilege) ? TETHER_SUCCESS : TETHER_ERR_NOT_PRIVILEGED;
 }
 
 /* ---- the driver API ---- */

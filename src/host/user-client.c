@@ -15,6 +15,7 @@
 #include "core/dispatch.h"
 #include "core/log.h"
 #include "core/memory.h"
+#include "host/data-queue.h"
 #include "host/probes.h"
 #include "wire/message.h"
 
@@ -46,6 +47,7 @@ struct tether_user_client {
         } ool[N_SLOTS];
         async_open *open_refs;    /* uc_table_lock, as are the two below */
         unsigned n_async;         /* how many: each is charged to the session too */
+        tether_data_queue *queues; /* its data queues (data-queue.c) */
         tether_user_client *next;
         tether_user_client *hash_next;   /* uc_table_lock */
 };
@@ -248,6 +250,7 @@ static void uc_destroy(tether_user_client *uc)
         uc_table_remove(uc);
         if (!uc->stopped && uc->ops->stop)
                 uc->ops->stop(uc);
+        data_queue_free_all(&uc->queues);
         for (tether_user_client **pp = &s->clients; *pp; pp = &(*pp)->next) {
                 if (*pp == uc) {
                         *pp = uc->next;
@@ -422,7 +425,8 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                         .user_client = uc,
                         .provider = uc->svc->terminated ? NULL : uc->svc,
                         .reference = NULL,
-                        .caller_is_admin = uc->task.uid == 0,
+                        .caller_is_admin = tether_task_has_privilege(&uc->task, TETHER_PRIVILEGE_ADMINISTRATOR) ==
+                                           TETHER_SUCCESS,
                 };
                 r = dispatch_check(uc->ops, &t, &args, &m);
         }
@@ -552,6 +556,11 @@ static bool handle_message(tether_user_client *uc, const uint8_t *buf, size_t le
                 return handle_map(uc, h.serial, &rd);
         case WIRE_ASYNC_CANCEL:
                 return uc_reply_status(uc, h.type, h.serial, uc_async_cancel(uc, &rd));
+        case WIRE_DATA_QUEUE_MAP:
+                return data_queue_map_request(uc, h.serial, &rd);
+        case WIRE_DATA_QUEUE_SERVICED:
+                data_queue_serviced_request(uc, &rd);
+                return true;
         case WIRE_CLOSE:
                 if (!uc->stopped && uc->ops->client_close)
                         uc->ops->client_close(uc);
@@ -626,6 +635,9 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
         uc->id = atomic_fetch_add(&next_uc_id, 1);
         uc->ops = ops;
         uc->task = *env_caller_task(req->caller);
+        /* Before the driver's callbacks: a data queue made in start() is
+         * charged to the caller. */
+        uc->caller = env_caller_ref(req->caller);
         uc->src.fd = req->fds[0];
         uc->src.fn = uc_readable;
         r = ops->init_with_task ? ops->init_with_task(uc, &uc->task, req->type) : TETHER_SUCCESS;
@@ -637,12 +649,13 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
                 r = TETHER_ERR_NO_RESOURCES;
         }
         if (r != TETHER_SUCCESS) {
+                data_queue_free_all(&uc->queues); /* made by a start() that failed after */
+                env_caller_unref(uc->caller);
                 free(uc->priv);
                 free(uc);
                 return r;
         }
         uc->svc = service_ref(s);
-        uc->caller = env_caller_ref(req->caller);
         uc->exclusive = req->options & TETHER_OPEN_EXCLUSIVE;
         if (uc->exclusive)
                 s->exclusive = true;
@@ -689,4 +702,26 @@ void user_client_free_all(tether_service *s)
 {
         while (s->clients)
                 uc_destroy(s->clients);
+}
+
+/* ---- for data-queue.c ---- */
+
+tether_data_queue **user_client_queues(tether_user_client *uc)
+{
+        return &uc->queues;
+}
+
+env_caller *user_client_caller(tether_user_client *uc)
+{
+        return uc->caller;
+}
+
+bool user_client_detached(tether_user_client *uc)
+{
+        return uc->stopped;
+}
+
+bool user_client_send(tether_user_client *uc, const wire_msg *m, int fd)
+{
+        return uc_send(uc, m, fd);
 }

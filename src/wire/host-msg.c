@@ -56,6 +56,19 @@ tether_ret_t host_msg_decode(const void *buf, size_t len, host_msg *m)
                 uint16_t asked = m->h.type & ~WIRE_REPLY_FLAG;
                 if (asked < WIRE_HOST_START || asked > WIRE_HOST_PROBES)
                         return TETHER_ERR_BAD_ARGUMENT;
+                if (asked == WIRE_HOST_SET_PROPERTIES) {
+                        /* A refusal may say why; tetherd prints nothing a
+                         * client's terminal would act on. */
+                        size_t n = rd.left;
+                        if (!n)
+                                return TETHER_SUCCESS;
+                        const uint8_t *text = wire_get_bytes(&rd, n);
+                        if (m->h.result == TETHER_SUCCESS || !wire_reason_valid(text, n))
+                                return TETHER_ERR_BAD_ARGUMENT;
+                        memcpy(m->reason, text, n);
+                        m->reason[n] = '\0';
+                        return TETHER_SUCCESS;
+                }
                 if (rd.left == 8) {
                         m->u64[0] = wire_get_u64(&rd);
                         m->has_u64 = true;

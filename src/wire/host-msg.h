@@ -14,6 +14,7 @@
 #include <tether/value.h>
 
 #include "wire/message.h"
+#include "wire/reason.h"
 
 #define HOST_MSG_MAX_KEY 1024u
 
@@ -22,6 +23,8 @@ typedef struct host_msg {
         uint64_t u64[2];               /* CLOSED: session; TERMINATE_NUB: nub; PORT: session, port;
                                         * a reply: its u64, if it has one (has_u64) */
         bool has_u64;
+        char reason[WIRE_MAX_REASON + 1]; /* a SET_PROPERTIES reply: the driver's reason for a refusal,
+                                        * "" if none */
         tether_value *dict;            /* APPLY: the changes; PUBLISH_NUB: the whole request */
         /* PUBLISH_NUB, pointing into dict: */
         const char *class_name, *name, *location;
@@ -35,7 +38,9 @@ typedef struct host_msg {
 
 /* TETHER_SUCCESS, or TETHER_ERR_BAD_ARGUMENT for anything malformed: an
  * unknown type, a short or long body, a value of the wrong kind, an event
- * whose parts do not lie where its type says. m->event points into buf. */
+ * whose parts do not lie where its type says, a reason that is not one
+ * (too long, not UTF-8, a control character) or that comes with a success.
+ * m->event points into buf. */
 tether_ret_t host_msg_decode(const void *buf, size_t len, host_msg *m);
 void host_msg_clear(host_msg *m);
 

@@ -102,6 +102,24 @@ tether_ret_t wire_get_value(wire_reader *r, tether_value **ret)
         return tether_value_decode(p, n, ret);
 }
 
+void wire_put_task(wire_msg *m, const tether_task *t)
+{
+        wire_put_u32(m, (uint32_t)t->pid);
+        wire_put_u32(m, t->uid);
+        wire_put_u32(m, t->gid);
+        wire_put_u32(m, t->abi_word_bits);
+        wire_put_u32(m, t->privileges);
+}
+
+void wire_get_task(wire_reader *r, tether_task *ret)
+{
+        *ret = (tether_task){ .pid = (pid_t)wire_get_u32(r) };
+        ret->uid = wire_get_u32(r);
+        ret->gid = wire_get_u32(r);
+        ret->abi_word_bits = wire_get_u32(r);
+        ret->privileges = wire_get_u32(r);
+}
+
 tether_ret_t wire_reader_done(const wire_reader *r)
 {
         return (r->bad || r->left) ? TETHER_ERR_BAD_ARGUMENT : TETHER_SUCCESS;

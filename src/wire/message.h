@@ -31,7 +31,7 @@ enum wire_type {
         WIRE_HELLO = 1,
         WIRE_GET_ENTRY,          /* u64 id -> CBOR info dict */
         WIRE_GET_PROPERTY,       /* u64 id, key bytes (empty: all) -> CBOR */
-        WIRE_SET_PROPERTIES,     /* u64 id, CBOR dict -> result */
+        WIRE_SET_PROPERTIES,     /* u64 id, CBOR dict -> result (+ reason text on failure) */
         WIRE_GET_MATCHING,       /* CBOR dict -> u64 ids */
         WIRE_LOOKUP_PATH,        /* path bytes -> u64 id */
         WIRE_OPEN,               /* u64 id, u32 type, u32 options -> u64 conn id + fd */
@@ -48,18 +48,24 @@ enum wire_type {
         WIRE_MAP_MEMORY,         /* u32 type, u32 options -> u64 size, u32 options + fd */
         WIRE_SET_BUFFER,         /* u32 slot (0 in, 1 out), u32 0, + sealed memfd -> result */
         WIRE_ASYNC_CANCEL,       /* u64 port id, u64 token: close an open async reference -> result */
+        /* data queues (numbered apart, so other messages can be added above) */
+        WIRE_DATA_QUEUE_MAP = 40,/* u32 type, u32 0, u64 port id (0: none), u64 cookie
+                                  * -> u64 size, u32 capacity, u32 0 + the queue's memfd */
+        WIRE_DATA_QUEUE_SERVICED = 41, /* u32 type, u32 0: the client drained a refused producer's
+                                        * queue; never answered */
         /* port */
         WIRE_NOTIFY_SERVICE = 64,/* u64 notification cookie, u32 type, u32 0, u64 service id */
         WIRE_NOTIFY_ASYNC,       /* u64 ref[8], i32 result, u32 count, u32 flags, u32 0, u64 args[count] */
+        WIRE_NOTIFY_DATA_QUEUE = 72, /* u64 cookie, u32 type, u32 0: a data queue has data */
         /* probe (docs/wire.md has the layouts) */
         WIRE_PROBE_CALL = 80,    /* a user-client call, after it returned */
         WIRE_PROBE_USB,          /* a USBTMC transfer, after it finished */
         WIRE_PROBE_ASYNC,        /* an async completion delivered */
         /* driver host channel (docs/bundles.md): tetherd -> host */
         WIRE_HOST_START = 96,    /* u64 service id, CBOR {driver, library, class, provider, table} -> result */
-        WIRE_HOST_OPEN,          /* u64 session id, i32 pid, u32 uid, u32 gid, u32 abi, u32 type, u32 options
+        WIRE_HOST_OPEN,          /* u64 session id, task, u32 type, u32 options
                                   * + connection fd -> u64 connection id */
-        WIRE_HOST_SET_PROPERTIES,/* i32 pid, u32 uid, u32 gid, u32 0, CBOR dict -> result */
+        WIRE_HOST_SET_PROPERTIES,/* task, CBOR dict -> result (+ reason text on failure) */
         WIRE_HOST_TERMINATE,     /* -> result; the host exits once its clients are gone */
         WIRE_HOST_PING,          /* -> result, answered from the service's work loop */
         WIRE_HOST_SESSION_GONE,  /* u64 session id: forget it (its ports) */
@@ -120,6 +126,11 @@ const uint8_t *wire_get_bytes(wire_reader *r, size_t n);
 tether_ret_t wire_get_value(wire_reader *r, tether_value **ret);
 /* TETHER_SUCCESS if everything was consumed and nothing ran short. */
 tether_ret_t wire_reader_done(const wire_reader *r);
+
+/* A caller (tether_task) as tetherd tells a driver host: i32 pid, u32 uid,
+ * u32 gid, u32 abi word bits, u32 privileges (20 bytes). */
+void wire_put_task(wire_msg *m, const tether_task *t);
+void wire_get_task(wire_reader *r, tether_task *ret);
 
 /* Check a received datagram's header: size matches, version known. */
 tether_ret_t wire_header_check(const void *buf, size_t len, wire_header *ret);

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "core/matching.h"
 
@@ -413,6 +415,92 @@ static void probe_score(void **state)
         assert_int_equal(matching_probe_score(NULL), 0);
 }
 
+/* ---- IOMatchCategory ---- */
+
+static void category_of_a_personality(void **state)
+{
+        tether_value *d = new_dict();
+        assert_string_equal(matching_category(d), "IODefaultMatchCategory");
+        assert_string_equal(matching_category(NULL), MATCHING_DEFAULT_CATEGORY);
+        /* Mistyped (a dict that never passed validation): no category of its own. */
+        tether_value_dict_set_int(d, "IOMatchCategory", 5, 32);
+        assert_string_equal(matching_category(d), MATCHING_DEFAULT_CATEGORY);
+        tether_value_dict_set_string(d, "IOMatchCategory", "org_tether_Logger");
+        assert_string_equal(matching_category(d), "org_tether_Logger");
+        /* A category plays no part in whether an entry matches. */
+        tether_value_dict_set_string(d, "IOProviderClass", "ScopeNub");
+        assert_true(matching_match(d, &dev, &view));
+        tether_value_unref(d);
+}
+
+/* Groups of order[] as strings "i i i|i i|..." for short assertions. */
+static void grouped(const char *const *cats, size_t n, const char *want)
+{
+        size_t order[16], first[16], groups = 99;
+        assert_true(n <= 16);
+        assert_int_equal(matching_group_by_category(cats, n, order, first, &groups), TETHER_SUCCESS);
+        char got[128] = "";
+        size_t len = 0;
+        for (size_t g = 0; g < groups; g++) {
+                size_t end = g + 1 < groups ? first[g + 1] : n;
+                for (size_t k = first[g]; k < end; k++)
+                        len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%zu", k == first[g] ? (g ? "|" : "") : " ",
+                                                order[k]);
+        }
+        assert_string_equal(got, want);
+}
+
+static void categories_group_candidates(void **state)
+{
+        const char *D = MATCHING_DEFAULT_CATEGORY;
+        /* One category: the list as it was. */
+        grouped((const char *const[]){ D, D, D }, 3, "0 1 2");
+        /* Each category where its best candidate was, best first within it. */
+        grouped((const char *const[]){ "b", D, "a", "b", D, "a", "c" }, 7, "0 3|1 4|2 5|6");
+        grouped((const char *const[]){ D, "x", "y", "z" }, 4, "0|1|2|3");
+        /* Names are compared whole: a prefix is another category. */
+        grouped((const char *const[]){ "ab", "a", "abc", "a" }, 4, "0|1 3|2");
+        size_t order[1], first[1], groups = 99;
+        assert_int_equal(matching_group_by_category(NULL, 0, NULL, NULL, &groups), TETHER_SUCCESS);
+        assert_int_equal(groups, 0);
+        assert_int_equal(matching_group_by_category((const char *const[]){ NULL }, 1, order, first, &groups),
+                         TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(matching_group_by_category((const char *const[]){ "a" }, 1, NULL, first, &groups),
+                         TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(matching_group_by_category((const char *const[]){ "a" }, 1, order, first, NULL),
+                         TETHER_ERR_BAD_ARGUMENT);
+}
+
+/* Every personality loaded may match one nub: grouping many is quick and
+ * keeps each category's order. */
+static void categories_group_many(void **state)
+{
+        enum { N = 20000, CATS = 97 };
+        const char **cats = calloc(N, sizeof(*cats));
+        size_t *order = calloc(N, sizeof(*order)), *first = calloc(N, sizeof(*first)), groups = 0;
+        static char names[CATS][8];
+        assert_non_null(cats);
+        assert_non_null(order);
+        assert_non_null(first);
+        for (int c = 0; c < CATS; c++)
+                snprintf(names[c], sizeof(names[c]), "c%d", c);
+        for (size_t i = 0; i < N; i++)
+                cats[i] = names[(i * 31) % CATS];
+        assert_int_equal(matching_group_by_category(cats, N, order, first, &groups), TETHER_SUCCESS);
+        assert_int_equal(groups, CATS);
+        for (size_t g = 0; g < groups; g++) {
+                size_t end = g + 1 < groups ? first[g + 1] : N;
+                assert_true(g == 0 || order[first[g]] > order[first[g - 1]]);
+                for (size_t k = first[g]; k < end; k++) {
+                        assert_string_equal(cats[order[k]], cats[order[first[g]]]);
+                        assert_true(k == first[g] || order[k] > order[k - 1]);
+                }
+        }
+        free(cats);
+        free(order);
+        free(first);
+}
+
 /* ---- matching_validate ---- */
 
 static void validate_accepts_well_formed(void **state)
@@ -518,6 +606,9 @@ int main(void)
                 cmocka_unit_test(unknown_keys_ignored),
                 cmocka_unit_test(match_refuses_non_dict),
                 cmocka_unit_test(probe_score),
+                cmocka_unit_test(category_of_a_personality),
+                cmocka_unit_test(categories_group_candidates),
+                cmocka_unit_test(categories_group_many),
                 cmocka_unit_test(validate_accepts_well_formed),
                 cmocka_unit_test(validate_refuses_non_dict),
                 cmocka_unit_test(validate_refuses_mistyped_keys),

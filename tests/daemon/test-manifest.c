@@ -250,6 +250,7 @@ static void json_numbers_and_values(void **state)
                                       " 'IONameMatch': ['a', 'b'], 'IOMatchCategory': 'cat'"));
         manifest_personality *p = &m->personalities[0];
         assert_int_equal(p->score, -5);
+        assert_string_equal(p->category, "cat");
 
         tether_value *props = dict(), *v = NULL;
         assert_int_equal(tether_value_dict_set_uint(props, "u", 7, 64), TETHER_SUCCESS);
@@ -606,6 +607,10 @@ static void matching_key_types(void **state)
         refuse(WITH_P(", 'IOProbeScore': 1.5"), "personalities.P.IOProbeScore: must be an integer, not a number");
         refuse(WITH_P(", 'IOProbeScore': 9223372036854775808"), "personalities.P.IOProbeScore: is above 9223372036854775807");
         refuse(WITH_P(", 'IOMatchCategory': ['a']"), "personalities.P.IOMatchCategory: must be a string, not an array");
+        /* A category is named in log lines and in its service's table. */
+        refuse(WITH_P(", 'IOMatchCategory': ''"), "personalities.P.IOMatchCategory: must not be empty");
+        refuse(WITH_P(", 'IOMatchCategory': 'a\\nb'"), "personalities.P.IOMatchCategory: contains a control character");
+        refuse(WITH_P(", 'IOMatchCategory': 'a\\u0000b'"), "personalities.P.IOMatchCategory: contains a NUL character");
         refuse(WITH_P(", 'IOProviderClass': 'a\\u0000b'"), "personalities.P.IOProviderClass: contains a NUL character");
 
         /* Inside IOParentMatch, only the keys that match something. */
@@ -618,6 +623,7 @@ static void matching_key_types(void **state)
 
         manifest *m = parse_ok(WITH_P(", 'IOProbeScore': 9223372036854775807"));
         assert_int_equal(m->personalities[0].score, INT64_MAX);
+        assert_string_equal(m->personalities[0].category, "IODefaultMatchCategory");
         manifest_free(m);
         m = parse_ok(WITH_P(", 'IOProbeScore': -9223372036854775807"));
         assert_int_equal(m->personalities[0].score, -INT64_MAX);
@@ -1056,6 +1062,39 @@ static void access_by_supplementary_group(void **state)
         free(json);
 }
 
+/* Property writes: the default entry decides, whatever the numbered types
+ * say, and root always may. */
+static void writes_follow_the_default_entry(void **state)
+{
+        manifest *m = parse_ok(WITH(""));
+        assert_true(manifest_may_write(m, 65534, 65534));
+        manifest_free(m);
+        m = parse_ok(WITH(", 'access': {'1': {'users': ['daemon']}}"));
+        assert_true(manifest_may_write(m, 65534, 65534));
+        manifest_free(m);
+        m = parse_ok(WITH(", 'access': {'default': {'users': ['daemon'], 'groups': ['bin']}, '7': {'users': ['*']}}"));
+        assert_false(manifest_may_write(m, 65534, 65534));
+        assert_true(manifest_may_write(m, 1, 1));        /* daemon */
+        assert_true(manifest_may_write(m, 4242424, 2));  /* group bin */
+        assert_true(manifest_may_write(m, 0, 0));
+        assert_true(manifest_may_open(m, 7, 65534, 65534)); /* an open of type 7 is not a write */
+        manifest_free(m);
+        assert_false(manifest_may_write(NULL, 65534, 65534));
+        assert_true(manifest_may_write(NULL, 0, 0));
+}
+
+/* tetherd's admin group is counted as the access lists count groups. */
+static void in_group_as_access_lists_count(void **state)
+{
+        assert_true(manifest_in_group(4242424, 2, "bin"));     /* the caller's gid */
+        assert_false(manifest_in_group(4242424, 3, "bin"));
+        assert_true(manifest_in_group(1, 3, "daemon"));        /* daemon's passwd entry */
+        assert_false(manifest_in_group(1, 2, "sys"));       /* neither gid nor passwd entry */
+        assert_false(manifest_in_group(0, 0, "no-such-group-here"));
+        assert_false(manifest_in_group(1, 2, ""));
+        assert_false(manifest_in_group(1, 2, NULL));
+}
+
 static void access_root_always(void **state)
 {
         manifest *m = parse_ok(WITH(", 'access': {'default': {'users': []}, '1': {'groups': ['daemon']}}"));
@@ -1105,6 +1144,8 @@ int main(void)
                 cmocka_unit_test(access_by_group),
                 cmocka_unit_test(access_by_supplementary_group),
                 cmocka_unit_test(access_root_always),
+                cmocka_unit_test(writes_follow_the_default_entry),
+                cmocka_unit_test(in_group_as_access_lists_count),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,10 @@
  *                                malformed datagrams as fast as possible
  *     log-cycle   seconds= per=  the same, from a new session every per= of them
  *     port-spam   seconds= fill= a port kept full, read one message at a time
+ *     queue-scribble seconds=    data queues of its own, mapped, their shared
+ *                                header set to garbage while the driver streams
+ *                                into them; serviced messages flooded and
+ *                                malformed; a port of no one's named
  *     stream-flood conns= n= count= interval= cancel= hold=
  *                                n streams (EXAMPLE_STREAM) on each of conns=
  *                                connections, all to one port nobody reads;
@@ -49,9 +53,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/dataqueue.h"
 #include "example/example.h"
 #include "raw.h"
 
@@ -1094,6 +1101,210 @@ static int mode_port_spam(void)
         return 0;
 }
 
+/* ---- queue-scribble: a data queue's header, as a hostile consumer writes it ---- */
+
+static long q_slowest, q_calls, q_failed;
+
+static int32_t q_call(int c, uint32_t selector, uint32_t n_in, const uint64_t *in, uint32_t n_out, uint64_t *out)
+{
+        wire_call call = { .selector = selector, .scalar_in_count = n_in, .scalar_out_count = n_out };
+        memcpy(call.scalars, in, n_in * sizeof(uint64_t));
+        uint64_t t0 = raw_now_ms();
+        int32_t r = raw_call(c, &call, NULL, &R, T_REQ);
+        long ms = (long)(raw_now_ms() - t0);
+        if (ms > q_slowest)
+                q_slowest = ms;
+        if (r > 0)
+                q_failed++; /* no answer at all */
+        else
+                q_calls++;
+        wire_call_reply rep;
+        if (r == TETHER_SUCCESS && n_out &&
+            (wire_call_reply_decode(R.body, R.body_len, false, &rep) != TETHER_SUCCESS ||
+             rep.scalar_out_count != n_out))
+                return TETHER_ERR_IPC;
+        if (r == TETHER_SUCCESS && n_out)
+                memcpy(out, rep.scalars, n_out * sizeof(uint64_t));
+        return r;
+}
+
+static int32_t q_map(int c, uint32_t type, uint64_t port, dq_shared **ret_hdr, size_t *ret_size, int *ret_fd)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_DATA_QUEUE_MAP, raw_serial(), 0);
+        wire_put_u32(&m, type);
+        wire_put_u32(&m, 0);
+        wire_put_u64(&m, port);
+        wire_put_u64(&m, 1);
+        int32_t r = raw_request(c, &m, NULL, 0, &R, T_REQ);
+        *ret_hdr = NULL;
+        if (r == TETHER_SUCCESS && R.fd >= 0 && R.body_len == 16) {
+                uint64_t size;
+                memcpy(&size, R.body, 8);
+                void *map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, R.fd, 0);
+                if (map != MAP_FAILED) {
+                        *ret_hdr = map;
+                        *ret_size = (size_t)size;
+                }
+                if (ret_fd) {
+                        *ret_fd = R.fd;
+                        return r;
+                }
+        }
+        if (R.fd >= 0 && r <= 0)
+                close(R.fd);
+        return r;
+}
+
+/* A serviced message: well formed, or body bytes of any length. */
+static void q_serviced(int c, uint32_t type, uint32_t zero, size_t body_len)
+{
+        uint8_t m[WIRE_HEADER_SIZE + 16] = { 0 };
+        if (body_len > 16)
+                body_len = 16;
+        wire_header h = { .type = WIRE_DATA_QUEUE_SERVICED, .version = WIRE_VERSION,
+                          .size = (uint32_t)(WIRE_HEADER_SIZE + body_len) };
+        memcpy(m, &h, sizeof(h));
+        memcpy(m + WIRE_HEADER_SIZE, &type, 4);
+        memcpy(m + WIRE_HEADER_SIZE + 4, &zero, 4);
+        (void)raw_send(c, m, WIRE_HEADER_SIZE + body_len, NULL, 0, true);
+}
+
+typedef struct racer {
+        dq_shared *hdr;
+        volatile int stop;
+} racer;
+
+/* Head rewritten as fast as a thread can, while the driver reads it. */
+static void *race_head(void *arg)
+{
+        racer *rc = arg;
+        uint64_t x = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+        while (!rc->stop) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                uint32_t tail = atomic_load(&rc->hdr->tail);
+                atomic_store(&rc->hdr->head, (x & 3) ? tail - (uint32_t)(x >> 40) % 4096 * 8 : (uint32_t)(x >> 32));
+                atomic_store(&rc->hdr->producer_waiting, (uint32_t)(x >> 20) & 1);
+        }
+        return NULL;
+}
+
+static int mode_queue_scribble(void)
+{
+        long seconds = arg("seconds", 3, 1, 600);
+        uint64_t svc = 0;
+        int s = session(&svc);
+        if (s < 0)
+                return 1;
+        int c = connection(s, svc, EXAMPLE_CLIENT);
+        uint64_t port = 0;
+        int port_fd = -1;
+        if (c < 0 || raw_port_create(s, &port, &port_fd, &R, T_REQ) != TETHER_SUCCESS)
+                return 1;
+        enum { CAP = 16384, TYPE = 7 };
+        uint64_t in[4] = { TYPE, CAP }, out[5];
+        say_code("create", q_call(c, EXAMPLE_QUEUE_CREATE, 2, in, 1, out));
+        dq_shared *hdr = NULL;
+        size_t size = 0;
+        int fd = -1;
+        say_code("map_unknown_type", q_map(c, TYPE + 1, port, &hdr, &size, NULL));
+        say_code("map_foreign_port", q_map(c, TYPE, port + 1000, &hdr, &size, NULL));
+        say_code("map", q_map(c, TYPE, port, &hdr, &size, &fd));
+        if (!hdr)
+                return 1;
+        /* The memfd is sealed: a driver writing into it can never be made
+         * to fault by shrinking it. */
+        say("truncate_errno", ftruncate(fd, 0) == 0 ? 0 : errno);
+        close(fd);
+        munmap(hdr, size);
+
+        static const char *const patterns[] = { "ahead", "far", "unaligned", "stale_full", "drain_flood",
+                                                "racing", "malformed" };
+        enum { N_PATTERNS = sizeof(patterns) / sizeof(patterns[0]) };
+        uint64_t deadline = raw_now_ms() + (uint64_t)seconds * 1000;
+        long rounds = 0;
+        for (unsigned k = 0; raw_now_ms() < deadline || k < N_PATTERNS; k++) {
+                unsigned p = k % N_PATTERNS;
+                in[0] = TYPE;
+                (void)q_call(c, EXAMPLE_QUEUE_DESTROY, 1, in, 0, NULL);
+                in[1] = CAP;
+                if (q_call(c, EXAMPLE_QUEUE_CREATE, 2, in, 1, out) != TETHER_SUCCESS ||
+                    q_map(c, TYPE, port, &hdr, &size, NULL) != TETHER_SUCCESS || !hdr)
+                        return 1;
+                /* A stream that never ends: the driver fills the queue,
+                 * is refused, and waits to be told. */
+                uint64_t prod[4] = { TYPE, UINT64_MAX >> 1, 64, 0 };
+                (void)q_call(c, EXAMPLE_QUEUE_PRODUCE, 4, prod, 2, out);
+                uint32_t tail = atomic_load(&hdr->tail);
+                switch (p) {
+                case 0: /* ahead of what the driver wrote */
+                        atomic_store(&hdr->head, tail + 8);
+                        q_serviced(c, TYPE, 0, 8);
+                        break;
+                case 1:
+                        atomic_store(&hdr->head, tail ^ 0x5a5a5a58u);
+                        q_serviced(c, TYPE, 0, 8);
+                        break;
+                case 2:
+                        atomic_store(&hdr->head, tail - 4);
+                        q_serviced(c, TYPE, 0, 8);
+                        break;
+                case 3: /* plausible but stale: full for ever; told over and over */
+                        atomic_store(&hdr->head, tail - CAP);
+                        for (int i = 0; i < 2000; i++)
+                                q_serviced(c, TYPE, 0, 8);
+                        break;
+                case 4: /* everything taken at once, every time: a driver kept busy */
+                        for (int i = 0; i < 2000; i++) {
+                                atomic_store(&hdr->head, atomic_load(&hdr->tail));
+                                q_serviced(c, TYPE, 0, 8);
+                        }
+                        break;
+                case 5: {
+                        racer rc = { .hdr = hdr };
+                        pthread_t t;
+                        if (pthread_create(&t, NULL, race_head, &rc) == 0) {
+                                for (int i = 0; i < 200; i++)
+                                        q_serviced(c, TYPE, 0, 8);
+                                usleep(100 * 1000);
+                                rc.stop = 1;
+                                pthread_join(t, NULL);
+                        }
+                        break;
+                }
+                case 6: /* serviced that says nothing sensible */
+                        atomic_store(&hdr->head, tail - CAP);
+                        q_serviced(c, TYPE, 1, 8);
+                        q_serviced(c, TYPE + 1, 0, 8);
+                        q_serviced(c, TYPE, 0, 0);
+                        q_serviced(c, TYPE, 0, 16);
+                        q_serviced(c, UINT32_MAX, 0, 4);
+                        break;
+                }
+                /* Garbage where the driver never reads: ignored. */
+                hdr->magic = 0xdeadbeef;
+                hdr->capacity = 0xffffffff;
+                atomic_store(&hdr->tail, 0x12345678);
+                in[0] = TYPE;
+                int32_t r = q_call(c, EXAMPLE_QUEUE_STATS, 1, in, 5, out);
+                if (r == TETHER_SUCCESS)
+                        sayf("pattern %s last_error %d refused %llu serviced %llu\n", patterns[p], (int)(int64_t)out[3],
+                             (unsigned long long)out[1], (unsigned long long)out[2]);
+                else
+                        say_code("stats_failed", r);
+                munmap(hdr, size);
+                rounds++;
+        }
+        say("rounds", rounds);
+        say("calls", q_calls);
+        say("unanswered", q_failed);
+        say("slowest_ms", q_slowest);
+        close(port_fd);
+        return 0;
+}
+
 /* ---- stream-flood: streams whose results nobody reads ---- */
 
 static int32_t stream(int c, uint64_t port, uint64_t token, uint64_t count, uint64_t interval)
@@ -1252,6 +1463,7 @@ int main(int argc, char **argv)
                 { "log-spam", mode_log_spam },     { "log-cycle", mode_log_cycle },
                 { "port-spam", mode_port_spam },   { "call-flood", mode_call_flood },
                 { "cycle", mode_cycle },           { "mem-hog", mode_mem_hog },
+                { "queue-scribble", mode_queue_scribble },
                 { "stream-flood", mode_stream_flood }, { "port-churn", mode_port_churn },
         };
         for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {

@@ -491,6 +491,22 @@ static void build_conn_request(wire_msg *m, bool legacy, fdset *f)
                         break;
                 }
                 /* fall through */
+        case 3:
+                if (chance(50)) { /* data queues: a map naming any port, a serviced nobody asked for */
+                        wire_msg_init(m, WIRE_DATA_QUEUE_MAP, raw_serial(), 0);
+                        wire_put_u32(m, chance(80) ? rnd(9) : (uint32_t)rnd64());
+                        wire_put_u32(m, chance(90) ? 0 : 1);
+                        wire_put_u64(m, n_ports && chance(70) ? ports[rnd((uint32_t)n_ports)] : rnd64());
+                        wire_put_u64(m, rnd64());
+                        break;
+                }
+                if (chance(50)) {
+                        wire_msg_init(m, WIRE_DATA_QUEUE_SERVICED, raw_serial(), 0);
+                        wire_put_u32(m, chance(80) ? rnd(9) : (uint32_t)rnd64());
+                        wire_put_u32(m, chance(90) ? 0 : 1);
+                        break;
+                }
+                /* fall through */
         default:
                 build_call(m, legacy);
                 break;

@@ -10,12 +10,21 @@
  *             once /tmp/tether-evil-ports.<tetherd's pid> exists, to get
  *             ports of the first sessions; prints what tetherd answered
  *   flood     answers START, then sends property changes as fast as it can
+ *   slowrefuse answers START after 600 ms, refusing it, and exits (as a
+ *             real host whose driver refused does)
+ *   republish answers START, then publishes a nub ("EvilNub", "evil-nub")
+ *             and ends it, again and again: each time drivers match it,
+ *             and tetherd says why each is or is not started
  *   (any)     once done, answers pings and says which sessions it is told
  *             have ended
  *   devices   answers START; the first host of a tetherd publishes a nub
  *             that says it is a simulated USB device (it is not tetherd's);
  *             then each asks for its provider's device three times,
  *             keeping what it gets, lets them go and asks once more
+ *   reasons   answers START; refuses each property write with a reason the
+ *             written key names: "good" a well-formed one, "long" one of
+ *             300 bytes, "escape" a terminal escape sequence, "utf8"
+ *             bytes that are not UTF-8, "success" a reason with a success
  * Bounded: it exits after a few seconds whatever happens. Any other bundle
  * (the example driver the polite client calls) gets the real
  * tether-driverhost, as tetherd would have started it: TETHER_DRIVERHOST is
@@ -36,7 +45,7 @@
 
 #define CHANNEL 3
 
-static void answer_start(void)
+static void answer_start_with(tether_ret_t result)
 {
         static uint8_t rx[WIRE_MAX_MESSAGE];
         size_t len = 0;
@@ -46,10 +55,17 @@ static void answer_start(void)
         wire_header h;
         memcpy(&h, rx, sizeof(h));
         wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_START | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
+        wire_msg_init(&m, WIRE_HOST_START | WIRE_REPLY_FLAG, h.serial, result);
         wire_msg_finish(&m);
         wire_send(CHANNEL, &m, -1);
 }
+
+static void answer_start(void)
+{
+        answer_start_with(TETHER_SUCCESS);
+}
+
+static uint64_t answer_u64; /* the last answer's first u64 (a nub's id), or 0 */
 
 /* Ask tetherd something and print its answer's result (skipping the
  * other messages it sends meanwhile: pings, probe states); the fd that
@@ -68,6 +84,9 @@ static int32_t ask_fd(wire_msg *m, uint32_t serial, int *ret_fd)
                 wire_header h;
                 memcpy(&h, rx, sizeof(h));
                 if (h.serial == serial && (h.type & WIRE_REPLY_FLAG)) {
+                        wire_reader rd;
+                        wire_reader_init(&rd, rx + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+                        answer_u64 = len >= WIRE_HEADER_SIZE + 8 ? wire_get_u64(&rd) : 0;
                         if (ret_fd)
                                 *ret_fd = fd;
                         else if (fd >= 0)
@@ -76,6 +95,14 @@ static int32_t ask_fd(wire_msg *m, uint32_t serial, int *ret_fd)
                 }
                 if (fd >= 0)
                         close(fd);
+                /* Alive meanwhile: a host that asks for long is not one
+                 * that misses its heartbeat. */
+                if (h.type == WIRE_HOST_PING || h.type == WIRE_HOST_PROBES) {
+                        wire_msg a;
+                        wire_msg_init(&a, h.type | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
+                        wire_msg_finish(&a);
+                        wire_send(CHANNEL, &a, -1);
+                }
         }
         return 0;
 }
@@ -97,6 +124,42 @@ static const char *kind_of(int fd)
         return type == SOCK_SEQPACKET ? "seqpacket" : "other socket";
 }
 
+/* "reasons": the reply to a property write, as its key asks. */
+static void answer_with_reason(const uint8_t *rx, size_t len)
+{
+        wire_header h;
+        memcpy(&h, rx, sizeof(h));
+        wire_reader rd;
+        wire_reader_init(&rd, rx + WIRE_HEADER_SIZE, len - WIRE_HEADER_SIZE);
+        tether_task writer;
+        wire_get_task(&rd, &writer);
+        tether_value *dict = NULL, *v = NULL;
+        const char *key = "";
+        if (wire_get_value(&rd, &dict) == TETHER_SUCCESS && tether_value_count(dict))
+                tether_value_dict_entry(dict, 0, &key, &v);
+        char text[400];
+        tether_ret_t result = TETHER_ERR_BAD_ARGUMENT;
+        if (!strcmp(key, "long")) {
+                memset(text, 'x', 300);
+                text[300] = '\0';
+        } else if (!strcmp(key, "escape")) {
+                strcpy(text, "\x1b]0;owned\a\x1b[2J");
+        } else if (!strcmp(key, "utf8")) {
+                strcpy(text, "\xff\xfe no");
+        } else if (!strcmp(key, "success")) {
+                result = TETHER_SUCCESS;
+                strcpy(text, "fine, but why say so");
+        } else {
+                snprintf(text, sizeof(text), "the evil driver says no to uid %u", (unsigned)writer.uid);
+        }
+        tether_value_unref(dict);
+        wire_msg m;
+        wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES | WIRE_REPLY_FLAG, h.serial, result);
+        wire_put_bytes(&m, text, strlen(text));
+        wire_msg_finish(&m);
+        wire_send(CHANNEL, &m, -1);
+}
+
 int main(int argc, char **argv)
 {
         if (argc < 2 || strncmp(argv[1], "org.tether.evil.", strlen("org.tether.evil."))) {
@@ -109,6 +172,11 @@ int main(int argc, char **argv)
         alarm(10);
         if (!strcmp(mode, "silent")) {
                 pause();
+                return 0;
+        }
+        if (!strcmp(mode, "slowrefuse")) {
+                usleep(600 * 1000);
+                answer_start_with(TETHER_ERR_UNSUPPORTED);
                 return 0;
         }
         answer_start();
@@ -195,6 +263,28 @@ int main(int argc, char **argv)
                 if (fd >= 0)
                         close(fd);
                 fprintf(stderr, "evil: done\n");
+        } else if (!strcmp(mode, "republish")) {
+                uint32_t serial = 100;
+                int published = 0;
+                tether_value *d = NULL;
+                tether_value_new_dict(&d);
+                tether_value_dict_set_string(d, "class", "EvilNub");
+                tether_value_dict_set_string(d, "name", "evil-nub");
+                /* Long enough alive for a driver to start on it. */
+                for (int i = 0; i < 40; i++) {
+                        wire_msg_init(&m, WIRE_HOST_PUBLISH_NUB, ++serial, 0);
+                        wire_put_value(&m, d);
+                        if (ask(&m, serial) != TETHER_SUCCESS)
+                                continue;
+                        published++;
+                        uint64_t id = answer_u64;
+                        usleep(80 * 1000);
+                        wire_msg_init(&m, WIRE_HOST_TERMINATE_NUB, ++serial, 0);
+                        wire_put_u64(&m, id);
+                        ask(&m, serial);
+                }
+                tether_value_unref(d);
+                fprintf(stderr, "evil: republished %d times\n", published);
         } else if (!strcmp(mode, "flood")) {
                 struct timespec t0, t;
                 clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -212,7 +302,9 @@ int main(int argc, char **argv)
                                 break;
                 }
         }
-        /* Stay, answering nothing more, until tetherd ends it or the alarm. */
+        /* Stay, answering nothing more (but property writes, in "reasons"),
+         * until tetherd ends it or the alarm. */
+        bool reasons = !strcmp(mode, "reasons");
         static uint8_t rx[WIRE_MAX_MESSAGE];
         for (;;) {
                 size_t len = 0;
@@ -231,6 +323,8 @@ int main(int argc, char **argv)
                         uint64_t id;
                         memcpy(&id, rx + WIRE_HEADER_SIZE, sizeof(id));
                         fprintf(stderr, "evil: told session %llu is gone\n", (unsigned long long)id);
+                } else if (reasons && h.type == WIRE_HOST_SET_PROPERTIES) {
+                        answer_with_reason(rx, len);
                 }
         }
 }

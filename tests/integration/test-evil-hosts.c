@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "example/example.h"
+#include "core/log.h"
 #include "harness.h"
 
 static uint64_t now_ms(void)
@@ -32,6 +33,7 @@ typedef struct evil {
         char drivers[64];
         char log[96];
         const char *args[6];
+        char simulate[32]; /* its scope's serial is this test's own: other runs' simulators are not its */
 } evil;
 
 /* tetherd with the in-tree bundles and one evil bundle, whose personality
@@ -60,6 +62,24 @@ static void start(evil *e, const char *mode)
         snprintf(path, sizeof(path), "%s/evil.so", dir);
         f = fopen(path, "w"); /* never loaded: the evil host loads nothing */
         fclose(f);
+        if (!strcmp(mode, "republish")) {
+                /* Two drivers of one category for the nub it republishes:
+                 * each time, one starts and the other loses. Real ones, the
+                 * example's, in real hosts. */
+                snprintf(dir, sizeof(dir), "%s/org.tether.cats.tether", e->drivers);
+                assert_int_equal(mkdir(dir, 0755), 0);
+                snprintf(path, sizeof(path), "%s/manifest.json", dir);
+                f = fopen(path, "w");
+                fprintf(f, "{\"schema\":1,\"bundle\":\"org.tether.cats\",\"version\":\"1\",\"library\":\"example.so\","
+                           "\"personalities\":{\"W\":{\"driver\":\"ExampleDriver\",\"IOProviderClass\":\"EvilNub\","
+                           "\"IOMatchCategory\":\"org_evil_C\",\"IOProbeScore\":10},"
+                           "\"L\":{\"driver\":\"ExampleDriver\",\"IOProviderClass\":\"EvilNub\","
+                           "\"IOMatchCategory\":\"org_evil_C\"}}}");
+                fclose(f);
+                char cmd[512];
+                snprintf(cmd, sizeof(cmd), "cp %s/org.tether.example.tether/example.so %s/", getenv("TETHER_DRIVERS"), dir);
+                assert_int_equal(system(cmd), 0);
+        }
         snprintf(e->log, sizeof(e->log), "%s/log", e->drivers);
         setenv("TETHER_DRIVERHOST", getenv("EVIL_HOST"), 1);
         e->args[0] = "--drivers";
@@ -67,7 +87,8 @@ static void start(evil *e, const char *mode)
         e->args[2] = "--watchdog";
         e->args[3] = "1000";
         e->h.args = e->args;
-        e->h.simulate = "dsox2002a:EVL0001";
+        snprintf(e->simulate, sizeof(e->simulate), "dsox2002a:EVL%05d", (int)(getpid() % 100000));
+        e->h.simulate = e->simulate;
         int saved = dup(2), log = open(e->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(log, 2);
         close(log);
@@ -260,10 +281,175 @@ static void a_host_gets_its_own_device_and_no_more(void **state)
         assert_false(log_has(&e, "killed"));
         polite_for(&e, 300);
         stop(&e);
-        assert_int_equal(system("pgrep -f 'tether-sim-scope --usb-fd 3 --serial EVL000[1]' >/dev/null"), 256);
+        char pgrep[128];
+        /* [E]: pgrep's own shell's command line must not match. */
+        snprintf(pgrep, sizeof(pgrep), "pgrep -f 'tether-sim-scope --usb-fd 3 --serial [E]%s' >/dev/null",
+                 strchr(e.simulate, ':') + 2);
+        assert_int_equal(system(pgrep), 256);
         char flag[64];
         snprintf(flag, sizeof(flag), "/tmp/tether-evil-published.%d", (int)e.h.pid);
         unlink(flag);
+}
+
+/* A host that publishes a nub and ends it, over and over, decides each
+ * time what tetherd logs about matching it (a driver started, another
+ * lost on score, the first terminated): the lines about its nubs are
+ * rate-limited per bundle, then what was held back is counted once. */
+static void a_republishing_host_cannot_flood_the_log(void **state)
+{
+        evil e;
+        start(&e, "republish");
+        log_wait done = { &e, "evil: republished" };
+        bool finished = harness_wait(logged, &done, 15000);
+        log_wait held_back = { &e, "matching on nubs of org.tether.evil.republish: " };
+        bool told = finished && harness_wait(logged, &held_back, 8000);
+        /* What tetherd would say each round, had it no limit. */
+        int lines = log_count(&e, "started on evil-nub") + log_count(&e, "matched evil-nub but is not started") +
+                    log_count(&e, "org.tether.cats ExampleDriver terminated");
+        bool lost = log_has(&e, "lost on probe score to org.tether.cats ExampleDriver in category org_evil_C");
+        bool all = log_has(&e, "evil: republished 40 times"), killed = log_has(&e, "killed");
+        polite_for(&e, 300);
+        stop(&e); /* before judging: a tetherd left behind would fail the next test */
+        print_message("republished: %d lines about its nubs logged\n", lines);
+        assert_true(finished);
+        assert_true(all);
+        assert_true(lost);
+        /* 40 rounds within 10 s: at most two windows' bursts, and then
+         * what was held back, counted. */
+        assert_true(lines > 0);
+        assert_true(lines <= 2 * (int)LOG_LIMIT_BURST);
+        assert_true(told);
+        assert_false(killed);
+}
+
+static void write_bundle(const char *dir, const char *id, const char *library, const char *personalities)
+{
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s.tether", dir, id);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/%s.tether/manifest.json", dir, id);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "{\"schema\":1,\"bundle\":\"%s\",\"version\":\"1\",\"library\":\"lib.so\",\"personalities\":%s}",
+                id, personalities);
+        fclose(f);
+        char cmd[512];
+        if (library)
+                snprintf(cmd, sizeof(cmd), "cp %s %s/%s.tether/lib.so", library, dir, id);
+        else
+                snprintf(cmd, sizeof(cmd), "touch %s/%s.tether/lib.so", dir, id);
+        assert_int_equal(system(cmd), 0);
+}
+
+/* A category's candidates are listed when its matching begins. A bundle
+ * loaded while the best of them is still starting finds the category held
+ * and is skipped; when that one refuses and no other of the old list
+ * starts, the category is matched again with the bundle in it (as I/O Kit
+ * matches again when its catalogue changed meanwhile), not left empty. */
+static void a_bundle_loaded_while_its_category_is_tried_gets_its_turn(void **state)
+{
+        evil e;
+        setenv("TETHER_LOG", "debug", 1);
+        start(&e, "slowrefuse");
+        unsetenv("TETHER_LOG");
+        char later[96], lib[256], slow[160], cats[160];
+        snprintf(later, sizeof(later), "%s/later", e.drivers); /* not a bundle folder: loaded below */
+        assert_int_equal(mkdir(later, 0755), 0);
+        write_bundle(later, "org.tether.evil.x.slowrefuse", NULL,
+                     "{\"P\":{\"driver\":\"Evil\",\"IOProviderClass\":\"TetherResources\","
+                     "\"IOMatchCategory\":\"org_evil_X\",\"IOProbeScore\":100}}");
+        snprintf(lib, sizeof(lib), "%s/org.tether.example.tether/example.so", getenv("TETHER_DRIVERS"));
+        write_bundle(later, "org.tether.cats", lib,
+                     "{\"X\":{\"driver\":\"ExampleDriver\",\"IOProviderClass\":\"TetherResources\","
+                     "\"IOMatchCategory\":\"org_evil_X\"}}");
+        snprintf(slow, sizeof(slow), "%s/org.tether.evil.x.slowrefuse.tether", later);
+        snprintf(cats, sizeof(cats), "%s/org.tether.cats.tether", later);
+        tether_session *s = harness_session(&e.h);
+        char *why = NULL;
+        tether_ret_t r1 = tether_driver_load(s, slow, &why);
+        free(why);
+        why = NULL;
+        tether_ret_t r2 = tether_driver_load(s, cats, &why); /* while the first one starts (600 ms) */
+        free(why);
+        tether_session_close(s);
+        log_wait held = { &e, "bundle org.tether.cats: ExampleDriver matched TetherResources but is not started: its "
+                              "category org_evil_X is held by org.tether.evil.x.slowrefuse Evil" };
+        log_wait started = { &e, "org.tether.cats ExampleDriver started on TetherResources in its own process "
+                                 "(category org_evil_X)" };
+        bool was_held = harness_wait(logged, &held, 5000), got_it = harness_wait(logged, &started, 8000);
+        bool refused = log_has(&e, "bundle org.tether.evil.x.slowrefuse: Evil: start refused the nub");
+        stop(&e);
+        assert_int_equal(r1, TETHER_SUCCESS);
+        assert_int_equal(r2, TETHER_SUCCESS);
+        assert_true(was_held); /* the race this is about did happen */
+        assert_true(refused);
+        assert_true(got_it);
+}
+
+typedef struct evil_service {
+        tether_session *s;
+        uint64_t id, not;   /* the service found; one it must not be (the one killed) */
+} evil_service;
+
+static bool evil_service_up(void *arg)
+{
+        evil_service *es = arg;
+        tether_value *m = NULL;
+        tether_service_matching("Evil", &m);
+        bool up = tether_get_matching_service(es->s, m, &es->id) == TETHER_SUCCESS && es->id != es->not;
+        tether_value_unref(m);
+        return up;
+}
+
+typedef struct kills {
+        const evil *e;
+        int n;
+} kills;
+
+static bool killed_n(void *arg)
+{
+        kills *k = arg;
+        return log_count(k->e, "host of Evil sent a malformed message; killed") == k->n;
+}
+
+/* A write to the evil service; its result, and the reason the client got. */
+static tether_ret_t write_evil(evil_service *es, const char *key, char **ret_why)
+{
+        assert_true(harness_wait(evil_service_up, es, 10000));
+        tether_value *d = NULL;
+        tether_value_new_dict(&d);
+        tether_value_dict_set_bool(d, key, true);
+        tether_ret_t r = tether_registry_entry_set_properties_why(es->s, es->id, d, ret_why);
+        tether_value_unref(d);
+        return r;
+}
+
+/* A host's reason reaches the client when it is one the wire admits;
+ * anything else (too long, an escape sequence, not UTF-8, a reason with
+ * a success) ends the host, and the client gets NotAttached with none of
+ * the host's text. */
+static void a_hosts_reason_is_checked(void **state)
+{
+        evil e;
+        start(&e, "reasons");
+        evil_service es = { .s = harness_session(&e.h) };
+        char *why = NULL;
+        assert_int_equal(write_evil(&es, "good", &why), TETHER_ERR_BAD_ARGUMENT);
+        assert_string_equal(why, "the evil driver says no to uid 0");
+        free(why);
+        static const char *const hostile[] = { "long", "escape", "utf8", "success" };
+        for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+                assert_int_equal(write_evil(&es, hostile[i], &why), TETHER_ERR_NOT_ATTACHED);
+                assert_string_equal(why, "");
+                free(why);
+                kills k = { &e, (int)i + 1 };
+                assert_true(harness_wait(killed_n, &k, 5000));
+                es.not = es.id; /* the next write goes to its successor */
+                assert_true(harness_wait(evil_service_up, &es, 10000));
+        }
+        polite_for(&e, 200);
+        tether_session_close(es.s);
+        stop(&e);
 }
 
 /* A host hears of a session only if the session opened it: sessions that
@@ -308,6 +494,9 @@ int main(void)
                 cmocka_unit_test(nothing_of_others_is_a_hosts_to_take),
                 cmocka_unit_test(a_host_is_told_only_of_its_own_sessions),
                 cmocka_unit_test(a_flooding_host_does_not_slow_others),
+                cmocka_unit_test(a_republishing_host_cannot_flood_the_log),
+                cmocka_unit_test(a_bundle_loaded_while_its_category_is_tried_gets_its_turn),
+                cmocka_unit_test(a_hosts_reason_is_checked),
                 cmocka_unit_test(a_host_gets_its_own_device_and_no_more),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,14 +7,21 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "example/example.h"
 #include "harness.h"
+#include "wire/message.h"
+#include "wire/reason.h"
 
 static harness H;
 
@@ -216,6 +223,406 @@ static void write_properties_through_the_driver(void **state)
         assert_int_equal(harness_set(a, res, "X", v), TETHER_ERR_UNSUPPORTED);
         tether_session_close(a);
         tether_session_close(b);
+}
+
+/* ---- who writes, and why a write is refused ---- */
+
+/* One key written; *ret_why as tether_registry_entry_set_properties_why
+ * leaves it (free it). Consumes v. */
+static tether_ret_t set_why(tether_session *s, uint64_t id, const char *key, tether_value *v, char **ret_why)
+{
+        tether_value *d = NULL;
+        if (tether_value_new_dict(&d) != TETHER_SUCCESS || tether_value_dict_set(d, key, v) != TETHER_SUCCESS)
+                return TETHER_ERR_NO_MEMORY;
+        tether_value_unref(v);
+        tether_ret_t r = tether_registry_entry_set_properties_why(s, id, d, ret_why);
+        tether_value_unref(d);
+        return r;
+}
+
+static tether_ret_t set_bool_why(tether_session *s, uint64_t id, const char *key, bool b, char **ret_why)
+{
+        tether_value *v = NULL;
+        tether_value_new_bool(b, &v);
+        return set_why(s, id, key, v, ret_why);
+}
+
+/* A boolean property; one never set (HoldDeviceStart) reads as false. */
+static bool prop_bool(tether_session *s, uint64_t id, const char *key)
+{
+        tether_value *v = NULL;
+        bool b = false;
+        tether_ret_t r = tether_registry_entry_get_property(s, id, key, &v);
+        if (r == TETHER_ERR_NOT_FOUND)
+                return false;
+        assert_int_equal(r, TETHER_SUCCESS);
+        assert_int_equal(tether_value_get_bool(v, &b), TETHER_SUCCESS);
+        tether_value_unref(v);
+        return b;
+}
+
+/* Run fn(h) in a child as uid 65534 with gid as its only group; its exit
+ * status: 0 if every expectation held, else the step that failed. */
+static int as_uid_65534(int (*fn)(const harness *h), const harness *h, gid_t gid)
+{
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(100);
+                _exit(fn(h));
+        }
+        int st = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        return WEXITSTATUS(st);
+}
+
+/* Not an administrator: the example's Locked and HoldDeviceStart are
+ * refused with the driver's reason, ordinary keys are not. */
+static int ordinary_writer(const harness *h)
+{
+        tether_session *s = NULL;
+        if (tether_session_open(h->sock, &s) != TETHER_SUCCESS)
+                return 1;
+        tether_value *m = NULL;
+        uint64_t id = 0;
+        tether_service_matching("ExampleDriver", &m);
+        tether_get_matching_service(s, m, &id);
+        tether_value_unref(m);
+        char *why = NULL;
+        if (set_bool_why(s, id, EXAMPLE_PROP_LOCKED, true, &why) != TETHER_ERR_NOT_PRIVILEGED)
+                return 2;
+        if (!why || strcmp(why, "Locked may be set by an administrator only (root, or tetherd's admin group); "
+                                "uid 65534 is not one"))
+                return 3;
+        free(why);
+        /* Privilege comes before the value: a bad value says nothing more. */
+        tether_value *v = NULL;
+        tether_value_new_string("yes", &v);
+        if (set_why(s, id, EXAMPLE_PROP_HOLD_DEVICE_START, v, &why) != TETHER_ERR_NOT_PRIVILEGED ||
+            !strstr(why, "HoldDeviceStart may be set by an administrator only"))
+                return 4;
+        free(why);
+        tether_value_new_string("from nobody", &v);
+        if (set_why(s, id, EXAMPLE_PROP_GREETING, v, &why) != TETHER_SUCCESS || why)
+                return 5;
+        /* Method calls see the same privilege: TETHER_METHOD_ADMIN. */
+        tether_connect *c = NULL;
+        if (tether_service_open(s, id, EXAMPLE_CLIENT, 0, &c) != TETHER_SUCCESS)
+                return 6;
+        if (tether_call_scalar_method(c, EXAMPLE_RESET, NULL, 0, NULL, NULL) != TETHER_ERR_NOT_PRIVILEGED)
+                return 7;
+        tether_service_close(c);
+        tether_session_close(s);
+        return 0;
+}
+
+static void admin_properties_need_an_administrator(void **state)
+{
+        if (getuid() != 0)
+                skip(); /* the child must become another user */
+        tether_session *s = harness_session(&H);
+        uint64_t id = harness_find(s, "ExampleDriver");
+        assert_false(prop_bool(s, id, EXAMPLE_PROP_LOCKED));
+        assert_int_equal(as_uid_65534(ordinary_writer, &H, 65534), 0);
+        /* Refused: the table is as it was. Accepted: the greeting. */
+        assert_false(prop_bool(s, id, EXAMPLE_PROP_LOCKED));
+        assert_false(prop_bool(s, id, EXAMPLE_PROP_HOLD_DEVICE_START));
+        tether_value *v = NULL;
+        const char *str = NULL;
+        assert_int_equal(tether_registry_entry_get_property(s, id, EXAMPLE_PROP_GREETING, &v), TETHER_SUCCESS);
+        assert_int_equal(tether_value_get_string(v, &str), TETHER_SUCCESS);
+        assert_string_equal(str, "from nobody");
+        tether_value_unref(v);
+        /* Root is an administrator. */
+        char *why = NULL;
+        assert_int_equal(set_bool_why(s, id, EXAMPLE_PROP_LOCKED, true, &why), TETHER_SUCCESS);
+        assert_null(why);
+        assert_true(prop_bool(s, id, EXAMPLE_PROP_LOCKED));
+        assert_int_equal(set_bool_why(s, id, EXAMPLE_PROP_LOCKED, false, &why), TETHER_SUCCESS);
+        assert_false(prop_bool(s, id, EXAMPLE_PROP_LOCKED));
+        tether_session_close(s);
+}
+
+/* In tetherd's admin group: an administrator, for writes and methods. */
+static int admin_group_writer(const harness *h)
+{
+        tether_session *s = NULL;
+        if (tether_session_open(h->sock, &s) != TETHER_SUCCESS)
+                return 1;
+        tether_value *m = NULL;
+        uint64_t id = 0;
+        tether_service_matching("ExampleDriver", &m);
+        tether_get_matching_service(s, m, &id);
+        tether_value_unref(m);
+        char *why = NULL;
+        if (set_bool_why(s, id, EXAMPLE_PROP_LOCKED, true, &why) != TETHER_SUCCESS)
+                return 2;
+        if (set_bool_why(s, id, EXAMPLE_PROP_LOCKED, false, &why) != TETHER_SUCCESS)
+                return 3;
+        /* Unlocked again: the open below is not refused by Locked. */
+        tether_connect *c = NULL;
+        if (tether_service_open(s, id, EXAMPLE_CLIENT, 0, &c) != TETHER_SUCCESS)
+                return 4;
+        if (tether_call_scalar_method(c, EXAMPLE_RESET, NULL, 0, NULL, NULL) != TETHER_SUCCESS)
+                return 5;
+        tether_service_close(c);
+        tether_session_close(s);
+        return 0;
+}
+
+/* A second tetherd for one test, started by its setup and stopped by its
+ * teardown, which cmocka runs even when the test fails: a failed test
+ * leaves no daemon behind (holding the test's output open). */
+static harness H2;
+static const char *h2_args[4];
+static char policy_dir[32];
+
+static int start_h2(void)
+{
+        memset(&H2, 0, sizeof(H2));
+        H2.args = h2_args;
+        return harness_start(&H2);
+}
+
+static int stop_h2(void **state)
+{
+        int r = H2.pid ? harness_stop(&H2) : 0;
+        H2.pid = 0;
+        if (policy_dir[0]) {
+                char cmd[64];
+                snprintf(cmd, sizeof(cmd), "rm -rf %s", policy_dir);
+                if (system(cmd) != 0)
+                        r = -1;
+                policy_dir[0] = '\0';
+        }
+        return r == 0 ? 0 : -1;
+}
+
+static int start_with_admin_group(void **state)
+{
+        h2_args[0] = "--admin-group";
+        h2_args[1] = "users";
+        h2_args[2] = NULL;
+        return getuid() == 0 && getgrnam("users") ? start_h2() : 0;
+}
+
+static void admin_group_members_are_administrators(void **state)
+{
+        if (!H2.pid)
+                skip(); /* not root, or no group "users" */
+        gid_t users = getgrnam("users")->gr_gid;
+        assert_int_equal(as_uid_65534(admin_group_writer, &H2, users), 0);
+        /* The same uid outside the group is no administrator. */
+        assert_int_equal(as_uid_65534(ordinary_writer, &H2, 65534), 0);
+}
+
+/* A bundle whose access policy keeps its services to root and the group
+ * users: others may not write their properties either, whatever the
+ * driver would say; inside the policy, the driver still decides. */
+static int outside_the_policy(const harness *h)
+{
+        tether_session *s = NULL;
+        if (tether_session_open(h->sock, &s) != TETHER_SUCCESS)
+                return 1;
+        tether_value *m = NULL, *v = NULL;
+        uint64_t id = 0;
+        tether_service_matching("ExampleDriver", &m);
+        tether_get_matching_service(s, m, &id);
+        tether_value_unref(m);
+        char *why = NULL;
+        tether_value_new_string("let me", &v);
+        if (set_why(s, id, EXAMPLE_PROP_GREETING, v, &why) != TETHER_ERR_NOT_PRIVILEGED)
+                return 2;
+        if (!why || strcmp(why, "the access policy of org.tether.example does not admit uid 65534"))
+                return 3;
+        free(why);
+        tether_session_close(s);
+        return 0;
+}
+
+static int inside_the_policy(const harness *h)
+{
+        tether_session *s = NULL;
+        if (tether_session_open(h->sock, &s) != TETHER_SUCCESS)
+                return 1;
+        tether_value *m = NULL, *v = NULL;
+        uint64_t id = 0;
+        tether_service_matching("ExampleDriver", &m);
+        tether_get_matching_service(s, m, &id);
+        tether_value_unref(m);
+        char *why = NULL;
+        tether_value_new_string("group member", &v);
+        if (set_why(s, id, EXAMPLE_PROP_GREETING, v, &why) != TETHER_SUCCESS)
+                return 2;
+        if (set_bool_why(s, id, EXAMPLE_PROP_LOCKED, true, &why) != TETHER_ERR_NOT_PRIVILEGED ||
+            !strstr(why, "administrator only"))
+                return 3;
+        free(why);
+        tether_session_close(s);
+        return 0;
+}
+
+/* A copy of the example bundle whose access policy admits root and the
+ * group users; given with --drivers, which tetherd reads before
+ * TETHER_DRIVERS, so the in-tree bundle of the same id is refused as a
+ * duplicate and this one runs. */
+static int start_with_policy(void **state)
+{
+        const char *from = getenv("TETHER_DRIVERS");
+        if (getuid() != 0 || !getgrnam("users") || !from)
+                return 0;
+        char cmd[512], path[256];
+        strcpy(policy_dir, "/tmp/tether-policy-XXXXXX");
+        if (!mkdtemp(policy_dir))
+                return -1;
+        snprintf(path, sizeof(path), "%s/org.tether.example.tether", policy_dir);
+        snprintf(cmd, sizeof(cmd), "cp %s/org.tether.example.tether/example.so %s/", from, path);
+        if (mkdir(path, 0755) != 0 || system(cmd) != 0)
+                return -1;
+        snprintf(path, sizeof(path), "%s/org.tether.example.tether/manifest.json", policy_dir);
+        FILE *f = fopen(path, "w");
+        if (!f)
+                return -1;
+        fputs("{\"schema\":1,\"bundle\":\"org.tether.example\",\"version\":\"0.1.0\",\"library\":\"example.so\","
+              "\"personalities\":{\"ExampleDriver\":{\"driver\":\"ExampleDriver\",\"IOProviderClass\":\"TetherResources\"}},"
+              "\"access\":{\"default\":{\"users\":[\"root\"],\"groups\":[\"users\"]}}}",
+              f);
+        fclose(f);
+        h2_args[0] = "--drivers";
+        h2_args[1] = policy_dir;
+        h2_args[2] = NULL;
+        return start_h2();
+}
+
+static void access_policy_decides_who_may_write(void **state)
+{
+        if (!H2.pid)
+                skip();
+        gid_t users = getgrnam("users")->gr_gid;
+        assert_int_equal(as_uid_65534(outside_the_policy, &H2, 65534), 0);
+        assert_int_equal(as_uid_65534(inside_the_policy, &H2, users), 0);
+        tether_session *s = harness_session(&H2);
+        uint64_t id = harness_find(s, "ExampleDriver");
+        assert_false(prop_bool(s, id, EXAMPLE_PROP_LOCKED));
+        tether_value *v = NULL;
+        tether_value_new_string("root", &v);
+        assert_int_equal(harness_set(s, id, EXAMPLE_PROP_GREETING, v), TETHER_SUCCESS);
+        tether_session_close(s);
+}
+
+static void refusals_say_why(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t id = harness_find(s, "ExampleDriver");
+        tether_value *v = NULL;
+        char *why = NULL;
+        tether_value_new_uint(12345, 32, &v);
+        assert_int_equal(set_why(s, id, EXAMPLE_PROP_BAUD_RATE, v, &why), TETHER_ERR_BAD_ARGUMENT);
+        assert_string_equal(why, "BaudRate must be a standard rate: 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600 "
+                                 "or 115200");
+        free(why);
+        tether_value_new_string("hacked", &v);
+        assert_int_equal(set_why(s, id, "Model", v, &why), TETHER_ERR_NOT_WRITABLE);
+        assert_string_equal(why, "Model is read-only");
+        free(why);
+        tether_value_new_string("", &v);
+        assert_int_equal(set_why(s, id, EXAMPLE_PROP_GREETING, v, &why), TETHER_ERR_BAD_ARGUMENT);
+        assert_string_equal(why, "Greeting must be a string of 1 to 64 bytes");
+        free(why);
+        /* The key as the writer sent it, control characters made harmless. */
+        tether_value_new_bool(true, &v);
+        assert_int_equal(set_why(s, id, "Oops\x1b[2J", v, &why), TETHER_ERR_NOT_WRITABLE);
+        assert_string_equal(why, "ExampleDriver has no writable property \"Oops?[2J\"");
+        free(why);
+        /* Over-long: cut to TETHER_MAX_REASON bytes. */
+        char key[301];
+        memset(key, 'K', 300);
+        key[300] = '\0';
+        tether_value_new_bool(true, &v);
+        assert_int_equal(set_why(s, id, key, v, &why), TETHER_ERR_NOT_WRITABLE);
+        assert_int_equal(strlen(why), TETHER_MAX_REASON);
+        assert_memory_equal(why, "ExampleDriver has no writable property \"KKKK", 44);
+        free(why);
+        /* A refusal without a reason: "" (a nub has no driver). */
+        tether_value_new_uint(1, 32, &v);
+        assert_int_equal(set_why(s, harness_find(s, "TetherResources"), "X", v, &why), TETHER_ERR_UNSUPPORTED);
+        assert_string_equal(why, "");
+        free(why);
+        /* No reason asked for: the plain call is the same call. */
+        tether_value_new_uint(7, 32, &v);
+        assert_int_equal(harness_set(s, id, EXAMPLE_PROP_BAUD_RATE, v), TETHER_ERR_BAD_ARGUMENT);
+        tether_session_close(s);
+}
+
+/* libtether checks a reason itself before handing it over: whatever it
+ * holds is printed on a terminal, so it must not depend on tetherd having
+ * checked. A stand-in tetherd answers HELLO, then three writes: with an
+ * escape sequence, with 201 bytes, with a good reason. */
+static void *lying_tetherd(void *arg)
+{
+        int lfd = *(int *)arg, fd = accept(lfd, NULL, NULL);
+        static uint8_t rx[WIRE_MAX_MESSAGE];
+        static const char *const bodies[] = { "\x1b[2Jgotcha", NULL, "plain words" };
+        char big[WIRE_MAX_REASON + 1];
+        memset(big, 'x', sizeof(big));
+        for (int i = -1; fd >= 0 && i < 3; i++) {
+                size_t len = 0;
+                if (wire_recv(fd, rx, sizeof(rx), &len, NULL) != TETHER_SUCCESS)
+                        break;
+                wire_header h;
+                memcpy(&h, rx, sizeof(h));
+                wire_msg m;
+                wire_msg_init(&m, h.type | WIRE_REPLY_FLAG, h.serial, i < 0 ? TETHER_SUCCESS : TETHER_ERR_BAD_ARGUMENT);
+                if (i < 0) {
+                        wire_put_u64(&m, 1);
+                        wire_put_u64(&m, 1);
+                } else if (bodies[i]) {
+                        wire_put_bytes(&m, bodies[i], strlen(bodies[i]));
+                } else {
+                        wire_put_bytes(&m, big, sizeof(big));
+                }
+                wire_msg_finish(&m);
+                wire_send(fd, &m, -1);
+        }
+        if (fd >= 0)
+                close(fd);
+        return NULL;
+}
+
+static void libtether_drops_a_reason_that_is_not_one(void **state)
+{
+        char path[] = "/tmp/tether-liar-XXXXXX";
+        assert_non_null(mkdtemp(path));
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s/s", path);
+        int lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+        assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(listen(lfd, 1), 0);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, lying_tetherd, &lfd), 0);
+        tether_session *s = NULL;
+        assert_int_equal(tether_session_open(a.sun_path, &s), TETHER_SUCCESS);
+        tether_value *d = NULL;
+        tether_value_new_dict(&d);
+        tether_value_dict_set_bool(d, "K", true);
+        char *why = NULL;
+        assert_int_equal(tether_registry_entry_set_properties_why(s, 5, d, &why), TETHER_ERR_BAD_ARGUMENT);
+        assert_string_equal(why, "");
+        free(why);
+        assert_int_equal(tether_registry_entry_set_properties_why(s, 5, d, &why), TETHER_ERR_BAD_ARGUMENT);
+        assert_string_equal(why, "");
+        free(why);
+        assert_int_equal(tether_registry_entry_set_properties_why(s, 5, d, &why), TETHER_ERR_BAD_ARGUMENT);
+        assert_string_equal(why, "plain words");
+        free(why);
+        tether_value_unref(d);
+        tether_session_close(s);
+        pthread_join(t, NULL);
+        close(lfd);
+        unlink(a.sun_path);
+        rmdir(path);
 }
 
 /* ---- notifications ---- */
@@ -513,6 +920,11 @@ int main(void)
                 cmocka_unit_test(matching_dictionaries),
                 cmocka_unit_test(read_properties),
                 cmocka_unit_test(write_properties_through_the_driver),
+                cmocka_unit_test(refusals_say_why),
+                cmocka_unit_test(libtether_drops_a_reason_that_is_not_one),
+                cmocka_unit_test(admin_properties_need_an_administrator),
+                cmocka_unit_test_setup_teardown(admin_group_members_are_administrators, start_with_admin_group, stop_h2),
+                cmocka_unit_test_setup_teardown(access_policy_decides_who_may_write, start_with_policy, stop_h2),
                 cmocka_unit_test(matched_and_terminated_notifications),
                 cmocka_unit_test(properties_changed_notifications),
                 cmocka_unit_test(notification_needs_own_port_and_valid_dict),

@@ -162,6 +162,13 @@ run setpriv --reuid=65534 --regid=65534 --clear-groups "$devices" hold </dev/nul
 [ $rc -ne 0 ] && grep -q "privilege violation" <<<"$err$out" || fail "nobody opened a root-only type: $rc $out $err"
 run "$devices" hold </dev/null
 grep -q "holding" <<<"$out" || fail "root could not open: $out $err"
+# The default entry keeps the service's property writes to root as well,
+# before its driver hears of them; type 7's "*" opens a type, not writes.
+run setpriv --reuid=65534 --regid=65534 --clear-groups "$tether" reg set ExampleDriver Greeting nobody
+[ $rc -eq 1 ] && grep -q "NotPrivileged (privilege violation): the access policy of org.tether.example does not admit uid 65534$" <<<"$err" \
+  || fail "nobody wrote outside the policy: $rc $out $err"
+run "$tether" reg set ExampleDriver Greeting root
+[ $rc -eq 0 ] || fail "root could not write: $rc $err"
 
 stop_tetherd() {
   kill $pid

@@ -158,7 +158,7 @@ run "$tether" reg set ExampleDriver BaudRate 19200
 [ "$(baud)" = 19200 ] || fail "BaudRate after set"
 run "$tether" reg set "$drv_id" BaudRate 12345
 [ $rc -eq 1 ] && [ -z "$out" ] || fail "refused set: $rc $out"
-[ "$err" = "tether reg set: ExampleDriver (id $drv_id) refused BaudRate = 12345 (uint32): BadArgument (invalid argument)" ] \
+[ "$err" = "tether reg set: ExampleDriver (id $drv_id) refused BaudRate = 12345 (uint32): BadArgument (invalid argument): BaudRate must be a standard rate: 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200" ] \
   || fail "refusal message: $err"
 [ "$(baud)" = 19200 ] || fail "a refused write changed BaudRate"
 run "$tether" reg set TetherService:/TetherResources/ExampleDriver Model other
@@ -181,6 +181,60 @@ run "$tether" reg set DSOX2000@sim0 Channel1Scale 0.5
 run "$tether" reg set DSOX2000 TriggerSource CHAN3
 [ $rc -eq 1 ] && grep -q 'refused TriggerSource = "CHAN3" (string): BadArgument' <<<"$err" || fail "scope string: $err"
 [ "$("$tether" reg -c DSOX2000 --json | jq -r '.entries[0].properties.Channel1Scale')" = 0.5 ] || fail "scope read back"
+# The driver's reason, cut to 200 bytes when longer (and logged, naming the driver).
+run "$tether" reg set ExampleDriver "$(printf 'K%.0s' {1..300})" 1
+reason=${err#*NotWritable (write not supported): }
+[ $rc -eq 1 ] && [ "${#reason}" -eq 200 ] && [ "${reason:0:44}" = 'ExampleDriver has no writable property "KKKK' ] \
+  || fail "over-long reason: ${#reason} $err"
+grep -q "driver org.tether.example (ExampleDriver): a refusal reason of 341 bytes was cut to 200" "$dir/log" \
+  || fail "the cut is not logged: $(cat "$dir/log")"
+
+# ---- who writes: the socket is everyone's, some keys are administrators' ----
+# Locked and HoldDeviceStart would let one user shut the others out; the
+# scope's link timeout holds everyone's calls. Root is an administrator;
+# uid 65534 is not, but may set the ordinary keys.
+locked() { "$tether" reg -c ExampleDriver --json | jq -r '.entries[0].properties.Locked'; }
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  pub=$(mktemp -d)
+  chmod 755 "$pub" "$dir"
+  cp "$tether" "$(dirname "$tether")/../src/libtether.so.0" "$pub/"
+  as_nobody() {
+    run setpriv --reuid=65534 --regid=65534 --clear-groups env LD_LIBRARY_PATH="$pub" ASAN_OPTIONS=detect_leaks=0 \
+      "$pub/tether" "$@"
+  }
+  admin_only="may be set by an administrator only (root, or tetherd's admin group); uid 65534 is not one"
+  as_nobody reg set ExampleDriver Locked true
+  [ $rc -eq 1 ] && [ -z "$out" ] && [ "$err" = "tether reg set: ExampleDriver (id $drv_id) refused Locked = Yes (bool): NotPrivileged (privilege violation): Locked $admin_only" ] \
+    || fail "nobody set Locked: $rc $out $err"
+  [ "$(locked)" = false ] || fail "a refused Locked changed the table"
+  as_nobody reg set ExampleDriver HoldDeviceStart true
+  [ $rc -eq 1 ] && grep -q "NotPrivileged (privilege violation): HoldDeviceStart $admin_only\$" <<<"$err" \
+    || fail "nobody set HoldDeviceStart: $rc $err"
+  [ "$("$tether" reg -c ExampleDriver --json | jq -r '.entries[0].properties.HoldDeviceStart')" = null ] \
+    || fail "a refused HoldDeviceStart changed the table"
+  as_nobody reg set ExampleDriver Greeting "from nobody"
+  [ $rc -eq 0 ] && [ "$out" = "ExampleDriver (id $drv_id) accepted Greeting = \"from nobody\" (string)" ] \
+    || fail "nobody set Greeting: $rc $out $err"
+  as_nobody reg set ExampleDriver BaudRate 7
+  [ $rc -eq 1 ] && grep -q "BadArgument (invalid argument): BaudRate must be a standard rate" <<<"$err" \
+    || fail "nobody's bad BaudRate: $rc $err"
+  as_nobody reg set DSOX2000 TimeoutMs 1000
+  [ $rc -eq 1 ] && grep -q "NotPrivileged (privilege violation): TimeoutMs $admin_only\$" <<<"$err" \
+    || fail "nobody set TimeoutMs: $rc $err"
+  as_nobody reg set DSOX2000 TimebaseScale 0.002
+  [ $rc -eq 0 ] && grep -q "accepted TimebaseScale = 0.002 (double)$" <<<"$out" || fail "nobody set TimebaseScale: $rc $out $err"
+  as_nobody reg set DSOX2000 TimebaseScale 1000
+  [ $rc -eq 1 ] && grep -q "BadArgument (invalid argument): TimebaseScale must be a number from 5e-9 to 50 (s/div)$" <<<"$err" \
+    || fail "nobody's bad TimebaseScale: $rc $err"
+  chmod 700 "$dir"
+  rm -rf "$pub"
+  run "$tether" reg set ExampleDriver Locked true
+  [ $rc -eq 0 ] && [ "$(locked)" = true ] || fail "root set Locked: $rc $err"
+  run "$tether" reg set DSOX2000 TimeoutMs 4000
+  [ $rc -eq 0 ] || fail "root set TimeoutMs: $rc $err"
+  run "$tether" reg set ExampleDriver Locked false
+  [ $rc -eq 0 ] && [ "$(locked)" = false ] || fail "root cleared Locked: $rc $err"
+fi
 
 # ---- watch ----
 "$tether" reg watch >"$dir/w.out" 2>"$dir/w.err" &

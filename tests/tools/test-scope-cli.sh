@@ -36,7 +36,8 @@ awk -F, 'NR>1 && !($2 < 0.1 && $2 > -0.1) && !($2 > 2.4 && $2 < 2.6) {bad=1} END
 "$tether" scope screenshot --png "$dir/screen.png" | grep -q "the scope's screen" || fail "screenshot"
 [ "$(od -An -tu1 -j16 -N8 "$dir/screen.png" | tr -s ' ')" = " 0 0 3 32 0 0 1 224" ] || fail "screenshot size"
 out=$("$tether" scope set TimebaseScale 100 2>&1) && fail "out-of-range set succeeded"
-grep -q "refused by the driver" <<<"$out" || fail "refusal message: $out"
+grep -q "refused by the driver: invalid argument: TimebaseScale must be a number from 5e-9 to 50 (s/div)$" <<<"$out" \
+  || fail "refusal message: $out"
 "$tether" scope set TimebaseScale 0.001 | grep -q accepted || fail "set"
 "$tether" scope show | grep -q "TimebaseScale *0.001" || fail "show after set"
 [ "$("$tether" scope scpi ':TIM:SCAL?')" = "+1.00000000E-03" ] || fail "scpi"

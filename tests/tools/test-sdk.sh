@@ -2,7 +2,9 @@
 # The driver writer's SDK, end to end: `meson install` of this build into a
 # scratch root; examples/hello-driver, copied out of the source tree, built
 # against that root only (pkg-config's tether-driver; the compile line is
-# checked); the bundle installed into a scratch folder, loaded into a
+# checked), and its unit test on the driver test harness (tether-driver-test,
+# no tetherd) built the same way and run, on the library and on the installed
+# bundle folder; the bundle installed into a scratch folder, loaded into a
 # running tetherd with `tether driver load`, matched against an
 # ExampleDeviceNub with Unit 42, opened and called (hello-client), its
 # properties read and written with `tether reg`, and unloaded with a
@@ -11,6 +13,10 @@
 set -u
 build=$1 tetherd=$2 tether=$3 devices=$4 client=$5 example=$6
 unset TETHER_DRIVERS # this test says which folders tetherd loads
+# meson test points the loader at the build tree; what runs against the SDK
+# must find the scratch root's libraries (the build's own programs have
+# their build rpath).
+unset LD_LIBRARY_PATH
 dir=$(mktemp -d)
 chmod 755 "$dir" # a driver host runs as the bundle's user, who must reach the bundle
 export TETHER_SOCKET="$dir/s.sock"
@@ -85,6 +91,15 @@ system_drivers=$("$tetherd" --help 2>&1 | sed -n 's/.*do not load the bundles in
 [ -n "$bundledir" ] && [ "$bundledir" = "$system_drivers" ] \
   || fail "tether-driver's bundledir '$bundledir' is not tetherd's system folder '$system_drivers'"
 
+# The driver test harness: a library a driver's unit tests link, with libtether.
+[ -f "$incdir/tether/driver-test.h" ] || fail "tether/driver-test.h is not installed in $incdir"
+hlibs=$(pkg-config --libs tether-driver-test) || fail "pkg-config --libs tether-driver-test"
+libdir=$(sed -n 's/^-L\([^ ]*\) .*/\1/p' <<<"$hlibs")
+[ "${libdir#"$root"/}" != "$libdir" ] && grep -Fq -- " -ltether-driver-test -ltether" <<<"$hlibs " \
+  || fail "tether-driver-test's Libs are not -L<scratch root>/... -ltether-driver-test -ltether: '$hlibs'"
+[ "$(pkg-config --cflags tether-driver-test)" = "$(pkg-config --cflags tether-driver)" ] \
+  || fail "tether-driver-test's Cflags differ from tether-driver's: $(pkg-config --cflags tether-driver-test)"
+
 # ---- examples/hello-driver, built from a copy outside the source tree ----
 step "build examples/hello-driver against the scratch root"
 cp -r "$example" "$dir/hello-driver"
@@ -108,6 +123,27 @@ nm -D --undefined-only "$so" | grep -q ' tether_service_set_property_string$' \
   || fail "hello.so does not leave the driver API to its host: $(nm -D --undefined-only "$so")"
 readelf -d "$so" | grep NEEDED | grep -q tether && fail "hello.so links a tether library: $(readelf -d "$so" | grep NEEDED)"
 
+# ---- its unit test, on the harness, against the scratch root only ----
+step "hello-driver's harness test (no tetherd), built and run against the scratch root"
+[ -x "$dir/hello-build/test-hello" ] || fail "no test-hello: meson did not find tether-driver-test"
+line=$(jq -r '.[] | select(.file | endswith("test-hello.c")) | .command' "$dir/hello-build/compile_commands.json")
+grep -Fq -- "-I$incdir " <<<"$line " || fail "test-hello.c was not compiled with -I$incdir: $line"
+grep -Fq -- "-I$srcroot" <<<"$line" && fail "test-hello.c's compile line names the source tree: $line"
+# The harness and libtether it runs with are the scratch root's, not the build tree's.
+for l in libtether-driver-test.so.0 libtether.so.0; do
+  where=$(ldd "$dir/hello-build/test-hello" | awk -v l="$l" '$1 == l {print $3}')
+  [ "${where#"$root"/}" != "$where" ] || fail "test-hello loads $l from '$where', not the scratch root"
+done
+# A sanitized tether's libraries want ASan's runtime first in the process:
+# preloaded into the (plain) test, as for any program that loads them.
+preload=env
+hlib=$(find "$root" -name 'libtether-driver-test.so.*' -type f | head -n1)
+asan=$(ldd "$hlib" | awk '$1 ~ /^libasan/ {print $3}')
+[ -n "$asan" ] && preload="env LD_PRELOAD=$asan"
+meson test -C "$dir/hello-build" --wrapper "$preload" --print-errorlogs >"$dir/hello-test.log" 2>&1 \
+  || fail "meson test of hello-driver: $(tail -30 "$dir/hello-test.log")"
+grep -Eq '^1/1 hello +OK' "$dir/hello-test.log" || fail "hello-driver's test did not run: $(cat "$dir/hello-test.log")"
+
 step "install the bundle into a scratch folder"
 DESTDIR=$dir/scratch meson install -C "$dir/hello-build" --quiet >"$dir/install2.log" 2>&1 \
   || fail "meson install of hello-driver: $(tail -20 "$dir/install2.log")"
@@ -119,6 +155,10 @@ bundle=$(find "$dir/scratch" -type d -name org.example.hello.tether | head -n1)
   || fail "the bundle went to $bundle, not into bundledir $bundledir"
 [ -f "$bundle/manifest.json" ] && [ -f "$bundle/hello.so" ] || fail "bundle folder: $(ls -l "$bundle")"
 chmod -R a+rX "$dir/scratch"
+# The installed folder, manifest and all, under the harness: its matching too.
+run $preload "$dir/hello-build/test-hello" "$bundle"
+[ $rc -eq 0 ] && [ "$out" = "test-hello: all checks passed (with the manifest)" ] \
+  || fail "test-hello on the installed bundle: $rc $out $err"
 
 # ---- tetherd, the bundle loaded at run time ----
 step "start tetherd, tether driver load"

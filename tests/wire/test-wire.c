@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "wire/host-msg.h"
 #include "wire/message.h"
+#include "wire/reason.h"
 
 static wire_msg m;
 
@@ -308,6 +310,139 @@ static void send_to_closed_peer(void **state)
         close(sv[0]);
 }
 
+/* ---- a caller, as tetherd tells a host ---- */
+
+static void task_round_trip(void **state)
+{
+        tether_task t = { .pid = 4242, .uid = 65534, .gid = 100, .abi_word_bits = 32,
+                          .privileges = TETHER_PRIVILEGE_ADMINISTRATOR }, back;
+        wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES, 1, 0);
+        wire_put_task(&m, &t);
+        assert_int_equal(wire_msg_finish(&m), TETHER_SUCCESS);
+        assert_int_equal(m.len, WIRE_HEADER_SIZE + 20);
+        size_t len;
+        const uint8_t *body = body_of(&m, &len);
+        wire_reader r;
+        wire_reader_init(&r, body, len);
+        wire_get_task(&r, &back);
+        assert_int_equal(wire_reader_done(&r), TETHER_SUCCESS);
+        assert_memory_equal(&back, &t, sizeof(t));
+        /* One byte short: the reader says so. */
+        wire_reader_init(&r, body, len - 1);
+        wire_get_task(&r, &back);
+        assert_true(r.bad);
+}
+
+/* ---- refusal reasons ---- */
+
+static bool valid(const char *s)
+{
+        return wire_reason_valid(s, strlen(s));
+}
+
+static void reason_admits_printable_utf8_only(void **state)
+{
+        assert_true(valid("Units must be C or F"));
+        assert_true(valid("\xc2\xb0" "C or \xc2\xb5" "s")); /* two-byte characters */
+        assert_true(valid("\xe2\x82\xac, \xf0\x9f\x94\xac"));    /* three and four bytes */
+        char max[WIRE_MAX_REASON + 2];
+        memset(max, 'x', sizeof(max));
+        assert_true(wire_reason_valid(max, WIRE_MAX_REASON));
+        assert_false(wire_reason_valid(max, WIRE_MAX_REASON + 1));
+        assert_false(wire_reason_valid(max, 0));
+        assert_false(wire_reason_valid(NULL, 3));
+        /* What a terminal would act on. */
+        assert_false(valid("red \x1b[31m"));
+        assert_false(valid("two\nlines"));
+        assert_false(valid("bell\a"));
+        assert_false(valid("del\x7f"));
+        assert_false(valid("csi \xc2\x9b" "31m"));             /* U+009B, a C1 control */
+        assert_false(wire_reason_valid("nul\0inside", 11));
+        /* Not UTF-8: overlong, surrogate, past U+10FFFF, cut short, stray. */
+        assert_false(valid("\xc0\xaf"));
+        assert_false(valid("\xe0\x80\xaf"));
+        assert_false(valid("\xed\xa0\x80"));
+        assert_false(valid("\xf4\x90\x80\x80"));
+        assert_false(valid("\xf8\x88\x80\x80\x80"));
+        assert_false(valid("cut \xe2\x82"));
+        assert_false(valid("stray \x80"));
+}
+
+static void reason_clean_makes_one(void **state)
+{
+        char out[WIRE_MAX_REASON + 1];
+        bool cut = true;
+        assert_int_equal(wire_reason_clean("Units must be C or F", out, &cut), 20);
+        assert_string_equal(out, "Units must be C or F");
+        assert_false(cut);
+        assert_int_equal(wire_reason_clean("", out, &cut), 0);
+        assert_string_equal(out, "");
+        assert_false(cut);
+        /* Each control character or stray byte becomes one '?'. */
+        wire_reason_clean("a\x1b[1m\nb\xff\xc2\x9b\xe2\x82", out, &cut);
+        assert_string_equal(out, "a?[1m?b?????");
+        assert_true(valid(out));
+        assert_false(cut);
+        /* Cut to the bound, never inside a character: 199 bytes and a
+         * three-byte one leave 199. */
+        char long_text[400];
+        memset(long_text, 'x', 199);
+        strcpy(long_text + 199, "\xe2\x82\xac and more");
+        assert_int_equal(wire_reason_clean(long_text, out, &cut), 199);
+        assert_true(cut);
+        assert_true(valid(out));
+        memset(long_text, 'y', WIRE_MAX_REASON);
+        long_text[WIRE_MAX_REASON] = '\0';
+        assert_int_equal(wire_reason_clean(long_text, out, &cut), WIRE_MAX_REASON);
+        assert_false(cut);
+        long_text[WIRE_MAX_REASON] = 'z';
+        long_text[WIRE_MAX_REASON + 1] = '\0';
+        assert_int_equal(wire_reason_clean(long_text, out, &cut), WIRE_MAX_REASON);
+        assert_true(cut);
+}
+
+/* A host's answer to SET_PROPERTIES may carry the driver's reason; tetherd
+ * takes it only with an error and only if the wire admits it. */
+static tether_ret_t decode_set_props_reply(tether_ret_t result, const void *body, size_t n, host_msg *hm)
+{
+        wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES | WIRE_REPLY_FLAG, 5, result);
+        wire_put_bytes(&m, body, n);
+        wire_msg_finish(&m);
+        tether_ret_t r = host_msg_decode(m.buf, m.len, hm);
+        host_msg_clear(hm);
+        return r;
+}
+
+static void host_reply_reason(void **state)
+{
+        host_msg hm;
+        assert_int_equal(decode_set_props_reply(TETHER_ERR_BAD_ARGUMENT, "Units must be C or F", 20, &hm),
+                         TETHER_SUCCESS);
+        assert_string_equal(hm.reason, "Units must be C or F");
+        /* Eight bytes are a reason here, not some other reply's u64. */
+        assert_int_equal(decode_set_props_reply(TETHER_ERR_BAD_ARGUMENT, "12345678", 8, &hm), TETHER_SUCCESS);
+        assert_string_equal(hm.reason, "12345678");
+        assert_false(hm.has_u64);
+        assert_int_equal(decode_set_props_reply(TETHER_ERR_NOT_WRITABLE, "", 0, &hm), TETHER_SUCCESS);
+        assert_string_equal(hm.reason, "");
+        assert_int_equal(decode_set_props_reply(TETHER_SUCCESS, "", 0, &hm), TETHER_SUCCESS);
+        /* A reason with a success, one too long, one with an escape
+         * sequence, one not UTF-8: a host that sends them is ended. */
+        assert_int_equal(decode_set_props_reply(TETHER_SUCCESS, "fine", 4, &hm), TETHER_ERR_BAD_ARGUMENT);
+        char big[WIRE_MAX_REASON + 1];
+        memset(big, 'x', sizeof(big));
+        assert_int_equal(decode_set_props_reply(TETHER_ERR_BAD_ARGUMENT, big, sizeof(big), &hm), TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(decode_set_props_reply(TETHER_ERR_BAD_ARGUMENT, big, WIRE_MAX_REASON, &hm), TETHER_SUCCESS);
+        assert_int_equal(decode_set_props_reply(TETHER_ERR_BAD_ARGUMENT, "\x1b]0;owned\a", 10, &hm),
+                         TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(decode_set_props_reply(TETHER_ERR_BAD_ARGUMENT, "\xff\xfe", 2, &hm), TETHER_ERR_BAD_ARGUMENT);
+        /* Other replies keep their rule: at most a u64. */
+        wire_msg_init(&m, WIRE_HOST_START | WIRE_REPLY_FLAG, 5, TETHER_ERR_BAD_ARGUMENT);
+        wire_put_bytes(&m, "why", 3);
+        wire_msg_finish(&m);
+        assert_int_equal(host_msg_decode(m.buf, m.len, &hm), TETHER_ERR_BAD_ARGUMENT);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -324,6 +459,10 @@ int main(void)
                 cmocka_unit_test(zero_length_datagram_is_not_a_hangup),
                 cmocka_unit_test(answer_before_reset_is_kept),
                 cmocka_unit_test(send_to_closed_peer),
+                cmocka_unit_test(task_round_trip),
+                cmocka_unit_test(reason_admits_printable_utf8_only),
+                cmocka_unit_test(reason_clean_makes_one),
+                cmocka_unit_test(host_reply_reason),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
