@@ -25,10 +25,13 @@
 /* ---- the service ---- */
 
 struct delayed;
+struct stream;
 
 typedef struct example_service {
         uint64_t calls;          /* service-wide; reset by the admin method */
         struct delayed *pending; /* delayed adds scheduled and not yet run */
+        struct stream *streams;  /* streams not yet ended */
+        uint64_t stream_stats[EXAMPLE_STATS_COUNT];
         uint8_t *samples;        /* EXAMPLE_SAMPLES_SIZE bytes, made on first use; a
                                   * stand-in for an instrument's acquisition memory */
         bool holding;            /* EXAMPLE_PROP_HOLD_DEVICE_START is true: */
@@ -46,6 +49,7 @@ static const uint8_t *samples(tether_service *svc)
 }
 
 static void delayed_free_all(example_service *es);
+static void streams_free_all(example_service *es);
 static void hold_release(example_service *es);
 
 static void example_stop(tether_service *svc)
@@ -57,6 +61,7 @@ static void example_stop(tether_service *svc)
         /* Work still scheduled when a service stops is dropped, never run:
          * its context is the driver's to free. */
         delayed_free_all(es);
+        streams_free_all(es);
 }
 
 static const uint32_t standard_rates[] = { 300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
@@ -432,6 +437,118 @@ static tether_ret_t m_delayed_add(void *target, void *ref, tether_method_args *a
         return r;
 }
 
+/*
+ * A stream: one async call, many results, as a device pushing samples
+ * would send them. Each tick sends one and schedules the next; what
+ * tether_async_send() answers decides whether there is a next. The driver
+ * never tracks its client: a cancel, a close or a port destroyed reaches it
+ * as its next send's error, and the stream's state goes then.
+ */
+typedef struct stream {
+        tether_async_ref ref;
+        uint64_t sent, count;
+        uint32_t interval_ms;
+        struct stream *prev, *next;  /* the service's list, for stop() */
+} stream;
+
+static void stream_unlink(example_service *es, stream *st)
+{
+        if (st->prev)
+                st->prev->next = st->next;
+        else
+                es->streams = st->next;
+        if (st->next)
+                st->next->prev = st->prev;
+}
+
+static void streams_free_all(example_service *es)
+{
+        while (es->streams) {
+                stream *st = es->streams;
+                stream_unlink(es, st);
+                free(st);
+        }
+        es->stream_stats[EXAMPLE_STATS_RUNNING] = 0;
+}
+
+static void stream_end(example_service *es, stream *st, enum example_stream_stat how)
+{
+        es->stream_stats[how]++;
+        es->stream_stats[EXAMPLE_STATS_RUNNING]--;
+        stream_unlink(es, st);
+        free(st);
+}
+
+static void stream_tick(tether_service *svc, void *ctx)
+{
+        example_service *es = tether_service_priv(svc);
+        stream *st = ctx;
+        uint64_t args[EXAMPLE_STREAM_ARGS] = { [EXAMPLE_STREAM_SEQ] = ++st->sent, [EXAMPLE_STREAM_COUNT] = st->count };
+        bool last = st->sent == st->count;
+        tether_ret_t r = tether_async_send(&st->ref, TETHER_SUCCESS, args, EXAMPLE_STREAM_ARGS,
+                                           last ? TETHER_ASYNC_LAST : 0);
+        if (r == TETHER_ERR_NO_SPACE) {
+                /* The client is not reading its port: this sample is lost
+                 * to it, and a device does not wait. */
+                es->stream_stats[EXAMPLE_STATS_DROPPED]++;
+                r = TETHER_SUCCESS;
+        }
+        if (r == TETHER_SUCCESS && last) {
+                stream_end(es, st, EXAMPLE_STATS_FINISHED);
+        } else if (r == TETHER_ERR_ABORTED) {
+                stream_end(es, st, EXAMPLE_STATS_CANCELLED);
+        } else if (r != TETHER_SUCCESS) {
+                stream_end(es, st, EXAMPLE_STATS_DETACHED); /* NotAttached, or NotFound: nobody listens */
+        } else if ((r = tether_service_schedule(svc, st->interval_ms, stream_tick, st)) != TETHER_SUCCESS) {
+                /* Cannot go on: the client hears why, as the last result. */
+                tether_async_send(&st->ref, r, NULL, 0, TETHER_ASYNC_LAST);
+                stream_end(es, st, EXAMPLE_STATS_DETACHED);
+        }
+}
+
+static tether_ret_t m_stream(void *target, void *ref, tether_method_args *a)
+{
+        if (!a->async_ref)
+                return TETHER_ERR_BAD_ARGUMENT; /* results come only as results */
+        uint64_t count = a->scalar_input[0], interval = a->scalar_input[1];
+        if (count == 0 || count > EXAMPLE_MAX_STREAM_COUNT || interval > EXAMPLE_MAX_STREAM_INTERVAL_MS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        tether_service *svc = tether_user_client_provider(target);
+        if (!svc)
+                return TETHER_ERR_NOT_ATTACHED;
+        /* No bound of its own: each stream holds its reference open, and
+         * the runtime bounds those per connection and per session. */
+        stream *st = calloc(1, sizeof(*st));
+        if (!st)
+                return TETHER_ERR_NO_MEMORY;
+        st->ref = *a->async_ref;
+        st->count = count;
+        st->interval_ms = (uint32_t)interval;
+        tether_ret_t r = tether_service_schedule(svc, st->interval_ms, stream_tick, st);
+        if (r != TETHER_SUCCESS) {
+                free(st);
+                return r;
+        }
+        example_service *es = tether_service_priv(svc);
+        st->next = es->streams;
+        if (es->streams)
+                es->streams->prev = st;
+        es->streams = st;
+        es->stream_stats[EXAMPLE_STATS_STARTED]++;
+        es->stream_stats[EXAMPLE_STATS_RUNNING]++;
+        return TETHER_SUCCESS;
+}
+
+static tether_ret_t m_stream_stats(void *target, void *ref, tether_method_args *a)
+{
+        tether_service *svc = tether_user_client_provider(target);
+        if (!svc)
+                return TETHER_ERR_NOT_ATTACHED;
+        memcpy(a->scalar_output, ((example_service *)tether_service_priv(svc))->stream_stats,
+               sizeof(uint64_t) * EXAMPLE_STATS_COUNT);
+        return TETHER_SUCCESS;
+}
+
 static tether_ret_t m_reset(void *target, void *ref, tether_method_args *a)
 {
         tether_service *svc = tether_user_client_provider(target);
@@ -573,6 +690,8 @@ static const tether_method_dispatch example_methods[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_QUEUE_PRODUCE] = { example_m_queue_produce, 4, 0, 2, 0, 0 },
         [EXAMPLE_QUEUE_STATS] = { example_m_queue_stats, 1, 0, 5, 0, 0 },
         [EXAMPLE_QUEUE_DESTROY] = { example_m_queue_destroy, 1, 0, 0, 0, 0 },
+        [EXAMPLE_STREAM] = { m_stream, 2, 0, 0, 0, TETHER_METHOD_ALLOW_ASYNC },
+        [EXAMPLE_STREAM_STATS] = { m_stream_stats, 0, 0, EXAMPLE_STATS_COUNT, 0, 0 },
 };
 
 static const char *const example_method_names[EXAMPLE_SELECTOR_COUNT] = {
@@ -583,7 +702,8 @@ static const char *const example_method_names[EXAMPLE_SELECTOR_COUNT] = {
         [EXAMPLE_REMOVE_DEVICE] = "removeDevice", [EXAMPLE_SUM] = "sum", [EXAMPLE_PRODUCE] = "produce",
         [EXAMPLE_ACQUIRE] = "acquire", [EXAMPLE_QUEUE_CREATE] = "queueCreate",
         [EXAMPLE_QUEUE_PRODUCE] = "queueProduce", [EXAMPLE_QUEUE_STATS] = "queueStats",
-        [EXAMPLE_QUEUE_DESTROY] = "queueDestroy",
+        [EXAMPLE_QUEUE_DESTROY] = "queueDestroy", [EXAMPLE_STREAM] = "stream",
+        [EXAMPLE_STREAM_STATS] = "streamStats",
 };
 
 static const tether_user_client_ops example_client_ops = {

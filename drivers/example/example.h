@@ -24,6 +24,9 @@ enum example_client_type {
 #define EXAMPLE_EVENT_QUEUE_SIZE 65536u
 
 #define EXAMPLE_MAX_DELAY_MS 10000u /* EXAMPLE_DELAYED_ADD: longer is BAD_ARGUMENT */
+/* EXAMPLE_STREAM: more results, or a longer interval, is BAD_ARGUMENT. */
+#define EXAMPLE_MAX_STREAM_COUNT       100000u
+#define EXAMPLE_MAX_STREAM_INTERVAL_MS 10000u
 
 /* Selectors of EXAMPLE_CLIENT. */
 enum example_selector {
@@ -49,7 +52,32 @@ enum example_selector {
                                      * -> items this call enqueued, its last enqueue's result */
         EXAMPLE_QUEUE_STATS,        /* queue type -> enqueued, refused, serviced, last error, left */
         EXAMPLE_QUEUE_DESTROY,      /* queue type */
+        /* Async results: one reference, many results. */
+        EXAMPLE_STREAM,             /* async only: count, interval ms -> count results, one per interval
+                                     * (the first after one), each (seq 1..count, count), the last one
+                                     * closing the reference (enum example_stream_arg) */
+        EXAMPLE_STREAM_STATS,       /* -> the service's streams so far (enum example_stream_stat) */
         EXAMPLE_SELECTOR_COUNT
+};
+
+/* The args of each EXAMPLE_STREAM result. */
+enum example_stream_arg {
+        EXAMPLE_STREAM_SEQ = 0,       /* 1, 2, ... count: a gap is a result the client's port dropped */
+        EXAMPLE_STREAM_COUNT,         /* the count asked for */
+        EXAMPLE_STREAM_ARGS
+};
+
+/* EXAMPLE_STREAM_STATS' scalars out: how the service's streams went, by
+ * what tether_async_send() told the driver. */
+enum example_stream_stat {
+        EXAMPLE_STATS_STARTED = 0,    /* streams accepted */
+        EXAMPLE_STATS_FINISHED,       /* all results sent, the last flagged last */
+        EXAMPLE_STATS_CANCELLED,      /* ended by TETHER_ERR_ABORTED: the client cancelled */
+        EXAMPLE_STATS_DETACHED,       /* ended otherwise: TETHER_ERR_NOT_ATTACHED (connection or port
+                                       * closed), TETHER_ERR_NOT_FOUND, or its next tick not scheduled */
+        EXAMPLE_STATS_DROPPED,        /* results sent to a full port (TETHER_ERR_NO_SPACE) */
+        EXAMPLE_STATS_RUNNING,        /* streams not yet ended */
+        EXAMPLE_STATS_COUNT
 };
 
 /* Selectors of EXAMPLE_CLIENT_LEGACY. */

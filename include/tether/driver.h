@@ -149,7 +149,8 @@ typedef struct tether_method_args {
         bool struct_output_out_of_line;
 
         /* Non-NULL for an async call: keep a copy (it is a plain struct) and
-         * complete later with tether_async_complete(). */
+         * send its results later with tether_async_send() or
+         * tether_async_complete(). */
         const struct tether_async_ref *async_ref;
 
         const tether_task *task;
@@ -173,16 +174,60 @@ typedef struct tether_method_dispatch {
         uint32_t flags;                      /* TETHER_METHOD_* */
 } tether_method_dispatch;
 
-/* An async reference: where and how to deliver a completion. Copy freely. */
+/* An async reference: where its results go. A plain value: copy it, keep
+ * the copy for as long as the reference is open, send on the copy. */
 typedef struct tether_async_ref {
-        uint64_t words[TETHER_ASYNC_REF_COUNT]; /* [0] port, [1] callback, [2] refcon, ... */
+        uint64_t words[TETHER_ASYNC_REF_COUNT]; /* the client's, echoed in each result: [0] its port,
+                                                 * [1] its token for (callback, refcon) */
         uint64_t connection;                    /* tetherd's id of the user client */
 } tether_async_ref;
 
-/* Deliver an async result to the application's notification port. Callable
- * from the service's work loop (e.g. from a tether_service_schedule()
- * callback). If the client or its port is gone the result is dropped and
- * TETHER_ERR_NOT_ATTACHED returned: the driver need not track that. */
+/*
+ * Async results (IOUserClient::sendAsyncResult64). An async call that its
+ * method accepts opens its reference, and every result sent on it runs the
+ * client's callback, in the order sent, until the reference closes: when
+ * the driver sends a result flagged TETHER_ASYNC_LAST, when the client
+ * cancels it (tether_async_cancel), or when its connection or its port
+ * closes. A stream (a device pushing samples) is one reference and many
+ * results; an async call that answers once sends one last result
+ * (tether_async_complete). A method that returns an error opened nothing:
+ * its reference is closed, whatever it sent on it. While open, a reference
+ * counts against its connection's and session's bounds on outstanding
+ * async calls (64 / 256, docs/limits.md), so a call past them is refused
+ * before the method runs; a stream that never ends holds its place until
+ * the client cancels it or closes. docs/async.md has the whole model.
+ *
+ * Callable from any thread; results sent on one reference from one thread
+ * (the service's work loop, typically a tether_service_schedule()
+ * callback) arrive in that order. Nothing is queued for a client: a
+ * result its port has no room for is dropped. What came of it:
+ *   TETHER_SUCCESS           on the client's port.
+ *   TETHER_ERR_NO_SPACE      the client's port is full (it is not reading
+ *                            it): this result was dropped and counted; the
+ *                            reference stays open (unless this was its
+ *                            last), so later results may get through.
+ *   TETHER_ERR_ABORTED       the client cancelled the reference: nothing
+ *                            was sent, and the reference is closed. Stop.
+ *   TETHER_ERR_NOT_ATTACHED  its connection or its client's port has
+ *                            closed: nothing was sent, and the log says so,
+ *                            naming the driver (a few lines a window, for
+ *                            all drivers of the process). Stop.
+ *   TETHER_ERR_NOT_FOUND     the reference is not open: its last result
+ *                            went already, or its method refused the call.
+ *                            Stop.
+ *   TETHER_ERR_BAD_ARGUMENT  ref NULL, count over TETHER_MAX_ASYNC_ARGS,
+ *                            or args NULL with a count, or unknown flags.
+ * A driver keeps no other state for the client's sake: after its last
+ * result, whatever came of it, and on any error but TETHER_ERR_NO_SPACE,
+ * it frees what it kept for the reference.
+ */
+#define TETHER_ASYNC_LAST (1u << 0) /* the reference's last result: it closes */
+
+tether_ret_t tether_async_send(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,
+                               uint32_t count, uint32_t flags);
+/* The one result of an async call that answers once: tether_async_send()
+ * with TETHER_ASYNC_LAST. A second on the same reference gets
+ * TETHER_ERR_NOT_FOUND; use tether_async_send() for a stream. */
 tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result,
                                    const uint64_t *args, uint32_t count);
 

@@ -13,6 +13,7 @@
  *   tether_call_method()                      call a method by selector (IOConnectCallMethod)
  *   tether_map_memory()                       map driver memory (IOConnectMapMemory64)
  *   tether_notification_port_create()         an fd for notifications and async results
+ *   tether_call_async_method()                async calls and streams (IOConnectCallAsyncMethod)
  *
  * Every function returns a tether_ret_t and writes results through its
  * last arguments. A session may be used from several threads; calls on
@@ -164,9 +165,25 @@ tether_ret_t tether_call_struct_method(tether_connect *c, uint32_t selector,
                                        const void *input, size_t input_size,
                                        void *output, size_t *output_size);
 
-/* Async: the call returns when the method has accepted (or refused) it;
- * the completion arrives on port and runs callback from
- * tether_notification_port_dispatch(). */
+/*
+ * Async calls and streams (IOConnectCallAsyncMethod, docs/async.md). The
+ * call returns when the method has accepted (or refused) it; accepted, it
+ * opens an async reference: every result the driver sends on it arrives on
+ * port and runs callback(refcon, ...) from tether_notification_port_dispatch(),
+ * in the order the driver sent them. One result, for a method that answers once;
+ * many, for a stream (a device pushing samples). The reference stays open,
+ * and callback registered, until
+ *   - the driver sends its last result (which runs callback too),
+ *   - tether_async_cancel() ends it,
+ *   - c is closed, or port destroyed.
+ * While open it counts against c's and its session's bounds on
+ * outstanding async calls (64 and 256): a call past them gets
+ * TETHER_ERR_NO_RESOURCES. A port that is not drained loses results once
+ * its socket is full (as I/O Kit's kIOUserNotifyOptionCanDrop does): nothing
+ * is queued for it in tetherd or the driver (whose send is told), and a
+ * stream's later results arrive once it is read again. A last result lost so leaves its
+ * callback registered until c or port closes.
+ */
 typedef void (*tether_async_callback)(void *refcon, tether_ret_t result,
                                       const uint64_t *args, uint32_t arg_count);
 tether_ret_t tether_call_async_method(tether_connect *c, uint32_t selector,
@@ -176,6 +193,19 @@ tether_ret_t tether_call_async_method(tether_connect *c, uint32_t selector,
                                       const void *struct_input, size_t struct_input_size,
                                       uint64_t *scalar_output, uint32_t *scalar_output_count,
                                       void *struct_output, size_t *struct_output_size);
+/* End every open reference on port whose callback and refcon are these:
+ * callback(refcon, ...) does not run for them again (results already on
+ * the port are discarded), and each one's driver is told at its next
+ * result (TETHER_ERR_ABORTED), so it can stop. Until then the reference
+ * still counts against the bounds. May be called from a callback, its own
+ * included. Called from another thread than the one dispatching port, it
+ * does not wait for that thread: a callback that dispatch has already
+ * taken a result for may still run once: free refcon on the dispatching
+ * thread, or once a dispatch begun after the cancel has returned. TETHER_ERR_NOT_FOUND if
+ * none was open (a stream that ended already, a call that was refused);
+ * TETHER_ERR_BAD_ARGUMENT for a stale port or a NULL callback. */
+tether_ret_t tether_async_cancel(tether_notification_port *port, tether_async_callback callback,
+                                 void *refcon);
 
 /* ---- shared memory ---- */
 
@@ -196,9 +226,10 @@ tether_ret_t tether_unmap_memory(tether_connect *c, uint32_t type, void *addr);
 /* ---- notifications ---- */
 
 tether_ret_t tether_notification_port_create(tether_session *s, tether_notification_port **ret);
-/* Removes the port's notifications and drops its pending async calls (their
- * callbacks never run); port and their handles are dead afterwards. May be
- * called from one of its own callbacks. A stale port: nothing happens. */
+/* Removes the port's notifications and closes its open async references
+ * (their callbacks never run again; their drivers are told at their next
+ * result); port and their handles are dead afterwards. May be called from
+ * one of its own callbacks. A stale port: nothing happens. */
 void tether_notification_port_destroy(tether_notification_port *port);
 /* Poll it for POLLIN, then call dispatch. -1 for a stale port. */
 int tether_notification_port_get_fd(tether_notification_port *port);

@@ -207,7 +207,29 @@ static tether_ret_t connect_close(uintptr_t name)
         if (listed)
                 connect_put(c); /* the list's reference; the table's is still ours */
         tether_ret_t r = connect_shutdown(c);
+        /* Its async references closed with it: their callbacks go too;
+         * and so did its data queues. */
+        port_forget_connection(s, name);
         data_queue_connection_closed(name);
+        connect_put(c);
+        return r;
+}
+
+tether_ret_t connect_async_cancel(uintptr_t name, uint64_t port_id, uint64_t token)
+{
+        client_connect *c = NULL;
+        tether_ret_t r = connect_get((tether_connect *)name, &c);
+        if (r != TETHER_SUCCESS)
+                return r;
+        r = connect_lock_live(c);
+        if (r == TETHER_SUCCESS) {
+                begin(c, WIRE_ASYNC_CANCEL);
+                wire_put_u64(&c->tx, port_id);
+                wire_put_u64(&c->tx, token);
+                client_reply rep;
+                r = connection_roundtrip(c, -1, &rep);
+                pthread_mutex_unlock(&c->lock);
+        }
         connect_put(c);
         return r;
 }
@@ -352,7 +374,7 @@ static tether_ret_t call(tether_connect *h, uint32_t selector, tether_notificati
         if (port) {
                 r = port_get(port, &p);
                 if (r == TETHER_SUCCESS)
-                        r = port_async_begin(p, callback, refcon, ref);
+                        r = port_async_begin(p, callback, refcon, (uintptr_t)h, ref);
         }
         if (r == TETHER_SUCCESS)
                 r = connect_lock_live(c);
@@ -363,7 +385,7 @@ static tether_ret_t call(tether_connect *h, uint32_t selector, tether_notificati
                 pthread_mutex_unlock(&c->lock);
         }
         if (p && r != TETHER_SUCCESS)
-                port_async_cancel(p, ref);
+                port_async_unregister(p, ref);
         port_put(p);
         connect_put(c);
         return r;

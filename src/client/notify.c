@@ -9,10 +9,13 @@
 #include "client/dataqueue.h"
 #include "client/port.h"
 
+/* An open async reference: its callback runs for every result until the
+ * last, a cancel, or its connection's or port's close. */
 typedef struct pending_async {
         uint64_t token;
         tether_async_callback cb;
         void *refcon;
+        uintptr_t conn;            /* the connection's handle, to cancel through and to close with */
         struct pending_async *next;
 } pending_async;
 
@@ -199,7 +202,7 @@ int tether_notification_port_get_fd(tether_notification_port *h)
         return fd;
 }
 
-tether_ret_t port_async_begin(client_port *port, tether_async_callback cb, void *refcon,
+tether_ret_t port_async_begin(client_port *port, tether_async_callback cb, void *refcon, uintptr_t conn,
                               uint64_t ref[TETHER_ASYNC_REF_COUNT])
 {
         pending_async *a = calloc(1, sizeof(*a));
@@ -207,6 +210,7 @@ tether_ret_t port_async_begin(client_port *port, tether_async_callback cb, void 
                 return TETHER_ERR_NO_MEMORY;
         a->cb = cb;
         a->refcon = refcon;
+        a->conn = conn;
         pthread_mutex_lock(&port->lock);
         bool closed = port->closed;
         /* Copied under the lock: once listed, a destroy may free it. */
@@ -242,9 +246,63 @@ static pending_async *take_pending(client_port *port, uint64_t token)
         return found;
 }
 
-void port_async_cancel(client_port *port, const uint64_t ref[TETHER_ASYNC_REF_COUNT])
+void port_async_unregister(client_port *port, const uint64_t ref[TETHER_ASYNC_REF_COUNT])
 {
         free(take_pending(port, ref[1]));
+}
+
+void port_forget_connection(client_session *s, uintptr_t conn)
+{
+        pending_async *gone = NULL;
+        pthread_mutex_lock(&s->lock);
+        for (client_port *p = s->ports; p; p = p->next) {
+                pthread_mutex_lock(&p->lock);
+                for (pending_async **pp = &p->pending; *pp;) {
+                        pending_async *a = *pp;
+                        if (a->conn == conn) {
+                                *pp = a->next;
+                                a->next = gone;
+                                gone = a;
+                        } else {
+                                pp = &a->next;
+                        }
+                }
+                pthread_mutex_unlock(&p->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
+        free_pending(gone);
+}
+
+tether_ret_t tether_async_cancel(tether_notification_port *h, tether_async_callback callback, void *refcon)
+{
+        client_port *port = NULL;
+        if (!callback || port_get(h, &port) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
+        pending_async *taken = NULL;
+        pthread_mutex_lock(&port->lock);
+        for (pending_async **pp = &port->pending; *pp;) {
+                pending_async *a = *pp;
+                if (a->cb == callback && a->refcon == refcon) {
+                        *pp = a->next;
+                        a->next = taken;
+                        taken = a;
+                } else {
+                        pp = &a->next;
+                }
+        }
+        pthread_mutex_unlock(&port->lock);
+        tether_ret_t r = taken ? TETHER_SUCCESS : TETHER_ERR_NOT_FOUND;
+        while (taken) {
+                pending_async *a = taken;
+                taken = a->next;
+                /* Off the port already, so nothing more runs whatever the
+                 * runtime says; a connection closed meanwhile closed the
+                 * reference itself. */
+                (void)connect_async_cancel(a->conn, port->id, a->token);
+                free(a);
+        }
+        port_put(port);
+        return r;
 }
 
 static void deliver_async(client_port *port, wire_reader *rd)
@@ -253,6 +311,8 @@ static void deliver_async(client_port *port, wire_reader *rd)
         const uint8_t *rb = wire_get_bytes(rd, sizeof(ref));
         int32_t result = (int32_t)wire_get_u32(rd);
         uint32_t count = wire_get_u32(rd);
+        uint32_t flags = wire_get_u32(rd);
+        (void)wire_get_u32(rd);
         uint64_t args[TETHER_MAX_ASYNC_ARGS] = { 0 };
         if (rd->bad || count > TETHER_MAX_ASYNC_ARGS)
                 return;
@@ -261,11 +321,33 @@ static void deliver_async(client_port *port, wire_reader *rd)
                 return;
         memcpy(ref, rb, sizeof(ref));
         memcpy(args, ab, count * sizeof(uint64_t));
-        pending_async *a = ref[0] == port->id ? take_pending(port, ref[1]) : NULL;
-        if (!a)
-                return; /* cancelled, or not ours */
-        a->cb(a->refcon, result, args, count);
-        free(a);
+        if (ref[0] != port->id)
+                return; /* not ours */
+        tether_async_callback cb = NULL;
+        void *refcon = NULL;
+        pending_async *last = NULL;
+        if (flags & WIRE_ASYNC_LAST) {
+                last = take_pending(port, ref[1]);
+                if (last) {
+                        cb = last->cb;
+                        refcon = last->refcon;
+                }
+        } else {
+                pthread_mutex_lock(&port->lock);
+                for (pending_async *a = port->pending; a; a = a->next) {
+                        if (a->token == ref[1]) {
+                                cb = a->cb;
+                                refcon = a->refcon;
+                                break;
+                        }
+                }
+                pthread_mutex_unlock(&port->lock);
+        }
+        /* Called without the lock: a callback may cancel its own reference,
+         * start another or destroy the port. */
+        if (cb)
+                cb(refcon, result, args, count);
+        free(last);
 }
 
 static void deliver_service(client_port *port, wire_reader *rd)

@@ -75,6 +75,11 @@ struct host {
         uint32_t next_serial;
         pending *pending;
         host_conn *conns;
+        /* Sessions it has been handed a connection of, until they end: the
+         * only ones it may ask ports of, and the only ones whose end it is
+         * told of (a session that never opened it costs it nothing). */
+        uint64_t *sessions;
+        size_t n_sessions, cap_sessions;
         uint64_t start_ms;             /* when its driver was asked to start */
         uint64_t ping_sent_ms;         /* 0: no ping outstanding */
         uint64_t last_ping_ms;
@@ -147,6 +152,34 @@ static pending *take_pending(host *h, uint32_t serial, uint16_t type)
 }
 
 /* ---- connections a host holds for sessions ---- */
+
+static bool knows_session(const host *h, uint64_t id, size_t *ret_at)
+{
+        for (size_t i = 0; i < h->n_sessions; i++) {
+                if (h->sessions[i] == id) {
+                        if (ret_at)
+                                *ret_at = i;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static tether_ret_t tell_session(host *h, uint64_t id)
+{
+        if (knows_session(h, id, NULL))
+                return TETHER_SUCCESS;
+        if (h->n_sessions == h->cap_sessions) {
+                size_t cap = h->cap_sessions ? h->cap_sessions * 2 : 8;
+                uint64_t *a = realloc(h->sessions, cap * sizeof(*a));
+                if (!a)
+                        return TETHER_ERR_NO_MEMORY;
+                h->sessions = a;
+                h->cap_sessions = cap;
+        }
+        h->sessions[h->n_sessions++] = id;
+        return TETHER_SUCCESS;
+}
 
 static void conn_add(host *h, session *caller)
 {
@@ -277,7 +310,8 @@ static bool host_asks(host *h, const host_msg *m)
         }
         case WIRE_HOST_PORT: {
                 int fd = -1;
-                r = port_dup_for(m->u64[1], m->u64[0], &fd);
+                r = knows_session(h, m->u64[0], NULL) ? port_dup_for(m->u64[1], m->u64[0], &fd)
+                                                      : TETHER_ERR_BAD_ARGUMENT;
                 reply_to_host(h, &m->h, r, NULL, fd);
                 if (fd >= 0)
                         close(fd);
@@ -551,6 +585,21 @@ void host_start(tether_service *s, const candidate *c, void *match)
          * reading fills it, and is ended for it. */
         if (r == TETHER_SUCCESS)
                 fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        /* Room for a burst both ways. On a loaded machine either side may
+         * not read for a moment (a host's main thread waiting for the CPU,
+         * or blocked telling tetherd something while tetherd's main loop is
+         * busy), while the other keeps sending: opens, closes, sessions'
+         * ends. With the default (~200 small messages) such a moment ended
+         * a healthy host under the fuzz client. A host that really stops
+         * reading still fills it, and one whose loop stops answers no
+         * heartbeat. Root may go past wmem_max; anyone else gets what the
+         * kernel allows. */
+        if (r == TETHER_SUCCESS) {
+                int sz = 1 << 20;
+                for (int i = 0; i < 2; i++)
+                        if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+                                setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+        }
         if (r == TETHER_SUCCESS) {
                 h->src.fd = sv[0];
                 h->channel_charged = true;
@@ -682,12 +731,17 @@ void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t typ
 {
         host *h = s->host;
         pending *p = calloc(1, sizeof(*p));
-        if (!p || h->dead || s->terminated) {
+        tether_ret_t r = !p                          ? TETHER_ERR_NO_MEMORY
+                         : h->dead || s->terminated ? TETHER_ERR_NOT_ATTACHED
+                                                    : TETHER_SUCCESS;
+        if (r == TETHER_SUCCESS)
+                r = tell_session(h, caller->id);
+        if (r != TETHER_SUCCESS) {
                 free(p);
                 close(fds[0]);
                 close(fds[1]);
                 env_caller_client_fd_passed(caller);
-                env_caller_open_reply(caller, serial, !p ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED, 0, -1);
+                env_caller_open_reply(caller, serial, r, 0, -1);
                 return;
         }
         *p = (pending){ .caller = session_ref(caller), .client_serial = serial, .client_fd = fds[1] };
@@ -722,6 +776,12 @@ void hosts_session_gone(const session *s)
 {
         for (host *h = hosts; h;) {
                 host *next = h->next; /* a send that fails ends h */
+                size_t at = 0;
+                if (!knows_session(h, s->id, &at)) {
+                        h = next;
+                        continue;
+                }
+                h->sessions[at] = h->sessions[--h->n_sessions];
                 wire_msg m;
                 wire_msg_init(&m, WIRE_HOST_SESSION_GONE, 0, 0);
                 wire_put_u64(&m, s->id);
@@ -827,5 +887,6 @@ void host_free(host *h)
                 budget_own_fds(-1); /* its channel, taken in host_start */
         if (h->src.fd >= 0)
                 close(h->src.fd);
+        free(h->sessions);
         free(h);
 }

@@ -20,6 +20,7 @@ typedef struct port {
         session *owner;         /* alive while the port is listed: a session's close
                                  * releases its ports first */
         bool overflowed;
+        uint64_t dropped;       /* messages lost to a full socket, this overflow */
         struct port *next;
 } port;
 
@@ -143,18 +144,29 @@ bool port_owned_by(uint64_t port_id, const session *s)
         return owned;
 }
 
-static void port_send_locked(port *p, const wire_msg *m)
+/* TETHER_ERR_NO_SPACE: the port is full and m was dropped. */
+static tether_ret_t port_send_locked(port *p, const wire_msg *m)
 {
         tether_ret_t r = wire_send(p->fd, m, -1);
         /* A client that does not drain its port loses messages, as a full
-         * Mach queue does; say so once, not per message. */
-        if (r == TETHER_ERR_NOT_RESPONDING && !p->overflowed) {
+         * Mach queue does, and nothing is queued for it here; say so once
+         * an overflow, not per message, and how many it lost once it reads
+         * again. */
+        if (r == TETHER_ERR_NOT_RESPONDING) {
+                if (!p->overflowed)
+                        session_warn(p->owner,
+                                     "client pid %d: notification port %llu is full; dropping messages until it drains",
+                                     (int)p->owner->task.pid, (unsigned long long)p->id);
                 p->overflowed = true;
-                session_warn(p->owner, "client pid %d: notification port %llu is full; dropping messages until it drains",
-                             (int)p->owner->task.pid, (unsigned long long)p->id);
-        } else if (r == TETHER_SUCCESS) {
+                p->dropped++;
+                r = TETHER_ERR_NO_SPACE;
+        } else if (r == TETHER_SUCCESS && p->overflowed) {
+                session_warn(p->owner, "client pid %d: notification port %llu drained; %llu messages were dropped",
+                             (int)p->owner->task.pid, (unsigned long long)p->id, (unsigned long long)p->dropped);
                 p->overflowed = false;
+                p->dropped = 0;
         }
+        return r;
 }
 
 void ports_release_session(session *s)
@@ -193,7 +205,7 @@ static void send_service_locked(const notification *n, const entry *e, uint32_t 
         wire_put_u32(&m, 0);
         wire_put_u64(&m, e->id);
         wire_msg_finish(&m);
-        port_send_locked(p, &m);
+        (void)port_send_locked(p, &m);
 }
 
 static bool is_live_service(const entry *e)
@@ -317,10 +329,10 @@ tether_ret_t env_port_send(uint64_t port_id, const wire_msg *m)
         tether_ret_t r = TETHER_ERR_NOT_ATTACHED;
         pthread_mutex_lock(&reg_lock);
         port *p = find_port_locked(port_id);
-        if (p) {
-                port_send_locked(p, m);
-                r = TETHER_SUCCESS;
-        }
+        if (p)
+                r = port_send_locked(p, m);
         pthread_mutex_unlock(&reg_lock);
-        return r;
+        /* The client hung up its end, and the main loop has not yet seen
+         * it: gone all the same. */
+        return r == TETHER_SUCCESS || r == TETHER_ERR_NO_SPACE ? r : TETHER_ERR_NOT_ATTACHED;
 }

@@ -121,8 +121,12 @@ tether_ret_t env_port_send(uint64_t port_id, const wire_msg *m)
         tether_ret_t r = p ? wire_send(p->fd, m, -1) : TETHER_ERR_NOT_ATTACHED;
         pthread_mutex_unlock(&t->lock);
         /* A client that does not drain its port loses messages, as with
-         * tetherd: a driver is never held up by it. */
-        return r == TETHER_ERR_NOT_RESPONDING ? TETHER_SUCCESS : r;
+         * tetherd: a driver is never held up by it, and is told
+         * (env.h: TETHER_ERR_NO_SPACE, or TETHER_ERR_NOT_ATTACHED for a port
+         * its client closed). */
+        if (r == TETHER_SUCCESS)
+                return r;
+        return r == TETHER_ERR_NOT_RESPONDING ? TETHER_ERR_NO_SPACE : TETHER_ERR_NOT_ATTACHED;
 }
 
 static void session_send(env_caller *c, const wire_msg *m, int fd)

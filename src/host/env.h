@@ -73,8 +73,9 @@ tether_ret_t env_service_open_device(tether_service *s, tether_device_kind *ret_
 tether_ret_t env_service_publish_nub(tether_service *s, const char *class_name, const char *name,
                                      const char *location, tether_value *props, uint64_t *ret_id);
 tether_ret_t env_service_terminate_nub(tether_service *s, uint64_t nub_id);
-/* Send an async completion to a client's notification port:
- * TETHER_ERR_NOT_ATTACHED if the port is gone. */
+/* Send an async result to a client's notification port, never blocking:
+ * TETHER_ERR_NO_SPACE if the port is full (the message is dropped, and
+ * counted), TETHER_ERR_NOT_ATTACHED if the port is gone. */
 struct wire_msg;
 tether_ret_t env_port_send(uint64_t port_id, const struct wire_msg *m);
 

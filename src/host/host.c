@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,8 @@ static env_caller *callers;        /* lock: one record per session, while refere
 typedef struct port {
         uint64_t id, session;
         int fd;
+        bool overflowed;           /* full: dropping until it drains */
+        uint64_t dropped;          /* messages lost this overflow */
         struct port *next;
 } port;
 static port *ports;                /* lock */
@@ -244,13 +247,40 @@ static port *find_port_locked(uint64_t id)
         return NULL;
 }
 
+static void port_free_locked(port **link)
+{
+        port *p = *link;
+        *link = p->next;
+        close(p->fd);
+        free(p);
+}
+
+/* Forget the ports whose client has closed them: their fds are ours until
+ * the session goes, and a client that makes and closes ports, naming each
+ * in a call, would otherwise have this host hold an fd for every one. Their
+ * peer gone, the socket reads as hung up. */
+static void prune_ports_locked(void)
+{
+        for (port **pp = &ports; *pp;) {
+                struct pollfd pfd = { .fd = (*pp)->fd, .events = 0 };
+                if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)))
+                        port_free_locked(pp);
+                else
+                        pp = &(*pp)->next;
+        }
+}
+
 /* A port is this session's if tetherd says so; it passes the port's fd with
- * its answer, kept for the completions to come. */
+ * its answer, kept for the results to come. */
 bool env_caller_port_owned(env_caller *c, uint64_t port_id)
 {
         pthread_mutex_lock(&lock);
         port *p = find_port_locked(port_id);
         bool known = p != NULL, owned = p && p->session == c->id;
+        /* Only before taking another fd: a call naming a port we have
+         * costs no system call. */
+        if (!known)
+                prune_ports_locked();
         pthread_mutex_unlock(&lock);
         if (known)
                 return owned;
@@ -274,6 +304,14 @@ bool env_caller_port_owned(env_caller *c, uint64_t port_id)
         return true;
 }
 
+static env_caller *find_caller_locked(uint64_t session)
+{
+        for (env_caller *c = callers; c; c = c->next)
+                if (c->id == session)
+                        return c;
+        return NULL;
+}
+
 tether_ret_t env_caller_charge_fds(env_caller *c, int n)
 {
         return TETHER_SUCCESS;
@@ -282,26 +320,44 @@ tether_ret_t env_caller_charge_fds(env_caller *c, int n)
 tether_ret_t env_port_send(uint64_t port_id, const wire_msg *m)
 {
         pthread_mutex_lock(&lock);
-        port *p = find_port_locked(port_id);
+        port **link = &ports;
+        while (*link && (*link)->id != port_id)
+                link = &(*link)->next;
+        port *p = *link;
         /* Never blocks: the port's socket is non-blocking, as tetherd's own
-         * end is (a client that does not drain its port loses messages). */
+         * end is. A client that does not drain its port loses messages, and
+         * nothing is queued for it here: said once an overflow, as tetherd
+         * says it, and what it lost once it reads again. */
         tether_ret_t r = p ? wire_send(p->fd, m, -1) : TETHER_ERR_NOT_ATTACHED;
+        env_caller *c = p ? find_caller_locked(p->session) : NULL;
+        if (r == TETHER_ERR_NOT_RESPONDING) {
+                if (!p->overflowed && c)
+                        env_warn(c, "client pid %d: notification port %llu is full; dropping messages until it drains",
+                                 (int)c->task.pid, (unsigned long long)p->id);
+                p->overflowed = true;
+                p->dropped++;
+                r = TETHER_ERR_NO_SPACE;
+        } else if (r == TETHER_SUCCESS && p->overflowed) {
+                if (c)
+                        env_warn(c, "client pid %d: notification port %llu drained; %llu messages were dropped",
+                                 (int)c->task.pid, (unsigned long long)p->id, (unsigned long long)p->dropped);
+                p->overflowed = false;
+                p->dropped = 0;
+        } else if (p && r != TETHER_SUCCESS) {
+                port_free_locked(link); /* the client closed it: nothing can reach it again */
+        }
         pthread_mutex_unlock(&lock);
-        return r == TETHER_ERR_NOT_RESPONDING ? TETHER_SUCCESS : r;
+        return r == TETHER_SUCCESS || r == TETHER_ERR_NO_SPACE ? r : TETHER_ERR_NOT_ATTACHED;
 }
 
 static void forget_session(uint64_t session)
 {
         pthread_mutex_lock(&lock);
         for (port **pp = &ports; *pp;) {
-                port *p = *pp;
-                if (p->session == session) {
-                        *pp = p->next;
-                        close(p->fd);
-                        free(p);
-                } else {
-                        pp = &p->next;
-                }
+                if ((*pp)->session == session)
+                        port_free_locked(pp);
+                else
+                        pp = &(*pp)->next;
         }
         pthread_mutex_unlock(&lock);
 }

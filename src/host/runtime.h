@@ -19,7 +19,9 @@
 #include "host/workloop.h"
 
 /* ---- limits a user client enforces ---- */
-#define TETHERD_MAX_ASYNC_PER_CONNECTION 64   /* accepted, not completed: NO_RESOURCES past it */
+/* Open async references (accepted, last result not yet sent, not
+ * cancelled and told, connection open): NO_RESOURCES past either. */
+#define TETHERD_MAX_ASYNC_PER_CONNECTION 64
 #define TETHERD_MAX_ASYNC_PER_SESSION    256
 #define TETHERD_BATCH                    32   /* messages served per wake-up per socket */
 
@@ -113,7 +115,12 @@ void user_client_stop_all(tether_service *s);
 /* Loop thread: daemon exit; free user clients without telling the driver
  * more than stop(). */
 void user_client_free_all(tether_service *s);
-/* Any thread: an async call of that connection has completed. */
-void user_client_async_done(uint64_t connection_id);
+/* Any thread: send m, a NOTIFY_ASYNC built for ref, to the client's port
+ * if ref is open, and close ref if last; tether_async_send()'s results
+ * (driver.h). On TETHER_ERR_NOT_ATTACHED, *ret_connection_closed says
+ * whether the connection (true) or its client's port (false) went. */
+struct wire_msg;
+tether_ret_t user_client_async_send(const tether_async_ref *ref, const struct wire_msg *m, bool last,
+                                    bool *ret_connection_closed);
 
 #endif

@@ -51,9 +51,15 @@ tether_service *service_unref(tether_service *s)
         return NULL;
 }
 
+/* The service whose work loop this thread is, if it is one: a loop serves
+ * only its service, and a log line about a driver's async results names
+ * the driver from it. */
+static __thread const tether_service *loop_service;
+
 tether_ret_t service_run_start(tether_service *s)
 {
         probe_current.service_id = s->id; /* this loop serves only s */
+        loop_service = s;
         if (s->terminated)
                 return TETHER_ERR_ABORTED;
         tether_ret_t r = s->driver->start ? s->driver->start(s) : TETHER_SUCCESS;
@@ -303,21 +309,46 @@ tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
         return r;
 }
 
-tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,
-                                   uint32_t count)
+/* Drivers sending on connections that closed, however many, are said at
+ * most a burst per window: a stream's timer may fire after its client left,
+ * which is no fault, but a driver that keeps sending after it was told is. */
+static log_limit closed_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+tether_ret_t tether_async_send(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,
+                               uint32_t count, uint32_t flags)
 {
-        if (!ref || count > TETHER_MAX_ASYNC_ARGS || (count && !args))
+        if (!ref || count > TETHER_MAX_ASYNC_ARGS || (count && !args) || (flags & ~TETHER_ASYNC_LAST))
                 return TETHER_ERR_BAD_ARGUMENT;
+        bool last = flags & TETHER_ASYNC_LAST;
         static __thread wire_msg m;
         wire_msg_init(&m, WIRE_NOTIFY_ASYNC, 0, TETHER_SUCCESS);
         wire_put_bytes(&m, ref->words, sizeof(ref->words));
         wire_put_u32(&m, (uint32_t)result);
         wire_put_u32(&m, count);
+        wire_put_u32(&m, last ? WIRE_ASYNC_LAST : 0);
+        wire_put_u32(&m, 0);
         wire_put_bytes(&m, args, count * sizeof(uint64_t));
         wire_msg_finish(&m);
-        tether_ret_t r = env_port_send(ref->words[0], &m);
-        user_client_async_done(ref->connection);
-        if (probe_on())
+        bool conn_closed = false;
+        tether_ret_t r = user_client_async_send(ref, &m, last, &conn_closed);
+        if (r == TETHER_ERR_NOT_ATTACHED) {
+                /* Named as the driver's own lines are (tether_service_log),
+                 * but limited apart from them: a client closing streams
+                 * must not be able to silence what the driver says. */
+                const char *who = loop_service ? loop_service->log_who : "a driver (not on its work loop)";
+                log_limited(&closed_log, LOG_LVL_INFO, "drivers' late async results",
+                            "%s: async result for connection %llu, %s: dropped (NotAttached)", who,
+                            (unsigned long long)ref->connection,
+                            conn_closed ? "which has closed" : "whose client closed the notification port");
+        }
+        /* Probes see what reached the client's port, as the client would. */
+        if (r == TETHER_SUCCESS && probe_on())
                 probe_async(ref, result, args, count);
         return r;
+}
+
+tether_ret_t tether_async_complete(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args,
+                                   uint32_t count)
+{
+        return tether_async_send(ref, result, args, count, TETHER_ASYNC_LAST);
 }

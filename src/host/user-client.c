@@ -21,6 +21,16 @@
 
 enum { SLOT_IN, SLOT_OUT, N_SLOTS };
 
+/* An open async reference: from the call its method accepted until its
+ * last result, its cancellation reaching the driver, or the connection's
+ * close. The client names it by its port and token (words 0 and 1), so
+ * one connection never has two open under the same name. */
+typedef struct async_open {
+        uint64_t port, token;
+        bool cancelled;           /* the client ended it; its driver is told at its next send */
+        struct async_open *next;
+} async_open;
+
 struct tether_user_client {
         uint64_t id;
         const tether_user_client_ops *ops;
@@ -35,7 +45,8 @@ struct tether_user_client {
                 void *map;
                 size_t size;
         } ool[N_SLOTS];
-        unsigned n_async;         /* uc_table_lock: accepted async calls not yet completed */
+        async_open *open_refs;    /* uc_table_lock, as are the two below */
+        unsigned n_async;         /* how many: each is charged to the session too */
         tether_data_queue *queues; /* its data queues (data-queue.c) */
         tether_user_client *next;
         tether_user_client *hash_next;   /* uc_table_lock */
@@ -43,9 +54,9 @@ struct tether_user_client {
 
 static atomic_uint_fast64_t next_uc_id = 1;
 
-/* Live user clients by id, so that a completion (which names its
- * connection only by id, and may come from any thread) can take its call
- * off the caller's count of outstanding async calls. */
+/* Live user clients by id, so that a result (which names its connection
+ * only by id, and may be sent from any thread) finds its reference, and
+ * one sent after the connection closed finds nothing. */
 #define UC_BUCKETS 256u
 static tether_user_client *uc_table[UC_BUCKETS];
 static pthread_mutex_t uc_table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -59,8 +70,16 @@ static void uc_table_add(tether_user_client *uc)
         pthread_mutex_unlock(&uc_table_lock);
 }
 
-/* Off the table, and its outstanding calls off its session's count: a
- * completion that comes later finds no one to charge. */
+static tether_user_client *uc_table_find_locked(uint64_t id)
+{
+        for (tether_user_client *uc = uc_table[id % UC_BUCKETS]; uc; uc = uc->hash_next)
+                if (uc->id == id)
+                        return uc;
+        return NULL;
+}
+
+/* Off the table, its open references closed and off its session's count:
+ * a result sent later finds no one to deliver to or to charge. */
 static void uc_table_remove(tether_user_client *uc)
 {
         pthread_mutex_lock(&uc_table_lock);
@@ -72,48 +91,118 @@ static void uc_table_remove(tether_user_client *uc)
         }
         atomic_fetch_sub(env_caller_async(uc->caller), uc->n_async);
         uc->n_async = 0;
+        async_open *list = uc->open_refs;
+        uc->open_refs = NULL;
+        pthread_mutex_unlock(&uc_table_lock);
+        while (list) {
+                async_open *a = list;
+                list = a->next;
+                free(a);
+        }
+}
+
+static async_open **uc_async_find_locked(tether_user_client *uc, uint64_t port, uint64_t token)
+{
+        for (async_open **pp = &uc->open_refs; *pp; pp = &(*pp)->next)
+                if ((*pp)->port == port && (*pp)->token == token)
+                        return pp;
+        return NULL;
+}
+
+static void uc_async_close_locked(tether_user_client *uc, async_open **link)
+{
+        async_open *a = *link;
+        *link = a->next;
+        free(a);
+        uc->n_async--;
+        atomic_fetch_sub(env_caller_async(uc->caller), 1);
+}
+
+/* An async call is about to be accepted: open its reference and charge
+ * it, or refuse it. */
+static tether_ret_t uc_async_open(tether_user_client *uc, const uint64_t *words)
+{
+        async_open *a = calloc(1, sizeof(*a));
+        if (!a)
+                return TETHER_ERR_NO_MEMORY;
+        a->port = words[0];
+        a->token = words[1];
+        tether_ret_t r = TETHER_ERR_NO_RESOURCES;
+        pthread_mutex_lock(&uc_table_lock);
+        if (uc_async_find_locked(uc, a->port, a->token)) {
+                r = TETHER_ERR_BAD_ARGUMENT; /* a raw client reusing a token it has open */
+        } else if (uc->n_async < TETHERD_MAX_ASYNC_PER_CONNECTION) {
+                if (atomic_fetch_add(env_caller_async(uc->caller), 1) < TETHERD_MAX_ASYNC_PER_SESSION) {
+                        uc->n_async++;
+                        a->next = uc->open_refs;
+                        uc->open_refs = a;
+                        a = NULL;
+                        r = TETHER_SUCCESS;
+                } else {
+                        atomic_fetch_sub(env_caller_async(uc->caller), 1);
+                }
+        }
+        pthread_mutex_unlock(&uc_table_lock);
+        free(a);
+        return r;
+}
+
+/* A call whose method refused it never opened its reference (unless the
+ * method sent its last result already, which closed it). */
+static void uc_async_unopen(tether_user_client *uc, const uint64_t *words)
+{
+        pthread_mutex_lock(&uc_table_lock);
+        async_open **link = uc_async_find_locked(uc, words[0], words[1]);
+        if (link)
+                uc_async_close_locked(uc, link);
         pthread_mutex_unlock(&uc_table_lock);
 }
 
-/* An async call is about to be accepted: charge it, or refuse it. */
-static tether_ret_t uc_async_charge(tether_user_client *uc)
+/* The client cancels a reference: nothing more reaches it, and its driver
+ * learns at its next send (TETHER_ERR_ABORTED), which closes it. Until
+ * then it still counts, or a client could cancel and reopen streams that
+ * its driver keeps state for, without bound. */
+static tether_ret_t uc_async_cancel(tether_user_client *uc, wire_reader *rd)
 {
-        tether_ret_t r = TETHER_ERR_NO_RESOURCES;
+        uint64_t port = wire_get_u64(rd);
+        uint64_t token = wire_get_u64(rd);
+        if (wire_reader_done(rd) != TETHER_SUCCESS)
+                return TETHER_ERR_BAD_ARGUMENT;
         pthread_mutex_lock(&uc_table_lock);
-        if (uc->n_async < TETHERD_MAX_ASYNC_PER_CONNECTION &&
-            atomic_fetch_add(env_caller_async(uc->caller), 1) < TETHERD_MAX_ASYNC_PER_SESSION) {
-                uc->n_async++;
-                r = TETHER_SUCCESS;
-        } else if (uc->n_async < TETHERD_MAX_ASYNC_PER_CONNECTION) {
-                atomic_fetch_sub(env_caller_async(uc->caller), 1);
-        }
+        async_open **link = uc_async_find_locked(uc, port, token);
+        tether_ret_t r = link && !(*link)->cancelled ? TETHER_SUCCESS : TETHER_ERR_NOT_FOUND;
+        if (link)
+                (*link)->cancelled = true;
         pthread_mutex_unlock(&uc_table_lock);
         return r;
 }
 
-static void uc_async_uncharge(tether_user_client *uc)
+tether_ret_t user_client_async_send(const tether_async_ref *ref, const wire_msg *m, bool last,
+                                    bool *ret_connection_closed)
 {
         pthread_mutex_lock(&uc_table_lock);
-        if (uc->n_async) {
-                uc->n_async--;
-                atomic_fetch_sub(env_caller_async(uc->caller), 1);
+        tether_user_client *uc = uc_table_find_locked(ref->connection);
+        async_open **link = uc ? uc_async_find_locked(uc, ref->words[0], ref->words[1]) : NULL;
+        tether_ret_t r;
+        *ret_connection_closed = !uc;
+        if (!uc) {
+                r = TETHER_ERR_NOT_ATTACHED;
+        } else if (!link) {
+                r = TETHER_ERR_NOT_FOUND;
+        } else if ((*link)->cancelled) {
+                r = TETHER_ERR_ABORTED;
+                uc_async_close_locked(uc, link);
+        } else {
+                /* Under the lock, so that results sent on one reference
+                 * reach the port in the order they were sent; the send
+                 * never blocks. A port that has gone closes the reference:
+                 * nothing sent on it could ever arrive. */
+                r = env_port_send(ref->words[0], m);
+                if (last || r == TETHER_ERR_NOT_ATTACHED)
+                        uc_async_close_locked(uc, link);
         }
         pthread_mutex_unlock(&uc_table_lock);
-}
-
-void user_client_async_done(uint64_t connection_id)
-{
-        pthread_mutex_lock(&uc_table_lock);
-        for (tether_user_client *uc = uc_table[connection_id % UC_BUCKETS]; uc; uc = uc->hash_next) {
-                if (uc->id == connection_id) {
-                        if (uc->n_async) {
-                                uc->n_async--;
-                                atomic_fetch_sub(env_caller_async(uc->caller), 1);
-                        }
-                        break;
-                }
-        }
-        pthread_mutex_unlock(&uc_table_lock);
+        return r;
 }
 
 /* One receive and one send buffer per loop thread: 64 KiB each is too much
@@ -342,7 +431,7 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                 r = dispatch_check(uc->ops, &t, &args, &m);
         }
         if (r == TETHER_SUCCESS && async)
-                r = uc_async_charge(uc);
+                r = uc_async_open(uc, c.async_ref);
         if (r == TETHER_SUCCESS && ool_in && c.struct_in_size) {
                 /* A private copy: the client can still write its mapping,
                  * and a driver must never read twice from memory that can
@@ -354,14 +443,14 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                 } else {
                         r = TETHER_ERR_NO_MEMORY;
                         if (async)
-                                uc_async_uncharge(uc);
+                                uc_async_unopen(uc, c.async_ref);
                 }
         }
         if (r == TETHER_SUCCESS) {
                 r = probe_on() ? probed_invoke(uc, &c, &m, &args) : dispatch_invoke(&m, &args);
                 /* A refused async call will never complete. */
                 if (r != TETHER_SUCCESS && async)
-                        uc_async_uncharge(uc);
+                        uc_async_unopen(uc, c.async_ref);
         } else if (probe_on()) {
                 /* Refused before the driver ran: still worth seeing. */
                 probe_call_event e;
@@ -465,6 +554,8 @@ static bool handle_message(tether_user_client *uc, const uint8_t *buf, size_t le
                 return uc_reply_status(uc, h.type, h.serial, r);
         case WIRE_MAP_MEMORY:
                 return handle_map(uc, h.serial, &rd);
+        case WIRE_ASYNC_CANCEL:
+                return uc_reply_status(uc, h.type, h.serial, uc_async_cancel(uc, &rd));
         case WIRE_DATA_QUEUE_MAP:
                 return data_queue_map_request(uc, h.serial, &rd);
         case WIRE_DATA_QUEUE_SERVICED:

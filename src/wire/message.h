@@ -47,6 +47,7 @@ enum wire_type {
         WIRE_CLOSE,              /* -> result, then tetherd closes the socket */
         WIRE_MAP_MEMORY,         /* u32 type, u32 options -> u64 size, u32 options + fd */
         WIRE_SET_BUFFER,         /* u32 slot (0 in, 1 out), u32 0, + sealed memfd -> result */
+        WIRE_ASYNC_CANCEL,       /* u64 port id, u64 token: close an open async reference -> result */
         /* data queues (numbered apart, so other messages can be added above) */
         WIRE_DATA_QUEUE_MAP = 40,/* u32 type, u32 0, u64 port id (0: none), u64 cookie
                                   * -> u64 size, u32 capacity, u32 0 + the queue's memfd */
@@ -54,7 +55,7 @@ enum wire_type {
                                         * queue; never answered */
         /* port */
         WIRE_NOTIFY_SERVICE = 64,/* u64 notification cookie, u32 type, u32 0, u64 service id */
-        WIRE_NOTIFY_ASYNC,       /* u64 ref[8], i32 result, u32 count, u64 args[count] */
+        WIRE_NOTIFY_ASYNC,       /* u64 ref[8], i32 result, u32 count, u32 flags, u32 0, u64 args[count] */
         WIRE_NOTIFY_DATA_QUEUE = 72, /* u64 cookie, u32 type, u32 0: a data queue has data */
         /* probe (docs/wire.md has the layouts) */
         WIRE_PROBE_CALL = 80,    /* a user-client call, after it returned */
@@ -140,6 +141,10 @@ tether_ret_t wire_header_check(const void *buf, size_t len, wire_header *ret);
 #define WIRE_CALL_OOL_IN  (1u << 1) /* struct input is in the connection's input buffer */
 #define WIRE_CALL_OOL_OUT (1u << 2) /* struct output goes to the connection's output buffer */
 #define WIRE_CALL_FLAGS   0x7u
+
+/* NOTIFY_ASYNC flags: the result is its reference's last, which is closed
+ * now (the client forgets its callback). */
+#define WIRE_ASYNC_LAST   (1u << 0)
 
 /*
  * Out-of-line buffers are per connection and reused across calls, because

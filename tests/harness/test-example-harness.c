@@ -479,6 +479,34 @@ static void test_async(void **state)
                          TETHER_ERR_BAD_ARGUMENT);
         tether_notification_port_destroy(theirs);
 
+        /* A stream: one reference, a result each turn of the loop, in
+         * order; the last closes it. A cancel ends another, at once. */
+        completion st = { 0 };
+        uint64_t sin[2] = { 20, 0 };
+        assert_int_equal(tether_call_async_method(c, EXAMPLE_STREAM, port, completed, &st, sin, 2, NULL, 0, NULL, NULL,
+                                                  NULL, NULL),
+                         TETHER_SUCCESS);
+        for (int i = 0; i < 200 && st.calls < 20; i++) {
+                /* However many one wait ran, the last was number calls:
+                 * none missing, none out of order. */
+                assert_int_equal(tether_test_port_wait(port, 5000), TETHER_SUCCESS);
+                assert_int_equal(st.args[EXAMPLE_STREAM_SEQ], st.calls);
+        }
+        assert_int_equal(st.calls, 20);
+        assert_int_equal(st.count, EXAMPLE_STREAM_ARGS);
+        assert_int_equal(tether_async_cancel(port, completed, &st), TETHER_ERR_NOT_FOUND);
+        completion endless = { 0 };
+        sin[0] = EXAMPLE_MAX_STREAM_COUNT;
+        sin[1] = 5;
+        assert_int_equal(tether_call_async_method(c, EXAMPLE_STREAM, port, completed, &endless, sin, 2, NULL, 0, NULL,
+                                                  NULL, NULL, NULL),
+                         TETHER_SUCCESS);
+        assert_int_equal(tether_test_port_wait(port, 5000), TETHER_SUCCESS);
+        assert_int_equal(tether_async_cancel(port, completed, &endless), TETHER_SUCCESS);
+        int seen = endless.calls;
+        assert_int_equal(tether_test_port_wait(port, 50), TETHER_ERR_TIMEOUT);
+        assert_int_equal(endless.calls, seen);
+
         /* Queued work is dropped at stop, its context freed by the driver:
          * no completion comes, and ASan sees no leak. */
         in[2] = 10000;

@@ -49,7 +49,12 @@ tether_ret_t env_service_publish_nub(tether_service *s, const char *class_name, 
 tether_ret_t env_service_terminate_nub(tether_service *s, uint64_t nub_id) { return TETHER_ERR_UNSUPPORTED; }
 tether_ret_t env_port_send(uint64_t port_id, const struct wire_msg *m) { return TETHER_ERR_NOT_ATTACHED; }
 void user_client_stop_all(tether_service *s) {}
-void user_client_async_done(uint64_t connection_id) {}
+tether_ret_t user_client_async_send(const tether_async_ref *ref, const struct wire_msg *m, bool last,
+                                    bool *ret_connection_closed)
+{
+        *ret_connection_closed = true;
+        return TETHER_ERR_NOT_ATTACHED;
+}
 
 /* ---- checks on the loop's thread ---- */
 

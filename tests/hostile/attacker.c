@@ -38,6 +38,12 @@
  *                                header set to garbage while the driver streams
  *                                into them; serviced messages flooded and
  *                                malformed; a port of no one's named
+ *     stream-flood conns= n= count= interval= cancel= hold=
+ *                                n streams (EXAMPLE_STREAM) on each of conns=
+ *                                connections, all to one port nobody reads;
+ *                                cancel=1: then cancel each and open it again
+ *     port-churn  rounds= hold=  a port made, named in an async call (one the
+ *                                driver refuses), and closed, rounds= times
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1299,6 +1305,139 @@ static int mode_queue_scribble(void)
         return 0;
 }
 
+/* ---- stream-flood: streams whose results nobody reads ---- */
+
+static int32_t stream(int c, uint64_t port, uint64_t token, uint64_t count, uint64_t interval)
+{
+        wire_call call = { .selector = EXAMPLE_STREAM, .flags = WIRE_CALL_ASYNC, .scalar_in_count = 2,
+                           .scalars = { count, interval } };
+        call.async_ref[0] = port;
+        call.async_ref[1] = token;
+        return raw_call(c, &call, NULL, &R, T_REQ);
+}
+
+static int32_t async_cancel(int c, uint64_t port, uint64_t token)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_ASYNC_CANCEL, raw_serial(), 0);
+        wire_put_u64(&m, port);
+        wire_put_u64(&m, token);
+        return raw_request(c, &m, NULL, 0, &R, T_REQ);
+}
+
+static int mode_stream_flood(void)
+{
+        enum { MAX_CONNS = 16 };
+        int conns = (int)arg("conns", 5, 1, MAX_CONNS);
+        int n = (int)arg("n", 70, 0, 1000);
+        uint64_t count = (uint64_t)arg("count", EXAMPLE_MAX_STREAM_COUNT, 0, 1000000);
+        uint64_t interval = (uint64_t)arg("interval", 0, 0, 100000);
+        bool cancel = arg("cancel", 0, 0, 1);
+        long hold_ms = arg("hold", 0, 0, 60000);
+        uint64_t svc = 0, port_id = 0;
+        int s = session(&svc);
+        if (s < 0)
+                return 1;
+        int port = -1;
+        int32_t r = raw_port_create(s, &port_id, &port, &R, T_REQ);
+        say_code("port", r);
+        if (r != TETHER_SUCCESS)
+                return 1;
+        int c[MAX_CONNS];
+        int ok = 0, no_res = 0, other = 0, cancelled = 0, reopened = 0;
+        int32_t last_other = 0;
+        uint64_t token = 1;
+        for (int k = 0; k < conns; k++) {
+                c[k] = connection(s, svc, EXAMPLE_CLIENT);
+                if (c[k] < 0)
+                        break;
+                int c_ok = 0, c_no_res = 0;
+                uint64_t first = token;
+                for (int i = 0; i < n; i++) {
+                        r = stream(c[k], port_id, token++, count, interval);
+                        if (r == TETHER_SUCCESS)
+                                c_ok++;
+                        else if (r == TETHER_ERR_NO_RESOURCES)
+                                c_no_res++;
+                        else
+                                other++, last_other = r;
+                        if (r > 0)
+                                break; /* the connection is gone */
+                }
+                printf("conn%d_ok %d\nconn%d_no_resources %d\n", k, c_ok, k, c_no_res);
+                ok += c_ok;
+                no_res += c_no_res;
+                /* A cancel is not a way around the bound: a stream
+                 * cancelled counts until its driver has been told, and a
+                 * new one opens only then. */
+                if (cancel && c_ok) {
+                        for (int i = 0; i < c_ok; i++) {
+                                if (async_cancel(c[k], port_id, first + (uint64_t)i) == TETHER_SUCCESS)
+                                        cancelled++;
+                                if (stream(c[k], port_id, token++, count, interval) == TETHER_SUCCESS)
+                                        reopened++;
+                        }
+                }
+        }
+        say("ok", ok);
+        say("no_resources", no_res);
+        say("other", other);
+        say_code("last_other", last_other);
+        say("cancelled", cancelled);
+        say("reopened", reopened);
+        hold(hold_ms);
+        return 0;
+}
+
+/* ---- port-churn: ports a driver host is told of, then closed ---- */
+
+static int mode_port_churn(void)
+{
+        long rounds = arg("rounds", 300, 1, 100000);
+        long hold_ms = arg("hold", 0, 0, 60000);
+        uint64_t svc = 0;
+        int s = session(&svc);
+        if (s < 0)
+                return 1;
+        int c = connection(s, svc, EXAMPLE_CLIENT);
+        if (c < 0)
+                return 1;
+        long done = 0, busy = 0, other = 0;
+        int32_t last_other = 0;
+        /* A refused PORT_CREATE is tried again, a bounded number of times:
+         * each round is a port made, named and closed. */
+        for (long i = 0; done + other < rounds && i < rounds * 20; i++) {
+                uint64_t port_id = 0;
+                int port = -1;
+                int32_t r = raw_port_create(s, &port_id, &port, &R, T_REQ);
+                if (r == TETHER_ERR_NO_RESOURCES) {
+                        /* tetherd has not yet seen the last ones close:
+                         * it does so from its main loop, a moment later. */
+                        busy++;
+                        usleep(2000);
+                        continue;
+                }
+                if (r != TETHER_SUCCESS) {
+                        other++, last_other = r;
+                        break;
+                }
+                /* A count of 0 is the driver's BadArgument, after the port
+                 * was checked: the host holds the port, nothing runs. */
+                r = stream(c, port_id, (uint64_t)i + 1, 0, 0);
+                if (r == TETHER_ERR_BAD_ARGUMENT)
+                        done++;
+                else
+                        other++, last_other = r;
+                close(port);
+        }
+        say("rounds", done);
+        say("busy", busy);
+        say("other", other);
+        say_code("last_other", last_other);
+        hold(hold_ms);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc < 3) {
@@ -1325,6 +1464,7 @@ int main(int argc, char **argv)
                 { "port-spam", mode_port_spam },   { "call-flood", mode_call_flood },
                 { "cycle", mode_cycle },           { "mem-hog", mode_mem_hog },
                 { "queue-scribble", mode_queue_scribble },
+                { "stream-flood", mode_stream_flood }, { "port-churn", mode_port_churn },
         };
         for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
                 if (!strcmp(mode, modes[i].name)) {

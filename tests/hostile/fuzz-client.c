@@ -82,6 +82,9 @@ static const char *sock_path;
 static uint64_t root_id, svc_id;
 static uint64_t ports[16];
 static int n_ports;
+/* async references of its recent calls, for ASYNC_CANCEL to name */
+static uint64_t recent_refs[16][2];
+static unsigned n_refs;
 static raw_reply R;
 
 static struct {
@@ -408,6 +411,13 @@ static void build_call(wire_msg *m, bool legacy)
                         c.scalars[2] = rnd(300);
                         c.flags |= chance(90) ? WIRE_CALL_ASYNC : 0;
                         break;
+                case EXAMPLE_STREAM:
+                        /* Short or long, slow or as fast as the driver can. */
+                        c.scalar_in_count = 2;
+                        c.scalars[0] = chance(80) ? 1 + rnd(300) : rnd64() % (EXAMPLE_MAX_STREAM_COUNT + 2);
+                        c.scalars[1] = chance(50) ? 0 : rnd(50);
+                        c.flags |= chance(95) ? WIRE_CALL_ASYNC : 0;
+                        break;
                 case EXAMPLE_FILL_MEMORY:
                 case EXAMPLE_ACQUIRE:
                         c.scalars[0] = rnd(3);
@@ -438,7 +448,11 @@ static void build_call(wire_msg *m, bool legacy)
                 c.flags |= WIRE_CALL_ASYNC;
         if (c.flags & WIRE_CALL_ASYNC) {
                 c.async_ref[0] = n_ports && chance(80) ? ports[rnd((uint32_t)n_ports)] : rnd64();
-                c.async_ref[1] = rnd64();
+                /* Now and then a token still open: the same name twice. */
+                c.async_ref[1] = n_refs && chance(10) ? recent_refs[rnd(n_refs < 16 ? n_refs : 16)][1] : rnd64();
+                recent_refs[n_refs % 16][0] = c.async_ref[0];
+                recent_refs[n_refs % 16][1] = c.async_ref[1];
+                n_refs++;
         }
         raw_call_msg(m, &c);
         st.calls++;
@@ -464,6 +478,16 @@ static void build_conn_request(wire_msg *m, bool legacy, fdset *f)
         case 2:
                 if (chance(30)) {
                         wire_msg_init(m, WIRE_CLOSE, raw_serial(), 0);
+                        break;
+                }
+                if (chance(50)) {
+                        /* A cancel of a reference it opened (maybe on
+                         * another connection, maybe ended), or of none. */
+                        wire_msg_init(m, WIRE_ASYNC_CANCEL, raw_serial(), 0);
+                        unsigned k = n_refs ? rnd(n_refs < 16 ? n_refs : 16) : 0;
+                        wire_put_u64(m, n_refs && chance(90) ? recent_refs[k][0] : rnd64());
+                        if (chance(95))
+                                wire_put_u64(m, n_refs && chance(90) ? recent_refs[k][1] : rnd64());
                         break;
                 }
                 /* fall through */

@@ -6,14 +6,17 @@
  *   silent    never answers START
  *   garbage   answers START, then sends bytes that are no message
  *   fds       answers START, then passes an fd with a property change
- *   thief     answers START, then tries to end nubs it never published and
- *             to get ports of sessions; prints what tetherd answered
+ *   thief     answers START, then tries to end nubs it never published and,
+ *             once /tmp/tether-evil-ports.<tetherd's pid> exists, to get
+ *             ports of the first sessions; prints what tetherd answered
  *   flood     answers START, then sends property changes as fast as it can
  *   slowrefuse answers START after 600 ms, refusing it, and exits (as a
  *             real host whose driver refused does)
  *   republish answers START, then publishes a nub ("EvilNub", "evil-nub")
  *             and ends it, again and again: each time drivers match it,
  *             and tetherd says why each is or is not started
+ *   (any)     once done, answers pings and says which sessions it is told
+ *             have ended
  *   devices   answers START; the first host of a tetherd publishes a nub
  *             that says it is a simulated USB device (it is not tetherd's);
  *             then each asks for its provider's device three times,
@@ -193,11 +196,25 @@ int main(int argc, char **argv)
                         wire_put_u64(&m, id);
                         fprintf(stderr, "evil: terminate nub 0x%llx: %d\n", (unsigned long long)id, (int)ask(&m, serial));
                 }
-                for (uint64_t port = 1; port < 8; port++) {
-                        wire_msg_init(&m, WIRE_HOST_PORT, ++serial, 0);
-                        wire_put_u64(&m, 1);
-                        wire_put_u64(&m, port);
-                        fprintf(stderr, "evil: port %llu: %d\n", (unsigned long long)port, (int)ask(&m, serial));
+                /* Once the test has a session with ports open (it makes
+                 * the flag), every port of the first sessions: none of
+                 * them opened this host. */
+                char flag[64];
+                snprintf(flag, sizeof(flag), "/tmp/tether-evil-ports.%d", (int)getppid());
+                for (int i = 0; i < 300 && access(flag, F_OK) != 0; i++)
+                        usleep(10000);
+                for (uint64_t session = 1; session < 8; session++) {
+                        for (uint64_t port = 1; port < 8; port++) {
+                                wire_msg_init(&m, WIRE_HOST_PORT, ++serial, 0);
+                                wire_put_u64(&m, session);
+                                wire_put_u64(&m, port);
+                                int fd = -1;
+                                int32_t r = ask_fd(&m, serial, &fd);
+                                fprintf(stderr, "evil: session %llu port %llu: %d\n", (unsigned long long)session,
+                                        (unsigned long long)port, (int)r);
+                                if (fd >= 0)
+                                        close(fd);
+                        }
                 }
                 fprintf(stderr, "evil: done\n");
         } else if (!strcmp(mode, "devices")) {
@@ -302,6 +319,10 @@ int main(int argc, char **argv)
                         wire_msg_init(&m, h.type | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
                         wire_msg_finish(&m);
                         wire_send(CHANNEL, &m, -1);
+                } else if (h.type == WIRE_HOST_SESSION_GONE && len >= WIRE_HEADER_SIZE + 8) {
+                        uint64_t id;
+                        memcpy(&id, rx + WIRE_HEADER_SIZE, sizeof(id));
+                        fprintf(stderr, "evil: told session %llu is gone\n", (unsigned long long)id);
                 } else if (reasons && h.type == WIRE_HOST_SET_PROPERTIES) {
                         answer_with_reason(rx, len);
                 }

@@ -127,3 +127,33 @@ void raw_send_fds(int sock, const wire_msg *m, const int *fds, int n)
         }
         assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)m->len);
 }
+
+int raw_port(int session_fd, uint64_t *ret_id)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_PORT_CREATE, 4, 0);
+        wire_msg_finish(&m);
+        assert_int_equal(send(session_fd, m.buf, m.len, MSG_NOSIGNAL), (ssize_t)m.len);
+        static uint8_t buf[WIRE_MAX_MESSAGE];
+        int port = -1;
+        size_t len = 0;
+        assert_int_equal(wire_recv(session_fd, buf, sizeof(buf), &len, &port), TETHER_SUCCESS);
+        wire_header h;
+        assert_int_equal(len, WIRE_HEADER_SIZE + 8);
+        memcpy(&h, buf, sizeof(h));
+        assert_int_equal(h.result, TETHER_SUCCESS);
+        assert_true(port >= 0);
+        memcpy(ret_id, buf + WIRE_HEADER_SIZE, 8);
+        recv_timeout(port);
+        return port;
+}
+
+int32_t raw_async_cancel(int conn, uint32_t serial, uint64_t port, uint64_t token)
+{
+        wire_msg m;
+        wire_msg_init(&m, WIRE_ASYNC_CANCEL, serial, 0);
+        wire_put_u64(&m, port);
+        wire_put_u64(&m, token);
+        wire_msg_finish(&m);
+        return raw_exchange(conn, m.buf, m.len);
+}

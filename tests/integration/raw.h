@@ -28,5 +28,9 @@ int32_t raw_set_buffer(int conn, uint32_t slot, int memfd);
 int32_t raw_call(int conn, uint32_t serial, const wire_call *c);
 /* Send m with fds[0..n) attached (n may be 0). */
 void raw_send_fds(int sock, const wire_msg *m, const int *fds, int n);
+/* PORT_CREATE on session fd: the port's socket, its id in *ret_id. */
+int raw_port(int session_fd, uint64_t *ret_id);
+/* ASYNC_CANCEL of (port, token) on a connection; the reply's result. */
+int32_t raw_async_cancel(int conn, uint32_t serial, uint64_t port, uint64_t token);
 
 #endif

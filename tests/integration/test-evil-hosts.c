@@ -188,18 +188,43 @@ static void nothing_of_others_is_a_hosts_to_take(void **state)
 {
         evil e;
         start(&e, "thief");
+        /* Sessions with ports, none of which opened the evil host (one
+         * opened the example's): it asks for every port of the first
+         * sessions once the flag is there. */
+        tether_session *victim[3];
+        tether_notification_port *vport[3][2];
+        for (int i = 0; i < 3; i++) {
+                victim[i] = harness_session(&e.h);
+                for (int k = 0; k < 2; k++)
+                        assert_int_equal(tether_notification_port_create(victim[i], &vport[i][k]), TETHER_SUCCESS);
+        }
+        tether_connect *vc = NULL;
+        assert_int_equal(tether_service_open(victim[0], harness_find(victim[0], "ExampleDriver"), EXAMPLE_CLIENT, 0, &vc),
+                         TETHER_SUCCESS);
+        char flag[64];
+        snprintf(flag, sizeof(flag), "/tmp/tether-evil-ports.%d", (int)e.h.pid);
+        int ff = open(flag, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        assert_true(ff >= 0);
+        close(ff);
         log_wait done = { &e, "evil: done" };
-        assert_true(harness_wait(logged, &done, 5000));
+        assert_true(harness_wait(logged, &done, 8000));
+        unlink(flag);
         /* Every nub it named: not its own (NotPermitted) or no such entry. */
         char line[64];
         for (uint64_t id = 0x100000100; id < 0x100000110; id++) {
                 snprintf(line, sizeof(line), "evil: terminate nub 0x%llx: 0\n", (unsigned long long)id);
                 assert_false(log_has(&e, line));
         }
-        for (int port = 1; port < 8; port++) {
-                snprintf(line, sizeof(line), "evil: port %d: %d", port, TETHER_ERR_BAD_ARGUMENT);
-                assert_true(log_has(&e, line));
+        for (int session = 1; session < 8; session++) {
+                for (int port = 1; port < 8; port++) {
+                        snprintf(line, sizeof(line), "evil: session %d port %d: %d\n", session, port,
+                                 TETHER_ERR_BAD_ARGUMENT);
+                        assert_true(log_has(&e, line));
+                }
         }
+        tether_service_close(vc);
+        for (int i = 0; i < 3; i++)
+                tether_session_close(victim[i]);
         /* Asking is no crime: it runs on, and the registry is whole. */
         assert_false(log_has(&e, "killed"));
         tether_session *s = harness_session(&e.h);
@@ -427,6 +452,31 @@ static void a_hosts_reason_is_checked(void **state)
         stop(&e);
 }
 
+/* A host hears of a session only if the session opened it: sessions that
+ * come and go elsewhere (a client making and closing a session as fast as
+ * it can) cost it no message to read, and no chance to fall behind. */
+static void a_host_is_told_only_of_its_own_sessions(void **state)
+{
+        evil e;
+        start(&e, "quiet");
+        for (int i = 0; i < 200; i++) {
+                tether_session *s = harness_session(&e.h);
+                tether_notification_port *p = NULL;
+                assert_int_equal(tether_notification_port_create(s, &p), TETHER_SUCCESS);
+                if (i % 20 == 0) {
+                        tether_connect *c = NULL;
+                        assert_int_equal(tether_service_open(s, harness_find(s, "ExampleDriver"), EXAMPLE_CLIENT, 0, &c),
+                                         TETHER_SUCCESS);
+                        tether_service_close(c);
+                }
+                tether_session_close(s);
+        }
+        polite_for(&e, 300); /* its pings answered meanwhile: it has read all it was sent */
+        assert_false(log_has(&e, "evil: told session"));
+        assert_false(log_has(&e, "killed"));
+        stop(&e);
+}
+
 static void a_flooding_host_does_not_slow_others(void **state)
 {
         evil e;
@@ -442,6 +492,7 @@ int main(void)
                 cmocka_unit_test(garbage_ends_the_host_until_failed),
                 cmocka_unit_test(a_passed_fd_ends_the_host),
                 cmocka_unit_test(nothing_of_others_is_a_hosts_to_take),
+                cmocka_unit_test(a_host_is_told_only_of_its_own_sessions),
                 cmocka_unit_test(a_flooding_host_does_not_slow_others),
                 cmocka_unit_test(a_republishing_host_cannot_flood_the_log),
                 cmocka_unit_test(a_bundle_loaded_while_its_category_is_tried_gets_its_turn),
