@@ -28,15 +28,18 @@ int main(int argc, char **argv)
         /* Find the service, and read a property: no connection needed. */
         tether_value *match = NULL, *units = NULL;
         uint64_t id = 0;
-        const char *u = "?";
+        char u[16] = "?";
         r = tether_service_matching("FirstDriver", &match);
         if (r == TETHER_SUCCESS)
                 r = tether_get_matching_service(s, match, &id);
         tether_value_unref(match);
         if (r != TETHER_SUCCESS)
                 return fail("no FirstDriver", r);
-        if (tether_registry_entry_get_property(s, id, "Units", &units) == TETHER_SUCCESS)
-                tether_value_get_string(units, &u);
+        const char *text = NULL;
+        if (tether_registry_entry_get_property(s, id, "Units", &units) == TETHER_SUCCESS &&
+            tether_value_get_string(units, &text) == TETHER_SUCCESS)
+                snprintf(u, sizeof(u), "%s", text);
+        tether_value_unref(units); /* u is a copy: no return below leaves the value behind */
 
         /* A connection: a user client of its own in the driver. */
         tether_connect *c = NULL;
@@ -58,7 +61,6 @@ int main(int argc, char **argv)
                 printf(" %.3f", many[i] / 1000.0);
         printf(" %s\n", u);
 
-        tether_value_unref(units);
         tether_service_close(c);
         tether_session_close(s);
         return 0;
