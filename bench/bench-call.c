@@ -61,8 +61,15 @@ static void pin_all_threads(pid_t pid, int cpu)
                 pclose(f);
 }
 
-/* Raw round trip: 64 bytes to an echo process and back. */
-static double raw_roundtrip_us(int iters, int cpu)
+/* The baseline: 64 bytes to an echo process and back, over a
+ * SOCK_SEQPACKET socketpair. One echo process serves a whole series of
+ * rounds, so each round costs no fork. */
+typedef struct echo {
+        int fd;
+        pid_t pid;
+} echo;
+
+static echo echo_start(void)
 {
         int sv[2];
         socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv);
@@ -76,29 +83,31 @@ static double raw_roundtrip_us(int iters, int cpu)
                 _exit(0);
         }
         close(sv[1]);
-        pin(pid, cpu);
-        pin(0, cpu);
-        char b[64] = { 0 };
-        for (int i = 0; i < 1000; i++) {
-                send(sv[0], b, sizeof(b), 0);
-                recv(sv[0], b, sizeof(b), 0);
-        }
-        double t0 = bench_now_us();
-        for (int i = 0; i < iters; i++) {
-                send(sv[0], b, sizeof(b), 0);
-                recv(sv[0], b, sizeof(b), 0);
-        }
-        double dt = (bench_now_us() - t0) / iters;
-        close(sv[0]);
-        waitpid(pid, NULL, 0);
-        pin(0, -1);
-        return dt;
+        return (echo){ .fd = sv[0], .pid = pid };
 }
 
-static double call_us(tether_connect *c, int iters)
+static void echo_stop(echo *e)
+{
+        close(e->fd);
+        waitpid(e->pid, NULL, 0);
+}
+
+static double echo_us(echo *e, int iters)
+{
+        char b[64] = { 0 };
+        double t0 = bench_now_us();
+        for (int i = 0; i < iters; i++) {
+                send(e->fd, b, sizeof(b), 0);
+                recv(e->fd, b, sizeof(b), 0);
+        }
+        return (bench_now_us() - t0) / iters;
+}
+
+/* iters calls, after warmup untimed ones. */
+static double call_us(tether_connect *c, int iters, int warmup)
 {
         uint64_t in[2] = { 1, 2 }, out = 0;
-        for (int i = 0; i < 1000; i++) {
+        for (int i = 0; i < warmup; i++) {
                 uint32_t n = 1;
                 tether_call_scalar_method(c, EXAMPLE_ADD, in, 2, &out, &n);
         }
@@ -111,6 +120,42 @@ static double call_us(tether_connect *c, int iters)
                 }
         }
         return (bench_now_us() - t0) / iters;
+}
+
+static int cmp_double(const void *a, const void *b);
+
+/* A scalar call against the raw round trip, in alternating rounds of one
+ * series (ROUNDS of them, iters calls and iters round trips in all), so
+ * that what else the machine does (other builds and tests, on a 2-CPU VM)
+ * weighs on both sides alike. pinned: the echo process, this one, and
+ * every thread of the pids (tetherd, a driver host) on CPU 0. Prints the
+ * medians and the median of the rounds' ratios, with their range. */
+#define ROUNDS 9
+static void call_vs_raw(const char *label, tether_connect *c, int iters, bool pinned, const pid_t *pids, int n_pids)
+{
+        int cpu = pinned ? 0 : -1, per = iters / ROUNDS > 100 ? iters / ROUNDS : 100;
+        echo e = echo_start();
+        pin(e.pid, cpu);
+        for (int i = 0; i < n_pids; i++)
+                pin_all_threads(pids[i], cpu);
+        pin(0, cpu);
+        echo_us(&e, 1000);
+        call_us(c, 0, 1000); /* warms up */
+        double raw[ROUNDS], t[ROUNDS], ratio[ROUNDS];
+        for (int r = 0; r < ROUNDS; r++) {
+                raw[r] = echo_us(&e, per);
+                t[r] = call_us(c, per, 0);
+                ratio[r] = t[r] / raw[r];
+        }
+        pin(0, -1);
+        for (int i = 0; i < n_pids; i++)
+                pin_all_threads(pids[i], -1);
+        echo_stop(&e);
+        qsort(raw, ROUNDS, sizeof(double), cmp_double);
+        qsort(t, ROUNDS, sizeof(double), cmp_double);
+        qsort(ratio, ROUNDS, sizeof(double), cmp_double);
+        printf("%-34s %12.2f %12.2f %7.2fx  (rounds %.2f-%.2fx)\n", label, raw[ROUNDS / 2], t[ROUNDS / 2],
+               ratio[ROUNDS / 2], ratio[0], ratio[ROUNDS - 1]);
 }
 
 /* GB/s, for the bulk tables. */
@@ -228,20 +273,20 @@ static void probe_costs(pid_t tetherd, tether_session *s, tether_connect *c, int
         pin_all_threads(tetherd, 0);
         pin(0, 0); /* the drain thread is created here: pinned too */
         for (int round = 0; round < 5; round++) {
-                none[round] = call_us(c, iters);
+                none[round] = call_us(c, iters, 1000);
                 tether_probe *p = NULL;
                 if (tether_probe_attach(s, &other, &p) != TETHER_SUCCESS) {
                         fprintf(stderr, "bench: cannot attach a probe\n");
                         exit(1);
                 }
-                filtered[round] = call_us(c, iters);
+                filtered[round] = call_us(c, iters, 1000);
                 tether_probe_detach(p);
                 if (tether_probe_attach(s, &all, &p) != TETHER_SUCCESS)
                         exit(1);
                 pthread_t th;
                 atomic_store(&drain_stop, false);
                 pthread_create(&th, NULL, drain, p);
-                watched[round] = call_us(c, iters);
+                watched[round] = call_us(c, iters, 1000);
                 atomic_store(&drain_stop, true);
                 pthread_join(th, NULL);
                 tether_probe_detach(p);
@@ -335,19 +380,9 @@ static void hosted(tether_session *s_in, tether_connect *c_in, int iters)
                 exit(1);
         pid_t host = host_pid(h.pid);
         printf("%-34s %12s %12s %8s\n", "in a driver host (the default)", "raw (us)", "tether (us)", "ratio");
-        for (int pinned = 0; pinned < 2; pinned++) {
-                int cpu = pinned ? 0 : -1;
-                double raw = raw_roundtrip_us(iters, cpu);
-                pin_all_threads(h.pid, cpu);
-                pin_all_threads(host, cpu);
-                pin(0, cpu);
-                double t = call_us(c, iters);
-                pin(0, -1);
-                pin_all_threads(host, -1);
-                pin_all_threads(h.pid, -1);
-                printf("%-34s %12.2f %12.2f %7.2fx\n", pinned ? "  scalar call, all on one CPU" : "  scalar call, unpinned", raw,
-                       t, t / raw);
-        }
+        pid_t pids[2] = { h.pid, host };
+        call_vs_raw("  scalar call, unpinned", c, iters, false, pids, 2);
+        call_vs_raw("  scalar call, all on one CPU", c, iters, true, pids, 2);
         double base = median5(memcpy_run, c, 64u << 20, 10);
         double t = median5(mapped_gbs, c, 64u << 20, 10);
         printf("  mapped memory 64 MiB (GB/s)       %12.2f %12.2f %7.2fx\n", base, t, t / base);
@@ -393,16 +428,8 @@ int main(int argc, char **argv)
         }
         printf("\n");
         printf("%-34s %12s %12s %8s\n", "scalar call round trip", "raw (us)", "tether (us)", "ratio");
-        for (int pinned = 0; pinned < 2; pinned++) {
-                int cpu = pinned ? 0 : -1;
-                double raw = raw_roundtrip_us(iters, cpu);
-                pin_all_threads(h.pid, cpu);
-                pin(0, cpu);
-                double t = call_us(c, iters);
-                pin(0, -1);
-                pin_all_threads(h.pid, -1);
-                printf("%-34s %12.2f %12.2f %7.2fx\n", pinned ? "  all on one CPU" : "  unpinned", raw, t, t / raw);
-        }
+        call_vs_raw("  unpinned", c, iters, false, &h.pid, 1);
+        call_vs_raw("  all on one CPU", c, iters, true, &h.pid, 1);
 
         printf("\n");
         probe_costs(h.pid, s, c, iters / 4);
