@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/matching.h"
 #include "daemon/server.h"
+#include "wire/scratch.h"
 
 /* Ports and notifications are few per session and looked up by id; lists
  * under reg_lock keep them simple and in one place. */
@@ -198,14 +199,16 @@ static void send_service_locked(const notification *n, const entry *e, uint32_t 
         port *p = find_port_locked(n->port_id);
         if (!p)
                 return;
-        static __thread wire_msg m;
-        wire_msg_init(&m, WIRE_NOTIFY_SERVICE, 0, TETHER_SUCCESS);
-        wire_put_u64(&m, n->cookie);
-        wire_put_u32(&m, type);
-        wire_put_u32(&m, 0);
-        wire_put_u64(&m, e->id);
-        wire_msg_finish(&m);
-        (void)port_send_locked(p, &m);
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_NOTIFY);
+        if (!m)
+                return; /* lost, as one to a full port is */
+        wire_msg_init(m, WIRE_NOTIFY_SERVICE, 0, TETHER_SUCCESS);
+        wire_put_u64(m, n->cookie);
+        wire_put_u32(m, type);
+        wire_put_u32(m, 0);
+        wire_put_u64(m, e->id);
+        wire_msg_finish(m);
+        (void)port_send_locked(p, m);
 }
 
 static bool is_live_service(const entry *e)

@@ -20,8 +20,9 @@
 #include "daemon/manifest.h"
 #include "daemon/server.h"
 #include "wire/reason.h"
+#include "wire/scratch.h"
 
-static __thread wire_msg tx;
+static wire_msg tx;                /* the main thread's replies */
 static uint8_t rx[WIRE_MAX_MESSAGE];
 static int epfd = -1;
 static uint64_t next_session_id = 1;
@@ -126,11 +127,18 @@ void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint6
                 session_reply(c, WIRE_OPEN, serial, r, NULL, -1);
                 return;
         }
-        static __thread wire_msg m;
-        wire_msg_init(&m, WIRE_OPEN | WIRE_REPLY_FLAG, serial, r);
-        wire_put_u64(&m, connection_id);
-        wire_msg_finish(&m);
-        session_reply(c, WIRE_OPEN, serial, r, &m, client_fd);
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_OPEN);
+        if (!m) {
+                /* Answered all the same. The connection is counted open
+                 * until its user client is gone, which the client's end,
+                 * closed by our caller, makes happen. */
+                session_reply(c, WIRE_OPEN, serial, TETHER_ERR_NO_MEMORY, NULL, -1);
+                return;
+        }
+        wire_msg_init(m, WIRE_OPEN | WIRE_REPLY_FLAG, serial, r);
+        wire_put_u64(m, connection_id);
+        wire_msg_finish(m);
+        session_reply(c, WIRE_OPEN, serial, r, m, client_fd);
 }
 
 void env_caller_connection_closed(env_caller *c)
@@ -183,11 +191,16 @@ void session_reply_reason(session *s, uint16_t type, uint32_t serial, tether_ret
                 session_reply(s, type, serial, result, NULL, -1);
                 return;
         }
-        /* tx is this thread's: a work loop answers an in-process write. */
-        wire_msg_init(&tx, type | WIRE_REPLY_FLAG, serial, result);
-        wire_put_bytes(&tx, reason, n);
-        wire_msg_finish(&tx);
-        session_reply(s, type, serial, result, &tx, -1);
+        /* A work loop answers an in-process write: this thread's buffer. */
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_SESSION);
+        if (!m) {
+                session_reply(s, type, serial, result, NULL, -1); /* the verdict, without its reason */
+                return;
+        }
+        wire_msg_init(m, type | WIRE_REPLY_FLAG, serial, result);
+        wire_put_bytes(m, reason, n);
+        wire_msg_finish(m);
+        session_reply(s, type, serial, result, m, -1);
 }
 
 void prop_trace_begin(prop_trace *t, uint64_t service_id, const tether_value *dict)

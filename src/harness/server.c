@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/matching.h"
 #include "wire/message.h"
+#include "wire/scratch.h"
 #include "wire/reason.h"
 
 struct env_caller {
@@ -162,11 +163,15 @@ void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint6
                 reply_status(c, WIRE_OPEN, serial, r);
                 return;
         }
-        static __thread wire_msg m; /* a service's loop: 64 KiB is too much for its stack */
-        wire_msg_init(&m, WIRE_OPEN | WIRE_REPLY_FLAG, serial, r);
-        wire_put_u64(&m, connection_id);
-        wire_msg_finish(&m);
-        session_send(c, &m, client_fd);
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_OPEN); /* a service's loop: not 64 KiB of its stack */
+        if (!m) {
+                reply_status(c, WIRE_OPEN, serial, TETHER_ERR_NO_MEMORY);
+                return;
+        }
+        wire_msg_init(m, WIRE_OPEN | WIRE_REPLY_FLAG, serial, r);
+        wire_put_u64(m, connection_id);
+        wire_msg_finish(m);
+        session_send(c, m, client_fd);
 }
 
 void env_caller_connection_closed(env_caller *c)
@@ -266,11 +271,15 @@ static void reply_reason(env_caller *c, uint16_t type, uint32_t serial, tether_r
                 reply_status(c, type, serial, r);
                 return;
         }
-        static __thread wire_msg m;
-        wire_msg_init(&m, type | WIRE_REPLY_FLAG, serial, r);
-        wire_put_bytes(&m, reason, n);
-        wire_msg_finish(&m);
-        session_send(c, &m, -1);
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_SESSION);
+        if (!m) {
+                reply_status(c, type, serial, r);
+                return;
+        }
+        wire_msg_init(m, type | WIRE_REPLY_FLAG, serial, r);
+        wire_put_bytes(m, reason, n);
+        wire_msg_finish(m);
+        session_send(c, m, -1);
 }
 
 static void run_set_props(void *arg)
