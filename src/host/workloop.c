@@ -2,6 +2,7 @@
 #include "host/workloop.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,11 +23,25 @@ struct job {
         loop_timer *timer;         /* a cancellable job: told where it moves */
 };
 
+/* One thread waiting for the gate, on its own stack. */
+typedef struct gate_waiter {
+        pthread_cond_t cond;
+        bool granted;              /* the gate is this thread's now */
+        struct gate_waiter *next;
+} gate_waiter;
+
 struct workloop {
         pthread_t thread;
         char name[32];
         int epfd;
-        loop_source wake;          /* eventfd: a job was posted */
+        loop_source wake;          /* eventfd: a job was posted, or a thread returned */
+        /* The gate: 0 open, 1 held, 2 held with threads queued (or queueing)
+         * for it. Taken and given back with one atomic operation each while
+         * nobody waits; otherwise handed from holder to the first waiter,
+         * so it is never open while someone waits. */
+        atomic_int gate;
+        pthread_mutex_t gate_lock; /* the queue */
+        gate_waiter *gate_head, *gate_tail;
         pthread_mutex_t lock;
         /* A binary min-heap on (due_ns, seq): posting and running cost
          * O(log n) however many timers a busy service has pending. */
@@ -36,7 +51,78 @@ struct workloop {
         bool finishing;
         workloop_fn last;
         void *last_arg;
+        unsigned n_threads;        /* started and not yet reaped */
+        loop_thread *returned;     /* to be joined */
 };
+
+/* The gate this thread holds, if any: a thread runs in one gate at a time. */
+static __thread const workloop *held_gate;
+
+/* Someone holds the gate: wait in line, unless it opens before we are in. */
+static void gate_wait(workloop *wl)
+{
+        gate_waiter w = { .granted = false };
+        pthread_mutex_lock(&wl->gate_lock);
+        for (;;) {
+                int g = atomic_load_explicit(&wl->gate, memory_order_relaxed);
+                if (g == 0) {
+                        if (atomic_compare_exchange_weak_explicit(&wl->gate, &g, 1, memory_order_acquire,
+                                                                  memory_order_relaxed)) {
+                                pthread_mutex_unlock(&wl->gate_lock);
+                                return;
+                        }
+                } else if (g == 2 || atomic_compare_exchange_weak_explicit(&wl->gate, &g, 2, memory_order_relaxed,
+                                                                           memory_order_relaxed)) {
+                        break; /* the holder now gives it back through the queue */
+                }
+        }
+        pthread_cond_init(&w.cond, NULL);
+        if (wl->gate_tail)
+                wl->gate_tail->next = &w;
+        else
+                wl->gate_head = &w;
+        wl->gate_tail = &w;
+        while (!w.granted)
+                pthread_cond_wait(&w.cond, &wl->gate_lock);
+        pthread_mutex_unlock(&wl->gate_lock);
+        pthread_cond_destroy(&w.cond);
+}
+
+void workloop_gate_enter(workloop *wl)
+{
+        int open = 0;
+        if (!atomic_compare_exchange_strong_explicit(&wl->gate, &open, 1, memory_order_acquire, memory_order_relaxed))
+                gate_wait(wl);
+        held_gate = wl;
+}
+
+void workloop_gate_leave(workloop *wl)
+{
+        held_gate = NULL;
+        int held = 1;
+        if (atomic_compare_exchange_strong_explicit(&wl->gate, &held, 0, memory_order_release, memory_order_relaxed))
+                return;
+        /* Someone waits: the first in line gets it, still held. */
+        pthread_mutex_lock(&wl->gate_lock);
+        gate_waiter *w = wl->gate_head;
+        if (w) {
+                wl->gate_head = w->next;
+                if (!wl->gate_head) {
+                        wl->gate_tail = NULL;
+                        atomic_store_explicit(&wl->gate, 1, memory_order_relaxed);
+                }
+                w->granted = true;
+                pthread_cond_signal(&w->cond);
+        } else {
+                atomic_store_explicit(&wl->gate, 0, memory_order_release); /* cannot happen: 2 means queued */
+        }
+        pthread_mutex_unlock(&wl->gate_lock);
+}
+
+bool workloop_in_gate(const workloop *wl)
+{
+        return wl && held_gate == wl;
+}
 
 uint64_t workloop_now_ns(void)
 {
@@ -146,13 +232,14 @@ static void drain_wake(loop_source *src, uint32_t events)
 }
 
 /* Next timeout for epoll_wait, in ms: -1 if no job, rounded up so a timer
- * never fires early. */
+ * never fires early. A finishing loop runs every job at once, and waits
+ * for its threads, which wake it as they return. */
 static int next_timeout(workloop *wl)
 {
         int t = -1;
         pthread_mutex_lock(&wl->lock);
         if (wl->finishing) {
-                t = 0;
+                t = wl->n_jobs || wl->returned ? 0 : -1;
         } else if (wl->n_jobs) {
                 uint64_t now = workloop_now_ns();
                 if (wl->jobs[0].due_ns <= now)
@@ -183,13 +270,40 @@ static bool run_due(workloop *wl)
                 pthread_mutex_lock(&wl->lock);
                 bool run = wl->n_jobs && (wl->finishing || (wl->jobs[0].due_ns <= now && wl->jobs[0].seq < seq_end));
                 if (!run) {
-                        bool exit_now = wl->finishing && !wl->n_jobs;
+                        bool exit_now = wl->finishing && !wl->n_jobs && !wl->n_threads;
                         pthread_mutex_unlock(&wl->lock);
                         return exit_now;
                 }
                 struct job j = heap_remove(wl, 0);
                 pthread_mutex_unlock(&wl->lock);
+                /* One job per turn at the gate: a thread waiting for it
+                 * waits for one job at most. */
+                workloop_gate_enter(wl);
                 j.fn(j.arg);
+                workloop_gate_leave(wl);
+        }
+}
+
+/* Join the threads that have returned, and let their owners free what
+ * they used. */
+static void reap_threads(workloop *wl)
+{
+        pthread_mutex_lock(&wl->lock);
+        loop_thread *list = wl->returned;
+        wl->returned = NULL;
+        pthread_mutex_unlock(&wl->lock);
+        while (list) {
+                loop_thread *t = list;
+                list = t->next;
+                pthread_join(t->thread, NULL);
+                if (t->reaped) {
+                        workloop_gate_enter(wl);
+                        t->reaped(t->arg);
+                        workloop_gate_leave(wl);
+                }
+                pthread_mutex_lock(&wl->lock);
+                wl->n_threads--;
+                pthread_mutex_unlock(&wl->lock);
         }
 }
 
@@ -205,9 +319,15 @@ static void *loop_main(void *arg)
                 }
                 for (int i = 0; i < n; i++) {
                         loop_source *src = evs[i].data.ptr;
-                        if (!src->removed)
+                        if (src == &wl->wake) {
+                                drain_wake(src, evs[i].events);
+                        } else if (!src->removed) {
+                                workloop_gate_enter(wl);
                                 src->fn(src, evs[i].events);
+                                workloop_gate_leave(wl);
+                        }
                 }
+                reap_threads(wl);
                 if (run_due(wl))
                         break;
         }
@@ -223,6 +343,8 @@ tether_ret_t workloop_new(const char *name, workloop **ret)
                 return TETHER_ERR_NO_MEMORY;
         snprintf(wl->name, sizeof(wl->name), "%s", name);
         pthread_mutex_init(&wl->lock, NULL);
+        pthread_mutex_init(&wl->gate_lock, NULL);
+        atomic_init(&wl->gate, 0);
         wl->epfd = epoll_create1(EPOLL_CLOEXEC);
         wl->wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         wl->wake.fn = drain_wake;
@@ -243,6 +365,7 @@ fail:
         if (wl->wake.fd >= 0)
                 close(wl->wake.fd);
         pthread_mutex_destroy(&wl->lock);
+        pthread_mutex_destroy(&wl->gate_lock);
         free(wl);
         return TETHER_ERR_NO_RESOURCES;
 }
@@ -325,6 +448,54 @@ bool workloop_on_thread(workloop *wl)
         return pthread_equal(pthread_self(), wl->thread);
 }
 
+static void *thread_main(void *arg)
+{
+        loop_thread *t = arg;
+        workloop *wl = t->wl;
+        if (t->name[0])
+                pthread_setname_np(pthread_self(), t->name);
+        t->fn(t->arg);
+        /* The loop joins us and cannot end before: wl outlives this. */
+        pthread_mutex_lock(&wl->lock);
+        t->next = wl->returned;
+        wl->returned = t;
+        pthread_mutex_unlock(&wl->lock);
+        wake(wl);
+        return NULL;
+}
+
+tether_ret_t workloop_thread_start(workloop *wl, loop_thread *t, const char *name, size_t stack_size,
+                                   workloop_fn fn, workloop_fn reaped, void *arg)
+{
+        if (!wl || !t || !fn)
+                return TETHER_ERR_BAD_ARGUMENT;
+        *t = (loop_thread){ .wl = wl, .fn = fn, .reaped = reaped, .arg = arg };
+        /* Named by the thread itself: ps, gdb and perf show it. */
+        snprintf(t->name, sizeof(t->name), "%s", name ? name : "");
+        pthread_mutex_lock(&wl->lock);
+        bool finishing = wl->finishing;
+        if (!finishing)
+                wl->n_threads++;
+        pthread_mutex_unlock(&wl->lock);
+        if (finishing)
+                return TETHER_ERR_OFFLINE;
+        pthread_attr_t attr;
+        int e = pthread_attr_init(&attr);
+        if (e == 0) {
+                e = pthread_attr_setstacksize(&attr, stack_size);
+                if (e == 0)
+                        e = pthread_create(&t->thread, &attr, thread_main, t);
+                pthread_attr_destroy(&attr);
+        }
+        if (e != 0) {
+                pthread_mutex_lock(&wl->lock);
+                wl->n_threads--;
+                pthread_mutex_unlock(&wl->lock);
+                return TETHER_ERR_NO_RESOURCES;
+        }
+        return TETHER_SUCCESS;
+}
+
 void workloop_finish(workloop *wl, workloop_fn last, void *arg)
 {
         pthread_mutex_lock(&wl->lock);
@@ -350,5 +521,6 @@ void workloop_free(workloop *wl)
         close(wl->epfd);
         close(wl->wake.fd);
         pthread_mutex_destroy(&wl->lock);
+        pthread_mutex_destroy(&wl->gate_lock);
         free(wl);
 }

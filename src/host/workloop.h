@@ -3,13 +3,21 @@
 #define TETHER_HOST_WORKLOOP_H
 
 /*
- * Work loops (I/O Kit's IOWorkLoop): one thread per service, on which every
- * driver callback of that service and its user clients runs, one at a
- * time. A loop polls sources (the connections' sockets) and runs posted
- * jobs and timers (a binary heap: O(log n) however many are pending).
- * Part of the driver runtime: the same in a driver host and in tetherd.
+ * Work loops (I/O Kit's IOWorkLoop) and their gates (IOCommandGate). A
+ * loop is a thread that runs posted jobs and timers (a binary heap: O(log n)
+ * however many are pending) and polls sources. Its gate serializes
+ * everything done for it: the loop holds the gate while it runs a job or a
+ * source, and threads of the loop's own (workloop_thread_start: a user
+ * client's, blocked on its connection) take it to run a call, as I/O Kit
+ * runs an external method on the caller's thread behind the command gate.
+ * So a service's driver code runs one piece at a time, whichever thread it
+ * is on. The gate is fair: whoever waits is served first come, first
+ * served, the loop's own jobs included, so no connection can starve the
+ * others or the loop. Part of the driver runtime: the same in a driver host
+ * and in tetherd.
  */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +51,22 @@ typedef struct loop_timer {
 } loop_timer;
 #define LOOP_TIMER_IDLE ((size_t)-1)
 
+/*
+ * A thread of the loop's, running fn(arg) on a stack of its own. The loop
+ * does not finish while one runs: a finishing loop waits for each to
+ * return, joins it, and then runs reaped(arg) on its own thread, in the
+ * gate (where the owner frees what the thread used). It lives in the
+ * owner's memory, as loop_timer does.
+ */
+typedef struct loop_thread {
+        pthread_t thread;
+        struct workloop *wl;
+        workloop_fn fn, reaped;
+        void *arg;
+        char name[16];
+        struct loop_thread *next;  /* the loop's lock: returned, to be joined */
+} loop_thread;
+
 tether_ret_t workloop_new(const char *name, workloop **ret);
 /* Run fn(arg) on the loop after delay_ms. Thread-safe. Fails once stopping. */
 tether_ret_t workloop_post(workloop *wl, uint32_t delay_ms, workloop_fn fn, void *arg);
@@ -56,12 +80,25 @@ tether_ret_t workloop_timer_arm(workloop *wl, loop_timer *t, uint64_t due_ns);
  * already taken out to run is not: cancel it from the loop's thread to
  * know it is not running either. Thread-safe. */
 bool workloop_timer_cancel(workloop *wl, loop_timer *t);
-/* Loop thread only. */
+/* Loop thread only. A source's fn runs in the gate. */
 tether_ret_t workloop_add_source(workloop *wl, loop_source *src);
 void workloop_remove_source(workloop *wl, loop_source *src);
+/* This thread is the loop's own. */
 bool workloop_on_thread(workloop *wl);
-/* Ask the loop to finish: it runs the jobs already queued, then `last(arg)`
- * on its own thread, then exits. Jobs posted later are refused. */
+/* Start t (above); name is for ps and gdb. TETHER_ERR_OFFLINE once the loop
+ * is finishing, TETHER_ERR_NO_RESOURCES if no thread can be made. */
+tether_ret_t workloop_thread_start(workloop *wl, loop_thread *t, const char *name, size_t stack_size,
+                                   workloop_fn fn, workloop_fn reaped, void *arg);
+/* Take the gate, waiting in turn; release it. Not recursive: a thread
+ * holding it must not take it again. */
+void workloop_gate_enter(workloop *wl);
+void workloop_gate_leave(workloop *wl);
+/* This thread holds the gate: what runs here is serialized with the rest
+ * of the loop's work (IOWorkLoop::inGate). */
+bool workloop_in_gate(const workloop *wl);
+/* Ask the loop to finish: it runs the jobs already queued, waits for its
+ * threads to return, then runs `last(arg)` on its own thread and exits.
+ * Jobs posted later are refused, and so are threads. */
 void workloop_finish(workloop *wl, workloop_fn last, void *arg);
 /* Wait for the thread to exit (not from the loop's own thread). */
 void workloop_join(workloop *wl);
