@@ -299,17 +299,21 @@ static tether_ret_t call_locked(client_connect *c, uint32_t selector, const uint
 {
         uint32_t out_cap = scalar_output_count ? *scalar_output_count : 0;
         size_t struct_cap = struct_output_size ? *struct_output_size : 0;
-        wire_call wc = {
-                .selector = selector,
-                .scalar_in_count = scalar_input_count,
-                .scalar_out_count = out_cap,
-                .struct_in_size = (uint32_t)struct_input_size,
-                .struct_out_size = (uint32_t)struct_cap,
-                .struct_in = struct_input,
-        };
+        /* Field by field, not zeroed whole: the scalars past the count are
+         * never sent (wire_call_encode copies the head and the count). */
+        wire_call wc;
+        wc.selector = selector;
+        wc.flags = 0;
+        wc.scalar_in_count = scalar_input_count;
+        wc.scalar_out_count = out_cap;
+        wc.struct_in_size = (uint32_t)struct_input_size;
+        wc.struct_out_size = (uint32_t)struct_cap;
+        wc.struct_in = struct_input;
         if (async_ref) {
                 wc.flags |= WIRE_CALL_ASYNC;
                 memcpy(wc.async_ref, async_ref, sizeof(wc.async_ref));
+        } else {
+                memset(wc.async_ref, 0, sizeof(wc.async_ref));
         }
         if (scalar_input_count)
                 memcpy(wc.scalars, scalar_input, scalar_input_count * sizeof(uint64_t));
@@ -332,13 +336,15 @@ static tether_ret_t call_locked(client_connect *c, uint32_t selector, const uint
                 r = connection_roundtrip(c, -1, &rep);
         }
         wire_call_reply cr;
+        const uint8_t *scalars = NULL; /* in the reply: copied once, to the caller */
         if (r == TETHER_SUCCESS &&
-            (wire_call_reply_decode(rep.body.p, rep.body.left, wc.flags & WIRE_CALL_OOL_OUT, &cr) != TETHER_SUCCESS ||
+            (wire_call_reply_view(rep.body.p, rep.body.left, wc.flags & WIRE_CALL_OOL_OUT, &cr, &scalars) !=
+                     TETHER_SUCCESS ||
              cr.scalar_out_count > out_cap || cr.struct_out_size > struct_cap))
                 r = TETHER_ERR_IPC;
         if (r == TETHER_SUCCESS) {
                 if (cr.scalar_out_count)
-                        memcpy(scalar_output, cr.scalars, cr.scalar_out_count * sizeof(uint64_t));
+                        memcpy(scalar_output, scalars, cr.scalar_out_count * sizeof(uint64_t));
                 if (cr.struct_out_size)
                         memcpy(struct_output,
                                (wc.flags & WIRE_CALL_OOL_OUT) ? c->ool[SLOT_OUT].map : (const void *)cr.struct_out,
@@ -370,8 +376,9 @@ static tether_ret_t call(tether_connect *h, uint32_t selector, tether_notificati
         tether_ret_t r = connect_get(h, &c);
         if (r != TETHER_SUCCESS)
                 return r;
-        uint64_t ref[TETHER_ASYNC_REF_COUNT] = { 0 };
+        uint64_t ref[TETHER_ASYNC_REF_COUNT];
         if (port) {
+                memset(ref, 0, sizeof(ref));
                 r = port_get(port, &p);
                 if (r == TETHER_SUCCESS)
                         r = port_async_begin(p, callback, refcon, (uintptr_t)h, ref);

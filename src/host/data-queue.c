@@ -3,9 +3,9 @@
  * Data queues, the driver's side: a ring (core/dataqueue.c) in a memfd the
  * client maps, the data-available message to the client's port, and the
  * serviced handler when the client has drained a queue that refused an
- * item. Everything here runs on the service's work loop, as the user
- * client that owns the queue does, except the session bound, which a
- * session's connections on other loops share.
+ * item. Everything here runs in the service's gate, as the user client
+ * that owns the queue does, except the session bound, which a session's
+ * connections on other loops share.
  */
 #include "host/data-queue.h"
 
@@ -15,6 +15,7 @@
 #include "core/dataqueue.h"
 #include "core/log.h"
 #include "core/memory.h"
+#include "wire/scratch.h"
 
 _Static_assert(TETHER_DATA_QUEUE_MIN_CAPACITY == DQ_MIN_CAPACITY, "driver.h and the ring agree");
 _Static_assert(TETHER_DATA_QUEUE_MAX_CAPACITY == DQ_MAX_CAPACITY, "driver.h and the ring agree");
@@ -197,15 +198,15 @@ size_t tether_data_queue_capacity(tether_data_queue *q)
  * client has other messages waiting, which wake it all the same. */
 static void send_available(tether_data_queue *q)
 {
-        if (!q->port_id)
-                return;
-        static __thread wire_msg m;
-        wire_msg_init(&m, WIRE_NOTIFY_DATA_QUEUE, 0, TETHER_SUCCESS);
-        wire_put_u64(&m, q->cookie);
-        wire_put_u32(&m, q->type);
-        wire_put_u32(&m, 0);
-        wire_msg_finish(&m);
-        if (env_port_send(q->port_id, &m) == TETHER_ERR_NOT_ATTACHED)
+        wire_msg *m = q->port_id ? wire_scratch(WIRE_SCRATCH_DATA_QUEUE) : NULL;
+        if (!m)
+                return; /* no port yet, or no memory: the client's next wait finds the items */
+        wire_msg_init(m, WIRE_NOTIFY_DATA_QUEUE, 0, TETHER_SUCCESS);
+        wire_put_u64(m, q->cookie);
+        wire_put_u32(m, q->type);
+        wire_put_u32(m, 0);
+        wire_msg_finish(m);
+        if (env_port_send(q->port_id, m) == TETHER_ERR_NOT_ATTACHED)
                 q->port_id = 0; /* the client destroyed its port */
 }
 
@@ -272,22 +273,24 @@ bool data_queue_map_request(tether_user_client *uc, uint32_t serial, wire_reader
         /* As for an async call: only a port of the caller's own session. */
         if (r == TETHER_SUCCESS && port && !env_caller_port_owned(user_client_caller(uc), port))
                 r = TETHER_ERR_BAD_ARGUMENT;
-        static __thread wire_msg m;
-        wire_msg_init(&m, WIRE_DATA_QUEUE_MAP | WIRE_REPLY_FLAG, serial, r);
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_QUEUE_MAP);
+        if (!m)
+                return user_client_reply_status(uc, WIRE_DATA_QUEUE_MAP, serial, TETHER_ERR_NO_MEMORY);
+        wire_msg_init(m, WIRE_DATA_QUEUE_MAP | WIRE_REPLY_FLAG, serial, r);
         if (r != TETHER_SUCCESS) {
-                wire_msg_finish(&m);
-                return user_client_send(uc, &m, -1);
+                wire_msg_finish(m);
+                return user_client_send(uc, m, -1);
         }
         /* Mapped again (the same client after an unmap, or with another
          * port): the last port named is the one told. */
         q->port_id = port;
         q->cookie = cookie;
-        wire_put_u64(&m, tether_memory_size(q->mem));
-        wire_put_u32(&m, q->capacity);
-        wire_put_u32(&m, 0);
-        wire_msg_finish(&m);
+        wire_put_u64(m, tether_memory_size(q->mem));
+        wire_put_u32(m, q->capacity);
+        wire_put_u32(m, 0);
+        wire_msg_finish(m);
         /* Read-write: the client publishes its head in it. */
-        if (!user_client_send(uc, &m, memory_fd(q->mem)))
+        if (!user_client_send(uc, m, memory_fd(q->mem)))
                 return false;
         /* Items that came before the port did: tell it now, as DriverKit
          * does when a data-available handler is installed. Only a

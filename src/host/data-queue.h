@@ -16,7 +16,7 @@
 #include "host/env.h"
 #include "wire/message.h"
 
-/* ---- called by user-client.c, on the loop thread ---- */
+/* ---- called by user-client.c, in the gate (on the connection's thread) ---- */
 
 /* DATA_QUEUE_MAP: maps the queue of that type for the client and records
  * its notification port. Answers the request itself; false once uc is gone
@@ -35,5 +35,7 @@ env_caller *user_client_caller(tether_user_client *uc);
 bool user_client_detached(tether_user_client *uc);
 /* Send a reply (with fd, or -1); false if the connection was dropped. */
 bool user_client_send(tether_user_client *uc, const wire_msg *m, int fd);
+/* A status reply, sent once the request is done. */
+bool user_client_reply_status(tether_user_client *uc, uint16_t type, uint32_t serial, tether_ret_t r);
 
 #endif

@@ -8,10 +8,11 @@
  *
  * Threads: the main thread reads the channel and answers what it can at
  * once; everything that runs driver code is posted to the service's work
- * loop, exactly as in tetherd. The driver API's registry half (host/env.h)
- * becomes messages to tetherd; the few that need an answer (publishing a
- * nub, a client's notification port) wait for it on the loop's thread
- * while the main thread keeps reading.
+ * loop, or runs on a connection's own thread in the loop's gate, exactly as
+ * in tetherd. The driver API's registry half (host/env.h) becomes messages
+ * to tetherd; the few that need an answer (publishing a nub, a client's
+ * notification port) wait for it on the asking thread while the main thread
+ * keeps reading.
  */
 #include "host/runtime.h"
 
@@ -32,6 +33,7 @@
 #include "usbtmc/backend-libusb.h"
 #include "wire/message.h"
 #include "wire/reason.h"
+#include "wire/scratch.h"
 
 #include <sys/socket.h>
 
@@ -59,64 +61,92 @@ static tether_ret_t send_msg(wire_msg *m, int fd)
         return r;
 }
 
-static void reply(uint16_t type, uint32_t serial, tether_ret_t r)
+/* A message to tetherd, built in this thread's buffer (wire/scratch.h):
+ * NULL if there is no memory for one. A thread builds one at a time. */
+static wire_msg *to_tetherd(uint16_t type, uint32_t serial, tether_ret_t r)
 {
-        wire_msg m;
-        wire_msg_init(&m, type | WIRE_REPLY_FLAG, serial, r);
-        send_msg(&m, -1);
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_HOST);
+        if (m)
+                wire_msg_init(m, type, serial, r);
+        return m;
 }
 
-/* ---- asking tetherd and waiting (the loop thread only) ---- */
+static void reply(uint16_t type, uint32_t serial, tether_ret_t r)
+{
+        wire_msg *m = to_tetherd(type | WIRE_REPLY_FLAG, serial, r);
+        if (m)
+                send_msg(m, -1);
+}
 
-static pthread_cond_t rpc_done = PTHREAD_COND_INITIALIZER;
-static struct {
-        uint32_t serial;           /* waited for; 0 when none */
+/* ---- asking tetherd and waiting ---- */
+
+/* A question waiting for tetherd's answer. Asked in the gate (the loop's
+ * thread, or a user client's in a call) or from a driver's own thread:
+ * several may wait at once, each for its own serial. */
+typedef struct rpc_wait {
+        uint32_t serial;
         bool done;
         tether_ret_t result;
         uint64_t u64;
         int fd;
-} rpc;
-static uint32_t next_serial = 1;
+        pthread_cond_t cond;
+        struct rpc_wait *next;
+} rpc_wait;
+static rpc_wait *rpcs;             /* lock */
+static uint32_t next_serial = 1;   /* lock */
 
 static tether_ret_t ask(wire_msg *m, uint64_t *ret_u64, int *ret_fd)
 {
+        rpc_wait w = { .fd = -1 };
+        pthread_cond_init(&w.cond, NULL);
         wire_header h;
         pthread_mutex_lock(&lock);
-        uint32_t serial = next_serial++;
+        if (!next_serial)
+                next_serial = 1; /* 0 is no question's */
+        w.serial = next_serial++;
         memcpy(&h, m->buf, sizeof(h));
-        h.serial = serial;
+        h.serial = w.serial;
         memcpy(m->buf, &h, sizeof(h));
-        rpc.serial = serial;
-        rpc.done = false;
-        rpc.fd = -1;
+        w.next = rpcs;
+        rpcs = &w;
         pthread_mutex_unlock(&lock);
         tether_ret_t r = send_msg(m, -1);
         pthread_mutex_lock(&lock);
-        while (r == TETHER_SUCCESS && !rpc.done)
-                pthread_cond_wait(&rpc_done, &lock);
-        if (r == TETHER_SUCCESS) {
-                r = rpc.result;
-                if (ret_u64)
-                        *ret_u64 = rpc.u64;
-                if (ret_fd)
-                        *ret_fd = rpc.fd;
-                else if (rpc.fd >= 0)
-                        close(rpc.fd);
-        }
-        rpc.serial = 0;
+        while (r == TETHER_SUCCESS && !w.done)
+                pthread_cond_wait(&w.cond, &lock);
+        for (rpc_wait **pp = &rpcs; *pp; pp = &(*pp)->next)
+                if (*pp == &w) {
+                        *pp = w.next;
+                        break;
+                }
         pthread_mutex_unlock(&lock);
+        pthread_cond_destroy(&w.cond);
+        if (r == TETHER_SUCCESS) {
+                r = w.result;
+                if (ret_u64)
+                        *ret_u64 = w.u64;
+                if (ret_fd)
+                        *ret_fd = w.fd;
+                else if (w.fd >= 0)
+                        close(w.fd);
+        } else if (w.fd >= 0) {
+                close(w.fd);
+        }
         return r;
 }
 
 static void answered(const wire_header *h, wire_reader *rd, int fd)
 {
         pthread_mutex_lock(&lock);
-        if (h->serial && h->serial == rpc.serial && !rpc.done) {
-                rpc.result = h->result;
-                rpc.u64 = rd->left >= 8 ? wire_get_u64(rd) : 0;
-                rpc.fd = fd;
-                rpc.done = true;
-                pthread_cond_signal(&rpc_done);
+        rpc_wait *w = rpcs;
+        while (w && (w->serial != h->serial || w->done))
+                w = w->next;
+        if (h->serial && w) {
+                w->result = h->result;
+                w->u64 = rd->left >= 8 ? wire_get_u64(rd) : 0;
+                w->fd = fd;
+                w->done = true;
+                pthread_cond_signal(&w->cond);
                 fd = -1;
         }
         pthread_mutex_unlock(&lock);
@@ -284,12 +314,13 @@ bool env_caller_port_owned(env_caller *c, uint64_t port_id)
         pthread_mutex_unlock(&lock);
         if (known)
                 return owned;
-        wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_PORT, 0, 0);
-        wire_put_u64(&m, c->id);
-        wire_put_u64(&m, port_id);
+        wire_msg *m = to_tetherd(WIRE_HOST_PORT, 0, 0);
+        if (!m)
+                return false;
+        wire_put_u64(m, c->id);
+        wire_put_u64(m, port_id);
         int fd = -1;
-        if (ask(&m, NULL, &fd) != TETHER_SUCCESS || fd < 0)
+        if (ask(m, NULL, &fd) != TETHER_SUCCESS || fd < 0)
                 return false;
         p = calloc(1, sizeof(*p));
         if (!p) {
@@ -364,19 +395,21 @@ static void forget_session(uint64_t session)
 
 void env_caller_open_reply(env_caller *c, uint32_t serial, tether_ret_t r, uint64_t connection_id, int client_fd)
 {
-        wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_OPEN | WIRE_REPLY_FLAG, serial, r);
+        wire_msg *m = to_tetherd(WIRE_HOST_OPEN | WIRE_REPLY_FLAG, serial, r);
+        if (!m)
+                return; /* tetherd's watchdog ends a host that cannot talk */
         if (r == TETHER_SUCCESS)
-                wire_put_u64(&m, connection_id);
-        send_msg(&m, -1);
+                wire_put_u64(m, connection_id);
+        send_msg(m, -1);
 }
 
 void env_caller_connection_closed(env_caller *c)
 {
-        wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_CLOSED, 0, 0);
-        wire_put_u64(&m, c->id);
-        send_msg(&m, -1);
+        wire_msg *m = to_tetherd(WIRE_HOST_CLOSED, 0, 0);
+        if (!m)
+                return;
+        wire_put_u64(m, c->id);
+        send_msg(m, -1);
 }
 
 void env_caller_client_fd_passed(env_caller *c)
@@ -420,13 +453,14 @@ static tether_ret_t change_table(const tether_value *merge, const char *remove)
         tether_value_unref(next);
         if (r != TETHER_SUCCESS)
                 return r;
-        wire_msg m;
-        wire_msg_init(&m, merge ? WIRE_HOST_APPLY : WIRE_HOST_REMOVE, 0, 0);
+        wire_msg *m = to_tetherd(merge ? WIRE_HOST_APPLY : WIRE_HOST_REMOVE, 0, 0);
+        if (!m)
+                return TETHER_ERR_NO_MEMORY;
         if (merge)
-                wire_put_value(&m, merge);
+                wire_put_value(m, merge);
         else
-                wire_put_bytes(&m, remove, strlen(remove));
-        return send_msg(&m, -1);
+                wire_put_bytes(m, remove, strlen(remove));
+        return send_msg(m, -1);
 }
 
 tether_ret_t env_service_apply(tether_service *s, const tether_value *changes)
@@ -474,13 +508,15 @@ tether_ret_t env_service_publish_nub(tether_service *s, const char *class_name, 
                 r = tether_value_dict_set_string(d, "location", location);
         if (r == TETHER_SUCCESS && props)
                 r = tether_value_dict_set(d, "props", props);
-        wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_PUBLISH_NUB, 0, 0);
-        wire_put_value(&m, d);
+        wire_msg *m = r == TETHER_SUCCESS ? to_tetherd(WIRE_HOST_PUBLISH_NUB, 0, 0) : NULL;
+        if (r == TETHER_SUCCESS && !m)
+                r = TETHER_ERR_NO_MEMORY;
+        if (m)
+                wire_put_value(m, d);
         tether_value_unref(d);
         uint64_t id = 0;
         if (r == TETHER_SUCCESS)
-                r = ask(&m, &id, NULL);
+                r = ask(m, &id, NULL);
         if (r == TETHER_SUCCESS && ret_id)
                 *ret_id = id;
         return r;
@@ -488,11 +524,12 @@ tether_ret_t env_service_publish_nub(tether_service *s, const char *class_name, 
 
 tether_ret_t env_service_open_device(tether_service *s, tether_device_kind *ret_kind, int *ret_fd)
 {
-        wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_DEVICE, 0, 0);
+        wire_msg *m = to_tetherd(WIRE_HOST_DEVICE, 0, 0);
+        if (!m)
+                return TETHER_ERR_NO_MEMORY;
         uint64_t kind = 0;
         int fd = -1;
-        tether_ret_t r = ask(&m, &kind, &fd);
+        tether_ret_t r = ask(m, &kind, &fd);
         if (r == TETHER_SUCCESS && (fd < 0 || (kind != TETHER_DEVICE_USBFS && kind != TETHER_DEVICE_VUSB)))
                 r = TETHER_ERR_IPC;
         if (r != TETHER_SUCCESS) {
@@ -507,10 +544,11 @@ tether_ret_t env_service_open_device(tether_service *s, tether_device_kind *ret_
 
 tether_ret_t env_service_terminate_nub(tether_service *s, uint64_t nub_id)
 {
-        wire_msg m;
-        wire_msg_init(&m, WIRE_HOST_TERMINATE_NUB, 0, 0);
-        wire_put_u64(&m, nub_id);
-        return ask(&m, NULL, NULL);
+        wire_msg *m = to_tetherd(WIRE_HOST_TERMINATE_NUB, 0, 0);
+        if (!m)
+                return TETHER_ERR_NO_MEMORY;
+        wire_put_u64(m, nub_id);
+        return ask(m, NULL, NULL);
 }
 
 /* ---- probes: events built here, delivered by tetherd ---- */
@@ -519,7 +557,7 @@ tether_ret_t env_service_terminate_nub(tether_service *s, uint64_t nub_id)
  * loses events, here as in tetherd. */
 void probe_emit(wire_msg *ev, const probe_layout *at, const probe_context *ctx)
 {
-        static __thread wire_msg m;
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_PROBE_SINK);
         size_t room = WIRE_MAX_MESSAGE - WIRE_HEADER_SIZE - 16;
         if (ev->len > room)
                 ev->len = room > at->data_at ? room : at->data_at;
@@ -527,16 +565,20 @@ void probe_emit(wire_msg *ev, const probe_layout *at, const probe_context *ctx)
                 return;
         /* Events this host could not hand over: tetherd counts them as lost. */
         static atomic_uint lost;
+        if (!m) {
+                atomic_fetch_add(&lost, 1);
+                return;
+        }
         uint32_t lost_before = atomic_exchange(&lost, 0);
-        wire_msg_init(&m, WIRE_HOST_PROBE, 0, 0);
-        wire_put_u32(&m, at->kind);
-        wire_put_u32(&m, lost_before);
-        wire_put_u32(&m, (uint32_t)at->dropped_at);
-        wire_put_u32(&m, (uint32_t)at->captured_at);
-        wire_put_u32(&m, (uint32_t)at->data_at);
-        wire_put_bytes(&m, ev->buf, ev->len);
-        if (wire_msg_finish(&m) != TETHER_SUCCESS ||
-            send(CHANNEL_FD, m.buf, m.len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)m.len)
+        wire_msg_init(m, WIRE_HOST_PROBE, 0, 0);
+        wire_put_u32(m, at->kind);
+        wire_put_u32(m, lost_before);
+        wire_put_u32(m, (uint32_t)at->dropped_at);
+        wire_put_u32(m, (uint32_t)at->captured_at);
+        wire_put_u32(m, (uint32_t)at->data_at);
+        wire_put_bytes(m, ev->buf, ev->len);
+        if (wire_msg_finish(m) != TETHER_SUCCESS ||
+            send(CHANNEL_FD, m->buf, m->len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)m->len)
                 atomic_fetch_add(&lost, lost_before + 1);
 }
 
@@ -578,12 +620,11 @@ static void run_job(void *arg)
         default: /* PING: the loop is alive */
                 break;
         }
-        if (reason[0] && r != TETHER_SUCCESS) {
+        wire_msg *m = reason[0] && r != TETHER_SUCCESS ? to_tetherd(j->type | WIRE_REPLY_FLAG, j->serial, r) : NULL;
+        if (m) {
                 /* The driver's reason goes with its verdict, for tetherd to pass on. */
-                wire_msg m;
-                wire_msg_init(&m, j->type | WIRE_REPLY_FLAG, j->serial, r);
-                wire_put_bytes(&m, reason, strlen(reason));
-                send_msg(&m, -1);
+                wire_put_bytes(m, reason, strlen(reason));
+                send_msg(m, -1);
         } else {
                 reply(j->type, j->serial, r);
         }

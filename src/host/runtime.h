@@ -23,7 +23,20 @@
  * cancelled and told, connection open): NO_RESOURCES past either. */
 #define TETHERD_MAX_ASYNC_PER_CONNECTION 64
 #define TETHERD_MAX_ASYNC_PER_SESSION    256
-#define TETHERD_BATCH                    32   /* messages served per wake-up per socket */
+#define TETHERD_BATCH                    32   /* tetherd: messages served per wake-up per socket */
+
+/* Each connection is a thread in the driver's process (its user client's,
+ * blocked on the socket, docs/concepts/work-loops.md), so connections are
+ * bounded per service: NO_RESOURCES at open past either bound. Users other
+ * than administrators (root, the admin group) share all but the reserve,
+ * and one uid may hold at most a quarter, so neither one user nor a few
+ * can shut the others out. */
+#define TETHER_MAX_CONNECTIONS_PER_SERVICE 1024
+#define TETHER_CONNECTIONS_RESERVED        64   /* of those, for administrators */
+#define TETHER_MAX_CONNECTIONS_PER_UID     256  /* of one service, for one uid (not an administrator) */
+/* A user client's thread's stack: its receive and reply buffers (132 KiB)
+ * and what its driver's methods use (docs/concepts/work-loops.md). */
+#define TETHER_CALL_STACK_SIZE             (512u * 1024u)
 
 typedef struct tether_user_client user_client;
 
@@ -39,7 +52,7 @@ struct tether_service {
         const tether_driver *driver;
         void *priv;
         workloop *loop;
-        /* loop thread only: */
+        /* in the gate only (its loop's thread, or a user client's in a call): */
         bool started;
         bool terminated;
         bool exclusive;                /* an exclusive connection is open */
@@ -55,6 +68,9 @@ struct tether_service {
         char *refusal;                 /* set_properties in progress: tether_service_refuse's
                                         * reason goes here (WIRE_MAX_REASON + 1 bytes) */
         bool refusal_cut_logged;       /* an over-long reason is logged once per service */
+        unsigned n_clients;            /* user clients open, and of them not an administrator's: */
+        unsigned n_unprivileged;
+        struct uid_clients *client_uids;  /* per uid, for those */
         /* ---- tetherd's ---- */
         struct entry *entry;           /* referenced */
         struct bundle *bundle;         /* referenced: the bundle whose personality started it */
@@ -66,6 +82,9 @@ struct tether_service {
 /* Once its id and driver are set, before its loop runs anything: the
  * runtime's own state (its log's name and limiter). bundle_id may be NULL. */
 void service_runtime_init(tether_service *s, const char *bundle_id);
+/* This thread serves s (its loop's, or one of its user clients'): probe
+ * events and log lines made here name s. */
+void service_bind_thread(tether_service *s);
 tether_service *service_ref(tether_service *s);
 tether_service *service_unref(tether_service *s);
 /* Loop thread: a terminated service whose last user client went away. */
@@ -102,7 +121,8 @@ void service_log_bug(tether_service *s, const char *fmt, ...) __attribute__((for
 
 /* ---- user clients (user-client.c) ---- */
 
-/* Loop-thread job: create a user client for an open request. */
+/* Loop-thread job: create a user client for an open request, with the
+ * thread that serves its connection. */
 typedef struct open_request {
         env_caller *caller;            /* referenced */
         tether_service *service;       /* referenced */
@@ -110,10 +130,12 @@ typedef struct open_request {
         int fds[2];                    /* [0] ours, [1] the client's */
 } open_request;
 void user_client_open(void *open_request);
-/* Loop thread: the service is terminating; stop its user clients. */
+/* In the gate: the service is terminating; stop its user clients (their
+ * calls fail NOT_ATTACHED from now on). */
 void user_client_stop_all(tether_service *s);
-/* Loop thread: daemon exit; free user clients without telling the driver
- * more than stop(). */
+/* In the gate: daemon exit; cut every connection without telling the
+ * driver more than stop(). Their threads end, and the loop joins them
+ * before it finishes. */
 void user_client_free_all(tether_service *s);
 /* Any thread: send m, a NOTIFY_ASYNC built for ref, to the client's port
  * if ref is open, and close ref if last; tether_async_send()'s results

@@ -16,6 +16,7 @@
 #include "host/probes.h"
 #include "wire/message.h"
 #include "wire/reason.h"
+#include "wire/scratch.h"
 
 _Static_assert(TETHER_MAX_REASON == WIRE_MAX_REASON, "the driver API's bound is the wire's");
 
@@ -51,15 +52,20 @@ tether_service *service_unref(tether_service *s)
         return NULL;
 }
 
-/* The service whose work loop this thread is, if it is one: a loop serves
- * only its service, and a log line about a driver's async results names
- * the driver from it. */
+/* The service whose work loop or user client this thread is, if it is
+ * one: each serves only its service, and a log line about a driver's async
+ * results names the driver from it. */
 static __thread const tether_service *loop_service;
+
+void service_bind_thread(tether_service *s)
+{
+        probe_current.service_id = s->id;
+        loop_service = s;
+}
 
 tether_ret_t service_run_start(tether_service *s)
 {
-        probe_current.service_id = s->id; /* this loop serves only s */
-        loop_service = s;
+        service_bind_thread(s); /* the loop's thread */
         if (s->terminated)
                 return TETHER_ERR_ABORTED;
         tether_ret_t r = s->driver->start ? s->driver->start(s) : TETHER_SUCCESS;
@@ -120,8 +126,9 @@ tether_ret_t tether_service_refuse(tether_service *svc, tether_ret_t err, const 
 {
         if (err == TETHER_SUCCESS)
                 return TETHER_ERR_BAD_ARGUMENT;
-        /* Only the hook's own thread may write the reason: it is the hook's. */
-        if (!svc || !fmt || !svc->refusal || !workloop_on_thread(svc->loop))
+        /* Only the hook may write the reason: it is the hook's, and the
+         * hook runs in the gate. */
+        if (!svc || !fmt || !svc->refusal || !workloop_in_gate(svc->loop))
                 return err;
         /* Formatted in full first, so a cut is noticed and its size told. */
         char text[1024];
@@ -190,7 +197,7 @@ tether_ret_t tether_service_set_property(tether_service *svc, const char *key, t
         if (!svc || !key || !v)
                 return TETHER_ERR_BAD_ARGUMENT;
         /* Inside set_properties the change is staged and lands with the rest. */
-        if (svc->staged && workloop_on_thread(svc->loop))
+        if (svc->staged && workloop_in_gate(svc->loop))
                 return tether_value_dict_set(svc->staged, key, v);
         tether_value *one = NULL;
         tether_ret_t r = tether_value_new_dict(&one);
@@ -291,9 +298,9 @@ tether_ret_t tether_service_schedule(tether_service *svc, uint32_t delay_ms,
         if (!svc || !fn)
                 return TETHER_ERR_BAD_ARGUMENT;
         /* Work a stopped service would drop: refused instead, so ctx stays
-         * with whoever can still free it. (Off the loop the flag cannot be
-         * read safely; such work is dropped when it comes due.) */
-        if (workloop_on_thread(svc->loop) && svc->terminated) {
+         * with whoever can still free it. (Outside the gate the flag cannot
+         * be read safely; such work is dropped when it comes due.) */
+        if (workloop_in_gate(svc->loop) && svc->terminated) {
                 service_log_bug(svc, "tether_service_schedule on a stopped service: refused (NotAttached)");
                 return TETHER_ERR_NOT_ATTACHED;
         }
@@ -320,17 +327,19 @@ tether_ret_t tether_async_send(const tether_async_ref *ref, tether_ret_t result,
         if (!ref || count > TETHER_MAX_ASYNC_ARGS || (count && !args) || (flags & ~TETHER_ASYNC_LAST))
                 return TETHER_ERR_BAD_ARGUMENT;
         bool last = flags & TETHER_ASYNC_LAST;
-        static __thread wire_msg m;
-        wire_msg_init(&m, WIRE_NOTIFY_ASYNC, 0, TETHER_SUCCESS);
-        wire_put_bytes(&m, ref->words, sizeof(ref->words));
-        wire_put_u32(&m, (uint32_t)result);
-        wire_put_u32(&m, count);
-        wire_put_u32(&m, last ? WIRE_ASYNC_LAST : 0);
-        wire_put_u32(&m, 0);
-        wire_put_bytes(&m, args, count * sizeof(uint64_t));
-        wire_msg_finish(&m);
+        wire_msg *m = wire_scratch(WIRE_SCRATCH_ASYNC);
+        if (!m)
+                return TETHER_ERR_NO_MEMORY;
+        wire_msg_init(m, WIRE_NOTIFY_ASYNC, 0, TETHER_SUCCESS);
+        wire_put_bytes(m, ref->words, sizeof(ref->words));
+        wire_put_u32(m, (uint32_t)result);
+        wire_put_u32(m, count);
+        wire_put_u32(m, last ? WIRE_ASYNC_LAST : 0);
+        wire_put_u32(m, 0);
+        wire_put_bytes(m, args, count * sizeof(uint64_t));
+        wire_msg_finish(m);
         bool conn_closed = false;
-        tether_ret_t r = user_client_async_send(ref, &m, last, &conn_closed);
+        tether_ret_t r = user_client_async_send(ref, m, last, &conn_closed);
         if (r == TETHER_ERR_NOT_ATTACHED) {
                 /* Named as the driver's own lines are (tether_service_log),
                  * but limited apart from them: a client closing streams

@@ -6,10 +6,10 @@
  * driver does, one at a time, and a cancelled or re-armed timer leaves no
  * stale entry behind.
  *
- * Everything here runs on the service's loop thread: a timer's state needs
- * no lock of its own, and "is its callback running?" has a plain answer,
- * which is what makes freeing a timer from any callback (its own included)
- * safe.
+ * Everything here runs in the service's gate (its loop's thread, or a user
+ * client's in a call): a timer's state needs no lock of its own, and "is
+ * its callback running?" has a plain answer, which is what makes freeing a
+ * timer from any callback (its own included) safe.
  */
 #include "host/runtime.h"
 
@@ -28,11 +28,11 @@ struct tether_timer {
         tether_timer *prev, *next; /* the service's timers */
 };
 
-/* Off the loop a callback may be running at this moment: nothing done
+/* Outside the gate a callback may be running at this moment: nothing done
  * from there could be safe, so nothing is done, and the driver is told. */
 static bool on_loop(tether_service *s, const char *what)
 {
-        if (workloop_on_thread(s->loop))
+        if (workloop_in_gate(s->loop))
                 return true;
         service_log_bug(s, "%s called off the service's work loop: refused", what);
         return false;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,13 @@ typedef struct async_open {
         struct async_open *next;
 } async_open;
 
+/* What the user client's thread builds its replies in, on its stack. */
+typedef struct call_buffers {
+        wire_msg tx;
+        bool reply;               /* tx is a reply to send once out of the gate */
+        uint8_t inline_out[TETHER_MAX_INLINE_STRUCT];
+} call_buffers;
+
 struct tether_user_client {
         uint64_t id;
         const tether_user_client_ops *ops;
@@ -38,8 +46,13 @@ struct tether_user_client {
         tether_service *svc;      /* referenced */
         env_caller *caller;       /* referenced */
         tether_task task;
-        loop_source src;          /* the connection socket */
+        int fd;                   /* the connection socket: blocking reads, sends that never wait */
+        loop_thread thread;       /* blocked on fd, and in the gate for a request */
+        call_buffers *buf;        /* its thread's */
+        bool privileged;          /* root's or an administrator's: not counted against its uid */
+        bool admin;               /* its task has TETHER_PRIVILEGE_ADMINISTRATOR (fixed at open) */
         bool stopped;             /* provider terminated: calls fail NOT_ATTACHED */
+        bool gone;                /* destroyed (closed, died, or cut at exit): its thread ends */
         bool exclusive;
         struct {
                 void *map;
@@ -205,11 +218,62 @@ tether_ret_t user_client_async_send(const tether_async_ref *ref, const wire_msg 
         return r;
 }
 
-/* One receive and one send buffer per loop thread: 64 KiB each is too much
- * for every connection and too much for the stack of a hot path. */
-static __thread uint8_t rx[WIRE_MAX_MESSAGE];
-static __thread wire_msg tx;
-static __thread uint8_t inline_out[TETHER_MAX_INLINE_STRUCT];
+/* ---- connections per service, and per uid (runtime.h) ---- */
+
+typedef struct uid_clients {
+        uid_t uid;
+        unsigned n;
+        struct uid_clients *next;
+} uid_clients;
+
+static bool privileged_task(const tether_task *t)
+{
+        return t->uid == 0 || tether_task_has_privilege(t, TETHER_PRIVILEGE_ADMINISTRATOR) == TETHER_SUCCESS;
+}
+
+/* In the gate: room for one more connection of task's, counted if so. */
+static tether_ret_t clients_admit(tether_service *s, const tether_task *task, bool privileged)
+{
+        if (s->n_clients >= TETHER_MAX_CONNECTIONS_PER_SERVICE)
+                return TETHER_ERR_NO_RESOURCES;
+        if (!privileged) {
+                uid_clients *u = s->client_uids;
+                while (u && u->uid != task->uid)
+                        u = u->next;
+                if (s->n_unprivileged >= TETHER_MAX_CONNECTIONS_PER_SERVICE - TETHER_CONNECTIONS_RESERVED ||
+                    (u && u->n >= TETHER_MAX_CONNECTIONS_PER_UID))
+                        return TETHER_ERR_NO_RESOURCES;
+                if (!u) {
+                        if (!(u = calloc(1, sizeof(*u))))
+                                return TETHER_ERR_NO_MEMORY;
+                        u->uid = task->uid;
+                        u->next = s->client_uids;
+                        s->client_uids = u;
+                }
+                u->n++;
+                s->n_unprivileged++;
+        }
+        s->n_clients++;
+        return TETHER_SUCCESS;
+}
+
+static void clients_release(tether_service *s, const tether_task *task, bool privileged)
+{
+        s->n_clients--;
+        if (privileged)
+                return;
+        s->n_unprivileged--;
+        for (uid_clients **pp = &s->client_uids; *pp; pp = &(*pp)->next) {
+                uid_clients *u = *pp;
+                if (u->uid == task->uid) {
+                        if (!--u->n) {
+                                *pp = u->next;
+                                free(u);
+                        }
+                        return;
+                }
+        }
+}
 
 void *tether_user_client_priv(tether_user_client *uc)
 {
@@ -231,22 +295,27 @@ uint64_t tether_user_client_id(tether_user_client *uc)
         return uc ? uc->id : 0;
 }
 
-static void uc_free_job(void *arg)
+/* Its thread has returned and been joined (the loop's thread, in the gate). */
+static void uc_reaped(void *arg)
 {
         tether_user_client *uc = arg;
-        close(uc->src.fd);
+        close(uc->fd);
         env_caller_unref(uc->caller);
         service_unref(uc->svc);
         free(uc->priv);
         free(uc);
 }
 
-/* Unhook uc from everything now; free it in a later job, after any event
- * of the current epoll batch that still names it has been skipped. */
+/* In the gate: unhook uc from everything now. Its thread ends, and the
+ * loop frees it once it has (uc_reaped): until then its socket stays open,
+ * so a reply sent after this (CLOSE's) still goes out. From any thread but
+ * its own, the socket is shut down too, which wakes the thread. */
 static void uc_destroy(tether_user_client *uc)
 {
         tether_service *s = uc->svc;
-        workloop_remove_source(s->loop, &uc->src);
+        uc->gone = true;
+        if (!pthread_equal(pthread_self(), uc->thread.thread))
+                shutdown(uc->fd, SHUT_RDWR);
         uc_table_remove(uc);
         if (!uc->stopped && uc->ops->stop)
                 uc->ops->stop(uc);
@@ -262,12 +331,11 @@ static void uc_destroy(tether_user_client *uc)
         for (int i = 0; i < N_SLOTS; i++)
                 if (uc->ool[i].map)
                         munmap(uc->ool[i].map, uc->ool[i].size);
-        /* Counted out now, not in the deferred free: whoever is told the
-         * connection is closed may open another at once. */
+        /* Counted out now, not when its thread is joined: whoever is told
+         * the connection is closed may open another at once. */
+        clients_release(s, &uc->task, uc->privileged);
         env_caller_connection_closed(uc->caller);
         env_service_open_count(s, -1);
-        if (workloop_post(s->loop, 0, uc_free_job, uc) != TETHER_SUCCESS)
-                uc_free_job(uc); /* the loop is finishing: nothing else can name uc */
         service_finish_if_idle(s);
 }
 
@@ -282,26 +350,41 @@ static void uc_died(tether_user_client *uc)
         uc_destroy(uc);
 }
 
-/* Send a reply; false if the connection had to be dropped. A client that
- * does not read its replies must not be able to stall the service's loop,
- * so the socket is non-blocking and a full queue ends the connection. */
-static bool uc_send(tether_user_client *uc, const wire_msg *m, int fd)
+/* A reply could not be sent (in the gate): the connection ends. A client
+ * that does not read its replies must not be able to stall the service,
+ * so a send never waits, and a full queue ends the connection. */
+static void uc_send_failed(tether_user_client *uc, tether_ret_t r)
 {
-        tether_ret_t r = wire_send(uc->src.fd, m, fd);
-        if (r == TETHER_SUCCESS)
-                return true;
         if (r == TETHER_ERR_NOT_RESPONDING)
                 env_warn(uc->caller, "client pid %d: not reading replies on connection %llu; closing it",
-                             (int)uc->task.pid, (unsigned long long)uc->id);
+                         (int)uc->task.pid, (unsigned long long)uc->id);
         uc_died(uc);
+}
+
+/* Send now, in the gate (a reply with an fd, or one that must go before
+ * what the handler does next); false if the connection had to be dropped. */
+static bool uc_send(tether_user_client *uc, const wire_msg *m, int fd)
+{
+        tether_ret_t r = wire_send_nowait(uc->fd, m, fd);
+        if (r == TETHER_SUCCESS)
+                return true;
+        uc_send_failed(uc, r);
         return false;
+}
+
+/* A reply to send once out of the gate (the thread's loop does). */
+static bool uc_reply_later(tether_user_client *uc)
+{
+        if (wire_msg_finish(&uc->buf->tx) != TETHER_SUCCESS)
+                return false;
+        uc->buf->reply = true;
+        return true;
 }
 
 static bool uc_reply_status(tether_user_client *uc, uint16_t type, uint32_t serial, tether_ret_t r)
 {
-        wire_msg_init(&tx, type | WIRE_REPLY_FLAG, serial, r);
-        wire_msg_finish(&tx);
-        return uc_send(uc, &tx, -1);
+        wire_msg_init(&uc->buf->tx, type | WIRE_REPLY_FLAG, serial, r);
+        return uc_reply_later(uc);
 }
 
 static tether_ret_t set_buffer(tether_user_client *uc, wire_reader *rd, int fd)
@@ -382,10 +465,13 @@ static tether_ret_t probed_invoke(tether_user_client *uc, const wire_call *c, co
 static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *body, size_t len)
 {
         wire_call c;
-        uint64_t scalars_out[TETHER_MAX_SCALARS] = { 0 };
+        /* The driver's scalar outputs go straight into the reply. */
+        wire_call_reply rep;
+        rep.scalar_out_count = rep.struct_out_size = 0;
+        rep.struct_out = uc->buf->inline_out;
         void *ool_in_copy = NULL;
         tether_async_ref ref;
-        tether_method_args args = { 0 };
+        tether_method_args args;
         dispatch_method m;
         tether_ret_t r = wire_call_decode(body, len, &c);
         bool decoded = r == TETHER_SUCCESS;
@@ -403,19 +489,24 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                 r = TETHER_ERR_BAD_ARGUMENT;
 
         if (r == TETHER_SUCCESS) {
-                args.selector = c.selector;
-                args.scalar_input = c.scalars;
-                args.scalar_input_count = c.scalar_in_count;
-                /* The checks read only the size; the copy comes after them. */
-                args.struct_input = ool_in ? uc->ool[SLOT_IN].map : c.struct_in;
-                args.struct_input_size = c.struct_in_size;
-                args.struct_input_out_of_line = ool_in;
-                args.scalar_output = scalars_out;
-                args.scalar_output_count = c.scalar_out_count;
-                args.struct_output = ool_out ? uc->ool[SLOT_OUT].map : inline_out;
-                args.struct_output_size = c.struct_out_size;
-                args.struct_output_out_of_line = ool_out;
-                args.task = &uc->task;
+                /* What the driver does not write of its outputs is sent as
+                 * 0, never as what the stack held. */
+                memset(rep.scalars, 0, c.scalar_out_count * sizeof(uint64_t));
+                args = (tether_method_args){
+                        .selector = c.selector,
+                        .scalar_input = c.scalars,
+                        .scalar_input_count = c.scalar_in_count,
+                        /* The checks read only the size; the copy comes after them. */
+                        .struct_input = ool_in ? uc->ool[SLOT_IN].map : c.struct_in,
+                        .struct_input_size = c.struct_in_size,
+                        .struct_input_out_of_line = ool_in,
+                        .scalar_output = rep.scalars,
+                        .scalar_output_count = c.scalar_out_count,
+                        .struct_output = ool_out ? uc->ool[SLOT_OUT].map : uc->buf->inline_out,
+                        .struct_output_size = c.struct_out_size,
+                        .struct_output_out_of_line = ool_out,
+                        .task = &uc->task,
+                };
                 if (async) {
                         memcpy(ref.words, c.async_ref, sizeof(ref.words));
                         ref.connection = uc->id;
@@ -425,8 +516,7 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
                         .user_client = uc,
                         .provider = uc->svc->terminated ? NULL : uc->svc,
                         .reference = NULL,
-                        .caller_is_admin = tether_task_has_privilege(&uc->task, TETHER_PRIVILEGE_ADMINISTRATOR) ==
-                                           TETHER_SUCCESS,
+                        .caller_is_admin = uc->admin,
                 };
                 r = dispatch_check(uc->ops, &t, &args, &m);
         }
@@ -460,18 +550,16 @@ static bool handle_call(tether_user_client *uc, uint32_t serial, const uint8_t *
         }
         free(ool_in_copy);
 
-        wire_call_reply rep = { 0 };
         if (r == TETHER_SUCCESS) {
                 rep.scalar_out_count = args.scalar_output_count;
                 rep.struct_out_size = args.struct_output_size;
-                memcpy(rep.scalars, scalars_out, sizeof(rep.scalars));
-                rep.struct_out = inline_out;
         }
-        wire_msg_init(&tx, WIRE_CALL | WIRE_REPLY_FLAG, serial, r);
-        wire_call_reply_encode(&tx, &rep, ool_out);
-        if (wire_msg_finish(&tx) != TETHER_SUCCESS)
+        wire_msg *tx = &uc->buf->tx;
+        wire_msg_init(tx, WIRE_CALL | WIRE_REPLY_FLAG, serial, r);
+        wire_call_reply_encode(tx, &rep, ool_out);
+        if (!uc_reply_later(uc))
                 return uc_reply_status(uc, WIRE_CALL, serial, TETHER_ERR_INTERNAL);
-        return uc_send(uc, &tx, -1);
+        return true;
 }
 
 static bool handle_map(tether_user_client *uc, uint32_t serial, wire_reader *rd)
@@ -509,11 +597,12 @@ static bool handle_map(tether_user_client *uc, uint32_t serial, wire_reader *rd)
                 tether_memory_unref(mem);
                 return uc_reply_status(uc, WIRE_MAP_MEMORY, serial, TETHER_ERR_NO_RESOURCES);
         }
-        wire_msg_init(&tx, WIRE_MAP_MEMORY | WIRE_REPLY_FLAG, serial, TETHER_SUCCESS);
-        wire_put_u64(&tx, tether_memory_size(mem));
-        wire_put_u32(&tx, options);
-        wire_msg_finish(&tx);
-        bool alive = uc_send(uc, &tx, fd);
+        wire_msg *tx = &uc->buf->tx;
+        wire_msg_init(tx, WIRE_MAP_MEMORY | WIRE_REPLY_FLAG, serial, TETHER_SUCCESS);
+        wire_put_u64(tx, tether_memory_size(mem));
+        wire_put_u32(tx, options);
+        wire_msg_finish(tx);
+        bool alive = uc_send(uc, tx, fd);
         if (ro_fd >= 0)
                 close(ro_fd);
         tether_memory_unref(mem);
@@ -566,43 +655,79 @@ static bool handle_message(tether_user_client *uc, const uint8_t *buf, size_t le
                         uc->ops->client_close(uc);
                 /* client_close has run, so whether or not the reply gets
                  * through, this is a close and not a death. The reply goes
-                 * after uc_destroy (the socket stays open until the deferred
-                 * free), so the close has fully happened when it arrives. */
+                 * after uc_destroy (the socket stays open until the thread
+                 * is joined), so the close has fully happened when it
+                 * arrives. */
                 uc_destroy(uc);
-                wire_msg_init(&tx, WIRE_CLOSE | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
-                wire_msg_finish(&tx);
-                (void)wire_send(uc->src.fd, &tx, -1);
+                wire_msg_init(&uc->buf->tx, WIRE_CLOSE | WIRE_REPLY_FLAG, h.serial, TETHER_SUCCESS);
+                uc_reply_later(uc);
                 return false;
         default:
                 return uc_reply_status(uc, h.type, h.serial, TETHER_ERR_BAD_MESSAGE_ID);
         }
 }
 
-/* One message per wake-up: the loop's epoll is level-triggered, so one
- * still queued wakes it again at once. A caller waiting for its reply has
- * nothing queued behind the call, and reading on until EAGAIN would cost
- * every call a fourth syscall (~0.4 us of ~11 pinned, on the 2-CPU VM); a
- * caller that pipelines pays an epoll_wait per message instead, and
- * connections on one loop take turns message by message. */
-static void uc_readable(loop_source *src, uint32_t events)
+/*
+ * A connection's thread: blocked in recv on its socket, it takes the
+ * service's gate for each request, runs it (the driver's method on this
+ * thread, as I/O Kit runs an external method on its caller's), leaves the
+ * gate and only then sends the reply. A call is one recv and one send here,
+ * as in a plain echo server, with no poll in between and no hand-off to
+ * another thread. It ends once the user client is gone (closed, died, or
+ * cut when the process exits); the loop joins it and frees the user client.
+ */
+static void uc_thread(void *arg)
 {
-        tether_user_client *uc = (tether_user_client *)((char *)src - offsetof(tether_user_client, src));
-        size_t len = 0;
-        int fd = -1;
-        tether_ret_t r = wire_recv(src->fd, rx, sizeof(rx), &len, &fd);
-        if (r == TETHER_ERR_NOT_READY)
-                return;
-        if (r == TETHER_ERR_MESSAGE_TOO_LARGE) {
-                env_warn(uc->caller, "client pid %d: oversized message on connection %llu", (int)uc->task.pid,
-                         (unsigned long long)uc->id);
-                uc_reply_status(uc, 0, 0, r);
-                return;
+        tether_user_client *uc = arg;
+        tether_service *s = uc->svc;
+        uint8_t rx[WIRE_MAX_MESSAGE];
+        call_buffers buf;
+        buf.reply = false;
+        service_bind_thread(s);
+        workloop_gate_enter(s->loop);
+        uc->buf = &buf;
+        bool alive = !uc->gone;
+        workloop_gate_leave(s->loop);
+        while (alive) {
+                size_t len = 0;
+                int fd = -1;
+                tether_ret_t r = wire_recv(uc->fd, rx, sizeof(rx), &len, &fd);
+                workloop_gate_enter(s->loop);
+                if (uc->gone) {
+                        /* Cut while we waited (the process is ending). */
+                        if (fd >= 0)
+                                close(fd);
+                        alive = false;
+                } else {
+                        if (r == TETHER_ERR_MESSAGE_TOO_LARGE) {
+                                env_warn(uc->caller, "client pid %d: oversized message on connection %llu",
+                                         (int)uc->task.pid, (unsigned long long)uc->id);
+                                uc_reply_status(uc, 0, 0, r);
+                        } else if (r != TETHER_SUCCESS) {
+                                uc_died(uc);
+                        } else {
+                                handle_message(uc, rx, len, fd);
+                        }
+                        /* Whatever a handler says, the thread ends exactly
+                         * when its user client is gone. */
+                        alive = !uc->gone;
+                }
+                workloop_gate_leave(s->loop);
+                if (!buf.reply)
+                        continue;
+                buf.reply = false;
+                r = wire_send_nowait(uc->fd, &buf.tx, -1);
+                if (r != TETHER_SUCCESS && alive) {
+                        workloop_gate_enter(s->loop);
+                        if (!uc->gone)
+                                uc_send_failed(uc, r);
+                        workloop_gate_leave(s->loop);
+                        alive = false;
+                }
         }
-        if (r != TETHER_SUCCESS) {
-                uc_died(uc);
-                return;
-        }
-        handle_message(uc, rx, len, fd);
+        workloop_gate_enter(s->loop);
+        uc->buf = NULL;
+        workloop_gate_leave(s->loop);
 }
 
 static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
@@ -624,38 +749,59 @@ static tether_ret_t uc_create(open_request *req, tether_user_client **ret)
                         s->driver->name, req->type, why);
                 return TETHER_ERR_INTERNAL;
         }
+        const tether_task *task = env_caller_task(req->caller);
+        bool privileged = privileged_task(task);
+        r = clients_admit(s, task, privileged);
+        if (r != TETHER_SUCCESS)
+                return r;
         tether_user_client *uc = calloc(1, sizeof(*uc));
-        if (!uc)
-                return TETHER_ERR_NO_MEMORY;
-        uc->priv = calloc(1, ops->priv_size ? ops->priv_size : 1);
-        if (!uc->priv) {
+        if (uc && !(uc->priv = calloc(1, ops->priv_size ? ops->priv_size : 1))) {
                 free(uc);
+                uc = NULL;
+        }
+        if (!uc) {
+                clients_release(s, task, privileged);
                 return TETHER_ERR_NO_MEMORY;
         }
+        uc->privileged = privileged;
+        uc->admin = tether_task_has_privilege(task, TETHER_PRIVILEGE_ADMINISTRATOR) == TETHER_SUCCESS;
         uc->id = atomic_fetch_add(&next_uc_id, 1);
         uc->ops = ops;
         uc->task = *env_caller_task(req->caller);
         /* Before the driver's callbacks: a data queue made in start() is
          * charged to the caller. */
         uc->caller = env_caller_ref(req->caller);
-        uc->src.fd = req->fds[0];
-        uc->src.fn = uc_readable;
-        r = ops->init_with_task ? ops->init_with_task(uc, &uc->task, req->type) : TETHER_SUCCESS;
+        uc->fd = req->fds[0];
+        /* Its thread blocks reading it; its sends say MSG_DONTWAIT. */
+        int fl = fcntl(uc->fd, F_GETFL);
+        if (fl < 0 || fcntl(uc->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+                r = TETHER_ERR_NO_RESOURCES;
+        if (r == TETHER_SUCCESS)
+                r = ops->init_with_task ? ops->init_with_task(uc, &uc->task, req->type) : TETHER_SUCCESS;
         if (r == TETHER_SUCCESS && ops->start)
                 r = ops->start(uc, s);
-        if (r == TETHER_SUCCESS && workloop_add_source(s->loop, &uc->src) != TETHER_SUCCESS) {
-                if (ops->stop)
-                        ops->stop(uc);
-                r = TETHER_ERR_NO_RESOURCES;
+        uc->svc = s; /* its thread's: referenced below once it runs */
+        if (r == TETHER_SUCCESS) {
+                char name[16];
+                snprintf(name, sizeof(name), "uc:%s", s->class_name);
+                if (workloop_thread_start(s->loop, &uc->thread, name, TETHER_CALL_STACK_SIZE, uc_thread, uc_reaped,
+                                          uc) != TETHER_SUCCESS) {
+                        if (ops->stop)
+                                ops->stop(uc);
+                        r = TETHER_ERR_NO_RESOURCES;
+                }
         }
         if (r != TETHER_SUCCESS) {
                 data_queue_free_all(&uc->queues); /* made by a start() that failed after */
                 env_caller_unref(uc->caller);
+                clients_release(s, task, privileged);
                 free(uc->priv);
                 free(uc);
                 return r;
         }
-        uc->svc = service_ref(s);
+        /* The thread waits for the gate, which this job holds: everything
+         * below is done before it reads a request. */
+        service_ref(s);
         uc->exclusive = req->options & TETHER_OPEN_EXCLUSIVE;
         if (uc->exclusive)
                 s->exclusive = true;
@@ -724,4 +870,9 @@ bool user_client_detached(tether_user_client *uc)
 bool user_client_send(tether_user_client *uc, const wire_msg *m, int fd)
 {
         return uc_send(uc, m, fd);
+}
+
+bool user_client_reply_status(tether_user_client *uc, uint16_t type, uint32_t serial, tether_ret_t r)
+{
+        return uc_reply_status(uc, type, serial, r);
 }

@@ -18,7 +18,7 @@ tether_ret_t wire_channel_pair(bool outbound_only, int fds[2])
         return TETHER_SUCCESS;
 }
 
-tether_ret_t wire_send(int sock, const wire_msg *m, int fd)
+static tether_ret_t send_msg(int sock, const wire_msg *m, int fd, int flags)
 {
         struct iovec iov = { .iov_base = (void *)m->buf, .iov_len = m->len };
         union {
@@ -37,7 +37,7 @@ tether_ret_t wire_send(int sock, const wire_msg *m, int fd)
                 memcpy(CMSG_DATA(c), &fd, sizeof(int));
         }
         for (;;) {
-                ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+                ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
                 if (n == (ssize_t)m->len)
                         return TETHER_SUCCESS;
                 if (n >= 0)
@@ -52,6 +52,16 @@ tether_ret_t wire_send(int sock, const wire_msg *m, int fd)
                         return TETHER_ERR_MESSAGE_TOO_LARGE;
                 return TETHER_ERR_IPC;
         }
+}
+
+tether_ret_t wire_send(int sock, const wire_msg *m, int fd)
+{
+        return send_msg(sock, m, fd, 0);
+}
+
+tether_ret_t wire_send_nowait(int sock, const wire_msg *m, int fd)
+{
+        return send_msg(sock, m, fd, MSG_DONTWAIT);
 }
 
 /* Every fd that came with the datagram: the first goes to *keep (if keep

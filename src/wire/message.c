@@ -141,20 +141,21 @@ tether_ret_t wire_header_check(const void *buf, size_t len, wire_header *ret)
 
 void wire_call_encode(wire_msg *m, const wire_call *c)
 {
-        wire_put_u32(m, c->selector);
-        wire_put_u32(m, c->flags);
-        wire_put_u32(m, c->scalar_in_count);
-        wire_put_u32(m, c->scalar_out_count);
-        wire_put_u32(m, c->struct_in_size);
-        wire_put_u32(m, c->struct_out_size);
-        wire_put_bytes(m, c->async_ref, sizeof(c->async_ref));
         if (c->scalar_in_count > TETHER_MAX_SCALARS) {
                 m->poisoned = true;
                 return;
         }
-        wire_put_bytes(m, c->scalars, c->scalar_in_count * sizeof(uint64_t));
-        if (!(c->flags & WIRE_CALL_OOL_IN))
-                wire_put_bytes(m, c->struct_in, c->struct_in_size);
+        size_t scalars = c->scalar_in_count * sizeof(uint64_t);
+        size_t inline_in = (c->flags & WIRE_CALL_OOL_IN) ? 0 : c->struct_in_size;
+        if (m->poisoned || WIRE_CALL_HEAD + scalars + inline_in > sizeof(m->buf) - m->len) {
+                m->poisoned = true;
+                return;
+        }
+        memcpy(m->buf + m->len, c, WIRE_CALL_HEAD + scalars);
+        m->len += WIRE_CALL_HEAD + scalars;
+        if (inline_in)
+                memcpy(m->buf + m->len, c->struct_in, inline_in);
+        m->len += inline_in;
 }
 
 static bool size_ok(uint32_t size, bool ool)
@@ -164,60 +165,71 @@ static bool size_ok(uint32_t size, bool ool)
 
 tether_ret_t wire_call_decode(const void *body, size_t len, wire_call *ret)
 {
-        wire_reader r;
-        wire_reader_init(&r, body, len);
-        memset(ret, 0, sizeof(*ret));
-        ret->selector = wire_get_u32(&r);
-        ret->flags = wire_get_u32(&r);
-        ret->scalar_in_count = wire_get_u32(&r);
-        ret->scalar_out_count = wire_get_u32(&r);
-        ret->struct_in_size = wire_get_u32(&r);
-        ret->struct_out_size = wire_get_u32(&r);
-        const uint8_t *ref = wire_get_bytes(&r, sizeof(ret->async_ref));
-        if (r.bad)
+        if (len < WIRE_CALL_HEAD)
                 return TETHER_ERR_BAD_ARGUMENT;
-        memcpy(ret->async_ref, ref, sizeof(ret->async_ref));
+        memcpy(ret, body, WIRE_CALL_HEAD);
+        ret->struct_in = NULL;
         if ((ret->flags & ~WIRE_CALL_FLAGS) || ret->scalar_in_count > TETHER_MAX_SCALARS ||
             ret->scalar_out_count > TETHER_MAX_SCALARS ||
             !size_ok(ret->struct_in_size, ret->flags & WIRE_CALL_OOL_IN) ||
             !size_ok(ret->struct_out_size, ret->flags & WIRE_CALL_OOL_OUT))
                 return TETHER_ERR_BAD_ARGUMENT;
-        const uint8_t *s = wire_get_bytes(&r, ret->scalar_in_count * sizeof(uint64_t));
-        if (r.bad)
+        /* Exactly the scalars and the inline input it names: nothing short,
+         * nothing trailing. Each term is bounded above, so no sum wraps. */
+        size_t scalars = ret->scalar_in_count * sizeof(uint64_t);
+        size_t inline_in = (ret->flags & WIRE_CALL_OOL_IN) ? 0 : ret->struct_in_size;
+        if (len != WIRE_CALL_HEAD + scalars + inline_in)
                 return TETHER_ERR_BAD_ARGUMENT;
-        memcpy(ret->scalars, s, ret->scalar_in_count * sizeof(uint64_t));
+        const uint8_t *p = (const uint8_t *)body + WIRE_CALL_HEAD;
+        memcpy(ret->scalars, p, scalars);
         if (!(ret->flags & WIRE_CALL_OOL_IN))
-                ret->struct_in = wire_get_bytes(&r, ret->struct_in_size);
-        return wire_reader_done(&r);
+                ret->struct_in = p + scalars;
+        return TETHER_SUCCESS;
 }
 
 void wire_call_reply_encode(wire_msg *m, const wire_call_reply *r, bool ool_out)
 {
-        wire_put_u32(m, r->scalar_out_count);
-        wire_put_u32(m, r->struct_out_size);
         if (r->scalar_out_count > TETHER_MAX_SCALARS) {
                 m->poisoned = true;
                 return;
         }
-        wire_put_bytes(m, r->scalars, r->scalar_out_count * sizeof(uint64_t));
+        size_t head = WIRE_CALL_REPLY_HEAD + r->scalar_out_count * sizeof(uint64_t);
+        size_t inline_out = ool_out ? 0 : r->struct_out_size;
+        if (m->poisoned || head + inline_out > sizeof(m->buf) - m->len) {
+                m->poisoned = true;
+                return;
+        }
+        memcpy(m->buf + m->len, r, head);
+        m->len += head;
+        if (inline_out)
+                memcpy(m->buf + m->len, r->struct_out, inline_out);
+        m->len += inline_out;
+}
+
+tether_ret_t wire_call_reply_view(const void *body, size_t len, bool ool_out, wire_call_reply *ret,
+                                  const uint8_t **ret_scalars)
+{
+        if (len < WIRE_CALL_REPLY_HEAD)
+                return TETHER_ERR_BAD_ARGUMENT;
+        memcpy(ret, body, WIRE_CALL_REPLY_HEAD);
+        ret->struct_out = NULL;
+        if (ret->scalar_out_count > TETHER_MAX_SCALARS || !size_ok(ret->struct_out_size, ool_out))
+                return TETHER_ERR_BAD_ARGUMENT;
+        size_t scalars = ret->scalar_out_count * sizeof(uint64_t);
+        size_t inline_out = ool_out ? 0 : ret->struct_out_size;
+        if (len != WIRE_CALL_REPLY_HEAD + scalars + inline_out)
+                return TETHER_ERR_BAD_ARGUMENT;
+        const uint8_t *p = (const uint8_t *)body + WIRE_CALL_REPLY_HEAD;
+        if (ret_scalars)
+                *ret_scalars = p;
+        else
+                memcpy(ret->scalars, p, scalars);
         if (!ool_out)
-                wire_put_bytes(m, r->struct_out, r->struct_out_size);
+                ret->struct_out = p + scalars;
+        return TETHER_SUCCESS;
 }
 
 tether_ret_t wire_call_reply_decode(const void *body, size_t len, bool ool_out, wire_call_reply *ret)
 {
-        wire_reader r;
-        wire_reader_init(&r, body, len);
-        memset(ret, 0, sizeof(*ret));
-        ret->scalar_out_count = wire_get_u32(&r);
-        ret->struct_out_size = wire_get_u32(&r);
-        if (r.bad || ret->scalar_out_count > TETHER_MAX_SCALARS || !size_ok(ret->struct_out_size, ool_out))
-                return TETHER_ERR_BAD_ARGUMENT;
-        const uint8_t *s = wire_get_bytes(&r, ret->scalar_out_count * sizeof(uint64_t));
-        if (r.bad)
-                return TETHER_ERR_BAD_ARGUMENT;
-        memcpy(ret->scalars, s, ret->scalar_out_count * sizeof(uint64_t));
-        if (!ool_out)
-                ret->struct_out = wire_get_bytes(&r, ret->struct_out_size);
-        return wire_reader_done(&r);
+        return wire_call_reply_view(body, len, ool_out, ret, NULL);
 }

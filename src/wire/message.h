@@ -153,6 +153,12 @@ tether_ret_t wire_header_check(const void *buf, size_t len, wire_header *ret);
  * needs a bigger one the client first sends WIRE_SET_BUFFER with a new
  * memfd sealed against shrinking (so tetherd can never take SIGBUS).
  */
+/* A call's body: u32 selector, flags, scalar in count, scalar out
+ * capacity, struct in size, struct out capacity; u64 async ref[8]; the
+ * scalars; the inline struct input. The struct's first WIRE_CALL_HEAD bytes,
+ * and then its scalars, are laid out as on the wire (which is the host's
+ * order, message.c), so a call is encoded and decoded with one copy each,
+ * and every field is checked after the copy. */
 typedef struct wire_call {
         uint32_t selector;
         uint32_t flags;
@@ -164,20 +170,34 @@ typedef struct wire_call {
         uint64_t scalars[TETHER_MAX_SCALARS];
         const uint8_t *struct_in;    /* inline input, pointing into the datagram */
 } wire_call;
+#define WIRE_CALL_HEAD 88u
+_Static_assert(offsetof(wire_call, async_ref) == 24 && offsetof(wire_call, scalars) == WIRE_CALL_HEAD,
+               "wire_call starts as the wire's call body does");
 
+/* A reply's body: u32 scalar out count, u32 struct out size, the scalars,
+ * the inline struct output; laid out as wire_call_reply begins. */
 typedef struct wire_call_reply {
         uint32_t scalar_out_count;
         uint32_t struct_out_size;
         uint64_t scalars[TETHER_MAX_SCALARS];
         const uint8_t *struct_out;   /* inline output, pointing into the datagram */
 } wire_call_reply;
+#define WIRE_CALL_REPLY_HEAD 8u
+_Static_assert(offsetof(wire_call_reply, scalars) == WIRE_CALL_REPLY_HEAD,
+               "wire_call_reply starts as the wire's reply body does");
 
 void wire_call_encode(wire_msg *m, const wire_call *c);
 /* Every count, size and flag checked: scalars <= 16, inline structs <= 4096
  * and present exactly, out-of-line sizes <= TETHER_MAX_OOL_STRUCT, no
- * unknown flags, no trailing bytes. */
+ * unknown flags, no trailing bytes. Scalars past the count are left as
+ * they were; struct_in is NULL for out-of-line input. */
 tether_ret_t wire_call_decode(const void *body, size_t len, wire_call *ret);
 void wire_call_reply_encode(wire_msg *m, const wire_call_reply *r, bool ool_out);
+/* The same checks. ret's scalars are not copied out of the datagram: they
+ * are at *ret_scalars (scalar_out_count of them, maybe unaligned), and
+ * ret->scalars is left alone. NULL ret_scalars: copied as below. */
+tether_ret_t wire_call_reply_view(const void *body, size_t len, bool ool_out, wire_call_reply *ret,
+                                  const uint8_t **ret_scalars);
 tether_ret_t wire_call_reply_decode(const void *body, size_t len, bool ool_out, wire_call_reply *ret);
 
 /* ---- socket I/O (fdpass.c) ---- */
@@ -192,6 +212,9 @@ tether_ret_t wire_channel_pair(bool outbound_only, int fds[2]);
  * TETHER_ERR_NOT_RESPONDING if the peer's queue is full on a non-blocking
  * socket, TETHER_ERR_NOT_ATTACHED if the peer is gone. */
 tether_ret_t wire_send(int sock, const wire_msg *m, int fd);
+/* The same, never waiting, on a socket that blocks for its reader: a user
+ * client's thread blocks in recv on its connection, and must not in send. */
+tether_ret_t wire_send_nowait(int sock, const wire_msg *m, int fd);
 /* The most fds one message can carry (the kernel's SCM_MAX_FD). */
 #define WIRE_MAX_PASSED_FDS 253
 /* *ret_fd when a message came with more fds than the one a request may

@@ -23,8 +23,11 @@
  *                                messages of 253 fds each, for at most
  *                                storm_ms=), then our own sockets left in
  *                                flight at exit
- *     async-flood conns= n= delay= hold=
- *                                async calls on a port nobody reads
+ *     async-flood conns= n= delay= hold= retry=
+ *                                async calls on a port nobody reads (retry=:
+ *                                a call refused NoResources is tried again
+ *                                for up to that many ms, as its references
+ *                                close)
  *     ool-bomb    hold= echo=    1 GiB out-of-line input to fixed methods
  *                                (echo=1: and to EXAMPLE_ECHO, which takes it)
  *     mem-hog     conns= hold=   the example driver's 64 MiB buffer, mapped
@@ -648,12 +651,14 @@ static int mode_async_flood(void)
         int n = (int)arg("n", 70, 0, 100000);
         uint64_t delay = (uint64_t)arg("delay", 10000, 0, 100000);
         long hold_ms = arg("hold", 0, 0, 60000);
+        long retry_ms = arg("retry", 0, 0, 60000);
         uint64_t svc = 0, port_id = 0;
         int s = session(&svc);
         if (s < 0)
                 return 1;
         int port = -1;
         int32_t r = raw_port_create(s, &port_id, &port, &R, T_REQ);
+        long retried = 0;
         say_code("port", r);
         if (r != TETHER_SUCCESS)
                 return 1;
@@ -670,6 +675,15 @@ static int mode_async_flood(void)
                 int c_ok = 0, c_no_res = 0;
                 for (int i = 0; i < n; i++) {
                         r = delayed_add(c, port_id, (uint64_t)i + 2, delay);
+                        /* A driver's completions run on its work loop, and
+                         * calls on their own threads: a client may be a few
+                         * calls ahead of them, and at the bound for a moment. */
+                        for (uint64_t t0 = raw_now_ms(); r == TETHER_ERR_NO_RESOURCES &&
+                                                         raw_now_ms() - t0 < (uint64_t)retry_ms;
+                             retried++) {
+                                usleep(1000);
+                                r = delayed_add(c, port_id, (uint64_t)i + 2, delay);
+                        }
                         if (r == TETHER_SUCCESS)
                                 c_ok++;
                         else if (r == TETHER_ERR_NO_RESOURCES)
@@ -685,6 +699,7 @@ static int mode_async_flood(void)
         }
         say("ok", ok);
         say("no_resources", no_res);
+        say("retried", retried);
         say("other", other);
         say_code("last_other", last_other);
         hold(hold_ms);
