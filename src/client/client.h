@@ -54,8 +54,9 @@ tether_ret_t session_call_locked(client_session *s, client_reply *ret);
 void session_begin_locked(client_session *s, uint16_t type);
 
 /* One round trip on a seqpacket socket: send m (with fd if >= 0), then read
- * until the reply to m's serial arrives. */
-tether_ret_t client_roundtrip(int sock, wire_msg *m, int fd, uint8_t *rx, client_reply *ret);
+ * until the reply to m's serial arrives. reply_fd: the reply may carry an
+ * fd (ret->fd); otherwise any fd that comes is dropped unseen. */
+tether_ret_t client_roundtrip(int sock, wire_msg *m, int fd, bool reply_fd, uint8_t *rx, client_reply *ret);
 
 /* A closing session's lists, taken out of it: closes every member still
  * live and drops the list's references. */

@@ -78,7 +78,11 @@ static void connect_free(handle_obj *o)
  * error for the caller to puzzle over. */
 static tether_ret_t connection_roundtrip(client_connect *c, int fd, client_reply *rep)
 {
-        tether_ret_t r = client_roundtrip(c->fd, &c->tx, fd, c->rx, rep);
+        /* Only these replies carry an fd; a call's never does. */
+        uint16_t type;
+        memcpy(&type, c->tx.buf + offsetof(wire_header, type), sizeof(type));
+        bool reply_fd = type == WIRE_MAP_MEMORY || type == WIRE_DATA_QUEUE_MAP;
+        tether_ret_t r = client_roundtrip(c->fd, &c->tx, fd, reply_fd, c->rx, rep);
         return r == TETHER_ERR_IPC ? TETHER_ERR_NOT_ATTACHED : r;
 }
 

@@ -8,7 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-tether_ret_t client_roundtrip(int sock, wire_msg *m, int fd, uint8_t *rx, client_reply *ret)
+tether_ret_t client_roundtrip(int sock, wire_msg *m, int fd, bool reply_fd, uint8_t *rx, client_reply *ret)
 {
         ret->fd = -1;
         tether_ret_t r = wire_msg_finish(m);
@@ -25,7 +25,8 @@ tether_ret_t client_roundtrip(int sock, wire_msg *m, int fd, uint8_t *rx, client
         for (;;) {
                 size_t len = 0;
                 int rfd = -1;
-                r = wire_recv(sock, rx, WIRE_MAX_MESSAGE, &len, &rfd);
+                r = reply_fd ? wire_recv(sock, rx, WIRE_MAX_MESSAGE, &len, &rfd)
+                             : wire_recv_plain(sock, rx, WIRE_MAX_MESSAGE, &len);
                 if (r != TETHER_SUCCESS)
                         return TETHER_ERR_IPC; /* tetherd went away */
                 if (hung_up) {
@@ -70,7 +71,7 @@ void session_begin_locked(client_session *s, uint16_t type)
 
 tether_ret_t session_call_locked(client_session *s, client_reply *ret)
 {
-        return client_roundtrip(s->fd, &s->tx, -1, s->rx, ret);
+        return client_roundtrip(s->fd, &s->tx, -1, true, s->rx, ret);
 }
 
 tether_ret_t session_get(tether_session *h, client_session **ret)

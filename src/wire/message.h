@@ -229,6 +229,10 @@ tether_ret_t wire_send_nowait(int sock, const wire_msg *m, int fd);
  * one, length 0), TETHER_ERR_MESSAGE_TOO_LARGE for a truncated datagram,
  * TETHER_ERR_NOT_READY if nothing is waiting on a non-blocking socket. */
 tether_ret_t wire_recv(int sock, void *buf, size_t cap, size_t *ret_len, int *ret_fd);
+/* A reply that never carries an fd (a call's): recv(), with no control
+ * buffer, so any fd that comes is dropped by the kernel, unseen, and never
+ * enters this process's fd table. Otherwise as wire_recv. */
+tether_ret_t wire_recv_plain(int sock, void *buf, size_t cap, size_t *ret_len);
 /* The same for a socket on which no message may carry an fd: any that
  * come are dropped by the kernel and never enter this process's fd table;
  * *ret_refused says some came. */
