@@ -2,11 +2,14 @@
 /*
  * N scalar calls (EXAMPLE_ADD) to the example driver of a running tetherd,
  * and nothing else: what bench/callgrind-call.sh runs under callgrind, on
- * both ends, to count the instructions one call costs. Not a test.
- * Usage: bench-calls SOCKET N
+ * both ends, to count the instructions one call costs. With "open", N
+ * opens and closes of a connection instead. Not a test.
+ * Usage: bench-calls SOCKET N [open]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <tether/tether.h>
 
@@ -14,11 +17,12 @@
 
 int main(int argc, char **argv)
 {
-        if (argc != 3) {
-                fprintf(stderr, "usage: bench-calls SOCKET N\n");
+        if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "open"))) {
+                fprintf(stderr, "usage: bench-calls SOCKET N [open]\n");
                 return 2;
         }
         long n = atol(argv[2]);
+        bool opens = argc == 4;
         tether_session *s = NULL;
         tether_connect *c = NULL;
         tether_value *m = NULL;
@@ -32,7 +36,13 @@ int main(int argc, char **argv)
                 r = tether_service_open(s, id, EXAMPLE_CLIENT, 0, &c);
         tether_value_unref(m);
         uint64_t in[2] = { 1, 2 }, out = 0;
-        for (long i = 0; r == TETHER_SUCCESS && i < n; i++) {
+        for (long i = 0; opens && r == TETHER_SUCCESS && i < n; i++) {
+                tether_connect *k = NULL;
+                r = tether_service_open(s, id, EXAMPLE_CLIENT, 0, &k);
+                if (r == TETHER_SUCCESS)
+                        r = tether_service_close(k);
+        }
+        for (long i = 0; !opens && r == TETHER_SUCCESS && i < n; i++) {
                 uint32_t k = 1;
                 r = tether_call_scalar_method(c, EXAMPLE_ADD, in, 2, &out, &k);
                 if (r == TETHER_SUCCESS && out != 3)

@@ -314,7 +314,7 @@ static void uc_destroy(tether_user_client *uc)
 {
         tether_service *s = uc->svc;
         uc->gone = true;
-        if (!pthread_equal(pthread_self(), uc->thread.thread))
+        if (!workloop_thread_is_current(&uc->thread))
                 shutdown(uc->fd, SHUT_RDWR);
         uc_table_remove(uc);
         if (!uc->stopped && uc->ops->stop)
@@ -684,10 +684,11 @@ static void uc_thread(void *arg)
         call_buffers buf;
         buf.reply = false;
         service_bind_thread(s);
-        workloop_gate_enter(s->loop);
+        /* Only this thread uses its buffers: set outside the gate, which
+         * the open that started it still holds. Cut before it ran, it
+         * finds its socket shut down, and uc gone once in the gate. */
         uc->buf = &buf;
-        bool alive = !uc->gone;
-        workloop_gate_leave(s->loop);
+        bool alive = true;
         while (alive) {
                 size_t len = 0;
                 int fd = -1;
@@ -725,9 +726,7 @@ static void uc_thread(void *arg)
                         alive = false;
                 }
         }
-        workloop_gate_enter(s->loop);
         uc->buf = NULL;
-        workloop_gate_leave(s->loop);
 }
 
 static tether_ret_t uc_create(open_request *req, tether_user_client **ret)

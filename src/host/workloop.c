@@ -30,6 +30,24 @@ typedef struct gate_waiter {
         struct gate_waiter *next;
 } gate_waiter;
 
+/* A thread of the loop's: runs one loop_thread's fn after another. Once
+ * one returns, the thread waits a while for the next (opening a connection
+ * then costs a wake-up, not a thread made and joined), and ends when none
+ * comes, when enough others wait, or when the loop finishes. */
+typedef struct pooled {
+        pthread_t thread;
+        workloop *wl;
+        loop_thread *job;          /* the loop's lock: what it runs; NULL while idle */
+        pthread_cond_t wake;       /* a job, or the loop finishing */
+        size_t stack;              /* its stack's size */
+        struct pooled *next;       /* the loop's lock: in its idle or its ended list */
+} pooled;
+
+
+/* Threads kept waiting for the next loop_thread, at most, and how long. */
+#define LOOP_THREAD_IDLE_MAX 4u
+#define LOOP_THREAD_IDLE_S   2
+
 struct workloop {
         pthread_t thread;
         char name[32];
@@ -51,8 +69,13 @@ struct workloop {
         bool finishing;
         workloop_fn last;
         void *last_arg;
-        unsigned n_threads;        /* started and not yet reaped */
-        loop_thread *returned;     /* to be joined */
+        /* Its threads (workloop_thread_start): */
+        unsigned n_jobs_running;   /* loop_threads started and not yet reaped */
+        unsigned n_threads;        /* threads made and not yet joined, busy or idle */
+        loop_thread *returned;     /* done: their owners' to free (reaped) */
+        struct pooled *idle;       /* threads waiting for a loop_thread to run */
+        unsigned n_idle;
+        struct pooled *ended;      /* threads that have returned, to be joined */
 };
 
 /* The gate this thread holds, if any: a thread runs in one gate at a time. */
@@ -239,7 +262,7 @@ static int next_timeout(workloop *wl)
         int t = -1;
         pthread_mutex_lock(&wl->lock);
         if (wl->finishing) {
-                t = wl->n_jobs || wl->returned ? 0 : -1;
+                t = wl->n_jobs || wl->returned || wl->ended ? 0 : -1;
         } else if (wl->n_jobs) {
                 uint64_t now = workloop_now_ns();
                 if (wl->jobs[0].due_ns <= now)
@@ -270,7 +293,7 @@ static bool run_due(workloop *wl)
                 pthread_mutex_lock(&wl->lock);
                 bool run = wl->n_jobs && (wl->finishing || (wl->jobs[0].due_ns <= now && wl->jobs[0].seq < seq_end));
                 if (!run) {
-                        bool exit_now = wl->finishing && !wl->n_jobs && !wl->n_threads;
+                        bool exit_now = wl->finishing && !wl->n_jobs && !wl->n_jobs_running && !wl->n_threads;
                         pthread_mutex_unlock(&wl->lock);
                         return exit_now;
                 }
@@ -284,23 +307,34 @@ static bool run_due(workloop *wl)
         }
 }
 
-/* Join the threads that have returned, and let their owners free what
- * they used. */
+/* Let the owners of loop_threads that are done free what they used, and
+ * join the threads that have ended. */
 static void reap_threads(workloop *wl)
 {
         pthread_mutex_lock(&wl->lock);
-        loop_thread *list = wl->returned;
+        loop_thread *done = wl->returned;
+        pooled *ended = wl->ended;
         wl->returned = NULL;
+        wl->ended = NULL;
         pthread_mutex_unlock(&wl->lock);
-        while (list) {
-                loop_thread *t = list;
-                list = t->next;
-                pthread_join(t->thread, NULL);
+        while (done) {
+                loop_thread *t = done;
+                done = t->next;
                 if (t->reaped) {
                         workloop_gate_enter(wl);
                         t->reaped(t->arg);
                         workloop_gate_leave(wl);
                 }
+                pthread_mutex_lock(&wl->lock);
+                wl->n_jobs_running--;
+                pthread_mutex_unlock(&wl->lock);
+        }
+        while (ended) {
+                pooled *p = ended;
+                ended = p->next;
+                pthread_join(p->thread, NULL);
+                pthread_cond_destroy(&p->wake);
+                free(p);
                 pthread_mutex_lock(&wl->lock);
                 wl->n_threads--;
                 pthread_mutex_unlock(&wl->lock);
@@ -448,17 +482,61 @@ bool workloop_on_thread(workloop *wl)
         return pthread_equal(pthread_self(), wl->thread);
 }
 
-static void *thread_main(void *arg)
+/* The loop_thread this thread runs now, if it is a loop's. */
+static __thread const loop_thread *current_job;
+
+bool workloop_thread_is_current(const loop_thread *t)
 {
-        loop_thread *t = arg;
-        workloop *wl = t->wl;
-        if (t->name[0])
-                pthread_setname_np(pthread_self(), t->name);
-        t->fn(t->arg);
-        /* The loop joins us and cannot end before: wl outlives this. */
+        return t && current_job == t;
+}
+
+static void *pooled_main(void *arg)
+{
+        pooled *p = arg;
+        workloop *wl = p->wl;
         pthread_mutex_lock(&wl->lock);
-        t->next = wl->returned;
-        wl->returned = t;
+        if (p->job && p->job->name[0])
+                pthread_setname_np(pthread_self(), p->job->name);
+        for (;;) {
+                if (!p->job && !wl->finishing) {
+                        struct timespec until;
+                        clock_gettime(CLOCK_REALTIME, &until);
+                        until.tv_sec += LOOP_THREAD_IDLE_S;
+                        while (!p->job && !wl->finishing)
+                                if (pthread_cond_timedwait(&p->wake, &wl->lock, &until) != 0)
+                                        break;
+                }
+                loop_thread *t = p->job;
+                if (!t) {
+                        /* Idle too long, or the loop is finishing: out of
+                         * the idle list, and done. */
+                        for (pooled **pp = &wl->idle; *pp; pp = &(*pp)->next)
+                                if (*pp == p) {
+                                        *pp = p->next;
+                                        wl->n_idle--;
+                                        break;
+                                }
+                        break;
+                }
+                pthread_mutex_unlock(&wl->lock);
+                current_job = t;
+                t->fn(t->arg);
+                current_job = NULL;
+                pthread_mutex_lock(&wl->lock);
+                /* From here t is the loop's to reap, never touched again. */
+                t->next = wl->returned;
+                wl->returned = t;
+                p->job = NULL;
+                wake(wl);
+                if (wl->finishing || wl->n_idle >= LOOP_THREAD_IDLE_MAX)
+                        break;
+                p->next = wl->idle;
+                wl->idle = p;
+                wl->n_idle++;
+        }
+        /* The loop joins us and cannot end before: wl outlives this. */
+        p->next = wl->ended;
+        wl->ended = p;
         pthread_mutex_unlock(&wl->lock);
         wake(wl);
         return NULL;
@@ -469,27 +547,51 @@ tether_ret_t workloop_thread_start(workloop *wl, loop_thread *t, const char *nam
 {
         if (!wl || !t || !fn)
                 return TETHER_ERR_BAD_ARGUMENT;
-        *t = (loop_thread){ .wl = wl, .fn = fn, .reaped = reaped, .arg = arg };
+        *t = (loop_thread){ .fn = fn, .reaped = reaped, .arg = arg };
         /* Named by the thread itself: ps, gdb and perf show it. */
         snprintf(t->name, sizeof(t->name), "%s", name ? name : "");
         pthread_mutex_lock(&wl->lock);
-        bool finishing = wl->finishing;
-        if (!finishing)
-                wl->n_threads++;
-        pthread_mutex_unlock(&wl->lock);
-        if (finishing)
+        if (wl->finishing) {
+                pthread_mutex_unlock(&wl->lock);
                 return TETHER_ERR_OFFLINE;
+        }
+        wl->n_jobs_running++;
+        /* One waiting for work, with a stack of this size: it takes this. */
+        for (pooled **pp = &wl->idle; *pp; pp = &(*pp)->next) {
+                pooled *p = *pp;
+                if (p->stack != stack_size)
+                        continue;
+                *pp = p->next;
+                wl->n_idle--;
+                p->job = t;
+                pthread_cond_signal(&p->wake);
+                pthread_mutex_unlock(&wl->lock);
+                return TETHER_SUCCESS;
+        }
+        wl->n_threads++;
+        pthread_mutex_unlock(&wl->lock);
+        pooled *p = calloc(1, sizeof(*p));
+        int e = p ? 0 : ENOMEM;
         pthread_attr_t attr;
-        int e = pthread_attr_init(&attr);
+        if (e == 0)
+                e = pthread_attr_init(&attr);
         if (e == 0) {
+                p->wl = wl;
+                p->job = t;
+                p->stack = stack_size;
+                pthread_cond_init(&p->wake, NULL);
                 e = pthread_attr_setstacksize(&attr, stack_size);
                 if (e == 0)
-                        e = pthread_create(&t->thread, &attr, thread_main, t);
+                        e = pthread_create(&p->thread, &attr, pooled_main, p);
                 pthread_attr_destroy(&attr);
+                if (e != 0)
+                        pthread_cond_destroy(&p->wake);
         }
         if (e != 0) {
+                free(p);
                 pthread_mutex_lock(&wl->lock);
                 wl->n_threads--;
+                wl->n_jobs_running--;
                 pthread_mutex_unlock(&wl->lock);
                 return TETHER_ERR_NO_RESOURCES;
         }
@@ -503,6 +605,8 @@ void workloop_finish(workloop *wl, workloop_fn last, void *arg)
                 wl->finishing = true;
                 wl->last = last;
                 wl->last_arg = arg;
+                for (pooled *p = wl->idle; p; p = p->next)
+                        pthread_cond_signal(&p->wake);
         }
         pthread_mutex_unlock(&wl->lock);
         wake(wl);

@@ -52,19 +52,19 @@ typedef struct loop_timer {
 #define LOOP_TIMER_IDLE ((size_t)-1)
 
 /*
- * A thread of the loop's, running fn(arg) on a stack of its own. The loop
- * does not finish while one runs: a finishing loop waits for each to
- * return, joins it, and then runs reaped(arg) on its own thread, in the
- * gate (where the owner frees what the thread used). It lives in the
- * owner's memory, as loop_timer does.
+ * Work on a thread of the loop's, with a stack of its own: fn(arg), then,
+ * once fn has returned and its thread is done with it, reaped(arg) on the
+ * loop's thread, in the gate (where the owner frees what fn used). The
+ * loop does not finish while one runs. Threads are the loop's: one whose
+ * work is done waits a while for the next (LOOP_THREAD_IDLE_*, workloop.c),
+ * and a finishing loop joins every one. A loop_thread lives in the owner's
+ * memory, as loop_timer does.
  */
 typedef struct loop_thread {
-        pthread_t thread;
-        struct workloop *wl;
         workloop_fn fn, reaped;
         void *arg;
         char name[16];
-        struct loop_thread *next;  /* the loop's lock: returned, to be joined */
+        struct loop_thread *next;  /* the loop's lock: done, to be reaped */
 } loop_thread;
 
 tether_ret_t workloop_new(const char *name, workloop **ret);
@@ -89,6 +89,8 @@ bool workloop_on_thread(workloop *wl);
  * is finishing, TETHER_ERR_NO_RESOURCES if no thread can be made. */
 tether_ret_t workloop_thread_start(workloop *wl, loop_thread *t, const char *name, size_t stack_size,
                                    workloop_fn fn, workloop_fn reaped, void *arg);
+/* This thread is running t's fn. */
+bool workloop_thread_is_current(const loop_thread *t);
 /* Take the gate, waiting in turn; release it. Not recursive: a thread
  * holding it must not take it again. */
 void workloop_gate_enter(workloop *wl);

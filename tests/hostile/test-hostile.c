@@ -1749,9 +1749,12 @@ static void connections_per_uid_are_bounded_in_the_driver(void **state)
         assert_said(&a, "opens_refused", 2);
         assert_said(&a, "opens_other", 0);
         /* A thread per connection held, and no more: nobody's 256, the
-         * polite clients' (a few at a time, 16 each for the other two). */
-        assert_in_range(w.peak, drv_threads + 256, drv_threads + 256 + 40);
-        /* Let go, they are joined: the process is back where it was. */
+         * polite clients' (a few at a time, 16 each for the other two), and
+         * the few a loop keeps a moment for the next open (which "before"
+         * may have counted, and nobody's may have taken). */
+        assert_in_range(w.peak, 256, drv_threads + 256 + 40);
+        /* Let go, they are joined (those kept for the next open, once none
+         * comes): the process is back where it was. */
         long now = status_field_of(drv, "Threads");
         for (int waited = 0; waited <= SETTLE_MS && now > drv_threads; waited += 100) {
                 usleep(100000);
