@@ -240,12 +240,60 @@ static void finish_waits_for_threads(void **state)
         workloop_free(w.wl);
 }
 
+/* ---- a thread whose work is done takes the next ---- */
+
+typedef struct who {
+        loop_thread t;
+        workloop *wl;
+        pthread_t ran_on;
+        atomic_int reaped;
+} who;
+
+static void who_main(void *arg)
+{
+        who *w = arg;
+        w->ran_on = pthread_self();
+        if (!workloop_thread_is_current(&w->t))
+                w->ran_on = 0;
+}
+
+static void who_reaped(void *arg)
+{
+        who *w = arg;
+        atomic_store(&w->reaped, 1);
+}
+
+static void threads_are_kept_for_the_next(void **state)
+{
+        workloop *wl = NULL;
+        assert_int_equal(workloop_new("test", &wl), TETHER_SUCCESS);
+        static who a, b;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        assert_int_equal(workloop_thread_start(wl, &a.t, "a", 256u * 1024u, who_main, who_reaped, &a), TETHER_SUCCESS);
+        for (int i = 0; i < 5000 && !atomic_load(&a.reaped); i++)
+                usleep(1000);
+        assert_true(atomic_load(&a.reaped));
+        assert_false(workloop_thread_is_current(&a.t));
+        assert_int_equal(workloop_thread_start(wl, &b.t, "b", 256u * 1024u, who_main, who_reaped, &b), TETHER_SUCCESS);
+        for (int i = 0; i < 5000 && !atomic_load(&b.reaped); i++)
+                usleep(1000);
+        assert_true(atomic_load(&b.reaped));
+        assert_true(a.ran_on != 0);
+        assert_true(pthread_equal(a.ran_on, b.ran_on));
+        /* A finishing loop ends the thread that waits, and joins it. */
+        workloop_finish(wl, NULL, NULL);
+        workloop_join(wl);
+        workloop_free(wl);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(loop_and_threads_take_turns),
                 cmocka_unit_test(a_busy_thread_cannot_starve_the_loop),
                 cmocka_unit_test(finish_waits_for_threads),
+                cmocka_unit_test(threads_are_kept_for_the_next),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
