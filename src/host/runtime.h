@@ -87,15 +87,15 @@ void service_runtime_init(tether_service *s, const char *bundle_id);
 void service_bind_thread(tether_service *s);
 tether_service *service_ref(tether_service *s);
 tether_service *service_unref(tether_service *s);
-/* Loop thread: a terminated service whose last user client went away. */
+/* In the gate: a terminated service whose last user client went away. */
 void service_finish_if_idle(tether_service *s);
-/* Loop thread: the driver's start(), unless the service was terminated
+/* Loop thread, in the gate: the driver's start(), unless the service was terminated
  * first (TETHER_ERR_ABORTED). */
 tether_ret_t service_run_start(tether_service *s);
-/* Loop thread: stop its user clients and its driver; false if it was
+/* In the gate: stop its user clients and its driver; false if it was
  * stopped already (the caller then has nothing to tell the registry). */
 bool service_run_stop(tether_service *s);
-/* Loop thread: a client's property write through the driver's hook; what
+/* In the gate: a client's property write through the driver's hook; what
  * the hook sets lands in the table at once, all of it or nothing. caller is
  * the writer. On a refusal, reason (WIRE_MAX_REASON + 1 bytes) holds the
  * driver's reason, or "" if it gave none. */
@@ -104,7 +104,7 @@ tether_ret_t service_set_properties(tether_service *s, const tether_task *caller
 
 /* ---- timers (timer.c) ---- */
 
-/* Loop thread: the service is stopping (or its start failed): every armed
+/* In the gate: the service is stopping (or its start failed): every armed
  * timer is disarmed and its callback runs once with TETHER_ERR_ABORTED;
  * from then on none can be made or armed. Before any stop(): a second
  * call finds nothing to do. */

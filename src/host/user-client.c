@@ -295,7 +295,7 @@ uint64_t tether_user_client_id(tether_user_client *uc)
         return uc ? uc->id : 0;
 }
 
-/* Its thread has returned and been joined (the loop's thread, in the gate). */
+/* Its thread is done with it for good (the loop's thread, in the gate). */
 static void uc_reaped(void *arg)
 {
         tether_user_client *uc = arg;
