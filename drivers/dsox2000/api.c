@@ -385,8 +385,14 @@ static tether_ret_t dso_start(tether_service *svc)
         bool mso = false;
         char why[64] = "";
         if (r == TETHER_SUCCESS && !(d->model = identify_model(svc, &id, &mso, why, sizeof(why)))) {
-                tether_service_log(svc, TETHER_LOG_WARNING, "%s %s is not an InfiniiVision 2000 X: not driving it",
-                                   id.manufacturer, id.model);
+                if (dso_model_in_series(id.model))
+                        tether_service_log(svc, TETHER_LOG_WARNING,
+                                           "%s %s: a 2000 X model this driver does not know, and no USB id says "
+                                           "which it is like: not driving it", id.manufacturer, id.model);
+                else
+                        tether_service_log(svc, TETHER_LOG_WARNING,
+                                           "%s %s is not an InfiniiVision 2000 X: not driving it", id.manufacturer,
+                                           id.model);
                 r = TETHER_ERR_UNSUPPORTED;
         }
         if (r == TETHER_SUCCESS)
