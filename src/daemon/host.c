@@ -236,6 +236,10 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
 {
         switch (p->type) {
         case WIRE_HOST_START:
+                /* A TERMINATE sent while it started waits behind the start
+                 * (its work loop runs them in order): its time runs from now. */
+                if (h->terminate_sent_ms)
+                        h->terminate_sent_ms = now_ms();
                 service_host_started(h->svc, r, p->match);
                 break;
         case WIRE_HOST_OPEN:
