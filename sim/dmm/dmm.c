@@ -1263,8 +1263,8 @@ void sim_dmm_query_unterminated(sim_dmm *m)
 void sim_dmm_device_clear(sim_dmm *m)
 {
         out_clear(m);
+        m->opc_armed = false; /* 488.2: device clear leaves *OPC idle, not done */
         run_abort(m);
-        m->opc_armed = false;
 }
 
 void sim_dmm_set_input(sim_dmm *m, dmm_function f, double value)

@@ -211,6 +211,14 @@ static void trigger_system(void **state)
         /* *OPC? waits for the run. */
         send(r, "INIT");
         assert_string_equal(query_after(r, "*OPC?", 0.6), "1\n");
+        /* A run aborted by ABORt is done (*OPC completes); by a device
+         * clear it is not (488.2: *OPC is left idle). */
+        send(r, "*CLS;:TRIG:SOUR BUS;:INIT;*OPC");
+        send(r, "ABOR");
+        assert_string_equal(query(r, "*ESR?"), "+1\n");
+        send(r, "INIT;*OPC");
+        sim_dmm_device_clear(r->m);
+        assert_string_equal(query(r, "*ESR?;:STAT:OPER:COND?"), "+0;+0\n");
 }
 
 /* The Truevolt guide's limit example: a reading above the upper limit
