@@ -196,7 +196,9 @@ static void out_clear(sim_dmm *m)
 
 static void out_bytes(sim_dmm *m, const void *p, size_t n)
 {
-        bytes_append(&m->out, p, n); /* out of memory: the answer is cut, as a full queue would */
+        /* Full, or out of memory: the answer is cut, as a full queue would. */
+        if (m->out.len + n <= SIM_DMM_MAX_OUTPUT)
+                bytes_append(&m->out, p, n);
 }
 
 /* Start one response: queries in one message are joined with ';'. After
@@ -442,7 +444,8 @@ static int initiate(sim_dmm *m)
  * pure function of their number, so memory holds none of them. */
 static int respond_readings(sim_dmm *m, uint32_t from, uint32_t to)
 {
-        if (to - from > SIM_DMM_MAX_ANSWER)
+        /* 16 bytes a reading: "+4.99873000E+00," */
+        if (to - from > SIM_DMM_MAX_ANSWER || m->out.len + (size_t)(to - from) * 16 + 1 > SIM_DMM_MAX_OUTPUT)
                 return -223;
         begin_response(m);
         char buf[32];

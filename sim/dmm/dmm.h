@@ -29,6 +29,9 @@
 /* Readings one answer may carry: the instrument streams READ?'s readings,
  * the simulator renders an answer whole and bounds it (-223 past this). */
 #define SIM_DMM_MAX_ANSWER  65536u
+/* Bytes the output queue holds at most, whatever a message asks for (a
+ * host cannot make the simulator grow without bound). */
+#define SIM_DMM_MAX_OUTPUT  (4u << 20)
 
 /* Standard Event Register (*ESR?) */
 #define SIM_DMM_ESR_OPC 0x01u

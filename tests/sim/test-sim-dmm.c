@@ -287,9 +287,24 @@ static void errors_and_queues(void **state)
         sim_dmm_query_unterminated(r->m);
         assert_string_equal(query(r, "SYST:ERR?"), "-410,\"Query INTERRUPTED\"\n");
         assert_string_equal(query(r, "SYST:ERR?;:SYST:ERR?"), "-420,\"Query UNTERMINATED\";+0,\"No error\"\n");
-        /* An answer bigger than one may be. */
+        /* An answer bigger than one may be, and answers bigger than the
+         * output queue: refused, not grown into. */
         send(r, "CONF:VOLT 10,MAX;:SAMP:COUN 70000;:READ?");
         assert_int_equal(sim_dmm_output_pending(r->m), 0);
+        assert_string_equal(query(r, "SYST:ERR?"), "-223,\"Too much data\"\n");
+        send(r, "*CLS;:SAMP:COUN 10000;:READ?");
+        r->t += 5;
+        size_t len = 0;
+        char *many = malloc(6 * 100 + 1);
+        for (int i = 0; i < 100; i++)
+                len += (size_t)sprintf(many + len, "FETC?;");
+        send(r, "*CLS");
+        sim_dmm_execute(r->m, many, len);
+        free(many);
+        size_t pending = sim_dmm_output_pending(r->m);
+        assert_true(pending <= SIM_DMM_MAX_OUTPUT);
+        assert_true(pending >= SIM_DMM_MAX_OUTPUT - 160001);
+        send(r, "*ESE 0"); /* the unread answers go (-410) */
         assert_string_equal(query(r, "SYST:ERR?"), "-223,\"Too much data\"\n");
 }
 
