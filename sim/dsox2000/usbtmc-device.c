@@ -3,11 +3,11 @@
 
 #include "vusb-server.h"
 
-void sim_scope_usb_profile(sim_usbtmc_profile *ret)
+void sim_scope_usb_profile(const sim_model *model, sim_usbtmc_profile *ret)
 {
         *ret = (sim_usbtmc_profile){
                 .vendor = SIM_VUSB_VENDOR,
-                .product = SIM_VUSB_PRODUCT,
+                .product = (model ? model : sim_model_default())->usb_product,
                 .interface = 0,
                 .protocol = 1, /* USB488 */
                 .ep_out = SIM_VUSB_EP_OUT,
@@ -75,13 +75,13 @@ const sim_instrument sim_scope_instrument = {
 int sim_usbtmc_new(sim_scope *scope, sim_usbtmc **ret)
 {
         sim_usbtmc_profile p;
-        sim_scope_usb_profile(&p);
+        sim_scope_usb_profile(sim_scope_model(scope), &p);
         return sim_usbtmc_create(&p, &sim_scope_instrument, scope, ret) == TETHER_SUCCESS ? 0 : -1;
 }
 
 tether_ret_t sim_vusb_info(const char *serial, vusb_info *ret)
 {
         sim_usbtmc_profile p;
-        sim_scope_usb_profile(&p);
+        sim_scope_usb_profile(NULL, &p);
         return sim_vusb_profile_info(&p, serial, ret);
 }

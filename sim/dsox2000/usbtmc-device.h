@@ -15,9 +15,9 @@
 #include "usbtmc-dev.h"
 #include "usbtmc/vusb.h"
 
-/* What the DSO-X 2002A's descriptors say (as tests/usb/dsox2002a.umockdev). */
+/* What a 2000 X's descriptors say; the product id is the model's
+ * (sim_model.usb_product: 0x179b for the DSO-X 2002A). */
 #define SIM_VUSB_VENDOR     0x0957u
-#define SIM_VUSB_PRODUCT    0x1799u
 #define SIM_VUSB_EP_OUT     0x02u
 #define SIM_VUSB_EP_IN      0x81u
 #define SIM_VUSB_MAX_PACKET 512u
@@ -25,13 +25,13 @@
 /* sim_scope's default serial (its *IDN?), for the descriptors to match. */
 #define SIM_VUSB_DEFAULT_SERIAL "MY57235663"
 
-/* The DSO-X 2002A's profile (a model of the family may start from it). */
-void sim_scope_usb_profile(sim_usbtmc_profile *ret);
+/* The profile of a 2000 X of this model (NULL: the DSO-X 2002A). */
+void sim_scope_usb_profile(const sim_model *model, sim_usbtmc_profile *ret);
 /* The scope's hooks; inst is the sim_scope. */
 extern const sim_instrument sim_scope_instrument;
 
-/* The DSO-X 2002A's USB side for scope (the caller keeps ownership of
- * it): 0, or -1 when out of memory. */
+/* The USB side of scope, as the model it plays (the caller keeps
+ * ownership of it): 0, or -1 when out of memory. */
 int sim_usbtmc_new(sim_scope *scope, sim_usbtmc **ret);
 /* The simulated DSO-X 2002A's identity with this serial (NULL or "" for
  * none), as DESCRIBE answers it. TETHER_ERR_BAD_ARGUMENT: the serial is

@@ -386,8 +386,10 @@ typedef struct simulator {
 
 /* The table entry of NAME (case-insensitive), or NULL. */
 const simulator *simulator_find(const char *name);
-/* "dsox2002a, 34461a": the names, for messages. */
-const char *simulator_names(void);
+/* "dsox2002a, ..., 34461a": the names, for messages; with a line of at
+ * most width characters, each line starting with indent (a static buffer,
+ * main thread). */
+const char *simulator_names(const char *indent, size_t width);
 /* The binary to start for sim: $<env>, else $TETHER_SIM_DIR/<program>,
  * else the installed one. buf holds the composed path when needed. */
 const char *simulator_binary(const simulator *sim, char *buf, size_t size);

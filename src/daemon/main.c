@@ -23,7 +23,8 @@ static void usage(FILE *f)
                 "unless --in-process.\n"
                 "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET ")\n"
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
-                "  -S, --simulate NAME   plug in a simulated instrument (%s), optionally with :SERIAL\n"
+                "  -S, --simulate NAME   plug in a simulated instrument, optionally with :SERIAL; NAME is one of\n"
+                "%s\n"
                 "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
                 "      --no-usb          do not look for USBTMC instruments on the USB bus (at start-up or hotplugged)\n"
                 "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
@@ -36,7 +37,7 @@ static void usage(FILE *f)
                 "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
                 "      --admin-group NAME  its members are administrators for drivers, as root is (default %s)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
-                simulator_names(), TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS, TETHERD_ADMIN_GROUP);
+                simulator_names("                        ", 100), TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS, TETHERD_ADMIN_GROUP);
 }
 
 /* Attach a nub under parent and let drivers match it. */

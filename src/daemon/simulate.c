@@ -10,6 +10,7 @@
  * property, is what device.c starts when the driver opens the device, so
  * a driver that publishes a nub with the same properties starts nothing.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,19 +25,23 @@
 #define TETHER_SIM_DMM "/usr/local/bin/tether-sim-dmm"
 #endif
 
+/* A 2000 X scope: tether-sim-scope --model NAME, with the USB product id a
+ * real one of that model enumerates with (MSO and DSO of a bandwidth and
+ * channel count share one; sources in docs/dsox2000-family.md). */
+#define SCOPE(n, p, id)                                                                                        \
+        {                                                                                                      \
+                .name = n, .program = "tether-sim-scope", .env = "TETHER_SIM_SCOPE", .installed = TETHER_SIM_SCOPE, \
+                .vendor = 0x0957 /* Agilent */, .product = id, .protocol = 1, .interface = 0, .product_name = p,    \
+                .default_serial = "MY57235663",                                                                \
+        }
+
 static const simulator simulators[] = {
-        {
-                .name = "dsox2002a",
-                .program = "tether-sim-scope",
-                .env = "TETHER_SIM_SCOPE",
-                .installed = TETHER_SIM_SCOPE,
-                .vendor = 0x0957, /* Agilent */
-                .product = 0x1799,
-                .protocol = 1,
-                .interface = 0,
-                .product_name = "DSO-X 2002A",
-                .default_serial = "MY57235663",
-        },
+        SCOPE("dsox2002a", "DSO-X 2002A", 0x179b), SCOPE("dsox2004a", "DSO-X 2004A", 0x179a),
+        SCOPE("dsox2012a", "DSO-X 2012A", 0x1799), SCOPE("dsox2014a", "DSO-X 2014A", 0x1798),
+        SCOPE("dsox2022a", "DSO-X 2022A", 0x1797), SCOPE("dsox2024a", "DSO-X 2024A", 0x1796),
+        SCOPE("msox2002a", "MSO-X 2002A", 0x179b), SCOPE("msox2004a", "MSO-X 2004A", 0x179a),
+        SCOPE("msox2012a", "MSO-X 2012A", 0x1799), SCOPE("msox2014a", "MSO-X 2014A", 0x1798),
+        SCOPE("msox2022a", "MSO-X 2022A", 0x1797), SCOPE("msox2024a", "MSO-X 2024A", 0x1796),
         {
                 .name = "34461a",
                 .program = "tether-sim-dmm",
@@ -61,13 +66,22 @@ const simulator *simulator_find(const char *name)
         return NULL;
 }
 
-const char *simulator_names(void)
+const char *simulator_names(const char *indent, size_t width)
 {
-        static char names[128];
-        if (!names[0]) {
-                size_t n = 0;
-                for (size_t i = 0; i < N_SIMULATORS && n < sizeof(names); i++)
-                        n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "", simulators[i].name);
+        static char names[512];
+        size_t n = 0, line = 0;
+        for (size_t i = 0; i < N_SIMULATORS; i++) {
+                size_t len = strlen(simulators[i].name);
+                const char *lead = i == 0 ? indent : ", ";
+                if (i && line + 2 + len > width) {
+                        n += (size_t)snprintf(names + n, sizeof(names) - n, ",\n%s", indent);
+                        line = strlen(indent);
+                        lead = "";
+                }
+                n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", lead, simulators[i].name);
+                line += strlen(lead) + len;
+                if (n >= sizeof(names))
+                        break;
         }
         return names;
 }
@@ -112,7 +126,7 @@ tether_ret_t simulate_publish(entry *usb, const char *spec, unsigned index)
         name[len] = '\0';
         const simulator *sim = too_long ? NULL : simulator_find(name);
         if (!sim) {
-                log_err("--simulate: unknown instrument '%s' (known: %s)", name, simulator_names());
+                log_err("--simulate: unknown instrument '%s' (known: %s)", name, simulator_names("", SIZE_MAX));
                 return TETHER_ERR_BAD_ARGUMENT;
         }
         const char *serial = colon ? colon + 1 : sim->default_serial;

@@ -118,7 +118,7 @@ static bool simulator_running(const char *program, const char *serial)
         return system(cmd) == 0;
 }
 
-#define NOT_A_SCOPE "34461A is not a DSO-X/MSO-X 2000: not driving it"
+#define NOT_A_SCOPE "34461A is not an InfiniiVision 2000 X: not driving it"
 
 static void a_simulated_dmm(void **state)
 {
@@ -175,7 +175,7 @@ static void two_of_each_kind(void **state)
                 uint64_t nub = nub_with_serial(s, scopes[i]);
                 assert_true(nub != 0);
                 assert_int_equal(prop_uint(s, nub, "idVendor"), 0x0957);
-                assert_int_equal(prop_uint(s, nub, "idProduct"), 0x1799);
+                assert_int_equal(prop_uint(s, nub, "idProduct"), 0x179b); /* the DSO-X 2002A's */
                 assert_string_equal(prop_string(s, nub, "TetherSimulator", buf, sizeof(buf)), "tether-sim-scope");
                 assert_string_equal(prop_string(s, nub, "TetherSimulatedModel", buf, sizeof(buf)), "dsox2002a");
                 nub = nub_with_serial(s, dmms[i]);
@@ -253,11 +253,12 @@ static void unknown_names_and_bad_serials(void **state)
 {
         char err[4096];
         assert_int_equal(tetherd_exit("keithley2000", err, sizeof(err)), 2);
-        assert_non_null(strstr(err, "--simulate: unknown instrument 'keithley2000' (known: dsox2002a, 34461a)"));
+        assert_non_null(strstr(err, "--simulate: unknown instrument 'keithley2000' (known: dsox2002a, dsox2004a, "));
+        assert_non_null(strstr(err, ", msox2024a, 34461a)"));
         assert_int_equal(tetherd_exit("34461a-and-more-than-thirty-two-characters", err, sizeof(err)), 2);
         assert_non_null(strstr(err, "unknown instrument"));
         assert_int_equal(tetherd_exit("", err, sizeof(err)), 2);
-        assert_non_null(strstr(err, "unknown instrument '' (known: dsox2002a, 34461a)"));
+        assert_non_null(strstr(err, "unknown instrument '' (known: dsox2002a, "));
         const char *bad[] = { "34461a:", "34461a:A,B", "34461a:A B", "dsox2002a:A;B",
                               "34461a:SERIAL-THAT-IS-LONGER-THAN-31-CHARS" };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -155,7 +155,7 @@ static void profiles_usb488_forbids(void **state)
                 assert_int_equal(sim_usbtmc_create(&p, &sim_dmm_instrument, m, &dev), TETHER_ERR_BAD_ARGUMENT);
         }
         /* TermChar offered by an instrument that cannot peek (the scope). */
-        sim_scope_usb_profile(&p);
+        sim_scope_usb_profile(NULL, &p);
         p.device_caps = SIM_CAP_TERM_CHAR;
         assert_int_equal(sim_usbtmc_create(&p, &sim_scope_instrument, NULL, &dev), TETHER_ERR_BAD_ARGUMENT);
         p = good;
@@ -556,6 +556,38 @@ static int run_to_exit(const char *const *args, char *err, size_t cap)
         return wait_exit(pid, 5000);
 }
 
+/* tether-sim-scope as a model of the family: its descriptors carry that
+ * model's product id, as the nub tetherd publishes for it does. */
+static void scope_process_presents_its_model(void **state)
+{
+        const char *path = getenv("TETHER_SIM_SCOPE");
+        assert_non_null(path);
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (dup2(sv[1], 3) != 3)
+                        _exit(127);
+                execl(path, path, "--usb-fd", "3", "--model", "msox2014a", "--serial", "SC0001", (char *)NULL);
+                _exit(127);
+        }
+        close(sv[1]);
+        usbtmc_vusb *v;
+        assert_int_equal(usbtmc_vusb_open(sv[0], &v), TETHER_SUCCESS);
+        vusb_info info;
+        assert_int_equal(usbtmc_vusb_get_info(v, &info), TETHER_SUCCESS);
+        assert_int_equal(info.vendor, 0x0957);
+        assert_int_equal(info.product, 0x1798);
+        assert_int_equal(info.ep_interrupt, SIM_USBTMC_EP_INTERRUPT);
+        usbtmc t;
+        usbtmc_vusb_attach(&t, v);
+        assert_int_equal(query(&t, "*IDN?"), TETHER_SUCCESS);
+        assert_non_null(strstr(answer, ",MSO-X 2014A,SC0001,"));
+        usbtmc_vusb_close(v);
+        assert_int_equal(wait_exit(pid, 5000), 0);
+}
+
 static void simulator_refuses_bad_arguments(void **state)
 {
         char err[256];
@@ -582,6 +614,7 @@ int main(void)
                 cmocka_unit_test(dmm_over_vusb),
                 cmocka_unit_test(scope_srq_over_vusb),
                 cmocka_unit_test(simulator_process),
+                cmocka_unit_test(scope_process_presents_its_model),
                 cmocka_unit_test(simulator_refuses_bad_arguments),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
