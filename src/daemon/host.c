@@ -54,6 +54,7 @@ typedef struct pending {
         int client_fd;                 /* OPEN: the client's end, given on success */
         void *match;                   /* START: the candidates left */
         probe_sync *sync;              /* PROBES: the attach it is part of */
+        prop_trace trace;              /* SET_PROPERTIES: for the probes */
         struct pending *next;
 } pending;
 
@@ -240,7 +241,8 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
                 break;
         case WIRE_HOST_SET_PROPERTIES:
                 /* The driver's reason, checked by host_msg_decode, passed on. */
-                session_reply_reason(p->caller, p->client_type, p->client_serial, r, m ? m->reason : NULL);
+                session_reply_set_properties(p->caller, &p->trace, p->client_type, p->client_serial, r,
+                                             m ? m->reason : NULL);
                 break;
         case WIRE_HOST_PING:
                 h->ping_sent_ms = 0;
@@ -755,7 +757,8 @@ void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t typ
         close(fds[0]);             /* the host has its own copy now */
 }
 
-void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict)
+void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict,
+                         const prop_trace *t)
 {
         host *h = s->host;
         pending *p = calloc(1, sizeof(*p));
@@ -764,7 +767,8 @@ void host_set_properties(tether_service *s, session *caller, uint16_t type, uint
                 session_reply(caller, type, serial, !p ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED, NULL, -1);
                 return;
         }
-        *p = (pending){ .caller = session_ref(caller), .client_type = type, .client_serial = serial, .client_fd = -1 };
+        *p = (pending){ .caller = session_ref(caller), .client_type = type, .client_serial = serial, .client_fd = -1,
+                        .trace = *t };
         wire_msg m;
         wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES, 0, 0);
         wire_put_task(&m, &caller->task); /* the driver decides what this writer may set */
