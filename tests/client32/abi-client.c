@@ -563,45 +563,96 @@ static void registry(tether_session *s, uint64_t svc)
         tether_notification_port_destroy(port);
 }
 
-/* ---- a probe (root only): call events, decoded ---- */
+/* ---- a probe (root only): call, property and async events, decoded ---- */
+
+static tether_ret_t next_event(tether_probe *p, tether_probe_event *e)
+{
+        struct pollfd pfd = { .fd = tether_probe_get_fd(p), .events = POLLIN };
+        tether_ret_t r = TETHER_ERR_NOT_READY;
+        for (int i = 0; i < 100 && r == TETHER_ERR_NOT_READY; i++) {
+                r = tether_probe_read(p, e);
+                if (r == TETHER_ERR_NOT_READY)
+                        poll(&pfd, 1, 50);
+        }
+        return r;
+}
 
 static void probe(tether_session *s, tether_connect *c, uint64_t svc)
 {
-        tether_probe_filter f = { .kinds = TETHER_PROBE_CALLS, .service_id = svc, .pid = (int32_t)getpid(),
-                                  .selector = EXAMPLE_ADD };
+        /* Every process's: an async result sent after its call returned
+         * has no caller's pid. This test's tetherd serves this client only. */
+        tether_probe_filter f = { .kinds = TETHER_PROBE_CALLS, .service_id = svc, .pid = 0,
+                                  .selector = TETHER_PROBE_ANY_SELECTOR };
         tether_probe *p = NULL;
         tether_ret_t r = tether_probe_attach(s, &f, &p);
         if (getuid() != 0) {
-                /* The output must not depend on who runs it. */
+                /* Both runs are one user's: both print this. */
                 CHECK_RET(r, TETHER_ERR_NOT_PRIVILEGED, "probe as another user");
-                printf("probe: call add(%#018" PRIx64 ", 1), 2 scalars in, 1 out, Success\n", (uint64_t)0x8000000000000000u);
-                tether_probe_detach(p);
+                printf("probe: %s\n", tether_ret_name(r));
                 return;
         }
         CHECK_RET(r, TETHER_SUCCESS, "probe");
         if (r != TETHER_SUCCESS)
                 return;
+
+        /* A call. */
         uint64_t in[2] = { 0x8000000000000000u, 1 }, out = 0;
         uint32_t one = 1;
         r = tether_call_scalar_method(c, EXAMPLE_ADD, in, 2, &out, &one);
         CHECK_RET(r, TETHER_SUCCESS, "add under a probe");
         tether_probe_event e;
-        memset(&e, 0, sizeof(e));
-        struct pollfd pfd = { .fd = tether_probe_get_fd(p), .events = POLLIN };
-        r = TETHER_ERR_NOT_READY;
-        for (int i = 0; i < 100 && r == TETHER_ERR_NOT_READY; i++) {
-                r = tether_probe_read(p, &e);
-                if (r == TETHER_ERR_NOT_READY)
-                        poll(&pfd, 1, 50);
-        }
+        r = next_event(p, &e);
         CHECK_RET(r, TETHER_SUCCESS, "probe read");
         CHECK(e.kind == TETHER_PROBE_EVENT_CALL && e.service_id == svc && e.pid == (int32_t)getpid() &&
                       e.selector == EXAMPLE_ADD && e.connection_id == tether_connect_id(c) && e.time_ns &&
                       e.scalar_in == 2 && e.scalar_out == 1 && e.result == TETHER_SUCCESS && !strcmp(e.method, "add"),
-              "probe event: kind %u, service %#" PRIx64 ", pid %d, selector %u, %u in, %u out, %s", e.kind,
+              "probe call event: kind %u, service %#" PRIx64 ", pid %d, selector %u, %u in, %u out, %s", e.kind,
               e.service_id, e.pid, e.selector, e.scalar_in, e.scalar_out, e.method);
         printf("probe: call %s(%#018" PRIx64 ", 1), %u scalars in, %u out, %s\n", e.method, in[0], e.scalar_in,
                e.scalar_out, tether_ret_name(e.result));
+
+        /* A property write the driver refuses, with its reason. */
+        tether_value *d = NULL;
+        r = tether_value_new_dict(&d);
+        if (r == TETHER_SUCCESS)
+                r = tether_value_dict_set_uint(d, EXAMPLE_PROP_BAUD_RATE, 12345, 32);
+        if (r == TETHER_SUCCESS)
+                r = tether_registry_entry_set_properties(s, svc, d);
+        tether_value_unref(d);
+        CHECK_RET(r, TETHER_ERR_BAD_ARGUMENT, "BaudRate 12345 under a probe");
+        r = next_event(p, &e);
+        CHECK_RET(r, TETHER_SUCCESS, "probe read");
+        CHECK(e.kind == TETHER_PROBE_EVENT_PROPERTY && e.service_id == svc && e.pid == (int32_t)getpid() &&
+                      e.result == TETHER_ERR_BAD_ARGUMENT && !strcmp(e.keys, EXAMPLE_PROP_BAUD_RATE) && e.reason[0],
+              "probe property event: kind %u, %s, keys \"%s\"", e.kind, tether_ret_name(e.result), e.keys);
+        printf("probe: property write of %s, %s (%s)\n", e.keys, tether_ret_name(e.result), e.reason);
+
+        /* An async result, delivered, the reference's last. */
+        tether_notification_port *port = NULL;
+        results once = { 0 };
+        uint64_t add[3] = { 0xfffffffe00000000u, 0x00000001ffffffffu, 0 };
+        r = tether_notification_port_create(s, &port);
+        if (r == TETHER_SUCCESS)
+                r = tether_call_async_method(c, EXAMPLE_DELAYED_ADD, port, on_result, &once, add, 3, NULL, 0, NULL,
+                                             NULL, NULL, NULL);
+        CHECK_RET(r, TETHER_SUCCESS, "delayedAdd under a probe");
+        if (r == TETHER_SUCCESS)
+                wait_results(port, &once, 1);
+        /* The call's own event comes first. */
+        r = next_event(p, &e);
+        CHECK(r == TETHER_SUCCESS && e.kind == TETHER_PROBE_EVENT_CALL && e.selector == EXAMPLE_DELAYED_ADD &&
+                      (e.call_flags & TETHER_PROBE_CALL_ASYNC),
+              "probe async call event: %s, kind %u, selector %u", tether_ret_name(r), e.kind, e.selector);
+        r = next_event(p, &e);
+        CHECK_RET(r, TETHER_SUCCESS, "probe read");
+        CHECK(e.kind == TETHER_PROBE_EVENT_ASYNC && e.connection_id == tether_connect_id(c) && e.arg_count == 2 &&
+                      e.args[0] == add[0] + add[1] &&
+                      e.delivery == TETHER_SUCCESS && (e.async_flags & TETHER_PROBE_ASYNC_LAST),
+              "probe async event: kind %u, %u args, %#" PRIx64 ", delivery %s, flags %#x", e.kind, e.arg_count,
+              e.args[0], tether_ret_name(e.delivery), e.async_flags);
+        printf("probe: async result %#018" PRIx64 ", %u args, delivered %s, last %s\n", e.args[0], e.arg_count,
+               tether_ret_name(e.delivery), (e.async_flags & TETHER_PROBE_ASYNC_LAST) ? "yes" : "no");
+        tether_notification_port_destroy(port);
         tether_probe_detach(p);
 }
 
