@@ -187,6 +187,9 @@ void service_host_started(tether_service *s, tether_ret_t r, void *match);
 /* With reg_lock held: a hosted service's host is gone; it leaves the
  * registry (TERMINATED to watchers) if it has not already. */
 void service_host_gone_locked(tether_service *s);
+/* With reg_lock held: its host answered TERMINATE (its user clients are
+ * stopped): it leaves the registry, TERMINATED to watchers. */
+void service_host_terminated_locked(tether_service *s);
 
 /* ---- processes started for drivers (spawn.c) ---- */
 
