@@ -15,6 +15,9 @@ pkgs=(
   tshark                         # tether probe's pcap files are checked with Wireshark's dissectors
   libumockdev-dev libglib2.0-dev # in-process umockdev testbeds with ioctl emulation (transfers, hotplug)
   jq                             # tether reg --json, checked in the tools tests
+  libsystemd-dev                 # tetherd under systemd: sd_notify, sd_listen_fds, the journal (docs/systemd.md)
+  systemd                        # the units' tests: systemd-analyze verify, systemd-socket-activate, sysusers, tmpfiles
+  udev                           # udevadm: the udev rule is checked (udevadm test) in the system tests
 )
 
 missing=()

@@ -373,7 +373,8 @@ static void try_next_candidate(match_state *m)
                 }
                 tether_service *s = NULL;
                 if (service_create(p, m->nub, &s) != TETHER_SUCCESS) {
-                        log_err("tether: cannot create a service for %s %s", bundle_id(p->bundle), p->driver_class);
+                        log_bundle(LOG_LVL_ERR, bundle_id(p->bundle), "tether: cannot create a service for %s %s",
+                                   bundle_id(p->bundle), p->driver_class);
                         m->next++;
                         continue;
                 }
