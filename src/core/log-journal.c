@@ -4,9 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
+/* CODE_FILE= and the like would name this file, not the line's. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "core/log.h"
+
+/* Where libsystemd sends entries; it has no name for it. */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static char ident_field[64];
 
@@ -29,7 +35,10 @@ static bool journal_sink(enum log_level level, const log_fields *fields, const c
 
 bool log_journal_use(const char *identifier)
 {
-        if (!log_stderr_is_journal())
+        /* sd_journal_sendv drops a line silently when the socket is
+         * missing, so a journal that is not there is noticed here: the
+         * stream on stderr then keeps the lines (with "<N>" levels). */
+        if (!log_stderr_is_journal() || access(JOURNAL_SOCKET, F_OK) != 0)
                 return false;
         snprintf(ident_field, sizeof(ident_field), "SYSLOG_IDENTIFIER=%s", identifier);
         log_set_sink(journal_sink);

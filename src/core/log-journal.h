@@ -12,8 +12,8 @@
 /* Sends every line to the journal from now on, as a native entry:
  * MESSAGE, PRIORITY (the level), SYSLOG_IDENTIFIER (identifier) and
  * TETHER_BUNDLE when the line is about a bundle, if stderr is the journal
- * (log_stderr_is_journal).
- * Returns whether it does. A line the journal refuses goes to stderr. */
+ * (log_stderr_is_journal) and the journal's socket is there. Returns
+ * whether it does. A line the journal refuses goes to stderr. */
 bool log_journal_use(const char *identifier);
 
 #endif

@@ -15,23 +15,22 @@ static atomic_int max_level = LOG_LVL_INFO;
 static log_sink_fn sink;
 static char process_bundle[LOG_MAX_BUNDLE + 1];
 
-bool log_stderr_is_journal(void)
+static atomic_bool stderr_journal;
+
+/* JOURNAL_STREAM ("DEV:INODE") names the file fd 2 is. */
+static bool journal_stream_is_stderr(void)
 {
-        /* Asked once: fd 2 and the environment are the process's from the
-         * start (a host's are given it by tetherd before it runs). */
-        static atomic_int known; /* 0: not yet asked; 1: no; 2: yes */
-        int k = atomic_load(&known);
-        if (k)
-                return k == 2;
         const char *e = getenv("JOURNAL_STREAM");
         unsigned long long dev = 0, ino = 0;
         int end = 0;
         struct stat st;
-        bool yes = e && sscanf(e, "%llu:%llu%n", &dev, &ino, &end) == 2 && !e[end] &&
-                   fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
-                   (unsigned long long)st.st_ino == ino;
-        atomic_store(&known, yes ? 2 : 1);
-        return yes;
+        return e && sscanf(e, "%llu:%llu%n", &dev, &ino, &end) == 2 && !e[end] && fstat(STDERR_FILENO, &st) == 0 &&
+               (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+bool log_stderr_is_journal(void)
+{
+        return atomic_load(&stderr_journal);
 }
 
 void log_set_sink(log_sink_fn fn)
@@ -51,6 +50,7 @@ void log_set_level(enum log_level max)
 
 void log_init_from_env(void)
 {
+        atomic_store(&stderr_journal, journal_stream_is_stderr());
         const char *e = getenv("TETHER_LOG");
         if (!e)
                 return;
@@ -150,7 +150,27 @@ void log_limit_flush_due(log_limit *l, const char *who)
                 say_suppressed(l, who, n);
 }
 
+static void limited(log_limit *l, enum log_level level, const char *who, const char *bundle, const char *fmt,
+                    va_list ap) __attribute__((format(printf, 5, 0)));
+
 void log_limited(log_limit *l, enum log_level level, const char *who, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        limited(l, level, who, l->bundle[0] ? l->bundle : NULL, fmt, ap);
+        va_end(ap);
+}
+
+void log_limited_bundle(log_limit *l, enum log_level level, const char *who, const char *bundle, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        limited(l, level, who, bundle, fmt, ap);
+        va_end(ap);
+}
+
+static void limited(log_limit *l, enum log_level level, const char *who, const char *bundle, const char *fmt,
+                    va_list ap)
 {
         if ((int)level > atomic_load(&max_level))
                 return;
@@ -172,12 +192,8 @@ void log_limited(log_limit *l, enum log_level level, const char *who, const char
         pthread_mutex_unlock(&l->lock);
         if (suppressed)
                 say_suppressed(l, who, suppressed);
-        if (print) {
-                va_list ap;
-                va_start(ap, fmt);
-                log_line(level, l->bundle[0] ? l->bundle : NULL, fmt, ap);
-                va_end(ap);
-        }
+        if (print)
+                log_line(level, bundle, fmt, ap);
 }
 
 static void log_line(enum log_level level, const char *bundle, const char *fmt, va_list ap)

@@ -20,7 +20,8 @@
 enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_INFO = 6, LOG_LVL_DEBUG = 7 };
 
 void log_set_level(enum log_level max);
-/* TETHER_LOG=debug|info|warn|err sets the level. */
+/* TETHER_LOG=debug|info|warn|err sets the level; JOURNAL_STREAM says
+ * whether stderr is the journal (log_stderr_is_journal). */
 void log_init_from_env(void);
 /* Whether a line of that level is written now: saves formatting one that is not. */
 bool log_enabled(enum log_level level);
@@ -48,11 +49,12 @@ void log_set_process_bundle(const char *bundle);
 /* Where lines go instead of stderr. The sink returns false when it could
  * not take a line, which then goes to stderr. Set it before any thread
  * logs; NULL restores stderr. */
-/* Whether stderr is a journal stream: JOURNAL_STREAM ("DEV:INODE", set by
- * systemd for a service whose output goes to the journal) names the file fd
- * 2 is. Only then: a tetherd started by hand from a shell that a service
- * runs inherits the variable with another stderr, which is where its lines
- * must go, without a "<N>" prefix. */
+/* Whether stderr is a journal stream, as log_init_from_env found it:
+ * JOURNAL_STREAM ("DEV:INODE", set by systemd for a service whose output
+ * goes to the journal) names the file fd 2 is. Only then: a tetherd started
+ * by hand from a shell that a service runs inherits the variable with
+ * another stderr, which is where its lines must go, without a "<N>"
+ * prefix. */
 bool log_stderr_is_journal(void);
 
 typedef bool (*log_sink_fn)(enum log_level level, const log_fields *fields, const char *msg);
@@ -90,6 +92,10 @@ void log_limit_destroy(log_limit *l);
 /* who names the party in the "suppressed" line, e.g. "client pid 42". */
 void log_limited(log_limit *l, enum log_level level, const char *who, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+/* The same, for a line about another bundle than the party's (a driver
+ * matched on a nub the party published): bundle is its field. */
+void log_limited_bundle(log_limit *l, enum log_level level, const char *who, const char *bundle, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 
 #define log_err(...)   log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
