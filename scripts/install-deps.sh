@@ -18,6 +18,7 @@ pkgs=(
   libsystemd-dev                 # tetherd under systemd: sd_notify, sd_listen_fds, the journal (docs/systemd.md)
   systemd                        # the units' tests: systemd-analyze verify, systemd-socket-activate, sysusers, tmpfiles
   udev                           # udevadm: the udev rule is checked (udevadm test) in the system tests
+  strace                         # the system tests check tetherd.service's SystemCallFilter= against real calls
 )
 
 missing=()
