@@ -77,7 +77,9 @@ grep -qx "STATUS=Serving on $TETHER_SOCKET; no clients" "$dir/notify.out" ||
 # READY comes once every driver has started, as --ready-fd's READY does:
 # the example's service was active for the first client.
 # A client that stays is counted (the status is said at most once a second).
-sleep 1.2 # tether reg's own session has come and gone, and been said
+# tether reg's own session has come and gone: said once the second since
+# the last STATUS is over.
+wait_for "$dir/notify.out" '^STATUS=Serving; 0 clients connected$' 5 || fail "no STATUS once tether reg left"
 seen=$(wc -l <"$dir/notify.out")
 timeout 20 "$tether" reg watch >/dev/null 2>&1 &
 watcher=$!
