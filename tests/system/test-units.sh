@@ -13,7 +13,7 @@
 #   group tether, mode 0660, tag tether, ID_TETHER_USBTMC=1; on an emulated
 #   keyboard, none of it; the rule file parses without a complaint.
 set -u
-builddir=$1 prefix=$2 sbindir=$3 unitdir=$4 rulesdir=$5 sysusersdir=$6 tmpfilesdir=$7 scope=$8 keyboard=$9
+builddir=$1 sbindir=$2 unitdir=$3 rulesdir=$4 sysusersdir=$5 tmpfilesdir=$6 scope=$7 keyboard=$8
 for t in systemd-analyze systemd-sysusers systemd-tmpfiles udevadm; do
   command -v $t >/dev/null || { echo "FAIL: $t is missing (scripts/install-deps.sh installs systemd and udev)"; exit 1; }
 done
