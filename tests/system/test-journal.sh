@@ -83,7 +83,7 @@ grep -qx "TETHER_BUNDLE=org.tether.example" <<<"$e" || fail "load entry: no TETH
 e=$(entry "$dir/journal" "^MESSAGE=org.tether.dsox2000 DSOX2000 started on DSO-X 2002A")
 grep -qx "TETHER_BUNDLE=org.tether.dsox2000" <<<"$e" || fail "no started entry with TETHER_BUNDLE: $e"
 # A line of the DSOX2000's, from its host: the host's own entry.
-e=$(entry "$dir/journal" "^MESSAGE=bundle org.tether.dsox2000: DSOX2000 .*DSO-X 2002A, serial")
+e=$(entry "$dir/journal" "^MESSAGE=bundle org.tether.dsox2000: DSOX2000 \\(0x[0-9a-f]+\\): .*serial")
 [ -n "$e" ] || fail "no entry from the DSOX2000's host"
 grep -qx "SYSLOG_IDENTIFIER=tether-driverhost" <<<"$e" || fail "host entry: not the host's: $e"
 grep -qx "TETHER_BUNDLE=org.tether.dsox2000" <<<"$e" || fail "host entry: no TETHER_BUNDLE: $e"
