@@ -78,6 +78,13 @@ done
 for ((i = 0; i < 40; i++)); do [ -d /proc/$host ] || break; sleep 0.05; done
 [ -d /proc/$host ] && fail "the stopped host ($host) still exists"
 grep -q "host of DSOX2000 .*killed" "$dir/log" || fail "no line about the host killed"
+# The new host's driver has started (and its simulator with it) only once
+# tetherd says so: its TetherHostPID is there before.
+for ((i = 0; i < 200; i++)); do
+  [ "$(grep -c "DSOX2000 started on DSO-X 2002A" "$dir/log")" -ge 2 ] && break
+  sleep 0.05
+done
+[ "$(grep -c "DSOX2000 started on DSO-X 2002A" "$dir/log")" -ge 2 ] || fail "the new host's driver did not start"
 echo "ok: the watchdog killed the stopped host and started another ($new)"
 
 # Killed, tetherd takes its processes with it, even those that would not
