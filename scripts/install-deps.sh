@@ -26,6 +26,10 @@ pkgs=(
   gcc-i686-linux-gnu libc6-dev-i386-cross
   libcbor-dev:i386               # Debian multiarch: i386 beside amd64 (added below)
   qemu-user                      # qemu-i386: this kernel runs no i386 program itself
+  libsystemd-dev                 # tetherd under systemd: sd_notify, sd_listen_fds, the journal (docs/systemd.md)
+  systemd                        # the units' tests: systemd-analyze verify, systemd-socket-activate, sysusers, tmpfiles
+  udev                           # udevadm: the udev rule is checked (udevadm test) in the system tests
+  strace                         # the system tests check tetherd.service's SystemCallFilter= against real calls
 )
 
 # libcbor-dev:i386 needs the i386 architecture; adding it again is harmless,
