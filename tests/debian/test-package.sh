@@ -194,6 +194,7 @@ for scd in "$src"/docs/man/*.scd; do
 done
 declare -A comp_pkg=([tether]=tether-tools [tetherd]=tetherd)
 for c in "$src"/tools/completion/*; do
+  [ -e "$c" ] || continue
   name=$(basename "$c")
   case $name in meson.build) continue ;; esac
   in_pkg "usr/share/bash-completion/completions/$name" "${comp_pkg[$name]:-a known package}" &&
