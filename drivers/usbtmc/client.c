@@ -152,6 +152,9 @@ static tether_ret_t hold(tmc_client *c, tmc_instr *in, const uint8_t *first, siz
         size_t more = 0;
         unsigned end = 0;
         tether_ret_t r = usbtmc_read_some(&in->usb, h + n, TMC_MAX_HELD, &more, &end);
+        uint8_t *fit = realloc(h, n + more); /* what it holds, not what it might have */
+        if (fit)
+                h = fit;
         c->held = h;
         c->held_len = n + more;
         c->held_off = 0;
