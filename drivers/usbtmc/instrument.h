@@ -34,10 +34,13 @@
 /* *IDN? at start: an instrument that does not answer costs this much. */
 #define TMC_IDN_TIMEOUT_MS 2000u
 #define TMC_DEFAULT_TIMEOUT_MS 5000u
-/* TimeoutMs above this holds every client of the instrument that long on a
- * hung device: an administrator's. */
-#define TMC_USER_MAX_TIMEOUT_MS 10000u
 #define TMC_MAX_TIMEOUT_MS 600000u
+/* A synchronous call waits at most this per transfer, whatever TimeoutMs
+ * says: it holds the work loop while it waits, and a loop that does not
+ * answer tetherd's heartbeat for its watchdog (10 s by default) gets the
+ * driver host killed. An async read, which waits on timers, has all of
+ * TimeoutMs. */
+#define TMC_SYNC_MAX_WAIT_MS 8000u
 
 typedef struct tmc_client tmc_client;
 
@@ -48,7 +51,7 @@ typedef struct tmc_instr {
         libusb_context *usb_ctx;    /* a real one */
         usbtmc_usb *usb_dev;
         bool gone;                  /* the device went away: every device call NotAttached */
-        unsigned timeout_ms;
+        unsigned timeout_ms;        /* TimeoutMs; usb.timeout_ms is it capped at TMC_SYNC_MAX_WAIT_MS */
         tmc_client *clients;        /* every open connection */
 
         tmc_client *lock_owner;

