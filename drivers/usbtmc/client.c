@@ -212,8 +212,10 @@ static tether_ret_t m_read_stb(void *t, void *ref, tether_method_args *a)
         uint8_t stb = 0;
         if (r == TETHER_SUCCESS)
                 r = tmc_link_result(in, usbtmc_read_status_byte(&in->usb, &stb));
-        if (r == TETHER_SUCCESS)
+        if (r == TETHER_SUCCESS) {
                 a->scalar_output[0] = stb;
+                tmc_srq_status_byte(in, stb);
+        }
         return r;
 }
 

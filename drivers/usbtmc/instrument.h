@@ -122,6 +122,9 @@ tether_ret_t tmc_srq_disable(tmc_client *c);
 void tmc_srq_forget(tmc_client *c);
 /* usbtmc's on_srq: one SRQ, to every listener. */
 void tmc_srq_seen(void *ctx, uint8_t stb);
+/* A status byte read from the control reply (no interrupt-IN): an SRQ if
+ * RQS rose since the last one read. */
+void tmc_srq_status_byte(tmc_instr *in, uint8_t stb);
 /* The device is gone: every stream ends NotAttached. */
 void tmc_srq_end_all(tmc_instr *in, tether_ret_t why);
 void tmc_srq_timer_fired(tether_service *svc, tether_timer *timer, void *refcon, tether_ret_t status);

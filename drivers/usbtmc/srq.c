@@ -4,8 +4,9 @@
  * driver looks for SRQs every TMC_SRQ_POLL_MS: on interrupt-IN (USB488's
  * notification, bNotify1 0x81, with the status byte), or, on an instrument
  * without that endpoint, in the status byte itself (READ_STATUS_BYTE every
- * TMC_STB_POLL_MS, an SRQ when RQS rises). SRQs a status-byte read meets
- * on interrupt-IN count too.
+ * TMC_STB_POLL_MS, an SRQ when RQS rises). SRQs a client's status-byte
+ * read meets count too: on interrupt-IN ahead of its answer, or as RQS in
+ * it (a serial poll clears RQS, so the poll would not see that one).
  *
  * Each listener gets one async result per SRQ (TMC_SRQ_ARG_*). A port
  * that is full refuses a result and tether queues nothing, so each
@@ -94,16 +95,21 @@ void tmc_srq_end_all(tmc_instr *in, tether_ret_t why)
         }
 }
 
+void tmc_srq_status_byte(tmc_instr *in, uint8_t stb)
+{
+        if (in->usb.ep_interrupt && in->usb.ops->interrupt_in)
+                return; /* SRQs come as notifications there */
+        bool rqs = stb & 0x40;
+        if (rqs && !in->stb_rqs && in->srq_listeners)
+                tmc_srq_seen(in, stb);
+        in->stb_rqs = rqs;
+}
+
 static void poll_status_byte(tmc_instr *in)
 {
         uint8_t stb = 0;
-        tether_ret_t r = tmc_link_result(in, usbtmc_read_status_byte(&in->usb, &stb));
-        if (r != TETHER_SUCCESS)
-                return;
-        bool rqs = stb & 0x40;
-        if (rqs && !in->stb_rqs)
-                tmc_srq_seen(in, stb);
-        in->stb_rqs = rqs;
+        if (tmc_link_result(in, usbtmc_read_status_byte(&in->usb, &stb)) == TETHER_SUCCESS)
+                tmc_srq_status_byte(in, stb);
 }
 
 void tmc_srq_timer_fired(tether_service *svc, tether_timer *timer, void *refcon, tether_ret_t status)
