@@ -230,6 +230,28 @@ static void print_async(tether_session *s, name_cache *c, const tether_probe_eve
                tether_strerror(e->result));
         for (uint32_t i = 0; i < e->arg_count; i++)
                 printf(" %" PRIu64, e->args[i]);
+        if (e->async_flags & TETHER_PROBE_ASYNC_LAST)
+                fputs("  (last)", stdout);
+        /* A result that never reached the client is the line to notice. */
+        if (e->delivery == TETHER_ERR_NO_SPACE)
+                fputs("  DROPPED: the client's port is full", stdout);
+        else if (e->delivery == TETHER_ERR_ABORTED)
+                fputs("  DROPPED: the client cancelled the stream", stdout);
+        else if (e->delivery != TETHER_SUCCESS)
+                printf("  DROPPED: %s", tether_strerror(e->delivery));
+        putchar('\n');
+}
+
+static void print_property(tether_session *s, name_cache *c, const tether_probe_event *e)
+{
+        printf("set  pid %" PRId32 " %s ", e->pid, service_name(s, c, e->service_id));
+        print_text((const uint8_t *)e->keys, strlen(e->keys), sizeof(e->keys));
+        printf("  %s  ", tether_strerror(e->result));
+        print_duration(e->duration_ns);
+        if (e->reason[0]) {
+                fputs("  why: ", stdout);
+                print_text((const uint8_t *)e->reason, strlen(e->reason), sizeof(e->reason));
+        }
         putchar('\n');
 }
 
@@ -267,8 +289,8 @@ static void json_usbtmc(const tether_probe_event *e)
 
 static void print_json(tether_session *s, name_cache *c, const tether_probe_event *e)
 {
-        static const char *const kinds[] = { "?", "call", "async", "usb" };
-        printf("{\"schema\":%d,\"kind\":\"%s\",\"time\":", PROBE_JSON_SCHEMA, kinds[e->kind <= 3 ? e->kind : 0]);
+        static const char *const kinds[] = { "?", "call", "async", "usb", "property" };
+        printf("{\"schema\":%d,\"kind\":\"%s\",\"time\":", PROBE_JSON_SCHEMA, kinds[e->kind <= 4 ? e->kind : 0]);
         json_time(e->time_ns);
         printf(",\"durationNs\":");
         tool_json_uint(stdout, e->duration_ns);
@@ -279,6 +301,10 @@ static void print_json(tether_session *s, name_cache *c, const tether_probe_even
         if (in_call) {
                 printf(",\"session\":%" PRIu64 ",\"connection\":%" PRIu64 ",\"pid\":%" PRId32 ",\"selector\":%" PRIu32,
                        e->session_id, e->connection_id, e->pid, e->selector);
+        } else if (e->kind == TETHER_PROBE_EVENT_PROPERTY) {
+                /* A session's request, on no connection. */
+                printf(",\"session\":%" PRIu64 ",\"connection\":null,\"pid\":%" PRId32 ",\"selector\":null",
+                       e->session_id, e->pid);
         } else {
                 /* A driver's own work (start, a timer); an async completion
                  * still names the connection it completes. */
@@ -309,7 +335,16 @@ static void print_json(tether_session *s, name_cache *c, const tether_probe_even
                                 putchar(',');
                         tool_json_uint(stdout, e->args[i]);
                 }
-                putchar(']');
+                printf("],\"last\":%s,\"delivery\":\"%s\"", e->async_flags & TETHER_PROBE_ASYNC_LAST ? "true" : "false",
+                       tether_ret_name(e->delivery));
+        } else if (e->kind == TETHER_PROBE_EVENT_PROPERTY) {
+                printf(",\"keys\":");
+                tool_json_string(stdout, e->keys, strlen(e->keys));
+                printf(",\"reason\":");
+                if (e->reason[0])
+                        tool_json_string(stdout, e->reason, strlen(e->reason));
+                else
+                        fputs("null", stdout);
         } else {
                 static const char *const types[] = { "isochronous", "interrupt", "control", "bulk" };
                 printf(",\"bus\":%u,\"address\":%u,\"transfer\":\"%s\",\"endpoint\":%u,\"direction\":\"%s\","
@@ -335,7 +370,8 @@ static int usage(FILE *f, int code)
                 "  -s, --service ENTRY   only this service (registry path, id, class or name)\n"
                 "  -p, --pid PID         only this client's calls (and the transfers they make)\n"
                 "  -S, --selector N      only calls of this selector (and their transfers)\n"
-                "      --calls           calls only      --usb   USB transfers only\n"
+                "      --calls           calls, async results and property writes only\n"
+                "      --usb             USB transfers only\n"
                 "  -w, --pcap FILE       also write the USB traffic to FILE (Wireshark: usbmon format)\n"
                 "      --snaplen N       USB data bytes kept per transfer (default 256, or all with --pcap)\n"
                 "  -c, --count N         stop after N events\n"
@@ -460,6 +496,8 @@ static int run(tether_session *s, tether_probe *p, usbpcap *pcap, const probe_op
                                 print_usb(&e);
                         else if (e.kind == TETHER_PROBE_EVENT_CALL)
                                 print_call(s, &names, &e);
+                        else if (e.kind == TETHER_PROBE_EVENT_PROPERTY)
+                                print_property(s, &names, &e);
                         else
                                 print_async(s, &names, &e);
                 }

@@ -331,9 +331,13 @@ typedef struct tether_probe_filter {
         uint32_t selector;       /* TETHER_PROBE_ANY_SELECTOR, or one selector's calls and transfers */
 } tether_probe_filter;
 
-#define TETHER_PROBE_EVENT_CALL  1u
-#define TETHER_PROBE_EVENT_ASYNC 2u /* an async completion was delivered */
-#define TETHER_PROBE_EVENT_USB   3u
+#define TETHER_PROBE_EVENT_CALL     1u
+#define TETHER_PROBE_EVENT_ASYNC    2u /* a driver sent an async result (see delivery) */
+#define TETHER_PROBE_EVENT_USB      3u
+#define TETHER_PROBE_EVENT_PROPERTY 4u /* a property write was answered (a TETHER_PROBE_CALLS kind) */
+
+/* Async flags, as the driver sent them. */
+#define TETHER_PROBE_ASYNC_LAST   (1u << 0) /* the reference's last result: the stream ended */
 
 /* Call flags, as on the wire. */
 #define TETHER_PROBE_CALL_ASYNC   (1u << 0)
@@ -366,6 +370,13 @@ typedef struct tether_probe_event {
         uint32_t actual;           /* bytes moved */
         uint32_t captured;         /* bytes in data (snaplen) */
         const uint8_t *data;       /* valid until the next tether_probe_read() or the detach */
+        /* ASYNC */
+        uint32_t async_flags;      /* TETHER_PROBE_ASYNC_* */
+        tether_ret_t delivery;     /* SUCCESS: on the client's port; NoSpace: dropped, the port was full;
+                                    * NotAttached: the port or connection is gone; Aborted: cancelled */
+        /* PROPERTY (result: the driver's answer; duration: request to answer) */
+        char keys[96];             /* the keys written, comma-separated, cut with "..." */
+        char reason[201];          /* why it was refused, as the driver (or the access policy) said; or "" */
 } tether_probe_event;
 
 /* Root or tetherd's own user only: TETHER_ERR_NOT_PRIVILEGED otherwise. */

@@ -122,12 +122,40 @@ static tether_ret_t decode_async(wire_reader *rd, tether_probe_event *e)
         e->time_ns = wire_get_u64(rd);
         get_context(rd, e);
         e->dropped = wire_get_u32(rd);
+        e->async_flags = wire_get_u32(rd);
+        e->delivery = (tether_ret_t)wire_get_u32(rd);
         e->arg_count = wire_get_u32(rd);
         if (e->arg_count > 16)
                 return TETHER_ERR_IPC;
         for (uint32_t i = 0; i < e->arg_count; i++)
                 e->args[i] = wire_get_u64(rd);
         return wire_reader_done(rd);
+}
+
+/* A u32 length, then that many bytes of text: into out, NUL-terminated. */
+static tether_ret_t get_text(wire_reader *rd, char *out, size_t size)
+{
+        uint32_t n = wire_get_u32(rd);
+        if (n >= size)
+                return TETHER_ERR_IPC;
+        const uint8_t *p = wire_get_bytes(rd, n);
+        if (!p)
+                return TETHER_ERR_IPC;
+        memcpy(out, p, n);
+        out[n] = '\0';
+        return strlen(out) == n ? TETHER_SUCCESS : TETHER_ERR_IPC;
+}
+
+static tether_ret_t decode_property(wire_reader *rd, tether_probe_event *e)
+{
+        e->time_ns = wire_get_u64(rd);
+        e->duration_ns = wire_get_u64(rd);
+        get_context(rd, e);
+        e->dropped = wire_get_u32(rd);
+        tether_ret_t r = get_text(rd, e->keys, sizeof(e->keys));
+        if (r == TETHER_SUCCESS)
+                r = get_text(rd, e->reason, sizeof(e->reason));
+        return r == TETHER_SUCCESS ? wire_reader_done(rd) : r;
 }
 
 static tether_ret_t decode_usb(wire_reader *rd, tether_probe_event *e)
@@ -181,6 +209,10 @@ static tether_ret_t probe_read(client_probe *p, tether_probe_event *ret)
         case WIRE_PROBE_USB:
                 ret->kind = TETHER_PROBE_EVENT_USB;
                 r = decode_usb(&rd, ret);
+                break;
+        case WIRE_PROBE_PROPERTY:
+                ret->kind = TETHER_PROBE_EVENT_PROPERTY;
+                r = decode_property(&rd, ret);
                 break;
         default:
                 r = TETHER_ERR_BAD_MESSAGE_ID;

@@ -36,6 +36,14 @@
 /* A session is what the driver runtime calls a caller (host/env.h). */
 typedef struct env_caller session;
 
+/* A property write as probes see it once answered; filled only while
+ * probes are attached, so a write costs nothing more otherwise. */
+typedef struct prop_trace {
+        bool on;
+        uint64_t service_id, start_ns, start_mono_ns;
+        char keys[PROBE_KEYS_SIZE];
+} prop_trace;
+
 /* ---- limits (named, with clear errors; per-uid ones in budget.h) ---- */
 #define TETHERD_MAX_SOCKETS              4096 /* sessions in all: beyond, refused at connect */
 #define TETHERD_HELLO_TIMEOUT_MS         5000 /* default: a socket silent this long is closed */
@@ -179,6 +187,9 @@ void service_host_started(tether_service *s, tether_ret_t r, void *match);
 /* With reg_lock held: a hosted service's host is gone; it leaves the
  * registry (TERMINATED to watchers) if it has not already. */
 void service_host_gone_locked(tether_service *s);
+/* With reg_lock held: its host answered TERMINATE (its user clients are
+ * stopped): it leaves the registry, TERMINATED to watchers. */
+void service_host_terminated_locked(tether_service *s);
 
 /* ---- processes started for drivers (spawn.c) ---- */
 
@@ -240,7 +251,8 @@ void host_stop(tether_service *s);
 void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t type, uint32_t options, int fds[2]);
 /* The write goes to s's host with caller's task; the host's verdict (and
  * the driver's reason, if it gave one) goes back to caller. */
-void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict);
+void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict,
+                         const prop_trace *t);
 /* Main thread: tell every host the probes now attached, then answer the
  * attach (with the probe's fd, which this closes) once all have heard. */
 void hosts_probes_sync(session *caller, uint16_t type, uint32_t serial, int probe_fd);
@@ -286,6 +298,11 @@ void session_reply(session *s, uint16_t type, uint32_t serial, tether_ret_t resu
  * (docs/wire.md) when there is one: a reason is dropped on success, and
  * when it is not one the wire admits (wire/reason.h). */
 void session_reply_reason(session *s, uint16_t type, uint32_t serial, tether_ret_t result, const char *reason);
+
+void prop_trace_begin(prop_trace *t, uint64_t service_id, const tether_value *dict);
+/* Answers a SET_PROPERTIES on s (any thread) and tells the probes. */
+void session_reply_set_properties(session *s, const prop_trace *t, uint16_t type, uint32_t serial, tether_ret_t r,
+                                  const char *reason);
 
 /* ---- ports and notifications (notify.c) ---- */
 

@@ -54,6 +54,7 @@ typedef struct pending {
         int client_fd;                 /* OPEN: the client's end, given on success */
         void *match;                   /* START: the candidates left */
         probe_sync *sync;              /* PROBES: the attach it is part of */
+        prop_trace trace;              /* SET_PROPERTIES: for the probes */
         struct pending *next;
 } pending;
 
@@ -71,6 +72,8 @@ struct host {
         bool dead;                     /* channel closed, process reaped */
         bool finalized;                /* the service's record has been let go */
         bool stopping;                 /* told to terminate: an exit is no crash */
+        bool terminate_unsent;         /* TERMINATE to send on the main loop's next tick */
+        uint64_t terminate_sent_ms;    /* TERMINATE sent and not answered: the watchdog runs */
         bool channel_charged;          /* its channel counts among tetherd's own fds */
         uint32_t next_serial;
         pending *pending;
@@ -233,6 +236,10 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
 {
         switch (p->type) {
         case WIRE_HOST_START:
+                /* A TERMINATE sent while it started waits behind the start
+                 * (its work loop runs them in order): its time runs from now. */
+                if (h->terminate_sent_ms)
+                        h->terminate_sent_ms = now_ms();
                 service_host_started(h->svc, r, p->match);
                 break;
         case WIRE_HOST_OPEN:
@@ -240,7 +247,14 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
                 break;
         case WIRE_HOST_SET_PROPERTIES:
                 /* The driver's reason, checked by host_msg_decode, passed on. */
-                session_reply_reason(p->caller, p->client_type, p->client_serial, r, m ? m->reason : NULL);
+                session_reply_set_properties(p->caller, &p->trace, p->client_type, p->client_serial, r,
+                                             m ? m->reason : NULL);
+                break;
+        case WIRE_HOST_TERMINATE:
+                h->terminate_sent_ms = 0;
+                pthread_mutex_lock(&reg_lock);
+                service_host_terminated_locked(h->svc);
+                pthread_mutex_unlock(&reg_lock);
                 break;
         case WIRE_HOST_PING:
                 h->ping_sent_ms = 0;
@@ -694,10 +708,24 @@ void host_terminate(tether_service *s)
         host *h = s->host;
         if (!h || h->dead || h->stopping)
                 return;
+        /* Sent by hosts_tick, on this same turn of the main loop: the
+         * caller holds reg_lock, and a failed send ends the host, which
+         * takes reg_lock. */
         h->stopping = true;
+        h->terminate_unsent = true;
+}
+
+static void send_terminate(host *h)
+{
+        h->terminate_unsent = false;
         wire_msg m;
         wire_msg_init(&m, WIRE_HOST_TERMINATE, 0, 0);
         pending *p = calloc(1, sizeof(*p));
+        if (!p) {
+                host_gone(h, "could not be told to terminate (out of memory)");
+                return;
+        }
+        h->terminate_sent_ms = now_ms();
         request(h, &m, p, -1);
 }
 
@@ -755,7 +783,8 @@ void host_open(tether_service *s, session *caller, uint32_t serial, uint32_t typ
         close(fds[0]);             /* the host has its own copy now */
 }
 
-void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict)
+void host_set_properties(tether_service *s, session *caller, uint16_t type, uint32_t serial, tether_value *dict,
+                         const prop_trace *t)
 {
         host *h = s->host;
         pending *p = calloc(1, sizeof(*p));
@@ -764,7 +793,8 @@ void host_set_properties(tether_service *s, session *caller, uint16_t type, uint
                 session_reply(caller, type, serial, !p ? TETHER_ERR_NO_MEMORY : TETHER_ERR_NOT_ATTACHED, NULL, -1);
                 return;
         }
-        *p = (pending){ .caller = session_ref(caller), .client_type = type, .client_serial = serial, .client_fd = -1 };
+        *p = (pending){ .caller = session_ref(caller), .client_type = type, .client_serial = serial, .client_fd = -1,
+                        .trace = *t };
         wire_msg m;
         wire_msg_init(&m, WIRE_HOST_SET_PROPERTIES, 0, 0);
         wire_put_task(&m, &caller->task); /* the driver decides what this writer may set */
@@ -800,6 +830,25 @@ int hosts_tick(void)
                         tell_probes(h, NULL);
                         h = after;
                 }
+        for (host *h = hosts; h;) {
+                host *after = h->next;
+                if (h->terminate_unsent && !h->dead)
+                        send_terminate(h); /* may end h */
+                else if (h->terminate_sent_ms && !h->dead) {
+                        /* Its service stays in the registry until it
+                         * answers: a host that never does is ended. */
+                        if (now - h->terminate_sent_ms >= hosts_watchdog_ms) {
+                                char why[64];
+                                snprintf(why, sizeof(why), "did not terminate within %u ms", hosts_watchdog_ms);
+                                host_gone(h, why);
+                        } else {
+                                int left = (int)(h->terminate_sent_ms + hosts_watchdog_ms - now);
+                                if (next < 0 || left < next)
+                                        next = left;
+                        }
+                }
+                h = after;
+        }
         for (host *h = hosts; h;) {
                 host *after = h->next;
                 /* A start that never answers would keep its nub busy, and

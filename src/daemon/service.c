@@ -625,22 +625,37 @@ static void terminate_job(void *arg)
 }
 
 
-/* With reg_lock held. A hosted service leaves the registry now; its host is
- * told and ends once its clients have. */
+/* With reg_lock held: a hosted service leaves the registry, once. Watchers
+ * hear TERMINATED only now, when its host has stopped the service's user
+ * clients (or is gone), so that no call made after the notification can
+ * still reach the driver, as with a driver inside tetherd. */
+static void hosted_leave_locked(tether_service *s, bool asked)
+{
+        if (s->left_registry)
+                return;
+        s->left_registry = true;
+        if (s->started)
+                notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+        /* The nub it was attached to when it was told to terminate: the nub
+         * may have left the registry since (its publisher ended it). */
+        entry *nub = s->leave_nub ? s->leave_nub : s->entry->parent;
+        bundle *source = publisher_locked(nub);
+        rematch_if_unloaded_locked(s, nub);
+        registry_detach_locked(s->entry);
+        if (asked)
+                source_log(source, LOG_LVL_INFO, "%s %s terminated", bundle_id(s->bundle), s->class_name);
+        bundle_unref(source);
+}
+
+/* With reg_lock held. A hosted service is refused to new opens now; its
+ * host is told, and it leaves the registry when the host answers. */
 static void post_terminate_locked(tether_service *s)
 {
         if (s->host) {
                 if (!s->terminated) {
                         s->terminated = true;
-                        if (s->started)
-                                notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
-                        /* (Its publisher lives, being in the registry: this
-                         * reference is not the last.) */
-                        bundle *source = publisher_locked(s->entry->parent);
-                        rematch_if_unloaded_locked(s, s->entry->parent);
-                        registry_detach_locked(s->entry);
-                        source_log(source, LOG_LVL_INFO, "%s %s terminated", bundle_id(s->bundle), s->class_name);
-                        bundle_unref(source);
+                        if (s->entry->parent)
+                                s->leave_nub = entry_ref(s->entry->parent);
                         host_terminate(s);
                 }
                 return;
@@ -665,12 +680,14 @@ void service_terminate_bundle_locked(bundle *b)
 
 void service_host_gone_locked(tether_service *s)
 {
-        if (!s->terminated) {
-                s->terminated = true;
-                if (s->started)
-                        notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
-                registry_detach_locked(s->entry);
-        }
+        bool asked = s->terminated;
+        s->terminated = true;
+        hosted_leave_locked(s, asked);
+}
+
+void service_host_terminated_locked(tether_service *s)
+{
+        hosted_leave_locked(s, true);
 }
 
 void service_terminate_subtree_locked(entry *e)
@@ -717,6 +734,7 @@ void env_service_release(tether_service *s)
         host_free(s->host);
         device_release(s); /* its driver is gone: its host reaped, or its loop done */
         bundle_unref(s->bundle);
+        entry_unref(s->leave_nub);
         entry_unref(s->entry);
 }
 

@@ -190,6 +190,34 @@ void session_reply_reason(session *s, uint16_t type, uint32_t serial, tether_ret
         session_reply(s, type, serial, result, &tx, -1);
 }
 
+void prop_trace_begin(prop_trace *t, uint64_t service_id, const tether_value *dict)
+{
+        t->on = probe_on();
+        if (!t->on)
+                return;
+        t->service_id = service_id;
+        t->start_ns = probe_now_ns();
+        t->start_mono_ns = probe_mono_ns();
+        probe_keys_of(dict, t->keys, sizeof(t->keys));
+}
+
+void session_reply_set_properties(session *s, const prop_trace *t, uint16_t type, uint32_t serial, tether_ret_t r,
+                                  const char *reason)
+{
+        session_reply_reason(s, type, serial, r, reason);
+        if (!t->on || !probe_on())
+                return;
+        probe_property_event e = {
+                .start_ns = t->start_ns,
+                .duration_ns = probe_mono_ns() - t->start_mono_ns,
+                .ctx = { .service_id = t->service_id, .session_id = s->id, .pid = s->task.pid },
+                .result = r,
+                .keys = t->keys,
+                .reason = r != TETHER_SUCCESS ? reason : NULL,
+        };
+        probe_property(&e);
+}
+
 const char *tetherd_admin_group = TETHERD_ADMIN_GROUP;
 
 /* What tetherd lets s's client do beyond what anyone may, decided once,
@@ -328,6 +356,7 @@ typedef struct set_props_job {
         tether_service *svc;
         tether_value *dict;
         wire_header h;
+        prop_trace trace;
 } set_props_job;
 
 static void run_set_props(void *arg)
@@ -337,7 +366,7 @@ static void run_set_props(void *arg)
         /* The session's task is settled (resolve_privileges ran before the
          * post) and no longer written: safe to read here. */
         tether_ret_t r = service_set_properties(j->svc, &j->s->task, j->dict, reason);
-        session_reply_reason(j->s, j->h.type, j->h.serial, r, reason);
+        session_reply_set_properties(j->s, &j->trace, j->h.type, j->h.serial, r, reason);
         tether_value_unref(j->dict);
         service_unref(j->svc);
         session_unref(j->s);
@@ -369,6 +398,9 @@ static void handle_set_properties(session *s, const wire_header *h, wire_reader 
                 r = TETHER_ERR_BAD_ARGUMENT;
         tether_service *svc = r == TETHER_SUCCESS ? lookup_service(id, &r) : NULL;
         resolve_privileges(s);
+        prop_trace trace = { 0 };
+        if (svc)
+                prop_trace_begin(&trace, svc->id, dict);
         /* The bundle's access policy first: a caller it keeps from the
          * instrument is kept from its settings too. The driver then
          * decides each key. */
@@ -380,11 +412,11 @@ static void handle_set_properties(session *s, const wire_header *h, wire_reader 
                              (unsigned)s->task.uid, bundle_id(svc->bundle));
                 service_unref(svc);
                 tether_value_unref(dict);
-                session_reply_reason(s, h->type, h->serial, TETHER_ERR_NOT_PRIVILEGED, why);
+                session_reply_set_properties(s, &trace, h->type, h->serial, TETHER_ERR_NOT_PRIVILEGED, why);
                 return;
         }
         if (svc && svc->host) {
-                host_set_properties(svc, s, h->type, h->serial, dict);
+                host_set_properties(svc, s, h->type, h->serial, dict, &trace);
                 service_unref(svc);
                 tether_value_unref(dict);
                 return;
@@ -393,7 +425,7 @@ static void handle_set_properties(session *s, const wire_header *h, wire_reader 
         if (svc && !j)
                 r = TETHER_ERR_NO_MEMORY;
         if (j) {
-                *j = (set_props_job){ .s = session_ref(s), .svc = svc, .dict = dict, .h = *h };
+                *j = (set_props_job){ .s = session_ref(s), .svc = svc, .dict = dict, .h = *h, .trace = trace };
                 if (workloop_post(svc->loop, 0, run_set_props, j) == TETHER_SUCCESS)
                         return;
                 session_unref(s);

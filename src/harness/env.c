@@ -182,6 +182,7 @@ void probe_call(const probe_call_event *e)
 {
 }
 
-void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count)
+void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count,
+                 uint32_t flags, tether_ret_t delivery)
 {
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <tether/value.h>
+
 #include "usbtmc/usbtmc.h"
 #include "wire/message.h"
 
@@ -67,7 +69,8 @@ void probe_call(const probe_call_event *e)
         probe_emit(&ev, &at, &probe_current);
 }
 
-void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count)
+void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count,
+                 uint32_t flags, tether_ret_t delivery)
 {
         /* The completion names its own connection, whatever the loop is doing. */
         probe_context c = probe_current;
@@ -77,10 +80,51 @@ void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_
         put_context(&c);
         probe_layout at = { .kind = PROBE_CALLS, .dropped_at = ev.len };
         wire_put_u32(&ev, 0);
+        wire_put_u32(&ev, flags);
+        wire_put_u32(&ev, (uint32_t)delivery);
         wire_put_u32(&ev, count);
         wire_put_bytes(&ev, args, count * sizeof(uint64_t));
         at.data_at = ev.len;
         probe_emit(&ev, &at, &c);
+}
+
+void probe_property(const probe_property_event *e)
+{
+        wire_msg_init(&ev, WIRE_PROBE_PROPERTY, 0, e->result);
+        wire_put_u64(&ev, e->start_ns);
+        wire_put_u64(&ev, e->duration_ns);
+        put_context(&e->ctx);
+        probe_layout at = { .kind = PROBE_CALLS, .dropped_at = ev.len };
+        wire_put_u32(&ev, 0);
+        size_t n = e->keys ? strlen(e->keys) : 0;
+        wire_put_u32(&ev, (uint32_t)n);
+        wire_put_bytes(&ev, e->keys, n);
+        n = e->reason ? strlen(e->reason) : 0;
+        wire_put_u32(&ev, (uint32_t)n);
+        wire_put_bytes(&ev, e->reason, n);
+        at.data_at = ev.len;
+        probe_emit(&ev, &at, &e->ctx);
+}
+
+void probe_keys_of(const tether_value *dict, char *out, size_t size)
+{
+        size_t len = 0;
+        out[0] = '\0';
+        const char *key = NULL;
+        tether_value *v = NULL;
+        for (size_t i = 0; tether_value_dict_entry(dict, i, &key, &v) == TETHER_SUCCESS; i++) {
+                size_t k = strlen(key), sep = i ? 1 : 0;
+                /* Room for this key and, if more follow, for "..." after it. */
+                if (len + sep + k + 4 > size) {
+                        if (len + 4 <= size)
+                                memcpy(out + len, "...", 4);
+                        return;
+                }
+                if (sep)
+                        out[len++] = ',';
+                memcpy(out + len, key, k + 1);
+                len += k;
+        }
 }
 
 void probe_usb_transfer(const usbtmc *t, const usbtmc_xfer *x)

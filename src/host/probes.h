@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <tether/driver.h>
 
@@ -50,7 +51,26 @@ static inline bool probe_on(void)
 uint64_t probe_now_ns(void);  /* CLOCK_REALTIME, for the record */
 uint64_t probe_mono_ns(void); /* CLOCK_MONOTONIC, for durations */
 void probe_call(const probe_call_event *e);
-void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count);
+/* flags: WIRE_ASYNC_LAST; delivery: what became of the result (SUCCESS:
+ * on the client's port; NoSpace: dropped, the port was full; NotAttached:
+ * the port or connection is gone; Aborted: the client cancelled it). */
+void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count,
+                 uint32_t flags, tether_ret_t delivery);
+
+/* A property write, answered (tetherd builds it: the driver's answer and
+ * reason reach tetherd whether the driver is hosted or not). */
+#define PROBE_KEYS_SIZE 96u
+typedef struct probe_property_event {
+        uint64_t start_ns, duration_ns;
+        probe_context ctx;     /* service, session, pid; never in a call */
+        tether_ret_t result;
+        const char *keys;      /* the keys written, comma-separated */
+        const char *reason;    /* the refusal's reason, NULL or "" if none */
+} probe_property_event;
+void probe_property(const probe_property_event *e);
+struct tether_value;
+/* dict's keys, comma-separated, cut with "..." to fit size bytes. */
+void probe_keys_of(const struct tether_value *dict, char *out, size_t size);
 struct usbtmc;
 struct usbtmc_xfer;
 /* The usbtmc observer while a probe wants USB events. */

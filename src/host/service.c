@@ -341,9 +341,10 @@ tether_ret_t tether_async_send(const tether_async_ref *ref, tether_ret_t result,
                             (unsigned long long)ref->connection,
                             conn_closed ? "which has closed" : "whose client closed the notification port");
         }
-        /* Probes see what reached the client's port, as the client would. */
-        if (r == TETHER_SUCCESS && probe_on())
-                probe_async(ref, result, args, count);
+        /* Probes see every result sent and what became of it: a stream
+         * whose results are dropped at a full port shows as such. */
+        if (probe_on())
+                probe_async(ref, result, args, count, last ? WIRE_ASYNC_LAST : 0, r);
         return r;
 }
 

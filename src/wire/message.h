@@ -22,7 +22,7 @@
 #include <tether/return.h>
 #include <tether/value.h>
 
-#define WIRE_VERSION     1u
+#define WIRE_VERSION     2u /* 2: NOTIFY_ASYNC flags, set-properties reasons, data queues */
 #define WIRE_MAX_MESSAGE (64u * 1024u) /* header included */
 #define WIRE_HEADER_SIZE 16u
 
@@ -60,7 +60,8 @@ enum wire_type {
         /* probe (docs/wire.md has the layouts) */
         WIRE_PROBE_CALL = 80,    /* a user-client call, after it returned */
         WIRE_PROBE_USB,          /* a USBTMC transfer, after it finished */
-        WIRE_PROBE_ASYNC,        /* an async completion delivered */
+        WIRE_PROBE_ASYNC,        /* an async result sent, and what became of it */
+        WIRE_PROBE_PROPERTY,     /* a property write answered */
         /* driver host channel (docs/bundles.md): tetherd -> host */
         WIRE_HOST_START = 96,    /* u64 service id, CBOR {driver, library, class, provider, table} -> result */
         WIRE_HOST_OPEN,          /* u64 session id, task, u32 type, u32 options

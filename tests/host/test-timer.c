@@ -26,7 +26,8 @@
 
 atomic_uint probe_count;
 __thread probe_context probe_current;
-void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count) {}
+void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_t *args, uint32_t count,
+                 uint32_t flags, tether_ret_t delivery) {}
 void env_service_release(tether_service *s) {}
 void env_service_loop_exit(void *service) {}
 void env_service_open_count(tether_service *s, int delta) {}

@@ -660,7 +660,7 @@ static void act(void)
                 for (size_t k = 0; k < len && k < 512; k++)
                         junk[k] = (uint8_t)rnd64();
                 if (len >= WIRE_HEADER_SIZE && chance(50)) {
-                        wire_header h = { .type = (uint16_t)rnd(70), .version = 1, .serial = raw_serial(),
+                        wire_header h = { .type = (uint16_t)rnd(70), .version = WIRE_VERSION, .serial = raw_serial(),
                                           .size = (uint32_t)len };
                         memcpy(junk, &h, sizeof(h));
                 }

@@ -242,9 +242,113 @@ static void async_completion(void **state)
         assert_int_equal(e.connection_id, tether_connect_id(c));
         assert_true(e.arg_count >= 1);
         assert_int_equal(e.args[0], 42);
+        /* A one-shot completion is its reference's last, and it arrived. */
+        assert_true(e.async_flags & TETHER_PROBE_ASYNC_LAST);
+        assert_int_equal(e.delivery, TETHER_SUCCESS);
         tether_probe_detach(p);
         tether_notification_port_destroy(port);
         tether_service_close(c);
+        tether_session_close(s);
+}
+
+/* A stream whose client does not read its port: the probe sees every
+ * result the driver sent, which of them the full port dropped, and the
+ * last one flagged. */
+static void stream_results_dropped_at_a_full_port(void **state)
+{
+        tether_session *s = harness_session(&H);
+        tether_connect *c = open_class(s, "ExampleDriver");
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        tether_probe *p = attach(s, TETHER_PROBE_CALLS, 0, 0, TETHER_PROBE_ANY_SELECTOR);
+        enum { COUNT = 3000 };
+        uint64_t in[2] = { COUNT, 0 };
+        assert_int_equal(tether_call_async_method(c, EXAMPLE_STREAM, port, ignore_completion, NULL, in, 2, NULL, 0,
+                                                  NULL, NULL, NULL, NULL),
+                         TETHER_SUCCESS);
+        tether_probe_event e;
+        unsigned results = 0, delivered = 0, dropped = 0, lost = 0;
+        uint64_t last_seq = 0;
+        bool ended = false;
+        while (!ended && next_event(p, &e)) {
+                lost += e.dropped;
+                if (e.kind != TETHER_PROBE_EVENT_ASYNC)
+                        continue;
+                results++;
+                assert_int_equal(e.connection_id, tether_connect_id(c));
+                assert_int_equal(e.arg_count, EXAMPLE_STREAM_ARGS);
+                assert_true(e.args[EXAMPLE_STREAM_SEQ] > last_seq);
+                last_seq = e.args[EXAMPLE_STREAM_SEQ];
+                if (e.delivery == TETHER_SUCCESS)
+                        delivered++;
+                else if (e.delivery == TETHER_ERR_NO_SPACE)
+                        dropped++;
+                else
+                        fail_msg("result %u: delivery %d", results, e.delivery);
+                ended = e.async_flags & TETHER_PROBE_ASYNC_LAST;
+                /* Only the stream's last result is flagged so. */
+                assert_int_equal(ended, e.args[EXAMPLE_STREAM_SEQ] == COUNT);
+        }
+        assert_true(ended);
+        assert_int_equal(lost, 0);
+        assert_int_equal(results, COUNT);
+        assert_true(delivered > 0);
+        assert_true(dropped > 0); /* nobody read the port: it filled */
+        /* The driver was told the same: its count of NoSpace sends. */
+        uint64_t stats[EXAMPLE_STATS_COUNT] = { 0 };
+        uint32_t n = EXAMPLE_STATS_COUNT;
+        assert_int_equal(tether_call_scalar_method(c, EXAMPLE_STREAM_STATS, NULL, 0, stats, &n), TETHER_SUCCESS);
+        assert_true(stats[EXAMPLE_STATS_DROPPED] >= dropped);
+        tether_probe_detach(p);
+        tether_notification_port_destroy(port);
+        tether_service_close(c);
+        tether_session_close(s);
+}
+
+/* A property write is an event: its keys, the driver's answer, and the
+ * reason it gave for a refusal. */
+static void property_write_with_reason(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t scope = harness_find(s, DSO_CLASS);
+        tether_probe *p = attach(s, TETHER_PROBE_CALLS, scope, 0, TETHER_PROBE_ANY_SELECTOR);
+        tether_value *d = NULL;
+        assert_int_equal(tether_value_new_dict(&d), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set_uint(d, DSO_PROP_TIMEOUT, 5, 32), TETHER_SUCCESS);
+        char *why = NULL;
+        assert_int_equal(tether_registry_entry_set_properties_why(s, scope, d, &why), TETHER_ERR_BAD_ARGUMENT);
+        assert_non_null(why);
+        tether_probe_event e;
+        assert_true(next_event(p, &e));
+        assert_int_equal(e.kind, TETHER_PROBE_EVENT_PROPERTY);
+        assert_int_equal(e.result, TETHER_ERR_BAD_ARGUMENT);
+        assert_int_equal(e.service_id, scope);
+        assert_int_equal(e.pid, getpid());
+        assert_int_equal(e.selector, TETHER_PROBE_ANY_SELECTOR);
+        assert_string_equal(e.keys, DSO_PROP_TIMEOUT);
+        assert_string_equal(e.reason, why);
+        assert_non_null(strstr(e.reason, "from 100 to 600000"));
+        free(why);
+        /* Accepted: no reason; two keys, both named. */
+        assert_int_equal(tether_value_dict_set_uint(d, DSO_PROP_TIMEOUT, 5000, 32), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set_double(d, DSO_PROP_TRIG_LEVEL, 0.5), TETHER_SUCCESS);
+        assert_int_equal(tether_registry_entry_set_properties(s, scope, d), TETHER_SUCCESS);
+        assert_true(next_event(p, &e));
+        assert_int_equal(e.kind, TETHER_PROBE_EVENT_PROPERTY);
+        assert_int_equal(e.result, TETHER_SUCCESS);
+        assert_string_equal(e.reason, "");
+        assert_true(!strcmp(e.keys, DSO_PROP_TIMEOUT "," DSO_PROP_TRIG_LEVEL) ||
+                    !strcmp(e.keys, DSO_PROP_TRIG_LEVEL "," DSO_PROP_TIMEOUT));
+        tether_value_unref(d);
+        /* A selector filter leaves property writes out: they have none. */
+        tether_probe_detach(p);
+        p = attach(s, TETHER_PROBE_CALLS, scope, 0, DSO_SCPI);
+        assert_int_equal(tether_value_new_dict(&d), TETHER_SUCCESS);
+        assert_int_equal(tether_value_dict_set_uint(d, DSO_PROP_TIMEOUT, 5, 32), TETHER_SUCCESS);
+        assert_int_equal(tether_registry_entry_set_properties(s, scope, d), TETHER_ERR_BAD_ARGUMENT);
+        tether_value_unref(d);
+        assert_quiet(p);
+        tether_probe_detach(p);
         tether_session_close(s);
 }
 
@@ -349,6 +453,8 @@ int main(void)
                 cmocka_unit_test(filters),
                 cmocka_unit_test(usb_transfers),
                 cmocka_unit_test(async_completion),
+                cmocka_unit_test(stream_results_dropped_at_a_full_port),
+                cmocka_unit_test(property_write_with_reason),
                 cmocka_unit_test(lost_events_are_counted),
                 cmocka_unit_test(only_root_or_tetherds_user),
                 cmocka_unit_test(bad_filters_and_detach_under_traffic),

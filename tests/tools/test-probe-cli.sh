@@ -95,12 +95,20 @@ probe=
 [ ! -s "$dir/probe.out" ] || fail "--quiet printed lines"
 grep -q "2 events" "$dir/probe.err" || fail "--count: $(cat "$dir/probe.err")"
 
+# A property write refused: its keys, the answer and the driver's reason.
+start_probe --calls
+"$tether" reg set DSOX2000 TimeoutMs 5 >/dev/null 2>&1 && fail "reg set TimeoutMs 5 succeeded"
+stop_probe
+grep -qE '^[0-9:.]+ set  pid [0-9]+ DSOX2000 "TimeoutMs"  invalid argument  [0-9.]+ (us|ms)  why: "TimeoutMs must be an unsigned integer from 100 to 600000 \(ms\)"$' \
+  "$dir/probe.out" || fail "property write line: $(cat "$dir/probe.out")"
+
 # --json: one object per line (docs/probe-json.md), for jq.
 command -v jq >/dev/null || fail "jq is not installed"
 start_probe --json
 "$tether" scope capture --points 1000 --csv "$dir/w3.csv" >/dev/null 2>&1 &
 cap=$!
 wait $cap || fail "capture 3"
+"$tether" reg set DSOX2000 TimeoutMs 5 >/dev/null 2>&1 && fail "reg set TimeoutMs 5 succeeded (json)"
 stop_probe
 jq -e . "$dir/probe.out" >/dev/null || fail "--json: not JSON lines"
 [ "$(jq -s 'map(select(.schema != 1)) | length' "$dir/probe.out")" -eq 0 ] || fail "--json: schema"
@@ -112,6 +120,9 @@ jq -es --argjson pid "$cap" 'any(.[]; .kind == "usb" and .direction == "out" and
   .usbtmc.message == "DEV_DEP_MSG_OUT" and .usbtmc.text == ":WAVeform:DATA?\n" and .pid == $pid and
   .selector == 7 and .usbtmc.eom == true)' "$dir/probe.out" >/dev/null || fail "--json: the DATA? transfer"
 # The block's transfer: its bytes as hex, as many as the default snaplen (256) keeps.
+jq -es 'any(.[]; .kind == "property" and .keys == "TimeoutMs" and .result == "BadArgument" and
+  .selector == null and (.reason | test("from 100 to 600000")))' "$dir/probe.out" >/dev/null \
+  || fail "--json: the property write"
 jq -es 'any(.[]; .kind == "usb" and .direction == "in" and .usbtmc.transferSize >= 1000 and
   (.data | length) == 2 * ([.actual, 256] | min) and (.data | startswith("02")))' \
   "$dir/probe.out" >/dev/null || fail "--json: the waveform block"
