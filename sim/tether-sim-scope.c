@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tether-sim-scope: the simulated DSO-X 2002A on a TCP port, as a LAN-
+ * tether-sim-scope: a simulated InfiniiVision 2000 X (the DSO-X 2002A, or
+ * any model of the series with --model) on a TCP port, as a LAN-
  * equipped instrument serves raw SCPI on 5025. Any SCPI client can use it
  * (pyvisa "TCPIP::127.0.0.1::5025::SOCKET", lxi scpi, netcat) and so can
  * tetherd (--lan HOST:PORT).
@@ -21,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "models.h"
 #include "tcp-front.h"
 #include "vusb-server.h"
 
@@ -92,15 +94,41 @@ int main(int argc, char **argv)
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' }, { "serial", required_argument, NULL, 's' },
                 { "seed", required_argument, NULL, 'S' },   { "help", no_argument, NULL, 'h' },
-                { "usb-fd", required_argument, NULL, 'u' }, { 0 },
+                { "usb-fd", required_argument, NULL, 'u' }, { "model", required_argument, NULL, 'm' },
+                { "idn-model", required_argument, NULL, 'I' }, { "list-models", no_argument, NULL, 'L' },
+                { 0 },
         };
         char host[64] = "127.0.0.1";
         unsigned port = 5025;
         sim_scope_config cfg = { 0 };
         int c, usb_fd = -1;
         bool listen_given = false;
-        while ((c = getopt_long(argc, argv, "l:s:S:u:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "l:s:S:u:m:h", opts, NULL)) != -1) {
                 switch (c) {
+                case 'm':
+                        if (!(cfg.spec = sim_model_find(optarg))) {
+                                fprintf(stderr, "tether-sim-scope: --model: unknown model '%s' (--list-models lists them)\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case 'I':
+                        /* What *IDN? calls the model, whatever it is: firmware that
+                         * spells it otherwise, or a model the driver does not know. */
+                        if (!*optarg || strlen(optarg) > 31 || strpbrk(optarg, ",\n")) {
+                                fprintf(stderr, "tether-sim-scope: --idn-model takes 1 to 31 characters, no comma\n");
+                                return 2;
+                        }
+                        cfg.model = optarg;
+                        break;
+                case 'L':
+                        for (size_t i = 0; sim_model_at(i); i++) {
+                                const sim_model *m = sim_model_at(i);
+                                printf("%-10s %-12s 0957:%04x  %u channels%s  %.0f MHz\n", m->name, m->idn_model,
+                                       m->usb_product, m->channels, m->digital ? " + 8 digital" : "",
+                                       m->bandwidth / 1e6);
+                        }
+                        return 0;
                 case 'u':
                         if ((usb_fd = parse_fd(optarg)) < 0) {
                                 fprintf(stderr, "tether-sim-scope: --usb-fd takes an open fd number\n");
@@ -117,10 +145,13 @@ int main(int argc, char **argv)
                 case 's': cfg.serial = optarg; break;
                 case 'S': cfg.seed = strtoull(optarg, NULL, 0); break;
                 case 'h':
-                        printf("usage: tether-sim-scope [--listen HOST:PORT] [--serial S] [--seed N]\n"
-                               "       tether-sim-scope --usb-fd N [--serial S] [--seed N]\n"
-                               "Serves a simulated DSO-X 2002A's SCPI on TCP (default 127.0.0.1:5025;\n"
+                        printf("usage: tether-sim-scope [--model M] [--listen HOST:PORT] [--serial S] [--seed N]\n"
+                               "       tether-sim-scope [--model M] --usb-fd N [--serial S] [--seed N]\n"
+                               "       tether-sim-scope --list-models\n"
+                               "Serves a simulated InfiniiVision 2000 X's SCPI on TCP (default 127.0.0.1:5025;\n"
                                "port 0 picks a free one). Prints LISTENING <port> when ready.\n"
+                               "--model picks the model (dsox2002a, the default, ... msox2024a; any case).\n"
+                               "--idn-model TEXT makes *IDN? call it TEXT instead of its own name.\n"
                                "With --usb-fd, serves its USB side (USBTMC/USB488) instead, as virtual\n"
                                "USB on the inherited SOCK_SEQPACKET socket N (docs/vusb.md), and exits\n"
                                "0 when the peer hangs up.\n");

@@ -28,9 +28,9 @@ bool scpi_mnemonic(const char *w, size_t wlen, const char *node, size_t nlen, in
         if (letters != wlen) {
                 if (!has_suffix || wlen - letters > 3)
                         return false;
+                /* 0 is a suffix too (DIGital0); the handler decides
+                 * whether its node has one by that number. */
                 suffix = atoi(w + letters);
-                if (suffix < 1)
-                        return false;
         }
         size_t short_len = 0;
         while (short_len < nlen && (isupper((unsigned char)node[short_len]) || node[short_len] == '*'))

@@ -18,7 +18,7 @@
 
 typedef struct scpi_call {
         bool query;
-        int suffix[4];        /* numeric suffixes of the header's nodes, in pattern order ('#') */
+        int suffix[4];        /* numeric suffixes of the header's nodes, in pattern order ('#'); 1 when absent */
         int n_args;
         const char *args[SCPI_MAX_ARGS]; /* NUL-terminated, whitespace trimmed, quotes kept */
 } scpi_call;

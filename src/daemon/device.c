@@ -63,6 +63,7 @@ typedef struct nub_facts {
         bool ours, usb, simulated;
         uint64_t bus, address, interface;
         char serial[64];
+        char sim_model[16]; /* tether-sim-scope --model; "" for its default */
 } nub_facts;
 
 static uint64_t uint_prop(const tether_value *props, const char *key, bool *found)
@@ -96,6 +97,8 @@ static tether_ret_t nub_of(tether_service *s, nub_facts *f)
         f->usb = has_bus && has_address && has_interface;
         const char *sn = tether_value_dict_string(nub->props, "USB Serial Number");
         snprintf(f->serial, sizeof(f->serial), "%s", sn ? sn : "");
+        const char *sm = tether_value_dict_string(nub->props, "TetherSimulatedModel");
+        snprintf(f->sim_model, sizeof(f->sim_model), "%s", sm ? sm : "");
         pthread_mutex_unlock(&reg_lock);
         return TETHER_SUCCESS;
 }
@@ -199,8 +202,10 @@ static tether_ret_t open_simulated(tether_service *s, const nub_facts *f, int *r
         const char *bin = sim_binary();
         char serial[72];
         snprintf(serial, sizeof(serial), "%s", f->serial[0] ? f->serial : "MY00000000");
+        char model[sizeof(f->sim_model)];
+        snprintf(model, sizeof(model), "%s", f->sim_model[0] ? f->sim_model : "dsox2002a");
         char *const argv[] = { (char *)"tether-sim-scope", (char *)"--usb-fd", (char *)"3", (char *)"--serial",
-                               serial, NULL };
+                               serial, (char *)"--model", model, NULL };
         char *const envp[] = { NULL };
         spawn_user who = { .drop = drop, .uid = uid, .gid = gid };
         pid_t pid = spawn_unprivileged(bin, sv[1], argv, envp, &who);
