@@ -259,16 +259,25 @@ static void serves_the_scope(void **state)
         assert_string_equal(prop_string(s, id, TMC_PROP_MODEL), "DSO-X 2002A");
         assert_string_equal(prop_string(s, id, TMC_PROP_SERIAL), SERIAL);
         assert_true(strlen(prop_string(s, id, TMC_PROP_FIRMWARE)) > 0);
-        assert_string_equal(prop_string(s, id, TMC_PROP_VISA_RESOURCE), "USB0::0x0957::0x1799::" SERIAL "::INSTR");
+        /* The VISA string names the instrument as the registry does: the
+         * nub's ids (tetherd gives a simulated 2002A its own product id). */
+        uint64_t nub = 0;
+        assert_int_equal(tether_registry_entry_get_parent(s, id, &nub), TETHER_SUCCESS);
+        tether_value *pv = NULL;
+        uint64_t product = 0;
+        assert_int_equal(tether_registry_entry_get_property(s, nub, "idProduct", &pv), TETHER_SUCCESS);
+        assert_int_equal(tether_value_get_uint(pv, &product), TETHER_SUCCESS);
+        tether_value_unref(pv);
+        char visa[128];
+        snprintf(visa, sizeof(visa), "USB0::0x0957::0x%04X::" SERIAL "::INSTR", (unsigned)product);
+        assert_string_equal(prop_string(s, id, TMC_PROP_VISA_RESOURCE), visa);
         assert_true(prop_bool(s, id, TMC_PROP_INTERRUPT_IN));
         assert_true(prop_bool(s, id, TMC_PROP_CAN_TRIGGER));
         assert_true(prop_bool(s, id, TMC_PROP_CAN_REMOTE_LOCAL));
         assert_false(prop_bool(s, id, TMC_PROP_CAN_TERM_CHAR));
         assert_string_equal(prop_string(s, id, "CFBundleIdentifier"), TMC_BUNDLE);
         /* The nub's one driver is this one. */
-        uint64_t nub = 0;
         char kids[256];
-        assert_int_equal(tether_registry_entry_get_parent(s, id, &nub), TETHER_SUCCESS);
         children_classes(s, nub, kids, sizeof(kids));
         assert_string_equal(kids, TMC_CLASS);
 
