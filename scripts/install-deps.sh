@@ -15,6 +15,10 @@ pkgs=(
   tshark                         # tether probe's pcap files are checked with Wireshark's dissectors
   libumockdev-dev libglib2.0-dev # in-process umockdev testbeds with ioctl emulation (transfers, hotplug)
   jq                             # tether reg --json, checked in the tools tests
+  # The Debian package (debian/, tests/debian): dpkg-buildpackage -b with
+  # debhelper's meson build system, lintian on the result; fakeroot for the
+  # root-owned files of a package built as a plain user.
+  debhelper dpkg-dev fakeroot lintian
   # The 32-bit client test (tests/client32): libtether and a client cross-built
   # for i386 (cross/i386-linux-gnu.ini) and run under qemu-i386 against the
   # 64-bit tetherd. A cross compiler rather than gcc -m32: Debian's cross
