@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tether-sim-scope: the simulated DSO-X 2002A on a TCP port, as a LAN-
+ * tether-sim-scope: a simulated InfiniiVision 2000 X (the DSO-X 2002A, or
+ * any model of the series with --model) on a TCP port, as a LAN-
  * equipped instrument serves raw SCPI on 5025. Any SCPI client can use it
  * (pyvisa "TCPIP::127.0.0.1::5025::SOCKET", lxi scpi, netcat) and so can
  * tetherd (--lan HOST:PORT).
@@ -9,10 +10,7 @@
  * over virtual USB (src/usbtmc/vusb.h) on an inherited SOCK_SEQPACKET
  * socket, for a driver that must not know it talks to a simulator.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,7 +19,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "models.h"
 #include "tcp-front.h"
+#include "usbtmc-device.h"
 #include "vusb-server.h"
 
 static volatile sig_atomic_t stop;
@@ -31,37 +31,9 @@ static void on_signal(int sig)
         stop = 1;
 }
 
-/* An fd number as given on the command line: digits only, and open. */
-static int parse_fd(const char *arg)
-{
-        char *end = NULL;
-        errno = 0;
-        long v = strtol(arg, &end, 10);
-        if (errno || end == arg || *end || v < 0 || v > INT_MAX || fcntl((int)v, F_GETFD) < 0)
-                return -1;
-        return (int)v;
-}
-
-/*
- * Serve the USB side on fd until the peer hangs up. The socket is this
- * process's only link to anyone: when whoever holds the other end goes
- * away, by closing it or by dying (the kernel closes a dead process's
- * fds), the hang-up ends the loop and the process. So there is no need
- * for PR_SET_PDEATHSIG, which would watch the wrong party anyway: the
- * peer is a driver host, not necessarily our parent, and the signal fires
- * when the parent *thread* that forked us exits, not the parent process.
- * The only wait that does not watch the socket is an acquisition's sweep
- * (at most 10 divisions of the timebase, and no longer than the client's
- * timeout); the hang-up is seen right after it.
- */
+/* Serve the USB side on fd until the peer hangs up (sim_vusb_run). */
 static int serve_usb(int fd, const sim_scope_config *cfg)
 {
-        int type = 0;
-        socklen_t tl = sizeof(type);
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET) {
-                fprintf(stderr, "tether-sim-scope: --usb-fd %d is not a SOCK_SEQPACKET socket\n", fd);
-                return 2;
-        }
         /* The descriptors' serial is the one *IDN? gives. */
         const char *serial = cfg->serial ? cfg->serial : SIM_VUSB_DEFAULT_SERIAL;
         vusb_info info;
@@ -70,7 +42,6 @@ static int serve_usb(int fd, const sim_scope_config *cfg)
                         VUSB_MAX_SERIAL);
                 return 2;
         }
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
         sim_scope *s = NULL;
         sim_usbtmc *dev = NULL;
         if (sim_scope_new(cfg, &s) || sim_usbtmc_new(s, &dev)) {
@@ -78,13 +49,10 @@ static int serve_usb(int fd, const sim_scope_config *cfg)
                 sim_scope_free(s);
                 return 1;
         }
-        int rc = sim_vusb_serve(fd, dev, serial);
-        close(fd);
+        int rc = sim_vusb_run("tether-sim-scope", fd, dev, serial);
         sim_usbtmc_free(dev);
         sim_scope_free(s);
-        if (rc < 0)
-                fprintf(stderr, "tether-sim-scope: the USB socket failed\n");
-        return rc < 0 ? 1 : 0;
+        return rc;
 }
 
 int main(int argc, char **argv)
@@ -92,17 +60,43 @@ int main(int argc, char **argv)
         static const struct option opts[] = {
                 { "listen", required_argument, NULL, 'l' }, { "serial", required_argument, NULL, 's' },
                 { "seed", required_argument, NULL, 'S' },   { "help", no_argument, NULL, 'h' },
-                { "usb-fd", required_argument, NULL, 'u' }, { 0 },
+                { "usb-fd", required_argument, NULL, 'u' }, { "model", required_argument, NULL, 'm' },
+                { "idn-model", required_argument, NULL, 'I' }, { "list-models", no_argument, NULL, 'L' },
+                { 0 },
         };
         char host[64] = "127.0.0.1";
         unsigned port = 5025;
         sim_scope_config cfg = { 0 };
         int c, usb_fd = -1;
         bool listen_given = false;
-        while ((c = getopt_long(argc, argv, "l:s:S:u:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "l:s:S:u:m:h", opts, NULL)) != -1) {
                 switch (c) {
+                case 'm':
+                        if (!(cfg.spec = sim_model_find(optarg))) {
+                                fprintf(stderr, "tether-sim-scope: --model: unknown model '%s' (--list-models lists them)\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case 'I':
+                        /* What *IDN? calls the model, whatever it is: firmware that
+                         * spells it otherwise, or a model the driver does not know. */
+                        if (!*optarg || strlen(optarg) > 31 || strpbrk(optarg, ",\n")) {
+                                fprintf(stderr, "tether-sim-scope: --idn-model takes 1 to 31 characters, no comma\n");
+                                return 2;
+                        }
+                        cfg.model = optarg;
+                        break;
+                case 'L':
+                        for (size_t i = 0; sim_model_at(i); i++) {
+                                const sim_model *m = sim_model_at(i);
+                                printf("%-10s %-12s 0957:%04x  %u channels%s  %.0f MHz\n", m->name, m->idn_model,
+                                       m->usb_product, m->channels, m->digital ? " + 8 digital" : "",
+                                       m->bandwidth / 1e6);
+                        }
+                        return 0;
                 case 'u':
-                        if ((usb_fd = parse_fd(optarg)) < 0) {
+                        if ((usb_fd = sim_vusb_fd_arg(optarg)) < 0) {
                                 fprintf(stderr, "tether-sim-scope: --usb-fd takes an open fd number\n");
                                 return 2;
                         }
@@ -117,10 +111,13 @@ int main(int argc, char **argv)
                 case 's': cfg.serial = optarg; break;
                 case 'S': cfg.seed = strtoull(optarg, NULL, 0); break;
                 case 'h':
-                        printf("usage: tether-sim-scope [--listen HOST:PORT] [--serial S] [--seed N]\n"
-                               "       tether-sim-scope --usb-fd N [--serial S] [--seed N]\n"
-                               "Serves a simulated DSO-X 2002A's SCPI on TCP (default 127.0.0.1:5025;\n"
+                        printf("usage: tether-sim-scope [--model M] [--listen HOST:PORT] [--serial S] [--seed N]\n"
+                               "       tether-sim-scope [--model M] --usb-fd N [--serial S] [--seed N]\n"
+                               "       tether-sim-scope --list-models\n"
+                               "Serves a simulated InfiniiVision 2000 X's SCPI on TCP (default 127.0.0.1:5025;\n"
                                "port 0 picks a free one). Prints LISTENING <port> when ready.\n"
+                               "--model picks the model (dsox2002a, the default, ... msox2024a; any case).\n"
+                               "--idn-model TEXT makes *IDN? call it TEXT instead of its own name.\n"
                                "With --usb-fd, serves its USB side (USBTMC/USB488) instead, as virtual\n"
                                "USB on the inherited SOCK_SEQPACKET socket N (docs/vusb.md), and exits\n"
                                "0 when the peer hangs up.\n");

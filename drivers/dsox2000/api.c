@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DSOX2000: the driver for Keysight (Agilent) InfiniiVision DSO-X 2000
- * scopes, over USBTMC. It matches a USB device nub with a USBTMC/USB488
- * interface of vendor 0x0957 or 0x2A8D, confirms the model from *IDN?,
- * publishes identity and settings as properties, and offers acquisition
- * methods through a static table. Its USB device, real or simulated, is
+ * DSOX2000: the driver for Keysight (Agilent) InfiniiVision 2000 X scopes
+ * (DSO-X and MSO-X 2002A ... 2024A), over USBTMC. It matches a USB device
+ * nub with a USBTMC/USB488 interface of vendor 0x0957 or 0x2A8D, tells the
+ * model from its USB id and *IDN? (models.h), publishes identity, the
+ * model's channels and ranges, and settings as properties, and offers
+ * acquisition methods through a static table. Its USB device, real or simulated, is
  * opened by tetherd and handed over as an fd (tether_service_open_provider_device);
  * a LAN nub (Address, Port) is reached with raw SCPI over TCP. The protocol
  * code is the same for all, and knows nothing of the simulator.
@@ -21,6 +22,7 @@
 #include <tether/driver.h>
 
 #include "dsox2000/dsox2000.h"
+#include "dsox2000/models.h"
 #include "dsox2000/protocol.h"
 #include "usbtmc/backend-libusb.h"
 #include "usbtmc/backend-vusb.h"
@@ -33,6 +35,7 @@ typedef struct dso {
         usbtmc_usb *usb_dev;
         tether_user_client *lock_owner;
         struct digitize_job *digitizing; /* async digitizes scheduled and not yet run */
+        const dso_model *model;     /* from start() on */
 } dso;
 
 static const char *const meas_names[DSO_MEAS_COUNT] = { "FREQuency", "PERiod", "VPP", "VMAX", "VMIN",
@@ -50,7 +53,7 @@ static tether_ret_t refresh_settings(tether_service *svc)
         tether_ret_t r = dso_query_double(&d->link, &v, ":TIMebase:SCALe?");
         if (r == TETHER_SUCCESS)
                 r = tether_service_set_property_double(svc, DSO_PROP_TIMEBASE, v);
-        for (int ch = 1; ch <= 2 && r == TETHER_SUCCESS; ch++) {
+        for (int ch = 1; ch <= d->model->channels && r == TETHER_SUCCESS; ch++) {
                 r = dso_query_double(&d->link, &v, ":CHANnel%d:SCALe?", ch);
                 snprintf(key, sizeof(key), DSO_PROP_CH_SCALE, ch);
                 if (r == TETHER_SUCCESS)
@@ -89,10 +92,11 @@ static bool is_number(const tether_value *v, double *ret)
         return false;
 }
 
-/* "Channel<n><what>": n, or 0 if key is not that. */
-static int channel_key(const char *key, const char *what)
+/* "Channel<n><what>" for a channel the model has: n, or 0 if key is not
+ * that (Channel3Scale on a 2-channel model is no setting of the scope). */
+static int channel_key(const dso *d, const char *key, const char *what)
 {
-        for (int ch = 1; ch <= 2; ch++) {
+        for (int ch = 1; ch <= d->model->channels; ch++) {
                 char k[32];
                 snprintf(k, sizeof(k), "Channel%d%s", ch, what);
                 if (!strcmp(k, key))
@@ -112,31 +116,45 @@ static bool admin_only(const char *key)
         return !strcmp(key, DSO_PROP_TIMEOUT);
 }
 
-/* Check one key against the DSO-X 2002A's ranges; on success write the
- * SCPI that applies it into cmd. A refusal says which rule, for the
- * writer to read. */
+/* "CHAN<n>" for a channel the model has: n, else 0. */
+static int trigger_channel(const dso *d, const char *s)
+{
+        for (int ch = 1; ch <= d->model->channels; ch++) {
+                char k[8];
+                snprintf(k, sizeof(k), "CHAN%d", ch);
+                if (!strcmp(k, s))
+                        return ch;
+        }
+        return 0;
+}
+
+/* Check one key against the model's ranges; on success write the SCPI
+ * that applies it into cmd. A refusal says which rule, for the writer to
+ * read. */
 static tether_ret_t validate(tether_service *svc, const char *key, const tether_value *v, char *cmd, size_t cap)
 {
+        const dso *d = tether_service_priv(svc);
         double x = 0;
         const char *s = NULL;
         int ch;
         if (!strcmp(key, DSO_PROP_TIMEBASE)) {
-                if (!is_number(v, &x) || !(x >= 5e-9 && x <= 50))
+                if (!is_number(v, &x) || !(x >= d->model->min_tscale && x <= 50))
                         return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
-                                                     "%s must be a number from 5e-9 to 50 (s/div)", key);
+                                                     "%s must be a number from %ge-9 to 50 (s/div)", key,
+                                                     d->model->min_tscale * 1e9);
                 snprintf(cmd, cap, ":TIMebase:SCALe %.9E", x);
-        } else if ((ch = channel_key(key, "Scale"))) {
+        } else if ((ch = channel_key(d, key, "Scale"))) {
                 if (!is_number(v, &x) || !(x >= 1e-3 && x <= 5))
                         return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
                                                      "%s must be a number from 0.001 to 5 (V/div)", key);
                 snprintf(cmd, cap, ":CHANnel%d:SCALe %.9E", ch, x);
-        } else if ((ch = channel_key(key, "Offset"))) {
+        } else if ((ch = channel_key(d, key, "Offset"))) {
                 if (!is_number(v, &x) || !isfinite(x) || fabs(x) > 50)
                         return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
                                                      "%s must be a number from -50 to 50 (V)", key);
                 /* the tighter +-2 V rule is the scope's to apply */
                 snprintf(cmd, cap, ":CHANnel%d:OFFSet %.9E", ch, x);
-        } else if ((ch = channel_key(key, "Coupling"))) {
+        } else if ((ch = channel_key(d, key, "Coupling"))) {
                 if (tether_value_get_string(v, &s) != TETHER_SUCCESS || (strcmp(s, "DC") && strcmp(s, "AC")))
                         return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "%s must be \"DC\" or \"AC\"", key);
                 snprintf(cmd, cap, ":CHANnel%d:COUPling %s", ch, s);
@@ -152,9 +170,10 @@ static tether_ret_t validate(tether_service *svc, const char *key, const tether_
                                                      "%s must be an unsigned integer from 100 to 600000 (ms)", key);
                 cmd[0] = '\0'; /* the link's, not the instrument's */
         } else if (!strcmp(key, DSO_PROP_TRIG_SOURCE)) {
-                if (tether_value_get_string(v, &s) != TETHER_SUCCESS || (strcmp(s, "CHAN1") && strcmp(s, "CHAN2")))
-                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT, "%s must be \"CHAN1\" or \"CHAN2\"",
-                                                     key);
+                if (tether_value_get_string(v, &s) != TETHER_SUCCESS || !trigger_channel(d, s))
+                        return tether_service_refuse(svc, TETHER_ERR_BAD_ARGUMENT,
+                                                     "%s must be \"CHAN1\" to \"CHAN%u\" (this model has %u channels)",
+                                                     key, d->model->channels, d->model->channels);
                 snprintf(cmd, cap, ":TRIGger:EDGE:SOURce %s", s);
         } else {
                 return tether_service_refuse(svc, TETHER_ERR_NOT_WRITABLE, "\"%s\" is not a setting of the scope", key);
@@ -313,6 +332,45 @@ static void close_link(dso *d)
         d->vusb = NULL;
 }
 
+/*
+ * Which model this is. *IDN? names it, and is the authority: it follows
+ * the licences (a bandwidth or MSO upgrade changes the model it reports;
+ * whether the USB product id follows too is not known). The USB id names
+ * it too on a USB connection, and stands in when *IDN? names a model of
+ * the series this table lacks. A LAN connection has no USB id. What was
+ * used goes into IdentifiedBy (why, for the reader: into why, cap bytes).
+ */
+static const dso_model *identify_model(tether_service *svc, const dso_identity *id, bool *ret_mso, char *why,
+                                       size_t cap)
+{
+        uint64_t vid = provider_uint(svc, "idVendor"), pid = provider_uint(svc, "idProduct");
+        const dso_model *by_usb = vid <= 0xffff && pid <= 0xffff ? dso_model_by_usb((uint16_t)vid, (uint16_t)pid) : NULL;
+        bool mso = false;
+        const dso_model *by_idn = dso_model_by_idn(id->model, &mso);
+        if (by_idn) {
+                if (!by_usb)
+                        snprintf(why, cap, "*IDN?");
+                else if (by_usb == by_idn)
+                        snprintf(why, cap, "*IDN? and USB id");
+                else
+                        snprintf(why, cap, "*IDN? (the USB id says %s)", by_usb->number);
+                if (by_usb && by_usb != by_idn)
+                        tether_service_log(svc, TETHER_LOG_WARNING,
+                                           "USB id %04x:%04x is the %s's, *IDN? says %s: going by *IDN?",
+                                           (unsigned)vid, (unsigned)pid, by_usb->number, id->model);
+                *ret_mso = mso;
+                return by_idn;
+        }
+        /* Not a model we know by name: a 2000 X still, by the look of the
+         * name, with a USB id we know. Anything else is not ours. */
+        if (by_usb && dso_model_in_series(id->model)) {
+                snprintf(why, cap, "USB id");
+                *ret_mso = !strncmp(id->model, "MSO", 3);
+                return by_usb;
+        }
+        return NULL;
+}
+
 static tether_ret_t dso_start(tether_service *svc)
 {
         dso *d = tether_service_priv(svc);
@@ -324,9 +382,17 @@ static tether_ret_t dso_start(tether_service *svc)
                 tether_service_log(svc, TETHER_LOG_ERROR, "no answer to *IDN? from the instrument: %s",
                                    tether_strerror(r));
         /* The USB ids say "Keysight USBTMC"; *IDN? says which instrument. */
-        if (r == TETHER_SUCCESS && strncmp(id.model, "DSO-X 2", 7) && strncmp(id.model, "MSO-X 2", 7)) {
-                tether_service_log(svc, TETHER_LOG_WARNING, "%s %s is not a DSO-X/MSO-X 2000: not driving it",
-                                   id.manufacturer, id.model);
+        bool mso = false;
+        char why[64] = "";
+        if (r == TETHER_SUCCESS && !(d->model = identify_model(svc, &id, &mso, why, sizeof(why)))) {
+                if (dso_model_in_series(id.model))
+                        tether_service_log(svc, TETHER_LOG_WARNING,
+                                           "%s %s: a 2000 X model this driver does not know, and no USB id says "
+                                           "which it is like: not driving it", id.manufacturer, id.model);
+                else
+                        tether_service_log(svc, TETHER_LOG_WARNING,
+                                           "%s %s is not an InfiniiVision 2000 X: not driving it", id.manufacturer,
+                                           id.model);
                 r = TETHER_ERR_UNSUPPORTED;
         }
         if (r == TETHER_SUCCESS)
@@ -340,23 +406,36 @@ static tether_ret_t dso_start(tether_service *svc)
         if (r == TETHER_SUCCESS)
                 r = tether_service_set_property_string(svc, DSO_PROP_FIRMWARE, id.firmware);
         if (r == TETHER_SUCCESS)
-                r = tether_service_set_property_uint(svc, DSO_PROP_CHANNELS, 2, 8);
+                r = tether_service_set_property_string(svc, DSO_PROP_IDENTIFIED, why);
         if (r == TETHER_SUCCESS)
-                r = tether_service_set_property_double(svc, DSO_PROP_BANDWIDTH, 70e6);
+                r = tether_service_set_property_uint(svc, DSO_PROP_CHANNELS, d->model->channels, 8);
         if (r == TETHER_SUCCESS)
-                r = tether_service_set_property_double(svc, DSO_PROP_MAX_RATE, 2e9);
+                r = tether_service_set_property_uint(svc, DSO_PROP_DIGITAL, mso ? DSO_MSO_DIGITAL : 0, 8);
         if (r == TETHER_SUCCESS)
-                r = tether_service_set_property_uint(svc, DSO_PROP_MEMORY, 100000, 32);
+                r = tether_service_set_property_double(svc, DSO_PROP_BANDWIDTH, d->model->bandwidth);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property_double(svc, DSO_PROP_MAX_RATE, d->model->max_rate);
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property_uint(svc, DSO_PROP_MEMORY, d->model->memory, 32);
         if (r == TETHER_SUCCESS) {
-                unsigned ms = scpi_link_set_timeout(&d->link, 5000);
+                scpi_link_set_timeout(&d->link, 5000);
                 r = tether_service_set_property_uint(svc, DSO_PROP_TIMEOUT, 5000, 32);
-                (void)ms;
         }
+        /* The licences, for the reader; a scope that does not answer is
+         * still driven (the link is cleared after the timeout). */
+        char opt[128] = "";
+        if (r == TETHER_SUCCESS && dso_query(&d->link, opt, sizeof(opt), "*OPT?") != TETHER_SUCCESS) {
+                tether_service_log(svc, TETHER_LOG_INFO, "no answer to *OPT?");
+                opt[0] = '\0';
+        }
+        if (r == TETHER_SUCCESS)
+                r = tether_service_set_property_string(svc, DSO_PROP_OPTIONS, opt);
         if (r == TETHER_SUCCESS)
                 r = refresh_settings(svc);
         if (r == TETHER_SUCCESS)
-                tether_service_log(svc, TETHER_LOG_INFO, "%s %s, serial %s, firmware %s", id.manufacturer, id.model,
-                                   id.serial, id.firmware);
+                tether_service_log(svc, TETHER_LOG_INFO, "%s %s (%u channels, %.0f MHz; identified by %s), serial %s, "
+                                   "firmware %s", id.manufacturer, id.model, d->model->channels,
+                                   d->model->bandwidth / 1e6, why, id.serial, id.firmware);
         if (r != TETHER_SUCCESS)
                 close_link(d);
         return r;
@@ -422,12 +501,11 @@ static tether_ret_t digitize(dso *d, uint64_t mask)
         double ms = base + 10 * scale * 1000 * 1.2;
         scpi_link_set_timeout(&d->link, ms > 3600e3 ? 3600000u : (unsigned)ms);
         char cmd[64] = ":DIGitize";
-        if (mask == 1)
-                strcat(cmd, " CHANnel1");
-        else if (mask == 2)
-                strcat(cmd, " CHANnel2");
-        else
-                strcat(cmd, " CHANnel1,CHANnel2");
+        size_t len = strlen(cmd);
+        for (int ch = 1; ch <= d->model->channels; ch++)
+                if (mask & (1u << (ch - 1)))
+                        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sCHANnel%d",
+                                                len == strlen(":DIGitize") ? " " : ",", ch);
         char done[8];
         /* *OPC? answers when the acquisition is complete. */
         tether_ret_t r = dso_command(&d->link, "%s", cmd);
@@ -482,8 +560,8 @@ static tether_ret_t m_digitize(void *t, void *ref, tether_method_args *a)
         tether_ret_t r = usable(t, &d);
         if (r != TETHER_SUCCESS)
                 return r;
-        if (mask == 0 || mask > 3)
-                return TETHER_ERR_BAD_ARGUMENT;
+        if (mask == 0 || mask >= (1u << d->model->channels))
+                return TETHER_ERR_BAD_ARGUMENT; /* a channel past the model's */
         if (!a->async_ref)
                 return digitize(d, mask);
         /* Async: accepted now, acquired on the loop's next turn, completion
@@ -506,9 +584,10 @@ static tether_ret_t m_digitize(void *t, void *ref, tether_method_args *a)
         return TETHER_SUCCESS;
 }
 
-static tether_ret_t channel_arg(uint64_t ch)
+/* A channel the model has: 1 to Channels. */
+static tether_ret_t channel_arg(const dso *d, uint64_t ch)
 {
-        return ch == 1 || ch == 2 ? TETHER_SUCCESS : TETHER_ERR_BAD_ARGUMENT;
+        return ch >= 1 && ch <= d->model->channels ? TETHER_SUCCESS : TETHER_ERR_BAD_ARGUMENT;
 }
 
 static tether_ret_t m_preamble(void *t, void *ref, tether_method_args *a)
@@ -516,7 +595,7 @@ static tether_ret_t m_preamble(void *t, void *ref, tether_method_args *a)
         dso *d;
         tether_ret_t r = usable(t, &d);
         if (r == TETHER_SUCCESS)
-                r = channel_arg(a->scalar_input[0]);
+                r = channel_arg(d, a->scalar_input[0]);
         char text[512];
         scpi_preamble p;
         if (r == TETHER_SUCCESS)
@@ -540,7 +619,7 @@ static tether_ret_t read_codes(void *t, tether_method_args *a, scpi_preamble *p,
         dso *d;
         tether_ret_t r = usable(t, &d);
         if (r == TETHER_SUCCESS)
-                r = channel_arg(a->scalar_input[0]);
+                r = channel_arg(d, a->scalar_input[0]);
         uint64_t points = a->scalar_input[1];
         if (r == TETHER_SUCCESS && (points < 100 || points > DSO_MAX_POINTS))
                 r = TETHER_ERR_BAD_ARGUMENT;
@@ -598,7 +677,7 @@ static tether_ret_t m_measure(void *t, void *ref, tether_method_args *a)
         dso *d;
         tether_ret_t r = usable(t, &d);
         if (r == TETHER_SUCCESS)
-                r = channel_arg(a->scalar_input[0]);
+                r = channel_arg(d, a->scalar_input[0]);
         if (r == TETHER_SUCCESS && a->scalar_input[1] >= DSO_MEAS_COUNT)
                 r = TETHER_ERR_BAD_ARGUMENT;
         double v = 0;

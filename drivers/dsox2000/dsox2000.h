@@ -16,17 +16,23 @@
 #define DSO_PROP_MODEL         "Model"
 #define DSO_PROP_SERIAL        "SerialNumber"
 #define DSO_PROP_FIRMWARE      "Firmware"
-#define DSO_PROP_CHANNELS      "Channels"
+#define DSO_PROP_CHANNELS      "Channels"         /* analog: 2 or 4, from the model */
+#define DSO_PROP_DIGITAL       "DigitalChannels"  /* 8 on an MSO, 0 on a DSO */
+#define DSO_PROP_OPTIONS       "Options"          /* *OPT?'s answer, as the scope gives it */
+#define DSO_PROP_IDENTIFIED    "IdentifiedBy"     /* how the model was told: "*IDN? and USB id", "*IDN?",
+                                                   * "USB id", or "*IDN? (the USB id says <model>)" */
 #define DSO_PROP_BANDWIDTH     "Bandwidth"        /* Hz */
 #define DSO_PROP_MAX_RATE      "MaxSampleRate"    /* Sa/s */
 #define DSO_PROP_MEMORY        "MemoryDepth"      /* points */
 /* Settable (validated against the instrument's ranges, then sent) */
-#define DSO_PROP_TIMEBASE      "TimebaseScale"    /* double, s/div, 5e-9 ... 50 */
+#define DSO_PROP_TIMEBASE      "TimebaseScale"    /* double, s/div, 5e-9 (2e-9 at 200 MHz) ... 50 */
+/* Channel<n>...: n from 1 to Channels; Channel3... and Channel4... exist on
+ * 4-channel models only */
 #define DSO_PROP_CH_SCALE      "Channel%dScale"   /* double, V/div, 1e-3 ... 5 */
 #define DSO_PROP_CH_OFFSET     "Channel%dOffset"  /* double, V: +-2 up to 200 mV/div, else +-50 */
 #define DSO_PROP_CH_COUPLING   "Channel%dCoupling"/* "DC" or "AC" */
 #define DSO_PROP_TRIG_LEVEL    "TriggerLevel"     /* double, V */
-#define DSO_PROP_TRIG_SOURCE   "TriggerSource"    /* "CHAN1" or "CHAN2" */
+#define DSO_PROP_TRIG_SOURCE   "TriggerSource"    /* "CHAN1" ... "CHAN<Channels>" */
 #define DSO_PROP_TIMEOUT       "TimeoutMs"        /* uint, 100 ... 600000: how long an answer may take;
                                                    * acquisitions add their sweep time to it */
 
@@ -36,11 +42,15 @@ enum dso_selector {
         DSO_SINGLE,
         DSO_AUTOSCALE,
         DSO_DIGITIZE,        /* channel mask (bit 0: CH1); may be async: completes with (mask) */
+        /* A channel argument (here and below) past Channels: BadArgument. */
         DSO_GET_PREAMBLE,    /* channel -> struct dso_preamble */
         DSO_GET_WAVEFORM,    /* channel, points -> the raw byte codes (variable) */
         DSO_GET_VOLTS,       /* channel, points -> float volts (variable) */
-        DSO_MEASURE,         /* channel, enum dso_measurement -> the value's IEEE bits */
-        DSO_SCPI,            /* command text -> the answer text (empty for a command) */
+        DSO_MEASURE,         /* channel, enum dso_measurement -> the value's IEEE bits; NotReady when
+                              * the scope has no valid result (9.9E+37: e.g. the trace is clipped) */
+        DSO_SCPI,            /* command text -> the answer text (empty for a command); a query the scope
+                              * does not answer (an unknown header: it only queues -113) fails with
+                              * Timeout after TimeoutMs, the link cleared, and the next call works */
         DSO_LOCK,            /* this connection only, until UNLOCK, close or death */
         DSO_UNLOCK,
         DSO_SCREENSHOT,      /* -> the screen as a PNG (variable; 800 x 480) */

@@ -37,11 +37,13 @@ typedef struct channel {
 } channel;
 
 struct sim_scope {
+        const sim_model *spec;
         char idn[192];
         uint64_t seed, acquisitions;
         bool running;
         double tscale, tpos;
-        channel ch[2];
+        channel ch[SIM_MAX_CHANNELS];   /* spec->channels of them exist */
+        bool digital[8];                /* spec->digital of them exist */
         wave_trigger trig;
         int acq_type, acq_count;
         struct {
@@ -49,8 +51,8 @@ struct sim_scope {
                 bool msb_first, is_unsigned;
                 unsigned points;
         } wav;
-        double *record[2];
-        bool have_record[2];
+        double *record[SIM_MAX_CHANNELS];
+        bool have_record[SIM_MAX_CHANNELS];
         int errors[SIM_ERROR_QUEUE];
         size_t n_errors;
         int last_error;
@@ -169,6 +171,11 @@ uint8_t sim_scope_status_byte(const sim_scope *s)
         return stb;
 }
 
+const sim_model *sim_scope_model(const sim_scope *s)
+{
+        return s->spec;
+}
+
 int sim_scope_last_error(const sim_scope *s)
 {
         return s->last_error;
@@ -181,8 +188,11 @@ static void reset(sim_scope *s)
         s->running = true;
         s->tscale = 100e-6;
         s->tpos = 0;
-        for (int i = 0; i < 2; i++)
+        for (unsigned i = 0; i < SIM_MAX_CHANNELS; i++) {
                 s->ch[i] = (channel){ .scale = 1.0, .offset = 0.0, .probe = 1.0, .display = i == 0, .ac = false };
+                s->have_record[i] = false;
+        }
+        memset(s->digital, 0, sizeof(s->digital));
         s->trig = (wave_trigger){ .source = 1, .level = 0.0, .slope = WAVE_RISING, .auto_sweep = true };
         s->acq_type = ACQ_NORMAL;
         s->acq_count = 8;
@@ -192,19 +202,26 @@ static void reset(sim_scope *s)
         s->wav.msb_first = true;
         s->wav.is_unsigned = true;
         s->wav.points = 1000;
-        s->have_record[0] = s->have_record[1] = false;
 }
 
-static int displayed_channels(const sim_scope *s)
+/* The series samples at 2 GSa/s "half-channel interleaved" and 1 GSa/s
+ * per channel (data sheet): channels 1 and 2 share a pair of converters,
+ * as do 3 and 4, so the full rate needs at most one channel of each pair
+ * on. Which channels pair up is our reading of "half-channel", not
+ * verified. */
+static double max_sample_rate(const sim_scope *s)
 {
-        return s->ch[0].display + s->ch[1].display;
+        for (unsigned i = 0; i + 1 < s->spec->channels; i += 2)
+                if (s->ch[i].display && s->ch[i + 1].display)
+                        return 1e9;
+        return 2e9;
 }
 
 /* Points in an acquisition: the series' 62,500, or fewer when the maximum
  * sample rate cannot fill the window (fast timebases). */
 static unsigned record_points(const sim_scope *s)
 {
-        double max_rate = displayed_channels(s) > 1 ? 1e9 : 2e9;
+        double max_rate = max_sample_rate(s);
         double fit = 10 * s->tscale * max_rate;
         return fit < SIM_RECORD_POINTS ? (unsigned)(fit < 100 ? 100 : fit) : SIM_RECORD_POINTS;
 }
@@ -317,6 +334,17 @@ static int q_stb(void *d, const scpi_call *c)
         return 0;
 }
 
+/* *OPT?: the licences installed. The guide's exact layout could not be
+ * checked (docs/dsox2000-family.md); what is simulated is the common
+ * InfiniiVision shape, two reserved fields then the licences, each field 0
+ * when absent. The only licence a stock model carries is MSO, on an MSO. */
+static int q_opt(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        respond(s, "0,0,%s", s->spec->digital ? "MSO" : "0");
+        return 0;
+}
+
 static int s_wai(void *d, const scpi_call *c) { return 0; }
 static int q_tst(void *d, const scpi_call *c) { respond(d, "0"); return 0; }
 
@@ -340,17 +368,19 @@ static int s_stop(void *d, const scpi_call *c)
 {
         sim_scope *s = d;
         /* What is on screen when it stops is what later queries return. */
-        for (int ch = 1; ch <= 2; ch++)
+        for (int ch = 1; ch <= (int)s->spec->channels; ch++)
                 if (s->ch[ch - 1].display)
                         acquire(s, ch);
         s->running = false;
         return 0;
 }
 
-static int parse_channel(const char *arg, int *ret)
+/* A CHANnel<n> parameter: n up to the model's channels, else -224 (an
+ * illegal value for this instrument). */
+static int parse_channel(const sim_scope *s, const char *arg, int *ret)
 {
         int n = 0;
-        if (!arg || !scpi_mnemonic(arg, strlen(arg), "CHANnel#", 8, &n) || n < 1 || n > 2)
+        if (!arg || !scpi_mnemonic(arg, strlen(arg), "CHANnel#", 8, &n) || n < 1 || n > (int)s->spec->channels)
                 return -224;
         *ret = n;
         return 0;
@@ -365,19 +395,46 @@ static int s_single(void *d, const scpi_call *c)
 static int s_digitize(void *d, const scpi_call *c)
 {
         sim_scope *s = d;
-        bool which[2] = { false, false };
+        bool which[SIM_MAX_CHANNELS] = { false };
         for (int i = 0; i < c->n_args; i++) {
                 int n;
-                int err = parse_channel(c->args[i], &n);
+                int err = parse_channel(s, c->args[i], &n);
                 if (err)
                         return err;
                 which[n - 1] = true;
         }
-        for (int ch = 1; ch <= 2; ch++)
+        for (int ch = 1; ch <= (int)s->spec->channels; ch++)
                 if (c->n_args ? which[ch - 1] : s->ch[ch - 1].display)
                         acquire(s, ch);
         s->running = false;
         start_sweep(s);
+        return 0;
+}
+
+/* :DIGital<d>:DISPlay: an MSO's digital channels D0 to D7. A DSO has
+ * none: the header is undefined there (-113). */
+static bool *digital(void *d, const scpi_call *c)
+{
+        sim_scope *s = d;
+        int n = c->suffix[0];
+        return n >= 0 && n < (int)s->spec->digital ? &s->digital[n] : NULL;
+}
+
+static int s_dig_display(void *d, const scpi_call *c)
+{
+        bool *on = digital(d, c);
+        int err = on ? one_arg(c) : -113;
+        if (err)
+                return err;
+        return scpi_bool(c->args[0], on) ? 0 : -224;
+}
+
+static int q_dig_display(void *d, const scpi_call *c)
+{
+        bool *on = digital(d, c);
+        if (!on)
+                return -113;
+        respond(d, "%d", *on);
         return 0;
 }
 
@@ -394,12 +451,17 @@ static int s_autoscale(void *d, const scpi_call *c)
         sim_scope *s = d;
         /* What the real instrument does for these signals: each channel
          * with a signal on, 4 divisions of it, centred; 2.5 periods of the
-         * slowest (rounded up) across the screen; edge trigger on it at mid-level. */
-        s->ch[0] = (channel){ .scale = nice_125(WAVE_PROBE_COMP_VPP / 4), .offset = WAVE_PROBE_COMP_VPP / 2,
-                              .probe = s->ch[0].probe, .display = true };
-        s->ch[1] = (channel){ .scale = nice_125(WAVE_SINE_VPP / 4), .offset = 0, .probe = s->ch[1].probe,
-                              .display = true };
-        s->tscale = nice_125(2.5 / WAVE_PROBE_COMP_HZ / 10);
+         * slowest (rounded up) across the screen; edge trigger on channel 1
+         * at mid-level. */
+        double slowest = 0;
+        for (int ch = 1; ch <= (int)s->spec->channels; ch++) {
+                double lo, hi, f = wave_frequency(ch);
+                wave_range(ch, &lo, &hi);
+                s->ch[ch - 1] = (channel){ .scale = nice_125((hi - lo) / 4), .offset = (hi + lo) / 2,
+                                           .probe = s->ch[ch - 1].probe, .display = true };
+                slowest = slowest == 0 || f < slowest ? f : slowest;
+        }
+        s->tscale = nice_125(2.5 / slowest / 10);
         s->tpos = 0;
         s->trig = (wave_trigger){ .source = 1, .level = WAVE_PROBE_COMP_VPP / 2, .slope = WAVE_RISING, .auto_sweep = true };
         s->running = true;
@@ -410,7 +472,7 @@ static int s_tim_scale(void *d, const scpi_call *c)
 {
         double v;
         ONE_NUMBER(c, v);
-        if (v < 5e-9 || v > 50)
+        if (v < ((sim_scope *)d)->spec->min_tscale || v > 50)
                 return -222;
         ((sim_scope *)d)->tscale = v;
         return 0;
@@ -422,7 +484,7 @@ static int s_tim_range(void *d, const scpi_call *c)
 {
         double v;
         ONE_NUMBER(c, v);
-        if (v < 50e-9 || v > 500)
+        if (v < 10 * ((sim_scope *)d)->spec->min_tscale || v > 500)
                 return -222;
         ((sim_scope *)d)->tscale = v / 10;
         return 0;
@@ -450,10 +512,13 @@ static int s_tim_mode(void *d, const scpi_call *c)
 
 static int q_tim_mode(void *d, const scpi_call *c) { respond(d, "MAIN"); return 0; }
 
+/* CHANnel<n> in a header: a channel the model has, else NULL (the header
+ * is then undefined, -113, as CHANnel3 is on a 2-channel model). */
 static channel *chan(void *d, const scpi_call *c)
 {
+        sim_scope *s = d;
         int n = c->suffix[0];
-        return n >= 1 && n <= 2 ? &((sim_scope *)d)->ch[n - 1] : NULL;
+        return n >= 1 && n <= (int)s->spec->channels ? &s->ch[n - 1] : NULL;
 }
 
 /* Offset range of the series: +-2 V up to 200 mV/div, +-50 V above. */
@@ -607,7 +672,7 @@ static int s_trig_source(void *d, const scpi_call *c)
 {
         int err = one_arg(c), n = 0;
         if (!err)
-                err = parse_channel(c->args[0], &n);
+                err = parse_channel(d, c->args[0], &n);
         if (err)
                 return err;
         ((sim_scope *)d)->trig.source = n;
@@ -705,7 +770,7 @@ static int s_wav_source(void *d, const scpi_call *c)
 {
         int err = one_arg(c), n = 0;
         if (!err)
-                err = parse_channel(c->args[0], &n);
+                err = parse_channel(d, c->args[0], &n);
         if (err)
                 return err;
         ((sim_scope *)d)->wav.source = n;
@@ -895,20 +960,26 @@ static int q_wav_data(void *d, const scpi_call *c)
         return 0;
 }
 
-/* :MEASure:<m>? [CHANnel<n>] */
+/* :MEASure:<m>? [CHANnel<n>]. The guide: "If a measurement cannot be
+ * made (typically because the proper portion of the waveform is not
+ * displayed), the value +9.9E+37 is returned". So it is measured on what
+ * the screen shows (the data clips at its edges, 4 divisions either side
+ * of the offset), and what needs a part the screen cut off is not valid. */
 static int measure(sim_scope *s, const scpi_call *c, wave_measurement m)
 {
         int chn = 1;
         if (c->n_args > 1)
                 return -108;
-        if (c->n_args == 1 && parse_channel(c->args[0], &chn))
+        if (c->n_args == 1 && parse_channel(s, c->args[0], &chn))
                 return -224;
-        const double *rec = s->ch[chn - 1].display ? current_record(s, chn) : NULL;
+        const channel *ch = &s->ch[chn - 1];
+        const double *rec = ch->display ? current_record(s, chn) : NULL;
         double v;
-        if (rec && wave_measure(rec, record_points(s), sample_interval(s), m, &v))
+        if (rec && wave_measure_screen(rec, record_points(s), sample_interval(s), ch->offset - 4 * ch->scale,
+                                       ch->offset + 4 * ch->scale, m, &v))
                 respond_nr3(s, v);
         else
-                respond(s, "9.9E+37"); /* the series' "no valid result" */
+                respond(s, "+9.9E+37"); /* the series' "no valid result" */
         return 0;
 }
 
@@ -932,11 +1003,11 @@ static int q_disp_data(void *d, const scpi_call *c)
         if (c->n_args == 2 && !scpi_keyword(c->args[1], "COLor") && !scpi_keyword(c->args[1], "GRAYscale"))
                 return -224;
         enum { SCREEN_POINTS = 1600 }; /* two per pixel column is plenty to draw */
-        plot_trace tr[2];
-        float *pts[2] = { NULL, NULL };
+        plot_trace tr[SIM_MAX_CHANNELS];
+        float *pts[SIM_MAX_CHANNELS] = { NULL };
         int n = 0;
         unsigned rec_n = record_points(s);
-        for (int ch = 1; ch <= 2; ch++) {
+        for (int ch = 1; ch <= (int)s->spec->channels; ch++) {
                 const double *rec = s->ch[ch - 1].display ? current_record(s, ch) : NULL;
                 if (!rec || !(pts[n] = malloc(SCREEN_POINTS * sizeof(float))))
                         continue;
@@ -955,8 +1026,8 @@ static int q_disp_data(void *d, const scpi_call *c)
         if (!err)
                 respond_block(s, png, len);
         free(png);
-        free(pts[0]);
-        free(pts[1]);
+        for (int i = 0; i < n; i++)
+                free(pts[i]);
         return err;
 }
 
@@ -971,6 +1042,7 @@ static const scpi_command commands[] = {
         { "*STB", NULL, q_stb },
         { "*WAI", s_wai, NULL },
         { "*TST", NULL, q_tst },
+        { "*OPT", NULL, q_opt },
         { "SYSTem:ERRor", NULL, q_syst_err },
         { "RUN", s_run, NULL },
         { "STOP", s_stop, NULL },
@@ -987,6 +1059,7 @@ static const scpi_command commands[] = {
         { "CHANnel#:COUPling", s_ch_coupling, q_ch_coupling },
         { "CHANnel#:DISPlay", s_ch_display, q_ch_display },
         { "CHANnel#:PROBe", s_ch_probe, q_ch_probe },
+        { "DIGital#:DISPlay", s_dig_display, q_dig_display },
         { "TRIGger:MODE", s_trig_mode, q_trig_mode },
         { "TRIGger:EDGE:SOURce", s_trig_source, q_trig_source },
         { "TRIGger:EDGE:LEVel", s_trig_level, q_trig_level },
@@ -1023,8 +1096,9 @@ int sim_scope_new(const sim_scope_config *cfg, sim_scope **ret)
         if (!s)
                 return -1;
         sim_scope_config d = cfg ? *cfg : (sim_scope_config){ 0 };
+        s->spec = d.spec ? d.spec : sim_model_default();
         snprintf(s->idn, sizeof(s->idn), "%s,%s,%s,%s", d.manufacturer ? d.manufacturer : "AGILENT TECHNOLOGIES",
-                 d.model ? d.model : "DSO-X 2002A", d.serial ? d.serial : "MY57235663",
+                 d.model ? d.model : s->spec->idn_model, d.serial ? d.serial : "MY57235663",
                  d.firmware ? d.firmware : "02.42.2017032900");
         s->seed = d.seed ? d.seed : 2002;
         reset(s);
@@ -1036,8 +1110,8 @@ void sim_scope_free(sim_scope *s)
 {
         if (!s)
                 return;
-        free(s->record[0]);
-        free(s->record[1]);
+        for (unsigned i = 0; i < SIM_MAX_CHANNELS; i++)
+                free(s->record[i]);
         free(s->out.p);
         free(s);
 }

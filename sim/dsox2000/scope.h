@@ -3,9 +3,10 @@
 #define TETHER_SIM_SCOPE_H
 
 /*
- * A simulated Keysight (Agilent) InfiniiVision DSO-X 2002A: its SCPI
- * command set, settings, acquisition and measurements, error queue and
- * IEEE 488.2 status. Transport-free: a USBTMC device side
+ * A simulated Keysight (Agilent) InfiniiVision 2000 X oscilloscope, any
+ * model of the series (models.h; the DSO-X 2002A unless told otherwise):
+ * its SCPI command set, settings, acquisition and measurements, error
+ * queue and IEEE 488.2 status. Transport-free: a USBTMC device side
  * (sim_usbtmc_ops) or a TCP server feeds it program messages and drains
  * its output queue.
  */
@@ -14,12 +15,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "models.h"
+
 #define SIM_RECORD_POINTS 62500u  /* the NORMal-mode record of this series */
 #define SIM_ERROR_QUEUE   30u
 
 typedef struct sim_scope_config {
+        const sim_model *spec;     /* which model of the series; default sim_model_default() */
         const char *manufacturer;  /* default "AGILENT TECHNOLOGIES" */
-        const char *model;         /* default "DSO-X 2002A" */
+        const char *model;         /* what *IDN? calls it; default spec->idn_model */
         const char *serial;        /* default "MY57235663" */
         const char *firmware;      /* default "02.42.2017032900" */
         uint64_t seed;             /* noise; the same seed gives the same samples */
@@ -50,5 +54,7 @@ unsigned sim_scope_output_ready_in_ms(const sim_scope *s);
 uint8_t sim_scope_status_byte(const sim_scope *s);
 /* The last error pushed, for tests (0 if none). */
 int sim_scope_last_error(const sim_scope *s);
+/* The model it plays (its USB side presents that model's product id). */
+const sim_model *sim_scope_model(const sim_scope *s);
 
 #endif

@@ -2,6 +2,7 @@
 #include "waveform.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static double fmod_pos(double a, double m)
 {
@@ -9,13 +10,51 @@ static double fmod_pos(double a, double m)
         return r < 0 ? r + m : r;
 }
 
+typedef enum { SIG_SQUARE, SIG_SINE, SIG_TRIANGLE } sig_kind;
+
+typedef struct source {
+        sig_kind kind;
+        double hz, lo, hi;
+        double duty; /* SIG_SQUARE: the high part of a period */
+} source;
+
+static const source sources[WAVE_CHANNELS] = {
+        { SIG_SQUARE, WAVE_PROBE_COMP_HZ, 0.0, WAVE_PROBE_COMP_VPP, 0.5 },
+        { SIG_SINE, WAVE_SINE_HZ, -WAVE_SINE_VPP / 2, WAVE_SINE_VPP / 2, 0 },
+        { SIG_TRIANGLE, WAVE_TRIANGLE_HZ, -WAVE_TRIANGLE_VPP / 2, WAVE_TRIANGLE_VPP / 2, 0 },
+        { SIG_SQUARE, WAVE_PULSE_HZ, 0.0, WAVE_PULSE_HIGH, WAVE_PULSE_DUTY },
+};
+
+static const source *source_of(int channel)
+{
+        return &sources[(channel >= 1 && channel <= WAVE_CHANNELS ? channel : 1) - 1];
+}
+
 double wave_signal(int channel, double t)
 {
-        if (channel == 1) {
-                double period = 1.0 / WAVE_PROBE_COMP_HZ;
-                return fmod_pos(t, period) < period / 2 ? WAVE_PROBE_COMP_VPP : 0.0;
+        const source *src = source_of(channel);
+        double period = 1.0 / src->hz, phase = fmod_pos(t, period) / period; /* [0, 1) */
+        switch (src->kind) {
+        case SIG_SQUARE:
+                return phase < src->duty ? src->hi : src->lo;
+        case SIG_SINE:
+                return (src->hi + src->lo) / 2 + (src->hi - src->lo) / 2 * sin(2 * M_PI * phase);
+        case SIG_TRIANGLE:
+                /* Up from lo over the first half, back down over the second. */
+                return src->lo + (src->hi - src->lo) * (phase < 0.5 ? 2 * phase : 2 - 2 * phase);
         }
-        return WAVE_SINE_VPP / 2 * sin(2 * M_PI * WAVE_SINE_HZ * t);
+        return 0;
+}
+
+double wave_frequency(int channel)
+{
+        return source_of(channel)->hz;
+}
+
+void wave_range(int channel, double *lo, double *hi)
+{
+        *lo = source_of(channel)->lo;
+        *hi = source_of(channel)->hi;
 }
 
 /* splitmix64: a small, well-mixed, seedable generator. */
@@ -39,35 +78,34 @@ static double gaussian(uint64_t *s)
         return sqrt(-2.0 * log(u + 1e-300)) * cos(2 * M_PI * v);
 }
 
-static void source_range(int channel, double *lo, double *hi)
-{
-        if (channel == 1) {
-                *lo = 0.0;
-                *hi = WAVE_PROBE_COMP_VPP;
-        } else {
-                *lo = -WAVE_SINE_VPP / 2;
-                *hi = WAVE_SINE_VPP / 2;
-        }
-}
-
 /* Where, within one period of the source, its signal crosses level on
- * slope; the record is shifted so that crossing lands at t = 0. */
+ * slope; the record is shifted so that crossing lands at t = 0. The level
+ * is strictly between the source's extremes. */
 static double trigger_offset(const wave_trigger *trig)
 {
-        if (trig->source == 1) {
-                double period = 1.0 / WAVE_PROBE_COMP_HZ;
-                return trig->slope == WAVE_RISING ? 0.0 : period / 2;
+        const source *src = source_of(trig->source);
+        double period = 1.0 / src->hz, a = (src->hi - src->lo) / 2, mid = (src->hi + src->lo) / 2;
+        bool rising = trig->slope == WAVE_RISING;
+        switch (src->kind) {
+        case SIG_SQUARE:
+                return rising ? 0.0 : src->duty * period;
+        case SIG_SINE: {
+                double phase = asin((trig->level - mid) / a) / (2 * M_PI) * period;
+                return rising ? phase : period / 2 - phase;
         }
-        double a = WAVE_SINE_VPP / 2;
-        double phase = asin(trig->level / a) / (2 * M_PI * WAVE_SINE_HZ);
-        return trig->slope == WAVE_RISING ? phase : 1.0 / (2 * WAVE_SINE_HZ) - phase;
+        case SIG_TRIANGLE: {
+                double up = (trig->level - src->lo) / (src->hi - src->lo) * period / 2;
+                return rising ? up : period - up;
+        }
+        }
+        return 0;
 }
 
 bool wave_acquire(int channel, const wave_trigger *trig, double x_origin, double x_increment, size_t n,
                   uint64_t seed, uint64_t count, double *out)
 {
         double lo, hi;
-        source_range(trig->source, &lo, &hi);
+        wave_range(trig->source, &lo, &hi);
         bool triggers = trig->level > lo && trig->level < hi;
         uint64_t state = seed ^ (count * 0xd1b54a32d192ed03ull) ^ (uint64_t)channel;
         double shift;
@@ -144,4 +182,45 @@ bool wave_measure(const double *v, size_t n, double x_increment, wave_measuremen
         }
         }
         return false;
+}
+
+bool wave_measure_screen(const double *v, size_t n, double x_increment, double bottom, double top,
+                         wave_measurement m, double *ret)
+{
+        if (n == 0 || !(bottom < top))
+                return false;
+        bool clipped_top = false, clipped_bottom = false;
+        for (size_t i = 0; i < n; i++) {
+                clipped_top |= v[i] >= top;
+                clipped_bottom |= v[i] <= bottom;
+        }
+        switch (m) {
+        case WAVE_VPP:
+        case WAVE_VAVERAGE:
+        case WAVE_VRMS:
+                if (clipped_top || clipped_bottom)
+                        return false;
+                break;
+        case WAVE_VMAX:
+                if (clipped_top)
+                        return false;
+                break;
+        case WAVE_VMIN:
+                if (clipped_bottom)
+                        return false;
+                break;
+        case WAVE_FREQUENCY:
+        case WAVE_PERIOD:
+                break;
+        }
+        if (!clipped_top && !clipped_bottom)
+                return wave_measure(v, n, x_increment, m, ret);
+        double *shown = malloc(n * sizeof(*shown));
+        if (!shown)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                shown[i] = v[i] > top ? top : v[i] < bottom ? bottom : v[i];
+        bool ok = wave_measure(shown, n, x_increment, m, ret);
+        free(shown);
+        return ok;
 }

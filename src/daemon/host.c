@@ -72,6 +72,8 @@ struct host {
         bool dead;                     /* channel closed, process reaped */
         bool finalized;                /* the service's record has been let go */
         bool stopping;                 /* told to terminate: an exit is no crash */
+        bool terminate_unsent;         /* TERMINATE to send on the main loop's next tick */
+        uint64_t terminate_sent_ms;    /* TERMINATE sent and not answered: the watchdog runs */
         bool channel_charged;          /* its channel counts among tetherd's own fds */
         uint32_t next_serial;
         pending *pending;
@@ -234,6 +236,10 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
 {
         switch (p->type) {
         case WIRE_HOST_START:
+                /* A TERMINATE sent while it started waits behind the start
+                 * (its work loop runs them in order): its time runs from now. */
+                if (h->terminate_sent_ms)
+                        h->terminate_sent_ms = now_ms();
                 service_host_started(h->svc, r, p->match);
                 break;
         case WIRE_HOST_OPEN:
@@ -243,6 +249,12 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
                 /* The driver's reason, checked by host_msg_decode, passed on. */
                 session_reply_set_properties(p->caller, &p->trace, p->client_type, p->client_serial, r,
                                              m ? m->reason : NULL);
+                break;
+        case WIRE_HOST_TERMINATE:
+                h->terminate_sent_ms = 0;
+                pthread_mutex_lock(&reg_lock);
+                service_host_terminated_locked(h->svc);
+                pthread_mutex_unlock(&reg_lock);
                 break;
         case WIRE_HOST_PING:
                 h->ping_sent_ms = 0;
@@ -392,7 +404,7 @@ static pid_t spawn(const manifest *m, int channel)
         gid_t gid = 0;
         bool drop = geteuid() == 0;
         if (drop && !host_user(m, &uid, &gid)) {
-                log_err("bundle %s: no user to run its host as", m->bundle_id);
+                log_bundle(LOG_LVL_ERR, m->bundle_id, "bundle %s: no user to run its host as", m->bundle_id);
                 return -1;
         }
         /* A clean environment: what the host needs, and the settings that
@@ -419,7 +431,8 @@ static pid_t spawn(const manifest *m, int channel)
         for (size_t i = 0; i < n; i++)
                 free(envp[i]);
         if (pid < 0)
-                log_err("bundle %s: cannot start a host (%s): %s", m->bundle_id, bin, strerror(errno));
+                log_bundle(LOG_LVL_ERR, m->bundle_id, "bundle %s: cannot start a host (%s): %s", m->bundle_id, bin,
+                           strerror(errno));
         return pid;
 }
 
@@ -495,8 +508,9 @@ static void host_gone(host *h, const char *why)
                 starting |= p->type == WIRE_HOST_START;
         bool crashed = !h->stopping && (s->started || starting);
         if (why || crashed)
-                log_err("bundle %s: host of %s %s%s%s", bundle_id(s->bundle), s->class_name, why ? why : how,
-                        why ? "; killed" : "", crashed ? "; its service is terminated" : "");
+                log_bundle(LOG_LVL_ERR, bundle_id(s->bundle), "bundle %s: host of %s %s%s%s", bundle_id(s->bundle),
+                           s->class_name, why ? why : how, why ? "; killed" : "",
+                           crashed ? "; its service is terminated" : "");
         while (h->conns)
                 conn_closed(h, h->conns->caller->id);
         pthread_mutex_lock(&reg_lock);
@@ -696,10 +710,24 @@ void host_terminate(tether_service *s)
         host *h = s->host;
         if (!h || h->dead || h->stopping)
                 return;
+        /* Sent by hosts_tick, on this same turn of the main loop: the
+         * caller holds reg_lock, and a failed send ends the host, which
+         * takes reg_lock. */
         h->stopping = true;
+        h->terminate_unsent = true;
+}
+
+static void send_terminate(host *h)
+{
+        h->terminate_unsent = false;
         wire_msg m;
         wire_msg_init(&m, WIRE_HOST_TERMINATE, 0, 0);
         pending *p = calloc(1, sizeof(*p));
+        if (!p) {
+                host_gone(h, "could not be told to terminate (out of memory)");
+                return;
+        }
+        h->terminate_sent_ms = now_ms();
         request(h, &m, p, -1);
 }
 
@@ -804,6 +832,30 @@ int hosts_tick(void)
                         tell_probes(h, NULL);
                         h = after;
                 }
+        for (host *h = hosts; h;) {
+                host *after = h->next;
+                if (h->terminate_unsent && !h->dead)
+                        send_terminate(h); /* may end h */
+                else if (h->terminate_sent_ms && !h->dead) {
+                        /* Its service stays in the registry until it
+                         * answers: a host that never does is ended. Twice
+                         * the heartbeat's time: a driver's stop() may do
+                         * I/O, and nothing waits on a slow stop but the
+                         * entry's leaving. */
+                        uint64_t limit = 2 * (uint64_t)hosts_watchdog_ms;
+                        if (now - h->terminate_sent_ms >= limit) {
+                                char why[64];
+                                snprintf(why, sizeof(why), "did not terminate within %llu ms",
+                                         (unsigned long long)limit);
+                                host_gone(h, why);
+                        } else {
+                                int left = (int)(h->terminate_sent_ms + limit - now);
+                                if (next < 0 || left < next)
+                                        next = left;
+                        }
+                }
+                h = after;
+        }
         for (host *h = hosts; h;) {
                 host *after = h->next;
                 /* A start that never answers would keep its nub busy, and

@@ -8,22 +8,27 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
+#include "core/log-journal.h"
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "daemon/server.h"
+#include "daemon/systemd.h"
 
 static void usage(FILE *f)
 {
         fprintf(f,
-                "usage: tetherd [--socket PATH] [--ready-fd FD] [--simulate dsox2002a[:SERIAL]]... [--verbose]\n"
+                "usage: tetherd [--socket PATH] [--ready-fd FD] [--simulate NAME[:SERIAL]]... [--verbose]\n"
                 "\n"
                 "The tether daemon: registry, matching, driver bundles and their hosts.\n"
                 "Every driver runs in a driver host of its own (tether-driverhost); tetherd loads no driver code\n"
                 "unless --in-process.\n"
-                "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET ")\n"
+                "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET "), unless\n"
+                "                        systemd passed a socket (tetherd.socket: LISTEN_FDS)\n"
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
-                "  -S, --simulate MODEL  plug in a simulated instrument (dsox2002a), optionally with a serial\n"
+                "  -S, --simulate NAME   plug in a simulated instrument, optionally with :SERIAL; NAME is one of\n"
+                "%s\n"
                 "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
                 "      --no-usb          do not look for USBTMC instruments on the USB bus (at start-up or hotplugged)\n"
                 "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
@@ -35,8 +40,11 @@ static void usage(FILE *f)
                 "      --isolate         drivers in hosts: the default now, a no-op kept for scripts (also TETHER_ISOLATE=1)\n"
                 "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
                 "      --admin-group NAME  its members are administrators for drivers, as root is (default %s)\n"
-                "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
-                TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS, TETHERD_ADMIN_GROUP);
+                "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n"
+                "\n"
+                "Under systemd (docs/systemd.md): it serves the socket tetherd.socket passes, says READY=1 and\n"
+                "STATUS= through sd_notify, and logs to the journal when its stderr is the journal.\n",
+                simulator_names("                        ", 100), TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS, TETHERD_ADMIN_GROUP);
 }
 
 /* Attach a nub under parent and let drivers match it. */
@@ -52,15 +60,29 @@ static tether_ret_t publish(entry *nub, entry *parent)
         return r;
 }
 
-tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
-                             tether_value *props)
+static tether_ret_t publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
+                                tether_value *props, const simulator *sim)
 {
         entry *e = NULL;
         tether_ret_t r = entry_new(class_name, name, loc, props, &e);
-        if (r == TETHER_SUCCESS)
+        if (r == TETHER_SUCCESS) {
+                e->simulator = sim; /* before drivers can see it */
                 r = publish(e, parent);
+        }
         entry_unref(e);
         return r;
+}
+
+tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
+                             tether_value *props)
+{
+        return publish_new(parent, class_name, name, loc, props, NULL);
+}
+
+tether_ret_t nub_publish_simulated(entry *parent, const char *name, const char *loc, tether_value *props,
+                                   const simulator *sim)
+{
+        return publish_new(parent, "TetherUSBDevice", name, loc, props, sim);
 }
 
 /* A LAN instrument: a nub with its address; drivers ask it who it is. */
@@ -111,31 +133,6 @@ tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, u
         return r;
 }
 
-/* A simulated DSO-X 2002A as the USB device nub a real one would be: its
- * USB ids and USBTMC/USB488 interface, plus TetherSimulated so the driver
- * plugs the simulator in under its USBTMC layer. */
-static tether_ret_t simulate(entry *usb, const char *spec, unsigned index)
-{
-        char model[32] = "", serial[32] = "MY57235663";
-        sscanf(spec, "%31[^:]:%31s", model, serial);
-        if (strcasecmp(model, "dsox2002a")) {
-                log_err("--simulate: unknown instrument '%s' (known: dsox2002a)", model);
-                return TETHER_ERR_BAD_ARGUMENT;
-        }
-        tether_value *p = NULL;
-        tether_ret_t r = usb_identity(0x0957, 0x1799, 0x01, 0, serial, &p);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "USB Product Name", "DSO-X 2002A");
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_bool(p, "TetherSimulated", true);
-        char loc[16];
-        snprintf(loc, sizeof(loc), "sim%u", index);
-        if (r == TETHER_SUCCESS)
-                r = nub_publish_new(usb, "TetherUSBDevice", "DSO-X 2002A", loc, p);
-        tether_value_unref(p);
-        return r;
-}
-
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -163,6 +160,9 @@ int main(int argc, char **argv)
         unsigned hello_ms = 0;
         int ready_fd = -1, c;
         log_init_from_env();
+        /* First: every line, the options' complaints included, is an entry
+         * with its priority when tetherd runs as a service. */
+        log_journal_use("tetherd");
         while ((c = getopt_long(argc, argv, "s:r:S:L:D:vh", opts, NULL)) != -1) {
                 switch (c) {
                 case 's':
@@ -251,9 +251,23 @@ int main(int argc, char **argv)
                 hosts_in_process = true;
         if (hosts_in_process)
                 log_info("--in-process: bundles' libraries are loaded into tetherd and their drivers run here");
+        /* Socket activation first: a socket passed that cannot be served
+         * is a failure now, before any driver starts. */
+        int listen_fd = -1;
+        char activated[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+        if (systemd_listener(&listen_fd, activated, sizeof(activated)) != TETHER_SUCCESS)
+                return 1;
+        if (listen_fd >= 0) {
+                if (!activated[0])
+                        snprintf(activated, sizeof(activated), "the socket systemd passed");
+                if (path && strcmp(path, activated))
+                        log_warn("serving the socket systemd passed (%s), not %s", activated, path);
+                path = activated;
+        }
         if (!path)
                 path = TETHER_DEFAULT_SOCKET;
-        if (!strcmp(path, TETHER_DEFAULT_SOCKET) && mkdir("/run/tether", 0755) < 0 && errno != EEXIST) {
+        if (listen_fd < 0 && !strcmp(path, TETHER_DEFAULT_SOCKET) && mkdir("/run/tether", 0755) < 0 &&
+            errno != EEXIST) {
                 log_err("cannot create /run/tether: %s", strerror(errno));
                 return 1;
         }
@@ -304,7 +318,7 @@ int main(int argc, char **argv)
         if (usb_scan)
                 usb_bus_start(usb);
         for (unsigned i = 0; i < n_sims; i++) {
-                if (simulate(usb, sims[i], i) != TETHER_SUCCESS) {
+                if (simulate_publish(usb, sims[i], i) != TETHER_SUCCESS) {
                         usb_bus_stop();
                         entry_unref(usb);
                         return 2;
@@ -327,7 +341,7 @@ int main(int argc, char **argv)
                 }
                 entry_unref(lan);
         }
-        int status = server_run(path, ready_fd, hello_ms);
+        int status = server_run(listen_fd, path, ready_fd, hello_ms);
 
         /* No hotplug publishing while the services go down. */
         usb_bus_stop();

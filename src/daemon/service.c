@@ -53,14 +53,16 @@ static void match_state_free(match_state *m)
  * and each time decides what is logged here: those lines are rate-limited
  * per publishing bundle (source). tetherd's own nubs (source NULL) come and
  * go only with tetherd, devices and root's bundle loads. */
-#define source_log(source, level, ...)                                                                                \
+/* about: the bundle the line is about (the journal's TETHER_BUNDLE), which
+ * may be another than the publisher's. */
+#define source_log(source, about, level, ...)                                                                         \
         do {                                                                                                          \
                 if (source)                                                                                           \
-                        log_limited(bundle_log(source), level, bundle_log_who(source), __VA_ARGS__);                  \
+                        log_limited_bundle(bundle_log(source), level, bundle_log_who(source), about, __VA_ARGS__);    \
                 else                                                                                                  \
-                        log_msg(level, __VA_ARGS__);                                                                  \
+                        log_bundle(level, about, __VA_ARGS__);                                                        \
         } while (0)
-#define match_log(m, level, ...) source_log((m)->source, level, __VA_ARGS__)
+#define match_log(m, about, level, ...) source_log((m)->source, about, level, __VA_ARGS__)
 
 static bool is_service_entry(const entry *e)
 {
@@ -178,7 +180,7 @@ static void log_losers(const match_state *m, const tether_service *winner)
         const candidate *w = &m->cands[m->next - 1];
         for (size_t i = m->next; i < m->n; i++) {
                 const candidate *c = &m->cands[i];
-                match_log(m, LOG_LVL_INFO,
+                match_log(m, bundle_id(c->bundle), LOG_LVL_INFO,
                           "bundle %s: %s matched %s but is not started: lost on probe score to %s %s in category %s "
                           "(%lld to %lld%s)",
                           bundle_id(c->bundle), c->driver_class, m->nub->name, bundle_id(winner->bundle),
@@ -204,7 +206,7 @@ static void start_done(tether_service *s, tether_ret_t r, match_state *match)
                 s->entry->parent->state |= TETHER_ENTRY_MATCHED;
                 notify_service_locked(s->entry, TETHER_NOTIFY_PUBLISHED);
                 pthread_mutex_unlock(&reg_lock);
-                match_log(match, LOG_LVL_INFO, "%s %s started on %s%s (category %s)", bundle_id(s->bundle),
+                match_log(match, bundle_id(s->bundle), LOG_LVL_INFO, "%s %s started on %s%s (category %s)", bundle_id(s->bundle),
                           s->class_name, match->nub->name, s->host ? " in its own process" : "", match->category);
                 log_losers(match, s);
                 match_state_free(match);
@@ -213,7 +215,7 @@ static void start_done(tether_service *s, tether_ret_t r, match_state *match)
                 registry_detach_locked(s->entry);
                 pthread_mutex_unlock(&reg_lock);
                 if (r != TETHER_SUCCESS)
-                        match_log(match, LOG_LVL_WARN, "bundle %s: %s: start refused the nub: %s (%s, category %s)",
+                        match_log(match, bundle_id(s->bundle), LOG_LVL_WARN, "bundle %s: %s: start refused the nub: %s (%s, category %s)",
                                   bundle_id(s->bundle), s->class_name, tether_strerror(r), match->nub->name,
                                   match->category);
                 if (s->host)
@@ -327,7 +329,7 @@ static void log_refused(const match_state *m, size_t from, admission a, const ho
                         /* Worth a user's notice when it would have won:
                          * otherwise every bundle load (which matches every
                          * nub again) would repeat each old loser. */
-                        match_log(m, c->score > held->score ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+                        match_log(m, bundle_id(c->bundle), c->score > held->score ? LOG_LVL_INFO : LOG_LVL_DEBUG,
                                   "bundle %s: %s matched %s but is not started: its category %s is held by %s "
                                   "(probe score %lld to %lld)",
                                   bundle_id(c->bundle), c->driver_class, m->nub->name, m->category, held->name,
@@ -338,7 +340,7 @@ static void log_refused(const match_state *m, size_t from, admission a, const ho
                 char more[48] = "";
                 if (m->n - from > 1)
                         snprintf(more, sizeof(more), " and %zu more of it", m->n - from - 1);
-                match_log(m, LOG_LVL_WARN,
+                match_log(m, bundle_id(p->bundle), LOG_LVL_WARN,
                           "%s has %u drivers, the most a nub may have (one per match category): category %s is not "
                           "matched (bundle %s: %s%s not started)",
                           m->nub->name, TETHERD_MAX_DRIVERS_PER_NUB, m->category, bundle_id(p->bundle),
@@ -346,7 +348,7 @@ static void log_refused(const match_state *m, size_t from, admission a, const ho
                 break;
         }
         case ADMIT_DRIVER_LIMIT:
-                match_log(m, LOG_LVL_WARN, "bundle %s: %s is at its limit of %u services; %s not matched (category %s)",
+                match_log(m, bundle_id(p->bundle), LOG_LVL_WARN, "bundle %s: %s is at its limit of %u services; %s not matched (category %s)",
                           bundle_id(p->bundle), p->driver_class, TETHERD_MAX_SERVICES_PER_DRIVER, m->nub->name,
                           m->category);
                 break;
@@ -373,7 +375,8 @@ static void try_next_candidate(match_state *m)
                 }
                 tether_service *s = NULL;
                 if (service_create(p, m->nub, &s) != TETHER_SUCCESS) {
-                        log_err("tether: cannot create a service for %s %s", bundle_id(p->bundle), p->driver_class);
+                        log_bundle(LOG_LVL_ERR, bundle_id(p->bundle), "tether: cannot create a service for %s %s",
+                                   bundle_id(p->bundle), p->driver_class);
                         m->next++;
                         continue;
                 }
@@ -617,7 +620,7 @@ static void terminate_job(void *arg)
                 rematch_if_unloaded_locked(s, s->entry->parent);
                 registry_detach_locked(s->entry);
                 pthread_mutex_unlock(&reg_lock);
-                source_log(source, LOG_LVL_INFO, "%s terminated", s->driver->name);
+                source_log(source, bundle_id(s->bundle), LOG_LVL_INFO, "%s terminated", s->driver->name);
                 bundle_unref(source);
                 service_finish_if_idle(s);
         }
@@ -625,22 +628,38 @@ static void terminate_job(void *arg)
 }
 
 
-/* With reg_lock held. A hosted service leaves the registry now; its host is
- * told and ends once its clients have. */
+/* With reg_lock held: a hosted service leaves the registry, once. Watchers
+ * hear TERMINATED only now, when its host has stopped the service's user
+ * clients (or is gone), so that no call made after the notification can
+ * still reach the driver, as with a driver inside tetherd. */
+static void hosted_leave_locked(tether_service *s, bool asked)
+{
+        if (s->left_registry)
+                return;
+        s->left_registry = true;
+        if (s->started)
+                notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
+        /* The nub it was attached to when it was told to terminate: the nub
+         * may have left the registry since (its publisher ended it). */
+        entry *nub = s->leave_nub ? s->leave_nub : s->entry->parent;
+        bundle *source = publisher_locked(nub);
+        rematch_if_unloaded_locked(s, nub);
+        registry_detach_locked(s->entry);
+        if (asked)
+                source_log(source, bundle_id(s->bundle), LOG_LVL_INFO, "%s %s terminated", bundle_id(s->bundle),
+                           s->class_name);
+        bundle_unref(source);
+}
+
+/* With reg_lock held. A hosted service is refused to new opens now; its
+ * host is told, and it leaves the registry when the host answers. */
 static void post_terminate_locked(tether_service *s)
 {
         if (s->host) {
                 if (!s->terminated) {
                         s->terminated = true;
-                        if (s->started)
-                                notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
-                        /* (Its publisher lives, being in the registry: this
-                         * reference is not the last.) */
-                        bundle *source = publisher_locked(s->entry->parent);
-                        rematch_if_unloaded_locked(s, s->entry->parent);
-                        registry_detach_locked(s->entry);
-                        source_log(source, LOG_LVL_INFO, "%s %s terminated", bundle_id(s->bundle), s->class_name);
-                        bundle_unref(source);
+                        if (s->entry->parent)
+                                s->leave_nub = entry_ref(s->entry->parent);
                         host_terminate(s);
                 }
                 return;
@@ -665,12 +684,24 @@ void service_terminate_bundle_locked(bundle *b)
 
 void service_host_gone_locked(tether_service *s)
 {
-        if (!s->terminated) {
-                s->terminated = true;
-                if (s->started)
-                        notify_service_locked(s->entry, TETHER_NOTIFY_TERMINATED);
-                registry_detach_locked(s->entry);
-        }
+        bool asked = s->terminated;
+        s->terminated = true;
+        hosted_leave_locked(s, asked);
+}
+
+bool service_bundle_in_registry(const bundle *b)
+{
+        bool in = false;
+        pthread_mutex_lock(&reg_lock);
+        for (tether_service *s = all_services; s && !in; s = s->next_all)
+                in = s->bundle == b && s->entry && s->entry->parent;
+        pthread_mutex_unlock(&reg_lock);
+        return in;
+}
+
+void service_host_terminated_locked(tether_service *s)
+{
+        hosted_leave_locked(s, true);
 }
 
 void service_terminate_subtree_locked(entry *e)
@@ -717,6 +748,7 @@ void env_service_release(tether_service *s)
         host_free(s->host);
         device_release(s); /* its driver is gone: its host reaped, or its loop done */
         bundle_unref(s->bundle);
+        entry_unref(s->leave_nub);
         entry_unref(s->entry);
 }
 

@@ -75,6 +75,8 @@ struct tether_service {
         struct entry *entry;           /* referenced */
         struct bundle *bundle;         /* referenced: the bundle whose personality started it */
         struct host *host;             /* its driver host, when its code runs in one */
+        bool left_registry;            /* reg_lock: a hosted service, detached and TERMINATED told */
+        struct entry *leave_nub;       /* reg_lock, referenced: its nub when told to terminate */
         struct device_claim *device;   /* USB interfaces opened for its driver, to give back */
         tether_service *next_all;      /* reg_lock: every live service, for shutdown */
 };

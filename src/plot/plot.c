@@ -13,11 +13,15 @@
 #define MARGIN_T 40
 #define MARGIN_B 50
 
-/* InfiniiVision's trace colours: channel 1 yellow, channel 2 green. */
+/* InfiniiVision's trace colours: channel 1 yellow, 2 green, 3 blue, 4 red. */
 static void trace_colour(cairo_t *cr, int channel)
 {
         if (channel == 1)
                 cairo_set_source_rgb(cr, 0.95, 0.85, 0.1);
+        else if (channel == 3)
+                cairo_set_source_rgb(cr, 0.3, 0.55, 1.0);
+        else if (channel == 4)
+                cairo_set_source_rgb(cr, 0.95, 0.3, 0.35);
         else
                 cairo_set_source_rgb(cr, 0.2, 0.85, 0.3);
 }
@@ -82,7 +86,8 @@ static cairo_surface_t *render(const plot_trace *traces, int n_traces, double se
                 si(a, sizeof(a), tr->volts_per_div, "V/div");
                 si(b, sizeof(b), tr->offset, "V");
                 snprintf(label, sizeof(label), "CH%d  %s  offset %s", tr->channel, a, b);
-                cairo_move_to(cr, MARGIN_L + 10 + 250 * t, H - 15);
+                /* Two legends a row: channels 3 and 4 above 1 and 2. */
+                cairo_move_to(cr, MARGIN_L + 10 + 250 * (t % 2), t < 2 ? H - 15 : H - 32);
                 cairo_show_text(cr, label);
         }
         cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);

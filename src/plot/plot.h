@@ -10,7 +10,7 @@
 #include <tether/return.h>
 
 typedef struct plot_trace {
-        int channel;            /* 1 or 2: picks the scope's trace colour */
+        int channel;            /* 1 to 4: picks the scope's trace colour */
         const float *volts;
         size_t n;
         double volts_per_div, offset;   /* screen centre, as the scope shows it */

@@ -34,19 +34,28 @@
 static pid_t sims[8];
 static unsigned n_sims;
 
+/* The simulator to start: its binary and arguments after --usb-fd 3. */
+typedef struct sim_args {
+        const char *bin;
+        const char *args[6]; /* NULL-terminated */
+} sim_args;
+
 /* The device function: what tetherd's device.c does for a simulated scope,
  * minus the privilege drop. Runs on the driver's loop. */
 static tether_ret_t sim_scope(void *ctx, tether_test_nub *nub, tether_device_kind *kind, int *fd)
 {
-        const char *bin = ctx;
+        const sim_args *a = ctx;
         int sv[2];
         if (n_sims == sizeof(sims) / sizeof(sims[0]) || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return TETHER_ERR_NO_RESOURCES;
         pid_t pid = fork();
         if (pid == 0) {
                 /* dup2 clears close-on-exec on the copy: fd 3 alone goes through. */
+                const char *argv[10] = { "tether-sim-scope", "--usb-fd", "3" };
+                for (int i = 0; a->args[i] && i < 6; i++)
+                        argv[3 + i] = a->args[i];
                 if (dup2(sv[1], 3) == 3)
-                        execl(bin, "tether-sim-scope", "--usb-fd", "3", (char *)NULL);
+                        execv(a->bin, (char *const *)argv);
                 _exit(127);
         }
         close(sv[1]);
@@ -145,9 +154,10 @@ static void completed(void *refcon, tether_ret_t result, const uint64_t *args, u
 static void test_simulated_scope(void **state)
 {
         fx *f = *state;
-        const char *bin = getenv("TETHER_SIM_SCOPE");
-        assert_non_null(bin);
-        assert_int_equal(tether_test_nub_set_device(f->nub, sim_scope, (void *)bin), TETHER_SUCCESS);
+        static sim_args sim;
+        sim.bin = getenv("TETHER_SIM_SCOPE");
+        assert_non_null(sim.bin);
+        assert_int_equal(tether_test_nub_set_device(f->nub, sim_scope, &sim), TETHER_SUCCESS);
         tether_test_service *svc = NULL;
         assert_int_equal(tether_test_start(f->b, DSO_CLASS, f->nub, &svc), TETHER_SUCCESS);
         assert_int_equal(n_sims, 1);
@@ -158,6 +168,11 @@ static void test_simulated_scope(void **state)
         assert_int_equal(tether_test_property(svc, DSO_PROP_MODEL, &v), TETHER_SUCCESS);
         assert_int_equal(tether_value_get_string(v, &s), TETHER_SUCCESS);
         assert_string_equal(s, "DSO-X 2002A");
+        v = tether_value_unref(v);
+        /* The nub says 0957:1796, a 2024A's id: *IDN? is believed. */
+        assert_int_equal(tether_test_property(svc, DSO_PROP_IDENTIFIED, &v), TETHER_SUCCESS);
+        assert_int_equal(tether_value_get_string(v, &s), TETHER_SUCCESS);
+        assert_string_equal(s, "*IDN? (the USB id says 2024A)");
         v = tether_value_unref(v);
 
         /* A setting through the driver's checks, sent and read back. */
@@ -216,11 +231,99 @@ static void test_simulated_scope(void **state)
         reap_sims();
 }
 
+/* One identification: a nub with these USB ids, the simulator started
+ * with these arguments; what start() says, and if it started, the model
+ * it took and how. */
+typedef struct ident_case {
+        uint16_t vendor, product;
+        const char *sim[5];
+        tether_ret_t started;
+        const char *identified_by;
+        uint64_t channels, digital;
+        double bandwidth;
+} ident_case;
+
+static const ident_case ident_cases[] = {
+        /* Both agree. */
+        { 0x0957, 0x1796, { "--model", "dsox2024a" }, TETHER_SUCCESS, "*IDN? and USB id", 4, 0, 200e6 },
+        { 0x0957, 0x179b, { "--model", "msox2002a" }, TETHER_SUCCESS, "*IDN? and USB id", 2, 8, 70e6 },
+        /* *IDN? names a model of the series this driver lacks: the USB id
+         * says which (the simulator is a 2024A calling itself otherwise). */
+        { 0x0957, 0x1796, { "--model", "dsox2024a", "--idn-model", "DSO-X 2099A" }, TETHER_SUCCESS, "USB id", 4, 0,
+          200e6 },
+        { 0x0957, 0x1798, { "--model", "msox2014a", "--idn-model", "MSOX2099A" }, TETHER_SUCCESS, "USB id", 4, 8,
+          100e6 },
+        /* A spelling without dash and space is still the model. */
+        { 0x0957, 0x1797, { "--model", "dsox2022a", "--idn-model", "DSOX2022A" }, TETHER_SUCCESS,
+          "*IDN? and USB id", 2, 0, 200e6 },
+        /* They disagree (a licence upgrade, say): *IDN? wins. */
+        { 0x0957, 0x1799, { "--model", "dsox2002a" }, TETHER_SUCCESS, "*IDN? (the USB id says 2012A)", 2, 0, 70e6 },
+        /* Keysight's vendor id: its product ids mean other instruments. */
+        { 0x2a8d, 0x1797, { "--model", "dsox2014a" }, TETHER_SUCCESS, "*IDN?", 4, 0, 100e6 },
+        /* Neither knows it: not driven. */
+        { 0x0957, 0x1234, { "--idn-model", "DSO-X 2099A" }, TETHER_ERR_UNSUPPORTED, NULL, 0, 0, 0 },
+        /* Not of the series, whatever its USB id. */
+        { 0x0957, 0x1796, { "--idn-model", "DSO-X 3024A" }, TETHER_ERR_UNSUPPORTED, NULL, 0, 0, 0 },
+};
+
+static void test_model_identification(void **state)
+{
+        fx *f = *state;
+        const char *bin = getenv("TETHER_SIM_SCOPE");
+        assert_non_null(bin);
+        for (size_t i = 0; i < sizeof(ident_cases) / sizeof(ident_cases[0]); i++) {
+                const ident_case *k = &ident_cases[i];
+                tether_value *p = NULL;
+                assert_int_equal(tether_value_new_dict(&p), TETHER_SUCCESS);
+                assert_int_equal(tether_value_dict_set_uint(p, "idVendor", k->vendor, 16), TETHER_SUCCESS);
+                assert_int_equal(tether_value_dict_set_uint(p, "idProduct", k->product, 16), TETHER_SUCCESS);
+                assert_int_equal(tether_value_dict_set_uint(p, "bInterfaceClass", 0xfe, 8), TETHER_SUCCESS);
+                assert_int_equal(tether_value_dict_set_uint(p, "bInterfaceSubClass", 3, 8), TETHER_SUCCESS);
+                assert_int_equal(tether_value_dict_set_uint(p, "bInterfaceProtocol", 1, 8), TETHER_SUCCESS);
+                tether_test_nub *nub = NULL;
+                assert_int_equal(tether_test_nub_new(f->t, "TetherUSBDevice", p, &nub), TETHER_SUCCESS);
+                tether_value_unref(p);
+                sim_args sim = { .bin = bin };
+                memcpy(sim.args, k->sim, sizeof(k->sim));
+                assert_int_equal(tether_test_nub_set_device(nub, sim_scope, &sim), TETHER_SUCCESS);
+                tether_test_service *svc = NULL;
+                tether_ret_t r = tether_test_start(f->b, DSO_CLASS, nub, &svc);
+                if (r != k->started)
+                        fail_msg("case %zu: start says %s, not %s", i, tether_strerror(r), tether_strerror(k->started));
+                if (r == TETHER_SUCCESS) {
+                        tether_value *v = NULL;
+                        const char *by = NULL;
+                        uint64_t u = 0;
+                        double bw = 0;
+                        assert_int_equal(tether_test_property(svc, DSO_PROP_IDENTIFIED, &v), TETHER_SUCCESS);
+                        assert_int_equal(tether_value_get_string(v, &by), TETHER_SUCCESS);
+                        if (strcmp(by, k->identified_by))
+                                fail_msg("case %zu: identified by \"%s\", not \"%s\"", i, by, k->identified_by);
+                        v = tether_value_unref(v);
+                        assert_int_equal(tether_test_property(svc, DSO_PROP_CHANNELS, &v), TETHER_SUCCESS);
+                        assert_int_equal(tether_value_get_uint(v, &u), TETHER_SUCCESS);
+                        assert_int_equal(u, k->channels);
+                        v = tether_value_unref(v);
+                        assert_int_equal(tether_test_property(svc, DSO_PROP_DIGITAL, &v), TETHER_SUCCESS);
+                        assert_int_equal(tether_value_get_uint(v, &u), TETHER_SUCCESS);
+                        assert_int_equal(u, k->digital);
+                        v = tether_value_unref(v);
+                        assert_int_equal(tether_test_property(svc, DSO_PROP_BANDWIDTH, &v), TETHER_SUCCESS);
+                        assert_int_equal(tether_value_get_double(v, &bw), TETHER_SUCCESS);
+                        assert_true(bw == k->bandwidth);
+                        v = tether_value_unref(v);
+                        assert_int_equal(tether_test_stop(svc), TETHER_SUCCESS);
+                }
+                reap_sims();
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_no_device, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_simulated_scope, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_model_identification, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +478,54 @@ static void a_host_is_told_only_of_its_own_sessions(void **state)
         stop(&e);
 }
 
+static void on_terminated(void *refcon, uint32_t type, uint64_t id)
+{
+        uint64_t *when = refcon;
+        if (type == TETHER_NOTIFY_TERMINATED && !*when)
+                *when = now_ms();
+}
+
+/* A host that never answers TERMINATE (an unload): its service leaves the
+ * registry, TERMINATED told, only when it has stopped its clients, so a
+ * host that never does is ended after twice the watchdog period (1 s
+ * here), not waited on. */
+static void a_host_that_ignores_terminate_is_ended(void **state)
+{
+        evil e;
+        start(&e, "quiet");
+        tether_session *s = harness_session(&e.h);
+        uint64_t evil_id = harness_find(s, "Evil");
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        tether_value *m = NULL;
+        tether_service_matching("Evil", &m);
+        uint64_t told_ms = 0;
+        tether_notification *n = NULL;
+        assert_int_equal(tether_service_add_matching_notification(port, TETHER_NOTIFY_TERMINATED, m, on_terminated,
+                                                                  &told_ms, &n),
+                         TETHER_SUCCESS);
+        tether_value_unref(m);
+        uint64_t t0 = now_ms();
+        assert_int_equal(tether_driver_unload(s, "org.tether.evil.quiet"), TETHER_SUCCESS);
+        struct pollfd pfd = { .fd = tether_notification_port_get_fd(port), .events = POLLIN };
+        while (!told_ms && now_ms() - t0 < 8000) {
+                if (poll(&pfd, 1, 100) > 0)
+                        tether_notification_port_dispatch(port);
+        }
+        print_message("TERMINATED %llu ms after the unload\n", (unsigned long long)(told_ms - t0));
+        assert_true(told_ms != 0);
+        assert_true(told_ms - t0 >= 1900); /* not before the host was ended */
+        log_wait ended = { &e, "did not terminate within 2000 ms" };
+        assert_true(harness_wait(logged, &ended, 2000));
+        assert_false(log_has(&e, "crashed"));
+        tether_entry_info *info = NULL;
+        assert_int_equal(tether_registry_entry_get_info(s, evil_id, &info), TETHER_ERR_NOT_FOUND);
+        tether_notification_port_destroy(port);
+        tether_session_close(s);
+        polite_for(&e, 200);
+        stop(&e);
+}
+
 static void a_flooding_host_does_not_slow_others(void **state)
 {
         evil e;
@@ -494,6 +543,7 @@ int main(void)
                 cmocka_unit_test(nothing_of_others_is_a_hosts_to_take),
                 cmocka_unit_test(a_host_is_told_only_of_its_own_sessions),
                 cmocka_unit_test(a_flooding_host_does_not_slow_others),
+                cmocka_unit_test(a_host_that_ignores_terminate_is_ended),
                 cmocka_unit_test(a_republishing_host_cannot_flood_the_log),
                 cmocka_unit_test(a_bundle_loaded_while_its_category_is_tried_gets_its_turn),
                 cmocka_unit_test(a_hosts_reason_is_checked),

@@ -18,7 +18,7 @@
 
 typedef struct scpi_call {
         bool query;
-        int suffix[4];        /* numeric suffixes of the header's nodes, in pattern order ('#') */
+        int suffix[4];        /* numeric suffixes of the header's nodes, in pattern order ('#'); 1 when absent */
         int n_args;
         const char *args[SCPI_MAX_ARGS]; /* NUL-terminated, whitespace trimmed, quotes kept */
 } scpi_call;
@@ -26,8 +26,9 @@ typedef struct scpi_call {
 typedef struct scpi_ctx scpi_ctx;
 
 /* A command: pattern like "TIMebase:SCALe" or "CHANnel#:OFFSet" ('#' = an
- * optional numeric suffix, 1 when absent) or "*IDN". The handler returns 0
- * or a SCPI error number (e.g. -222). */
+ * optional numeric suffix, 1 when absent) or "*IDN"; a node in brackets
+ * may be left out, as the manuals write it ("[SENSe:]VOLTage[:DC]:RANGe").
+ * The handler returns 0 or a SCPI error number (e.g. -222). */
 typedef int (*scpi_handler)(void *dev, const scpi_call *c);
 
 typedef struct scpi_command {
