@@ -753,6 +753,11 @@ void host_stop(tether_service *s)
                         h->pending = p->next;
                         finish_pending(h, p, TETHER_ERR_ABORTED, NULL);
                 }
+                /* Connections whose close it had not told yet (tetherd
+                 * stopped it while their clients were leaving): gone with
+                 * it, and their sessions' references with them. */
+                while (h->conns)
+                        conn_closed(h, h->conns->caller->id);
         }
         finalize(h);
 }

@@ -430,9 +430,35 @@ static void fifty_kills_beside_a_busy_client(void **state)
         tether_session_close(s);
 }
 
+/* tetherd told to exit while a client still has connections to a host:
+ * it exits cleanly (under ASan: nothing leaked, the connections' records
+ * and their sessions' references included), and the client's calls then
+ * fail NotAttached. */
+static void exit_with_connections_open(void **state)
+{
+        harness L = { 0 };
+        assert_int_equal(harness_start(&L), 0);
+        tether_session *s = harness_session(&L);
+        uint64_t id = harness_find(s, "ExampleDriver");
+        tether_connect *c[3];
+        uint64_t in[2] = { 2, 3 }, out = 0;
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(tether_service_open(s, id, EXAMPLE_CLIENT, 0, &c[i]), TETHER_SUCCESS);
+                uint32_t n = 1;
+                assert_int_equal(tether_call_scalar_method(c[i], EXAMPLE_ADD, in, 2, &out, &n), TETHER_SUCCESS);
+        }
+        assert_int_equal(harness_stop(&L), 0);
+        uint32_t n = 1;
+        assert_int_equal(tether_call_scalar_method(c[0], EXAMPLE_ADD, in, 2, &out, &n), TETHER_ERR_NOT_ATTACHED);
+        for (int i = 0; i < 3; i++)
+                tether_service_close(c[i]);
+        tether_session_close(s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(exit_with_connections_open),
                 cmocka_unit_test(a_host_runs_unprivileged_with_nothing_of_tetherds),
                 cmocka_unit_test(sigkill_mid_call),
                 cmocka_unit_test(sigsegv_mid_call),
