@@ -15,6 +15,7 @@ pkgs=(
   tshark                         # tether probe's pcap files are checked with Wireshark's dissectors
   libumockdev-dev libglib2.0-dev # in-process umockdev testbeds with ioctl emulation (transfers, hotplug)
   jq                             # tether reg --json, checked in the tools tests
+  libedit-dev                    # tether scpi: line editing and history (BSD-licensed, unlike GNU readline's GPL, so the MIT tool stays MIT)
 )
 
 missing=()
