@@ -377,7 +377,10 @@ static char *history_path(void)
         if (state && *state) {
                 if (asprintf(&p, "%s/tether", state) < 0)
                         return NULL;
-                mkdir(p, 0700); /* exists already, or history is not kept: both fine */
+                /* XDG: the base directory is made if missing, 0700. Either
+                 * exists already, or history is not kept: both fine. */
+                mkdir(state, 0700);
+                mkdir(p, 0700);
                 free(p);
                 return asprintf(&p, "%s/tether/scpi_history", state) < 0 ? NULL : p;
         }
