@@ -128,7 +128,8 @@ void tmc_srq_forget(tmc_client *c);
 /* usbtmc's on_srq: one SRQ, to every listener. */
 void tmc_srq_seen(void *ctx, uint8_t stb);
 /* A status byte read from the control reply (no interrupt-IN): an SRQ if
- * RQS rose since the last one read. */
+ * MSS (RQS, or the summary bits under the *SRE mask) rose since the last
+ * one read. */
 void tmc_srq_status_byte(tmc_instr *in, uint8_t stb);
 /* A program message on its way to the device: its *SRE n, if any, noted. */
 void tmc_srq_note_message(tmc_instr *in, const void *msg, size_t n);
