@@ -141,6 +141,7 @@ static bool prop_bool(tether_session *s, uint64_t id, const char *key)
         bool b = false;
         assert_int_equal(tether_registry_entry_get_property(s, id, key, &v), TETHER_SUCCESS);
         assert_int_equal(tether_value_get_bool(v, &b), TETHER_SUCCESS);
+        tether_value_unref(v);
         return b;
 }
 
