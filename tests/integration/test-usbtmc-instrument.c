@@ -475,6 +475,43 @@ static void lock_released_when_its_holder_dies(void **state)
         tether_session_close(s);
 }
 
+static void on_srq(void *refcon, tether_ret_t r, const uint64_t *args, uint32_t n)
+{
+        result *res = refcon;
+        res->calls++;
+        res->r = r;
+        memcpy(res->args, args, (n < 4 ? n : 4) * sizeof(uint64_t));
+}
+
+/* A service request from the scope: MSS rises (ESB, from *OPC with *ESE 1
+ * and *SRE 32), the simulator notifies on interrupt-IN, the listener gets
+ * the status byte. */
+static void service_request_from_the_scope(void **state)
+{
+        tether_session *s = harness_session(&H);
+        tether_connect *c = open_instrument(s);
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        result res = { 0 };
+        assert_int_equal(tether_call_async_method(c, TMC_SRQ_ENABLE, port, on_srq, &res, NULL, 0, NULL, 0, NULL, NULL,
+                                                  NULL, NULL),
+                         TETHER_SUCCESS);
+        assert_int_equal(tmc_write(c, "*CLS"), TETHER_SUCCESS);
+        assert_int_equal(tmc_write(c, "*ESE 1"), TETHER_SUCCESS);
+        assert_int_equal(tmc_write(c, "*SRE 32"), TETHER_SUCCESS);
+        assert_int_equal(tmc_write(c, "*OPC"), TETHER_SUCCESS);
+        await(port, &res, 3000);
+        assert_int_equal(res.r, TETHER_SUCCESS);
+        assert_int_equal(res.args[TMC_SRQ_ARG_STB] & 0x60, 0x60); /* ESB and MSS */
+        assert_int_equal(res.args[TMC_SRQ_ARG_SEQ], 1);
+        assert_int_equal(res.args[TMC_SRQ_ARG_LOST], 0);
+        assert_int_equal(tmc_write(c, "*SRE 0"), TETHER_SUCCESS);
+        assert_int_equal(tmc_write(c, "*CLS"), TETHER_SUCCESS);
+        tether_notification_port_destroy(port);
+        tether_service_close(c);
+        tether_session_close(s);
+}
+
 /* The simulator's pid: tetherd's child. */
 static pid_t find_simulator(void)
 {
@@ -539,7 +576,10 @@ static void unplugged_mid_read(void **state)
 
 /* ---- with DSOX2000 too: the model driver wins ---- */
 
-static harness B = { .simulate = "dsox2002a:" SERIAL, .args = alone_args, .log_to_file = true };
+/* The scope, and a Keysight DMM: DSOX2000 matches its vendor too, and
+ * refuses it in start once *IDN? says 34461A. */
+static const char *const both_args[] = { "--no-system-drivers", "--simulate", "34461a:MY00007777", NULL };
+static harness B = { .simulate = "dsox2002a:" SERIAL, .args = both_args, .log_to_file = true };
 
 static int both_setup(void **state)
 {
@@ -579,6 +619,48 @@ static bool service_up(void *ctx)
         return r == TETHER_SUCCESS;
 }
 
+/* The model driver refuses what is not its model: the generic one is
+ * tried next and serves it. */
+static void generic_driver_serves_what_the_model_driver_refuses(void **state)
+{
+        tether_session *s = harness_session(&B);
+        find_ctx fc = { s, TMC_CLASS, 0 };
+        assert_true(harness_wait(service_up, &fc, 10000));
+        assert_string_equal(prop_string(s, fc.id, TMC_PROP_MODEL), "34461A");
+        assert_string_equal(prop_string(s, fc.id, TMC_PROP_VISA_RESOURCE), "USB0::0x2A8D::0x1301::MY00007777::INSTR");
+        assert_true(log_has(&B, "bundle org.tether.dsox2000: DSOX2000: start refused the nub"));
+        tether_connect *c = NULL;
+        assert_int_equal(tether_service_open(s, fc.id, 0, 0, &c), TETHER_SUCCESS);
+        assert_true(!strncmp(ask(c, "*IDN?"), "Keysight Technologies,34461A,MY00007777,", 40));
+        tether_service_close(c);
+        tether_session_close(s);
+}
+
+typedef struct under_ctx {
+        tether_session *s;
+        uint64_t nub, id;
+} under_ctx;
+
+/* A generic driver's service on that nub. */
+static bool generic_under(void *ctx)
+{
+        under_ctx *uc = ctx;
+        uint64_t *kids = NULL;
+        size_t n = 0;
+        if (tether_registry_entry_get_children(uc->s, uc->nub, &kids, &n) != TETHER_SUCCESS)
+                return false;
+        for (size_t i = 0; i < n && !uc->id; i++) {
+                tether_entry_info *info = NULL;
+                if (tether_registry_entry_get_info(uc->s, kids[i], &info) != TETHER_SUCCESS)
+                        continue;
+                if (!strcmp(info->class_name, TMC_CLASS) && (info->state & TETHER_ENTRY_ACTIVE))
+                        uc->id = kids[i];
+                tether_entry_info_free(info);
+        }
+        free(kids);
+        return uc->id != 0;
+}
+
 static void model_driver_wins(void **state)
 {
         tether_session *s = harness_session(&B);
@@ -588,18 +670,15 @@ static void model_driver_wins(void **state)
         char kids[256];
         children_classes(s, nub, kids, sizeof(kids));
         assert_string_equal(kids, DSO_CLASS); /* the generic driver is not on it */
-        find_ctx fc = { s, TMC_CLASS, 0 };
-        assert_false(service_up(&fc));
         /* tetherd says why, naming both. */
         assert_true(log_has(&B, "bundle org.tether.usbtmc: USBTMCInstrument matched DSO-X 2002A but is not started: "
                                 "lost on probe score to org.tether.dsox2000 DSOX2000"));
 
         /* The model driver unloaded: the generic one takes the scope over. */
         assert_int_equal(tether_driver_unload(s, "org.tether.dsox2000"), TETHER_SUCCESS);
-        assert_true(harness_wait(service_up, &fc, 10000));
-        uint64_t parent = 0;
-        assert_int_equal(tether_registry_entry_get_parent(s, fc.id, &parent), TETHER_SUCCESS);
-        assert_int_equal(parent, nub);
+        under_ctx uc = { s, nub, 0 };
+        assert_true(harness_wait(generic_under, &uc, 10000));
+        find_ctx fc = { s, TMC_CLASS, uc.id };
         tether_connect *c = NULL;
         for (uint64_t until = ms_now() + 5000; ms_now() < until;) {
                 if (tether_service_open(s, fc.id, 0, 0, &c) == TETHER_SUCCESS)
@@ -619,9 +698,11 @@ int main(void)
                 cmocka_unit_test(timeout_then_next_works),
                 cmocka_unit_test(async_read_aborted_by_another),
                 cmocka_unit_test(lock_released_when_its_holder_dies),
+                cmocka_unit_test(service_request_from_the_scope),
                 cmocka_unit_test(unplugged_mid_read),
         };
         const struct CMUnitTest both[] = {
+                cmocka_unit_test(generic_driver_serves_what_the_model_driver_refuses),
                 cmocka_unit_test(model_driver_wins),
         };
         int failed = cmocka_run_group_tests_name("generic driver alone", alone, alone_setup, alone_teardown);
