@@ -15,6 +15,9 @@ pkgs=(
   tshark                         # tether probe's pcap files are checked with Wireshark's dissectors
   libumockdev-dev libglib2.0-dev # in-process umockdev testbeds with ioctl emulation (transfers, hotplug)
   jq                             # tether reg --json, checked in the tools tests
+  scdoc                          # man pages (doc/man/*.scd -> tetherd(8), tether(1), libtether(3), tether-driver(7))
+  man-db groff-base              # man -l renders each built page in the tests
+  bash-completion                # the completion scripts' home (pkg-config completionsdir) and their tests
 )
 
 missing=()
