@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: what a hostile driver host can send the simulator's
+/* libFuzzer target: what a hostile driver host can send a simulator's
  * virtual USB server. The input is a session: datagrams, each prefixed
  * with its length (u16, little-endian), handed one after another to
  * sim_vusb_handle on one fresh simulated device, so sequences (a
  * program message, then bulk-IN requests, aborts, clears) are reached.
- * Every reply must be a well-formed reply within one datagram. */
+ * The device is the scope, or the 34461A DMM when the input starts with
+ * "DMM:" (its SCPI parser, trigger system and TermChar path). Every reply
+ * must be a well-formed reply within one datagram. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dmm-usb.h"
+#include "usbtmc-device.h"
 #include "vusb-server.h"
 
 /* Sessions longer than this add little but time. */
@@ -64,10 +68,18 @@ static void check_reply(const uint8_t *m, size_t mlen, const uint8_t *r, size_t 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         sim_scope *s = NULL;
+        sim_dmm *m = NULL;
         sim_usbtmc *d = NULL;
         vusb_info info;
-        if (sim_scope_new(NULL, &s) || sim_usbtmc_new(s, &d) || sim_vusb_info("MY57235663", &info))
+        if (size >= 4 && !memcmp(data, "DMM:", 4)) {
+                data += 4;
+                size -= 4;
+                if (sim_dmm_new(NULL, &m) != TETHER_SUCCESS || sim_dmm_usbtmc_new(m, &d) != TETHER_SUCCESS ||
+                    sim_vusb_profile_info(sim_usbtmc_profile_of(d), "MY59001234", &info) != TETHER_SUCCESS)
+                        abort();
+        } else if (sim_scope_new(NULL, &s) || sim_usbtmc_new(s, &d) || sim_vusb_info("MY57235663", &info)) {
                 abort();
+        }
         for (int i = 0; i < MAX_REQUESTS && size >= 2; i++) {
                 size_t len = vusb_get16(data), take;
                 data += 2;
@@ -93,5 +105,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         sim_usbtmc_free(d);
         sim_scope_free(s);
+        sim_dmm_free(m);
         return 0;
 }

@@ -11,8 +11,8 @@ meson compile -C "$repo/build" >/dev/null
 
 dir=$(mktemp -d)
 export TETHER_SOCKET="$dir/tetherd.sock"
-# From the build tree: the driver host and the simulator tetherd starts.
-export TETHER_DRIVERHOST="$repo/build/src/daemon/tether-driverhost" TETHER_SIM_SCOPE="$repo/build/sim/tether-sim-scope"
+# From the build tree: the driver host and the simulators tetherd starts.
+export TETHER_DRIVERHOST="$repo/build/src/daemon/tether-driverhost" TETHER_SIM_DIR="$repo/build/sim"
 "$repo/build/src/daemon/tetherd" --socket "$TETHER_SOCKET" --drivers "$repo/build/drivers/bundles" \
   --simulate dsox2002a --ready-fd 4 \
   4>"$dir/ready" 2>"$dir/tetherd.log" &

@@ -10,10 +10,7 @@
  * over virtual USB (src/usbtmc/vusb.h) on an inherited SOCK_SEQPACKET
  * socket, for a driver that must not know it talks to a simulator.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +21,7 @@
 
 #include "models.h"
 #include "tcp-front.h"
+#include "usbtmc-device.h"
 #include "vusb-server.h"
 
 static volatile sig_atomic_t stop;
@@ -33,37 +31,9 @@ static void on_signal(int sig)
         stop = 1;
 }
 
-/* An fd number as given on the command line: digits only, and open. */
-static int parse_fd(const char *arg)
-{
-        char *end = NULL;
-        errno = 0;
-        long v = strtol(arg, &end, 10);
-        if (errno || end == arg || *end || v < 0 || v > INT_MAX || fcntl((int)v, F_GETFD) < 0)
-                return -1;
-        return (int)v;
-}
-
-/*
- * Serve the USB side on fd until the peer hangs up. The socket is this
- * process's only link to anyone: when whoever holds the other end goes
- * away, by closing it or by dying (the kernel closes a dead process's
- * fds), the hang-up ends the loop and the process. So there is no need
- * for PR_SET_PDEATHSIG, which would watch the wrong party anyway: the
- * peer is a driver host, not necessarily our parent, and the signal fires
- * when the parent *thread* that forked us exits, not the parent process.
- * The only wait that does not watch the socket is an acquisition's sweep
- * (at most 10 divisions of the timebase, and no longer than the client's
- * timeout); the hang-up is seen right after it.
- */
+/* Serve the USB side on fd until the peer hangs up (sim_vusb_run). */
 static int serve_usb(int fd, const sim_scope_config *cfg)
 {
-        int type = 0;
-        socklen_t tl = sizeof(type);
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET) {
-                fprintf(stderr, "tether-sim-scope: --usb-fd %d is not a SOCK_SEQPACKET socket\n", fd);
-                return 2;
-        }
         /* The descriptors' serial is the one *IDN? gives. */
         const char *serial = cfg->serial ? cfg->serial : SIM_VUSB_DEFAULT_SERIAL;
         vusb_info info;
@@ -72,7 +42,6 @@ static int serve_usb(int fd, const sim_scope_config *cfg)
                         VUSB_MAX_SERIAL);
                 return 2;
         }
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
         sim_scope *s = NULL;
         sim_usbtmc *dev = NULL;
         if (sim_scope_new(cfg, &s) || sim_usbtmc_new(s, &dev)) {
@@ -80,13 +49,10 @@ static int serve_usb(int fd, const sim_scope_config *cfg)
                 sim_scope_free(s);
                 return 1;
         }
-        int rc = sim_vusb_serve(fd, dev, serial);
-        close(fd);
+        int rc = sim_vusb_run("tether-sim-scope", fd, dev, serial);
         sim_usbtmc_free(dev);
         sim_scope_free(s);
-        if (rc < 0)
-                fprintf(stderr, "tether-sim-scope: the USB socket failed\n");
-        return rc < 0 ? 1 : 0;
+        return rc;
 }
 
 int main(int argc, char **argv)
@@ -130,7 +96,7 @@ int main(int argc, char **argv)
                         }
                         return 0;
                 case 'u':
-                        if ((usb_fd = parse_fd(optarg)) < 0) {
+                        if ((usb_fd = sim_vusb_fd_arg(optarg)) < 0) {
                                 fprintf(stderr, "tether-sim-scope: --usb-fd takes an open fd number\n");
                                 return 2;
                         }

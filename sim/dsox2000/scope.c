@@ -171,6 +171,11 @@ uint8_t sim_scope_status_byte(const sim_scope *s)
         return stb;
 }
 
+const sim_model *sim_scope_model(const sim_scope *s)
+{
+        return s->spec;
+}
+
 int sim_scope_last_error(const sim_scope *s)
 {
         return s->last_error;

@@ -54,5 +54,7 @@ unsigned sim_scope_output_ready_in_ms(const sim_scope *s);
 uint8_t sim_scope_status_byte(const sim_scope *s);
 /* The last error pushed, for tests (0 if none). */
 int sim_scope_last_error(const sim_scope *s);
+/* The model it plays (its USB side presents that model's product id). */
+const sim_model *sim_scope_model(const sim_scope *s);
 
 #endif

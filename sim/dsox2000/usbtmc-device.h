@@ -1,41 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef TETHER_SIM_USBTMC_DEVICE_H
-#define TETHER_SIM_USBTMC_DEVICE_H
+#ifndef TETHER_SIM_SCOPE_USB_H
+#define TETHER_SIM_SCOPE_USB_H
 
 /*
- * The simulated scope's USB side: a USBTMC/USB488 device (bulk-OUT,
- * bulk-IN, class control requests) in front of a sim_scope, presented as a
- * usbtmc backend, so tether's real host protocol code drives it.
+ * The simulated scope's USB side: the DSO-X 2002A's descriptors and
+ * capabilities, and the scope as the instrument behind the shared
+ * USBTMC/USB488 device (usbtmc-dev.h). It has the real scope's
+ * interrupt-IN endpoint, so READ_STATUS_BYTE answers there, and it is SR1:
+ * when its status byte's MSS rises (*SRE), an SRQ notification goes out
+ * there too.
  */
 
 #include "scope.h"
-#include "usbtmc/usbtmc.h"
+#include "usbtmc-dev.h"
+#include "usbtmc/vusb.h"
 
-typedef enum sim_fault {
-        SIM_FAULT_NONE = 0,
-        SIM_FAULT_DELAY,         /* next response misses the host's timeout (stays queued) */
-        SIM_FAULT_STALL,         /* bulk-IN stalls until the host clears the halt */
-        SIM_FAULT_SHORT_PACKETS, /* responses come in 64-byte pieces (a device quirk), until reset */
-        SIM_FAULT_WRONG_BTAG,    /* next response carries the wrong bTag */
-        SIM_FAULT_UNPLUG,        /* the device is gone: everything fails NO_DEVICE */
-} sim_fault;
-
-typedef struct sim_usbtmc sim_usbtmc;
-
-/* The device uses scope; the caller keeps ownership of it. */
-int sim_usbtmc_new(sim_scope *scope, sim_usbtmc **ret);
-void sim_usbtmc_free(sim_usbtmc *d);
-void sim_usbtmc_inject(sim_usbtmc *d, sim_fault fault);
-/* Undo persistent faults (short packets, unplug). */
-void sim_usbtmc_reset_faults(sim_usbtmc *d);
-
-/* Queue an SRQ notification (bNotify1 0x81, the STB) on interrupt-IN,
- * as the scope sends when a service request is enabled and raised. */
-void sim_usbtmc_notify_srq(sim_usbtmc *d);
-/* The simulated DSO-X 2002A's interrupt-IN endpoint, as on the real one. */
+/* What a 2000 X's descriptors say; the product id is the model's
+ * (sim_model.usb_product: 0x179b for the DSO-X 2002A). */
+#define SIM_VUSB_VENDOR     0x0957u
+#define SIM_VUSB_EP_OUT     0x02u
+#define SIM_VUSB_EP_IN      0x81u
+#define SIM_VUSB_MAX_PACKET 512u
 #define SIM_USBTMC_EP_INTERRUPT 0x83u
+/* sim_scope's default serial (its *IDN?), for the descriptors to match. */
+#define SIM_VUSB_DEFAULT_SERIAL "MY57235663"
 
-/* ctx is the sim_usbtmc. */
-extern const usbtmc_backend_ops sim_usbtmc_ops;
+/* The profile of a 2000 X of this model (NULL: the DSO-X 2002A). */
+void sim_scope_usb_profile(const sim_model *model, sim_usbtmc_profile *ret);
+/* The scope's hooks; inst is the sim_scope. */
+extern const sim_instrument sim_scope_instrument;
+
+/* The USB side of scope, as the model it plays (the caller keeps
+ * ownership of it): 0, or -1 when out of memory. */
+int sim_usbtmc_new(sim_scope *scope, sim_usbtmc **ret);
+/* The simulated DSO-X 2002A's identity with this serial (NULL or "" for
+ * none), as DESCRIBE answers it. TETHER_ERR_BAD_ARGUMENT: the serial is
+ * longer than VUSB_MAX_SERIAL or not printable ASCII. */
+tether_ret_t sim_vusb_info(const char *serial, vusb_info *ret);
 
 #endif

@@ -73,6 +73,10 @@ struct entry {
         uint32_t busy;            /* services starting at or below it, as I/O Kit's busy state */
         struct tether_service *service;   /* set on a service's own entry */
         uint64_t publisher_id;    /* the service entry that published this nub (0: tetherd) */
+        /* Set by tetherd on a simulated instrument's nub it published
+         * (--simulate): which simulator stands behind it. Never from a
+         * property, which a driver's nub could carry too. */
+        const struct simulator *simulator;
 };
 
 extern pthread_mutex_t reg_lock;
@@ -208,7 +212,6 @@ pid_t spawn_unprivileged(const char *bin, int channel, char *const argv[], char 
 
 /* ---- devices opened for drivers (device.c; docs/bundles.md) ---- */
 
-#define TETHERD_SIM_ENV               "TETHER_SIM_SCOPE" /* the simulator binary, overriding the installed one */
 #define TETHERD_MAX_SIMS_PER_SERVICE  2  /* simulator processes alive per service ... */
 #define TETHERD_MAX_SIMS              64 /* ... and in all */
 
@@ -353,6 +356,47 @@ tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *
  * driver matches on, and the serial when known. A new dict in *ret. */
 tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, uint8_t interface,
                           const char *serial, tether_value **ret);
+
+/* As nub_publish_new, for a simulated instrument: the nub records sim
+ * (entry.simulator), what device_open starts for its driver. */
+tether_ret_t nub_publish_simulated(entry *parent, const char *name, const char *loc, tether_value *props,
+                                   const struct simulator *sim);
+
+/* ---- simulated instruments (simulate.c) ---- */
+
+/* One instrument tetherd can simulate: what --simulate NAME publishes and
+ * what it starts for the driver that opens it. tetherd's own table; the
+ * only one device_open trusts. */
+typedef struct simulator {
+        const char *name;           /* --simulate NAME; the nub's TetherSimulatedModel */
+        const char *program;        /* the simulator program; the nub's TetherSimulator */
+        const char *env;            /* the environment variable that names its binary */
+        const char *installed;      /* its binary where meson installs it */
+        uint16_t vendor, product;   /* the USB ids its descriptors give */
+        uint8_t protocol;           /* bInterfaceProtocol (1: USB488) */
+        uint8_t interface;          /* bInterfaceNumber */
+        const char *product_name;   /* "USB Product Name", and the nub's name */
+        const char *default_serial; /* when --simulate gives none (what its *IDN? says by default) */
+} simulator;
+
+/* A folder holding every simulator program, under its program name
+ * (a build tree's sim/); a program's own variable wins over it. */
+#define TETHERD_SIM_DIR_ENV "TETHER_SIM_DIR"
+#define TETHERD_SIM_SERIAL_MAX 31 /* --simulate NAME:SERIAL */
+
+/* The table entry of NAME (case-insensitive), or NULL. */
+const simulator *simulator_find(const char *name);
+/* "dsox2002a, ..., 34461a": the names, for messages; with a line of at
+ * most width characters, each line starting with indent (a static buffer,
+ * main thread). */
+const char *simulator_names(const char *indent, size_t width);
+/* The binary to start for sim: $<env>, else $TETHER_SIM_DIR/<program>,
+ * else the installed one. buf holds the composed path when needed. */
+const char *simulator_binary(const simulator *sim, char *buf, size_t size);
+/* Main thread: --simulate NAME[:SERIAL], a nub under usb at location
+ * "sim<index>". TETHER_ERR_BAD_ARGUMENT (and a log line saying why) for an
+ * unknown name or an unfit serial. */
+tether_ret_t simulate_publish(entry *usb, const char *spec, unsigned index);
 
 /* ---- the USB bus (usb.c) ---- */
 

@@ -10,11 +10,12 @@
  *   then the file's privileges dropped to that interface (usbfs.h); the
  *   driver wraps it with libusb. When the driver is gone, the interface is
  *   given back to the kernel.
- * - A simulated one (--simulate): a simulator process of its own
- *   (tether-sim-scope --usb-fd 3, unprivileged) serving the device's USB
- *   side over a socket pair (docs/vusb.md); the driver gets the other end.
- *   A process, not a thread of tetherd's: the simulator parses what an
- *   untrusted driver sends it.
+ * - A simulated one (--simulate): a simulator process of its own (the
+ *   program simulate.c's table names for the nub, e.g. tether-sim-scope
+ *   --usb-fd 3 --serial S --model dsox2002a, unprivileged) serving the
+ *   device's USB side over a socket pair (docs/vusb.md); the driver gets
+ *   the other end. A process, not a thread of tetherd's: the simulator
+ *   parses what an untrusted driver sends it.
  *
  * Only nubs tetherd published itself stand for a device: a driver may
  * publish nubs with any properties ("USB Bus" and "USB Address" of
@@ -52,18 +53,12 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sim_proc *sims;
 static unsigned n_sims;
 
-static const char *sim_binary(void)
-{
-        const char *p = getenv(TETHERD_SIM_ENV);
-        return p && *p ? p : TETHER_SIM_SCOPE;
-}
-
 /* What tetherd knows of the nub: its own record, never the driver's word. */
 typedef struct nub_facts {
-        bool ours, usb, simulated;
+        bool ours, usb;
+        const simulator *sim; /* the nub's record, not its properties */
         uint64_t bus, address, interface;
         char serial[64];
-        char sim_model[16]; /* tether-sim-scope --model; "" for its default */
 } nub_facts;
 
 static uint64_t uint_prop(const tether_value *props, const char *key, bool *found)
@@ -85,11 +80,7 @@ static tether_ret_t nub_of(tether_service *s, nub_facts *f)
                 return TETHER_ERR_NOT_ATTACHED;
         }
         f->ours = nub->publisher_id == 0 && !strcmp(nub->class_name, "TetherUSBDevice");
-        tether_value *v = NULL;
-        bool b = false;
-        if (tether_value_dict_get(nub->props, "TetherSimulated", &v) == TETHER_SUCCESS)
-                tether_value_get_bool(v, &b);
-        f->simulated = b;
+        f->sim = nub->simulator;
         bool has_bus = false, has_address = false, has_interface = false;
         f->bus = uint_prop(nub->props, "USB Bus", &has_bus);
         f->address = uint_prop(nub->props, "USB Address", &has_address);
@@ -97,8 +88,6 @@ static tether_ret_t nub_of(tether_service *s, nub_facts *f)
         f->usb = has_bus && has_address && has_interface;
         const char *sn = tether_value_dict_string(nub->props, "USB Serial Number");
         snprintf(f->serial, sizeof(f->serial), "%s", sn ? sn : "");
-        const char *sm = tether_value_dict_string(nub->props, "TetherSimulatedModel");
-        snprintf(f->sim_model, sizeof(f->sim_model), "%s", sm ? sm : "");
         pthread_mutex_unlock(&reg_lock);
         return TETHER_SUCCESS;
 }
@@ -199,13 +188,12 @@ static tether_ret_t open_simulated(tether_service *s, const nub_facts *f, int *r
                 free(p);
                 return r;
         }
-        const char *bin = sim_binary();
+        char path[4096];
+        const char *bin = simulator_binary(f->sim, path, sizeof(path));
         char serial[72];
-        snprintf(serial, sizeof(serial), "%s", f->serial[0] ? f->serial : "MY00000000");
-        char model[sizeof(f->sim_model)];
-        snprintf(model, sizeof(model), "%s", f->sim_model[0] ? f->sim_model : "dsox2002a");
-        char *const argv[] = { (char *)"tether-sim-scope", (char *)"--usb-fd", (char *)"3", (char *)"--serial",
-                               serial, (char *)"--model", model, NULL };
+        snprintf(serial, sizeof(serial), "%s", f->serial[0] ? f->serial : f->sim->default_serial);
+        char *const argv[] = { (char *)f->sim->program, (char *)"--usb-fd", (char *)"3", (char *)"--serial", serial,
+                               (char *)"--model", (char *)f->sim->name, NULL };
         char *const envp[] = { NULL };
         spawn_user who = { .drop = drop, .uid = uid, .gid = gid };
         pid_t pid = spawn_unprivileged(bin, sv[1], argv, envp, &who);
@@ -234,7 +222,7 @@ tether_ret_t device_open(tether_service *s, tether_device_kind *ret_kind, int *r
                 return r;
         if (!f.ours)
                 return TETHER_ERR_UNSUPPORTED;
-        if (f.simulated) {
+        if (f.sim) {
                 *ret_kind = TETHER_DEVICE_VUSB;
                 return open_simulated(s, &f, ret_fd);
         }

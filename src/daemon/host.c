@@ -836,13 +836,18 @@ int hosts_tick(void)
                         send_terminate(h); /* may end h */
                 else if (h->terminate_sent_ms && !h->dead) {
                         /* Its service stays in the registry until it
-                         * answers: a host that never does is ended. */
-                        if (now - h->terminate_sent_ms >= hosts_watchdog_ms) {
+                         * answers: a host that never does is ended. Twice
+                         * the heartbeat's time: a driver's stop() may do
+                         * I/O, and nothing waits on a slow stop but the
+                         * entry's leaving. */
+                        uint64_t limit = 2 * (uint64_t)hosts_watchdog_ms;
+                        if (now - h->terminate_sent_ms >= limit) {
                                 char why[64];
-                                snprintf(why, sizeof(why), "did not terminate within %u ms", hosts_watchdog_ms);
+                                snprintf(why, sizeof(why), "did not terminate within %llu ms",
+                                         (unsigned long long)limit);
                                 host_gone(h, why);
                         } else {
-                                int left = (int)(h->terminate_sent_ms + hosts_watchdog_ms - now);
+                                int left = (int)(h->terminate_sent_ms + limit - now);
                                 if (next < 0 || left < next)
                                         next = left;
                         }

@@ -16,16 +16,15 @@
 static void usage(FILE *f)
 {
         fprintf(f,
-                "usage: tetherd [--socket PATH] [--ready-fd FD] [--simulate MODEL[:SERIAL]]... [--verbose]\n"
+                "usage: tetherd [--socket PATH] [--ready-fd FD] [--simulate NAME[:SERIAL]]... [--verbose]\n"
                 "\n"
                 "The tether daemon: registry, matching, driver bundles and their hosts.\n"
                 "Every driver runs in a driver host of its own (tether-driverhost); tetherd loads no driver code\n"
                 "unless --in-process.\n"
                 "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET ")\n"
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
-                "  -S, --simulate MODEL  plug in a simulated instrument, optionally with a serial: an InfiniiVision\n"
-                "                        2000 X, dsox2002a dsox2004a dsox2012a dsox2014a dsox2022a dsox2024a\n"
-                "                        or the msox20..a of each\n"
+                "  -S, --simulate NAME   plug in a simulated instrument, optionally with :SERIAL; NAME is one of\n"
+                "%s\n"
                 "  -L, --lan HOST:PORT   an instrument serving raw SCPI on TCP (e.g. a DSO-X on port 5025)\n"
                 "      --no-usb          do not look for USBTMC instruments on the USB bus (at start-up or hotplugged)\n"
                 "      --hello-timeout MS  close a client that has not said HELLO within MS (default %d)\n"
@@ -38,7 +37,7 @@ static void usage(FILE *f)
                 "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
                 "      --admin-group NAME  its members are administrators for drivers, as root is (default %s)\n"
                 "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
-                TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS, TETHERD_ADMIN_GROUP);
+                simulator_names("                        ", 100), TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS, TETHERD_ADMIN_GROUP);
 }
 
 /* Attach a nub under parent and let drivers match it. */
@@ -54,15 +53,29 @@ static tether_ret_t publish(entry *nub, entry *parent)
         return r;
 }
 
-tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
-                             tether_value *props)
+static tether_ret_t publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
+                                tether_value *props, const simulator *sim)
 {
         entry *e = NULL;
         tether_ret_t r = entry_new(class_name, name, loc, props, &e);
-        if (r == TETHER_SUCCESS)
+        if (r == TETHER_SUCCESS) {
+                e->simulator = sim; /* before drivers can see it */
                 r = publish(e, parent);
+        }
         entry_unref(e);
         return r;
+}
+
+tether_ret_t nub_publish_new(entry *parent, const char *class_name, const char *name, const char *loc,
+                             tether_value *props)
+{
+        return publish_new(parent, class_name, name, loc, props, NULL);
+}
+
+tether_ret_t nub_publish_simulated(entry *parent, const char *name, const char *loc, tether_value *props,
+                                   const simulator *sim)
+{
+        return publish_new(parent, "TetherUSBDevice", name, loc, props, sim);
 }
 
 /* A LAN instrument: a nub with its address; drivers ask it who it is. */
@@ -110,55 +123,6 @@ tether_ret_t usb_identity(uint16_t vendor, uint16_t product, uint8_t protocol, u
         if (r != TETHER_SUCCESS)
                 p = tether_value_unref(p);
         *ret = p;
-        return r;
-}
-
-/* The simulated instruments: tether-sim-scope --model NAME, and the USB
- * identity a real one of that model enumerates with (vendor 0x0957; MSO
- * and DSO of a bandwidth and channel count share a product id; sources
- * in docs/dsox2000-family.md). */
-static const struct sim_instrument {
-        const char *name, *product_name;
-        uint16_t product;
-} sim_instruments[] = {
-        { "dsox2002a", "DSO-X 2002A", 0x179b }, { "dsox2004a", "DSO-X 2004A", 0x179a },
-        { "dsox2012a", "DSO-X 2012A", 0x1799 }, { "dsox2014a", "DSO-X 2014A", 0x1798 },
-        { "dsox2022a", "DSO-X 2022A", 0x1797 }, { "dsox2024a", "DSO-X 2024A", 0x1796 },
-        { "msox2002a", "MSO-X 2002A", 0x179b }, { "msox2004a", "MSO-X 2004A", 0x179a },
-        { "msox2012a", "MSO-X 2012A", 0x1799 }, { "msox2014a", "MSO-X 2014A", 0x1798 },
-        { "msox2022a", "MSO-X 2022A", 0x1797 }, { "msox2024a", "MSO-X 2024A", 0x1796 },
-};
-
-/* A simulated instrument as the USB device nub a real one would be: its
- * USB ids and USBTMC/USB488 interface, plus TetherSimulated so the driver
- * plugs the simulator in under its USBTMC layer, and TetherSimulatedModel,
- * the model tetherd starts the simulator as. */
-static tether_ret_t simulate(entry *usb, const char *spec, unsigned index)
-{
-        char model[32] = "", serial[32] = "MY57235663";
-        sscanf(spec, "%31[^:]:%31s", model, serial);
-        const struct sim_instrument *sim = NULL;
-        for (size_t i = 0; i < sizeof(sim_instruments) / sizeof(sim_instruments[0]) && !sim; i++)
-                if (!strcasecmp(model, sim_instruments[i].name))
-                        sim = &sim_instruments[i];
-        if (!sim) {
-                log_err("--simulate: unknown instrument '%s' (known: dsox2002a, dsox2004a, dsox2012a, dsox2014a, "
-                        "dsox2022a, dsox2024a and their msox20..a)", model);
-                return TETHER_ERR_BAD_ARGUMENT;
-        }
-        tether_value *p = NULL;
-        tether_ret_t r = usb_identity(0x0957, sim->product, 0x01, 0, serial, &p);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "USB Product Name", sim->product_name);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_bool(p, "TetherSimulated", true);
-        if (r == TETHER_SUCCESS)
-                r = tether_value_dict_set_string(p, "TetherSimulatedModel", sim->name);
-        char loc[16];
-        snprintf(loc, sizeof(loc), "sim%u", index);
-        if (r == TETHER_SUCCESS)
-                r = nub_publish_new(usb, "TetherUSBDevice", sim->product_name, loc, p);
-        tether_value_unref(p);
         return r;
 }
 
@@ -330,7 +294,7 @@ int main(int argc, char **argv)
         if (usb_scan)
                 usb_bus_start(usb);
         for (unsigned i = 0; i < n_sims; i++) {
-                if (simulate(usb, sims[i], i) != TETHER_SUCCESS) {
+                if (simulate_publish(usb, sims[i], i) != TETHER_SUCCESS) {
                         usb_bus_stop();
                         entry_unref(usb);
                         return 2;

@@ -18,7 +18,8 @@
  *   (any)     once done, answers pings and says which sessions it is told
  *             have ended
  *   devices   answers START; the first host of a tetherd publishes a nub
- *             that says it is a simulated USB device (it is not tetherd's);
+ *             that says it is a simulated USB device, and which simulator
+ *             and model (it is not tetherd's);
  *             then each asks for its provider's device three times,
  *             keeping what it gets, lets them go and asks once more
  *   reasons   answers START; refuses each property write with a reason the
@@ -231,6 +232,8 @@ int main(int argc, char **argv)
                         tether_value_new_dict(&d);
                         tether_value_new_dict(&p);
                         tether_value_dict_set_bool(p, "TetherSimulated", true);
+                        tether_value_dict_set_string(p, "TetherSimulator", "tether-sim-dmm");
+                        tether_value_dict_set_string(p, "TetherSimulatedModel", "34461a");
                         tether_value_dict_set_uint(p, "idVendor", 2391, 16);
                         tether_value_dict_set_uint(p, "USB Bus", 1, 8);
                         tether_value_dict_set_uint(p, "USB Address", 1, 8);

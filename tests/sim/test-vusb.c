@@ -124,7 +124,7 @@ static void describe_sets_up_the_link(void **state)
         vusb_info info;
         assert_int_equal(usbtmc_vusb_get_info(r->v, &info), TETHER_SUCCESS);
         assert_int_equal(info.vendor, 0x0957);
-        assert_int_equal(info.product, 0x1799);
+        assert_int_equal(info.product, 0x179b); /* the DSO-X 2002A's (docs/dsox2000-family.md) */
         assert_int_equal(info.protocol, 1);
         assert_string_equal(info.serial, "MY57235663");
         assert_int_equal(r->t.ep_out, 0x02);

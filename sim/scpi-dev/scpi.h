@@ -26,8 +26,9 @@ typedef struct scpi_call {
 typedef struct scpi_ctx scpi_ctx;
 
 /* A command: pattern like "TIMebase:SCALe" or "CHANnel#:OFFSet" ('#' = an
- * optional numeric suffix, 1 when absent) or "*IDN". The handler returns 0
- * or a SCPI error number (e.g. -222). */
+ * optional numeric suffix, 1 when absent) or "*IDN"; a node in brackets
+ * may be left out, as the manuals write it ("[SENSe:]VOLTage[:DC]:RANGe").
+ * The handler returns 0 or a SCPI error number (e.g. -222). */
 typedef int (*scpi_handler)(void *dev, const scpi_call *c);
 
 typedef struct scpi_command {

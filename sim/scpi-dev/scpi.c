@@ -44,27 +44,65 @@ bool scpi_mnemonic(const char *w, size_t wlen, const char *node, size_t nlen, in
         return true;
 }
 
+/* One node of a pattern: its mnemonic, and whether it may be left out. */
+typedef struct pattern_node {
+        const char *p;
+        size_t len;
+        bool optional;
+} pattern_node;
+
+/* "[SENSe:]VOLTage[:DC]:RANGe" -> SENSe (optional), VOLTage, DC (optional),
+ * RANGe. -1 when there are more than max. */
+static int split_pattern(const char *pattern, pattern_node *out, int max)
+{
+        int n = 0;
+        bool optional = false;
+        for (const char *p = pattern; *p;) {
+                if (*p == '[' || *p == ']' || *p == ':') {
+                        if (*p != ':')
+                                optional = *p == '[';
+                        p++;
+                        continue;
+                }
+                const char *start = p;
+                while (*p && *p != ':' && *p != '[' && *p != ']')
+                        p++;
+                if (n == max)
+                        return -1;
+                out[n++] = (pattern_node){ start, (size_t)(p - start), optional };
+        }
+        return n;
+}
+
+/* Nodes i.. of the header against pattern nodes j..; suffixes from slot
+ * s on. An optional node left out still takes its suffix slot (as 1), so
+ * a handler finds each suffix where the pattern puts it. */
+static bool match_from(const char *const *nodes, const size_t *lens, int n, int i, const pattern_node *pn, int np,
+                       int j, int *suffix, int s)
+{
+        if (j == np)
+                return i == n;
+        bool numbered = pn[j].len && pn[j].p[pn[j].len - 1] == '#';
+        int sfx = 1;
+        if (i < n && scpi_mnemonic(nodes[i], lens[i], pn[j].p, pn[j].len, &sfx)) {
+                if (numbered && s < 4)
+                        suffix[s] = sfx;
+                if (match_from(nodes, lens, n, i + 1, pn, np, j + 1, suffix, s + (numbered && s < 4)))
+                        return true;
+        }
+        if (!pn[j].optional)
+                return false;
+        if (numbered && s < 4)
+                suffix[s] = 1;
+        return match_from(nodes, lens, n, i, pn, np, j + 1, suffix, s + (numbered && s < 4));
+}
+
 /* Does header (nodes) match pattern? Fills suffixes. */
 static bool match_pattern(const char *const *nodes, const size_t *lens, int n, const char *pattern, int *suffix)
 {
-        const char *p = pattern;
-        int i = 0, s = 0;
-        while (*p) {
-                const char *colon = strchr(p, ':');
-                size_t plen = colon ? (size_t)(colon - p) : strlen(p);
-                if (i >= n)
-                        return false;
-                int sfx = 1;
-                if (!scpi_mnemonic(nodes[i], lens[i], p, plen, &sfx))
-                        return false;
-                if (p[plen - 1] == '#' && s < 4)
-                        suffix[s++] = sfx;
-                i++;
-                p += plen;
-                if (*p == ':')
-                        p++;
-        }
-        return i == n;
+        pattern_node pn[MAX_NODES + 2];
+        int np = split_pattern(pattern, pn, MAX_NODES + 2);
+        return np > 0 && match_from(nodes, lens, n, 0, pn, np, 0, suffix, 0);
 }
 
 static char *trim(char *s)

@@ -2,24 +2,28 @@
 #include "vusb-server.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-tether_ret_t sim_vusb_info(const char *serial, vusb_info *ret)
+tether_ret_t sim_vusb_profile_info(const sim_usbtmc_profile *p, const char *serial, vusb_info *ret)
 {
-        if (!ret)
+        if (!p || !ret)
                 return TETHER_ERR_BAD_ARGUMENT;
         vusb_info d = {
-                .vendor = SIM_VUSB_VENDOR,
-                .product = SIM_VUSB_PRODUCT,
-                .interface = 0,
-                .protocol = 1, /* USB488 */
-                .ep_out = SIM_VUSB_EP_OUT,
-                .ep_in = SIM_VUSB_EP_IN,
-                .ep_interrupt = SIM_USBTMC_EP_INTERRUPT,
-                .max_packet_in = SIM_VUSB_MAX_PACKET,
+                .vendor = p->vendor,
+                .product = p->product,
+                .interface = p->interface,
+                .protocol = p->protocol,
+                .ep_out = p->ep_out,
+                .ep_in = p->ep_in,
+                .ep_interrupt = p->ep_interrupt,
+                .max_packet_in = p->max_packet,
                 .max_data = VUSB_MAX_DATA,
         };
         if (serial) {
@@ -165,7 +169,7 @@ static int send_reply(int fd, const uint8_t *reply, size_t len)
 int sim_vusb_serve(int fd, sim_usbtmc *dev, const char *serial)
 {
         vusb_info info;
-        if (fd < 0 || !dev || sim_vusb_info(serial, &info) != TETHER_SUCCESS)
+        if (fd < 0 || !dev || sim_vusb_profile_info(sim_usbtmc_profile_of(dev), serial, &info) != TETHER_SUCCESS)
                 return -1;
         /* One byte more than the largest request: a datagram that fills it
          * was too big, and is answered so. */
@@ -201,4 +205,41 @@ int sim_vusb_serve(int fd, sim_usbtmc *dev, const char *serial)
         free(req);
         free(reply);
         return rc;
+}
+
+int sim_vusb_fd_arg(const char *arg)
+{
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(arg, &end, 10);
+        if (errno || end == arg || *end || v < 0 || v > INT_MAX || fcntl((int)v, F_GETFD) < 0)
+                return -1;
+        return (int)v;
+}
+
+/*
+ * The socket is the simulator's only link to anyone: when whoever holds
+ * the other end goes away, by closing it or by dying (the kernel closes a
+ * dead process's fds), the hang-up ends the loop and the process. So there
+ * is no need for PR_SET_PDEATHSIG, which would watch the wrong party
+ * anyway: the peer is a driver host, not necessarily our parent, and the
+ * signal fires when the parent *thread* that forked us exits, not the
+ * parent process. The only waits that do not watch the socket are an
+ * instrument's own (a sweep, a measurement), bounded by the client's
+ * timeout; the hang-up is seen right after.
+ */
+int sim_vusb_run(const char *prog, int fd, sim_usbtmc *dev, const char *serial)
+{
+        int type = 0;
+        socklen_t tl = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_SEQPACKET) {
+                fprintf(stderr, "%s: --usb-fd %d is not a SOCK_SEQPACKET socket\n", prog, fd);
+                return 2;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        int rc = sim_vusb_serve(fd, dev, serial);
+        close(fd);
+        if (rc < 0)
+                fprintf(stderr, "%s: the USB socket failed\n", prog);
+        return rc < 0 ? 1 : 0;
 }
