@@ -115,6 +115,12 @@ for sub in $subs; do
 done
 "$tetherd" --help >"$dir/help" || fail "tetherd --help"
 offers "$tetherd" -- :: $(longopts <"$dir/help")
+# --simulate offers exactly the simulators tetherd --help names ("NAME is one
+# of a, b, c" up to the next option).
+sims=$(sed -n '/--simulate NAME/,/--lan/p' "$dir/help" | sed '1s/.*one of//; $d' | tr ', ' '\n\n' |
+  grep -E '^[a-z0-9]*[0-9][a-z0-9]*$')
+[ "$(wc -l <<<"$sims")" -ge 2 ] || fail "cannot read the simulators from tetherd --help"
+expect "$tetherd" --simulate "" :: $sims
 echo "ok: every subcommand and long option of the --help texts"
 
 # ---- no tetherd: at once, and no names ----
