@@ -15,10 +15,33 @@ pkgs=(
   tshark                         # tether probe's pcap files are checked with Wireshark's dissectors
   libumockdev-dev libglib2.0-dev # in-process umockdev testbeds with ioctl emulation (transfers, hotplug)
   jq                             # tether reg --json, checked in the tools tests
-  scdoc                          # man pages (doc/man/*.scd -> tetherd(8), tether(1), libtether(3), tether-driver(7))
+  # The Debian package (debian/, tests/debian): dpkg-buildpackage -b with
+  # debhelper's meson build system, lintian on the result; fakeroot for the
+  # root-owned files of a package built as a plain user.
+  debhelper dpkg-dev fakeroot lintian
+  # The 32-bit client test (tests/client32): libtether and a client cross-built
+  # for i386 (cross/i386-linux-gnu.ini) and run under qemu-i386 against the
+  # 64-bit tetherd. A cross compiler rather than gcc -m32: Debian's cross
+  # toolchains search the multiarch folders that libcbor-dev:i386 installs into.
+  gcc-i686-linux-gnu libc6-dev-i386-cross
+  libcbor-dev:i386               # Debian multiarch: i386 beside amd64 (added below)
+  qemu-user                      # qemu-i386: this kernel runs no i386 program itself
+  libsystemd-dev                 # tetherd under systemd: sd_notify, sd_listen_fds, the journal (docs/systemd.md)
+  systemd                        # the units' tests: systemd-analyze verify, systemd-socket-activate, sysusers, tmpfiles
+  udev                           # udevadm: the udev rule is checked (udevadm test) in the system tests
+  strace                         # the system tests check tetherd.service's SystemCallFilter= against real calls
+  scdoc                          # man pages (docs/man/*.scd -> tetherd(8), tether(1), libtether(3), tether-driver(7))
   man-db groff-base              # man -l renders each built page in the tests
   bash-completion                # the completion scripts' home (pkg-config completionsdir) and their tests
 )
+
+# libcbor-dev:i386 needs the i386 architecture; adding it again is harmless,
+# but a new one needs an apt-get update, which a missing package brings below.
+if ! dpkg --print-foreign-architectures | grep -qx i386; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO dpkg --add-architecture i386
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -28,6 +51,9 @@ if ((${#missing[@]})); then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
+  # One index that fails (a mirror caught mid-sync: "File has unexpected
+  # size") need not stop the install: apt uses the lists it has, and the
+  # install below fails by itself if a package is really not to be had.
+  $SUDO apt-get update -qq || echo "install-deps: apt-get update failed in part; going on with the lists apt has" >&2
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -375,6 +375,27 @@ static void dec_free(dec *d)
         tether_value_unref(d->root);
 }
 
+/*
+ * libcbor hands a string's or a container's length to its callbacks as a
+ * size_t, cut from an 8-byte head's 64-bit argument. On a 32-bit build a
+ * string claiming 2^32 + 3 bytes would so read as a string of 3, and an
+ * array of 2^32 + 1 items as one of 1: the same bytes would decode to a
+ * value there and be refused on a 64-bit build (as truncated). A length the
+ * input left cannot hold is refused before libcbor sees it, whatever the
+ * word size: a string's bytes, and each item of a container, take at least
+ * one byte each.
+ */
+static bool length_fits(const uint8_t *p, size_t avail)
+{
+        unsigned major = p[0] >> 5, info = p[0] & 0x1f;
+        if (major < 2 || major > 5 || info != 27 || avail < 9)
+                return true; /* no 8-byte length (a short head libcbor refuses itself) */
+        uint64_t n = 0;
+        for (int i = 1; i <= 8; i++)
+                n = n << 8 | p[i];
+        return n <= avail - 9;
+}
+
 tether_ret_t tether_value_decode(const void *buf, size_t len, tether_value **ret)
 {
         if (!buf || !ret || len == 0)
@@ -384,6 +405,10 @@ tether_ret_t tether_value_decode(const void *buf, size_t len, tether_value **ret
         while (off < len && d.err == TETHER_SUCCESS && !(d.root && d.depth == 0)) {
                 d.item = (const uint8_t *)buf + off;
                 d.avail = len - off;
+                if (!length_fits(d.item, d.avail)) {
+                        fail(&d, TETHER_ERR_BAD_ARGUMENT);
+                        break;
+                }
                 struct cbor_decoder_result res = cbor_stream_decode((cbor_data)buf + off, len - off, &callbacks, &d);
                 if (res.status != CBOR_DECODER_FINISHED || res.read == 0) {
                         fail(&d, TETHER_ERR_BAD_ARGUMENT); /* malformed or truncated */

@@ -178,8 +178,8 @@ int bundle_crashed(bundle *b, const char *how)
         bool failed = b->failed;
         pthread_mutex_unlock(&reg_lock);
         if (failed) {
-                log_err("bundle %s: %u crashes within %u s; failed until it is loaded again", b->m->bundle_id,
-                        TETHERD_CRASHES_TO_FAIL, TETHERD_CRASH_WINDOW_MS / 1000);
+                log_bundle(LOG_LVL_ERR, b->m->bundle_id, "bundle %s: %u crashes within %u s; failed until it is loaded again",
+                           b->m->bundle_id, TETHERD_CRASHES_TO_FAIL, TETHERD_CRASH_WINDOW_MS / 1000);
                 return -1;
         }
         /* 100 ms, doubling with each recent crash, at most 10 s. */
@@ -223,6 +223,7 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
         atomic_init(&b->refs, 1);
         b->m = m;
         log_limit_init(&b->log);
+        log_limit_set_bundle(&b->log, m->bundle_id);
         snprintf(b->log_who, sizeof(b->log_who), "matching on nubs of %s", m->bundle_id);
         b->drivers = drivers;
         /* Opened before the bundle is listed, outside reg_lock: its
@@ -261,8 +262,8 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size)
                 bundle_unref(b);
                 return r;
         }
-        log_info("bundle %s %s loaded from %s (%zu personalities%s)", m->bundle_id, m->version, m->dir,
-                 m->n_personalities, hosts_in_process ? ", in-process" : "");
+        log_bundle(LOG_LVL_INFO, m->bundle_id, "bundle %s %s loaded from %s (%zu personalities%s)", m->bundle_id,
+                   m->version, m->dir, m->n_personalities, hosts_in_process ? ", in-process" : "");
         return TETHER_SUCCESS;
 }
 
@@ -319,7 +320,7 @@ tether_ret_t bundle_unload(const char *id)
         pthread_mutex_unlock(&reg_lock);
         if (!b)
                 return TETHER_ERR_NOT_FOUND;
-        log_info("bundle %s unloaded", id);
+        log_bundle(LOG_LVL_INFO, id, "bundle %s unloaded", id);
         bundle_unref(b); /* the list's reference; services still running keep theirs */
         return TETHER_SUCCESS;
 }

@@ -404,7 +404,7 @@ static pid_t spawn(const manifest *m, int channel)
         gid_t gid = 0;
         bool drop = geteuid() == 0;
         if (drop && !host_user(m, &uid, &gid)) {
-                log_err("bundle %s: no user to run its host as", m->bundle_id);
+                log_bundle(LOG_LVL_ERR, m->bundle_id, "bundle %s: no user to run its host as", m->bundle_id);
                 return -1;
         }
         /* A clean environment: what the host needs, and the settings that
@@ -431,7 +431,8 @@ static pid_t spawn(const manifest *m, int channel)
         for (size_t i = 0; i < n; i++)
                 free(envp[i]);
         if (pid < 0)
-                log_err("bundle %s: cannot start a host (%s): %s", m->bundle_id, bin, strerror(errno));
+                log_bundle(LOG_LVL_ERR, m->bundle_id, "bundle %s: cannot start a host (%s): %s", m->bundle_id, bin,
+                           strerror(errno));
         return pid;
 }
 
@@ -507,8 +508,9 @@ static void host_gone(host *h, const char *why)
                 starting |= p->type == WIRE_HOST_START;
         bool crashed = !h->stopping && (s->started || starting);
         if (why || crashed)
-                log_err("bundle %s: host of %s %s%s%s", bundle_id(s->bundle), s->class_name, why ? why : how,
-                        why ? "; killed" : "", crashed ? "; its service is terminated" : "");
+                log_bundle(LOG_LVL_ERR, bundle_id(s->bundle), "bundle %s: host of %s %s%s%s", bundle_id(s->bundle),
+                           s->class_name, why ? why : how, why ? "; killed" : "",
+                           crashed ? "; its service is terminated" : "");
         while (h->conns)
                 conn_closed(h, h->conns->caller->id);
         pthread_mutex_lock(&reg_lock);

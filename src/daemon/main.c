@@ -8,10 +8,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
+#include "core/log-journal.h"
 #include "core/log.h"
 #include "daemon/daemon.h"
 #include "daemon/server.h"
+#include "daemon/systemd.h"
 
 static void usage(FILE *f)
 {
@@ -21,7 +24,8 @@ static void usage(FILE *f)
                 "The tether daemon: registry, matching, driver bundles and their hosts.\n"
                 "Every driver runs in a driver host of its own (tether-driverhost); tetherd loads no driver code\n"
                 "unless --in-process.\n"
-                "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET ")\n"
+                "  -s, --socket PATH     listen here (default $" TETHER_SOCKET_ENV " or " TETHER_DEFAULT_SOCKET "), unless\n"
+                "                        systemd passed a socket (tetherd.socket: LISTEN_FDS)\n"
                 "  -r, --ready-fd FD     write READY to FD once clients can connect\n"
                 "  -S, --simulate NAME   plug in a simulated instrument, optionally with :SERIAL; NAME is one of\n"
                 "%s\n"
@@ -36,7 +40,10 @@ static void usage(FILE *f)
                 "      --isolate         drivers in hosts: the default now, a no-op kept for scripts (also TETHER_ISOLATE=1)\n"
                 "      --watchdog MS     kill a driver host whose work loop has not answered for MS (default %d)\n"
                 "      --admin-group NAME  its members are administrators for drivers, as root is (default %s)\n"
-                "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n",
+                "  -v, --verbose         debug logging (also TETHER_LOG=debug)\n"
+                "\n"
+                "Under systemd (docs/systemd.md): it serves the socket tetherd.socket passes, says READY=1 and\n"
+                "STATUS= through sd_notify, and logs to the journal when its stderr is the journal.\n",
                 simulator_names("                        ", 100), TETHERD_HELLO_TIMEOUT_MS, TETHERD_WATCHDOG_MS, TETHERD_ADMIN_GROUP);
 }
 
@@ -153,6 +160,9 @@ int main(int argc, char **argv)
         unsigned hello_ms = 0;
         int ready_fd = -1, c;
         log_init_from_env();
+        /* First: every line, the options' complaints included, is an entry
+         * with its priority when tetherd runs as a service. */
+        log_journal_use("tetherd");
         while ((c = getopt_long(argc, argv, "s:r:S:L:D:vh", opts, NULL)) != -1) {
                 switch (c) {
                 case 's':
@@ -241,9 +251,23 @@ int main(int argc, char **argv)
                 hosts_in_process = true;
         if (hosts_in_process)
                 log_info("--in-process: bundles' libraries are loaded into tetherd and their drivers run here");
+        /* Socket activation first: a socket passed that cannot be served
+         * is a failure now, before any driver starts. */
+        int listen_fd = -1;
+        char activated[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
+        if (systemd_listener(&listen_fd, activated, sizeof(activated)) != TETHER_SUCCESS)
+                return 1;
+        if (listen_fd >= 0) {
+                if (!activated[0])
+                        snprintf(activated, sizeof(activated), "the socket systemd passed");
+                if (path && strcmp(path, activated))
+                        log_warn("serving the socket systemd passed (%s), not %s", activated, path);
+                path = activated;
+        }
         if (!path)
                 path = TETHER_DEFAULT_SOCKET;
-        if (!strcmp(path, TETHER_DEFAULT_SOCKET) && mkdir("/run/tether", 0755) < 0 && errno != EEXIST) {
+        if (listen_fd < 0 && !strcmp(path, TETHER_DEFAULT_SOCKET) && mkdir("/run/tether", 0755) < 0 &&
+            errno != EEXIST) {
                 log_err("cannot create /run/tether: %s", strerror(errno));
                 return 1;
         }
@@ -317,7 +341,7 @@ int main(int argc, char **argv)
                 }
                 entry_unref(lan);
         }
-        int status = server_run(path, ready_fd, hello_ms);
+        int status = server_run(listen_fd, path, ready_fd, hello_ms);
 
         /* No hotplug publishing while the services go down. */
         usb_bus_stop();

@@ -4,10 +4,13 @@
 
 #include <tether/return.h>
 
-/* Serve path until SIGTERM/SIGINT. Writes "READY\n" to ready_fd (if >= 0)
- * once clients can connect. hello_ms: the HELLO deadline (0: the default).
+/* Serve until SIGTERM/SIGINT: on listen_fd, a listening socket systemd
+ * passed (left in place at exit), or, if it is -1, on a socket of its own
+ * bound at path once every driver has started (unlinked at exit). Once
+ * clients can connect, writes "READY\n" to ready_fd (if >= 0) and tells
+ * systemd (READY=1). hello_ms: the HELLO deadline (0: the default).
  * Returns the exit status. */
-int server_run(const char *path, int ready_fd, unsigned hello_ms);
+int server_run(int listen_fd, const char *path, int ready_fd, unsigned hello_ms);
 void server_close_sessions(void);
 
 /* Main thread: have the main loop call src->fn when src->fd hangs up

@@ -53,14 +53,16 @@ static void match_state_free(match_state *m)
  * and each time decides what is logged here: those lines are rate-limited
  * per publishing bundle (source). tetherd's own nubs (source NULL) come and
  * go only with tetherd, devices and root's bundle loads. */
-#define source_log(source, level, ...)                                                                                \
+/* about: the bundle the line is about (the journal's TETHER_BUNDLE), which
+ * may be another than the publisher's. */
+#define source_log(source, about, level, ...)                                                                         \
         do {                                                                                                          \
                 if (source)                                                                                           \
-                        log_limited(bundle_log(source), level, bundle_log_who(source), __VA_ARGS__);                  \
+                        log_limited_bundle(bundle_log(source), level, bundle_log_who(source), about, __VA_ARGS__);    \
                 else                                                                                                  \
-                        log_msg(level, __VA_ARGS__);                                                                  \
+                        log_bundle(level, about, __VA_ARGS__);                                                        \
         } while (0)
-#define match_log(m, level, ...) source_log((m)->source, level, __VA_ARGS__)
+#define match_log(m, about, level, ...) source_log((m)->source, about, level, __VA_ARGS__)
 
 static bool is_service_entry(const entry *e)
 {
@@ -178,7 +180,7 @@ static void log_losers(const match_state *m, const tether_service *winner)
         const candidate *w = &m->cands[m->next - 1];
         for (size_t i = m->next; i < m->n; i++) {
                 const candidate *c = &m->cands[i];
-                match_log(m, LOG_LVL_INFO,
+                match_log(m, bundle_id(c->bundle), LOG_LVL_INFO,
                           "bundle %s: %s matched %s but is not started: lost on probe score to %s %s in category %s "
                           "(%lld to %lld%s)",
                           bundle_id(c->bundle), c->driver_class, m->nub->name, bundle_id(winner->bundle),
@@ -204,7 +206,7 @@ static void start_done(tether_service *s, tether_ret_t r, match_state *match)
                 s->entry->parent->state |= TETHER_ENTRY_MATCHED;
                 notify_service_locked(s->entry, TETHER_NOTIFY_PUBLISHED);
                 pthread_mutex_unlock(&reg_lock);
-                match_log(match, LOG_LVL_INFO, "%s %s started on %s%s (category %s)", bundle_id(s->bundle),
+                match_log(match, bundle_id(s->bundle), LOG_LVL_INFO, "%s %s started on %s%s (category %s)", bundle_id(s->bundle),
                           s->class_name, match->nub->name, s->host ? " in its own process" : "", match->category);
                 log_losers(match, s);
                 match_state_free(match);
@@ -213,7 +215,7 @@ static void start_done(tether_service *s, tether_ret_t r, match_state *match)
                 registry_detach_locked(s->entry);
                 pthread_mutex_unlock(&reg_lock);
                 if (r != TETHER_SUCCESS)
-                        match_log(match, LOG_LVL_WARN, "bundle %s: %s: start refused the nub: %s (%s, category %s)",
+                        match_log(match, bundle_id(s->bundle), LOG_LVL_WARN, "bundle %s: %s: start refused the nub: %s (%s, category %s)",
                                   bundle_id(s->bundle), s->class_name, tether_strerror(r), match->nub->name,
                                   match->category);
                 if (s->host)
@@ -327,7 +329,7 @@ static void log_refused(const match_state *m, size_t from, admission a, const ho
                         /* Worth a user's notice when it would have won:
                          * otherwise every bundle load (which matches every
                          * nub again) would repeat each old loser. */
-                        match_log(m, c->score > held->score ? LOG_LVL_INFO : LOG_LVL_DEBUG,
+                        match_log(m, bundle_id(c->bundle), c->score > held->score ? LOG_LVL_INFO : LOG_LVL_DEBUG,
                                   "bundle %s: %s matched %s but is not started: its category %s is held by %s "
                                   "(probe score %lld to %lld)",
                                   bundle_id(c->bundle), c->driver_class, m->nub->name, m->category, held->name,
@@ -338,7 +340,7 @@ static void log_refused(const match_state *m, size_t from, admission a, const ho
                 char more[48] = "";
                 if (m->n - from > 1)
                         snprintf(more, sizeof(more), " and %zu more of it", m->n - from - 1);
-                match_log(m, LOG_LVL_WARN,
+                match_log(m, bundle_id(p->bundle), LOG_LVL_WARN,
                           "%s has %u drivers, the most a nub may have (one per match category): category %s is not "
                           "matched (bundle %s: %s%s not started)",
                           m->nub->name, TETHERD_MAX_DRIVERS_PER_NUB, m->category, bundle_id(p->bundle),
@@ -346,7 +348,7 @@ static void log_refused(const match_state *m, size_t from, admission a, const ho
                 break;
         }
         case ADMIT_DRIVER_LIMIT:
-                match_log(m, LOG_LVL_WARN, "bundle %s: %s is at its limit of %u services; %s not matched (category %s)",
+                match_log(m, bundle_id(p->bundle), LOG_LVL_WARN, "bundle %s: %s is at its limit of %u services; %s not matched (category %s)",
                           bundle_id(p->bundle), p->driver_class, TETHERD_MAX_SERVICES_PER_DRIVER, m->nub->name,
                           m->category);
                 break;
@@ -373,7 +375,8 @@ static void try_next_candidate(match_state *m)
                 }
                 tether_service *s = NULL;
                 if (service_create(p, m->nub, &s) != TETHER_SUCCESS) {
-                        log_err("tether: cannot create a service for %s %s", bundle_id(p->bundle), p->driver_class);
+                        log_bundle(LOG_LVL_ERR, bundle_id(p->bundle), "tether: cannot create a service for %s %s",
+                                   bundle_id(p->bundle), p->driver_class);
                         m->next++;
                         continue;
                 }
@@ -617,7 +620,7 @@ static void terminate_job(void *arg)
                 rematch_if_unloaded_locked(s, s->entry->parent);
                 registry_detach_locked(s->entry);
                 pthread_mutex_unlock(&reg_lock);
-                source_log(source, LOG_LVL_INFO, "%s terminated", s->driver->name);
+                source_log(source, bundle_id(s->bundle), LOG_LVL_INFO, "%s terminated", s->driver->name);
                 bundle_unref(source);
                 service_finish_if_idle(s);
         }
@@ -643,7 +646,8 @@ static void hosted_leave_locked(tether_service *s, bool asked)
         rematch_if_unloaded_locked(s, nub);
         registry_detach_locked(s->entry);
         if (asked)
-                source_log(source, LOG_LVL_INFO, "%s %s terminated", bundle_id(s->bundle), s->class_name);
+                source_log(source, bundle_id(s->bundle), LOG_LVL_INFO, "%s %s terminated", bundle_id(s->bundle),
+                           s->class_name);
         bundle_unref(source);
 }
 

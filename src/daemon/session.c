@@ -19,6 +19,7 @@
 #include "core/matching.h"
 #include "daemon/manifest.h"
 #include "daemon/server.h"
+#include "daemon/systemd.h"
 #include "wire/reason.h"
 
 static __thread wire_msg tx;
@@ -1087,7 +1088,7 @@ static int loop_once(int wait_ms)
         return next >= 0 && next < 500 ? next : 500;
 }
 
-int server_run(const char *path, int ready_fd, unsigned hello_ms)
+int server_run(int listen_fd, const char *path, int ready_fd, unsigned hello_ms)
 {
         if (hello_ms)
                 hello_timeout_ms = hello_ms;
@@ -1108,7 +1109,9 @@ int server_run(const char *path, int ready_fd, unsigned hello_ms)
          * polling briefly: in-process starts end on their own threads. */
         while (!quit && !registry_quiet())
                 loop_once(10);
-        lsrc.fd = listen_on(path);
+        /* A socket systemd passed is already listening: its clients wait
+         * in the backlog meanwhile, as they would for the socket to appear. */
+        lsrc.fd = listen_fd >= 0 ? listen_fd : listen_on(path);
         if (lsrc.fd < 0)
                 return 1;
         listener = &lsrc;
@@ -1122,9 +1125,13 @@ int server_run(const char *path, int ready_fd, unsigned hello_ms)
                 (void)n;
                 close(ready_fd);
         }
+        systemd_notify_ready(path);
         int wait_ms = 500;
-        while (!quit)
+        while (!quit) {
                 wait_ms = loop_once(wait_ms);
+                systemd_notify_clients(n_live);
+        }
+        systemd_notify_stopping();
         log_info("shutting down");
         if (reserve_fd >= 0)
                 close(reserve_fd);
@@ -1132,7 +1139,9 @@ int server_run(const char *path, int ready_fd, unsigned hello_ms)
         log_limit_flush(&accept_log, "new clients");
         log_limit_destroy(&accept_log);
         close(lsrc.fd);
-        unlink(path);
+        /* systemd's socket stays: the next client starts tetherd again. */
+        if (listen_fd < 0)
+                unlink(path);
         close(ssrc.fd);
         return 0;
 }

@@ -32,6 +32,7 @@ pid_t spawn_unprivileged(const char *bin, int channel, char *const argv[], char 
                 errno = saved;
                 return -1;
         }
+        pid_t parent = getpid();
         pid_t pid = fork();
         if (pid == 0) {
                 /* Only async-signal-safe calls from here to exec. */
@@ -45,9 +46,13 @@ pid_t spawn_unprivileged(const char *bin, int channel, char *const argv[], char 
                 if (dup2(exe, 4) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) < 0)
                         _exit(126);
                 close_range(5, ~0u, 0); /* nothing else of tetherd's */
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 if (who->drop && (setgroups(0, NULL) < 0 || setresgid(who->gid, who->gid, who->gid) < 0 ||
                                   setresuid(who->uid, who->uid, who->uid) < 0))
+                        _exit(126);
+                /* After the uid change, which clears it: a host or
+                 * simulator must not outlive a tetherd that was killed.
+                 * If tetherd died before this, no signal comes: look. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                         _exit(126);
                 prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
                 syscall(SYS_execveat, 4, "", argv, envp, AT_EMPTY_PATH);

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log-journal.h"
 #include "core/log.h"
 #include "host/bundle-lib.h"
 #include "host/probes.h"
@@ -750,6 +751,11 @@ int main(int argc, char **argv)
         log_init_from_env();
         if (argc > 1)
                 bundle_id = argv[1];
+        /* Every line of a host is about its bundle: in the journal, each
+         * carries TETHER_BUNDLE (its stderr is tetherd's, so it is the
+         * journal whenever tetherd's is). */
+        log_set_process_bundle(bundle_id);
+        log_journal_use("tether-driverhost");
         signal(SIGPIPE, SIG_IGN);
         /* Devices come as fds from tetherd (tether_service_open_provider_device):
          * nothing here scans the bus, whatever a driver's libusb_init would do. */

@@ -22,6 +22,7 @@ _Static_assert(TETHER_MAX_REASON == WIRE_MAX_REASON, "the driver API's bound is 
 void service_runtime_init(tether_service *s, const char *bundle_id)
 {
         log_limit_init(&s->log);
+        log_limit_set_bundle(&s->log, bundle_id);
         if (bundle_id)
                 snprintf(s->log_who, sizeof(s->log_who), "bundle %s: %s (0x%llx)", bundle_id, s->class_name,
                          (unsigned long long)s->id);

@@ -347,6 +347,22 @@ static void refuses_counts_the_input_cannot_hold(void **state)
         refused("\x7a\xff\xff\xff\xff", 5);
 }
 
+/* An 8-byte head whose length has bits past 32: libcbor cuts it to a
+ * size_t, which on i386 would make 2^32 + 3 bytes read as 3 (and the
+ * input decode there, not here). tests/client32 runs the same bytes
+ * through an i386 libtether. */
+static void refuses_lengths_past_32_bits(void **state)
+{
+        refused("\x5b\x00\x00\x00\x01\x00\x00\x00\x03" "abc", 12);   /* bytes */
+        refused("\x7b\x00\x00\x00\x01\x00\x00\x00\x03" "abc", 12);   /* text */
+        refused("\x9b\x00\x00\x00\x01\x00\x00\x00\x01\xf5", 10);    /* array */
+        refused("\xbb\x00\x00\x00\x01\x00\x00\x00\x01\x61" "k\xf5", 12); /* map */
+        refused("\x82\x5b\x00\x00\x00\x01\x00\x00\x00\x01" "x\xf4", 12); /* inside an array */
+        /* The same heads with lengths that fit are read as meant. */
+        decodes_as("\x5b\x00\x00\x00\x00\x00\x00\x00\x03" "abc", 12, data_v("abc", 3));
+        decodes_as("\x7b\x00\x00\x00\x00\x00\x00\x00\x03" "abc", 12, string_v("abc"));
+}
+
 static void depth_32_accepted(void **state)
 {
         char buf[64];
@@ -531,6 +547,7 @@ int main(void)
                 cmocka_unit_test(refuses_trailing_byte),
                 cmocka_unit_test(refuses_2e32_element_array_at_once),
                 cmocka_unit_test(refuses_counts_the_input_cannot_hold),
+                cmocka_unit_test(refuses_lengths_past_32_bits),
                 cmocka_unit_test(depth_32_accepted),
                 cmocka_unit_test(depth_33_refused),
                 cmocka_unit_test(refuses_non_text_keys),

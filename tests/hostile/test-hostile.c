@@ -1757,6 +1757,12 @@ static void closed_ports_leave_no_fds_in_the_driver(void **state)
          * ports (before, 250: the host's fd limit, at which every client's
          * async call to it failed). */
         int now = fd_count_of(drv);
+        /* The last ports' hang-ups may still wait to be read on a loaded
+         * machine: give them a moment, not a pass (300 ports would stay). */
+        for (int i = 0; i < 100 && now > drv_fds + 2; i++) {
+                usleep(50 * 1000);
+                now = fd_count_of(drv);
+        }
         attack_finish(&a, 60000);
         assert_said(&a, "rounds", 300);
         assert_said(&a, "other", 0);
