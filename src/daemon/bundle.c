@@ -309,7 +309,7 @@ void bundles_load_dir(const char *dir, bool must_exist)
         free(names);
 }
 
-tether_ret_t bundle_unload(const char *id)
+tether_ret_t bundle_unload(const char *id, bundle **ret_b)
 {
         pthread_mutex_lock(&reg_lock);
         bundle *b = find_locked(id);
@@ -321,7 +321,7 @@ tether_ret_t bundle_unload(const char *id)
         if (!b)
                 return TETHER_ERR_NOT_FOUND;
         log_bundle(LOG_LVL_INFO, id, "bundle %s unloaded", id);
-        bundle_unref(b); /* the list's reference; services still running keep theirs */
+        *ret_b = b; /* the list's reference, now the caller's */
         return TETHER_SUCCESS;
 }
 

@@ -123,7 +123,9 @@ tether_ret_t bundle_load(const char *path, char *why, size_t why_size);
  * logged and skipped (a missing dir too, when it must exist). */
 void bundles_load_dir(const char *dir, bool must_exist);
 /* Its personalities stop matching and its services are terminated. */
-tether_ret_t bundle_unload(const char *id);
+/* *ret_b: the bundle, referenced, for the caller to wait on its services'
+ * leaving (service_bundle_in_registry). */
+tether_ret_t bundle_unload(const char *id, bundle **ret_b);
 struct manifest;
 const struct manifest *bundle_manifest(const bundle *b);
 /* A host of b died (how: "killed by SIGSEGV", "exited with status 3"...):
@@ -194,6 +196,8 @@ void service_host_gone_locked(tether_service *s);
 /* With reg_lock held: its host answered TERMINATE (its user clients are
  * stopped): it leaves the registry, TERMINATED to watchers. */
 void service_host_terminated_locked(tether_service *s);
+/* Whether a service of b is still in the registry (terminating). */
+bool service_bundle_in_registry(const bundle *b);
 
 /* ---- processes started for drivers (spawn.c) ---- */
 

@@ -689,6 +689,16 @@ void service_host_gone_locked(tether_service *s)
         hosted_leave_locked(s, asked);
 }
 
+bool service_bundle_in_registry(const bundle *b)
+{
+        bool in = false;
+        pthread_mutex_lock(&reg_lock);
+        for (tether_service *s = all_services; s && !in; s = s->next_all)
+                in = s->bundle == b && s->entry && s->entry->parent;
+        pthread_mutex_unlock(&reg_lock);
+        return in;
+}
+
 void service_host_terminated_locked(tether_service *s)
 {
         hosted_leave_locked(s, true);

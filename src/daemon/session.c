@@ -687,12 +687,57 @@ static void handle_driver_load(session *s, const wire_header *h, wire_reader *rd
         reply_msg(s, h);
 }
 
+/* An unload is answered when its bundle's services have left the registry
+ * (their clients stopped, TERMINATED told), as kextunload returns once the
+ * kext's services are gone: a client that calls after `tether driver
+ * unload` returned gets NotAttached, not a race. Bounded: a host that does
+ * not terminate is killed within twice the watchdog period. */
+typedef struct unload_wait {
+        session *s;                /* referenced */
+        wire_header h;
+        bundle *b;                 /* referenced */
+        uint64_t deadline_ns;
+        struct unload_wait *next;
+} unload_wait;
+
+static unload_wait *unload_waits;  /* main thread */
+
+static uint64_t mono_ns(void);
+
 static void handle_driver_unload(session *s, const wire_header *h, wire_reader *rd)
 {
         char *id = body_string(rd);
-        tether_ret_t r = !id ? TETHER_ERR_BAD_ARGUMENT : !privileged(s) ? TETHER_ERR_NOT_PRIVILEGED : bundle_unload(id);
+        bundle *b = NULL;
+        tether_ret_t r = !id ? TETHER_ERR_BAD_ARGUMENT : !privileged(s) ? TETHER_ERR_NOT_PRIVILEGED : bundle_unload(id, &b);
         free(id);
-        reply_status(s, h, r);
+        unload_wait *w = b ? malloc(sizeof(*w)) : NULL;
+        if (!w) {
+                bundle_unref(b);
+                reply_status(s, h, r);
+                return;
+        }
+        *w = (unload_wait){ .s = session_ref(s), .h = *h, .b = b,
+                            .deadline_ns = mono_ns() + (2ull * hosts_watchdog_ms + 1000) * 1000000ull,
+                            .next = unload_waits };
+        unload_waits = w;
+}
+
+/* Main loop, each turn. */
+static void unload_waits_tick(bool all)
+{
+        uint64_t now = mono_ns();
+        for (unload_wait **l = &unload_waits; *l;) {
+                unload_wait *w = *l;
+                if (!all && now < w->deadline_ns && service_bundle_in_registry(w->b)) {
+                        l = &w->next;
+                        continue;
+                }
+                *l = w->next;
+                reply_status(w->s, &w->h, TETHER_SUCCESS);
+                session_unref(w->s);
+                bundle_unref(w->b);
+                free(w);
+        }
 }
 
 static void handle_hello(session *s, const wire_header *h, wire_reader *rd)
@@ -1074,6 +1119,11 @@ static int loop_once(int wait_ms)
         int host_next = hosts_tick();
         if (host_next >= 0 && (next < 0 || host_next < next))
                 next = host_next;
+        if (unload_waits) {
+                unload_waits_tick(false);
+                if (unload_waits && (next < 0 || next > 10))
+                        next = 10; /* a service leaves on a work loop too: look again soon */
+        }
         for (size_t i = 0; i < n_closing; i++)
                 session_unref(closing[i]);
         n_closing = 0;
@@ -1201,6 +1251,7 @@ void server_close_sessions(void)
 {
         /* Sessions still open at exit: release them so clients see the
          * hang-up and leak checkers see a clean exit. */
+        unload_waits_tick(true);
         while (n_live)
                 session_close(live[0]);
         for (size_t i = 0; i < n_closing; i++)

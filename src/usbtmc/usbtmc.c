@@ -183,7 +183,7 @@ void usbtmc_init(usbtmc *t, const usbtmc_backend_ops *ops, void *ctx)
         t->stb_btag = 1;
 }
 
-tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len)
+tether_ret_t usbtmc_write_msg(usbtmc *t, const void *msg, size_t len, bool eom)
 {
         if (!t || (!msg && len) || len == 0)
                 return TETHER_ERR_BAD_ARGUMENT;
@@ -197,7 +197,7 @@ tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len)
                 size_t n = len < chunk_max ? len : chunk_max;
                 t->btag = usbtmc_next_btag(t->btag);
                 usbtmc_header h = { .msg_id = USBTMC_DEV_DEP_MSG_OUT, .btag = t->btag, .transfer_size = (uint32_t)n,
-                                    .attributes = n == len ? USBTMC_ATTR_EOM : 0 };
+                                    .attributes = n == len && eom ? USBTMC_ATTR_EOM : 0 };
                 usbtmc_header_encode(&h, buf);
                 memcpy(buf + USBTMC_HEADER_SIZE, p, n);
                 size_t total = USBTMC_HEADER_SIZE + usbtmc_padded(n);
@@ -210,6 +210,11 @@ tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len)
         if (r == TETHER_ERR_TIMEOUT || r == TETHER_ERR_IO)
                 usbtmc_abort_bulk_out(t); /* best effort; the caller hears the first error */
         return r;
+}
+
+tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len)
+{
+        return usbtmc_write_msg(t, msg, len, true);
 }
 
 /* Read and drop bulk-IN data until a short packet: what a device still had
@@ -227,30 +232,51 @@ static void drain_in(usbtmc *t)
         free(junk);
 }
 
-/* One REQUEST_DEV_DEP_MSG_IN round: up to want bytes into dst (NULL to
- * drop them). */
-static tether_ret_t read_round(usbtmc *t, uint8_t *dst, size_t want, size_t *ret_n, bool *ret_eom)
+tether_ret_t usbtmc_request_in(usbtmc *t, size_t want)
 {
+        if (!t || want == 0 || want > t->max_transfer || want > UINT32_MAX)
+                return TETHER_ERR_BAD_ARGUMENT;
         uint8_t req[USBTMC_HEADER_SIZE];
         t->btag = usbtmc_next_btag(t->btag);
         t->last_in_btag = t->btag;
+        t->in_want = want;
         usbtmc_header h = { .msg_id = USBTMC_REQUEST_DEV_DEP_MSG_IN, .btag = t->btag, .transfer_size = (uint32_t)want };
+        if (t->term_char_enabled) {
+                h.attributes = USBTMC_ATTR_TERM_CHAR;
+                h.term_char = t->term_char;
+        }
         usbtmc_header_encode(&h, req);
-        tether_ret_t r = do_bulk_out(t, req, sizeof(req), t->timeout_ms);
-        if (r != TETHER_SUCCESS)
-                return r;
+        return do_bulk_out(t, req, sizeof(req), t->timeout_ms);
+}
 
+tether_ret_t usbtmc_receive_in(usbtmc *t, uint8_t *dst, unsigned wait_ms, size_t *ret_n, uint8_t *ret_attributes)
+{
+        if (!t || !ret_n || !ret_attributes || t->in_want == 0)
+                return TETHER_ERR_BAD_ARGUMENT;
+        size_t want = t->in_want;
         size_t cap = USBTMC_HEADER_SIZE + usbtmc_padded(want);
         uint8_t *in = malloc(cap);
         if (!in)
                 return TETHER_ERR_NO_MEMORY;
         size_t got = 0;
-        r = do_bulk_in(t, in, cap, &got, t->timeout_ms);
+        tether_ret_t r = do_bulk_in(t, in, cap, &got, wait_ms ? wait_ms : 1);
+        /* A transfer that began as the wait ran out came in part: the
+         * rest follows below. Nothing at all: the device is still busy,
+         * and the request stands. */
+        if (r == TETHER_ERR_TIMEOUT && got > 0)
+                r = TETHER_SUCCESS;
+        while (r == TETHER_SUCCESS && got < USBTMC_HEADER_SIZE) {
+                size_t more = 0;
+                r = do_bulk_in(t, in + got, cap - got, &more, t->timeout_ms);
+                if (r == TETHER_SUCCESS && more == 0)
+                        r = TETHER_ERR_UNDERRUN;
+                got += more;
+        }
         usbtmc_header rh;
         if (r == TETHER_SUCCESS)
                 r = usbtmc_header_decode(in, got, &rh);
         if (r == TETHER_SUCCESS &&
-            (rh.msg_id != USBTMC_DEV_DEP_MSG_IN || rh.btag != h.btag || rh.transfer_size > want))
+            (rh.msg_id != USBTMC_DEV_DEP_MSG_IN || rh.btag != t->last_in_btag || rh.transfer_size > want))
                 r = TETHER_ERR_IO; /* out of step with the device */
         /* Some devices end a transfer early with a short packet: keep
          * reading until the bytes the header announced are here. */
@@ -265,10 +291,38 @@ static tether_ret_t read_round(usbtmc *t, uint8_t *dst, size_t want, size_t *ret
                 if (dst)
                         memcpy(dst, in + USBTMC_HEADER_SIZE, rh.transfer_size);
                 *ret_n = rh.transfer_size;
-                *ret_eom = rh.attributes & USBTMC_ATTR_EOM;
+                *ret_attributes = rh.attributes;
+                t->in_want = 0; /* answered */
         }
         free(in);
         return r;
+}
+
+/* One REQUEST_DEV_DEP_MSG_IN round: up to want bytes into dst (NULL to
+ * drop them). */
+static tether_ret_t read_round(usbtmc *t, uint8_t *dst, size_t want, size_t *ret_n, uint8_t *ret_attributes)
+{
+        tether_ret_t r = usbtmc_request_in(t, want);
+        if (r == TETHER_SUCCESS)
+                r = usbtmc_receive_in(t, dst, t->timeout_ms, ret_n, ret_attributes);
+        return r;
+}
+
+void usbtmc_recover(usbtmc *t)
+{
+        /* Abort what is in flight and clear the device: the next command
+         * then starts from a clean state. A stalled bulk-IN must be
+         * un-halted first, or nothing more comes through. */
+        do_clear_halt(t, false);
+        usbtmc_abort_bulk_in(t);
+        usbtmc_clear(t);
+        t->in_want = 0;
+}
+
+/* The errors after which the link is out of step until recovered. */
+static bool needs_recovery(tether_ret_t r)
+{
+        return r == TETHER_ERR_TIMEOUT || r == TETHER_ERR_IO || r == TETHER_ERR_UNDERRUN;
 }
 
 tether_ret_t usbtmc_read(usbtmc *t, void *buf, size_t cap, size_t *ret_len)
@@ -283,29 +337,64 @@ tether_ret_t usbtmc_read(usbtmc *t, void *buf, size_t cap, size_t *ret_len)
                 size_t room = cap - total;
                 size_t want = room ? (room < t->max_transfer ? room : t->max_transfer) : t->max_transfer;
                 size_t n = 0;
+                uint8_t attributes = 0;
                 /* With no room left the rest is read and dropped, so the
                  * device's output queue ends empty and in step. */
-                r = read_round(t, room ? p + total : NULL, want, &n, &eom);
+                r = read_round(t, room ? p + total : NULL, want, &n, &attributes);
                 if (r == TETHER_SUCCESS) {
+                        eom = attributes & USBTMC_ATTR_EOM;
                         if (room)
                                 total += n;
                         else
                                 overrun = true;
                 }
         }
-        if (r == TETHER_ERR_TIMEOUT || r == TETHER_ERR_IO || r == TETHER_ERR_UNDERRUN) {
-                /* Abort what is in flight and clear the device: the next
-                 * command then starts from a clean state. A stalled bulk-IN
-                 * must be un-halted first, or nothing more comes through. */
-                do_clear_halt(t, false);
-                usbtmc_abort_bulk_in(t);
-                usbtmc_clear(t);
+        if (needs_recovery(r)) {
+                usbtmc_recover(t);
                 return r;
         }
         if (r != TETHER_SUCCESS)
                 return r;
         *ret_len = total;
         return overrun ? TETHER_ERR_OVERRUN : TETHER_SUCCESS;
+}
+
+/* Transfers with no data and no EOM in a row before a device is taken to
+ * be out of step (it would otherwise keep a reader busy for ever). */
+#define MAX_EMPTY_ROUNDS 16
+
+tether_ret_t usbtmc_read_some(usbtmc *t, void *buf, size_t cap, size_t *ret_len, unsigned *ret_end)
+{
+        if (!t || !buf || cap == 0 || !ret_len || !ret_end)
+                return TETHER_ERR_BAD_ARGUMENT;
+        uint8_t *p = buf;
+        size_t total = 0;
+        unsigned end = 0, empty = 0;
+        tether_ret_t r = TETHER_SUCCESS;
+        while (!end && total < cap && r == TETHER_SUCCESS) {
+                size_t room = cap - total;
+                size_t n = 0;
+                uint8_t attributes = 0;
+                r = read_round(t, p + total, room < t->max_transfer ? room : t->max_transfer, &n, &attributes);
+                if (r != TETHER_SUCCESS)
+                        break;
+                total += n;
+                if (attributes & USBTMC_ATTR_EOM)
+                        end |= USBTMC_END_EOM;
+                /* The device marks a transfer it ended on TermChar; one
+                 * that ended on it by chance counts too, as it would have
+                 * stopped there anyway. */
+                if (t->term_char_enabled && n &&
+                    ((attributes & USBTMC_ATTR_TERM_CHAR) || p[total - 1] == t->term_char))
+                        end |= USBTMC_END_TERM_CHAR;
+                if (n == 0 && !end && ++empty > MAX_EMPTY_ROUNDS)
+                        r = TETHER_ERR_IO;
+        }
+        *ret_len = total;
+        *ret_end = end;
+        if (needs_recovery(r))
+                usbtmc_recover(t);
+        return r;
 }
 
 static tether_ret_t control(usbtmc *t, uint8_t type, uint8_t request, uint16_t value, uint16_t index,
@@ -340,6 +429,22 @@ tether_ret_t usbtmc_get_capabilities(usbtmc *t, usbtmc_caps *ret)
         return TETHER_SUCCESS;
 }
 
+/* An SRQ notification: kept, and told to whoever listens. */
+static void srq_seen(usbtmc *t, uint8_t stb)
+{
+        t->srq_stb = stb;
+        t->srq_pending = true;
+        if (t->on_srq)
+                t->on_srq(t->srq_ctx, stb);
+}
+
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 tether_ret_t usbtmc_read_status_byte(usbtmc *t, uint8_t *ret_stb)
 {
         /* Its own tag, 2..127, separate from the bulk bTag. */
@@ -356,12 +461,19 @@ tether_ret_t usbtmc_read_status_byte(usbtmc *t, uint8_t *ret_stb)
                 *ret_stb = b[2];
                 return TETHER_SUCCESS;
         }
-        /* The answer comes as a notification; an SRQ may arrive first. */
-        for (int i = 0; i < 8; i++) {
+        /* The answer comes as a notification; SRQs (any number of them,
+         * a device may be storming) and stale answers may come first. */
+        uint64_t deadline = mono_ms() + t->timeout_ms;
+        for (;;) {
+                uint64_t now = mono_ms();
+                if (now >= deadline)
+                        return TETHER_ERR_TIMEOUT;
                 uint8_t n[2];
                 size_t got = 0;
-                r = do_interrupt_in(t, n, sizeof(n), &got, t->timeout_ms);
-                if (r != TETHER_SUCCESS)
+                r = do_interrupt_in(t, n, sizeof(n), &got, (unsigned)(deadline - now));
+                if (r == TETHER_ERR_TIMEOUT && got < 2)
+                        return r;
+                if (r != TETHER_SUCCESS && r != TETHER_ERR_TIMEOUT)
                         return r;
                 if (got < 2)
                         continue;
@@ -369,12 +481,32 @@ tether_ret_t usbtmc_read_status_byte(usbtmc *t, uint8_t *ret_stb)
                         *ret_stb = n[1];
                         return TETHER_SUCCESS;
                 }
-                if (n[0] == 0x81u) {
-                        t->srq_stb = n[1];
-                        t->srq_pending = true;
-                }
+                if (n[0] == USB488_NOTIFY_SRQ)
+                        srq_seen(t, n[1]);
         }
-        return TETHER_ERR_IO; /* notifications, but never ours */
+}
+
+tether_ret_t usbtmc_poll_interrupt(usbtmc *t, unsigned wait_ms, unsigned max, unsigned *ret_n)
+{
+        if (!t || !ret_n)
+                return TETHER_ERR_BAD_ARGUMENT;
+        *ret_n = 0;
+        if (!t->ep_interrupt || !t->ops->interrupt_in)
+                return TETHER_ERR_UNSUPPORTED;
+        for (unsigned i = 0; i < max; i++) {
+                uint8_t n[2];
+                size_t got = 0;
+                tether_ret_t r = do_interrupt_in(t, n, sizeof(n), &got, wait_ms ? wait_ms : 1);
+                /* A packet that came as the wait ran out still counts. */
+                if (r == TETHER_ERR_TIMEOUT && got == 0)
+                        return TETHER_SUCCESS;
+                if (r != TETHER_SUCCESS && r != TETHER_ERR_TIMEOUT)
+                        return r;
+                (*ret_n)++;
+                if (got >= 2 && n[0] == USB488_NOTIFY_SRQ)
+                        srq_seen(t, n[1]);
+        }
+        return TETHER_SUCCESS;
 }
 
 tether_ret_t usbtmc_abort_bulk_in(usbtmc *t)
@@ -450,6 +582,11 @@ tether_ret_t usbtmc_clear(usbtmc *t)
         return TETHER_ERR_TIMEOUT;
 }
 
+tether_ret_t usbtmc_clear_halt(usbtmc *t, bool out)
+{
+        return t ? do_clear_halt(t, out) : TETHER_ERR_BAD_ARGUMENT;
+}
+
 tether_ret_t usbtmc_trigger(usbtmc *t)
 {
         uint8_t b[USBTMC_HEADER_SIZE];
@@ -457,4 +594,50 @@ tether_ret_t usbtmc_trigger(usbtmc *t)
         usbtmc_header h = { .msg_id = USB488_TRIGGER, .btag = t->btag };
         usbtmc_header_encode(&h, b);
         return do_bulk_out(t, b, sizeof(b), t->timeout_ms);
+}
+
+/* A class request whose answer is one status byte. */
+static tether_ret_t simple_request(usbtmc *t, uint8_t request, uint16_t value)
+{
+        uint8_t b[1] = { 0 };
+        tether_ret_t r = control(t, USBTMC_REQ_INTERFACE, request, value, t->interface, b, 1);
+        if (r != TETHER_SUCCESS)
+                return r;
+        return b[0] == USBTMC_STATUS_SUCCESS ? TETHER_SUCCESS : TETHER_ERR_DEVICE_ERROR;
+}
+
+tether_ret_t usbtmc_indicator_pulse(usbtmc *t)
+{
+        if (!t)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!(t->caps.interface_caps & USBTMC_CAP_INDICATOR_PULSE))
+                return TETHER_ERR_UNSUPPORTED;
+        return simple_request(t, USBTMC_INDICATOR_PULSE, 0);
+}
+
+tether_ret_t usbtmc_ren_control(usbtmc *t, bool enable)
+{
+        if (!t)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!(t->caps.usb488_interface_caps & USB488_CAP_REMOTE_LOCAL))
+                return TETHER_ERR_UNSUPPORTED;
+        return simple_request(t, USB488_REN_CONTROL, enable ? 1 : 0);
+}
+
+tether_ret_t usbtmc_go_to_local(usbtmc *t)
+{
+        if (!t)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!(t->caps.usb488_interface_caps & USB488_CAP_REMOTE_LOCAL))
+                return TETHER_ERR_UNSUPPORTED;
+        return simple_request(t, USB488_GO_TO_LOCAL, 0);
+}
+
+tether_ret_t usbtmc_local_lockout(usbtmc *t)
+{
+        if (!t)
+                return TETHER_ERR_BAD_ARGUMENT;
+        if (!(t->caps.usb488_interface_caps & USB488_CAP_REMOTE_LOCAL))
+                return TETHER_ERR_UNSUPPORTED;
+        return simple_request(t, USB488_LOCAL_LOCKOUT, 0);
 }

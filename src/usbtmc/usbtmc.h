@@ -101,9 +101,23 @@ typedef struct usbtmc_caps {
         uint8_t usb488_interface_caps, usb488_device_caps;
 } usbtmc_caps;
 
-#define USBTMC_CAP_TERM_CHAR      0x01u /* device_caps bit 0 */
-#define USB488_CAP_TRIGGER        0x01u /* usb488_interface_caps bit 0 */
-#define USB488_CAP_IS_488_2       0x04u /* usb488_interface_caps bit 2 */
+/* GET_CAPABILITIES (USBTMC 1.0 table 37, USB488 1.0 table 8). */
+#define USBTMC_CAP_LISTEN_ONLY     0x01u /* interface_caps bit 0 */
+#define USBTMC_CAP_TALK_ONLY       0x02u /* interface_caps bit 1 */
+#define USBTMC_CAP_INDICATOR_PULSE 0x04u /* interface_caps bit 2: accepts INDICATOR_PULSE */
+#define USBTMC_CAP_TERM_CHAR       0x01u /* device_caps bit 0 */
+#define USB488_CAP_TRIGGER         0x01u /* usb488_interface_caps bit 0: accepts the TRIGGER message */
+#define USB488_CAP_REMOTE_LOCAL    0x02u /* usb488_interface_caps bit 1: REN_CONTROL, GO_TO_LOCAL, LOCAL_LOCKOUT */
+#define USB488_CAP_IS_488_2        0x04u /* usb488_interface_caps bit 2 */
+#define USB488_CAP_DT1             0x01u /* usb488_device_caps bit 0 */
+#define USB488_CAP_RL1             0x02u /* usb488_device_caps bit 1 */
+#define USB488_CAP_SR1             0x04u /* usb488_device_caps bit 2 */
+#define USB488_CAP_SCPI            0x08u /* usb488_device_caps bit 3 */
+
+/* USB488 interrupt-IN notification, bNotify1: 0x80 | bTag answers a
+ * READ_STATUS_BYTE (bTag 2..127), 0x81 is a service request; bNotify2 is
+ * the status byte either way. D7 clear: vendor-specific. */
+#define USB488_NOTIFY_SRQ 0x81u
 
 typedef struct usbtmc {
         const usbtmc_backend_ops *ops;
@@ -112,6 +126,15 @@ typedef struct usbtmc {
         uint8_t ep_interrupt;        /* USB488 interrupt-IN, 0 if the device has none */
         uint8_t srq_stb;             /* STB of the last SRQ notification seen (bNotify1 0x81) */
         bool srq_pending;
+        /* Called for every SRQ notification met, wherever it was met (a
+         * status-byte read, usbtmc_poll_interrupt); NULL: only srq_stb. */
+        void (*on_srq)(void *srq_ctx, uint8_t stb);
+        void *srq_ctx;
+        /* TermChar for REQUEST_DEV_DEP_MSG_IN: when enabled, the device
+         * ends a transfer after this byte (if it has the capability). */
+        bool term_char_enabled;
+        uint8_t term_char;
+        size_t in_want;              /* what the last REQUEST_DEV_DEP_MSG_IN asked for */
         uint8_t interface;
         uint16_t max_packet;         /* wMaxPacketSize of bulk-IN */
         uint32_t max_transfer;       /* payload bytes per transfer we use (a multiple of 4) */
@@ -160,6 +183,41 @@ tether_ret_t usbtmc_write(usbtmc *t, const void *msg, size_t len);
  * (TETHER_ERR_TIMEOUT): either way the next command works. */
 tether_ret_t usbtmc_read(usbtmc *t, void *buf, size_t cap, size_t *ret_len);
 
+/* As usbtmc_write, with EOM on the last transfer only if eom: a message
+ * sent in pieces, the last with EOM. */
+tether_ret_t usbtmc_write_msg(usbtmc *t, const void *msg, size_t len, bool eom);
+
+/* How a usbtmc_read_some ended (bits of *ret_end; 0: cap bytes came first). */
+#define USBTMC_END_EOM       0x01u /* the device's EOM: the message is complete */
+#define USBTMC_END_TERM_CHAR 0x02u /* TermChar was the last byte (term_char_enabled) */
+
+/*
+ * A read as VISA's viRead: up to cap bytes, ending at EOM, at TermChar when
+ * term_char_enabled, or when cap bytes are in (*ret_end 0: more of the
+ * message may follow). The device is never asked for more than fits, so
+ * the rest of a longer message stays in it for the next read: nothing is
+ * dropped. Errors recover as usbtmc_read's do; *ret_len is then what came
+ * before the error.
+ */
+tether_ret_t usbtmc_read_some(usbtmc *t, void *buf, size_t cap, size_t *ret_len, unsigned *ret_end);
+
+/*
+ * The two halves of one REQUEST_DEV_DEP_MSG_IN round, for a caller that
+ * waits for an answer in slices (a work loop that must stay responsive):
+ * usbtmc_request_in asks for up to want bytes (1 .. max_transfer; with
+ * TermChar when enabled); usbtmc_receive_in waits up to wait_ms for the
+ * answer's first bytes, then takes the rest of that transfer with the
+ * link's timeout. TETHER_ERR_TIMEOUT from it means nothing came and nothing
+ * was consumed: call it again. On success dst (in_want bytes of room) has
+ * *ret_n bytes and *ret_attributes the transfer's bmTransferAttributes.
+ * Any other error leaves the link out of step: usbtmc_recover.
+ */
+tether_ret_t usbtmc_request_in(usbtmc *t, size_t want);
+tether_ret_t usbtmc_receive_in(usbtmc *t, uint8_t *dst, unsigned wait_ms, size_t *ret_n, uint8_t *ret_attributes);
+/* After a failed or abandoned read: un-halt bulk-IN, abort the transfer,
+ * clear the device (what usbtmc_read does after a timeout). */
+void usbtmc_recover(usbtmc *t);
+
 tether_ret_t usbtmc_get_capabilities(usbtmc *t, usbtmc_caps *ret);
 /* USB488 READ_STATUS_BYTE. With an interrupt-IN endpoint the device sends
  * the status byte there (bNotify1 = 0x80 | bTag, bNotify2 = STB), not in
@@ -169,6 +227,29 @@ tether_ret_t usbtmc_read_status_byte(usbtmc *t, uint8_t *ret_stb);
 tether_ret_t usbtmc_abort_bulk_in(usbtmc *t);
 tether_ret_t usbtmc_abort_bulk_out(usbtmc *t);
 tether_ret_t usbtmc_clear(usbtmc *t);
+/* CLEAR_FEATURE(ENDPOINT_HALT) on bulk-OUT (out) or bulk-IN. */
+tether_ret_t usbtmc_clear_halt(usbtmc *t, bool out);
 tether_ret_t usbtmc_trigger(usbtmc *t);
+
+/*
+ * The optional class requests. Each answers TETHER_ERR_UNSUPPORTED without
+ * touching the device when its capability bit (t->caps, from
+ * usbtmc_get_capabilities) is clear, TETHER_ERR_DEVICE_ERROR when the
+ * device answers with a status other than SUCCESS.
+ */
+tether_ret_t usbtmc_indicator_pulse(usbtmc *t);              /* USBTMC_CAP_INDICATOR_PULSE */
+tether_ret_t usbtmc_ren_control(usbtmc *t, bool enable);     /* USB488_CAP_REMOTE_LOCAL */
+tether_ret_t usbtmc_go_to_local(usbtmc *t);                  /* USB488_CAP_REMOTE_LOCAL */
+tether_ret_t usbtmc_local_lockout(usbtmc *t);                /* USB488_CAP_REMOTE_LOCAL */
+
+/*
+ * Read what waits on interrupt-IN: up to max notifications, each waited
+ * for at most wait_ms (>= 1), stopping at the first wait that ends empty.
+ * SRQs go to on_srq (and srq_stb); a status-byte answer nobody awaits any
+ * more (its READ_STATUS_BYTE timed out) and vendor notifications are
+ * dropped. *ret_n: notifications read. TETHER_ERR_UNSUPPORTED: no
+ * interrupt endpoint.
+ */
+tether_ret_t usbtmc_poll_interrupt(usbtmc *t, unsigned wait_ms, unsigned max, unsigned *ret_n);
 
 #endif

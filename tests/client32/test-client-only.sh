@@ -45,7 +45,9 @@ dest=$b/root
 DESTDIR=$dest meson install -C "$b/build" --quiet >"$b/install.log" 2>&1 || { cat "$b/install.log"; fail "installing"; }
 libdir=$(meson introspect "$b/build" --buildoptions | jq -r '.[] | select(.name == "libdir") | .value')
 installed=$(cd "$dest" && find . -type f -o -type l | sed 's|^\./||' | sort | tr '\n' ' ')
-want="usr/include/tether/return.h usr/include/tether/tether.h usr/include/tether/value.h $(
+# usbtmc-instrument.h: an application's header (the generic USBTMC driver's
+# class, properties and selectors), so a client-only build has it too.
+want="usr/include/tether/return.h usr/include/tether/tether.h usr/include/tether/usbtmc-instrument.h usr/include/tether/value.h $(
   printf 'usr/%s/libtether.so usr/%s/libtether.so.0 usr/%s/libtether.so.0.1.0 usr/%s/pkgconfig/libtether.pc ' \
     "$libdir" "$libdir" "$libdir" "$libdir")"
 [ "$installed" = "$want" ] || fail "installed: $installed; want: $want"

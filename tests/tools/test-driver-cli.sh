@@ -71,6 +71,7 @@ lib_bundle org.tether.noentry "$(ls /usr/lib/*/libjson-c.so.* | head -n1)" 999
 # one; it need not reach the bundle's folder, nor the build tree.
 chmod 700 "$dir/drivers"
 
+rm -f "$dir/ready" # the redirection below truncates in the child only: no stale READY
 "$tetherd" --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$dir/drivers" --drivers "$dir/more" \
   --simulate dsox2002a:DRV0001 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
 pid=$!
@@ -181,6 +182,7 @@ stop_tetherd
 
 # ---- --isolate and TETHER_ISOLATE=1, from before hosts were the default:
 # accepted, and the drivers are where they would be anyway ----
+rm -f "$dir/ready" # the redirection below truncates in the child only: no stale READY
 TETHER_ISOLATE=1 "$tetherd" --isolate --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$bundles" \
   --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
 pid=$!
@@ -200,6 +202,7 @@ cp "$bundles/org.tether.example.tether/example.so" "$dir/inproc/org.tether.nodri
 printf '{"schema":1,"bundle":"org.tether.nodriver","version":"1","library":"example.so","personalities":{"P":{"driver":"Nothing","IOProviderClass":"TetherResources"}}}' \
   >"$dir/inproc/org.tether.nodriver.tether/manifest.json"
 chmod -R a+rX "$dir/inproc"
+rm -f "$dir/ready" # the redirection below truncates in the child only: no stale READY
 "$tetherd" --in-process --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$dir/inproc" \
   --simulate dsox2002a:DRV0002 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
 pid=$!

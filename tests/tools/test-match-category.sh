@@ -44,6 +44,7 @@ start_tetherd() { # FOLDER [ARGS...]
   local folder=$1
   shift
   chmod -R a+rX "$folder"
+  rm -f "$dir/ready" # the redirection below truncates in the child only: no stale READY
   "$tetherd" --socket "$TETHER_SOCKET" --no-usb --no-system-drivers --drivers "$folder" "$@" \
     --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
   pid=$!

@@ -4,7 +4,8 @@
  * as a child, which inherits the emulation (LD_PRELOAD, $UMOCKDEV_DIR) and
  * whose usbfs ioctls this process answers. tetherd finds the scope, the
  * DSOX2000 driver claims it through libusb, and libtether captures.
- * Hotplug: the scope is plugged in and pulled out while tetherd runs.
+ * Hotplug: the scope is plugged in and pulled out while tetherd runs. The
+ * generic USBTMC driver takes the scope over when DSOX2000 is unloaded.
  * tetherd runs with --in-process (the harness's with_usb): the emulated
  * device answers only the process that opened it, so the driver that uses
  * it must be in tetherd, not in a driver host.
@@ -20,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <tether/usbtmc-instrument.h>
 
 #include "dsox2000/dsox2000.h"
 #include "harness.h"
@@ -198,6 +201,48 @@ static void capture_through_tetherd(void **state)
         f->driver_given_back = true;
 }
 
+/* The generic USBTMC driver on the same emulated scope, through libusb on
+ * the fd tetherd opened: DSOX2000 unloaded, it takes the nub over, and its
+ * query, status byte (interrupt-IN through usbfs) and clear work. */
+static void generic_driver_through_usbfs(void **state)
+{
+        fixture *f = *state;
+        tether_session *s = harness_session(&f->h);
+        assert_true(scope_count_is(s, 1));
+        assert_int_equal(count_class(s, TMC_CLASS), 0); /* DSOX2000 won it */
+        assert_int_equal(tether_driver_unload(s, "org.tether.dsox2000"), TETHER_SUCCESS);
+        for (int i = 0; i < 1000 && count_class(s, TMC_CLASS) != 1; i++)
+                usleep(10000);
+        assert_int_equal(count_class(s, TMC_CLASS), 1);
+        tether_value *m = NULL;
+        uint64_t id = 0;
+        assert_int_equal(tether_service_matching(TMC_CLASS, &m), TETHER_SUCCESS);
+        assert_int_equal(tether_get_matching_service(s, m, &id), TETHER_SUCCESS);
+        tether_value_unref(m);
+        char buf[256];
+        assert_true(!strncmp(prop_string(s, id, TMC_PROP_VISA_RESOURCE, buf, sizeof(buf)), "USB0::0x0957::0x1799::", 22));
+        tether_connect *c = NULL;
+        assert_int_equal(tether_service_open(s, id, 0, 0, &c), TETHER_SUCCESS);
+        uint64_t end = 0, stb = 0;
+        uint32_t one = 1;
+        size_t n = sizeof(buf);
+        assert_int_equal(tether_call_method(c, TMC_QUERY, NULL, 0, "*IDN?", 5, &end, &one, buf, &n), TETHER_SUCCESS);
+        assert_int_equal(end, TMC_END_EOM);
+        assert_true(n > 32 && !memcmp(buf, "AGILENT TECHNOLOGIES,DSO-X 2002A,", 33));
+        uint64_t flags = 0;
+        assert_int_equal(tether_call_method(c, TMC_WRITE, &flags, 1, "*IDN?", 5, NULL, NULL, NULL, NULL), TETHER_SUCCESS);
+        one = 1;
+        assert_int_equal(tether_call_method(c, TMC_READ_STB, NULL, 0, NULL, 0, &stb, &one, NULL, NULL), TETHER_SUCCESS);
+        assert_int_equal(stb & 0x10, 0x10); /* MAV: an answer waits */
+        assert_int_equal(tether_call_method(c, TMC_CLEAR, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL), TETHER_SUCCESS);
+        one = 1;
+        assert_int_equal(tether_call_method(c, TMC_READ_STB, NULL, 0, NULL, 0, &stb, &one, NULL, NULL), TETHER_SUCCESS);
+        assert_int_equal(stb & 0x10, 0);
+        tether_service_close(c);
+        tether_session_close(s);
+        f->driver_given_back = true;
+}
+
 static bool usb_nubs_are(tether_session *s, size_t want)
 {
         for (int i = 0; i < 1000; i++) {
@@ -334,6 +379,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(capture_through_tetherd, start_plugged, stop),
                 cmocka_unit_test_setup_teardown(hotplug, start_empty, stop),
                 cmocka_unit_test_setup_teardown(no_usb_ignores_the_bus, start_no_usb, stop),
+                cmocka_unit_test_setup_teardown(generic_driver_through_usbfs, start_plugged, stop),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
