@@ -158,7 +158,11 @@ expect "$T" reg set ExampleDriver Locked "" :: true false
 expect "$T" probe --service DSO :: DSOX2000 DSOX2000@sim0
 expect "$T" scope --serial "" :: COMP0001
 offers "$T" scope set Trig :: TriggerLevel TriggerSource
-expect "$T" driver unload org.tether. :: org.tether.dsox2000 org.tether.example
+# Exactly the bundles tetherd has loaded (the DSOX2000's among them).
+bundles=$("$T" driver list --json | jq -r .bundle)
+grep -qx org.tether.dsox2000 <<<"$bundles" || fail "tether driver list: no org.tether.dsox2000: $bundles"
+expect "$T" driver unload "" :: $bundles
+expect "$T" driver unload org.tether.dso :: org.tether.dsox2000
 echo "ok: names, ids, paths, classes, keys, serials and bundle ids from tetherd"
 
 # ---- a tetherd that never answers: bounded, no names, nothing left ----
