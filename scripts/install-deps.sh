@@ -24,6 +24,9 @@ pkgs=(
   systemd                        # the units' tests: systemd-analyze verify, systemd-socket-activate, sysusers, tmpfiles
   udev                           # udevadm: the udev rule is checked (udevadm test) in the system tests
   strace                         # the system tests check tetherd.service's SystemCallFilter= against real calls
+  scdoc                          # man pages (docs/man/*.scd -> tetherd(8), tether(1), libtether(3), tether-driver(7))
+  man-db groff-base              # man -l renders each built page in the tests
+  bash-completion                # the completion scripts' home (pkg-config completionsdir) and their tests
 )
 
 # libcbor-dev:i386 needs the i386 architecture; adding it again is harmless,
