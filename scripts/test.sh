@@ -53,7 +53,8 @@ run_suite() { # name builddir meson-options...
 
 status=0
 TEST_ARGS=()
-run_suite "build and test (gcc, -Werror)" "$out/build" -Dwerror=true || status=1
+# -Dman=enabled: the man pages must build here (scdoc is in install-deps.sh).
+run_suite "build and test (gcc, -Werror)" "$out/build" -Dwerror=true -Dman=enabled || status=1
 
 if [ $quick -eq 0 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1

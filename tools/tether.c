@@ -12,6 +12,7 @@
 #include "probe.h"
 #include "reg.h"
 #include "scope.h"
+#include "scpi.h"
 
 static void usage(FILE *f)
 {
@@ -20,6 +21,7 @@ static void usage(FILE *f)
                    "       tether reg watch [-c CLASS] [-n NAME]     arrivals, removals, property changes\n"
                    "       tether probe [...]                        follow calls and USB transfers (tether probe --help)\n"
                    "       tether scope ...                          oscilloscopes (tether scope --help)\n"
+                   "       tether scpi [ENTRY] ['CMD']                 SCPI to any instrument, or a shell (tether scpi --help)\n"
                    "       tether driver [list|load PATH|unload ID]  driver bundles (tether driver --help)\n"
                    "The daemon's socket is $TETHER_SOCKET or " TETHER_DEFAULT_SOCKET ".\n");
 }
@@ -36,6 +38,8 @@ int main(int argc, char **argv)
                 return cmd_probe(argc - 1, argv + 1);
         if (!strcmp(argv[1], "scope"))
                 return cmd_scope(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "scpi"))
+                return cmd_scpi(argc - 1, argv + 1);
         if (!strcmp(argv[1], "driver"))
                 return cmd_driver(argc - 1, argv + 1);
         if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

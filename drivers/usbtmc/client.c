@@ -102,6 +102,8 @@ static tether_ret_t m_write(void *t, void *ref, tether_method_args *a)
         drop_held(c);
         r = usbtmc_write_msg(&in->usb, a->struct_input, a->struct_input_size,
                              !(a->scalar_input[0] & TMC_WRITE_MORE));
+        if (r == TETHER_SUCCESS)
+                tmc_srq_note_message(in, a->struct_input, a->struct_input_size);
         return tmc_link_result(in, r);
 }
 
@@ -175,6 +177,8 @@ static tether_ret_t m_query(void *t, void *ref, tether_method_args *a)
                 return r;
         drop_held(c);
         r = tmc_link_result(in, usbtmc_write(&in->usb, a->struct_input, a->struct_input_size));
+        if (r == TETHER_SUCCESS)
+                tmc_srq_note_message(in, a->struct_input, a->struct_input_size);
         size_t n = 0;
         unsigned end = 0;
         if (r == TETHER_SUCCESS)

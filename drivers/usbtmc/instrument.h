@@ -66,6 +66,11 @@ typedef struct tmc_instr {
         tether_timer *srq_retry_timer;
         unsigned srq_listeners;
         bool stb_rqs;               /* RQS in the last polled status byte */
+        /* The *SRE mask as the instrument has it (read at start, then
+         * followed in the messages written through this driver): without
+         * interrupt-IN the control reply's bit 6 is RQS, always 0
+         * (USB488 4.3.1.1), so MSS is the summary bits under this mask. */
+        uint8_t sre;
 } tmc_instr;
 
 struct tmc_client {
@@ -123,8 +128,11 @@ void tmc_srq_forget(tmc_client *c);
 /* usbtmc's on_srq: one SRQ, to every listener. */
 void tmc_srq_seen(void *ctx, uint8_t stb);
 /* A status byte read from the control reply (no interrupt-IN): an SRQ if
- * RQS rose since the last one read. */
+ * MSS (RQS, or the summary bits under the *SRE mask) rose since the last
+ * one read. */
 void tmc_srq_status_byte(tmc_instr *in, uint8_t stb);
+/* A program message on its way to the device: its *SRE n, if any, noted. */
+void tmc_srq_note_message(tmc_instr *in, const void *msg, size_t n);
 /* The device is gone: every stream ends NotAttached. */
 void tmc_srq_end_all(tmc_instr *in, tether_ret_t why);
 void tmc_srq_timer_fired(tether_service *svc, tether_timer *timer, void *refcon, tether_ret_t status);

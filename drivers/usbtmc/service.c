@@ -131,6 +131,31 @@ static const char *idn_field(const char *p, char *out, size_t cap)
         return end ? end + 1 : p + strlen(p);
 }
 
+/* The *SRE mask the instrument starts with, for MSS on an instrument
+ * without interrupt-IN (srq.c). One that does not answer: 0, the power-on
+ * value. */
+static void read_sre(tmc_instr *in)
+{
+        char answer[32];
+        size_t n = 0;
+        unsigned end = 0;
+        in->sre = 0;
+        unsigned keep = in->usb.timeout_ms;
+        in->usb.timeout_ms = TMC_IDN_TIMEOUT_MS;
+        tether_ret_t r = usbtmc_write(&in->usb, "*SRE?\n", 6);
+        if (r == TETHER_SUCCESS)
+                r = usbtmc_read_some(&in->usb, answer, sizeof(answer) - 1, &n, &end);
+        in->usb.timeout_ms = keep;
+        if (r == TETHER_SUCCESS && !end)
+                usbtmc_recover(&in->usb);
+        if (r != TETHER_SUCCESS)
+                return;
+        answer[n] = '\0';
+        long v = strtol(answer, NULL, 10);
+        if (v > 0 && v <= 255)
+                in->sre = (uint8_t)(v & ~0x40);
+}
+
 /* *IDN? within TMC_IDN_TIMEOUT_MS; an instrument that does not answer
  * (or cannot: talk-only, listen-only) keeps an empty identity. */
 static void identify(tmc_instr *in, identity *id)
@@ -155,6 +180,8 @@ static void identify(tmc_instr *in, identity *id)
                 return;
         }
         answer[n] = '\0';
+        if (!(in->usb.ep_interrupt && in->usb.ops->interrupt_in))
+                read_sre(in);
         const char *p = idn_field(answer, id->vendor, sizeof(id->vendor));
         p = idn_field(p, id->model, sizeof(id->model));
         p = idn_field(p, id->serial, sizeof(id->serial));

@@ -4,7 +4,11 @@
  * driver looks for SRQs every TMC_SRQ_POLL_MS: on interrupt-IN (USB488's
  * notification, bNotify1 0x81, with the status byte), or, on an instrument
  * without that endpoint, in the status byte itself (READ_STATUS_BYTE every
- * TMC_STB_POLL_MS, an SRQ when RQS rises). SRQs a client's status-byte
+ * TMC_STB_POLL_MS, an SRQ when MSS rises). Such an instrument cannot be
+ * SR1 and its control reply's bit 6 (RQS) is always 0 (USB488 4.3.1.1):
+ * MSS is computed as IEEE 488.2 defines it, the summary bits ANDed with
+ * the service request enable mask, which the driver follows (*SRE? at
+ * start, every *SRE n written since). SRQs a client's status-byte
  * read meets count too: on interrupt-IN ahead of its answer, or as RQS in
  * it (a serial poll clears RQS, so the poll would not see that one).
  *
@@ -17,6 +21,10 @@
  * one. A storm costs the driver that queue per listener and bounded work
  * per poll, nothing more.
  */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
 #include "instrument.h"
 
 /* Notifications taken from interrupt-IN per poll, at most. */
@@ -99,10 +107,48 @@ void tmc_srq_status_byte(tmc_instr *in, uint8_t stb)
 {
         if (in->usb.ep_interrupt && in->usb.ops->interrupt_in)
                 return; /* SRQs come as notifications there */
-        bool rqs = stb & 0x40;
-        if (rqs && !in->stb_rqs && in->srq_listeners)
-                tmc_srq_seen(in, stb);
-        in->stb_rqs = rqs;
+        bool mss = (stb & 0x40) || (stb & in->sre & (uint8_t)~0x40);
+        if (mss && !in->stb_rqs && in->srq_listeners)
+                tmc_srq_seen(in, (uint8_t)(stb | 0x40));
+        in->stb_rqs = mss;
+}
+
+static bool header_is(const char *p, const char *end, const char *h)
+{
+        size_t n = strlen(h);
+        return (size_t)(end - p) >= n && !strncasecmp(p, h, n);
+}
+
+void tmc_srq_note_message(tmc_instr *in, const void *msg, size_t n)
+{
+        const char *p = msg, *end = p + n;
+        /* Each message unit: "*SRE 32", "*SRE +32", among others after ';'. */
+        while (p < end) {
+                while (p < end && (*p == ' ' || *p == '\t' || *p == ';' || *p == '\n' || *p == '\r'))
+                        p++;
+                /* *CLS clears the event registers, and a new mask redefines
+                 * MSS: either way a 100 ms poll could miss MSS falling and
+                 * rising again, so the next MSS seen is a new SRQ. */
+                if (header_is(p, end, "*CLS") || header_is(p, end, "*SRE "))
+                        in->stb_rqs = false;
+                if (header_is(p, end, "*SRE") && p + 4 < end && (p[4] == ' ' || p[4] == '\t')) {
+                        const char *q = p + 5;
+                        while (q < end && (*q == ' ' || *q == '\t'))
+                                q++;
+                        if (q < end && *q == '+')
+                                q++;
+                        unsigned long v = 0;
+                        bool digits = false;
+                        while (q < end && isdigit((unsigned char)*q) && v <= 255) {
+                                v = v * 10 + (unsigned long)(*q++ - '0');
+                                digits = true;
+                        }
+                        if (digits && v <= 255)
+                                in->sre = (uint8_t)(v & ~0x40u); /* bit 6 cannot be enabled */
+                }
+                const char *semi = memchr(p, ';', (size_t)(end - p));
+                p = semi ? semi + 1 : end;
+        }
 }
 
 static void poll_status_byte(tmc_instr *in)
