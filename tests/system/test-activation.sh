@@ -45,6 +45,28 @@ wait_for() { # FILE REGEX [SECONDS]
   return 1
 }
 comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
+# stop PID: SIGTERM, and its exit status once it has ended; a tetherd that
+# has not ended in 20 s fails the test with what its threads wait in
+# (a hang at exit was seen once under ASan), instead of hanging the run.
+stop() {
+  local i
+  kill -TERM "$1"
+  for ((i = 0; i < 400; i++)); do
+    kill -0 "$1" 2>/dev/null || break
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && break
+    sleep 0.05
+  done
+  if kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; then
+    echo "== pid $1 ($(comm_of "$1")) still running 20 s after SIGTERM; its threads:"
+    for t in /proc/"$1"/task/*; do echo "$(cat "$t/comm") $(cat "$t/wchan" 2>/dev/null)"; done
+    command -v gdb >/dev/null && timeout 30 gdb -p "$1" -batch -ex 'thread apply all bt' 2>/dev/null | grep -E '^(#|Thread)'
+    ps -o pid,ppid,stat,comm --ppid "$1" 2>/dev/null
+    kill -KILL "$1"
+    wait "$1" 2>/dev/null
+    return 255
+  fi
+  wait "$1"
+}
 args=(--no-usb --no-system-drivers)
 # systemd-socket-activate passes on only the variables it is told to, as
 # systemd does: the test's build paths and the sanitizers' options.
@@ -89,8 +111,7 @@ seen=$(wc -l <"$dir/notify.out")
 kill $watcher
 wait $watcher 2>/dev/null
 wait_after "$dir/notify.out" "$seen" '^STATUS=Serving; 0 clients connected$' 5 || fail "no STATUS once the client left"
-kill -TERM $sa
-wait $sa
+stop $sa
 rc=$?
 [ $rc -eq 0 ] || fail "tetherd exit status $rc"
 wait_for "$dir/notify.out" '^STOPPING=1$' 2 || fail "no STOPPING=1"
@@ -107,8 +128,7 @@ pids+=($sa)
 wait_for "$dir/log2" "Listening on" || fail "systemd-socket-activate did not listen (2)"
 out=$(timeout 30 "$tether" reg -c ExampleDriver 2>&1) || fail "tether reg (no NOTIFY_SOCKET): $out"
 grep -q ExampleDriver <<<"$out" || fail "tether reg -c ExampleDriver: $out"
-kill -TERM $sa
-wait $sa
+stop $sa
 [ $? -eq 0 ] || fail "tetherd (2) exit status"
 echo "ok: with no NOTIFY_SOCKET, nothing told and nothing missing"
 
@@ -121,8 +141,7 @@ pids+=($p)
 wait_for "$dir/ready" READY 20 || fail "tetherd with another process's LISTEN_PID did not start"
 grep -q "LISTEN_PID=1 is not tetherd's pid" "$dir/log3" || fail "no line saying LISTEN_FDS was ignored"
 out=$(timeout 30 "$tether" reg -c ExampleDriver 2>&1) || fail "tether reg (own socket): $out"
-kill -TERM $p
-wait $p
+stop $p
 [ $? -eq 0 ] || fail "tetherd (3) exit status"
 [ -e "$TETHER_SOCKET" ] && fail "tetherd left its own socket behind"
 echo "ok: not activated, its own socket (made and removed)"
