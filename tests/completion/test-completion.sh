@@ -163,7 +163,13 @@ bundles=$("$T" driver list --json | jq -r .bundle)
 grep -qx org.tether.dsox2000 <<<"$bundles" || fail "tether driver list: no org.tether.dsox2000: $bundles"
 expect "$T" driver unload "" :: $bundles
 expect "$T" driver unload org.tether.dso :: org.tether.dsox2000
-echo "ok: names, ids, paths, classes, keys, serials and bundle ids from tetherd"
+# tether scpi: the instruments, and their VISA resource strings as --list has them.
+offers "$T" scpi "" :: DSOX2000 DSOX2000@sim0
+resource=$("$T" scpi --list --json | jq -r '.[0].resource')
+[[ $resource == USB0::0x0957::*::COMP0001::INSTR ]] || fail "tether scpi --list --json: $resource"
+expect "$T" scpi --resource "" :: "$resource"
+expect "$T" scpi -r "" :: "$resource"
+echo "ok: names, ids, paths, classes, keys, serials, bundle ids and resources from tetherd"
 
 # ---- a tetherd that never answers: bounded, no names, nothing left ----
 kill -STOP $pid
