@@ -56,7 +56,7 @@ typedef int32_t tether_ret_t;
 #define TETHER_ERR_NOT_RESPONDING     (-0x2ed)
 #define TETHER_ERR_NOT_FOUND          (-0x2f0)
 
-/* A sentence for people, e.g. "bad argument". Never NULL. */
+/* A sentence for people, e.g. "invalid argument". Never NULL. */
 const char *tether_strerror(tether_ret_t ret);
 
 /* The I/O Kit constant name without its prefix, e.g. "BadArgument"; "Unknown" if not ours. */
