@@ -48,15 +48,25 @@ static void put_context(wire_msg *ev, const probe_context *c)
         wire_put_u32(ev, c->in_call ? c->selector : PROBE_ANY_SELECTOR);
 }
 
-void probe_call(const probe_call_event *e)
+/* An event's common head: its type and result, two times, and who it is
+ * of; NULL when there is no memory (the probes lose this one). */
+static wire_msg *begin_event(uint16_t type, tether_ret_t result, uint64_t t0, uint64_t t1, const probe_context *c)
 {
         wire_msg *ev = wire_scratch(WIRE_SCRATCH_PROBE_EVENT);
         if (!ev)
-                return; /* no memory: the probes lose this one */
-        wire_msg_init(ev, WIRE_PROBE_CALL, 0, e->result);
-        wire_put_u64(ev, e->start_ns);
-        wire_put_u64(ev, e->duration_ns);
-        put_context(ev, &probe_current);
+                return NULL;
+        wire_msg_init(ev, type, 0, result);
+        wire_put_u64(ev, t0);
+        wire_put_u64(ev, t1);
+        put_context(ev, c);
+        return ev;
+}
+
+void probe_call(const probe_call_event *e)
+{
+        wire_msg *ev = begin_event(WIRE_PROBE_CALL, e->result, e->start_ns, e->duration_ns, &probe_current);
+        if (!ev)
+                return;
         wire_put_u32(ev, e->flags);
         wire_put_u32(ev, e->scalar_in);
         wire_put_u32(ev, e->scalar_out);
@@ -96,13 +106,9 @@ void probe_async(const tether_async_ref *ref, tether_ret_t result, const uint64_
 
 void probe_property(const probe_property_event *e)
 {
-        wire_msg *ev = wire_scratch(WIRE_SCRATCH_PROBE_EVENT);
+        wire_msg *ev = begin_event(WIRE_PROBE_PROPERTY, e->result, e->start_ns, e->duration_ns, &e->ctx);
         if (!ev)
-                return; /* no memory: the probes lose this one */
-        wire_msg_init(ev, WIRE_PROBE_PROPERTY, 0, e->result);
-        wire_put_u64(ev, e->start_ns);
-        wire_put_u64(ev, e->duration_ns);
-        put_context(ev, &e->ctx);
+                return;
         probe_layout at = { .kind = PROBE_CALLS, .dropped_at = ev->len };
         wire_put_u32(ev, 0);
         size_t n = e->keys ? strlen(e->keys) : 0;
@@ -138,13 +144,9 @@ void probe_keys_of(const tether_value *dict, char *out, size_t size)
 
 void probe_usb_transfer(const usbtmc *t, const usbtmc_xfer *x)
 {
-        wire_msg *ev = wire_scratch(WIRE_SCRATCH_PROBE_EVENT);
+        wire_msg *ev = begin_event(WIRE_PROBE_USB, x->status, x->submit_ns, x->done_ns, &probe_current);
         if (!ev)
-                return; /* no memory: the probes lose this one */
-        wire_msg_init(ev, WIRE_PROBE_USB, 0, x->status);
-        wire_put_u64(ev, x->submit_ns);
-        wire_put_u64(ev, x->done_ns);
-        put_context(ev, &probe_current);
+                return;
         wire_put_u32(ev, (uint32_t)t->bus | (uint32_t)t->address << 16 | (uint32_t)x->type << 24);
         wire_put_u32(ev, x->endpoint);
         wire_put_bytes(ev, x->setup, sizeof(x->setup));
