@@ -14,6 +14,9 @@
 #define MAX_MESSAGE (1u << 20)
 #define NOTES 8u
 #define STB_RQS 0x40u
+/* How often an instrument's status is looked at again while an
+ * interrupt-IN transfer waits on it: it may change with time alone. */
+#define STATUS_SCAN_MS 10u
 
 struct sim_usbtmc {
         sim_usbtmc_profile p;
@@ -25,6 +28,10 @@ struct sim_usbtmc {
         uint32_t pending_size;
         bool pending_term;        /* ... to end on pending_char (TermChar) */
         uint8_t pending_char;
+        bool unterminated;        /* ... and -420 was reported for it */
+        /* A short packet (zero-length) waits on bulk-IN: the end of a
+         * transfer an abort or clear cut off (USBTMC 1.0 4.2.1.4, 4.2.1.6). */
+        bool zlp;
         uint8_t *flight;          /* a DEV_DEP_MSG_IN transfer partly delivered */
         size_t flight_len, flight_pos;
         uint8_t flight_btag;
@@ -198,6 +205,17 @@ static void drop_flight(sim_usbtmc *d)
         d->flight_len = d->flight_pos = 0;
 }
 
+/* An abort or clear cuts the bulk-IN transfer off: the request and what
+ * was left of its answer go, and a short packet ends the transfer for a
+ * host still reading it (the late answer of a delayed one goes too). */
+static void end_in_transfer(sim_usbtmc *d)
+{
+        d->pending = false;
+        drop_flight(d);
+        d->zlp = true;
+        d->delay_next = false;
+}
+
 /* USBTMC Table 7: a transfer the device cannot take halts bulk-OUT, and
  * what was arriving is dropped; CLEAR_FEATURE(ENDPOINT_HALT) ends it. */
 static tether_ret_t halt_out(sim_usbtmc *d)
@@ -235,6 +253,7 @@ static tether_ret_t dev_bulk_out(void *ctx, const uint8_t *data, size_t len, uns
                 if (h.transfer_size == 0)
                         return halt_out(d);
                 d->pending = true;
+                d->unterminated = false;
                 d->pending_btag = h.btag;
                 d->pending_size = h.transfer_size;
                 /* A device without TermChar ignores the request for it. */
@@ -296,43 +315,44 @@ static tether_ret_t build_flight(sim_usbtmc *d)
         return TETHER_SUCCESS;
 }
 
-static void nap_ms(unsigned ms)
+tether_ret_t sim_usbtmc_bulk_in_try(sim_usbtmc *d, uint8_t *data, size_t cap, size_t *ret_len, uint32_t *ret_wake_ms)
 {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
-}
-
-static tether_ret_t dev_bulk_in(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
-{
-        sim_usbtmc *d = ctx;
         *ret_len = 0;
+        *ret_wake_ms = SIM_WAKE_NEVER;
         if (d->unplugged)
                 return TETHER_ERR_NO_DEVICE;
         if (d->in_halted)
                 return TETHER_ERR_IO; /* STALL */
+        if (d->zlp) {
+                d->zlp = false;
+                return TETHER_SUCCESS;
+        }
         if (!d->flight) {
+                /* Nothing asked for: nothing comes, the device NAKs until
+                 * the host gives up. */
                 if (!d->pending)
-                        return TETHER_ERR_TIMEOUT; /* nothing asked for: nothing comes */
-                if (d->delay_next) {
-                        /* The answer is late: the host's timeout fires first,
-                         * and the answer stays queued for a recovery to flush. */
-                        d->delay_next = false;
-                        return TETHER_ERR_TIMEOUT;
-                }
+                        return TETHER_ERR_NOT_READY;
+                /* The answer is late: it misses this transfer, and stays
+                 * queued for a recovery to flush. */
+                if (d->delay_next)
+                        return TETHER_ERR_NOT_READY;
                 /* The instrument is still busy (a sweep, a measurement): a
-                 * real device holds bulk-IN until its answer exists, or the
-                 * host gives up. */
+                 * real device holds bulk-IN until its answer exists. */
                 unsigned wait = d->ops.output_ready_in_ms ? d->ops.output_ready_in_ms(d->inst) : 0;
                 if (wait) {
-                        nap_ms(wait <= timeout_ms ? wait : timeout_ms);
-                        if (wait > timeout_ms)
-                                return TETHER_ERR_TIMEOUT;
+                        *ret_wake_ms = wait;
+                        return TETHER_ERR_NOT_READY;
                 }
+                /* Asked to talk with nothing to say: IEEE 488.2's Query
+                 * UNTERMINATED, once; the request stands until the host
+                 * aborts it or clears the device. */
                 if (!d->ops.output_pending(d->inst)) {
-                        d->pending = false;
-                        d->ops.query_unterminated(d->inst);
-                        check_srq(d);
-                        return TETHER_ERR_TIMEOUT;
+                        if (!d->unterminated) {
+                                d->unterminated = true;
+                                d->ops.query_unterminated(d->inst);
+                                check_srq(d);
+                        }
+                        return TETHER_ERR_NOT_READY;
                 }
                 tether_ret_t r = build_flight(d);
                 if (r != TETHER_SUCCESS)
@@ -349,6 +369,53 @@ static tether_ret_t dev_bulk_in(void *ctx, uint8_t *data, size_t cap, size_t *re
                 drop_flight(d);
         check_srq(d);
         return TETHER_SUCCESS;
+}
+
+void sim_usbtmc_bulk_in_expired(sim_usbtmc *d)
+{
+        /* The late answer has missed its transfer; the next one is on time. */
+        d->delay_next = false;
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void nap_ms(uint64_t ms)
+{
+        struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+}
+
+typedef tether_ret_t (*in_try_fn)(sim_usbtmc *d, uint8_t *data, size_t cap, size_t *ret_len, uint32_t *ret_wake_ms);
+
+/* A synchronous transfer on an IN endpoint: ask, and while the device
+ * NAKs, sleep until it may have something or the timeout runs out. */
+static tether_ret_t wait_in(sim_usbtmc *d, in_try_fn try_in, uint8_t *data, size_t cap, size_t *ret_len,
+                            unsigned timeout_ms)
+{
+        uint64_t deadline = now_ms() + timeout_ms;
+        for (;;) {
+                uint32_t wake = SIM_WAKE_NEVER;
+                tether_ret_t r = try_in(d, data, cap, ret_len, &wake);
+                if (r != TETHER_ERR_NOT_READY)
+                        return r;
+                uint64_t now = now_ms();
+                if (now >= deadline)
+                        return TETHER_ERR_TIMEOUT;
+                nap_ms(wake < deadline - now ? wake : deadline - now);
+        }
+}
+
+static tether_ret_t dev_bulk_in(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
+{
+        tether_ret_t r = wait_in(ctx, sim_usbtmc_bulk_in_try, data, cap, ret_len, timeout_ms);
+        if (r == TETHER_ERR_TIMEOUT)
+                sim_usbtmc_bulk_in_expired(ctx);
+        return r;
 }
 
 /* A class request the capabilities deny: a Request Error (STALL). */
@@ -370,15 +437,16 @@ static tether_ret_t dev_control_in(void *ctx, uint8_t type, uint8_t request, uin
                 b[0] = !busy ? USBTMC_STATUS_TRANSFER_NOT_IN_PROGRESS
                              : tag == (uint8_t)value ? USBTMC_STATUS_SUCCESS : USBTMC_STATUS_FAILED;
                 b[1] = tag;
-                if (b[0] == USBTMC_STATUS_SUCCESS) {
-                        d->pending = false;
-                        drop_flight(d);
-                }
+                if (b[0] == USBTMC_STATUS_SUCCESS)
+                        end_in_transfer(d);
                 n = 2;
                 break;
         }
         case USBTMC_CHECK_ABORT_BULK_IN_STATUS:
-                b[0] = USBTMC_STATUS_SUCCESS;
+                /* Done once the host has read the short packet;
+                 * bmAbortBulkIn D0 says it is still there to read. */
+                b[0] = d->zlp ? USBTMC_STATUS_PENDING : USBTMC_STATUS_SUCCESS;
+                b[1] = d->zlp ? 1 : 0;
                 n = 8;
                 break;
         case USBTMC_INITIATE_ABORT_BULK_OUT:
@@ -393,15 +461,18 @@ static tether_ret_t dev_control_in(void *ctx, uint8_t type, uint8_t request, uin
                 break;
         case USBTMC_INITIATE_CLEAR:
                 d->in.len = 0;
-                d->pending = false;
-                drop_flight(d);
+                if (d->pending || d->flight)
+                        end_in_transfer(d);
+                d->delay_next = false;
                 d->ops.device_clear(d->inst);
                 bus_activity(d);
                 b[0] = USBTMC_STATUS_SUCCESS;
                 n = 1;
                 break;
         case USBTMC_CHECK_CLEAR_STATUS:
-                b[0] = USBTMC_STATUS_SUCCESS;
+                /* bmClear D0: a short packet still waits on bulk-IN. */
+                b[0] = d->zlp ? USBTMC_STATUS_PENDING : USBTMC_STATUS_SUCCESS;
+                b[1] = d->zlp ? 1 : 0;
                 n = 2;
                 break;
         case USBTMC_GET_CAPABILITIES:
@@ -497,24 +568,33 @@ static tether_ret_t dev_clear_halt(void *ctx, bool out)
         return TETHER_SUCCESS;
 }
 
-static tether_ret_t dev_interrupt_in(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
+tether_ret_t sim_usbtmc_interrupt_in_try(sim_usbtmc *d, uint8_t *data, size_t cap, size_t *ret_len,
+                                         uint32_t *ret_wake_ms)
 {
-        sim_usbtmc *d = ctx;
         *ret_len = 0;
+        *ret_wake_ms = SIM_WAKE_NEVER;
         if (d->unplugged)
                 return TETHER_ERR_NO_DEVICE;
         if (!d->p.ep_interrupt)
                 return TETHER_ERR_IO; /* no such endpoint */
         /* The instrument may have moved on by itself (time passing). */
         check_srq(d);
-        if (!d->n_notes)
-                return TETHER_ERR_TIMEOUT; /* nothing to notify: the host waits its timeout */
+        if (!d->n_notes) {
+                /* Nothing to notify: NAK, and look again a little later. */
+                *ret_wake_ms = sr1(d) ? STATUS_SCAN_MS : SIM_WAKE_NEVER;
+                return TETHER_ERR_NOT_READY;
+        }
         size_t n = cap < 2 ? cap : 2;
         memcpy(data, d->notes[0], n);
         memmove(d->notes[0], d->notes[1], (d->n_notes - 1) * sizeof(d->notes[0]));
         d->n_notes--;
         *ret_len = n;
         return TETHER_SUCCESS;
+}
+
+static tether_ret_t dev_interrupt_in(void *ctx, uint8_t *data, size_t cap, size_t *ret_len, unsigned timeout_ms)
+{
+        return wait_in(ctx, sim_usbtmc_interrupt_in_try, data, cap, ret_len, timeout_ms);
 }
 
 const usbtmc_backend_ops sim_usbtmc_ops = {

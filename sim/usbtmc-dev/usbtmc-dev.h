@@ -26,7 +26,7 @@
 
 typedef enum sim_fault {
         SIM_FAULT_NONE = 0,
-        SIM_FAULT_DELAY,         /* next response misses the host's timeout (stays queued) */
+        SIM_FAULT_DELAY,         /* next response misses the host's timeout (stays queued), until an abort or clear */
         SIM_FAULT_STALL,         /* bulk-IN stalls until the host clears the halt */
         SIM_FAULT_SHORT_PACKETS, /* responses come in 64-byte pieces (a device quirk), until reset */
         SIM_FAULT_WRONG_BTAG,    /* next response carries the wrong bTag */
@@ -123,7 +123,33 @@ bool sim_usbtmc_ren(const sim_usbtmc *d);
 unsigned sim_usbtmc_indicator_pulses(const sim_usbtmc *d);
 bool sim_usbtmc_out_halted(const sim_usbtmc *d);
 
-/* ctx is the sim_usbtmc. */
+/*
+ * The IN endpoints as a host controller sees them: a transfer asks, and
+ * the device either has something for it or NAKs, for as long as it likes.
+ * Nothing here waits; whoever holds the transfer (the vusb server, a test's
+ * mock bus, sim_usbtmc_ops below) decides how long to go on asking.
+ *
+ * TETHER_SUCCESS: *ret_len bytes (0 is a zero-length packet, which ends a
+ * transfer as any short packet does). TETHER_ERR_NOT_READY: a NAK, nothing
+ * to send yet; *ret_wake_ms says when asking again may find something (an
+ * answer still being made: a sweep, a measurement, a status that changes
+ * with time), SIM_WAKE_NEVER when only the host can change that (a new
+ * request, an abort or clear). Any other error ends the transfer: a stall
+ * (TETHER_ERR_IO), TETHER_ERR_NO_DEVICE.
+ */
+#define SIM_WAKE_NEVER UINT32_MAX
+tether_ret_t sim_usbtmc_bulk_in_try(sim_usbtmc *d, uint8_t *data, size_t cap, size_t *ret_len,
+                                    uint32_t *ret_wake_ms);
+tether_ret_t sim_usbtmc_interrupt_in_try(sim_usbtmc *d, uint8_t *data, size_t cap, size_t *ret_len,
+                                         uint32_t *ret_wake_ms);
+/* The host gave up on a bulk-IN transfer that got nothing (its timeout
+ * ran out, or it was cancelled). */
+void sim_usbtmc_bulk_in_expired(sim_usbtmc *d);
+
+/* ctx is the sim_usbtmc. Each transfer waits, sleeping on the caller's
+ * thread, until the device has something or its timeout runs out (then
+ * TETHER_ERR_TIMEOUT), as a synchronous libusb transfer does: for host
+ * code driving a device in the same process. */
 extern const usbtmc_backend_ops sim_usbtmc_ops;
 
 #endif

@@ -40,6 +40,13 @@ static int teardown(void **state)
         return 0;
 }
 
+static double ms_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static char answer[256];
 
 static tether_ret_t query(rig *r, const char *cmd)
@@ -153,8 +160,12 @@ static void overrun_keeps_the_stream_in_step(void **state)
 static void delay_past_timeout_then_recovers(void **state)
 {
         rig *r = *state;
+        /* The late answer is held back for the whole timeout: a short one. */
+        r->t.timeout_ms = 200;
         sim_usbtmc_inject(r->dev, SIM_FAULT_DELAY);
+        double t0 = ms_now();
         assert_int_equal(query(r, "*IDN?"), TETHER_ERR_TIMEOUT);
+        assert_true(ms_now() - t0 >= 200);
         /* The late answer was flushed by the abort and clear: the next
          * query gets its own answer, not the stale *IDN? one. */
         assert_int_equal(query(r, ":TIM:SCAL?"), TETHER_SUCCESS);
@@ -204,19 +215,16 @@ static void read_with_nothing_asked(void **state)
         rig *r = *state;
         char buf[16];
         size_t n;
-        /* No query was sent: the read times out, the scope logs -420, and
-         * the link recovers. */
+        /* No query was sent: the scope logs -420, NAKs bulk-IN until the
+         * read times out (its whole timeout), and the link recovers. */
+        r->t.timeout_ms = 200;
+        double t0 = ms_now();
         assert_int_equal(usbtmc_read(&r->t, buf, sizeof(buf), &n), TETHER_ERR_TIMEOUT);
+        assert_true(ms_now() - t0 >= 200);
         assert_int_equal(query(r, ":SYST:ERR?"), TETHER_SUCCESS);
         assert_string_equal(answer, "-420,\"Query UNTERMINATED\"\n");
 }
 
-static double ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void acquisition_takes_a_sweep(void **state)
 {

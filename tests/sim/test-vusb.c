@@ -235,8 +235,12 @@ static void full_record_in_many_transfers(void **state)
 static void delay_past_timeout_then_recovers(void **state)
 {
         rig *r = *state;
+        /* The late answer is held back for the whole timeout: a short one. */
+        r->t.timeout_ms = 200;
         sim_usbtmc_inject(r->dev, SIM_FAULT_DELAY);
+        double t0 = ms_now();
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_ERR_TIMEOUT);
+        assert_true(ms_now() - t0 >= 200);
         /* The late answer was flushed by the abort and clear. */
         assert_int_equal(query(&r->t, ":TIM:SCAL?"), TETHER_SUCCESS);
         assert_string_equal(answer, "+1.00000000E-04\n");
@@ -451,8 +455,26 @@ static void hostile_client_is_answered(void **state)
         rig_stop(r);
 }
 
-/* sim_vusb_handle on its own, as the fuzzer drives it: a reply always
- * fits, and a request claiming more than it has is refused. */
+/* The session on its own, as the fuzzer drives it, on a clock of the
+ * test's: a bulk-IN with nothing asked is held to its timeout and no
+ * longer; a reply always fits. */
+typedef struct captured {
+        int n;
+        vusb_header h[4];
+        size_t body[4];
+} captured;
+
+static void capture(void *ctx, const uint8_t *reply, size_t len)
+{
+        captured *c = ctx;
+        assert_true(c->n < 4);
+        assert_true(len >= VUSB_HEADER_SIZE && len <= VUSB_MAX_MSG);
+        assert_int_equal(vusb_header_decode(reply, len, &c->h[c->n]), TETHER_SUCCESS);
+        assert_int_equal(c->h[c->n].size, len);
+        c->body[c->n] = len - VUSB_HEADER_SIZE;
+        c->n++;
+}
+
 static void handler_bounds(void **state)
 {
         sim_scope *s;
@@ -461,18 +483,49 @@ static void handler_bounds(void **state)
         assert_int_equal(sim_scope_new(NULL, &s), 0);
         assert_int_equal(sim_usbtmc_new(s, &d), 0);
         assert_int_equal(sim_vusb_info("SN1", &info), TETHER_SUCCESS);
-        uint8_t *reply = malloc(VUSB_MAX_MSG);
+        captured c = { 0 };
+        sim_vusb *v = NULL;
+        assert_int_equal(sim_vusb_new(d, &info, capture, &c, &v), TETHER_SUCCESS);
         uint8_t req[VUSB_HEADER_SIZE + 8];
-        size_t n = 0;
         uint8_t a[8];
         vusb_put32(a, 10);
         vusb_put32(a + 4, VUSB_MAX_DATA);
         request(req, VUSB_BULK_IN, 5, a, 8);
-        assert_int_equal(sim_vusb_handle(d, &info, req, sizeof(req), reply, &n), TETHER_SUCCESS);
-        vusb_header h;
-        assert_int_equal(vusb_header_decode(reply, n, &h), TETHER_SUCCESS);
-        assert_int_equal(h.status, TETHER_ERR_TIMEOUT); /* nothing was asked of the scope */
-        assert_int_equal(n, VUSB_HEADER_SIZE);
+        /* Nothing was asked of the scope: it NAKs, and the transfer is
+         * held until its 10 ms are up. */
+        sim_vusb_request(v, req, sizeof(req), 1000);
+        assert_int_equal(c.n, 0);
+        assert_int_equal(sim_vusb_held(v), 1);
+        assert_int_equal(sim_vusb_tick(v, 1004), 6);
+        assert_int_equal(c.n, 0);
+        assert_int_equal(sim_vusb_tick(v, 1010), -1);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(c.h[0].id, 5);
+        assert_int_equal(c.h[0].op, VUSB_BULK_IN | VUSB_REPLY);
+        assert_int_equal(c.h[0].status, TETHER_ERR_TIMEOUT);
+        assert_int_equal(c.body[0], 0);
+        assert_int_equal(sim_vusb_held(v), 0);
+        /* A timeout of 0 is a poll: answered at once. */
+        vusb_put32(a, 0);
+        request(req, VUSB_BULK_IN, 6, a, 8);
+        sim_vusb_request(v, req, sizeof(req), 2000);
+        assert_int_equal(c.n, 2);
+        assert_int_equal(c.h[1].id, 6);
+        assert_int_equal(c.h[1].status, TETHER_ERR_TIMEOUT);
+        /* A second bulk-IN ends the one held: its client gave up on it. */
+        vusb_put32(a, 5000);
+        request(req, VUSB_BULK_IN, 7, a, 8);
+        sim_vusb_request(v, req, sizeof(req), 3000);
+        request(req, VUSB_BULK_IN, 8, a, 8);
+        sim_vusb_request(v, req, sizeof(req), 3001);
+        assert_int_equal(c.n, 3);
+        assert_int_equal(c.h[2].id, 7);
+        assert_int_equal(c.h[2].status, TETHER_ERR_TIMEOUT);
+        assert_int_equal(sim_vusb_held(v), 1);
+        assert_int_equal(sim_vusb_tick(v, 8001), -1);
+        assert_int_equal(c.n, 4);
+        assert_int_equal(c.h[3].id, 8);
+        sim_vusb_free(v);
         /* Serials the descriptors could not carry. */
         char long_serial[VUSB_MAX_SERIAL + 2];
         memset(long_serial, 'A', sizeof(long_serial) - 1);
@@ -480,9 +533,285 @@ static void handler_bounds(void **state)
         assert_int_equal(sim_vusb_info(long_serial, &info), TETHER_ERR_BAD_ARGUMENT);
         assert_int_equal(sim_vusb_info("bad\nserial", &info), TETHER_ERR_BAD_ARGUMENT);
         assert_int_equal(sim_vusb_serve(-1, d, NULL), -1);
-        free(reply);
         sim_usbtmc_free(d);
         sim_scope_free(s);
+}
+
+/* ---- transfers held while the device NAKs, over the socket ---- */
+
+/* A USBTMC bulk-OUT transfer as a raw BULK_OUT request: header, payload,
+ * padding. */
+static size_t bulk_out_msg(uint8_t *out, uint32_t id, uint8_t msg_id, uint8_t btag, const char *text,
+                           uint32_t in_size)
+{
+        uint8_t args[4];
+        vusb_put32(args, 1000);
+        size_t n = request(out, VUSB_BULK_OUT, id, args, 4);
+        size_t len = text ? strlen(text) : 0;
+        usbtmc_header h = { .msg_id = msg_id, .btag = btag, .transfer_size = text ? (uint32_t)len : in_size,
+                            .attributes = text ? USBTMC_ATTR_EOM : 0 };
+        usbtmc_header_encode(&h, out + n);
+        n += USBTMC_HEADER_SIZE;
+        if (len) {
+                memcpy(out + n, text, len);
+                memset(out + n + len, 0, usbtmc_padded(len) - len);
+                n += usbtmc_padded(len);
+        }
+        vusb_put32(out + 12, (uint32_t)n);
+        return n;
+}
+
+static size_t in_msg(uint8_t *out, uint16_t op, uint32_t id, uint32_t timeout_ms, uint32_t len)
+{
+        uint8_t a[8];
+        vusb_put32(a, timeout_ms);
+        vusb_put32(a + 4, len);
+        return request(out, op, id, a, 8);
+}
+
+static size_t control_msg(uint8_t *out, uint32_t id, uint8_t type, uint8_t req, uint16_t value, uint16_t index,
+                          uint16_t len)
+{
+        uint8_t a[12];
+        vusb_put32(a, 1000);
+        a[4] = type;
+        a[5] = req;
+        vusb_put16(a + 6, value);
+        vusb_put16(a + 8, index);
+        vusb_put16(a + 10, len);
+        return request(out, VUSB_CONTROL_IN, id, a, 12);
+}
+
+/* Sends and expects a success reply to id (the next datagram), body in b. */
+static size_t expect_ok(int fd, const uint8_t *m, size_t n, uint16_t op, uint32_t id, uint8_t *b, size_t cap)
+{
+        vusb_header h;
+        send_raw(fd, m, n);
+        size_t bl = recv_reply(fd, &h, b, cap);
+        assert_int_equal(h.op, op | VUSB_REPLY);
+        assert_int_equal(h.id, id);
+        assert_int_equal(h.status, TETHER_SUCCESS);
+        return bl;
+}
+
+/* Nothing comes for ms (the reply is not there yet). */
+static void expect_quiet(int fd, int ms)
+{
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        assert_int_equal(poll(&p, 1, ms), 0);
+}
+
+/* A query the scope does not answer (an unknown header): the request
+ * stands, the bulk-IN is held. */
+static void hold_unanswered(int fd, uint8_t btag, uint32_t in_id, uint32_t timeout_ms)
+{
+        uint8_t m[VUSB_HEADER_SIZE + 64];
+        size_t n = bulk_out_msg(m, in_id - 2, USBTMC_DEV_DEP_MSG_OUT, btag, ":FOO?", 0);
+        expect_ok(fd, m, n, VUSB_BULK_OUT, in_id - 2, NULL, 0);
+        n = bulk_out_msg(m, in_id - 1, USBTMC_REQUEST_DEV_DEP_MSG_IN, (uint8_t)(btag + 1), NULL, 256);
+        expect_ok(fd, m, n, VUSB_BULK_OUT, in_id - 1, NULL, 0);
+        n = in_msg(m, VUSB_BULK_IN, in_id, timeout_ms, 512);
+        send_raw(fd, m, n);
+}
+
+/* Held to its timeout, no longer; the control pipe answers meanwhile, at
+ * once, ahead of it: the status byte, REN/GTL/LLO, the capabilities. */
+static void held_in_waits_its_timeout_and_control_answers(void **state)
+{
+        rig *r = rig_start();
+        int fd = r->client_fd;
+        uint8_t m[VUSB_HEADER_SIZE + 64], b[64];
+        double t0 = ms_now();
+        hold_unanswered(fd, 1, 12, 400);
+        expect_quiet(fd, 100);
+        double t1 = ms_now();
+        size_t n = control_msg(m, 13, USBTMC_REQ_INTERFACE, USB488_READ_STATUS_BYTE, 5, 0, 3);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 13, b, sizeof(b)), 3);
+        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+        assert_int_equal(b[1], 5);
+        /* Its answer on interrupt-IN: EAV (the unknown header's -113, the
+         * -420 of a read with nothing to say). */
+        n = in_msg(m, VUSB_INTERRUPT_IN, 14, 1000, 2);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_INTERRUPT_IN, 14, b, sizeof(b)), 2);
+        assert_int_equal(b[0], 0x85);
+        assert_int_equal(b[1] & 0x04, 0x04);
+        n = control_msg(m, 15, USBTMC_REQ_INTERFACE, USB488_REN_CONTROL, 1, 0, 1);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 15, b, sizeof(b)), 1);
+        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+        n = control_msg(m, 16, USBTMC_REQ_INTERFACE, USB488_LOCAL_LOCKOUT, 0, 0, 1);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 16, b, sizeof(b)), 1);
+        n = control_msg(m, 17, USBTMC_REQ_INTERFACE, USB488_GO_TO_LOCAL, 0, 0, 1);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 17, b, sizeof(b)), 1);
+        n = control_msg(m, 18, USBTMC_REQ_INTERFACE, USBTMC_GET_CAPABILITIES, 0, 0, 0x18);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 18, b, sizeof(b)), 0x18);
+        assert_true(ms_now() - t1 < 200); /* all at once, not behind the held IN */
+        vusb_header h;
+        assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
+        double took = ms_now() - t0;
+        assert_int_equal(h.id, 12);
+        assert_int_equal(h.op, VUSB_BULK_IN | VUSB_REPLY);
+        assert_int_equal(h.status, TETHER_ERR_TIMEOUT);
+        assert_true(took >= 400);
+        assert_true(took < 1400);
+        rig_attach(r);
+        rig_stop(r);
+}
+
+/* An abort, or a clear, ends the held transfer at once with the short
+ * packet USBTMC has it send; CHECK then says done. */
+static void abort_or_clear_ends_a_held_in(void **state)
+{
+        rig *r = rig_start();
+        int fd = r->client_fd;
+        uint8_t m[VUSB_HEADER_SIZE + 64], b[64];
+        vusb_header h;
+        hold_unanswered(fd, 1, 12, 10000);
+        expect_quiet(fd, 100);
+        double t0 = ms_now();
+        /* Another bTag: not the transfer in progress. */
+        size_t n = control_msg(m, 13, USBTMC_REQ_ENDPOINT, USBTMC_INITIATE_ABORT_BULK_IN, 7, 0x81, 2);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 13, b, sizeof(b)), 2);
+        assert_int_equal(b[0], USBTMC_STATUS_FAILED);
+        assert_int_equal(b[1], 2);
+        expect_quiet(fd, 50);
+        n = control_msg(m, 14, USBTMC_REQ_ENDPOINT, USBTMC_INITIATE_ABORT_BULK_IN, 2, 0x81, 2);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 14, b, sizeof(b)), 2);
+        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+        assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
+        assert_int_equal(h.id, 12);
+        assert_int_equal(h.status, TETHER_SUCCESS); /* a zero-length packet */
+        assert_true(ms_now() - t0 < 1000);
+        n = control_msg(m, 15, USBTMC_REQ_ENDPOINT, USBTMC_CHECK_ABORT_BULK_IN_STATUS, 0, 0x81, 8);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 15, b, sizeof(b)), 8);
+        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+
+        /* The same with a clear. */
+        hold_unanswered(fd, 3, 22, 10000);
+        expect_quiet(fd, 100);
+        t0 = ms_now();
+        n = control_msg(m, 23, USBTMC_REQ_INTERFACE, USBTMC_INITIATE_CLEAR, 0, 0, 1);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 23, b, sizeof(b)), 1);
+        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+        assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
+        assert_int_equal(h.id, 22);
+        assert_int_equal(h.status, TETHER_SUCCESS);
+        assert_true(ms_now() - t0 < 1000);
+        n = control_msg(m, 24, USBTMC_REQ_INTERFACE, USBTMC_CHECK_CLEAR_STATUS, 0, 0, 2);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 24, b, sizeof(b)), 2);
+        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+
+        /* With no transfer there to take the short packet, CHECK says it
+         * waits (PENDING, bit 0) until a bulk-IN reads it. */
+        static const uint8_t ends[2] = { USBTMC_INITIATE_ABORT_BULK_IN, USBTMC_INITIATE_CLEAR };
+        for (int i = 0; i < 2; i++) {
+                uint32_t id = 40 + 10 * (uint32_t)i;
+                n = bulk_out_msg(m, id, USBTMC_REQUEST_DEV_DEP_MSG_IN, (uint8_t)(6 + i), NULL, 256);
+                expect_ok(fd, m, n, VUSB_BULK_OUT, id, NULL, 0);
+                bool abort = ends[i] == USBTMC_INITIATE_ABORT_BULK_IN;
+                uint8_t type = abort ? USBTMC_REQ_ENDPOINT : USBTMC_REQ_INTERFACE;
+                uint8_t check = abort ? USBTMC_CHECK_ABORT_BULK_IN_STATUS : USBTMC_CHECK_CLEAR_STATUS;
+                uint16_t check_len = abort ? 8 : 2, index = abort ? 0x81 : 0;
+                n = control_msg(m, id + 1, type, ends[i], (uint16_t)(6 + i), index, abort ? 2 : 1);
+                expect_ok(fd, m, n, VUSB_CONTROL_IN, id + 1, b, sizeof(b));
+                assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+                n = control_msg(m, id + 2, type, check, 0, index, check_len);
+                assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, id + 2, b, sizeof(b)), check_len);
+                assert_int_equal(b[0], USBTMC_STATUS_PENDING);
+                assert_int_equal(b[1], 1);
+                n = in_msg(m, VUSB_BULK_IN, id + 3, 1000, 512);
+                assert_int_equal(expect_ok(fd, m, n, VUSB_BULK_IN, id + 3, b, sizeof(b)), 0);
+                n = control_msg(m, id + 4, type, check, 0, index, check_len);
+                assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, id + 4, b, sizeof(b)), check_len);
+                assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+        }
+        rig_attach(r);
+        assert_int_equal(query(&r->t, "*IDN?"), TETHER_SUCCESS);
+        assert_string_equal(answer, IDN);
+        rig_stop(r);
+}
+
+/* An answer that is made while the transfer is held goes at once: the
+ * acquisition's end, well inside the timeout. */
+static void held_in_gets_the_answer_when_it_is_made(void **state)
+{
+        rig *r = rig_start();
+        int fd = r->client_fd;
+        uint8_t m[VUSB_HEADER_SIZE + 64], b[64];
+        size_t n = bulk_out_msg(m, 1, USBTMC_DEV_DEP_MSG_OUT, 1, ":TIM:SCAL 20ms;:DIG CHAN1;*OPC?", 0);
+        double t0 = ms_now();
+        expect_ok(fd, m, n, VUSB_BULK_OUT, 1, NULL, 0);
+        n = bulk_out_msg(m, 2, USBTMC_REQUEST_DEV_DEP_MSG_IN, 2, NULL, 64);
+        expect_ok(fd, m, n, VUSB_BULK_OUT, 2, NULL, 0);
+        n = in_msg(m, VUSB_BULK_IN, 3, 5000, 512);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_BULK_IN, 3, b, sizeof(b)), USBTMC_HEADER_SIZE + 4);
+        double took = ms_now() - t0;
+        assert_memory_equal(b + USBTMC_HEADER_SIZE, "1\n", 2);
+        assert_true(took >= 190); /* 10 divisions of 20 ms */
+        assert_true(took < 1500);
+        rig_attach(r);
+        rig_stop(r);
+}
+
+/* A held interrupt-IN is answered by the service request it waits for:
+ * *OPC with *ESE 1 and *SRE 32 raises MSS. */
+static void held_interrupt_in_gets_the_srq(void **state)
+{
+        rig *r = rig_start();
+        int fd = r->client_fd;
+        uint8_t m[VUSB_HEADER_SIZE + 64], b[64];
+        size_t n = in_msg(m, VUSB_INTERRUPT_IN, 1, 5000, 2);
+        send_raw(fd, m, n);
+        expect_quiet(fd, 100);
+        double t0 = ms_now();
+        n = bulk_out_msg(m, 2, USBTMC_DEV_DEP_MSG_OUT, 1, "*CLS;*ESE 1;*SRE 32;*OPC", 0);
+        expect_ok(fd, m, n, VUSB_BULK_OUT, 2, NULL, 0);
+        vusb_header h;
+        assert_int_equal(recv_reply(fd, &h, b, sizeof(b)), 2);
+        assert_int_equal(h.id, 1);
+        assert_int_equal(h.status, TETHER_SUCCESS);
+        assert_int_equal(b[0], USB488_NOTIFY_SRQ);
+        assert_int_equal(b[1] & 0x60, 0x60);
+        assert_true(ms_now() - t0 < 1000);
+        rig_attach(r);
+        rig_stop(r);
+}
+
+/* The client hangs up while a transfer is held: the server sees it at
+ * once (not at the transfer's timeout) and ends with 0. */
+static void hang_up_while_held(void **state)
+{
+        rig *r = rig_start();
+        hold_unanswered(r->client_fd, 1, 12, 20000);
+        expect_quiet(r->client_fd, 50);
+        double t0 = ms_now();
+        close(r->client_fd);
+        r->client_fd = -1;
+        pthread_join(r->thread, NULL);
+        assert_true(ms_now() - t0 < 1000);
+        assert_int_equal(r->served, 0);
+        close(r->server_fd);
+        sim_usbtmc_free(r->dev);
+        sim_scope_free(r->scope);
+        free(r);
+}
+
+/* Through tether's host code: an unanswered query takes the link's whole
+ * timeout, and the recovery leaves the next query answered at once. */
+static void unanswered_query_takes_the_timeout(void **state)
+{
+        rig *r = *state;
+        r->t.timeout_ms = 300;
+        double t0 = ms_now();
+        assert_int_equal(query(&r->t, ":FOO?"), TETHER_ERR_TIMEOUT);
+        double took = ms_now() - t0;
+        assert_true(took >= 300);
+        assert_true(took < 1300);
+        t0 = ms_now();
+        assert_int_equal(query(&r->t, ":SYST:ERR?"), TETHER_SUCCESS);
+        assert_string_equal(answer, "-113,\"Undefined header\"\n");
+        assert_int_equal(query(&r->t, ":SYST:ERR?"), TETHER_SUCCESS);
+        assert_string_equal(answer, "-420,\"Query UNTERMINATED\"\n");
+        assert_true(ms_now() - t0 < 250);
 }
 
 /* ---- tether-sim-scope --usb-fd, a process of its own ---- */
@@ -614,6 +943,30 @@ static void peer_killed_mid_call(void **state)
         assert_int_equal(wait_exit(pid, 5000), 128 + SIGKILL);
 }
 
+/* Killed while a bulk-IN of an unanswered query is held: NoDevice at
+ * once, not at the 20 s timeout. */
+static void peer_killed_while_in_held(void **state)
+{
+        int fd;
+        pid_t pid = spawn_sim("MY57235663", &fd);
+        usbtmc_vusb *v;
+        assert_int_equal(usbtmc_vusb_open(fd, &v), TETHER_SUCCESS);
+        usbtmc t;
+        usbtmc_vusb_attach(&t, v);
+        t.timeout_ms = 20000;
+        killer k = { .pid = pid, .after_ms = 300 };
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
+        double t0 = ms_now();
+        assert_int_equal(query(&t, ":FOO?"), TETHER_ERR_NO_DEVICE);
+        double took = ms_now() - t0;
+        pthread_join(th, NULL);
+        assert_true(took >= 250);
+        assert_true(took < 3000);
+        usbtmc_vusb_close(v);
+        assert_int_equal(wait_exit(pid, 5000), 128 + SIGKILL);
+}
+
 /* Killed between calls: the next call says so at once. */
 static void peer_gone_between_calls(void **state)
 {
@@ -646,11 +999,18 @@ int main(void)
                 T(stall_and_wrong_btag_recover),
                 T(unplug_fault_is_the_devices_not_the_links),
                 T(acquisition_waits_in_the_server),
+                T(unanswered_query_takes_the_timeout),
                 cmocka_unit_test(hostile_client_is_answered),
                 cmocka_unit_test(handler_bounds),
+                cmocka_unit_test(held_in_waits_its_timeout_and_control_answers),
+                cmocka_unit_test(abort_or_clear_ends_a_held_in),
+                cmocka_unit_test(held_in_gets_the_answer_when_it_is_made),
+                cmocka_unit_test(held_interrupt_in_gets_the_srq),
+                cmocka_unit_test(hang_up_while_held),
                 cmocka_unit_test(simulator_process),
                 cmocka_unit_test(simulator_refuses_a_bad_fd),
                 cmocka_unit_test(peer_killed_mid_call),
+                cmocka_unit_test(peer_killed_while_in_held),
                 cmocka_unit_test(peer_gone_between_calls),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <umockdev.h>
 
 #include "scope.h"
@@ -179,6 +180,25 @@ static int control(mock_usb *m, const uint8_t setup[8], uint8_t *data, size_t le
         return -EPIPE; /* nothing else is supported: stall, as a device does */
 }
 
+/* A bulk-IN URB's answer as it is submitted. The device may say when its
+ * answer will be ready (an acquisition): that is waited for here, up to
+ * SIM_IN_WAIT_MS. A device with nothing coming NAKs (TETHER_ERR_NOT_READY):
+ * the URB then waits in the kernel until the host discards it; this mock
+ * does not ask the device again later. */
+static tether_ret_t bulk_in_now(mock_usb *m, uint8_t *p, size_t len, size_t *ret_got)
+{
+        unsigned waited = 0;
+        for (;;) {
+                uint32_t wake = SIM_WAKE_NEVER;
+                tether_ret_t r = sim_usbtmc_bulk_in_try(m->dev, p, len, ret_got, &wake);
+                if (r != TETHER_ERR_NOT_READY || wake == SIM_WAKE_NEVER || waited + wake > SIM_IN_WAIT_MS)
+                        return r;
+                struct timespec ts = { .tv_sec = wake / 1000, .tv_nsec = (long)(wake % 1000) * 1000000L };
+                nanosleep(&ts, NULL);
+                waited += wake;
+        }
+}
+
 static gboolean submit_urb(mock_usb *m, UMockdevIoctlClient *client, UMockdevIoctlData *arg)
 {
         UMockdevIoctlData *urb_data = umockdev_ioctl_data_resolve(arg, 0, sizeof(struct usbdevfs_urb), NULL);
@@ -218,10 +238,10 @@ static gboolean submit_urb(mock_usb *m, UMockdevIoctlClient *client, UMockdevIoc
                 urb->actual_length = urb->status ? 0 : (int)len;
         } else if (urb->type == USBDEVFS_URB_TYPE_BULK && urb->endpoint == EP_IN) {
                 m->stats.bulk_in++;
-                tether_ret_t r = sim_usbtmc_ops.bulk_in(m->dev, p, len, &got, SIM_IN_WAIT_MS);
-                if (r == TETHER_ERR_TIMEOUT)
+                tether_ret_t r = bulk_in_now(m, p, len, &got);
+                if (r == TETHER_ERR_NOT_READY)
                         done = false; /* nothing to send: the URB waits until the host gives up */
-                urb->status = r == TETHER_ERR_TIMEOUT ? 0 : status_of(r);
+                urb->status = r == TETHER_ERR_NOT_READY ? 0 : status_of(r);
                 urb->actual_length = (int)got;
                 if (got > m->stats.bulk_in_bytes_max)
                         m->stats.bulk_in_bytes_max = (unsigned)got;
@@ -229,8 +249,9 @@ static gboolean submit_urb(mock_usb *m, UMockdevIoctlClient *client, UMockdevIoc
                 /* USB488 notifications (READ_STATUS_BYTE's answer); with none
                  * queued the URB waits, as on a quiet device. */
                 m->stats.interrupt++;
-                tether_ret_t r = sim_usbtmc_ops.interrupt_in(m->dev, p, len, &got, 0);
-                done = r != TETHER_ERR_TIMEOUT;
+                uint32_t wake;
+                tether_ret_t r = sim_usbtmc_interrupt_in_try(m->dev, p, len, &got, &wake);
+                done = r != TETHER_ERR_NOT_READY;
                 urb->status = done ? status_of(r) : 0;
                 urb->actual_length = (int)got;
         } else {
@@ -274,6 +295,8 @@ static gboolean discard_urb(mock_usb *m, UMockdevIoctlClient *client, UMockdevIo
                 if (r->client != client || r->urb->client_addr != addr || r->done)
                         continue;
                 struct usbdevfs_urb *urb = (struct usbdevfs_urb *)r->urb->data;
+                if (urb->type == USBDEVFS_URB_TYPE_BULK && urb->endpoint == EP_IN)
+                        sim_usbtmc_bulk_in_expired(m->dev); /* the host gave up on it */
                 urb->status = -ENOENT;
                 urb->actual_length = 0;
                 r->done = true;
