@@ -129,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memset(a->m, 0, sizeof(a->m));
                 memcpy(a->m, req, len < KEEP ? len : KEEP);
                 a->len = len < KEEP ? len : KEEP;
+                a->answered = false;
                 sim_vusb_request(v, req, len, now);
                 now++;
                 int64_t next = sim_vusb_tick(v, now);

@@ -417,6 +417,55 @@ static void async_read_aborted_by_another(void **state)
         tether_session_close(s);
 }
 
+/* An async read of a query the scope never answers: the simulator NAKs
+ * bulk-IN (it holds each slice's transfer to its end), and meanwhile the
+ * control pipe answers at once (the status byte, REN/GTL/LLO); an abort,
+ * and a device clear, end the read promptly, not at TimeoutMs. */
+static void async_read_of_nothing_aborted_or_cleared(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t id = harness_find(s, TMC_CLASS);
+        tether_connect *a = open_instrument(s), *b = open_instrument(s);
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        assert_int_equal(set_timeout(s, id, 20000), TETHER_SUCCESS);
+        assert_int_equal(tmc_write(a, "*CLS"), TETHER_SUCCESS);
+        for (int i = 0; i < 2; i++) {
+                bool clear = i == 1;
+                assert_int_equal(tmc_write(a, ":NO:SUCH:QUERy?"), TETHER_SUCCESS);
+                result res = { 0 };
+                uint64_t max = 64;
+                assert_int_equal(tether_call_async_method(a, TMC_READ_ASYNC, port, on_result, &res, &max, 1, NULL, 0,
+                                                          NULL, NULL, NULL, NULL),
+                                 TETHER_SUCCESS);
+                usleep(300000);
+                tether_notification_port_dispatch(port);
+                assert_int_equal(res.calls, 0); /* still waiting */
+                uint64_t t0 = ms_now();
+                assert_int_equal(read_stb(b) & 0x04, 0x04); /* EAV: -113 */
+                assert_int_equal(call1(b, TMC_REN_CONTROL, 1), TETHER_SUCCESS);
+                assert_int_equal(call0(b, TMC_LOCAL_LOCKOUT), TETHER_SUCCESS);
+                assert_int_equal(call0(b, TMC_GO_TO_LOCAL), TETHER_SUCCESS);
+                assert_int_equal(call1(b, TMC_REN_CONTROL, 0), TETHER_SUCCESS);
+                assert_true(ms_now() - t0 < 1000);
+                t0 = ms_now();
+                assert_int_equal(call0(b, clear ? TMC_CLEAR : TMC_ABORT), TETHER_SUCCESS);
+                await(port, &res, 3000);
+                assert_true(ms_now() - t0 < 1000);
+                assert_int_equal(res.r, TETHER_ERR_ABORTED);
+                assert_int_equal(res.args[TMC_READ_ARG_BYTES], 0);
+        }
+        uint64_t t0 = ms_now();
+        assert_true(!strncmp(ask(b, "*IDN?"), "AGILENT", 7));
+        assert_true(ms_now() - t0 < 1000);
+        assert_int_equal(tmc_write(a, "*CLS"), TETHER_SUCCESS);
+        assert_int_equal(set_timeout(s, id, 5000), TETHER_SUCCESS);
+        tether_notification_port_destroy(port);
+        tether_service_close(a);
+        tether_service_close(b);
+        tether_session_close(s);
+}
+
 /* The lock: others Busy; a waiter gets it when its holder's process dies. */
 static void lock_released_when_its_holder_dies(void **state)
 {
@@ -697,6 +746,7 @@ int main(void)
                 cmocka_unit_test(serves_the_scope),
                 cmocka_unit_test(timeout_then_next_works),
                 cmocka_unit_test(async_read_aborted_by_another),
+                cmocka_unit_test(async_read_of_nothing_aborted_or_cleared),
                 cmocka_unit_test(lock_released_when_its_holder_dies),
                 cmocka_unit_test(service_request_from_the_scope),
                 cmocka_unit_test(unplugged_mid_read),

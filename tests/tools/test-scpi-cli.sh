@@ -8,6 +8,16 @@ tetherd=$1 tether=$2 pty=$3
 dir=$(mktemp -d)
 export TETHER_SOCKET="$dir/s.sock"
 fail() { echo "FAIL: $*"; cat "$dir/log" 2>/dev/null | tail -20; exit 1; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# The pid of a child of $1 whose name is $2 (the simulator tetherd started).
+child_named() {
+  local stat
+  for stat in /proc/[0-9]*/stat; do
+    read -r -a f <"$stat" 2>/dev/null || continue
+    [ "${f[1]}" = "($2)" ] && [ "${f[3]}" = "$1" ] && { echo "${f[0]}"; return 0; }
+  done
+  return 1
+}
 scope=USB0::0x0957::0x179B::SCPI0001::INSTR
 dmm=USB0::0x2A8D::0x1301::DMM0001::INSTR
 
@@ -76,11 +86,26 @@ grep -q "NoSuchThing: no such entry" <<<"$out" || fail "no such entry: $out"
 [ "$(wc -l <<<"$out")" = 1 ] || fail "no such entry: one line: $out"
 out=$("$tether" scpi --resource USB0::0x1::0x2::X::INSTR '*IDN?' 2>&1) && fail "unknown resource"
 grep -q "no instrument with resource" <<<"$out" || fail "unknown resource: $out"
+# A query the instrument answers late, inside TimeoutMs: the answer as soon
+# as it is made (4 readings of 10 PLC at 50 Hz: 0.8 s), not at the timeout.
+"$tether" reg set USBTMCInstrument TimeoutMs 3000 >/dev/null || fail "TimeoutMs 3000"
+"$tether" scpi USBTMCInstrument 'CONF:VOLT:DC 10;:VOLT:DC:NPLC 10;:SAMP:COUN 4' || fail "a slow configuration"
+t0=$(now_ms)
+out=$("$tether" scpi USBTMCInstrument 'READ?') || fail "a late answer: $out"
+ms=$(( $(now_ms) - t0 ))
+[ "$(tr ',' '\n' <<<"$out" | grep -c '^+4.998')" = 4 ] || fail "a late answer: four readings: $out"
+[ "$ms" -ge 750 ] && [ "$ms" -lt 2500 ] || fail "a late answer came after $ms ms (made in 800 ms, timeout 3000)"
+"$tether" scpi USBTMCInstrument 'SAMP:COUN 1' || fail "SAMP:COUN 1"
+# Unanswered: the instrument NAKs until TimeoutMs is up, as a real one does;
+# the timeout is said, and the next command works.
 "$tether" reg set USBTMCInstrument TimeoutMs 300 >/dev/null || fail "TimeoutMs"
 "$tether" scpi USBTMCInstrument '*CLS' || fail "*CLS"
+t0=$(now_ms)
 out=$("$tether" scpi USBTMCInstrument 'FOO:BAR?' 2>&1); [ $? -eq 1 ] || fail "an unanswered query: status"
+ms=$(( $(now_ms) - t0 ))
 [ "$out" = "tether scpi: FOO:BAR?: timeout: no answer within 300 ms (the link was cleared; the next command works)" ] \
   || fail "timeout message: $out"
+[ "$ms" -ge 300 ] && [ "$ms" -lt 2000 ] || fail "an unanswered query failed after $ms ms (TimeoutMs 300)"
 "$tether" scpi USBTMCInstrument '*IDN?' | grep -q "^Keysight" || fail "the query after a timeout"
 [ "$("$tether" scpi USBTMCInstrument 'SYST:ERR?')" = '-113,"Undefined header"' ] || fail "SYST:ERR? after FOO:BAR?"
 "$tether" scpi USBTMCInstrument '*CLS' || fail "*CLS"
@@ -88,8 +113,11 @@ out=$("$tether" scpi --check USBTMCInstrument 'FOO:BAR 1' 2>&1) && fail "--check
 grep -q 'the instrument reports: -113,"Undefined header"' <<<"$out" || fail "--check message: $out"
 "$tether" scpi --check USBTMCInstrument 'CONF:VOLT:DC' || fail "--check on a good command"
 "$tether" reg set DSOX2000 TimeoutMs 300 >/dev/null || fail "scope TimeoutMs"
+t0=$(now_ms)
 out=$("$tether" scpi DSOX2000 ':FOO?' 2>&1) && fail "scope: an unanswered query succeeded"
+ms=$(( $(now_ms) - t0 ))
 grep -q "timeout: no answer within 300 ms" <<<"$out" || fail "scope timeout: $out"
+[ "$ms" -ge 300 ] && [ "$ms" -lt 2000 ] || fail "scope: an unanswered query failed after $ms ms (TimeoutMs 300)"
 [ "$("$tether" scpi DSOX2000 ':SYST:ERR?')" = '-113,"Undefined header"' ] || fail "scope SYST:ERR?"
 
 # Locked by another client: Busy, said so.
@@ -116,5 +144,24 @@ out=$(HOME="$dir" XDG_STATE_HOME="$dir/state" PROMPT="34461A> " python3 "$pty" "
   || fail "the up arrow did not send *IDN? again: $out"
 grep -q "status byte 0x" <<<"$out" || fail ":stb in the shell: $out"
 grep -qx '\*IDN?' "$dir/state/tether/scpi_history" || fail "history not kept in \$XDG_STATE_HOME"
+
+# Unplugged while a query waits (the DMM's simulator killed, as a cable
+# pulled): the wait ends at once, not at TimeoutMs, and tether scpi says so
+# in one line, exit 1.
+sim=$(child_named "$pid" tether-sim-dmm) || fail "the DMM simulator's pid"
+"$tether" reg set USBTMCInstrument TimeoutMs 8000 >/dev/null || fail "TimeoutMs 8000"
+"$tether" scpi USBTMCInstrument 'FOO:BAR?' >"$dir/unplug.out" 2>&1 &
+waiting=$!
+sleep 0.5
+t0=$(now_ms)
+kill -KILL "$sim"
+wait "$waiting"; st=$?
+ms=$(( $(now_ms) - t0 ))
+out=$(cat "$dir/unplug.out")
+[ "$st" -eq 1 ] || fail "unplugged mid-query: status $st: $out"
+[ "$out" = "tether scpi: FOO:BAR?: the instrument is gone (unplugged?)" ] || fail "unplugged mid-query: $out"
+[ "$ms" -lt 3000 ] || fail "unplugged mid-query: the query ended $ms ms after the unplug (TimeoutMs 8000)"
+out=$("$tether" scpi USBTMCInstrument '*IDN?' 2>&1); [ $? -eq 1 ] || fail "a query after the unplug: status"
+[ "$out" = "tether scpi: *IDN?: the instrument is gone (unplugged?)" ] || fail "a query after the unplug: $out"
 
 echo "tether scpi CLI: all checks passed"
