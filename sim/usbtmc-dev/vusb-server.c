@@ -139,8 +139,9 @@ static void serve_held(sim_vusb *s, held_in *h, uint64_t now)
         reply(s, h->op, h->id, r, n);
 }
 
-/* h given up on by its client, which asked again on the same endpoint:
- * answered, as a cancelled URB is, with nothing. */
+/* h given up on by its client (it asked again on the same endpoint, or
+ * did what a host does only once it has stopped reading): answered, as a
+ * cancelled URB is, with nothing. */
 static void supersede(sim_vusb *s, held_in *h)
 {
         if (!h->active)
@@ -171,6 +172,11 @@ static tether_ret_t carry_out(sim_vusb *s, uint16_t op, const uint8_t *args, siz
                         return TETHER_ERR_BAD_ARGUMENT;
                 if (alen - VUSB_ARGS_BULK_OUT > info->max_data)
                         return TETHER_ERR_MESSAGE_TOO_LARGE;
+                /* A USBTMC host sends nothing on bulk-OUT while it reads a
+                 * response (it aborts the read first), so one that does
+                 * has given its bulk-IN transfer up: that transfer must
+                 * not take the answer this message may make. */
+                supersede(s, &s->bulk);
                 return ops->bulk_out(s->dev, args + VUSB_ARGS_BULK_OUT, alen - VUSB_ARGS_BULK_OUT, vusb_get32(args));
         case VUSB_CONTROL_IN: {
                 if (alen != VUSB_ARGS_CONTROL_IN)
@@ -191,6 +197,10 @@ static tether_ret_t carry_out(sim_vusb *s, uint16_t op, const uint8_t *args, siz
                         return TETHER_ERR_BAD_ARGUMENT;
                 if (args[0] != info->ep_out && args[0] != info->ep_in)
                         return TETHER_ERR_BAD_ARGUMENT; /* no such endpoint */
+                /* A halt is cleared on an endpoint with no transfer queued
+                 * (the host cancels them first). */
+                if (args[0] == info->ep_in)
+                        supersede(s, &s->bulk);
                 return ops->clear_halt(s->dev, args[0] == info->ep_out);
         default:
                 return TETHER_ERR_BAD_MESSAGE_ID;

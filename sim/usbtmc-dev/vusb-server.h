@@ -31,9 +31,10 @@ tether_ret_t sim_vusb_profile_info(const sim_usbtmc_profile *p, const char *seri
  * after an abort or clear, a notification), when it stalls or is gone, or
  * with Timeout when its timeout_ms has passed. One transfer is held per
  * IN endpoint: another on the same endpoint ends the one held (Timeout:
- * its client gave up on it). Requests that come while one is held
- * (control requests, bulk-OUT, the other endpoint) are carried out at
- * once, ahead of it. Times are ms on one clock for every call; a held
+ * its client gave up on it), and so do, for bulk-IN, a bulk-OUT transfer
+ * and a CLEAR_HALT of bulk-IN (a host does either only once it has stopped
+ * reading). Other requests that come while one is held (the control
+ * requests, the other endpoint) are carried out at once, ahead of it. Times are ms on one clock for every call; a held
  * transfer's timeout counts from its request's time.
  */
 typedef struct sim_vusb sim_vusb;

@@ -730,6 +730,35 @@ static void abort_or_clear_ends_a_held_in(void **state)
         rig_stop(r);
 }
 
+/* A bulk-OUT while a bulk-IN is held: the host stopped reading (USBTMC
+ * sends nothing on bulk-OUT mid-read), so the held transfer ends at once
+ * and the answer the new message makes waits for the next one. */
+static void bulk_out_ends_a_held_bulk_in(void **state)
+{
+        rig *r = rig_start();
+        int fd = r->client_fd;
+        uint8_t m[VUSB_HEADER_SIZE + 64], b[128];
+        vusb_header h;
+        hold_unanswered(fd, 1, 12, 10000);
+        expect_quiet(fd, 50);
+        size_t n = bulk_out_msg(m, 13, USBTMC_DEV_DEP_MSG_OUT, 3, "*IDN?", 0);
+        send_raw(fd, m, n);
+        assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
+        assert_int_equal(h.id, 12);
+        assert_int_equal(h.status, TETHER_ERR_TIMEOUT);
+        assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
+        assert_int_equal(h.id, 13);
+        assert_int_equal(h.status, TETHER_SUCCESS);
+        /* The request of before still stands: the next bulk-IN gets the
+         * identity (its bTag, 2). */
+        n = in_msg(m, VUSB_BULK_IN, 14, 1000, 128);
+        assert_true(expect_ok(fd, m, n, VUSB_BULK_IN, 14, b, sizeof(b)) > USBTMC_HEADER_SIZE);
+        assert_int_equal(b[1], 2);
+        assert_memory_equal(b + USBTMC_HEADER_SIZE, "AGILENT", 7);
+        rig_attach(r);
+        rig_stop(r);
+}
+
 /* An answer that is made while the transfer is held goes at once: the
  * acquisition's end, well inside the timeout. */
 static void held_in_gets_the_answer_when_it_is_made(void **state)
@@ -793,6 +822,46 @@ static void hang_up_while_held(void **state)
         sim_usbtmc_free(r->dev);
         sim_scope_free(r->scope);
         free(r);
+}
+
+/* A client that floods IN requests with long timeouts: the server holds
+ * one per endpoint, each earlier one answered Timeout at once, and the
+ * session stays whole. */
+static void in_flood_holds_one_per_endpoint(void **state)
+{
+        rig *r = rig_start();
+        int fd = r->client_fd;
+        uint8_t m[VUSB_HEADER_SIZE + 64];
+        vusb_header h;
+        double t0 = ms_now();
+        for (uint32_t i = 0; i < 2000; i++) {
+                uint16_t op = i % 2 ? VUSB_INTERRUPT_IN : VUSB_BULK_IN;
+                send_raw(fd, m, in_msg(m, op, 100 + i, 600000, 512));
+                if (i < 2)
+                        continue;
+                assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
+                assert_int_equal(h.id, 100 + i - 2);
+                assert_int_equal(h.op, op | VUSB_REPLY);
+                assert_int_equal(h.status, TETHER_ERR_TIMEOUT);
+        }
+        expect_quiet(fd, 50);
+        assert_true(ms_now() - t0 < 5000);
+        /* The client lets the two held go: a poll on each endpoint ends
+         * them, and is answered at once itself. */
+        send_raw(fd, m, in_msg(m, VUSB_BULK_IN, 5000, 0, 512));
+        send_raw(fd, m, in_msg(m, VUSB_INTERRUPT_IN, 5001, 0, 2));
+        uint32_t want[4] = { 2098, 5000, 2099, 5001 };
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
+                assert_int_equal(h.id, want[i]);
+                assert_int_equal(h.status, TETHER_ERR_TIMEOUT);
+        }
+        rig_attach(r);
+        assert_int_equal(query(&r->t, "*IDN?"), TETHER_SUCCESS);
+        assert_string_equal(answer, IDN);
+        uint8_t stb = 0;
+        assert_int_equal(usbtmc_read_status_byte(&r->t, &stb), TETHER_SUCCESS);
+        rig_stop(r);
 }
 
 /* Through tether's host code: an unanswered query takes the link's whole
@@ -1007,6 +1076,8 @@ int main(void)
                 cmocka_unit_test(held_in_gets_the_answer_when_it_is_made),
                 cmocka_unit_test(held_interrupt_in_gets_the_srq),
                 cmocka_unit_test(hang_up_while_held),
+                cmocka_unit_test(bulk_out_ends_a_held_bulk_in),
+                cmocka_unit_test(in_flood_holds_one_per_endpoint),
                 cmocka_unit_test(simulator_process),
                 cmocka_unit_test(simulator_refuses_a_bad_fd),
                 cmocka_unit_test(peer_killed_mid_call),
