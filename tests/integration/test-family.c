@@ -360,19 +360,33 @@ static void clipped_trace(void **state)
         tether_session_close(s);
 }
 
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* *OPT? answers; a query the scope does not know gets no answer (it
- * queues -113), so the pass-through fails with a Timeout, the link is
- * cleared, and the next call works and finds the error. */
+ * queues -113), and its USB side NAKs bulk-IN as the instrument does, so
+ * the pass-through fails with a Timeout after TimeoutMs (300 ms here),
+ * the link is cleared, and the next call works and finds the error. */
 static void pass_through_opt_and_unknown_query(void **state)
 {
         tether_session *s = harness_session(&USB_DSO);
         uint64_t id = find_model(s, "DSO-X 2004A");
+        tether_value *v = NULL;
+        tether_value_new_uint(300, 32, &v);
+        assert_int_equal(set_value(s, id, DSO_PROP_TIMEOUT, v), TETHER_SUCCESS);
         tether_connect *c = open_scope(s, id);
         char out[128];
         assert_int_equal(scpi(c, "*OPT?", out, sizeof(out)), TETHER_SUCCESS);
         assert_string_equal(out, "0,0,0\n");
         assert_int_equal(scpi(c, "*CLS", out, sizeof(out)), TETHER_SUCCESS);
+        double t0 = now_s();
         assert_int_equal(scpi(c, ":NOSUCH:THING?", out, sizeof(out)), TETHER_ERR_TIMEOUT);
+        double took = now_s() - t0;
+        assert_true(took >= 0.29 && took < 3.0);
         assert_int_equal(scpi(c, "*IDN?", out, sizeof(out)), TETHER_SUCCESS);
         assert_memory_equal(out, "AGILENT TECHNOLOGIES,DSO-X 2004A,FAMD1,", 39);
         assert_int_equal(scpi(c, ":SYSTem:ERRor?", out, sizeof(out)), TETHER_SUCCESS);
@@ -384,6 +398,8 @@ static void pass_through_opt_and_unknown_query(void **state)
         assert_int_equal(scpi(c, ":NOSUCH:THING 1", out, sizeof(out)), TETHER_SUCCESS);
         assert_int_equal(scpi(c, ":SYSTem:ERRor?", out, sizeof(out)), TETHER_SUCCESS);
         assert_string_equal(out, "-113,\"Undefined header\"\n");
+        tether_value_new_uint(5000, 32, &v);
+        assert_int_equal(set_value(s, id, DSO_PROP_TIMEOUT, v), TETHER_SUCCESS);
         tether_service_close(c);
         tether_session_close(s);
 }
@@ -516,13 +532,6 @@ static void lan_models_identified(void **state)
         for (int i = 0; i < N_MODELS; i++)
                 check_identity(s, &g->models[i], "*IDN?", false);
         tether_session_close(s);
-}
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Over TCP the scope's silence lasts until TimeoutMs; then the driver has
