@@ -24,76 +24,39 @@
 #include "scpi/scpi.h"
 #include "usbtmc-device.h"
 #include "usbtmc/backend-vusb.h"
+#include "vusb-rig.h"
 #include "vusb-server.h"
-
-static double ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- the server on a thread ---- */
 
-typedef struct rig {
-        sim_scope *scope;
-        sim_usbtmc *dev;
-        int server_fd, client_fd;
-        pthread_t thread;
-        int served;              /* sim_vusb_serve's result */
-        usbtmc_vusb *v;
-        usbtmc t;
-} rig;
-
-static void *serve_thread(void *arg)
-{
-        rig *r = arg;
-        r->served = sim_vusb_serve(r->server_fd, r->dev, "MY57235663");
-        return NULL;
-}
+typedef vusb_rig rig;
 
 /* The server runs; the client end stays raw (client_fd). */
 static rig *rig_start(void)
 {
         rig *r = calloc(1, sizeof(*r));
+        sim_scope *scope;
+        sim_usbtmc *dev;
         assert_non_null(r);
-        assert_int_equal(sim_scope_new(NULL, &r->scope), 0);
-        assert_int_equal(sim_usbtmc_new(r->scope, &r->dev), 0);
-        int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        r->client_fd = sv[0];
-        r->server_fd = sv[1];
-        r->served = 99;
-        assert_int_equal(pthread_create(&r->thread, NULL, serve_thread, r), 0);
+        assert_int_equal(sim_scope_new(NULL, &scope), 0);
+        assert_int_equal(sim_usbtmc_new(scope, &dev), 0);
+        vusb_rig_serve(r, dev, "MY57235663");
+        r->owner = scope;
         return r;
 }
 
-/* The client end handed to the backend. */
-static void rig_attach(rig *r)
-{
-        assert_int_equal(usbtmc_vusb_open(r->client_fd, &r->v), TETHER_SUCCESS);
-        r->client_fd = -1;
-        usbtmc_vusb_attach(&r->t, r->v);
-}
-
-/* Hanging up ends the server's loop with 0. */
 static void rig_stop(rig *r)
 {
-        usbtmc_vusb_close(r->v);
-        if (r->client_fd >= 0)
-                close(r->client_fd);
-        pthread_join(r->thread, NULL);
-        assert_int_equal(r->served, 0);
-        close(r->server_fd);
+        vusb_rig_stop(r);
         sim_usbtmc_free(r->dev);
-        sim_scope_free(r->scope);
+        sim_scope_free(r->owner);
         free(r);
 }
 
 static int setup(void **state)
 {
         rig *r = rig_start();
-        rig_attach(r);
+        vusb_rig_attach(r);
         *state = r;
         return 0;
 }
@@ -102,18 +65,6 @@ static int teardown(void **state)
 {
         rig_stop(*state);
         return 0;
-}
-
-static char answer[256];
-
-static tether_ret_t query(usbtmc *t, const char *cmd)
-{
-        tether_ret_t e = usbtmc_write(t, cmd, strlen(cmd));
-        size_t n = 0;
-        memset(answer, 0, sizeof(answer));
-        if (e == TETHER_SUCCESS)
-                e = usbtmc_read(t, answer, sizeof(answer) - 1, &n);
-        return e;
 }
 
 #define IDN "AGILENT TECHNOLOGIES,DSO-X 2002A,MY57235663,02.42.2017032900\n"
@@ -276,10 +227,10 @@ static void acquisition_waits_in_the_server(void **state)
         r->t.timeout_ms = 100;
         assert_int_equal(query(&r->t, ":DIG CHAN1;*OPC?"), TETHER_ERR_TIMEOUT);
         r->t.timeout_ms = 1000;
-        double t0 = ms_now();
+        double t0 = test_ms_now();
         assert_int_equal(query(&r->t, ":DIG CHAN1;*OPC?"), TETHER_SUCCESS);
         assert_string_equal(answer, "1\n");
-        assert_true(ms_now() - t0 >= 190);
+        assert_true(test_ms_now() - t0 >= 190);
 }
 
 /* ---- a hostile client: raw datagrams to the server ---- */
@@ -445,7 +396,7 @@ static void hostile_client_is_answered(void **state)
 
         /* After all that the session is whole: the backend takes it over
          * and the device answers. */
-        rig_attach(r);
+        vusb_rig_attach(r);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_SUCCESS);
         assert_string_equal(answer, IDN);
         rig_stop(r);
@@ -489,36 +440,8 @@ static void handler_bounds(void **state)
 
 static pid_t spawn_sim(const char *serial, int *ret_fd)
 {
-        const char *path = getenv("TETHER_SIM_SCOPE");
-        assert_non_null(path);
-        int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                /* dup2 clears close-on-exec on the copy. */
-                if (dup2(sv[1], 3) != 3)
-                        _exit(127);
-                char *argv[] = { (char *)path, "--usb-fd", "3", "--serial", (char *)serial, NULL };
-                execv(path, argv);
-                _exit(127);
-        }
-        close(sv[1]);
-        *ret_fd = sv[0];
-        return pid;
-}
-
-/* The child's exit status, waiting at most ms. -1 if it is still running. */
-static int wait_exit(pid_t pid, unsigned ms)
-{
-        for (unsigned i = 0; i < ms / 10; i++) {
-                int st;
-                if (waitpid(pid, &st, WNOHANG) == pid)
-                        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                struct timespec ts = { 0, 10000000 };
-                nanosleep(&ts, NULL);
-        }
-        return -1;
+        const char *args[] = { "--serial", serial, NULL };
+        return sim_spawn("TETHER_SIM_SCOPE", args, ret_fd);
 }
 
 static void simulator_process(void **state)
@@ -548,7 +471,7 @@ static void simulator_process(void **state)
         free(buf);
         /* Hanging up ends the process, with 0. */
         usbtmc_vusb_close(v);
-        assert_int_equal(wait_exit(pid, 5000), 0);
+        assert_int_equal(sim_wait_exit(pid, 5000), 0);
 }
 
 static void simulator_refuses_a_bad_fd(void **state)
@@ -565,7 +488,7 @@ static void simulator_refuses_a_bad_fd(void **state)
                 execv(path, argv);
                 _exit(127);
         }
-        assert_int_equal(wait_exit(pid, 5000), 2);
+        assert_int_equal(sim_wait_exit(pid, 5000), 2);
 }
 
 typedef struct killer {
@@ -599,19 +522,19 @@ static void peer_killed_mid_call(void **state)
         killer k = { .pid = pid, .after_ms = 300 };
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
-        double t0 = ms_now();
+        double t0 = test_ms_now();
         assert_int_equal(query(&t, ":DIG CHAN1;*OPC?"), TETHER_ERR_NO_DEVICE);
-        double took = ms_now() - t0;
+        double took = test_ms_now() - t0;
         pthread_join(th, NULL);
         assert_true(took >= 250);
         assert_true(took < 3000);
-        t0 = ms_now();
+        t0 = test_ms_now();
         assert_int_equal(query(&t, "*IDN?"), TETHER_ERR_NO_DEVICE);
         uint8_t stb;
         assert_int_equal(usbtmc_read_status_byte(&t, &stb), TETHER_ERR_NO_DEVICE);
-        assert_true(ms_now() - t0 < 100);
+        assert_true(test_ms_now() - t0 < 100);
         usbtmc_vusb_close(v);
-        assert_int_equal(wait_exit(pid, 5000), 128 + SIGKILL);
+        assert_int_equal(sim_wait_exit(pid, 5000), 128 + SIGKILL);
 }
 
 /* Killed between calls: the next call says so at once. */
@@ -625,10 +548,10 @@ static void peer_gone_between_calls(void **state)
         usbtmc_vusb_attach(&t, v);
         assert_int_equal(query(&t, "*OPC?"), TETHER_SUCCESS);
         kill(pid, SIGKILL);
-        assert_int_equal(wait_exit(pid, 5000), 128 + SIGKILL);
-        double t0 = ms_now();
+        assert_int_equal(sim_wait_exit(pid, 5000), 128 + SIGKILL);
+        double t0 = test_ms_now();
         assert_int_equal(query(&t, "*IDN?"), TETHER_ERR_NO_DEVICE);
-        assert_true(ms_now() - t0 < 1000);
+        assert_true(test_ms_now() - t0 < 1000);
         usbtmc_vusb_close(v);
 }
 
