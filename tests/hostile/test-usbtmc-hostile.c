@@ -26,32 +26,12 @@
 #include <tether/usbtmc-instrument.h>
 
 #include "harness.h"
+#include "tmc-client.h"
 
 static const char *const args[] = { "--no-system-drivers", NULL };
 static harness H = { .simulate = "dsox2002a:MY00006666", .args = args };
 static tether_session *S;   /* the polite client's */
 static uint64_t svc;
-
-static uint64_t ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-typedef struct find_ctx {
-        uint64_t id;
-} find_ctx;
-
-static bool generic_up(void *ctx)
-{
-        find_ctx *fc = ctx;
-        tether_value *m = NULL;
-        tether_service_matching(TMC_CLASS, &m);
-        tether_ret_t r = tether_get_matching_service(S, m, &fc->id);
-        tether_value_unref(m);
-        return r == TETHER_SUCCESS;
-}
 
 /* Every bundle loaded, then DSOX2000 unloaded: the scope goes to the
  * generic driver, the one under test. */
@@ -62,8 +42,8 @@ static int group_setup(void **state)
         S = harness_session(&H);
         if (tether_driver_unload(S, "org.tether.dsox2000") != TETHER_SUCCESS)
                 return -1;
-        find_ctx fc = { 0 };
-        if (!harness_wait(generic_up, &fc, 10000))
+        find_ctx fc = { S, TMC_CLASS, 0 };
+        if (!harness_wait(service_up, &fc, 10000))
                 return -1;
         svc = fc.id;
         return 0;
@@ -213,28 +193,6 @@ static uint32_t open_count(void)
 static bool only_polite(void *ctx)
 {
         return open_count() == *(uint32_t *)ctx;
-}
-
-typedef struct result {
-        int calls;
-        tether_ret_t r;
-} result;
-
-static void on_result(void *refcon, tether_ret_t r, const uint64_t *args_, uint32_t n)
-{
-        result *res = refcon;
-        res->calls++;
-        res->r = r;
-}
-
-static void await(tether_notification_port *port, result *res, unsigned ms)
-{
-        for (uint64_t until = ms_now() + ms; !res->calls && ms_now() < until;) {
-                struct pollfd p = { .fd = tether_notification_port_get_fd(port), .events = POLLIN };
-                poll(&p, 1, 20);
-                tether_notification_port_dispatch(port);
-        }
-        assert_int_equal(res->calls, 1);
 }
 
 /* ---- tests ---- */

@@ -31,6 +31,7 @@
 
 #include "dsox2000/dsox2000.h"
 #include "harness.h"
+#include "tmc-client.h"
 
 #ifndef USBTMC_BUNDLE
 #error "USBTMC_BUNDLE: the built org.tether.usbtmc.tether folder"
@@ -42,13 +43,6 @@ static const char *const alone_args[] = { "--no-system-drivers", NULL };
 static harness H = { .simulate = "dsox2002a:" SERIAL, .args = alone_args, .log_to_file = true };
 static char alone_dir[64];
 static char *saved_drivers;
-
-static uint64_t ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int copy_file(const char *from, const char *to)
 {
@@ -125,108 +119,11 @@ static tether_connect *open_instrument(tether_session *s)
         return c;
 }
 
-static tether_ret_t tmc_write(tether_connect *c, const char *text)
-{
-        uint64_t flags = 0;
-        return tether_call_method(c, TMC_WRITE, &flags, 1, text, strlen(text), NULL, NULL, NULL, NULL);
-}
-
-static tether_ret_t tmc_query(tether_connect *c, const char *cmd, char *buf, size_t cap, size_t *n, uint64_t *end)
-{
-        uint32_t n_end = 1;
-        *n = cap;
-        return tether_call_method(c, TMC_QUERY, NULL, 0, cmd, strlen(cmd), end, &n_end, buf, n);
-}
-
-static tether_ret_t tmc_read(tether_connect *c, char *buf, size_t cap, size_t *n, uint64_t *end)
-{
-        uint32_t n_end = 1;
-        *n = cap;
-        return tether_call_method(c, TMC_READ, NULL, 0, NULL, 0, end, &n_end, buf, n);
-}
-
-static const char *ask(tether_connect *c, const char *cmd)
-{
-        static char buf[1024];
-        size_t n = 0;
-        uint64_t end = 0;
-        assert_int_equal(tmc_query(c, cmd, buf, sizeof(buf) - 1, &n, &end), TETHER_SUCCESS);
-        assert_int_equal(end, TMC_END_EOM);
-        buf[n] = '\0';
-        return buf;
-}
-
-static uint64_t read_stb(tether_connect *c)
-{
-        uint64_t stb = 0;
-        uint32_t one = 1;
-        assert_int_equal(tether_call_method(c, TMC_READ_STB, NULL, 0, NULL, 0, &stb, &one, NULL, NULL),
-                         TETHER_SUCCESS);
-        return stb;
-}
-
-static tether_ret_t call0(tether_connect *c, uint32_t sel)
-{
-        return tether_call_method(c, sel, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL);
-}
-
-static tether_ret_t call1(tether_connect *c, uint32_t sel, uint64_t in)
-{
-        return tether_call_method(c, sel, &in, 1, NULL, 0, NULL, NULL, NULL, NULL);
-}
-
-static const char *prop_string(tether_session *s, uint64_t id, const char *key)
-{
-        static char buf[256];
-        tether_value *v = NULL;
-        const char *str = NULL;
-        assert_int_equal(tether_registry_entry_get_property(s, id, key, &v), TETHER_SUCCESS);
-        assert_int_equal(tether_value_get_string(v, &str), TETHER_SUCCESS);
-        snprintf(buf, sizeof(buf), "%s", str);
-        tether_value_unref(v);
-        return buf;
-}
-
-static bool prop_bool(tether_session *s, uint64_t id, const char *key)
-{
-        tether_value *v = NULL;
-        bool b = false;
-        assert_int_equal(tether_registry_entry_get_property(s, id, key, &v), TETHER_SUCCESS);
-        assert_int_equal(tether_value_get_bool(v, &b), TETHER_SUCCESS);
-        tether_value_unref(v);
-        return b;
-}
-
 static tether_ret_t set_timeout(tether_session *s, uint64_t id, uint64_t ms)
 {
         tether_value *v = NULL;
         tether_value_new_uint(ms, 32, &v);
         return harness_set(s, id, TMC_PROP_TIMEOUT, v);
-}
-
-typedef struct result {
-        int calls;
-        tether_ret_t r;
-        uint64_t args[4];
-} result;
-
-static void on_result(void *refcon, tether_ret_t r, const uint64_t *args, uint32_t n)
-{
-        result *res = refcon;
-        res->calls++;
-        res->r = r;
-        memcpy(res->args, args, (n < 4 ? n : 4) * sizeof(uint64_t));
-}
-
-static void await(tether_notification_port *port, result *res, unsigned ms)
-{
-        int fd = tether_notification_port_get_fd(port);
-        for (uint64_t until = ms_now() + ms; !res->calls && ms_now() < until;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                poll(&p, 1, 50);
-                tether_notification_port_dispatch(port);
-        }
-        assert_int_equal(res->calls, 1);
 }
 
 /* The class of each child of an entry, joined with spaces. */
@@ -601,22 +498,6 @@ static bool log_has(const harness *h, const char *what)
         if (f)
                 fclose(f);
         return found;
-}
-
-typedef struct find_ctx {
-        tether_session *s;
-        const char *cls;
-        uint64_t id;
-} find_ctx;
-
-static bool service_up(void *ctx)
-{
-        find_ctx *fc = ctx;
-        tether_value *m = NULL;
-        tether_service_matching(fc->cls, &m);
-        tether_ret_t r = tether_get_matching_service(fc->s, m, &fc->id);
-        tether_value_unref(m);
-        return r == TETHER_SUCCESS;
 }
 
 /* The model driver refuses what is not its model: the generic one is
