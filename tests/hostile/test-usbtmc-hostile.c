@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 
 #include <tether/usbtmc-instrument.h>
 
+#include "attack.h"
 #include "harness.h"
 #include "tmc-client.h"
 
@@ -57,100 +59,36 @@ static int group_teardown(void **state)
 
 /* ---- the attacker ---- */
 
-typedef struct attacker {
-        pid_t pid;
-        int out, in;
-        char buf[8192];
-        size_t len;
-} attacker;
-
-static const char *setpriv_path(void)
-{
-        static char path[256];
-        if (path[0])
-                return path;
-        const char *dirs = getenv("PATH");
-        char buf[1024];
-        snprintf(buf, sizeof(buf), "%s", dirs && *dirs ? dirs : "/usr/bin:/bin");
-        for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                snprintf(path, sizeof(path), "%s/setpriv", d);
-                if (access(path, X_OK) == 0)
-                        return path;
-        }
-        fail_msg("setpriv (util-linux) is not on PATH");
-        return NULL;
-}
-
 /* The attacker as nobody: usbtmc-attacker SOCKET mode args... */
-static void attack(attacker *a, const char *mode, const char *arg1, const char *arg2)
+static void start(attack *a, const char *mode, const char *arg1, const char *arg2)
 {
         const char *prog = getenv("TETHER_USBTMC_ATTACKER");
         assert_non_null(prog);
-        const char *argv[] = { setpriv_path(), "--reuid=65534", "--regid=65534", "--clear-groups", prog, H.sock, mode,
-                               arg1, arg2, NULL };
-        int out[2], in[2];
-        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-        assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-        memset(a, 0, sizeof(*a));
-        a->pid = fork();
-        assert_true(a->pid >= 0);
-        if (a->pid == 0) {
-                dup2(in[0], STDIN_FILENO);
-                dup2(out[1], STDOUT_FILENO);
-                execv(argv[0], (char *const *)argv);
-                _exit(127);
-        }
-        close(out[1]);
-        close(in[0]);
-        a->out = out[0];
-        a->in = in[1];
+        const char *argv[] = { mode, arg1, arg2, NULL };
+        attack_spawn(a, prog, H.sock, ATTACK_NOBODY, argv);
 }
 
-/* Read what it printed until a line starts with word (or it ends). */
-static bool attacker_said(attacker *a, const char *word, int ms)
+static long attacker_value(attack *a, const char *key)
 {
-        uint64_t until = ms_now() + (uint64_t)ms;
-        for (;;) {
-                for (const char *p = a->buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-                        if (!strncmp(p, word, strlen(word)))
-                                return true;
-                uint64_t now = ms_now();
-                struct pollfd pf = { .fd = a->out, .events = POLLIN };
-                if (now >= until || a->out < 0 || poll(&pf, 1, (int)(until - now)) <= 0)
-                        return false;
-                ssize_t n = read(a->out, a->buf + a->len, sizeof(a->buf) - 1 - a->len);
-                if (n <= 0) {
-                        close(a->out);
-                        a->out = -1;
-                        continue;
-                }
-                a->len += (size_t)n;
-                a->buf[a->len] = '\0';
-        }
+        long v = attack_get(a, key, LONG_MIN);
+        if (v == LONG_MIN)
+                fail_msg("the attacker did not say %s:\n%s", key, a->buf);
+        return v;
 }
 
-static long attacker_value(attacker *a, const char *key)
-{
-        size_t k = strlen(key);
-        for (const char *p = a->buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-                if (!strncmp(p, key, k) && p[k] == ' ')
-                        return strtol(p + k + 1, NULL, 10);
-        fail_msg("the attacker did not say %s:\n%s", key, a->buf);
-        return -1;
-}
-
-/* Let go (stdin closed) and reap; its exit status. */
-static int attacker_end(attacker *a, bool kill_it)
+/* Let go (stdin closed), read all it says to its end and reap; its exit
+ * status. */
+static int attacker_end(attack *a, bool kill_it)
 {
         if (kill_it)
                 kill(a->pid, SIGKILL);
         close(a->in);
-        while (a->out >= 0)
-                attacker_said(a, "\x01never", 1000); /* all it says, to its end */
-        int status = 0;
-        waitpid(a->pid, &status, 0);
+        while (attack_read(a, 1000))
+                ;
         if (a->out >= 0)
                 close(a->out);
+        int status = 0;
+        waitpid(a->pid, &status, 0);
         return status;
 }
 
@@ -202,9 +140,9 @@ static bool only_polite(void *ctx)
  * with it: a waiting polite client gets it at once. */
 static void lock_held_by_nobody(void **state)
 {
-        attacker a;
-        attack(&a, "lock", NULL, NULL);
-        assert_true(attacker_said(&a, "holding", 10000));
+        attack a;
+        start(&a, "lock", NULL, NULL);
+        assert_true(attack_wait_for(&a, "holding", 10000));
         assert_int_equal(attacker_value(&a, "lock"), TETHER_SUCCESS);
         tether_connect *c = polite_open();
         uint64_t ms = 0;
@@ -262,8 +200,8 @@ static void call_flood_by_nobody(void **state)
                 assert_int_equal(polite_idn(c, &ms), TETHER_SUCCESS);
                 quiet = ms > quiet ? ms : quiet;
         }
-        attacker a;
-        attack(&a, "flood", "seconds=3", "conns=4");
+        attack a;
+        start(&a, "flood", "seconds=3", "conns=4");
         uint64_t worst = 0, until = ms_now() + 2500;
         int answered = 0;
         while (ms_now() < until) {
@@ -294,9 +232,9 @@ static void call_flood_by_nobody(void **state)
  * gets one and its answers; they all go when nobody does. */
 static void connection_flood_by_nobody(void **state)
 {
-        attacker a;
-        attack(&a, "conns", NULL, NULL);
-        assert_true(attacker_said(&a, "holding", 30000));
+        attack a;
+        start(&a, "conns", NULL, NULL);
+        assert_true(attack_wait_for(&a, "holding", 30000));
         long opened = attacker_value(&a, "opened");
         assert_true(opened > 0);
         assert_int_not_equal(attacker_value(&a, "refused"), TETHER_SUCCESS);
@@ -314,8 +252,8 @@ static void connection_flood_by_nobody(void **state)
  * may end that read (TMC_ABORT), and then gets its answer. */
 static void async_read_hog(void **state)
 {
-        attacker a;
-        attack(&a, "async-hog", "seconds=3", NULL);
+        attack a;
+        start(&a, "async-hog", "seconds=3", NULL);
         tether_connect *c = polite_open();
         int busy = 0, served = 0;
         for (uint64_t until = ms_now() + 2000; ms_now() < until;) {
