@@ -11,6 +11,7 @@
 
 #include "bytes.h"
 #include "scpi.h"
+#include "response.h"
 #include "status.h"
 
 /* The trigger system (Truevolt guide, "Triggering"): idle; INITiate (or
@@ -65,7 +66,7 @@ struct sim_dmm {
         size_t out_pos;
         double out_ready_at;
         bool out_waits_run;
-        unsigned responses; /* in the message being executed */
+        scpi_response resp; /* the answers of the message being executed, into out */
         bool wai;           /* a *WAI earlier in this message */
 };
 
@@ -182,19 +183,10 @@ static void out_clear(sim_dmm *m)
         m->out_waits_run = false;
 }
 
-static void out_bytes(sim_dmm *m, const void *p, size_t n)
-{
-        /* Full, or out of memory: the answer is cut, as a full queue would. */
-        if (m->out.len + n <= SIM_DMM_MAX_OUTPUT)
-                bytes_append(&m->out, p, n);
-}
-
-/* Start one response: queries in one message are joined with ';'. After
- * a *WAI it waits for the run. */
+/* A response unit starts. After a *WAI it waits for the run. */
 static void begin_response(sim_dmm *m)
 {
-        if (m->responses++)
-                out_bytes(m, ";", 1);
+        scpi_response_unit(&m->resp);
         if (m->wai)
                 m->out_waits_run = true;
 }
@@ -202,13 +194,12 @@ static void begin_response(sim_dmm *m)
 static void respond(sim_dmm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void respond(sim_dmm *m, const char *fmt, ...)
 {
-        char buf[512];
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+        scpi_response_vprintf(&m->resp, fmt, ap);
         va_end(ap);
-        begin_response(m);
-        out_bytes(m, buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        if (m->wai)
+                m->out_waits_run = true;
 }
 
 /* NR3 as the Truevolt writes it: +1.00520000E+01 */
@@ -406,7 +397,7 @@ static int respond_readings(sim_dmm *m, uint32_t from, uint32_t to)
         char buf[32];
         for (uint32_t k = from; k < to; k++) {
                 int n = snprintf(buf, sizeof(buf), "%s%+.8E", k == from ? "" : ",", reading_of(m, k));
-                out_bytes(m, buf, (size_t)n);
+                scpi_response_append(&m->resp, buf, (size_t)n);
         }
         /* The answer exists once the readings do. */
         m->out_waits_run = true;
@@ -1077,6 +1068,7 @@ tether_ret_t sim_dmm_new(const sim_dmm_config *cfg, sim_dmm **ret)
         if (!m)
                 return TETHER_ERR_NO_MEMORY;
         scpi_status_init(&m->status, SIM_DMM_ERROR_QUEUE);
+        scpi_response_init(&m->resp, &m->out, SIM_DMM_MAX_OUTPUT);
         snprintf(m->idn, sizeof(m->idn), "%s,%s,%s,%s", manufacturer, model, serial, firmware);
         m->seed = cfg->seed;
         m->clock = cfg->clock ? cfg->clock : mono_s;
@@ -1108,12 +1100,10 @@ void sim_dmm_execute(sim_dmm *m, const char *msg, size_t len)
                 out_clear(m);
                 push_error(m, -410);
         }
-        m->responses = 0;
+        scpi_response_begin(&m->resp);
         m->wai = false;
         scpi_execute(commands, m, push_error, msg, len);
-        if (m->responses)
-                out_bytes(m, "\n", 1);
-        else
+        if (!scpi_response_end(&m->resp))
                 out_clear(m);
 }
 

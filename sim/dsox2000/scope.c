@@ -12,6 +12,7 @@
 #include "bytes.h"
 #include "plot/plot.h"
 #include "scpi.h"
+#include "response.h"
 #include "status.h"
 #include "waveform.h"
 
@@ -44,7 +45,7 @@ struct sim_scope {
         bool have_record[SIM_MAX_CHANNELS];
         scpi_status status;  /* error queue, ESR, *ESE, *SRE */
         bytes out;
-        unsigned responses;  /* in the message being executed */
+        scpi_response resp;  /* the answers of the message being executed, into out */
         double busy_until;   /* CLOCK_MONOTONIC seconds: an acquisition in progress */
 };
 
@@ -63,28 +64,13 @@ static void start_sweep(sim_scope *s)
 
 /* ---- output ---- */
 
-static void out_bytes(sim_scope *s, const void *p, size_t n)
-{
-        bytes_append(&s->out, p, n); /* out of memory: the answer is cut, as a full queue would */
-}
-
-/* Start one response: queries in one message are joined with ';'. */
-static void begin_response(sim_scope *s)
-{
-        if (s->responses++)
-                out_bytes(s, ";", 1);
-}
-
 static void respond(sim_scope *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void respond(sim_scope *s, const char *fmt, ...)
 {
-        char buf[512];
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+        scpi_response_vprintf(&s->resp, fmt, ap);
         va_end(ap);
-        begin_response(s);
-        out_bytes(s, buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 /* NR3 as InfiniiVision writes it: +1.00000000E-03 */
@@ -99,9 +85,9 @@ static void respond_block(sim_scope *s, const void *data, size_t len)
         char head[24], digits[16];
         int nd = snprintf(digits, sizeof(digits), "%zu", len);
         int hn = snprintf(head, sizeof(head), "#%d%s", nd, digits);
-        begin_response(s);
-        out_bytes(s, head, (size_t)hn);
-        out_bytes(s, data, len);
+        scpi_response_unit(&s->resp);
+        scpi_response_append(&s->resp, head, (size_t)hn);
+        scpi_response_append(&s->resp, data, len);
 }
 
 /* ---- errors and status ---- */
@@ -851,14 +837,12 @@ static int q_wav_data(void *d, const scpi_call *c)
 {
         sim_scope *s = d;
         if (!s->ch[s->wav.source - 1].display) {
-                begin_response(s);
-                out_bytes(s, "#10", 3); /* an empty block, and why */
+                respond_block(s, "", 0); /* an empty block, and why */
                 return -221;
         }
         const double *rec = current_record(s, s->wav.source);
         if (!rec) {
-                begin_response(s);
-                out_bytes(s, "#10", 3);
+                respond_block(s, "", 0);
                 return -200; /* nothing triggered in NORMal sweep */
         }
         preamble p = make_preamble(s);
@@ -1031,6 +1015,8 @@ int sim_scope_new(const sim_scope_config *cfg, sim_scope **ret)
                  d.firmware ? d.firmware : "02.42.2017032900");
         s->seed = d.seed ? d.seed : 2002;
         scpi_status_init(&s->status, SIM_ERROR_QUEUE);
+        /* Out of memory, an answer is cut, as a full queue would cut it. */
+        scpi_response_init(&s->resp, &s->out, SIZE_MAX);
         reset(s);
         *ret = s;
         return 0;
@@ -1054,10 +1040,9 @@ void sim_scope_execute(sim_scope *s, const char *msg, size_t len)
                 s->out.len = 0;
                 push_error(s, -410);
         }
-        s->responses = 0;
+        scpi_response_begin(&s->resp);
         scpi_execute(commands, s, push_error, msg, len);
-        if (s->responses)
-                out_bytes(s, "\n", 1);
+        scpi_response_end(&s->resp);
 }
 
 unsigned sim_scope_output_ready_in_ms(const sim_scope *s)
