@@ -19,13 +19,13 @@
  */
 #include <math.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <tether/driver.h>
 
+#include "core/clock.h"
 #include "dsox2000/dsox2000.h"
 #include "dsox2000/models.h"
 #include "dsox2000/protocol.h"
@@ -53,13 +53,6 @@ typedef struct dso {
 #define DSO_SYNC_MAX_WAIT_MS 8000u
 /* How long one wait for an async acquisition's answer holds the gate. */
 #define DSO_SLICE_MS 20u
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void set_timeout(dso *d, unsigned ms)
 {
@@ -610,7 +603,7 @@ static void acquire_next(dso *d)
                         continue;
                 }
                 d->acquiring = j;
-                d->acq_deadline_ms = now_ms() + ms;
+                d->acq_deadline_ms = clock_mono_ms() + ms;
         }
 }
 
@@ -624,14 +617,14 @@ static void acquisition_slice(tether_service *svc, tether_timer *timer, void *re
                 acquire_next(d); /* armed by m_digitize: a call is waiting */
                 return;
         }
-        uint64_t start = now_ms();
+        uint64_t start = clock_mono_ms();
         uint64_t left = d->acq_deadline_ms > start ? d->acq_deadline_ms - start : 0;
         char done[64];
         size_t n = 0;
         tether_ret_t r = scpi_link_read_wait(&d->link, (unsigned)(left < DSO_SLICE_MS ? left : DSO_SLICE_MS), done,
                                              sizeof(done), &n);
         if (r == TETHER_ERR_TIMEOUT) {
-                uint64_t now = now_ms();
+                uint64_t now = clock_mono_ms();
                 if (now < d->acq_deadline_ms) {
                         /* A link that says "nothing yet" at once is asked
                          * again a slice later, not in a busy loop. */
