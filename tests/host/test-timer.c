@@ -318,9 +318,18 @@ static void do_free(void *a)
         o->timer = NULL;
 }
 
+typedef struct stop_run {
+        bool stopped;
+        unsigned before; /* events recorded before the stop began */
+} stop_run;
+
+/* On the loop, so that no timer of the service fires between the count and
+ * the stop (a periodic one may fire any time off the loop). */
 static void do_stop(void *a)
 {
-        *(bool *)a = service_run_stop(svc);
+        stop_run *r = a;
+        r->before = count();
+        r->stopped = service_run_stop(svc);
 }
 
 /* ---- the tests ---- */
@@ -453,11 +462,10 @@ static void stop_aborts_armed_timers_first(void **state)
         run_on_loop(do_make, &idle);
         assert_int_equal(arm_on_loop(&fired, 1, false), TETHER_SUCCESS);
         assert_true(wait_events(3, 2000)); /* fired, and some periods */
-        unsigned before = count();
-        bool stopped = false;
-        run_on_loop(do_stop, &stopped);
-        assert_true(stopped);
-        unsigned after = count();
+        stop_run run = { 0 };
+        run_on_loop(do_stop, &run);
+        assert_true(run.stopped);
+        unsigned before = run.before, after = count();
         /* The armed ones told, once each, then the driver's stop(), last. */
         assert_int_equal(after, before + 4);
         int told = 0;
@@ -548,8 +556,9 @@ static void stopped_service_refuses_and_says_who(void **state)
 {
         late l = { 0 };
         run_on_loop(make_before, &l);
-        bool stopped = false;
-        run_on_loop(do_stop, &stopped);
+        stop_run run = { 0 };
+        run_on_loop(do_stop, &run);
+        assert_true(run.stopped);
         capture_start();
         run_on_loop(late_calls, &l);
         assert_int_equal(l.create, TETHER_ERR_NOT_ATTACHED);
@@ -793,8 +802,8 @@ static void log_names_the_service_and_is_limited(void **state)
         for (int i = 0; i < 100; i++)
                 tether_service_log(svc, TETHER_LOG_INFO, "flood %d", i);
         assert_int_equal(captured("TestDriver (0x2a): flood", NULL), LOG_LIMIT_BURST - 3);
-        bool stopped = false;
-        run_on_loop(do_stop, &stopped);
+        stop_run run = { 0 };
+        run_on_loop(do_stop, &run);
         unsigned suppressed = 0;
         assert_int_equal(captured("bundle org.test: TestDriver (0x2a):", NULL), LOG_LIMIT_BURST + 1);
         assert_int_equal(captured("messages suppressed", &suppressed), 1);
