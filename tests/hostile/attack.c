@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "core/clock.h"
 
 const char *attack_setpriv_path(void)
 {
@@ -102,17 +103,10 @@ bool attack_said(const attack *a, const char *word)
         return false;
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool attack_wait_for(attack *a, const char *word, int ms)
 {
-        int64_t deadline = now_ms() + ms;
-        while (!attack_said(a, word) && now_ms() < deadline)
+        uint64_t deadline = clock_mono_ms() + (uint64_t)ms;
+        while (!attack_said(a, word) && clock_mono_ms() < deadline)
                 if (!attack_read(a, 50))
                         break;
         if (attack_said(a, word))

@@ -27,6 +27,7 @@
 #include <tether/usbtmc-instrument.h>
 
 #include "attack.h"
+#include "core/clock.h"
 #include "harness.h"
 #include "tmc-client.h"
 
@@ -108,10 +109,10 @@ static tether_ret_t polite_idn(tether_connect *c, uint64_t *ret_ms)
         size_t n = sizeof(buf);
         uint64_t end = 0;
         uint32_t one = 1;
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         tether_ret_t r = tether_call_method(c, TMC_QUERY, NULL, 0, "*IDN?", 5, &end, &one, buf, &n);
         if (ret_ms)
-                *ret_ms = ms_now() - t0;
+                *ret_ms = clock_mono_ms() - t0;
         if (r == TETHER_SUCCESS) {
                 assert_int_equal(end, TMC_END_EOM);
                 assert_true(n > 32 && !memcmp(buf, "AGILENT TECHNOLOGIES,DSO-X 2002A,MY00006666,", 44));
@@ -164,13 +165,13 @@ static void lock_held_by_nobody(void **state)
         assert_int_equal(tether_notification_port_create(S, &port), TETHER_SUCCESS);
         result res = { 0 };
         uint64_t wait = 300;
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         assert_int_equal(tether_call_async_method(c, TMC_LOCK, port, on_result, &res, &wait, 1, NULL, 0, NULL, NULL,
                                                   NULL, NULL),
                          TETHER_SUCCESS);
         await(port, &res, 3000);
         assert_int_equal(res.r, TETHER_ERR_TIMEOUT);
-        assert_true(ms_now() - t0 >= 300);
+        assert_true(clock_mono_ms() - t0 >= 300);
         /* Waiting again; the holder dies. */
         memset(&res, 0, sizeof(res));
         wait = 10000;
@@ -178,10 +179,10 @@ static void lock_held_by_nobody(void **state)
                                                   NULL, NULL),
                          TETHER_SUCCESS);
         attacker_end(&a, true);
-        t0 = ms_now();
+        t0 = clock_mono_ms();
         await(port, &res, 5000);
         assert_int_equal(res.r, TETHER_SUCCESS);
-        assert_true(ms_now() - t0 < 2000);
+        assert_true(clock_mono_ms() - t0 < 2000);
         assert_int_equal(polite_idn(c, NULL), TETHER_SUCCESS);
         assert_int_equal(tether_call_method(c, TMC_UNLOCK, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL), TETHER_SUCCESS);
         tether_notification_port_destroy(port);
@@ -202,9 +203,9 @@ static void call_flood_by_nobody(void **state)
         }
         attack a;
         start(&a, "flood", "seconds=3", "conns=4");
-        uint64_t worst = 0, until = ms_now() + 2500;
+        uint64_t worst = 0, until = clock_mono_ms() + 2500;
         int answered = 0;
-        while (ms_now() < until) {
+        while (clock_mono_ms() < until) {
                 tether_ret_t r = polite_idn(c, &ms);
                 /* Timeout is the one other honest answer: the attacker's
                  * READ with nothing asked clears the device under nobody,
@@ -256,7 +257,7 @@ static void async_read_hog(void **state)
         start(&a, "async-hog", "seconds=3", NULL);
         tether_connect *c = polite_open();
         int busy = 0, served = 0;
-        for (uint64_t until = ms_now() + 2000; ms_now() < until;) {
+        for (uint64_t until = clock_mono_ms() + 2000; clock_mono_ms() < until;) {
                 tether_ret_t r = polite_idn(c, NULL);
                 if (r == TETHER_ERR_BUSY) {
                         busy++;

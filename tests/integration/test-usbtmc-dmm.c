@@ -23,6 +23,7 @@
 #include <tether/usbtmc-instrument.h>
 
 #include "dsox2000/dsox2000.h"
+#include "core/clock.h"
 #include "harness.h"
 #include "tmc-client.h"
 
@@ -186,8 +187,8 @@ static void status_byte_and_clear(void **state)
         assert_int_equal(tmc_write(c, "*CLS;*SRE 0\n"), TETHER_SUCCESS);
         assert_int_equal(read_stb(c) & 0x10, 0);
         assert_int_equal(tmc_write(c, "*IDN?\n"), TETHER_SUCCESS);
-        uint64_t until = ms_now() + 2000;
-        while (!(read_stb(c) & 0x10) && ms_now() < until)
+        uint64_t until = clock_mono_ms() + 2000;
+        while (!(read_stb(c) & 0x10) && clock_mono_ms() < until)
                 usleep(10000);
         assert_int_equal(read_stb(c) & 0x10, 0x10); /* MAV: an answer waits */
         assert_int_equal(call0(c, TMC_CLEAR), TETHER_SUCCESS);
@@ -218,7 +219,7 @@ static void on_srq(void *refcon, tether_ret_t r, const uint64_t *args, uint32_t 
 static void wait_srq(tether_notification_port *port, srq_log *l, unsigned want, unsigned ms)
 {
         int fd = tether_notification_port_get_fd(port);
-        for (uint64_t until = ms_now() + ms; l->delivered < want && ms_now() < until;) {
+        for (uint64_t until = clock_mono_ms() + ms; l->delivered < want && clock_mono_ms() < until;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
                 poll(&p, 1, 50);
                 tether_notification_port_dispatch(port);

@@ -30,6 +30,7 @@
 #include <tether/usbtmc-instrument.h>
 
 #include "dsox2000/dsox2000.h"
+#include "core/clock.h"
 #include "harness.h"
 #include "tmc-client.h"
 
@@ -247,13 +248,13 @@ static void timeout_then_next_works(void **state)
         char buf[64];
         size_t n = 0;
         uint64_t end = 0;
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         assert_int_equal(tmc_query(c, "*OPC?", buf, sizeof(buf), &n, &end), TETHER_ERR_TIMEOUT);
-        uint64_t took = ms_now() - t0;
+        uint64_t took = clock_mono_ms() - t0;
         assert_true(took >= 1000 && took < 5000);
-        t0 = ms_now();
+        t0 = clock_mono_ms();
         assert_true(!strncmp(ask(c, "*IDN?"), "AGILENT", 7));
-        assert_true(ms_now() - t0 < 1000); /* not behind the sweep */
+        assert_true(clock_mono_ms() - t0 < 1000); /* not behind the sweep */
         assert_int_equal(tmc_write(c, ":TIMebase:SCALe 1E-4"), TETHER_SUCCESS);
         assert_int_equal(set_timeout(s, id, 5000), TETHER_SUCCESS);
         tether_service_close(c);
@@ -279,17 +280,17 @@ static void async_read_aborted_by_another(void **state)
                                                   NULL, NULL, NULL),
                          TETHER_SUCCESS);
         /* The instrument is free between slices: the status byte answers. */
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         assert_int_equal(read_stb(b) & 0x10, 0x10);
-        assert_true(ms_now() - t0 < 1000);
+        assert_true(clock_mono_ms() - t0 < 1000);
         char buf[16];
         size_t n = 0;
         uint64_t end = 0;
         assert_int_equal(tmc_query(b, "*IDN?", buf, sizeof(buf), &n, &end), TETHER_ERR_BUSY);
-        t0 = ms_now();
+        t0 = clock_mono_ms();
         assert_int_equal(call0(b, TMC_ABORT), TETHER_SUCCESS);
         await(port, &res, 3000);
-        assert_true(ms_now() - t0 < 2000);
+        assert_true(clock_mono_ms() - t0 < 2000);
         assert_int_equal(res.r, TETHER_ERR_ABORTED);
         assert_int_equal(call0(b, TMC_CLEAR), TETHER_SUCCESS);
         assert_true(!strncmp(ask(b, "*IDN?"), "AGILENT", 7));
@@ -361,10 +362,10 @@ static void lock_released_when_its_holder_dies(void **state)
                          TETHER_SUCCESS);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         await(port, &res, 5000);
         assert_int_equal(res.r, TETHER_SUCCESS);
-        assert_true(ms_now() - t0 < 3000);
+        assert_true(clock_mono_ms() - t0 < 3000);
         assert_true(!strncmp(ask(c, "*IDN?"), "AGILENT", 7));
         assert_int_equal(call0(c, TMC_UNLOCK), TETHER_SUCCESS);
         tether_notification_port_destroy(port);
@@ -457,10 +458,10 @@ static void unplugged_mid_read(void **state)
         pid_t sim = find_simulator();
         assert_true(sim > 0);
         kill(sim, SIGKILL);
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         await(port, &res, 5000);
         assert_int_equal(res.r, TETHER_ERR_NOT_ATTACHED);
-        assert_true(ms_now() - t0 < 3000);
+        assert_true(clock_mono_ms() - t0 < 3000);
         char buf[16];
         size_t n = 0;
         uint64_t end = 0;
@@ -561,7 +562,7 @@ static void model_driver_wins(void **state)
         assert_true(harness_wait(generic_under, &uc, 10000));
         find_ctx fc = { s, TMC_CLASS, uc.id };
         tether_connect *c = NULL;
-        for (uint64_t until = ms_now() + 5000; ms_now() < until;) {
+        for (uint64_t until = clock_mono_ms() + 5000; clock_mono_ms() < until;) {
                 if (tether_service_open(s, fc.id, 0, 0, &c) == TETHER_SUCCESS)
                         break;
                 usleep(20000);

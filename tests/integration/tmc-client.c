@@ -9,16 +9,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <tether/usbtmc-instrument.h>
 
-uint64_t ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+#include "core/clock.h"
 
 bool service_up(void *ctx)
 {
@@ -114,7 +108,7 @@ void on_result(void *refcon, tether_ret_t r, const uint64_t *args, uint32_t n)
 void await(tether_notification_port *port, result *res, unsigned ms)
 {
         int fd = tether_notification_port_get_fd(port);
-        for (uint64_t until = ms_now() + ms; !res->calls && ms_now() < until;) {
+        for (uint64_t until = clock_mono_ms() + ms; !res->calls && clock_mono_ms() < until;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
                 poll(&p, 1, 20);
                 tether_notification_port_dispatch(port);

@@ -14,9 +14,6 @@
 #include <stdint.h>
 #include <tether/tether.h>
 
-/* CLOCK_MONOTONIC in milliseconds. */
-uint64_t ms_now(void);
-
 /* For harness_wait: is a service of class cls up in session s? Its id in
  * id once it is. */
 typedef struct find_ctx {

@@ -47,24 +47,26 @@ static void errors_set_their_class_bit(void **state)
         }
 }
 
+/* SYSTem:ERRor?'s next answer is want. */
+static void next_is(scpi_status *st, const char *want)
+{
+        char a[SCPI_ERROR_ANSWER_MAX];
+        scpi_status_next_error(st, a);
+        assert_string_equal(a, want);
+}
+
 static void next_error_drains_oldest_first(void **state)
 {
         scpi_status st;
-        char a[SCPI_ERROR_ANSWER_MAX];
         scpi_status_init(&st, 4);
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "+0,\"No error\"");
+        next_is(&st, "+0,\"No error\"");
         scpi_status_push_error(&st, -113);
         scpi_status_push_error(&st, -222);
         scpi_status_push_error(&st, -777);
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "-113,\"Undefined header\"");
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "-222,\"Data out of range\"");
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "-777,\"Error\"");
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "+0,\"No error\"");
+        next_is(&st, "-113,\"Undefined header\"");
+        next_is(&st, "-222,\"Data out of range\"");
+        next_is(&st, "-777,\"Error\"");
+        next_is(&st, "+0,\"No error\"");
         assert_int_equal(st.n_errors, 0);
         /* Reading the queue leaves the ESR alone. */
         assert_int_equal(st.esr, SCPI_ESR_CME | SCPI_ESR_EXE);
@@ -73,22 +75,17 @@ static void next_error_drains_oldest_first(void **state)
 static void a_full_queue_reports_the_overflow_last(void **state)
 {
         scpi_status st;
-        char a[SCPI_ERROR_ANSWER_MAX];
         scpi_status_init(&st, 3);
         for (int i = 0; i < 10; i++)
                 scpi_status_push_error(&st, -100 - i);
         assert_int_equal(st.n_errors, 3);
         assert_int_equal(st.last_error, -109);
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "-100,\"Command error\"");
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "-101,\"Error\"");
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "-350,\"Queue overflow\"");
+        next_is(&st, "-100,\"Command error\"");
+        next_is(&st, "-101,\"Error\"");
+        next_is(&st, "-350,\"Queue overflow\"");
         /* Room again: errors queue as before. */
         scpi_status_push_error(&st, -420);
-        scpi_status_next_error(&st, a);
-        assert_string_equal(a, "-420,\"Query UNTERMINATED\"");
+        next_is(&st, "-420,\"Query UNTERMINATED\"");
 }
 
 static void error_texts(void **state)

@@ -227,10 +227,10 @@ static void acquisition_waits_in_the_server(void **state)
         r->t.timeout_ms = 100;
         assert_int_equal(query(&r->t, ":DIG CHAN1;*OPC?"), TETHER_ERR_TIMEOUT);
         r->t.timeout_ms = 1000;
-        double t0 = test_ms_now();
+        double t0 = ms_now();
         assert_int_equal(query(&r->t, ":DIG CHAN1;*OPC?"), TETHER_SUCCESS);
         assert_string_equal(answer, "1\n");
-        assert_true(test_ms_now() - t0 >= 190);
+        assert_true(ms_now() - t0 >= 190);
 }
 
 /* ---- a hostile client: raw datagrams to the server ---- */
@@ -522,17 +522,17 @@ static void peer_killed_mid_call(void **state)
         killer k = { .pid = pid, .after_ms = 300 };
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
-        double t0 = test_ms_now();
+        double t0 = ms_now();
         assert_int_equal(query(&t, ":DIG CHAN1;*OPC?"), TETHER_ERR_NO_DEVICE);
-        double took = test_ms_now() - t0;
+        double took = ms_now() - t0;
         pthread_join(th, NULL);
         assert_true(took >= 250);
         assert_true(took < 3000);
-        t0 = test_ms_now();
+        t0 = ms_now();
         assert_int_equal(query(&t, "*IDN?"), TETHER_ERR_NO_DEVICE);
         uint8_t stb;
         assert_int_equal(usbtmc_read_status_byte(&t, &stb), TETHER_ERR_NO_DEVICE);
-        assert_true(test_ms_now() - t0 < 100);
+        assert_true(ms_now() - t0 < 100);
         usbtmc_vusb_close(v);
         assert_int_equal(sim_wait_exit(pid, 5000), 128 + SIGKILL);
 }
@@ -549,9 +549,9 @@ static void peer_gone_between_calls(void **state)
         assert_int_equal(query(&t, "*OPC?"), TETHER_SUCCESS);
         kill(pid, SIGKILL);
         assert_int_equal(sim_wait_exit(pid, 5000), 128 + SIGKILL);
-        double t0 = test_ms_now();
+        double t0 = ms_now();
         assert_int_equal(query(&t, "*IDN?"), TETHER_ERR_NO_DEVICE);
-        assert_true(test_ms_now() - t0 < 1000);
+        assert_true(ms_now() - t0 < 1000);
         usbtmc_vusb_close(v);
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "vusb-server.h"
 
 char answer[4096];
@@ -90,11 +91,9 @@ int sim_wait_exit(pid_t pid, unsigned ms)
         return -1;
 }
 
-double test_ms_now(void)
+double ms_now(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+        return (double)clock_mono_ns() / 1e6;
 }
 
 tether_ret_t query(usbtmc *t, const char *cmd)

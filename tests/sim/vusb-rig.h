@@ -43,8 +43,9 @@ pid_t sim_spawn(const char *env, const char *const *args, int *ret_fd);
  * most ms; -1 if it is still running. */
 int sim_wait_exit(pid_t pid, unsigned ms);
 
-/* CLOCK_MONOTONIC in milliseconds. */
-double test_ms_now(void);
+/* CLOCK_MONOTONIC in milliseconds, with their fractions: tests compare
+ * durations with thresholds near what they measure. */
+double ms_now(void);
 
 /* The last query's answer, NUL-terminated. */
 extern char answer[4096];
