@@ -193,17 +193,22 @@ static void delay_past_timeout_then_recovers(void **state)
         assert_string_equal(answer, "+1.00000000E-04\n");
 }
 
+/* The query after a fault's is answered. */
+static void answers_again(rig *r)
+{
+        assert_int_equal(query(&r->t, "*OPC?"), TETHER_SUCCESS);
+        assert_string_equal(answer, "1\n");
+}
+
 static void stall_and_wrong_btag_recover(void **state)
 {
         rig *r = *state;
         sim_usbtmc_inject(r->dev, SIM_FAULT_STALL);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_ERR_IO);
-        assert_int_equal(query(&r->t, "*OPC?"), TETHER_SUCCESS);
-        assert_string_equal(answer, "1\n");
+        answers_again(r);
         sim_usbtmc_inject(r->dev, SIM_FAULT_WRONG_BTAG);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_ERR_IO);
-        assert_int_equal(query(&r->t, "*OPC?"), TETHER_SUCCESS);
-        assert_string_equal(answer, "1\n");
+        answers_again(r);
 }
 
 /* The device's NoDevice is the server's answer over a live link: it
@@ -214,8 +219,7 @@ static void unplug_fault_is_the_devices_not_the_links(void **state)
         sim_usbtmc_inject(r->dev, SIM_FAULT_UNPLUG);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_ERR_NO_DEVICE);
         sim_usbtmc_reset_faults(r->dev);
-        assert_int_equal(query(&r->t, "*OPC?"), TETHER_SUCCESS);
-        assert_string_equal(answer, "1\n");
+        answers_again(r);
 }
 
 /* The sweep holds bulk-IN, on the server's side; the server still keeps
