@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +186,49 @@ static void progress(const char *what)
                 fprintf(stderr, "%s\n", what);
 }
 
+typedef struct acquired {
+        bool done;
+        tether_ret_t result;
+} acquired;
+
+static void on_acquired(void *refcon, tether_ret_t result, const uint64_t *args, uint32_t n)
+{
+        acquired *a = refcon;
+        a->done = true;
+        a->result = result;
+}
+
+/* An async DIGITIZE: a sweep may take longer than a synchronous call may
+ * hold the driver (a slow timebase). The driver ends it by its own
+ * deadline; a scope that goes meanwhile is seen when its entry leaves the
+ * registry. */
+static tether_ret_t digitize(tether_session *s, uint64_t id, tether_connect *c, uint64_t mask)
+{
+        tether_notification_port *port = NULL;
+        tether_ret_t r = tether_notification_port_create(s, &port);
+        acquired a = { 0 };
+        if (r == TETHER_SUCCESS)
+                r = tether_call_async_method(c, DSO_DIGITIZE, port, on_acquired, &a, &mask, 1, NULL, 0, NULL, NULL,
+                                             NULL, NULL);
+        struct pollfd pfd = { .fd = r == TETHER_SUCCESS ? tether_notification_port_get_fd(port) : -1,
+                              .events = POLLIN };
+        while (r == TETHER_SUCCESS && !a.done) {
+                int n = poll(&pfd, 1, 1000);
+                if (n > 0) {
+                        r = tether_notification_port_dispatch(port);
+                } else if (n == 0) {
+                        tether_value *v = NULL;
+                        if (tether_registry_entry_get_property(s, id, DSO_PROP_MODEL, &v) == TETHER_ERR_NOT_FOUND)
+                                r = TETHER_ERR_NOT_ATTACHED;
+                        tether_value_unref(v);
+                } else if (errno != EINTR) {
+                        r = TETHER_ERR_IPC;
+                }
+        }
+        tether_notification_port_destroy(port);
+        return r == TETHER_SUCCESS ? a.result : r;
+}
+
 static int cmd_capture(tether_session *s, uint64_t id, const scope_opts *o)
 {
         tether_connect *c = NULL;
@@ -197,10 +242,9 @@ static int cmd_capture(tether_session *s, uint64_t id, const scope_opts *o)
                 progress("autoscaling...");
                 r = tether_call_scalar_method(c, DSO_AUTOSCALE, NULL, 0, NULL, NULL);
         }
-        uint64_t mask = (uint64_t)o->channels;
         if (r == TETHER_SUCCESS) {
                 progress("digitizing...");
-                r = tether_call_scalar_method(c, DSO_DIGITIZE, &mask, 1, NULL, NULL);
+                r = digitize(s, id, c, (uint64_t)o->channels);
         }
         float *volts[2] = { NULL, NULL };
         dso_preamble pre[2];

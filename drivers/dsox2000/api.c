@@ -10,8 +10,12 @@
  * a LAN nub (Address, Port) is reached with raw SCPI over TCP. The protocol
  * code is the same for all, and knows nothing of the simulator.
  *
- * Everything runs on the service's work loop: the USBTMC link is used by
- * one callback at a time, as the instrument needs.
+ * Everything runs in the service's gate: the USBTMC link is used by one
+ * callback at a time, as the instrument needs. A callback holds the gate
+ * for at most DSO_SYNC_MAX_WAIT_MS per answer: the host must answer
+ * tetherd's heartbeat (10 s by default) or be killed. An acquisition that
+ * takes longer (a slow timebase, a trigger that has not come) is an async
+ * DIGITIZE, whose answer is waited for in slices on a timer.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 
 #include <tether/driver.h>
 
+#include "core/clock.h"
 #include "dsox2000/dsox2000.h"
 #include "dsox2000/models.h"
 #include "dsox2000/protocol.h"
@@ -34,9 +39,26 @@ typedef struct dso {
         libusb_context *usb_ctx;    /* when it is real */
         usbtmc_usb *usb_dev;
         tether_user_client *lock_owner;
-        struct digitize_job *digitizing; /* async digitizes scheduled and not yet run */
+        unsigned timeout_ms;        /* TimeoutMs; the link's is it capped at DSO_SYNC_MAX_WAIT_MS */
+        /* Async digitizes: the one acquiring (its *OPC? asked, the answer
+         * awaited on acq_timer) and those waiting for it, in order. */
+        struct digitize_job *acquiring, *queue, **queue_tail;
+        tether_timer *acq_timer;
+        uint64_t acq_deadline_ms;
         const dso_model *model;     /* from start() on */
 } dso;
+
+/* The longest a callback waits for one answer, whatever TimeoutMs says:
+ * well inside tetherd's default 10 s watchdog. */
+#define DSO_SYNC_MAX_WAIT_MS 8000u
+/* How long one wait for an async acquisition's answer holds the gate. */
+#define DSO_SLICE_MS 20u
+
+static void set_timeout(dso *d, unsigned ms)
+{
+        d->timeout_ms = ms;
+        scpi_link_set_timeout(&d->link, ms < DSO_SYNC_MAX_WAIT_MS ? ms : DSO_SYNC_MAX_WAIT_MS);
+}
 
 static const char *const meas_names[DSO_MEAS_COUNT] = { "FREQuency", "PERiod", "VPP", "VMAX", "VMIN",
                                                         "VAVerage", "VRMS" };
@@ -202,6 +224,8 @@ static tether_ret_t dso_set_properties(tether_service *svc, const tether_task *c
         if (d->lock_owner)
                 return tether_service_refuse(svc, TETHER_ERR_BUSY, "an acquisition holds the scope (client pid %d)",
                                              (int)tether_user_client_task(d->lock_owner)->pid);
+        if (d->acquiring)
+                return tether_service_refuse(svc, TETHER_ERR_BUSY, "the scope is digitizing");
         bool admin = tether_task_has_privilege(caller, TETHER_PRIVILEGE_ADMINISTRATOR) == TETHER_SUCCESS;
         size_t n = tether_value_count(dict);
         char (*cmds)[96] = calloc(n ? n : 1, sizeof(*cmds));
@@ -233,7 +257,7 @@ static tether_ret_t dso_set_properties(tether_service *svc, const tether_task *c
         uint64_t ms;
         if (r == TETHER_SUCCESS && tether_value_dict_get(dict, DSO_PROP_TIMEOUT, &t) == TETHER_SUCCESS &&
             tether_value_get_uint(t, &ms) == TETHER_SUCCESS) {
-                scpi_link_set_timeout(&d->link, (unsigned)ms);
+                set_timeout(d, (unsigned)ms);
                 r = tether_service_set_property_uint(svc, DSO_PROP_TIMEOUT, ms, 32);
         }
         char refused[128] = "";
@@ -418,7 +442,7 @@ static tether_ret_t dso_start(tether_service *svc)
         if (r == TETHER_SUCCESS)
                 r = tether_service_set_property_uint(svc, DSO_PROP_MEMORY, d->model->memory, 32);
         if (r == TETHER_SUCCESS) {
-                scpi_link_set_timeout(&d->link, 5000);
+                set_timeout(d, 5000);
                 r = tether_service_set_property_uint(svc, DSO_PROP_TIMEOUT, 5000, 32);
         }
         /* The licences, for the reader; a scope that does not answer is
@@ -469,6 +493,8 @@ static tether_ret_t usable(void *target, dso **ret)
                 return TETHER_ERR_NOT_ATTACHED;
         if (d->lock_owner && d->lock_owner != target)
                 return TETHER_ERR_BUSY;
+        if (d->acquiring)
+                return TETHER_ERR_BUSY; /* its answer is on its way over the link */
         *ret = d;
         return TETHER_SUCCESS;
 }
@@ -489,28 +515,54 @@ static tether_ret_t m_stop(void *t, void *ref, tether_method_args *a) { return s
 static tether_ret_t m_single(void *t, void *ref, tether_method_args *a) { return simple(t, ":SINGle", false); }
 static tether_ret_t m_autoscale(void *t, void *ref, tether_method_args *a) { return simple(t, ":AUToscale", true); }
 
-static tether_ret_t digitize(dso *d, uint64_t mask)
+/* How long an acquisition may take: 10 divisions of the timebase, plus
+ * TimeoutMs for the rest (a trigger, the link). */
+static tether_ret_t acquisition_ms(dso *d, uint64_t *ret)
 {
-        /* The answer comes when the sweep ends: 10 divisions of the
-         * timebase, plus the link's usual margin. */
         double scale = 0;
-        tether_ret_t tr = dso_query_double(&d->link, &scale, ":TIMebase:SCALe?");
-        if (tr != TETHER_SUCCESS)
-                return tr;
-        unsigned base = scpi_link_set_timeout(&d->link, 0);
-        double ms = base + 10 * scale * 1000 * 1.2;
-        scpi_link_set_timeout(&d->link, ms > 3600e3 ? 3600000u : (unsigned)ms);
+        tether_ret_t r = dso_query_double(&d->link, &scale, ":TIMebase:SCALe?");
+        if (r != TETHER_SUCCESS)
+                return r;
+        double ms = d->timeout_ms + 10 * scale * 1000 * 1.2;
+        *ret = ms > 3600e3 ? 3600000u : (uint64_t)ms;
+        return TETHER_SUCCESS;
+}
+
+/* :DIGitize the channels of mask, then *OPC?, which the scope answers when
+ * the acquisition is complete. */
+static tether_ret_t send_digitize(dso *d, uint64_t mask)
+{
         char cmd[64] = ":DIGitize";
         size_t len = strlen(cmd);
         for (int ch = 1; ch <= d->model->channels; ch++)
                 if (mask & (1u << (ch - 1)))
                         len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sCHANnel%d",
                                                 len == strlen(":DIGitize") ? " " : ",", ch);
-        char done[8];
-        /* *OPC? answers when the acquisition is complete. */
         tether_ret_t r = dso_command(&d->link, "%s", cmd);
+        return r == TETHER_SUCCESS ? dso_command(&d->link, "*OPC?") : r;
+}
+
+/* Synchronous: the whole acquisition in the caller's call, so at most
+ * DSO_SYNC_MAX_WAIT_MS of it. A longer sweep is refused before anything is
+ * sent (async DIGITIZE takes it); a trigger that does not come in time
+ * ends in Timeout, the link cleared. */
+static tether_ret_t digitize(tether_service *svc, dso *d, uint64_t mask)
+{
+        uint64_t ms = 0;
+        tether_ret_t r = acquisition_ms(d, &ms);
+        if (r != TETHER_SUCCESS)
+                return r;
+        if (ms - d->timeout_ms > DSO_SYNC_MAX_WAIT_MS)
+                return tether_service_refuse(svc, TETHER_ERR_UNSUPPORTED,
+                                             "a sweep of %llu ms is longer than a synchronous DIGITIZE may wait "
+                                             "(%u ms): call it async",
+                                             (unsigned long long)(ms - d->timeout_ms), DSO_SYNC_MAX_WAIT_MS);
+        unsigned base = scpi_link_set_timeout(&d->link, ms < DSO_SYNC_MAX_WAIT_MS ? (unsigned)ms : DSO_SYNC_MAX_WAIT_MS);
+        r = send_digitize(d, mask);
+        char done[8];
+        size_t n = 0;
         if (r == TETHER_SUCCESS)
-                r = dso_query(&d->link, done, sizeof(done), "*OPC?");
+                r = scpi_link_read(&d->link, done, sizeof(done), &n);
         scpi_link_set_timeout(&d->link, base);
         return r;
 }
@@ -518,69 +570,122 @@ static tether_ret_t digitize(dso *d, uint64_t mask)
 typedef struct digitize_job {
         tether_async_ref ref;
         uint64_t mask;
-        struct digitize_job *prev, *next; /* the scope's digitizing list */
+        tether_user_client *owner;
+        struct digitize_job *next;
 } digitize_job;
 
-static void digitize_unlink(dso *d, digitize_job *j)
+static void job_complete(digitize_job *j, tether_ret_t r)
 {
-        if (j->prev)
-                j->prev->next = j->next;
-        else
-                d->digitizing = j->next;
-        if (j->next)
-                j->next->prev = j->prev;
-}
-
-static void digitize_abort_all(dso *d)
-{
-        while (d->digitizing) {
-                digitize_job *j = d->digitizing;
-                uint64_t arg = j->mask;
-                digitize_unlink(d, j);
-                tether_async_complete(&j->ref, TETHER_ERR_ABORTED, &arg, 1);
-                free(j);
-        }
-}
-
-static void run_digitize(tether_service *svc, void *ctx)
-{
-        digitize_job *j = ctx;
-        dso *d = tether_service_priv(svc);
         uint64_t arg = j->mask;
-        digitize_unlink(d, j);
-        tether_ret_t r = digitize(d, j->mask);
         tether_async_complete(&j->ref, r, &arg, 1);
         free(j);
 }
 
+/* The next waiting acquisition, if none is under way: asked for, and its
+ * answer then awaited on the timer. One that cannot start ends at once. */
+static void acquire_next(dso *d)
+{
+        while (!d->acquiring && d->queue) {
+                digitize_job *j = d->queue;
+                d->queue = j->next;
+                if (!d->queue)
+                        d->queue_tail = &d->queue;
+                uint64_t ms = 0;
+                tether_ret_t r = acquisition_ms(d, &ms);
+                if (r == TETHER_SUCCESS)
+                        r = send_digitize(d, j->mask);
+                if (r == TETHER_SUCCESS)
+                        r = scpi_link_read_begin(&d->link, 64);
+                if (r == TETHER_SUCCESS)
+                        r = tether_timer_arm(d->acq_timer, 0);
+                if (r != TETHER_SUCCESS) {
+                        job_complete(j, r);
+                        continue;
+                }
+                d->acquiring = j;
+                d->acq_deadline_ms = clock_mono_ms() + ms;
+        }
+}
+
+static void acquisition_slice(tether_service *svc, tether_timer *timer, void *refcon, tether_ret_t status)
+{
+        dso *d = refcon;
+        digitize_job *j = d->acquiring;
+        if (status != TETHER_SUCCESS)
+                return; /* stopping: stop() tells the callers */
+        if (!j) {
+                acquire_next(d); /* armed by m_digitize: a call is waiting */
+                return;
+        }
+        uint64_t start = clock_mono_ms();
+        uint64_t left = d->acq_deadline_ms > start ? d->acq_deadline_ms - start : 0;
+        char done[64];
+        size_t n = 0;
+        tether_ret_t r = scpi_link_read_wait(&d->link, (unsigned)(left < DSO_SLICE_MS ? left : DSO_SLICE_MS), done,
+                                             sizeof(done), &n);
+        if (r == TETHER_ERR_TIMEOUT) {
+                uint64_t now = clock_mono_ms();
+                if (now < d->acq_deadline_ms) {
+                        /* A link that says "nothing yet" at once is asked
+                         * again a slice later, not in a busy loop. */
+                        uint64_t spent = now - start;
+                        r = tether_timer_arm(timer, spent >= DSO_SLICE_MS ? 0 : (uint32_t)(DSO_SLICE_MS - spent));
+                        if (r == TETHER_SUCCESS)
+                                return;
+                }
+                scpi_link_read_abandon(&d->link); /* a device clear: the sweep ends too */
+        }
+        d->acquiring = NULL;
+        job_complete(j, r);
+        acquire_next(d);
+}
+
+static void digitize_abort_all(dso *d)
+{
+        if (d->acquiring) {
+                job_complete(d->acquiring, TETHER_ERR_ABORTED);
+                d->acquiring = NULL;
+        }
+        while (d->queue) {
+                digitize_job *j = d->queue;
+                d->queue = j->next;
+                job_complete(j, TETHER_ERR_ABORTED);
+        }
+        d->queue_tail = &d->queue;
+}
+
 static tether_ret_t m_digitize(void *t, void *ref, tether_method_args *a)
 {
-        dso *d;
+        dso *d = scope_of(t);
         uint64_t mask = a->scalar_input[0];
-        tether_ret_t r = usable(t, &d);
+        tether_service *svc = tether_user_client_provider(t);
+        /* Async: queued behind the acquisition under way, if any (the one
+         * method usable while one is: it waits its turn). */
+        tether_ret_t r = a->async_ref && d && d->acquiring ? (d->lock_owner && d->lock_owner != t ? TETHER_ERR_BUSY
+                                                                                                  : TETHER_SUCCESS)
+                                                            : usable(t, &d);
         if (r != TETHER_SUCCESS)
                 return r;
         if (mask == 0 || mask >= (1u << d->model->channels))
                 return TETHER_ERR_BAD_ARGUMENT; /* a channel past the model's */
         if (!a->async_ref)
-                return digitize(d, mask);
-        /* Async: accepted now, acquired on the loop's next turn, completion
-         * on the caller's notification port. */
+                return digitize(svc, d, mask);
+        /* Accepted now; the acquisition starts on the loop's next turn (or
+         * after the one under way), its completion on the caller's port. */
         digitize_job *j = malloc(sizeof(*j));
         if (!j)
                 return TETHER_ERR_NO_MEMORY;
-        j->ref = *a->async_ref;
-        j->mask = mask;
-        r = tether_service_schedule(tether_user_client_provider(t), 0, run_digitize, j);
-        if (r != TETHER_SUCCESS) {
+        *j = (digitize_job){ .ref = *a->async_ref, .mask = mask, .owner = t };
+        if (!d->acq_timer && (r = tether_timer_create(svc, acquisition_slice, d, &d->acq_timer)) != TETHER_SUCCESS) {
                 free(j);
                 return r;
         }
-        j->prev = NULL;
-        j->next = d->digitizing;
-        if (d->digitizing)
-                d->digitizing->prev = j;
-        d->digitizing = j;
+        if (!d->queue_tail)
+                d->queue_tail = &d->queue;
+        *d->queue_tail = j;
+        d->queue_tail = &j->next;
+        if (!d->acquiring && !tether_timer_is_armed(d->acq_timer))
+                tether_timer_arm(d->acq_timer, 0); /* acquire_next, after this call's reply */
         return TETHER_SUCCESS;
 }
 
@@ -763,12 +868,34 @@ static tether_ret_t m_screenshot(void *t, void *ref, tether_method_args *a)
         return r;
 }
 
-/* Closing or dying releases the lock: no crashed client can wedge the scope. */
+/* Closing or dying releases the lock, and ends the acquisitions asked for
+ * (nobody is left to answer): no crashed client can wedge the scope. */
 static void dso_client_close(tether_user_client *uc)
 {
         dso *d = scope_of(uc);
-        if (d && d->lock_owner == uc)
+        if (!d)
+                return;
+        if (d->lock_owner == uc)
                 d->lock_owner = NULL;
+        for (digitize_job **pp = &d->queue; *pp;) {
+                digitize_job *j = *pp;
+                if (j->owner == uc) {
+                        *pp = j->next;
+                        free(j);
+                } else {
+                        pp = &j->next;
+                }
+        }
+        d->queue_tail = &d->queue;
+        while (*d->queue_tail)
+                d->queue_tail = &(*d->queue_tail)->next;
+        if (d->acquiring && d->acquiring->owner == uc) {
+                tether_timer_cancel(d->acq_timer);
+                scpi_link_read_abandon(&d->link); /* a device clear ends the sweep */
+                free(d->acquiring);
+                d->acquiring = NULL;
+                acquire_next(d);
+        }
 }
 
 #define V TETHER_VARIABLE_SIZE

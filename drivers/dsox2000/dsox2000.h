@@ -33,15 +33,18 @@
 #define DSO_PROP_CH_COUPLING   "Channel%dCoupling"/* "DC" or "AC" */
 #define DSO_PROP_TRIG_LEVEL    "TriggerLevel"     /* double, V */
 #define DSO_PROP_TRIG_SOURCE   "TriggerSource"    /* "CHAN1" ... "CHAN<Channels>" */
-#define DSO_PROP_TIMEOUT       "TimeoutMs"        /* uint, 100 ... 600000: how long an answer may take;
-                                                   * acquisitions add their sweep time to it */
+#define DSO_PROP_TIMEOUT       "TimeoutMs"        /* uint, 100 ... 600000: how long an answer may take
+                                                   * (a synchronous call: 8000 at most); acquisitions
+                                                   * add their sweep time to it */
 
 enum dso_selector {
         DSO_RUN = 0,
         DSO_STOP,
         DSO_SINGLE,
         DSO_AUTOSCALE,
-        DSO_DIGITIZE,        /* channel mask (bit 0: CH1); may be async: completes with (mask) */
+        DSO_DIGITIZE,        /* channel mask (bit 0: CH1); may be async: completes with (mask).
+                              * Sync: a sweep past 8 s (x1.2) is Unsupported; async: any length,
+                              * other calls Busy meanwhile, more async digitizes queued */
         /* A channel argument (here and below) past Channels: BadArgument. */
         DSO_GET_PREAMBLE,    /* channel -> struct dso_preamble */
         DSO_GET_WAVEFORM,    /* channel, points -> the raw byte codes (variable) */

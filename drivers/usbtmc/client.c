@@ -404,7 +404,7 @@ static tether_ret_t request_next(tmc_instr *in, tmc_client *c)
                 want = in->usb.max_transfer;
         tether_ret_t r = tmc_link_result(in, usbtmc_request_in(&in->usb, want));
         if (r == TETHER_SUCCESS) {
-                c->read_deadline = tmc_now_ms() + in->timeout_ms;
+                c->read_deadline = clock_mono_ms() + in->timeout_ms;
                 r = tether_timer_arm(in->read_timer, 0);
         }
         return r;
@@ -420,7 +420,7 @@ void tmc_read_timer_fired(tether_service *svc, tether_timer *timer, void *refcon
                 finish(in, TETHER_ERR_NOT_ATTACHED, 0); /* the service is stopping */
                 return;
         }
-        uint64_t start = tmc_now_ms();
+        uint64_t start = clock_mono_ms();
         uint64_t left = c->read_deadline > start ? c->read_deadline - start : 0;
         uint8_t *buf = tether_memory_ptr(c->read_mem);
         size_t n = 0;
@@ -428,7 +428,7 @@ void tmc_read_timer_fired(tether_service *svc, tether_timer *timer, void *refcon
         tether_ret_t r = usbtmc_receive_in(&in->usb, buf + c->read_n, (unsigned)(left < TMC_SLICE_MS ? left : TMC_SLICE_MS),
                                            &n, &attributes);
         if (r == TETHER_ERR_TIMEOUT) {
-                uint64_t now = tmc_now_ms();
+                uint64_t now = clock_mono_ms();
                 if (now >= c->read_deadline) {
                         usbtmc_recover(&in->usb);
                         finish(in, TETHER_ERR_TIMEOUT, 0);

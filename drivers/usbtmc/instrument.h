@@ -18,6 +18,7 @@
 #include <tether/driver.h>
 #include <tether/usbtmc-instrument.h>
 
+#include "core/clock.h"
 #include "usbtmc/backend-libusb.h"
 #include "usbtmc/backend-vusb.h"
 #include "usbtmc/usbtmc.h"
@@ -101,7 +102,6 @@ struct tmc_client {
         uint64_t srq_seq, srq_lost;
 };
 
-uint64_t tmc_now_ms(void);
 
 /* A link error as the caller hears it: a device gone (unplugged, its
  * simulator dead) marks the instrument gone and is NotAttached. */

@@ -43,7 +43,7 @@ static void rearm(tmc_instr *in)
                 tether_timer_cancel(in->lock_timer);
                 return;
         }
-        uint64_t now = tmc_now_ms();
+        uint64_t now = clock_mono_ms();
         tether_timer_arm(in->lock_timer, soonest > now ? (uint32_t)(soonest - now) : 0);
 }
 
@@ -76,7 +76,7 @@ tether_ret_t tmc_lock(tmc_client *c, uint64_t timeout_ms, const tether_async_ref
                 return TETHER_ERR_NO_RESOURCES;
         c->waiting = true;
         c->lock_ref = *async_ref;
-        c->lock_deadline = tmc_now_ms() + timeout_ms;
+        c->lock_deadline = clock_mono_ms() + timeout_ms;
         c->lock_seq = ++in->wait_seq;
         in->n_waiters++;
         rearm(in);
@@ -109,7 +109,7 @@ void tmc_lock_forget(tmc_client *c)
 void tmc_lock_timer_fired(tether_service *svc, tether_timer *timer, void *refcon, tether_ret_t status)
 {
         tmc_instr *in = refcon;
-        uint64_t now = tmc_now_ms();
+        uint64_t now = clock_mono_ms();
         for (tmc_client *c = in->clients; c; c = c->next) {
                 if (!c->waiting || (status == TETHER_SUCCESS && c->lock_deadline > now))
                         continue;

@@ -16,13 +16,6 @@
 
 #include "instrument.h"
 
-uint64_t tmc_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 tether_ret_t tmc_link_result(tmc_instr *in, tether_ret_t r)
 {
         /* vusb says IPC when the simulator broke the protocol or its

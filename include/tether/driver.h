@@ -134,7 +134,8 @@ typedef struct tether_method_args {
         uint32_t scalar_input_count;
 
         /* Inline (<= 4096 bytes) or out of line; either way a private copy
-         * the client cannot change while the method reads it. */
+         * the client cannot change while the method reads it. Both buffers
+         * here are aligned for any type, as malloc's memory is. */
         const void *struct_input;
         uint32_t struct_input_size;
         bool struct_input_out_of_line;

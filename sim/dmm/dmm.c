@@ -11,12 +11,16 @@
 
 #include "bytes.h"
 #include "scpi.h"
+#include "response.h"
+#include "status.h"
 
 /* The trigger system (Truevolt guide, "Triggering"): idle; INITiate (or
  * READ?) waits for the trigger source; then sample-count readings, one
  * integration time each, into reading memory. */
 typedef enum run_state { RUN_IDLE, RUN_WAIT_TRIGGER, RUN_MEASURING } run_state;
 typedef enum trigger_source { TRIG_IMMEDIATE, TRIG_BUS, TRIG_EXTERNAL } trigger_source;
+/* SCPI's status registers it keeps, beside 488.2's (scpi_status). */
+enum { DMM_QUES, DMM_OPER, DMM_REGISTERS };
 
 /* Settings of one measurement function. */
 typedef struct fn_settings {
@@ -53,12 +57,8 @@ struct sim_dmm {
         } limit;
         run run;
         /* Error queue and status registers. */
-        int errors[SIM_DMM_ERROR_QUEUE];
-        size_t n_errors;
-        int last_error;
-        uint8_t esr, ese, sre;
-        uint16_t ques_cond, ques_event, ques_enable;
-        uint16_t oper_cond, oper_event, oper_enable;
+        scpi_status status;
+        scpi_register reg[DMM_REGISTERS];
         bool opc_armed; /* *OPC: set OPC in the ESR when the run is done */
         /* Output queue: [pos, len) of out is unread. It may go once
          * out_ready_at has passed and, if out_waits_run, the run is done. */
@@ -66,11 +66,14 @@ struct sim_dmm {
         size_t out_pos;
         double out_ready_at;
         bool out_waits_run;
-        unsigned responses; /* in the message being executed */
+        scpi_response resp; /* the answers of the message being executed, into out */
         bool wai;           /* a *WAI earlier in this message */
 };
 
 /* ---- time and the run ---- */
+
+#define QUES(m) (&(m)->reg[DMM_QUES])
+#define OPER(m) (&(m)->reg[DMM_OPER])
 
 static double mono_s(void *ctx)
 {
@@ -96,20 +99,6 @@ static double run_done_at(const sim_dmm *m)
         return m->run.finished_at;
 }
 
-static void set_oper(sim_dmm *m, uint16_t bit, bool on)
-{
-        uint16_t was = m->oper_cond;
-        m->oper_cond = on ? (uint16_t)(was | bit) : (uint16_t)(was & ~bit);
-        m->oper_event |= (uint16_t)(m->oper_cond & ~was); /* positive transitions */
-}
-
-static void set_ques(sim_dmm *m, uint16_t bit, bool on)
-{
-        uint16_t was = m->ques_cond;
-        m->ques_cond = on ? (uint16_t)(was | bit) : (uint16_t)(was & ~bit);
-        m->ques_event |= (uint16_t)(m->ques_cond & ~was);
-}
-
 static double reading_of(const sim_dmm *m, uint32_t k)
 {
         const run *r = &m->run;
@@ -122,10 +111,10 @@ static void account(sim_dmm *m, uint32_t k)
 {
         double v = reading_of(m, k);
         if (v >= DMM_OVERLOAD)
-                m->ques_event |= (uint16_t)dmm_function_get(m->run.fn)->ques_overload;
+                QUES(m)->event |= (uint16_t)dmm_function_get(m->run.fn)->ques_overload;
         if (m->limit.on) {
-                set_ques(m, SIM_DMM_QUES_LIMIT_LOW, v < m->limit.lower);
-                set_ques(m, SIM_DMM_QUES_LIMIT_HIGH, v > m->limit.upper);
+                scpi_register_set(QUES(m), SIM_DMM_QUES_LIMIT_LOW, v < m->limit.lower);
+                scpi_register_set(QUES(m), SIM_DMM_QUES_LIMIT_HIGH, v > m->limit.upper);
         }
 }
 
@@ -133,10 +122,10 @@ static void run_finish(sim_dmm *m, double when)
 {
         m->run.state = RUN_IDLE;
         m->run.finished_at = when;
-        set_oper(m, SIM_DMM_OPER_MEASURING, false);
-        set_oper(m, SIM_DMM_OPER_WAIT_TRIG, false);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_MEASURING, false);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_WAIT_TRIG, false);
         if (m->opc_armed) {
-                m->esr |= SIM_DMM_ESR_OPC;
+                m->status.esr |= SCPI_ESR_OPC;
                 m->opc_armed = false;
         }
 }
@@ -164,8 +153,8 @@ static void start_measuring(sim_dmm *m)
 {
         m->run.state = RUN_MEASURING;
         m->run.t0 = now(m);
-        set_oper(m, SIM_DMM_OPER_WAIT_TRIG, false);
-        set_oper(m, SIM_DMM_OPER_MEASURING, true);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_WAIT_TRIG, false);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_MEASURING, true);
 }
 
 static void run_abort(sim_dmm *m)
@@ -194,19 +183,10 @@ static void out_clear(sim_dmm *m)
         m->out_waits_run = false;
 }
 
-static void out_bytes(sim_dmm *m, const void *p, size_t n)
-{
-        /* Full, or out of memory: the answer is cut, as a full queue would. */
-        if (m->out.len + n <= SIM_DMM_MAX_OUTPUT)
-                bytes_append(&m->out, p, n);
-}
-
-/* Start one response: queries in one message are joined with ';'. After
- * a *WAI it waits for the run. */
+/* A response unit starts. After a *WAI it waits for the run. */
 static void begin_response(sim_dmm *m)
 {
-        if (m->responses++)
-                out_bytes(m, ";", 1);
+        scpi_response_unit(&m->resp);
         if (m->wai)
                 m->out_waits_run = true;
 }
@@ -214,13 +194,12 @@ static void begin_response(sim_dmm *m)
 static void respond(sim_dmm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void respond(sim_dmm *m, const char *fmt, ...)
 {
-        char buf[512];
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+        scpi_response_vprintf(&m->resp, fmt, ap);
         va_end(ap);
-        begin_response(m);
-        out_bytes(m, buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        if (m->wai)
+                m->out_waits_run = true;
 }
 
 /* NR3 as the Truevolt writes it: +1.00520000E+01 */
@@ -231,44 +210,9 @@ static void respond_nr3(sim_dmm *m, double v)
 
 /* ---- errors and status ---- */
 
-static const char *error_text(int code)
-{
-        switch (code) {
-        case -100: return "Command error";
-        case -102: return "Syntax error";
-        case -108: return "Parameter not allowed";
-        case -109: return "Missing parameter";
-        case -113: return "Undefined header";
-        case -211: return "Trigger ignored";
-        case -213: return "Init ignored";
-        case -221: return "Settings conflict";
-        case -222: return "Data out of range";
-        case -223: return "Too much data";
-        case -224: return "Illegal parameter value";
-        case -230: return "Data corrupt or stale";
-        case -350: return "Queue overflow";
-        case -410: return "Query INTERRUPTED";
-        case -420: return "Query UNTERMINATED";
-        default: return "Error";
-        }
-}
-
 static void push_error(void *dev, int code)
 {
-        sim_dmm *m = dev;
-        m->last_error = code;
-        if (code <= -100 && code > -200)
-                m->esr |= SIM_DMM_ESR_CME;
-        else if (code <= -200 && code > -300)
-                m->esr |= SIM_DMM_ESR_EXE;
-        else if (code <= -300 && code > -400)
-                m->esr |= SIM_DMM_ESR_DDE;
-        else if (code <= -400 && code > -500)
-                m->esr |= SIM_DMM_ESR_QYE;
-        if (m->n_errors < SIM_DMM_ERROR_QUEUE)
-                m->errors[m->n_errors++] = code;
-        else
-                m->errors[SIM_DMM_ERROR_QUEUE - 1] = -350; /* the last slot reports the overflow */
+        scpi_status_push_error(&((sim_dmm *)dev)->status, code);
 }
 
 static bool out_ready(const sim_dmm *m, double t)
@@ -279,25 +223,19 @@ static bool out_ready(const sim_dmm *m, double t)
 uint8_t sim_dmm_status_byte(sim_dmm *m)
 {
         advance(m);
-        uint8_t stb = 0;
-        if (m->n_errors)
-                stb |= SIM_DMM_STB_EAV;
-        if (m->ques_event & m->ques_enable)
-                stb |= SIM_DMM_STB_QUES;
+        uint8_t summary = 0;
+        if (scpi_register_summary(QUES(m)))
+                summary |= SCPI_STB_QUES;
         if (out_unread(m) && out_ready(m, now(m)))
-                stb |= SIM_DMM_STB_MAV;
-        if (m->esr & m->ese)
-                stb |= SIM_DMM_STB_ESB;
-        if (m->oper_event & m->oper_enable)
-                stb |= SIM_DMM_STB_OPER;
-        if (stb & m->sre & (uint8_t)~SIM_DMM_STB_MSS)
-                stb |= SIM_DMM_STB_MSS;
-        return stb;
+                summary |= SCPI_STB_MAV;
+        if (scpi_register_summary(OPER(m)))
+                summary |= SCPI_STB_OPER;
+        return scpi_status_byte(&m->status, summary);
 }
 
 int sim_dmm_last_error(const sim_dmm *m)
 {
-        return m->last_error;
+        return m->status.last_error;
 }
 
 /* ---- settings ---- */
@@ -318,8 +256,8 @@ static void reset(sim_dmm *m)
         m->limit.on = false;
         m->limit.lower = m->limit.upper = 0;
         m->run.count = m->run.done = 0;
-        m->ques_cond = 0;
-        m->oper_cond = 0;
+        QUES(m)->cond = 0;
+        OPER(m)->cond = 0;
 }
 
 /* The range a run on f uses now: the fixed one, or autoranged. */
@@ -361,10 +299,18 @@ static int numeric_param(const char *arg, bool auto_ok, param_kind *kind, double
         return 0;
 }
 
-/* CONFigure's and MEASure?'s [{<range>|AUTO|MIN|MAX|DEF} [, {<resolution>|MIN|MAX|DEF}]]
- * into f's settings. */
-static int configure(sim_dmm *m, dmm_function f, const scpi_call *c)
+/* The function a row acts on (MEASure?, CONFigure, [SENSe:]<function>:...). */
+static dmm_function row_function(const scpi_call *c)
 {
+        return (dmm_function)c->arg;
+}
+
+/* CONFigure's and MEASure?'s [{<range>|AUTO|MIN|MAX|DEF} [, {<resolution>|MIN|MAX|DEF}]]
+ * into the row's function's settings. */
+static int s_configure(void *d, const scpi_call *c)
+{
+        sim_dmm *m = d;
+        dmm_function f = row_function(c);
         if (c->n_args > 2)
                 return -108;
         fn_settings s = { .range = dmm_function_get(f)->ranges[2], .autorange = true, .nplc = 10 };
@@ -409,7 +355,7 @@ static int configure(sim_dmm *m, dmm_function f, const scpi_call *c)
          * ends limit testing here, which the guide does not say. */
         m->limit.on = false;
         m->limit.lower = m->limit.upper = 0;
-        set_oper(m, SIM_DMM_OPER_CONFIG, true);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_CONFIG, true);
         return 0;
 }
 
@@ -432,9 +378,9 @@ static int initiate(sim_dmm *m)
                 .base = m->readings,
         };
         m->readings += m->samples;
-        set_ques(m, SIM_DMM_QUES_MEM_OVFL, m->samples > SIM_DMM_MEMORY);
-        set_oper(m, SIM_DMM_OPER_CONFIG, false);
-        set_oper(m, SIM_DMM_OPER_WAIT_TRIG, true);
+        scpi_register_set(QUES(m), SIM_DMM_QUES_MEM_OVFL, m->samples > SIM_DMM_MEMORY);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_CONFIG, false);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_WAIT_TRIG, true);
         if (m->source == TRIG_IMMEDIATE)
                 start_measuring(m);
         return 0;
@@ -451,7 +397,7 @@ static int respond_readings(sim_dmm *m, uint32_t from, uint32_t to)
         char buf[32];
         for (uint32_t k = from; k < to; k++) {
                 int n = snprintf(buf, sizeof(buf), "%s%+.8E", k == from ? "" : ",", reading_of(m, k));
-                out_bytes(m, buf, (size_t)n);
+                scpi_response_append(&m->resp, buf, (size_t)n);
         }
         /* The answer exists once the readings do. */
         m->out_waits_run = true;
@@ -508,10 +454,9 @@ static int s_cls(void *d, const scpi_call *c)
         sim_dmm *m = d;
         NO_ARGS(c);
         advance(m);
-        m->n_errors = 0;
-        m->esr = 0;
-        m->ques_event = 0;
-        m->oper_event = 0;
+        scpi_status_clear(&m->status);
+        QUES(m)->event = 0;
+        OPER(m)->event = 0;
         m->opc_armed = false; /* IEEE 488.2: *CLS leaves *OPC's state idle */
         return 0;
 }
@@ -547,8 +492,7 @@ static int q_esr(void *d, const scpi_call *c)
         sim_dmm *m = d;
         NO_ARGS(c);
         advance(m);
-        respond(m, "%+d", m->esr);
-        m->esr = 0;
+        respond(m, "%+d", scpi_status_take_esr(&m->status));
         return 0;
 }
 
@@ -569,14 +513,14 @@ static int s_ese(void *d, const scpi_call *c)
         unsigned v;
         int err = mask_param(c, 255, &v);
         if (!err)
-                ((sim_dmm *)d)->ese = (uint8_t)v;
+                ((sim_dmm *)d)->status.ese = (uint8_t)v;
         return err;
 }
 
 static int q_ese(void *d, const scpi_call *c)
 {
         NO_ARGS(c);
-        respond(d, "%+d", ((sim_dmm *)d)->ese);
+        respond(d, "%+d", ((sim_dmm *)d)->status.ese);
         return 0;
 }
 
@@ -585,14 +529,14 @@ static int s_sre(void *d, const scpi_call *c)
         unsigned v;
         int err = mask_param(c, 255, &v);
         if (!err)
-                ((sim_dmm *)d)->sre = (uint8_t)(v & ~SIM_DMM_STB_MSS); /* bit 6 cannot be enabled */
+                ((sim_dmm *)d)->status.sre = (uint8_t)(v & ~SCPI_STB_MSS); /* bit 6 cannot be enabled */
         return err;
 }
 
 static int q_sre(void *d, const scpi_call *c)
 {
         NO_ARGS(c);
-        respond(d, "%+d", ((sim_dmm *)d)->sre);
+        respond(d, "%+d", ((sim_dmm *)d)->status.sre);
         return 0;
 }
 
@@ -620,16 +564,10 @@ static int s_trg(void *d, const scpi_call *c)
 
 static int q_syst_err(void *d, const scpi_call *c)
 {
-        sim_dmm *m = d;
+        char answer[SCPI_ERROR_ANSWER_MAX];
         NO_ARGS(c);
-        if (!m->n_errors) {
-                respond(m, "+0,\"No error\"");
-                return 0;
-        }
-        int code = m->errors[0];
-        memmove(m->errors, m->errors + 1, (m->n_errors - 1) * sizeof(int));
-        m->n_errors--;
-        respond(m, "%+d,\"%s\"", code, error_text(code));
+        scpi_status_next_error(&((sim_dmm *)d)->status, answer);
+        respond(d, "%s", answer);
         return 0;
 }
 
@@ -642,20 +580,11 @@ static int q_syst_vers(void *d, const scpi_call *c)
 
 /* ---- MEASure?, CONFigure, READ?, INITiate, FETCh?, ABORt ---- */
 
-static int measure(sim_dmm *m, dmm_function f, const scpi_call *c)
+static int q_measure(void *d, const scpi_call *c)
 {
-        int err = configure(m, f, c);
-        return err ? err : read_readings(m);
+        int err = s_configure(d, c);
+        return err ? err : read_readings(d);
 }
-
-#define FUNCTION_COMMANDS(F, tag)                                                                    \
-        static int s_conf_##tag(void *d, const scpi_call *c) { return configure(d, F, c); }         \
-        static int q_meas_##tag(void *d, const scpi_call *c) { return measure(d, F, c); }
-FUNCTION_COMMANDS(DMM_VOLT_DC, vdc)
-FUNCTION_COMMANDS(DMM_VOLT_AC, vac)
-FUNCTION_COMMANDS(DMM_CURR_DC, idc)
-FUNCTION_COMMANDS(DMM_CURR_AC, iac)
-FUNCTION_COMMANDS(DMM_RES, res)
 
 static int q_conf(void *d, const scpi_call *c)
 {
@@ -756,7 +685,7 @@ static int s_function(void *d, const scpi_call *c)
                 return -224;
         run_abort(m);
         m->fn = f;
-        set_oper(m, SIM_DMM_OPER_CONFIG, true);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_CONFIG, true);
         return 0;
 }
 
@@ -767,44 +696,93 @@ static int q_function(void *d, const scpi_call *c)
         return 0;
 }
 
-static int set_range(sim_dmm *m, dmm_function f, const scpi_call *c)
+/* A setting's MINimum, MAXimum and DEFault. */
+typedef struct bounds {
+        double min, max, def;
+} bounds;
+
+static double bound(const bounds *b, param_kind k)
+{
+        return k == P_MIN ? b->min : k == P_MAX ? b->max : b->def;
+}
+
+static bounds range_bounds(dmm_function f)
 {
         const dmm_function_info *fi = dmm_function_get(f);
+        return (bounds){ fi->ranges[0], fi->ranges[fi->n_ranges - 1], fi->ranges[2] };
+}
+
+static bounds nplc_bounds(void)
+{
+        return (bounds){ dmm_nplc_values[0], dmm_nplc_values[DMM_NPLCS - 1], 10 };
+}
+
+/* A setting's one parameter: a number, or MIN, MAX, DEF as b has them.
+ * A number outside b is -222; slack widens a positive b by that fraction
+ * (an NPLC written as 2E-2 is 0.02). */
+static int bounded_param(const scpi_call *c, const bounds *b, double slack, double *ret)
+{
         param_kind k;
-        double v = 0, range;
+        double v = 0;
         ONE_ARG(c);
         int err = numeric_param(c->args[0], false, &k, &v);
         if (err)
                 return err;
-        range = k == P_MIN ? fi->ranges[0] : k == P_MAX ? fi->ranges[fi->n_ranges - 1] : fi->ranges[2];
-        if (k == P_VALUE && !dmm_range_for(f, v, &range))
+        if (k != P_VALUE)
+                v = bound(b, k);
+        else if (v < b->min * (1 - slack) || v > b->max * (1 + slack))
                 return -222;
-        m->set[f].range = range;
-        m->set[f].autorange = false;
-        set_oper(m, SIM_DMM_OPER_CONFIG, true);
+        *ret = v;
         return 0;
 }
 
-static int query_range(sim_dmm *m, dmm_function f, const scpi_call *c)
+/* A setting's query: now, or what MIN, MAX or DEF would set. */
+static int query_setting(sim_dmm *m, const scpi_call *c, double now, const bounds *b)
 {
-        const dmm_function_info *fi = dmm_function_get(f);
         if (c->n_args > 1)
                 return -108;
-        double v = effective_range(m, f);
         if (c->n_args) {
                 param_kind k;
                 double ignored;
                 int err = numeric_param(c->args[0], false, &k, &ignored);
                 if (err || k == P_VALUE)
                         return err ? err : -224;
-                v = k == P_MIN ? fi->ranges[0] : k == P_MAX ? fi->ranges[fi->n_ranges - 1] : fi->ranges[2];
+                now = bound(b, k);
         }
-        respond_nr3(m, v);
+        respond_nr3(m, now);
         return 0;
 }
 
-static int set_autorange(sim_dmm *m, dmm_function f, const scpi_call *c)
+static int s_range(void *d, const scpi_call *c)
 {
+        sim_dmm *m = d;
+        dmm_function f = row_function(c);
+        bounds b = range_bounds(f);
+        param_kind k;
+        double v = 0, range;
+        ONE_ARG(c);
+        int err = numeric_param(c->args[0], false, &k, &v);
+        if (err)
+                return err;
+        range = bound(&b, k);
+        if (k == P_VALUE && !dmm_range_for(f, v, &range))
+                return -222;
+        m->set[f].range = range;
+        m->set[f].autorange = false;
+        scpi_register_set(OPER(m), SIM_DMM_OPER_CONFIG, true);
+        return 0;
+}
+
+static int q_range(void *d, const scpi_call *c)
+{
+        bounds b = range_bounds(row_function(c));
+        return query_setting(d, c, effective_range(d, row_function(c)), &b);
+}
+
+static int s_autorange(void *d, const scpi_call *c)
+{
+        sim_dmm *m = d;
+        dmm_function f = row_function(c);
         ONE_ARG(c);
         bool on;
         if (scpi_keyword(c->args[0], "ONCE")) {
@@ -818,33 +796,25 @@ static int set_autorange(sim_dmm *m, dmm_function f, const scpi_call *c)
         } else {
                 return -224;
         }
-        set_oper(m, SIM_DMM_OPER_CONFIG, true);
+        scpi_register_set(OPER(m), SIM_DMM_OPER_CONFIG, true);
         return 0;
 }
 
-static int query_autorange(sim_dmm *m, dmm_function f, const scpi_call *c)
+static int q_autorange(void *d, const scpi_call *c)
 {
         NO_ARGS(c);
-        respond(m, "%d", m->set[f].autorange ? 1 : 0);
+        respond(d, "%d", ((sim_dmm *)d)->set[row_function(c)].autorange ? 1 : 0);
         return 0;
 }
 
-static int set_nplc(sim_dmm *m, dmm_function f, const scpi_call *c)
+static int s_nplc(void *d, const scpi_call *c)
 {
-        param_kind k;
-        double v = 10;
-        ONE_ARG(c);
-        int err = numeric_param(c->args[0], false, &k, &v);
+        sim_dmm *m = d;
+        bounds b = nplc_bounds();
+        double v;
+        int err = bounded_param(c, &b, 1e-9, &v);
         if (err)
                 return err;
-        if (k == P_MIN)
-                v = dmm_nplc_values[0];
-        else if (k == P_MAX)
-                v = dmm_nplc_values[DMM_NPLCS - 1];
-        else if (k == P_DEF)
-                v = 10;
-        else if (v < dmm_nplc_values[0] * (1 - 1e-9) || v > dmm_nplc_values[DMM_NPLCS - 1] * (1 + 1e-9))
-                return -222;
         /* A value between the offered ones takes the next larger. */
         for (size_t i = 0; i < DMM_NPLCS; i++) {
                 if (v <= dmm_nplc_values[i] * (1 + 1e-9)) {
@@ -852,63 +822,29 @@ static int set_nplc(sim_dmm *m, dmm_function f, const scpi_call *c)
                         break;
                 }
         }
-        m->set[f].nplc = v;
-        set_oper(m, SIM_DMM_OPER_CONFIG, true);
+        m->set[row_function(c)].nplc = v;
+        scpi_register_set(OPER(m), SIM_DMM_OPER_CONFIG, true);
         return 0;
 }
 
-static int query_nplc(sim_dmm *m, dmm_function f, const scpi_call *c)
+static int q_nplc(void *d, const scpi_call *c)
 {
-        if (c->n_args > 1)
-                return -108;
-        double v = m->set[f].nplc;
-        if (c->n_args) {
-                param_kind k;
-                double ignored;
-                int err = numeric_param(c->args[0], false, &k, &ignored);
-                if (err || k == P_VALUE)
-                        return err ? err : -224;
-                v = k == P_MIN ? dmm_nplc_values[0] : k == P_MAX ? dmm_nplc_values[DMM_NPLCS - 1] : 10;
-        }
-        respond_nr3(m, v);
-        return 0;
+        bounds b = nplc_bounds();
+        return query_setting(d, c, ((sim_dmm *)d)->set[row_function(c)].nplc, &b);
 }
-
-#define SENSE_COMMANDS(F, tag)                                                                             \
-        static int s_range_##tag(void *d, const scpi_call *c) { return set_range(d, F, c); }             \
-        static int q_range_##tag(void *d, const scpi_call *c) { return query_range(d, F, c); }           \
-        static int s_auto_##tag(void *d, const scpi_call *c) { return set_autorange(d, F, c); }          \
-        static int q_auto_##tag(void *d, const scpi_call *c) { return query_autorange(d, F, c); }
-#define NPLC_COMMANDS(F, tag)                                                                              \
-        static int s_nplc_##tag(void *d, const scpi_call *c) { return set_nplc(d, F, c); }               \
-        static int q_nplc_##tag(void *d, const scpi_call *c) { return query_nplc(d, F, c); }
-SENSE_COMMANDS(DMM_VOLT_DC, vdc)
-SENSE_COMMANDS(DMM_VOLT_AC, vac)
-SENSE_COMMANDS(DMM_CURR_DC, idc)
-SENSE_COMMANDS(DMM_CURR_AC, iac)
-SENSE_COMMANDS(DMM_RES, res)
-NPLC_COMMANDS(DMM_VOLT_DC, vdc)
-NPLC_COMMANDS(DMM_CURR_DC, idc)
-NPLC_COMMANDS(DMM_RES, res)
 
 /* ---- SAMPle, TRIGger ---- */
 
 static int s_samples(void *d, const scpi_call *c)
 {
-        sim_dmm *m = d;
-        param_kind k;
-        double v = 1;
-        ONE_ARG(c);
-        int err = numeric_param(c->args[0], false, &k, &v);
+        static const bounds samples = { 1, SIM_DMM_MAX_SAMPLES, 1 };
+        double v;
+        int err = bounded_param(c, &samples, 0, &v);
         if (err)
                 return err;
-        if (k == P_MIN || k == P_DEF)
-                v = 1;
-        else if (k == P_MAX)
-                v = SIM_DMM_MAX_SAMPLES;
-        else if (v < 1 || v > SIM_DMM_MAX_SAMPLES || v != floor(v))
+        if (v != floor(v))
                 return -222;
-        m->samples = (uint32_t)v;
+        ((sim_dmm *)d)->samples = (uint32_t)v;
         return 0;
 }
 
@@ -946,22 +882,8 @@ static int q_trig_source(void *d, const scpi_call *c)
 
 static int set_limit(sim_dmm *m, const scpi_call *c, double *which)
 {
-        param_kind k;
-        double v = 0;
-        ONE_ARG(c);
-        int err = numeric_param(c->args[0], false, &k, &v);
-        if (err)
-                return err;
-        if (k == P_MIN)
-                v = -1e15;
-        else if (k == P_MAX)
-                v = 1e15;
-        else if (k == P_DEF)
-                v = 0;
-        else if (fabs(v) > 1e15)
-                return -222;
-        *which = v;
-        return 0;
+        static const bounds limits = { -1e15, 1e15, 0 };
+        return bounded_param(c, &limits, 0, which);
 }
 
 static int s_lim_lower(void *d, const scpi_call *c) { return set_limit(d, c, &((sim_dmm *)d)->limit.lower); }
@@ -991,8 +913,8 @@ static int s_lim_state(void *d, const scpi_call *c)
         advance(m);
         m->limit.on = on;
         if (!on) {
-                set_ques(m, SIM_DMM_QUES_LIMIT_LOW, false);
-                set_ques(m, SIM_DMM_QUES_LIMIT_HIGH, false);
+                scpi_register_set(QUES(m), SIM_DMM_QUES_LIMIT_LOW, false);
+                scpi_register_set(QUES(m), SIM_DMM_QUES_LIMIT_HIGH, false);
         }
         return 0;
 }
@@ -1009,81 +931,46 @@ static int s_lim_clear(void *d, const scpi_call *c)
         sim_dmm *m = d;
         NO_ARGS(c);
         advance(m);
-        set_ques(m, SIM_DMM_QUES_LIMIT_LOW, false);
-        set_ques(m, SIM_DMM_QUES_LIMIT_HIGH, false);
-        m->ques_event &= (uint16_t)~(SIM_DMM_QUES_LIMIT_LOW | SIM_DMM_QUES_LIMIT_HIGH);
+        scpi_register_set(QUES(m), SIM_DMM_QUES_LIMIT_LOW, false);
+        scpi_register_set(QUES(m), SIM_DMM_QUES_LIMIT_HIGH, false);
+        QUES(m)->event &= (uint16_t)~(SIM_DMM_QUES_LIMIT_LOW | SIM_DMM_QUES_LIMIT_HIGH);
         return 0;
 }
 
 /* ---- STATus ---- */
 
-static int q_ques_event(void *d, const scpi_call *c)
+/* STATus:QUEStionable and STATus:OPERation alike: the row's arg says which. */
+static int q_reg_event(void *d, const scpi_call *c)
 {
         sim_dmm *m = d;
         NO_ARGS(c);
         advance(m);
-        respond(m, "%+d", m->ques_event);
-        m->ques_event = 0;
+        respond(m, "%+d", scpi_register_take_event(&m->reg[c->arg]));
         return 0;
 }
 
-static int q_ques_cond(void *d, const scpi_call *c)
+static int q_reg_cond(void *d, const scpi_call *c)
 {
         sim_dmm *m = d;
         NO_ARGS(c);
         advance(m);
-        respond(m, "%+d", m->ques_cond);
+        respond(m, "%+d", m->reg[c->arg].cond);
         return 0;
 }
 
-static int s_ques_enable(void *d, const scpi_call *c)
+static int s_reg_enable(void *d, const scpi_call *c)
 {
         unsigned v;
         int err = mask_param(c, 65535, &v);
         if (!err)
-                ((sim_dmm *)d)->ques_enable = (uint16_t)v;
+                ((sim_dmm *)d)->reg[c->arg].enable = (uint16_t)v;
         return err;
 }
 
-static int q_ques_enable(void *d, const scpi_call *c)
+static int q_reg_enable(void *d, const scpi_call *c)
 {
         NO_ARGS(c);
-        respond(d, "%+d", ((sim_dmm *)d)->ques_enable);
-        return 0;
-}
-
-static int q_oper_event(void *d, const scpi_call *c)
-{
-        sim_dmm *m = d;
-        NO_ARGS(c);
-        advance(m);
-        respond(m, "%+d", m->oper_event);
-        m->oper_event = 0;
-        return 0;
-}
-
-static int q_oper_cond(void *d, const scpi_call *c)
-{
-        sim_dmm *m = d;
-        NO_ARGS(c);
-        advance(m);
-        respond(m, "%+d", m->oper_cond);
-        return 0;
-}
-
-static int s_oper_enable(void *d, const scpi_call *c)
-{
-        unsigned v;
-        int err = mask_param(c, 65535, &v);
-        if (!err)
-                ((sim_dmm *)d)->oper_enable = (uint16_t)v;
-        return err;
-}
-
-static int q_oper_enable(void *d, const scpi_call *c)
-{
-        NO_ARGS(c);
-        respond(d, "%+d", ((sim_dmm *)d)->oper_enable);
+        respond(d, "%+d", ((sim_dmm *)d)->reg[c->arg].enable);
         return 0;
 }
 
@@ -1091,70 +978,70 @@ static int s_stat_preset(void *d, const scpi_call *c)
 {
         sim_dmm *m = d;
         NO_ARGS(c);
-        m->ques_enable = 0;
-        m->oper_enable = 0;
+        QUES(m)->enable = 0;
+        OPER(m)->enable = 0;
         return 0;
 }
 
-#define SENSE_ROWS(tag, node)                                                                     \
-        { "[SENSe:]" node ":RANGe", s_range_##tag, q_range_##tag },                               \
-        { "[SENSe:]" node ":RANGe:AUTO", s_auto_##tag, q_auto_##tag }
-#define NPLC_ROW(tag, node) { "[SENSe:]" node ":NPLCycles", s_nplc_##tag, q_nplc_##tag }
+#define SENSE_ROWS(f, node)                                                 \
+        { "[SENSe:]" node ":RANGe", s_range, q_range, f },                  \
+        { "[SENSe:]" node ":RANGe:AUTO", s_autorange, q_autorange, f }
+#define NPLC_ROW(f, node) { "[SENSe:]" node ":NPLCycles", s_nplc, q_nplc, f }
 
 static const scpi_command commands[] = {
-        { "*IDN", NULL, q_idn },
-        { "*RST", s_rst, NULL },
-        { "*CLS", s_cls, NULL },
-        { "*OPC", s_opc, q_opc },
-        { "*WAI", s_wai, NULL },
-        { "*ESR", NULL, q_esr },
-        { "*ESE", s_ese, q_ese },
-        { "*SRE", s_sre, q_sre },
-        { "*STB", NULL, q_stb },
-        { "*TST", NULL, q_tst },
-        { "*TRG", s_trg, NULL },
-        { "SYSTem:ERRor[:NEXT]", NULL, q_syst_err },
-        { "SYSTem:VERSion", NULL, q_syst_vers },
+        { "*IDN", NULL, q_idn, 0 },
+        { "*RST", s_rst, NULL, 0 },
+        { "*CLS", s_cls, NULL, 0 },
+        { "*OPC", s_opc, q_opc, 0 },
+        { "*WAI", s_wai, NULL, 0 },
+        { "*ESR", NULL, q_esr, 0 },
+        { "*ESE", s_ese, q_ese, 0 },
+        { "*SRE", s_sre, q_sre, 0 },
+        { "*STB", NULL, q_stb, 0 },
+        { "*TST", NULL, q_tst, 0 },
+        { "*TRG", s_trg, NULL, 0 },
+        { "SYSTem:ERRor[:NEXT]", NULL, q_syst_err, 0 },
+        { "SYSTem:VERSion", NULL, q_syst_vers, 0 },
         /* MEASure? and CONFigure per function, as the guide writes them. */
-        { "MEASure[:VOLTage][:DC]", NULL, q_meas_vdc },
-        { "MEASure[:VOLTage]:AC", NULL, q_meas_vac },
-        { "MEASure:CURRent[:DC]", NULL, q_meas_idc },
-        { "MEASure:CURRent:AC", NULL, q_meas_iac },
-        { "MEASure:RESistance", NULL, q_meas_res },
-        { "CONFigure", NULL, q_conf },
-        { "CONFigure[:VOLTage][:DC]", s_conf_vdc, NULL },
-        { "CONFigure[:VOLTage]:AC", s_conf_vac, NULL },
-        { "CONFigure:CURRent[:DC]", s_conf_idc, NULL },
-        { "CONFigure:CURRent:AC", s_conf_iac, NULL },
-        { "CONFigure:RESistance", s_conf_res, NULL },
-        { "READ", NULL, q_read },
-        { "INITiate[:IMMediate]", s_init, NULL },
-        { "FETCh", NULL, q_fetch },
-        { "ABORt", s_abort, NULL },
-        { "DATA:POINts", NULL, q_data_points },
-        { "[SENSe:]FUNCtion[:ON]", s_function, q_function },
-        SENSE_ROWS(vdc, "VOLTage[:DC]"),
-        NPLC_ROW(vdc, "VOLTage[:DC]"),
-        SENSE_ROWS(vac, "VOLTage:AC"),
-        SENSE_ROWS(idc, "CURRent[:DC]"),
-        NPLC_ROW(idc, "CURRent[:DC]"),
-        SENSE_ROWS(iac, "CURRent:AC"),
-        SENSE_ROWS(res, "RESistance"),
-        NPLC_ROW(res, "RESistance"),
-        { "SAMPle:COUNt", s_samples, q_samples },
-        { "TRIGger:SOURce", s_trig_source, q_trig_source },
-        { "CALCulate:LIMit:LOWer[:DATA]", s_lim_lower, q_lim_lower },
-        { "CALCulate:LIMit:UPPer[:DATA]", s_lim_upper, q_lim_upper },
-        { "CALCulate:LIMit[:STATe]", s_lim_state, q_lim_state },
-        { "CALCulate:LIMit:CLEar[:IMMediate]", s_lim_clear, NULL },
-        { "STATus:QUEStionable[:EVENt]", NULL, q_ques_event },
-        { "STATus:QUEStionable:CONDition", NULL, q_ques_cond },
-        { "STATus:QUEStionable:ENABle", s_ques_enable, q_ques_enable },
-        { "STATus:OPERation[:EVENt]", NULL, q_oper_event },
-        { "STATus:OPERation:CONDition", NULL, q_oper_cond },
-        { "STATus:OPERation:ENABle", s_oper_enable, q_oper_enable },
-        { "STATus:PRESet", s_stat_preset, NULL },
-        { NULL, NULL, NULL },
+        { "MEASure[:VOLTage][:DC]", NULL, q_measure, DMM_VOLT_DC },
+        { "MEASure[:VOLTage]:AC", NULL, q_measure, DMM_VOLT_AC },
+        { "MEASure:CURRent[:DC]", NULL, q_measure, DMM_CURR_DC },
+        { "MEASure:CURRent:AC", NULL, q_measure, DMM_CURR_AC },
+        { "MEASure:RESistance", NULL, q_measure, DMM_RES },
+        { "CONFigure", NULL, q_conf, 0 },
+        { "CONFigure[:VOLTage][:DC]", s_configure, NULL, DMM_VOLT_DC },
+        { "CONFigure[:VOLTage]:AC", s_configure, NULL, DMM_VOLT_AC },
+        { "CONFigure:CURRent[:DC]", s_configure, NULL, DMM_CURR_DC },
+        { "CONFigure:CURRent:AC", s_configure, NULL, DMM_CURR_AC },
+        { "CONFigure:RESistance", s_configure, NULL, DMM_RES },
+        { "READ", NULL, q_read, 0 },
+        { "INITiate[:IMMediate]", s_init, NULL, 0 },
+        { "FETCh", NULL, q_fetch, 0 },
+        { "ABORt", s_abort, NULL, 0 },
+        { "DATA:POINts", NULL, q_data_points, 0 },
+        { "[SENSe:]FUNCtion[:ON]", s_function, q_function, 0 },
+        SENSE_ROWS(DMM_VOLT_DC, "VOLTage[:DC]"),
+        NPLC_ROW(DMM_VOLT_DC, "VOLTage[:DC]"),
+        SENSE_ROWS(DMM_VOLT_AC, "VOLTage:AC"),
+        SENSE_ROWS(DMM_CURR_DC, "CURRent[:DC]"),
+        NPLC_ROW(DMM_CURR_DC, "CURRent[:DC]"),
+        SENSE_ROWS(DMM_CURR_AC, "CURRent:AC"),
+        SENSE_ROWS(DMM_RES, "RESistance"),
+        NPLC_ROW(DMM_RES, "RESistance"),
+        { "SAMPle:COUNt", s_samples, q_samples, 0 },
+        { "TRIGger:SOURce", s_trig_source, q_trig_source, 0 },
+        { "CALCulate:LIMit:LOWer[:DATA]", s_lim_lower, q_lim_lower, 0 },
+        { "CALCulate:LIMit:UPPer[:DATA]", s_lim_upper, q_lim_upper, 0 },
+        { "CALCulate:LIMit[:STATe]", s_lim_state, q_lim_state, 0 },
+        { "CALCulate:LIMit:CLEar[:IMMediate]", s_lim_clear, NULL, 0 },
+        { "STATus:QUEStionable[:EVENt]", NULL, q_reg_event, DMM_QUES },
+        { "STATus:QUEStionable:CONDition", NULL, q_reg_cond, DMM_QUES },
+        { "STATus:QUEStionable:ENABle", s_reg_enable, q_reg_enable, DMM_QUES },
+        { "STATus:OPERation[:EVENt]", NULL, q_reg_event, DMM_OPER },
+        { "STATus:OPERation:CONDition", NULL, q_reg_cond, DMM_OPER },
+        { "STATus:OPERation:ENABle", s_reg_enable, q_reg_enable, DMM_OPER },
+        { "STATus:PRESet", s_stat_preset, NULL, 0 },
+        { NULL, NULL, NULL, 0 },
 };
 
 /* ---- the instrument ---- */
@@ -1180,6 +1067,8 @@ tether_ret_t sim_dmm_new(const sim_dmm_config *cfg, sim_dmm **ret)
         sim_dmm *m = calloc(1, sizeof(*m));
         if (!m)
                 return TETHER_ERR_NO_MEMORY;
+        scpi_status_init(&m->status, SIM_DMM_ERROR_QUEUE);
+        scpi_response_init(&m->resp, &m->out, SIM_DMM_MAX_OUTPUT);
         snprintf(m->idn, sizeof(m->idn), "%s,%s,%s,%s", manufacturer, model, serial, firmware);
         m->seed = cfg->seed;
         m->clock = cfg->clock ? cfg->clock : mono_s;
@@ -1189,7 +1078,7 @@ tether_ret_t sim_dmm_new(const sim_dmm_config *cfg, sim_dmm **ret)
         reset(m);
         /* The Standard Event register's Power On bit: power has been
          * cycled since it was last read. */
-        m->esr = SIM_DMM_ESR_PON;
+        m->status.esr = SCPI_ESR_PON;
         *ret = m;
         return TETHER_SUCCESS;
 }
@@ -1211,12 +1100,10 @@ void sim_dmm_execute(sim_dmm *m, const char *msg, size_t len)
                 out_clear(m);
                 push_error(m, -410);
         }
-        m->responses = 0;
+        scpi_response_begin(&m->resp);
         m->wai = false;
         scpi_execute(commands, m, push_error, msg, len);
-        if (m->responses)
-                out_bytes(m, "\n", 1);
-        else
+        if (!scpi_response_end(&m->resp))
                 out_clear(m);
 }
 

@@ -33,20 +33,7 @@
  * host cannot make the simulator grow without bound). */
 #define SIM_DMM_MAX_OUTPUT  (4u << 20)
 
-/* Standard Event Register (*ESR?) */
-#define SIM_DMM_ESR_OPC 0x01u
-#define SIM_DMM_ESR_QYE 0x04u
-#define SIM_DMM_ESR_DDE 0x08u
-#define SIM_DMM_ESR_EXE 0x10u
-#define SIM_DMM_ESR_CME 0x20u
-#define SIM_DMM_ESR_PON 0x80u
-/* Status byte */
-#define SIM_DMM_STB_EAV  0x04u /* the error queue is not empty */
-#define SIM_DMM_STB_QUES 0x08u
-#define SIM_DMM_STB_MAV  0x10u
-#define SIM_DMM_STB_ESB  0x20u
-#define SIM_DMM_STB_MSS  0x40u
-#define SIM_DMM_STB_OPER 0x80u
+/* The Standard Event register and the status byte: sim/scpi-dev/status.h */
 /* Questionable Data register */
 #define SIM_DMM_QUES_VOLT_OVLD  0x0001u
 #define SIM_DMM_QUES_CURR_OVLD  0x0002u

@@ -12,24 +12,14 @@
 #include "bytes.h"
 #include "plot/plot.h"
 #include "scpi.h"
+#include "response.h"
+#include "status.h"
 #include "waveform.h"
 
 /* Preamble codes */
 enum { FMT_BYTE = 0, FMT_WORD = 1, FMT_ASCII = 4 };
 enum { ACQ_NORMAL = 0, ACQ_PEAK = 1, ACQ_AVERAGE = 2, ACQ_HRES = 3 };
 enum { PTS_NORMAL, PTS_MAXIMUM, PTS_RAW };
-
-/* ESR bits (IEEE 488.2) */
-#define ESR_OPC 0x01
-#define ESR_QYE 0x04
-#define ESR_DDE 0x08
-#define ESR_EXE 0x10
-#define ESR_CME 0x20
-/* STB bits */
-#define STB_EAV 0x04 /* SCPI: error/event queue not empty */
-#define STB_MAV 0x10
-#define STB_ESB 0x20
-#define STB_MSS 0x40
 
 typedef struct channel {
         double scale, offset, probe;
@@ -53,12 +43,9 @@ struct sim_scope {
         } wav;
         double *record[SIM_MAX_CHANNELS];
         bool have_record[SIM_MAX_CHANNELS];
-        int errors[SIM_ERROR_QUEUE];
-        size_t n_errors;
-        int last_error;
-        uint8_t esr, ese, sre;
+        scpi_status status;  /* error queue, ESR, *ESE, *SRE */
         bytes out;
-        unsigned responses;  /* in the message being executed */
+        scpi_response resp;  /* the answers of the message being executed, into out */
         double busy_until;   /* CLOCK_MONOTONIC seconds: an acquisition in progress */
 };
 
@@ -77,28 +64,13 @@ static void start_sweep(sim_scope *s)
 
 /* ---- output ---- */
 
-static void out_bytes(sim_scope *s, const void *p, size_t n)
-{
-        bytes_append(&s->out, p, n); /* out of memory: the answer is cut, as a full queue would */
-}
-
-/* Start one response: queries in one message are joined with ';'. */
-static void begin_response(sim_scope *s)
-{
-        if (s->responses++)
-                out_bytes(s, ";", 1);
-}
-
 static void respond(sim_scope *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void respond(sim_scope *s, const char *fmt, ...)
 {
-        char buf[512];
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+        scpi_response_vprintf(&s->resp, fmt, ap);
         va_end(ap);
-        begin_response(s);
-        out_bytes(s, buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 /* NR3 as InfiniiVision writes it: +1.00000000E-03 */
@@ -113,62 +85,21 @@ static void respond_block(sim_scope *s, const void *data, size_t len)
         char head[24], digits[16];
         int nd = snprintf(digits, sizeof(digits), "%zu", len);
         int hn = snprintf(head, sizeof(head), "#%d%s", nd, digits);
-        begin_response(s);
-        out_bytes(s, head, (size_t)hn);
-        out_bytes(s, data, len);
+        scpi_response_unit(&s->resp);
+        scpi_response_append(&s->resp, head, (size_t)hn);
+        scpi_response_append(&s->resp, data, len);
 }
 
 /* ---- errors and status ---- */
 
-static const char *error_text(int code)
-{
-        switch (code) {
-        case -100: return "Command error";
-        case -102: return "Syntax error";
-        case -108: return "Parameter not allowed";
-        case -109: return "Missing parameter";
-        case -113: return "Undefined header";
-        case -200: return "Execution error";
-        case -221: return "Settings conflict";
-        case -222: return "Data out of range";
-        case -224: return "Illegal parameter value";
-        case -350: return "Queue overflow";
-        case -410: return "Query INTERRUPTED";
-        case -420: return "Query UNTERMINATED";
-        default: return "Error";
-        }
-}
-
 static void push_error(void *dev, int code)
 {
-        sim_scope *s = dev;
-        s->last_error = code;
-        if (code <= -100 && code > -200)
-                s->esr |= ESR_CME;
-        else if (code <= -200 && code > -300)
-                s->esr |= ESR_EXE;
-        else if (code <= -300 && code > -400)
-                s->esr |= ESR_DDE;
-        else if (code <= -400 && code > -500)
-                s->esr |= ESR_QYE;
-        if (s->n_errors < SIM_ERROR_QUEUE)
-                s->errors[s->n_errors++] = code;
-        else
-                s->errors[SIM_ERROR_QUEUE - 1] = -350; /* the last slot reports the overflow */
+        scpi_status_push_error(&((sim_scope *)dev)->status, code);
 }
 
 uint8_t sim_scope_status_byte(const sim_scope *s)
 {
-        uint8_t stb = 0;
-        if (s->n_errors)
-                stb |= STB_EAV;
-        if (s->out.len)
-                stb |= STB_MAV;
-        if (s->esr & s->ese)
-                stb |= STB_ESB;
-        if (stb & s->sre)
-                stb |= STB_MSS;
-        return stb;
+        return scpi_status_byte(&s->status, s->out.len ? SCPI_STB_MAV : 0);
 }
 
 const sim_model *sim_scope_model(const sim_scope *s)
@@ -178,7 +109,7 @@ const sim_model *sim_scope_model(const sim_scope *s)
 
 int sim_scope_last_error(const sim_scope *s)
 {
-        return s->last_error;
+        return s->status.last_error;
 }
 
 /* ---- settings ---- */
@@ -285,15 +216,13 @@ static int s_rst(void *d, const scpi_call *c)
 
 static int s_cls(void *d, const scpi_call *c)
 {
-        sim_scope *s = d;
-        s->n_errors = 0;
-        s->esr = 0;
+        scpi_status_clear(&((sim_scope *)d)->status);
         return 0;
 }
 
 static int s_opc(void *d, const scpi_call *c)
 {
-        ((sim_scope *)d)->esr |= ESR_OPC; /* everything here completes at once */
+        ((sim_scope *)d)->status.esr |= SCPI_ESR_OPC; /* everything here completes at once */
         return 0;
 }
 
@@ -305,9 +234,7 @@ static int q_opc(void *d, const scpi_call *c)
 
 static int q_esr(void *d, const scpi_call *c)
 {
-        sim_scope *s = d;
-        respond(s, "%u", s->esr);
-        s->esr = 0;
+        respond(d, "%u", scpi_status_take_esr(&((sim_scope *)d)->status));
         return 0;
 }
 
@@ -321,10 +248,10 @@ static int set_mask(const scpi_call *c, uint8_t *mask)
         return 0;
 }
 
-static int s_ese(void *d, const scpi_call *c) { return set_mask(c, &((sim_scope *)d)->ese); }
-static int q_ese(void *d, const scpi_call *c) { respond(d, "%u", ((sim_scope *)d)->ese); return 0; }
-static int s_sre(void *d, const scpi_call *c) { return set_mask(c, &((sim_scope *)d)->sre); }
-static int q_sre(void *d, const scpi_call *c) { respond(d, "%u", ((sim_scope *)d)->sre); return 0; }
+static int s_ese(void *d, const scpi_call *c) { return set_mask(c, &((sim_scope *)d)->status.ese); }
+static int q_ese(void *d, const scpi_call *c) { respond(d, "%u", ((sim_scope *)d)->status.ese); return 0; }
+static int s_sre(void *d, const scpi_call *c) { return set_mask(c, &((sim_scope *)d)->status.sre); }
+static int q_sre(void *d, const scpi_call *c) { respond(d, "%u", ((sim_scope *)d)->status.sre); return 0; }
 
 static int q_stb(void *d, const scpi_call *c)
 {
@@ -350,15 +277,9 @@ static int q_tst(void *d, const scpi_call *c) { respond(d, "0"); return 0; }
 
 static int q_syst_err(void *d, const scpi_call *c)
 {
-        sim_scope *s = d;
-        if (!s->n_errors) {
-                respond(s, "+0,\"No error\"");
-                return 0;
-        }
-        int code = s->errors[0];
-        memmove(s->errors, s->errors + 1, (s->n_errors - 1) * sizeof(int));
-        s->n_errors--;
-        respond(s, "%+d,\"%s\"", code, error_text(code));
+        char answer[SCPI_ERROR_ANSWER_MAX];
+        scpi_status_next_error(&((sim_scope *)d)->status, answer);
+        respond(d, "%s", answer);
         return 0;
 }
 
@@ -916,14 +837,12 @@ static int q_wav_data(void *d, const scpi_call *c)
 {
         sim_scope *s = d;
         if (!s->ch[s->wav.source - 1].display) {
-                begin_response(s);
-                out_bytes(s, "#10", 3); /* an empty block, and why */
+                respond_block(s, "", 0); /* an empty block, and why */
                 return -221;
         }
         const double *rec = current_record(s, s->wav.source);
         if (!rec) {
-                begin_response(s);
-                out_bytes(s, "#10", 3);
+                respond_block(s, "", 0);
                 return -200; /* nothing triggered in NORMal sweep */
         }
         preamble p = make_preamble(s);
@@ -965,8 +884,10 @@ static int q_wav_data(void *d, const scpi_call *c)
  * displayed), the value +9.9E+37 is returned". So it is measured on what
  * the screen shows (the data clips at its edges, 4 divisions either side
  * of the offset), and what needs a part the screen cut off is not valid. */
-static int measure(sim_scope *s, const scpi_call *c, wave_measurement m)
+static int q_measure(void *d, const scpi_call *c)
 {
+        sim_scope *s = d;
+        wave_measurement m = (wave_measurement)c->arg;
         int chn = 1;
         if (c->n_args > 1)
                 return -108;
@@ -982,14 +903,6 @@ static int measure(sim_scope *s, const scpi_call *c, wave_measurement m)
                 respond(s, "+9.9E+37"); /* the series' "no valid result" */
         return 0;
 }
-
-static int q_meas_freq(void *d, const scpi_call *c) { return measure(d, c, WAVE_FREQUENCY); }
-static int q_meas_period(void *d, const scpi_call *c) { return measure(d, c, WAVE_PERIOD); }
-static int q_meas_vpp(void *d, const scpi_call *c) { return measure(d, c, WAVE_VPP); }
-static int q_meas_vmax(void *d, const scpi_call *c) { return measure(d, c, WAVE_VMAX); }
-static int q_meas_vmin(void *d, const scpi_call *c) { return measure(d, c, WAVE_VMIN); }
-static int q_meas_vavg(void *d, const scpi_call *c) { return measure(d, c, WAVE_VAVERAGE); }
-static int q_meas_vrms(void *d, const scpi_call *c) { return measure(d, c, WAVE_VRMS); }
 
 /* :DISPlay:DATA? [PNG[,COLor|GRAYscale]]: the screen as the series draws it
  * (800 x 480). BMP is not simulated. */
@@ -1032,60 +945,60 @@ static int q_disp_data(void *d, const scpi_call *c)
 }
 
 static const scpi_command commands[] = {
-        { "*IDN", NULL, q_idn },
-        { "*RST", s_rst, NULL },
-        { "*CLS", s_cls, NULL },
-        { "*OPC", s_opc, q_opc },
-        { "*ESR", NULL, q_esr },
-        { "*ESE", s_ese, q_ese },
-        { "*SRE", s_sre, q_sre },
-        { "*STB", NULL, q_stb },
-        { "*WAI", s_wai, NULL },
-        { "*TST", NULL, q_tst },
-        { "*OPT", NULL, q_opt },
-        { "SYSTem:ERRor", NULL, q_syst_err },
-        { "RUN", s_run, NULL },
-        { "STOP", s_stop, NULL },
-        { "SINGle", s_single, NULL },
-        { "DIGitize", s_digitize, NULL },
-        { "AUToscale", s_autoscale, NULL },
-        { "TIMebase:SCALe", s_tim_scale, q_tim_scale },
-        { "TIMebase:RANGe", s_tim_range, q_tim_range },
-        { "TIMebase:POSition", s_tim_pos, q_tim_pos },
-        { "TIMebase:MODE", s_tim_mode, q_tim_mode },
-        { "CHANnel#:SCALe", s_ch_scale, q_ch_scale },
-        { "CHANnel#:RANGe", s_ch_range, q_ch_range },
-        { "CHANnel#:OFFSet", s_ch_offset, q_ch_offset },
-        { "CHANnel#:COUPling", s_ch_coupling, q_ch_coupling },
-        { "CHANnel#:DISPlay", s_ch_display, q_ch_display },
-        { "CHANnel#:PROBe", s_ch_probe, q_ch_probe },
-        { "DIGital#:DISPlay", s_dig_display, q_dig_display },
-        { "TRIGger:MODE", s_trig_mode, q_trig_mode },
-        { "TRIGger:EDGE:SOURce", s_trig_source, q_trig_source },
-        { "TRIGger:EDGE:LEVel", s_trig_level, q_trig_level },
-        { "TRIGger:EDGE:SLOPe", s_trig_slope, q_trig_slope },
-        { "TRIGger:SWEep", s_trig_sweep, q_trig_sweep },
-        { "ACQuire:TYPE", s_acq_type, q_acq_type },
-        { "ACQuire:COUNt", s_acq_count, q_acq_count },
-        { "ACQuire:SRATe", NULL, q_acq_srate },
-        { "ACQuire:POINts", NULL, q_acq_points },
-        { "WAVeform:SOURce", s_wav_source, q_wav_source },
-        { "WAVeform:FORMat", s_wav_format, q_wav_format },
-        { "WAVeform:BYTeorder", s_wav_byteorder, q_wav_byteorder },
-        { "WAVeform:UNSigned", s_wav_unsigned, q_wav_unsigned },
-        { "WAVeform:POINts:MODE", s_wav_points_mode, q_wav_points_mode },
-        { "WAVeform:POINts", s_wav_points, q_wav_points },
-        { "WAVeform:PREamble", NULL, q_wav_preamble },
-        { "WAVeform:DATA", NULL, q_wav_data },
-        { "MEASure:FREQuency", NULL, q_meas_freq },
-        { "MEASure:PERiod", NULL, q_meas_period },
-        { "MEASure:VPP", NULL, q_meas_vpp },
-        { "MEASure:VMAX", NULL, q_meas_vmax },
-        { "MEASure:VMIN", NULL, q_meas_vmin },
-        { "MEASure:VAVerage", NULL, q_meas_vavg },
-        { "MEASure:VRMS", NULL, q_meas_vrms },
-        { "DISPlay:DATA", NULL, q_disp_data },
-        { NULL, NULL, NULL },
+        { "*IDN", NULL, q_idn, 0 },
+        { "*RST", s_rst, NULL, 0 },
+        { "*CLS", s_cls, NULL, 0 },
+        { "*OPC", s_opc, q_opc, 0 },
+        { "*ESR", NULL, q_esr, 0 },
+        { "*ESE", s_ese, q_ese, 0 },
+        { "*SRE", s_sre, q_sre, 0 },
+        { "*STB", NULL, q_stb, 0 },
+        { "*WAI", s_wai, NULL, 0 },
+        { "*TST", NULL, q_tst, 0 },
+        { "*OPT", NULL, q_opt, 0 },
+        { "SYSTem:ERRor", NULL, q_syst_err, 0 },
+        { "RUN", s_run, NULL, 0 },
+        { "STOP", s_stop, NULL, 0 },
+        { "SINGle", s_single, NULL, 0 },
+        { "DIGitize", s_digitize, NULL, 0 },
+        { "AUToscale", s_autoscale, NULL, 0 },
+        { "TIMebase:SCALe", s_tim_scale, q_tim_scale, 0 },
+        { "TIMebase:RANGe", s_tim_range, q_tim_range, 0 },
+        { "TIMebase:POSition", s_tim_pos, q_tim_pos, 0 },
+        { "TIMebase:MODE", s_tim_mode, q_tim_mode, 0 },
+        { "CHANnel#:SCALe", s_ch_scale, q_ch_scale, 0 },
+        { "CHANnel#:RANGe", s_ch_range, q_ch_range, 0 },
+        { "CHANnel#:OFFSet", s_ch_offset, q_ch_offset, 0 },
+        { "CHANnel#:COUPling", s_ch_coupling, q_ch_coupling, 0 },
+        { "CHANnel#:DISPlay", s_ch_display, q_ch_display, 0 },
+        { "CHANnel#:PROBe", s_ch_probe, q_ch_probe, 0 },
+        { "DIGital#:DISPlay", s_dig_display, q_dig_display, 0 },
+        { "TRIGger:MODE", s_trig_mode, q_trig_mode, 0 },
+        { "TRIGger:EDGE:SOURce", s_trig_source, q_trig_source, 0 },
+        { "TRIGger:EDGE:LEVel", s_trig_level, q_trig_level, 0 },
+        { "TRIGger:EDGE:SLOPe", s_trig_slope, q_trig_slope, 0 },
+        { "TRIGger:SWEep", s_trig_sweep, q_trig_sweep, 0 },
+        { "ACQuire:TYPE", s_acq_type, q_acq_type, 0 },
+        { "ACQuire:COUNt", s_acq_count, q_acq_count, 0 },
+        { "ACQuire:SRATe", NULL, q_acq_srate, 0 },
+        { "ACQuire:POINts", NULL, q_acq_points, 0 },
+        { "WAVeform:SOURce", s_wav_source, q_wav_source, 0 },
+        { "WAVeform:FORMat", s_wav_format, q_wav_format, 0 },
+        { "WAVeform:BYTeorder", s_wav_byteorder, q_wav_byteorder, 0 },
+        { "WAVeform:UNSigned", s_wav_unsigned, q_wav_unsigned, 0 },
+        { "WAVeform:POINts:MODE", s_wav_points_mode, q_wav_points_mode, 0 },
+        { "WAVeform:POINts", s_wav_points, q_wav_points, 0 },
+        { "WAVeform:PREamble", NULL, q_wav_preamble, 0 },
+        { "WAVeform:DATA", NULL, q_wav_data, 0 },
+        { "MEASure:FREQuency", NULL, q_measure, WAVE_FREQUENCY },
+        { "MEASure:PERiod", NULL, q_measure, WAVE_PERIOD },
+        { "MEASure:VPP", NULL, q_measure, WAVE_VPP },
+        { "MEASure:VMAX", NULL, q_measure, WAVE_VMAX },
+        { "MEASure:VMIN", NULL, q_measure, WAVE_VMIN },
+        { "MEASure:VAVerage", NULL, q_measure, WAVE_VAVERAGE },
+        { "MEASure:VRMS", NULL, q_measure, WAVE_VRMS },
+        { "DISPlay:DATA", NULL, q_disp_data, 0 },
+        { NULL, NULL, NULL, 0 },
 };
 
 /* ---- the public side ---- */
@@ -1101,6 +1014,9 @@ int sim_scope_new(const sim_scope_config *cfg, sim_scope **ret)
                  d.model ? d.model : s->spec->idn_model, d.serial ? d.serial : "MY57235663",
                  d.firmware ? d.firmware : "02.42.2017032900");
         s->seed = d.seed ? d.seed : 2002;
+        scpi_status_init(&s->status, SIM_ERROR_QUEUE);
+        /* Out of memory, an answer is cut, as a full queue would cut it. */
+        scpi_response_init(&s->resp, &s->out, SIZE_MAX);
         reset(s);
         *ret = s;
         return 0;
@@ -1124,10 +1040,9 @@ void sim_scope_execute(sim_scope *s, const char *msg, size_t len)
                 s->out.len = 0;
                 push_error(s, -410);
         }
-        s->responses = 0;
+        scpi_response_begin(&s->resp);
         scpi_execute(commands, s, push_error, msg, len);
-        if (s->responses)
-                out_bytes(s, "\n", 1);
+        scpi_response_end(&s->resp);
 }
 
 unsigned sim_scope_output_ready_in_ms(const sim_scope *s)

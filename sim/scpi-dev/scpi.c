@@ -233,6 +233,7 @@ static void unit(const scpi_command *table, void *dev, scpi_error_fn on_error, c
                 on_error(dev, SCPI_ERR_SYNTAX);
                 return;
         }
+        c.arg = found->arg;
         scpi_handler h = c.query ? found->query : found->set;
         if (!h) {
                 on_error(dev, SCPI_ERR_UNDEFINED);

@@ -21,6 +21,7 @@ typedef struct scpi_call {
         int suffix[4];        /* numeric suffixes of the header's nodes, in pattern order ('#'); 1 when absent */
         int n_args;
         const char *args[SCPI_MAX_ARGS]; /* NUL-terminated, whitespace trimmed, quotes kept */
+        int arg;              /* the matched row's arg */
 } scpi_call;
 
 typedef struct scpi_ctx scpi_ctx;
@@ -35,6 +36,10 @@ typedef struct scpi_command {
         const char *pattern;
         scpi_handler set;     /* NULL: no command form */
         scpi_handler query;   /* NULL: no query form */
+        /* Handed to the handler as c->arg: one handler serves rows that
+         * differ only in what they act on (a measurement function, a
+         * status register). */
+        int arg;
 } scpi_command;
 
 /* Errors found while parsing (undefined header -113, missing parameter

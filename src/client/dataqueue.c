@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/dataqueue.h"
 
 /* What a tether_mapped_queue * names. */
@@ -250,16 +251,9 @@ tether_ret_t tether_data_queue_peek(tether_mapped_queue *h, const void **ret_dat
         return r;
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 tether_ret_t tether_data_queue_wait(tether_mapped_queue *h, int timeout_ms)
 {
-        int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+        int64_t deadline = timeout_ms >= 0 ? (int64_t)clock_mono_ms() + timeout_ms : -1;
         for (;;) {
                 client_queue *q = NULL;
                 tether_ret_t r = queue_acquire(h, &q);
@@ -275,7 +269,7 @@ tether_ret_t tether_data_queue_wait(tether_mapped_queue *h, int timeout_ms)
                         return TETHER_ERR_BAD_ARGUMENT; /* no port, or it was destroyed */
                 int left = -1;
                 if (deadline >= 0) {
-                        int64_t l = deadline - now_ms();
+                        int64_t l = deadline - (int64_t)clock_mono_ms();
                         if (l <= 0)
                                 return TETHER_ERR_TIMEOUT;
                         left = l > 60000 ? 60000 : (int)l;

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/matching.h"
 #include "daemon/manifest.h"
 #include "host/bundle-lib.h"
@@ -152,17 +153,10 @@ const manifest *bundle_manifest(const bundle *b)
         return b->m;
 }
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int bundle_crashed(bundle *b, const char *how)
 {
         pthread_mutex_lock(&reg_lock);
-        uint64_t now = now_ms();
+        uint64_t now = clock_mono_ms();
         b->crashes++;
         snprintf(b->last_crash, sizeof(b->last_crash), "%s", how);
         memmove(b->recent + 1, b->recent, sizeof(b->recent) - sizeof(b->recent[0]));
@@ -438,7 +432,7 @@ void bundles_tick(void)
         /* Said once its window is over, whether or not its drivers go on:
          * at most once a second, and outside reg_lock (it writes). */
         static uint64_t last;
-        uint64_t now = now_ms();
+        uint64_t now = clock_mono_ms();
         if (now - last < 1000)
                 return;
         last = now;

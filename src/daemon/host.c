@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "daemon/manifest.h"
 #include "daemon/server.h"
 #include "wire/host-msg.h"
@@ -99,13 +100,6 @@ typedef struct restart {
 
 static host *hosts;                    /* main thread */
 static restart *restarts;              /* main thread */
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void host_gone(host *h, const char *why);
 
@@ -239,7 +233,7 @@ static void finish_pending(host *h, pending *p, tether_ret_t r, const host_msg *
                 /* A TERMINATE sent while it started waits behind the start
                  * (its work loop runs them in order): its time runs from now. */
                 if (h->terminate_sent_ms)
-                        h->terminate_sent_ms = now_ms();
+                        h->terminate_sent_ms = clock_mono_ms();
                 service_host_started(h->svc, r, p->match);
                 break;
         case WIRE_HOST_OPEN:
@@ -481,7 +475,7 @@ static void schedule_restart(entry *nub, const char *category, int delay_ms)
         if (!r)
                 return;
         r->nub = entry_ref(nub);
-        r->due_ms = now_ms() + (uint64_t)delay_ms;
+        r->due_ms = clock_mono_ms() + (uint64_t)delay_ms;
         r->next = restarts;
         restarts = r;
 }
@@ -642,7 +636,7 @@ void host_start(tether_service *s, const candidate *c, void *match)
         if (r == TETHER_SUCCESS) {
                 h->next = hosts;
                 hosts = h;
-                h->last_ping_ms = h->start_ms = now_ms();
+                h->last_ping_ms = h->start_ms = clock_mono_ms();
                 pthread_mutex_lock(&reg_lock);
                 entry *nub = s->entry->parent ? entry_ref(s->entry->parent) : NULL;
                 pthread_mutex_unlock(&reg_lock);
@@ -727,7 +721,7 @@ static void send_terminate(host *h)
                 host_gone(h, "could not be told to terminate (out of memory)");
                 return;
         }
-        h->terminate_sent_ms = now_ms();
+        h->terminate_sent_ms = clock_mono_ms();
         request(h, &m, p, -1);
 }
 
@@ -829,7 +823,7 @@ void hosts_session_gone(const session *s)
 
 int hosts_tick(void)
 {
-        uint64_t now = now_ms();
+        uint64_t now = clock_mono_ms();
         int next = -1;
         if (probe_take_changed())
                 for (host *h = hosts; h;) {

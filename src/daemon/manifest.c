@@ -1050,6 +1050,16 @@ bool manifest_may_write(const manifest *m, uid_t uid, gid_t gid)
         return admits(&m->default_access, uid, gid);
 }
 
+bool manifest_write_refused(const manifest *m, uid_t uid, gid_t gid, char *why, size_t cap)
+{
+        if (manifest_may_write(m, uid, gid))
+                return false;
+        if (why && cap)
+                snprintf(why, cap, "the access policy of %s does not admit uid %u", m ? m->bundle_id : "",
+                         (unsigned)uid);
+        return true;
+}
+
 bool manifest_in_group(uid_t uid, gid_t gid, const char *group)
 {
         uint32_t g = 0;

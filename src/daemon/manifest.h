@@ -112,6 +112,13 @@ bool manifest_may_open(const manifest *m, uint32_t type, uid_t uid, gid_t gid);
  * its instruments to a group keeps their settings to it too.
  */
 bool manifest_may_write(const manifest *m, uid_t uid, gid_t gid);
+/*
+ * manifest_may_write's refusal with its reason, the one tetherd and the
+ * driver test harness both give ("the access policy of BUNDLE does not
+ * admit uid N"): true, the reason in why (cap bytes at most; why may be
+ * NULL), when that caller may not write.
+ */
+bool manifest_write_refused(const manifest *m, uid_t uid, gid_t gid, char *why, size_t cap);
 
 /*
  * Whether a caller with this uid and gid belongs to the named group, the

@@ -418,10 +418,9 @@ static void handle_set_properties(session *s, const wire_header *h, wire_reader 
         /* The bundle's access policy first: a caller it keeps from the
          * instrument is kept from its settings too. The driver then
          * decides each key. */
-        if (svc && svc->bundle && !manifest_may_write(bundle_manifest(svc->bundle), s->task.uid, s->task.gid)) {
-                char why[WIRE_MAX_REASON + 1];
-                snprintf(why, sizeof(why), "the access policy of %s does not admit uid %u",
-                         bundle_id(svc->bundle), (unsigned)s->task.uid);
+        char why[WIRE_MAX_REASON + 1];
+        if (svc && svc->bundle &&
+            manifest_write_refused(bundle_manifest(svc->bundle), s->task.uid, s->task.gid, why, sizeof(why))) {
                 session_warn(s, "client pid %d: uid %u may not write properties of %s", (int)s->task.pid,
                              (unsigned)s->task.uid, bundle_id(svc->bundle));
                 service_unref(svc);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 /* What a passed fd is, for a log line that says what was wrong with it. */
@@ -147,20 +148,13 @@ void systemd_notify_ready(const char *path)
                 log_warn("cannot tell the service manager tetherd is ready: %s", strerror(-r));
 }
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void systemd_notify_clients(size_t clients)
 {
         static size_t told;
         static uint64_t told_ms;
         if (clients == told || !notify_wanted())
                 return;
-        uint64_t now = now_ms();
+        uint64_t now = clock_mono_ms();
         if (told_ms && now - told_ms < 1000)
                 return;
         told = clients;

@@ -670,12 +670,8 @@ tether_ret_t tether_test_set_properties(tether_test_service *svc, const tether_t
         /* The bundle's access policy first, as tetherd: a caller it keeps
          * from the instrument is kept from its settings too. */
         const manifest *m = svc->bundle->m;
-        if (m && !manifest_may_write(m, writer->uid, writer->gid)) {
-                if (ret_why)
-                        snprintf(ret_why, TETHER_MAX_REASON + 1, "the access policy of %s does not admit uid %u",
-                                 m->bundle_id, (unsigned)writer->uid);
+        if (m && manifest_write_refused(m, writer->uid, writer->gid, ret_why, TETHER_MAX_REASON + 1))
                 return TETHER_ERR_NOT_PRIVILEGED;
-        }
         loop_call c = { .fn = set_properties_fn, .dict = dict, .writer = writer, .result = TETHER_ERR_NOT_ATTACHED };
         tether_ret_t r = run_on_loop(svc, &c);
         if (r != TETHER_SUCCESS)

@@ -308,10 +308,8 @@ static void handle_set_properties(env_caller *c, const wire_header *h, wire_read
         /* The bundle's access policy first, as tetherd: the driver then
          * decides each key. */
         const manifest *m = s ? hs->bundle->m : NULL;
-        if (m && !manifest_may_write(m, c->task.uid, c->task.gid)) {
-                char why[WIRE_MAX_REASON + 1];
-                snprintf(why, sizeof(why), "the access policy of %s does not admit uid %u", m->bundle_id,
-                         (unsigned)c->task.uid);
+        char why[WIRE_MAX_REASON + 1];
+        if (m && manifest_write_refused(m, c->task.uid, c->task.gid, why, sizeof(why))) {
                 service_unref(s);
                 tether_value_unref(dict);
                 reply_reason(c, h->type, h->serial, TETHER_ERR_NOT_PRIVILEGED, why);

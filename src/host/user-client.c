@@ -4,6 +4,7 @@
 #include <tether/tether.h>
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,9 @@ typedef struct async_open {
 typedef struct call_buffers {
         wire_msg tx;
         bool reply;               /* tx is a reply to send once out of the gate */
-        uint8_t inline_out[TETHER_MAX_INLINE_STRUCT];
+        /* Drivers cast it to their output struct (floats, doubles): it
+         * must be aligned as malloc's memory is, not follow a bool. */
+        _Alignas(max_align_t) uint8_t inline_out[TETHER_MAX_INLINE_STRUCT];
 } call_buffers;
 
 struct tether_user_client {
@@ -680,7 +683,8 @@ static void uc_thread(void *arg)
 {
         tether_user_client *uc = arg;
         tether_service *s = uc->svc;
-        uint8_t rx[WIRE_MAX_MESSAGE];
+        /* The inline struct input is read in place, 8-aligned within it. */
+        _Alignas(max_align_t) uint8_t rx[WIRE_MAX_MESSAGE];
         call_buffers buf;
         buf.reply = false;
         service_bind_thread(s);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 struct job {
@@ -149,9 +150,7 @@ bool workloop_in_gate(const workloop *wl)
 
 uint64_t workloop_now_ns(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        return clock_mono_ns();
 }
 
 static bool job_before(const struct job *a, const struct job *b)

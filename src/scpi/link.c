@@ -33,7 +33,42 @@ static unsigned u_timeout(void *ctx, unsigned ms)
         return old;
 }
 
-static const scpi_link_ops usbtmc_link_ops = { u_write, u_read, NULL, u_timeout };
+static tether_ret_t u_read_begin(void *ctx, size_t cap)
+{
+        usbtmc *t = ctx;
+        return usbtmc_request_in(t, cap < t->max_transfer ? cap : t->max_transfer);
+}
+
+static tether_ret_t u_read_wait(void *ctx, unsigned wait_ms, void *buf, size_t cap, size_t *ret_len)
+{
+        usbtmc *t = ctx;
+        if (!buf || cap < t->in_want)
+                return TETHER_ERR_BAD_ARGUMENT; /* the first transfer lands whole in buf */
+        size_t n = 0;
+        uint8_t attributes = 0;
+        tether_ret_t r = usbtmc_receive_in(t, buf, wait_ms, &n, &attributes);
+        if (r == TETHER_ERR_TIMEOUT)
+                return r; /* the request stands */
+        if (r != TETHER_SUCCESS) {
+                if (r == TETHER_ERR_IO || r == TETHER_ERR_UNDERRUN)
+                        usbtmc_recover(t); /* out of step, as usbtmc_read recovers */
+                return r;
+        }
+        size_t more = 0;
+        /* Longer than one transfer: the rest is asked for as any read's. */
+        if (!(attributes & USBTMC_ATTR_EOM))
+                r = usbtmc_read(t, (uint8_t *)buf + n, cap - n, &more);
+        *ret_len = n + more;
+        return r;
+}
+
+static void u_read_abandon(void *ctx)
+{
+        usbtmc_recover(ctx);
+}
+
+static const scpi_link_ops usbtmc_link_ops = { u_write, u_read, NULL, u_timeout, u_read_begin, u_read_wait,
+                                               u_read_abandon };
 
 void scpi_link_usbtmc(scpi_link *l, usbtmc *t)
 {
@@ -72,6 +107,17 @@ static tether_ret_t t_write(void *ctx, const void *msg, size_t len)
         if (!newline && send(t->fd, "\n", 1, MSG_NOSIGNAL) != 1)
                 return TETHER_ERR_NOT_ATTACHED;
         return TETHER_SUCCESS;
+}
+
+/* A new connection in place of one whose answer is late (a raw socket has
+ * no device clear); the old one stays if none can be made. */
+static void reconnect(tcp_link *t)
+{
+        int fd = tcp_connect(t->host, t->port);
+        if (fd >= 0) {
+                close(t->fd);
+                t->fd = fd;
+        }
 }
 
 /* More bytes into t->buf; TIMEOUT when none came in time. */
@@ -155,11 +201,8 @@ static tether_ret_t t_read(void *ctx, void *out, size_t cap, size_t *ret_len)
                          * A new connection leaves it behind (the instrument
                          * drops a closed connection's output). */
                         t->have = 0;
-                        int fd = r == TETHER_ERR_TIMEOUT ? tcp_connect(t->host, t->port) : -1;
-                        if (fd >= 0) {
-                                close(t->fd);
-                                t->fd = fd;
-                        }
+                        if (r == TETHER_ERR_TIMEOUT)
+                                reconnect(t);
                         return r;
                 }
         }
@@ -182,7 +225,36 @@ static unsigned t_timeout(void *ctx, unsigned ms)
         return old;
 }
 
-static const scpi_link_ops tcp_link_ops = { t_write, t_read, t_close, t_timeout };
+static tether_ret_t t_read_begin(void *ctx, size_t cap)
+{
+        return TETHER_SUCCESS; /* on a socket the answer just comes */
+}
+
+static tether_ret_t t_read_wait(void *ctx, unsigned wait_ms, void *buf, size_t cap, size_t *ret_len)
+{
+        tcp_link *t = ctx;
+        if (!t->have) {
+                struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
+                int pr = poll(&pfd, 1, (int)wait_ms);
+                if (pr == 0 || (pr < 0 && errno == EINTR))
+                        return TETHER_ERR_TIMEOUT;
+                if (pr < 0)
+                        return TETHER_ERR_IO;
+        }
+        return t_read(ctx, buf, cap, ret_len);
+}
+
+static void t_read_abandon(void *ctx)
+{
+        /* As a read that timed out: the late answer stays with the old
+         * connection. */
+        tcp_link *t = ctx;
+        t->have = 0;
+        reconnect(t);
+}
+
+static const scpi_link_ops tcp_link_ops = { t_write, t_read, t_close, t_timeout, t_read_begin, t_read_wait,
+                                            t_read_abandon };
 
 /* A connected TCP socket to host:port; -1 if refused, -2 if the name
  * does not resolve. */

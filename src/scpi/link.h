@@ -23,6 +23,16 @@ typedef struct scpi_link_ops {
         void (*close)(void *ctx);
         /* How long a read may wait; returns the previous value. */
         unsigned (*set_timeout)(void *ctx, unsigned ms);
+        /* A response waited for in slices, by a work loop that must not
+         * hold its gate for as long as the instrument takes (a sweep):
+         * read_begin asks for up to cap bytes; read_wait waits at most
+         * wait_ms for the response to begin (TETHER_ERR_TIMEOUT: nothing
+         * yet, nothing consumed, call it again), then takes it whole as
+         * read does, with the link's timeout; read_abandon gives up on a
+         * response begun and leaves the link in step. */
+        tether_ret_t (*read_begin)(void *ctx, size_t cap);
+        tether_ret_t (*read_wait)(void *ctx, unsigned wait_ms, void *buf, size_t cap, size_t *ret_len);
+        void (*read_abandon)(void *ctx);
 } scpi_link_ops;
 
 typedef struct scpi_link {
@@ -50,6 +60,22 @@ static inline tether_ret_t scpi_link_read(scpi_link *l, void *buf, size_t cap, s
 static inline unsigned scpi_link_set_timeout(scpi_link *l, unsigned ms)
 {
         return l->ops->set_timeout(l->ctx, ms);
+}
+
+static inline tether_ret_t scpi_link_read_begin(scpi_link *l, size_t cap)
+{
+        return l->ops->read_begin(l->ctx, cap);
+}
+
+static inline tether_ret_t scpi_link_read_wait(scpi_link *l, unsigned wait_ms, void *buf, size_t cap,
+                                               size_t *ret_len)
+{
+        return l->ops->read_wait(l->ctx, wait_ms, buf, cap, ret_len);
+}
+
+static inline void scpi_link_read_abandon(scpi_link *l)
+{
+        l->ops->read_abandon(l->ctx);
 }
 
 static inline void scpi_link_close(scpi_link *l)

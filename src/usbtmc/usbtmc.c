@@ -287,6 +287,10 @@ tether_ret_t usbtmc_receive_in(usbtmc *t, uint8_t *dst, unsigned wait_ms, size_t
                         r = TETHER_ERR_UNDERRUN;
                 got += more;
         }
+        /* Bytes came, then the rest did not: that transfer is spent, and
+         * TETHER_ERR_TIMEOUT must keep meaning "nothing consumed". */
+        if (r == TETHER_ERR_TIMEOUT && got > 0)
+                r = TETHER_ERR_IO;
         if (r == TETHER_SUCCESS) {
                 if (dst)
                         memcpy(dst, in + USBTMC_HEADER_SIZE, rh.transfer_size);

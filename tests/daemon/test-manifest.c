@@ -1078,6 +1078,15 @@ static void writes_follow_the_default_entry(void **state)
         assert_true(manifest_may_write(m, 4242424, 2));  /* group bin */
         assert_true(manifest_may_write(m, 0, 0));
         assert_true(manifest_may_open(m, 7, 65534, 65534)); /* an open of type 7 is not a write */
+        /* The refusal's reason, as tetherd and the test harness give it. */
+        char why[128] = "untouched";
+        assert_false(manifest_write_refused(m, 1, 1, why, sizeof(why)));
+        assert_string_equal(why, "untouched");
+        assert_true(manifest_write_refused(m, 65534, 65534, why, sizeof(why)));
+        assert_string_equal(why, "the access policy of org.t.x does not admit uid 65534");
+        assert_true(manifest_write_refused(m, 65534, 65534, why, 22));
+        assert_string_equal(why, "the access policy of ");
+        assert_true(manifest_write_refused(m, 65534, 65534, NULL, 0));
         manifest_free(m);
         assert_false(manifest_may_write(NULL, 65534, 65534));
         assert_true(manifest_may_write(NULL, 0, 0));

@@ -153,6 +153,72 @@ static int connection(int s, uint64_t svc, uint32_t type)
         return c;
 }
 
+/* A session, and on it a connection to ExampleDriver's user client: the
+ * connection, the session in *ret_s; -1 when either fails (said why). */
+static int example_connection(int *ret_s)
+{
+        uint64_t svc = 0;
+        *ret_s = session(&svc);
+        return *ret_s < 0 ? -1 : connection(*ret_s, svc, EXAMPLE_CLIENT);
+}
+
+/* n requests make(i) builds, sent on fd without reading a reply: a full
+ * socket is waited on once (half a second), then the flood stops there.
+ * Says sent, send_blocked and send_error. */
+static void flood_unread(int fd, int n, void (*make)(wire_msg *m, int i, void *ctx), void *ctx)
+{
+        int sent = 0, blocked = 0, send_error = 0;
+        for (int i = 0; i < n; i++) {
+                wire_msg m;
+                make(&m, i, ctx);
+                int e = raw_send_msg(fd, &m, NULL, 0, true);
+                if (e == -EAGAIN) {
+                        struct pollfd p = { .fd = fd, .events = POLLOUT };
+                        poll(&p, 1, 500);
+                        e = raw_send(fd, m.buf, m.len, NULL, 0, true);
+                }
+                if (e == -EAGAIN) {
+                        blocked = 1;
+                        break;
+                }
+                if (e < 0) {
+                        send_error = -e;
+                        break;
+                }
+                sent++;
+        }
+        say("sent", sent);
+        say("send_blocked", blocked);
+        say("send_error", send_error);
+}
+
+/* What a run of calls or requests came back with. */
+typedef struct tally {
+        int ok, no_res, other;
+        int32_t last_other;
+} tally;
+
+static void tally_add(tally *t, int32_t r)
+{
+        if (r == TETHER_SUCCESS)
+                t->ok++;
+        else if (r == TETHER_ERR_NO_RESOURCES)
+                t->no_res++;
+        else
+                t->other++, t->last_other = r;
+}
+
+/* Connection k's tally, said; added to all's (its others are all's own). */
+static void say_conn(int k, const tally *t, tally *all)
+{
+        printf("conn%d_ok %d\nconn%d_no_resources %d\n", k, t->ok, k, t->no_res);
+        all->ok += t->ok;
+        all->no_res += t->no_res;
+        all->other += t->other;
+        if (t->other)
+                all->last_other = t->last_other;
+}
+
 /* ---- silent: sockets that never identify themselves ---- */
 
 static int mode_silent(void)
@@ -335,6 +401,11 @@ static int mode_hog(void)
 
 /* ---- open-flood: OPENs whose replies (each with an fd) are never read ---- */
 
+static void open_msg(wire_msg *m, int i, void *svc)
+{
+        raw_open_msg(m, *(uint64_t *)svc, EXAMPLE_CLIENT, 0);
+}
+
 static int mode_open_flood(void)
 {
         int n = (int)arg("n", 300, 1, 100000);
@@ -343,33 +414,11 @@ static int mode_open_flood(void)
         int s = session(&svc);
         if (s < 0)
                 return 1;
-        int sent = 0, blocked = 0, send_error = 0;
-        for (int i = 0; i < n; i++) {
-                wire_msg m;
-                raw_open_msg(&m, svc, EXAMPLE_CLIENT, 0);
-                int e = raw_send_msg(s, &m, NULL, 0, true);
-                if (e == -EAGAIN) {
-                        struct pollfd p = { .fd = s, .events = POLLOUT };
-                        poll(&p, 1, 500);
-                        e = raw_send(s, m.buf, m.len, NULL, 0, true);
-                }
-                if (e == -EAGAIN) {
-                        blocked = 1;
-                        break;
-                }
-                if (e < 0) {
-                        send_error = -e;
-                        break;
-                }
-                sent++;
-        }
-        say("sent", sent);
-        say("send_blocked", blocked);
-        say("send_error", send_error);
+        flood_unread(s, n, open_msg, &svc);
         hold(hold_ms);
         /* Only now look at what came back. */
-        int ok = 0, no_res = 0, other = 0, unsolicited = 0, fds = 0, eof = 0;
-        int32_t last_other = 0;
+        int unsolicited = 0, fds = 0, eof = 0;
+        tally t = { 0 };
         for (int i = 0; i < 200000; i++) {
                 int k = raw_recv(s, &R, 300);
                 if (k == RAW_EOF)
@@ -381,17 +430,12 @@ static int mode_open_flood(void)
                         close(R.fd);
                 if (R.unsolicited)
                         unsolicited++;
-                if (R.h.result == TETHER_SUCCESS)
-                        ok++;
-                else if (R.h.result == TETHER_ERR_NO_RESOURCES)
-                        no_res++;
-                else
-                        other++, last_other = R.h.result;
+                tally_add(&t, R.h.result);
         }
-        say("ok", ok);
-        say("no_resources", no_res);
-        say("other", other);
-        say_code("last_other", last_other);
+        say("ok", t.ok);
+        say("no_resources", t.no_res);
+        say("other", t.other);
+        say_code("last_other", t.last_other);
         say("unsolicited", unsolicited);
         say("fds", fds);
         say("eof", eof);
@@ -666,13 +710,12 @@ static int mode_async_flood(void)
         int x = connection(s, svc, EXAMPLE_CLIENT);
         if (x >= 0)
                 say_code("delay_over", delayed_add(x, port_id, 1, 10001));
-        int ok = 0, no_res = 0, other = 0;
-        int32_t last_other = 0;
+        tally all = { 0 };
         for (int k = 0; k < conns; k++) {
                 int c = connection(s, svc, EXAMPLE_CLIENT);
                 if (c < 0)
                         break;
-                int c_ok = 0, c_no_res = 0;
+                tally t = { 0 };
                 for (int i = 0; i < n; i++) {
                         r = delayed_add(c, port_id, (uint64_t)i + 2, delay);
                         /* A driver's completions run on its work loop, and
@@ -684,24 +727,17 @@ static int mode_async_flood(void)
                                 usleep(1000);
                                 r = delayed_add(c, port_id, (uint64_t)i + 2, delay);
                         }
-                        if (r == TETHER_SUCCESS)
-                                c_ok++;
-                        else if (r == TETHER_ERR_NO_RESOURCES)
-                                c_no_res++;
-                        else
-                                other++, last_other = r;
+                        tally_add(&t, r);
                         if (r > 0)
                                 break; /* the connection is gone */
                 }
-                printf("conn%d_ok %d\nconn%d_no_resources %d\n", k, c_ok, k, c_no_res);
-                ok += c_ok;
-                no_res += c_no_res;
+                say_conn(k, &t, &all);
         }
-        say("ok", ok);
-        say("no_resources", no_res);
+        say("ok", all.ok);
+        say("no_resources", all.no_res);
         say("retried", retried);
-        say("other", other);
-        say_code("last_other", last_other);
+        say("other", all.other);
+        say_code("last_other", all.last_other);
         hold(hold_ms);
         return 0;
 }
@@ -821,11 +857,8 @@ static int mode_publish(void)
         enum { MAX = 1000 };
         int n = (int)arg("n", 20, 1, MAX);
         int remove_them = (int)arg("remove", 0, 0, 1);
-        uint64_t svc = 0;
-        int s = session(&svc);
-        if (s < 0)
-                return 1;
-        int c = connection(s, svc, EXAMPLE_CLIENT);
+        int s;
+        int c = example_connection(&s);
         if (c < 0)
                 return 1;
         static uint64_t ids[MAX];
@@ -919,40 +952,20 @@ static int mode_log_spam(void)
 
 /* ---- call-flood: calls on a connection whose replies are never read ---- */
 
+static void add_i_msg(wire_msg *m, int i, void *unused)
+{
+        add_msg(m, (uint64_t)i, 1);
+}
+
 static int mode_call_flood(void)
 {
         int n = (int)arg("n", 20000, 1, 1000000);
         long hold_ms = arg("hold", 3000, 0, 60000);
-        uint64_t svc = 0;
-        int s = session(&svc);
-        if (s < 0)
-                return 1;
-        int c = connection(s, svc, EXAMPLE_CLIENT);
+        int s;
+        int c = example_connection(&s);
         if (c < 0)
                 return 1;
-        int sent = 0, blocked = 0, send_error = 0;
-        for (int i = 0; i < n; i++) {
-                wire_msg m;
-                add_msg(&m, (uint64_t)i, 1);
-                int e = raw_send_msg(c, &m, NULL, 0, true);
-                if (e == -EAGAIN) {
-                        struct pollfd p = { .fd = c, .events = POLLOUT };
-                        poll(&p, 1, 500);
-                        e = raw_send(c, m.buf, m.len, NULL, 0, true);
-                }
-                if (e == -EAGAIN) {
-                        blocked = 1;
-                        break;
-                }
-                if (e < 0) {
-                        send_error = -e;
-                        break;
-                }
-                sent++;
-        }
-        say("sent", sent);
-        say("send_blocked", blocked);
-        say("send_error", send_error);
+        flood_unread(c, n, add_i_msg, NULL);
         hold(hold_ms);
         int replies = 0, eof = 0;
         for (int i = 0; i < 2000000; i++) {
@@ -1209,11 +1222,8 @@ static void *race_head(void *arg)
 static int mode_queue_scribble(void)
 {
         long seconds = arg("seconds", 3, 1, 600);
-        uint64_t svc = 0;
-        int s = session(&svc);
-        if (s < 0)
-                return 1;
-        int c = connection(s, svc, EXAMPLE_CLIENT);
+        int s;
+        int c = example_connection(&s);
         uint64_t port = 0;
         int port_fd = -1;
         if (c < 0 || raw_port_create(s, &port, &port_fd, &R, T_REQ) != TETHER_SUCCESS)
@@ -1359,29 +1369,23 @@ static int mode_stream_flood(void)
         if (r != TETHER_SUCCESS)
                 return 1;
         int c[MAX_CONNS];
-        int ok = 0, no_res = 0, other = 0, cancelled = 0, reopened = 0;
-        int32_t last_other = 0;
+        int cancelled = 0, reopened = 0;
+        tally all = { 0 };
         uint64_t token = 1;
         for (int k = 0; k < conns; k++) {
                 c[k] = connection(s, svc, EXAMPLE_CLIENT);
                 if (c[k] < 0)
                         break;
-                int c_ok = 0, c_no_res = 0;
+                tally t = { 0 };
                 uint64_t first = token;
                 for (int i = 0; i < n; i++) {
                         r = stream(c[k], port_id, token++, count, interval);
-                        if (r == TETHER_SUCCESS)
-                                c_ok++;
-                        else if (r == TETHER_ERR_NO_RESOURCES)
-                                c_no_res++;
-                        else
-                                other++, last_other = r;
+                        tally_add(&t, r);
                         if (r > 0)
                                 break; /* the connection is gone */
                 }
-                printf("conn%d_ok %d\nconn%d_no_resources %d\n", k, c_ok, k, c_no_res);
-                ok += c_ok;
-                no_res += c_no_res;
+                say_conn(k, &t, &all);
+                int c_ok = t.ok;
                 /* A cancel is not a way around the bound: a stream
                  * cancelled counts until its driver has been told, and a
                  * new one opens only then. */
@@ -1394,10 +1398,10 @@ static int mode_stream_flood(void)
                         }
                 }
         }
-        say("ok", ok);
-        say("no_resources", no_res);
-        say("other", other);
-        say_code("last_other", last_other);
+        say("ok", all.ok);
+        say("no_resources", all.no_res);
+        say("other", all.other);
+        say_code("last_other", all.last_other);
         say("cancelled", cancelled);
         say("reopened", reopened);
         hold(hold_ms);
@@ -1410,11 +1414,8 @@ static int mode_port_churn(void)
 {
         long rounds = arg("rounds", 300, 1, 100000);
         long hold_ms = arg("hold", 0, 0, 60000);
-        uint64_t svc = 0;
-        int s = session(&svc);
-        if (s < 0)
-                return 1;
-        int c = connection(s, svc, EXAMPLE_CLIENT);
+        int s;
+        int c = example_connection(&s);
         if (c < 0)
                 return 1;
         long done = 0, busy = 0, other = 0;

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attack.h"
 #include "example/example.h"
 #include "harness.h"
 #include "raw.h"
@@ -636,71 +637,11 @@ static void polites_stop(polites *p)
 
 /* ---- attackers ---- */
 
-typedef struct attack {
-        const char *mode;
-        pid_t pid;
-        int out, in;
-        char buf[65536];
-        size_t len;
-        int status;
-} attack;
-
-/* setpriv's path, found here: between fork and exec (with other threads
- * about) nothing that may allocate should run, and execvp may. */
-static const char *setpriv_path(void)
-{
-        static char path[256];
-        if (path[0])
-                return path;
-        const char *dirs = getenv("PATH");
-        char buf[1024];
-        snprintf(buf, sizeof(buf), "%s", dirs && *dirs ? dirs : "/usr/bin:/bin");
-        for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                snprintf(path, sizeof(path), "%s/setpriv", d);
-                if (access(path, X_OK) == 0)
-                        return path;
-        }
-        path[0] = '\0';
-        fail_msg("setpriv (util-linux) is not on PATH");
-        return NULL;
-}
-
-/* Start prog SOCKET args... as uid (root or nobody); args end with NULL.
- * Its stdout comes to us; closing its stdin tells it to let go. */
+/* Start prog SOCKET args... as uid (root or nobody), tracked. */
 static void spawn(attack *a, const char *prog, uid_t uid, const char *const *args)
 {
-        assert_int_equal(uid == 0 || uid == NOBODY, 1);
-        const char *argv[32];
-        int n = 0;
-        if (uid != 0) {
-                argv[n++] = setpriv_path();
-                argv[n++] = "--reuid=65534";
-                argv[n++] = "--regid=65534";
-                argv[n++] = "--clear-groups";
-        }
-        argv[n++] = prog;
-        argv[n++] = H.sock;
-        for (int i = 0; n < 31 && args[i]; i++)
-                argv[n++] = args[i];
-        argv[n] = NULL;
-        memset(a, 0, sizeof(*a));
-        a->mode = args[0] ? args[0] : prog;
-        int out[2], in[2];
-        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-        assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-        a->pid = fork();
-        assert_true(a->pid >= 0);
-        if (a->pid == 0) {
-                dup2(in[0], STDIN_FILENO);
-                dup2(out[1], STDOUT_FILENO);
-                execv(argv[0], (char *const *)argv);
-                _exit(127);
-        }
+        attack_spawn(a, prog, H.sock, uid, args);
         track(a->pid);
-        close(out[1]);
-        close(in[0]);
-        a->out = out[0];
-        a->in = in[1];
 }
 
 static void attack_start(attack *a, uid_t uid, const char *mode, ...)
@@ -714,57 +655,6 @@ static void attack_start(attack *a, uid_t uid, const char *mode, ...)
                 ;
         va_end(ap);
         spawn(a, prog, uid, args);
-}
-
-/* Read what the attacker printed, for up to ms. False at end of file. */
-static bool attack_read(attack *a, int ms)
-{
-        struct pollfd p = { .fd = a->out, .events = POLLIN };
-        if (a->out < 0 || poll(&p, 1, ms) <= 0)
-                return a->out >= 0;
-        ssize_t n = read(a->out, a->buf + a->len, sizeof(a->buf) - 1 - a->len);
-        if (n <= 0) {
-                close(a->out);
-                a->out = -1;
-                return false;
-        }
-        a->len += (size_t)n;
-        a->buf[a->len] = '\0';
-        return true;
-}
-
-/* The value of the last "key value" line, or def. */
-static long attack_get(const attack *a, const char *key, long def)
-{
-        size_t k = strlen(key);
-        long v = def;
-        for (const char *p = a->buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-                if (!strncmp(p, key, k) && p[k] == ' ')
-                        v = strtol(p + k + 1, NULL, 10);
-        return v;
-}
-
-/* Whether a line is word, or starts with word and a space. */
-static bool attack_said(const attack *a, const char *word)
-{
-        size_t k = strlen(word);
-        for (const char *p = a->buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-                if (!strncmp(p, word, k) && (p[k] == '\n' || p[k] == ' '))
-                        return true;
-        return false;
-}
-
-/* Wait up to ms for a line starting with word. */
-static bool attack_wait_for(attack *a, const char *word, int ms)
-{
-        int64_t deadline = now_ns() + ms * 1000000LL;
-        while (!attack_said(a, word) && now_ns() < deadline)
-                if (!attack_read(a, 50))
-                        break;
-        if (attack_said(a, word))
-                return true;
-        print_message("---- attacker %s, still no \"%s\" after %d ms ----\n%s", a->mode, word, ms, a->buf);
-        return false;
 }
 
 /* Let it go (end of its stdin), read the rest, reap it (killed after ms). */

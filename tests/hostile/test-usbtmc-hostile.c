@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,33 +26,15 @@
 
 #include <tether/usbtmc-instrument.h>
 
+#include "attack.h"
+#include "core/clock.h"
 #include "harness.h"
+#include "tmc-client.h"
 
 static const char *const args[] = { "--no-system-drivers", NULL };
 static harness H = { .simulate = "dsox2002a:MY00006666", .args = args };
 static tether_session *S;   /* the polite client's */
 static uint64_t svc;
-
-static uint64_t ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-typedef struct find_ctx {
-        uint64_t id;
-} find_ctx;
-
-static bool generic_up(void *ctx)
-{
-        find_ctx *fc = ctx;
-        tether_value *m = NULL;
-        tether_service_matching(TMC_CLASS, &m);
-        tether_ret_t r = tether_get_matching_service(S, m, &fc->id);
-        tether_value_unref(m);
-        return r == TETHER_SUCCESS;
-}
 
 /* Every bundle loaded, then DSOX2000 unloaded: the scope goes to the
  * generic driver, the one under test. */
@@ -62,8 +45,8 @@ static int group_setup(void **state)
         S = harness_session(&H);
         if (tether_driver_unload(S, "org.tether.dsox2000") != TETHER_SUCCESS)
                 return -1;
-        find_ctx fc = { 0 };
-        if (!harness_wait(generic_up, &fc, 10000))
+        find_ctx fc = { S, TMC_CLASS, 0 };
+        if (!harness_wait(service_up, &fc, 10000))
                 return -1;
         svc = fc.id;
         return 0;
@@ -77,100 +60,36 @@ static int group_teardown(void **state)
 
 /* ---- the attacker ---- */
 
-typedef struct attacker {
-        pid_t pid;
-        int out, in;
-        char buf[8192];
-        size_t len;
-} attacker;
-
-static const char *setpriv_path(void)
-{
-        static char path[256];
-        if (path[0])
-                return path;
-        const char *dirs = getenv("PATH");
-        char buf[1024];
-        snprintf(buf, sizeof(buf), "%s", dirs && *dirs ? dirs : "/usr/bin:/bin");
-        for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                snprintf(path, sizeof(path), "%s/setpriv", d);
-                if (access(path, X_OK) == 0)
-                        return path;
-        }
-        fail_msg("setpriv (util-linux) is not on PATH");
-        return NULL;
-}
-
 /* The attacker as nobody: usbtmc-attacker SOCKET mode args... */
-static void attack(attacker *a, const char *mode, const char *arg1, const char *arg2)
+static void start(attack *a, const char *mode, const char *arg1, const char *arg2)
 {
         const char *prog = getenv("TETHER_USBTMC_ATTACKER");
         assert_non_null(prog);
-        const char *argv[] = { setpriv_path(), "--reuid=65534", "--regid=65534", "--clear-groups", prog, H.sock, mode,
-                               arg1, arg2, NULL };
-        int out[2], in[2];
-        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-        assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-        memset(a, 0, sizeof(*a));
-        a->pid = fork();
-        assert_true(a->pid >= 0);
-        if (a->pid == 0) {
-                dup2(in[0], STDIN_FILENO);
-                dup2(out[1], STDOUT_FILENO);
-                execv(argv[0], (char *const *)argv);
-                _exit(127);
-        }
-        close(out[1]);
-        close(in[0]);
-        a->out = out[0];
-        a->in = in[1];
+        const char *argv[] = { mode, arg1, arg2, NULL };
+        attack_spawn(a, prog, H.sock, ATTACK_NOBODY, argv);
 }
 
-/* Read what it printed until a line starts with word (or it ends). */
-static bool attacker_said(attacker *a, const char *word, int ms)
+static long attacker_value(attack *a, const char *key)
 {
-        uint64_t until = ms_now() + (uint64_t)ms;
-        for (;;) {
-                for (const char *p = a->buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-                        if (!strncmp(p, word, strlen(word)))
-                                return true;
-                uint64_t now = ms_now();
-                struct pollfd pf = { .fd = a->out, .events = POLLIN };
-                if (now >= until || a->out < 0 || poll(&pf, 1, (int)(until - now)) <= 0)
-                        return false;
-                ssize_t n = read(a->out, a->buf + a->len, sizeof(a->buf) - 1 - a->len);
-                if (n <= 0) {
-                        close(a->out);
-                        a->out = -1;
-                        continue;
-                }
-                a->len += (size_t)n;
-                a->buf[a->len] = '\0';
-        }
+        long v = attack_get(a, key, LONG_MIN);
+        if (v == LONG_MIN)
+                fail_msg("the attacker did not say %s:\n%s", key, a->buf);
+        return v;
 }
 
-static long attacker_value(attacker *a, const char *key)
-{
-        size_t k = strlen(key);
-        for (const char *p = a->buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-                if (!strncmp(p, key, k) && p[k] == ' ')
-                        return strtol(p + k + 1, NULL, 10);
-        fail_msg("the attacker did not say %s:\n%s", key, a->buf);
-        return -1;
-}
-
-/* Let go (stdin closed) and reap; its exit status. */
-static int attacker_end(attacker *a, bool kill_it)
+/* Let go (stdin closed), read all it says to its end and reap; its exit
+ * status. */
+static int attacker_end(attack *a, bool kill_it)
 {
         if (kill_it)
                 kill(a->pid, SIGKILL);
         close(a->in);
-        while (a->out >= 0)
-                attacker_said(a, "\x01never", 1000); /* all it says, to its end */
-        int status = 0;
-        waitpid(a->pid, &status, 0);
+        while (attack_read(a, 1000))
+                ;
         if (a->out >= 0)
                 close(a->out);
+        int status = 0;
+        waitpid(a->pid, &status, 0);
         return status;
 }
 
@@ -190,10 +109,10 @@ static tether_ret_t polite_idn(tether_connect *c, uint64_t *ret_ms)
         size_t n = sizeof(buf);
         uint64_t end = 0;
         uint32_t one = 1;
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         tether_ret_t r = tether_call_method(c, TMC_QUERY, NULL, 0, "*IDN?", 5, &end, &one, buf, &n);
         if (ret_ms)
-                *ret_ms = ms_now() - t0;
+                *ret_ms = clock_mono_ms() - t0;
         if (r == TETHER_SUCCESS) {
                 assert_int_equal(end, TMC_END_EOM);
                 assert_true(n > 32 && !memcmp(buf, "AGILENT TECHNOLOGIES,DSO-X 2002A,MY00006666,", 44));
@@ -215,28 +134,6 @@ static bool only_polite(void *ctx)
         return open_count() == *(uint32_t *)ctx;
 }
 
-typedef struct result {
-        int calls;
-        tether_ret_t r;
-} result;
-
-static void on_result(void *refcon, tether_ret_t r, const uint64_t *args_, uint32_t n)
-{
-        result *res = refcon;
-        res->calls++;
-        res->r = r;
-}
-
-static void await(tether_notification_port *port, result *res, unsigned ms)
-{
-        for (uint64_t until = ms_now() + ms; !res->calls && ms_now() < until;) {
-                struct pollfd p = { .fd = tether_notification_port_get_fd(port), .events = POLLIN };
-                poll(&p, 1, 20);
-                tether_notification_port_dispatch(port);
-        }
-        assert_int_equal(res->calls, 1);
-}
-
 static tether_ret_t set_timeout(uint64_t ms)
 {
         tether_value *v = NULL;
@@ -251,9 +148,9 @@ static tether_ret_t set_timeout(uint64_t ms)
  * with it: a waiting polite client gets it at once. */
 static void lock_held_by_nobody(void **state)
 {
-        attacker a;
-        attack(&a, "lock", NULL, NULL);
-        assert_true(attacker_said(&a, "holding", 10000));
+        attack a;
+        start(&a, "lock", NULL, NULL);
+        assert_true(attack_wait_for(&a, "holding", 10000));
         assert_int_equal(attacker_value(&a, "lock"), TETHER_SUCCESS);
         tether_connect *c = polite_open();
         uint64_t ms = 0;
@@ -275,13 +172,13 @@ static void lock_held_by_nobody(void **state)
         assert_int_equal(tether_notification_port_create(S, &port), TETHER_SUCCESS);
         result res = { 0 };
         uint64_t wait = 300;
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         assert_int_equal(tether_call_async_method(c, TMC_LOCK, port, on_result, &res, &wait, 1, NULL, 0, NULL, NULL,
                                                   NULL, NULL),
                          TETHER_SUCCESS);
         await(port, &res, 3000);
         assert_int_equal(res.r, TETHER_ERR_TIMEOUT);
-        assert_true(ms_now() - t0 >= 300);
+        assert_true(clock_mono_ms() - t0 >= 300);
         /* Waiting again; the holder dies. */
         memset(&res, 0, sizeof(res));
         wait = 10000;
@@ -289,10 +186,10 @@ static void lock_held_by_nobody(void **state)
                                                   NULL, NULL),
                          TETHER_SUCCESS);
         attacker_end(&a, true);
-        t0 = ms_now();
+        t0 = clock_mono_ms();
         await(port, &res, 5000);
         assert_int_equal(res.r, TETHER_SUCCESS);
-        assert_true(ms_now() - t0 < 2000);
+        assert_true(clock_mono_ms() - t0 < 2000);
         assert_int_equal(polite_idn(c, NULL), TETHER_SUCCESS);
         assert_int_equal(tether_call_method(c, TMC_UNLOCK, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL), TETHER_SUCCESS);
         tether_notification_port_destroy(port);
@@ -316,11 +213,11 @@ static void call_flood_by_nobody(void **state)
          * 5 s of it would leave the polite client waiting behind one): a
          * short one, so this measures the flood. */
         assert_int_equal(set_timeout(300), TETHER_SUCCESS);
-        attacker a;
-        attack(&a, "flood", "seconds=3", "conns=4");
-        uint64_t worst = 0, until = ms_now() + 2500;
+        attack a;
+        start(&a, "flood", "seconds=3", "conns=4");
+        uint64_t worst = 0, until = clock_mono_ms() + 2500;
         int answered = 0;
-        while (ms_now() < until) {
+        while (clock_mono_ms() < until) {
                 tether_ret_t r = polite_idn(c, &ms);
                 /* Timeout is the one other honest answer: the attacker's
                  * READ with nothing asked clears the device under nobody,
@@ -349,9 +246,9 @@ static void call_flood_by_nobody(void **state)
  * gets one and its answers; they all go when nobody does. */
 static void connection_flood_by_nobody(void **state)
 {
-        attacker a;
-        attack(&a, "conns", NULL, NULL);
-        assert_true(attacker_said(&a, "holding", 30000));
+        attack a;
+        start(&a, "conns", NULL, NULL);
+        assert_true(attack_wait_for(&a, "holding", 30000));
         long opened = attacker_value(&a, "opened");
         assert_true(opened > 0);
         assert_int_not_equal(attacker_value(&a, "refused"), TETHER_SUCCESS);
@@ -369,11 +266,11 @@ static void connection_flood_by_nobody(void **state)
  * may end that read (TMC_ABORT), and then gets its answer. */
 static void async_read_hog(void **state)
 {
-        attacker a;
-        attack(&a, "async-hog", "seconds=3", NULL);
+        attack a;
+        start(&a, "async-hog", "seconds=3", NULL);
         tether_connect *c = polite_open();
         int busy = 0, served = 0;
-        for (uint64_t until = ms_now() + 2000; ms_now() < until;) {
+        for (uint64_t until = clock_mono_ms() + 2000; clock_mono_ms() < until;) {
                 tether_ret_t r = polite_idn(c, NULL);
                 if (r == TETHER_ERR_BUSY) {
                         busy++;

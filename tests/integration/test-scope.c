@@ -10,6 +10,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dsox2000/dsox2000.h"
 #include "harness.h"
@@ -247,6 +252,157 @@ static void async_digitize(void **state)
         tether_session_close(s);
 }
 
+/* The host's pid, or 0 with the driver in tetherd (--in-process). */
+static uint64_t host_pid(tether_session *s, uint64_t id)
+{
+        tether_value *v = NULL;
+        uint64_t pid = 0;
+        if (tether_registry_entry_get_property(s, id, "TetherHostPID", &v) == TETHER_SUCCESS)
+                tether_value_get_uint(v, &pid);
+        tether_value_unref(v);
+        return pid;
+}
+
+static uint64_t ms_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Dispatch port until done has n calls, for at most ms. */
+static void wait_done(tether_notification_port *port, const done *d, int n, int ms)
+{
+        struct pollfd pfd = { .fd = tether_notification_port_get_fd(port), .events = POLLIN };
+        uint64_t end = ms_now() + (uint64_t)ms;
+        while (d->calls < n && ms_now() < end)
+                if (poll(&pfd, 1, 50) > 0)
+                        tether_notification_port_dispatch(port);
+}
+
+/*
+ * A sweep longer than tetherd's watchdog (1.5 s here: 0.25 s/div is 2.5 s),
+ * digitized async: the driver waits for it in slices, so its host answers
+ * the heartbeat and lives; meanwhile other calls and property writes are
+ * told Busy at once, a second async DIGITIZE waits its turn, and after both
+ * the scope is usable again. A synchronous DIGITIZE of a sweep longer than
+ * a call may hold the driver is refused before anything is sent.
+ */
+static void long_acquisitions_do_not_hold_the_driver(void **state)
+{
+        static const char *const args[] = { "--watchdog", "1500", NULL };
+        harness h = { .simulate = "dsox2002a:MY00005678", .args = args };
+        assert_int_equal(harness_start(&h), 0);
+        tether_session *s = harness_session(&h);
+        uint64_t id = harness_find(s, DSO_CLASS);
+        uint64_t pid = host_pid(s, id);
+        tether_connect *a = open_scope(s), *b = open_scope(s);
+        uint64_t mask = 1;
+        assert_int_equal(set_double(s, id, DSO_PROP_TIMEBASE, 1.0), TETHER_SUCCESS); /* a 10 s sweep */
+        uint64_t t0 = ms_now();
+        assert_int_equal(tether_call_scalar_method(a, DSO_DIGITIZE, &mask, 1, NULL, NULL), TETHER_ERR_UNSUPPORTED);
+        assert_true(ms_now() - t0 < 1000);
+        assert_int_equal(set_double(s, id, DSO_PROP_TIMEBASE, 0.25), TETHER_SUCCESS);
+
+        tether_notification_port *port = NULL;
+        assert_int_equal(tether_notification_port_create(s, &port), TETHER_SUCCESS);
+        done first = { 0 }, second = { 0 };
+        t0 = ms_now();
+        assert_int_equal(tether_call_async_method(a, DSO_DIGITIZE, port, on_digitized, &first, &mask, 1, NULL, 0,
+                                                  NULL, NULL, NULL, NULL),
+                         TETHER_SUCCESS);
+        uint64_t both = 3;
+        assert_int_equal(tether_call_async_method(b, DSO_DIGITIZE, port, on_digitized, &second, &both, 1, NULL, 0,
+                                                  NULL, NULL, NULL, NULL),
+                         TETHER_SUCCESS);
+        usleep(300 * 1000); /* the first is acquiring */
+        uint64_t t1 = ms_now();
+        assert_int_equal(tether_call_scalar_method(b, DSO_RUN, NULL, 0, NULL, NULL), TETHER_ERR_BUSY);
+        assert_int_equal(set_double(s, id, DSO_PROP_TIMEBASE, 1e-3), TETHER_ERR_BUSY);
+        assert_int_equal(tether_call_scalar_method(a, DSO_DIGITIZE, &mask, 1, NULL, NULL), TETHER_ERR_BUSY);
+        assert_true(ms_now() - t1 < 500); /* told at once, not behind the sweep */
+        wait_done(port, &first, 1, 10000);
+        assert_int_equal(first.calls, 1);
+        assert_int_equal(first.result, TETHER_SUCCESS);
+        assert_int_equal(first.mask, 1);
+        assert_true(ms_now() - t0 >= 2500); /* the whole sweep */
+        assert_int_equal(second.calls, 0); /* its own sweep starts now */
+        wait_done(port, &second, 1, 10000);
+        assert_int_equal(second.result, TETHER_SUCCESS);
+        assert_int_equal(second.mask, 3);
+        assert_true(ms_now() - t0 >= 5000);
+        /* Past the watchdog three times over, and the same host. */
+        assert_int_equal(host_pid(s, id), pid);
+        assert_int_equal(set_double(s, id, DSO_PROP_TIMEBASE, 1e-3), TETHER_SUCCESS);
+        char out[16];
+        size_t size = sizeof(out);
+        assert_int_equal(tether_call_struct_method(b, DSO_SCPI, "*OPC?", 5, out, &size), TETHER_SUCCESS);
+        assert_memory_equal(out, "1\n", 2);
+        assert_int_equal(tether_call_scalar_method(a, DSO_DIGITIZE, &mask, 1, NULL, NULL), TETHER_SUCCESS);
+        tether_notification_port_destroy(port);
+        tether_service_close(a);
+        tether_service_close(b);
+        tether_session_close(s);
+        assert_int_equal(harness_stop(&h), 0);
+}
+
+/* Nobody (uid 65534) queues acquisitions of a 5 s sweep, as many as its
+ * connection may have outstanding, and dies: the scope is the polite
+ * client's again at once, not after 64 sweeps. */
+static void acquisitions_of_a_dead_client_end_with_it(void **state)
+{
+        tether_session *s = harness_session(&H);
+        uint64_t id = harness_find(s, DSO_CLASS);
+        assert_int_equal(set_double(s, id, DSO_PROP_TIMEBASE, 0.5), TETHER_SUCCESS);
+        int ready[2];
+        assert_int_equal(pipe(ready), 0);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+                close(ready[0]);
+                if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+                        _exit(2);
+                tether_session *ns = NULL;
+                tether_connect *c = NULL;
+                tether_notification_port *port = NULL;
+                if (tether_session_open(H.sock, &ns) != TETHER_SUCCESS ||
+                    tether_service_open(ns, id, 0, 0, &c) != TETHER_SUCCESS ||
+                    tether_notification_port_create(ns, &port) != TETHER_SUCCESS)
+                        _exit(3);
+                done d = { 0 };
+                uint64_t mask = 1;
+                int queued = 0;
+                while (tether_call_async_method(c, DSO_DIGITIZE, port, on_digitized, &d, &mask, 1, NULL, 0, NULL, NULL,
+                                                NULL, NULL) == TETHER_SUCCESS)
+                        queued++;
+                if (write(ready[1], &queued, sizeof(queued)) != sizeof(queued))
+                        _exit(4);
+                pause();
+                _exit(0);
+        }
+        close(ready[1]);
+        int queued = 0;
+        assert_int_equal(read(ready[0], &queued, sizeof(queued)), sizeof(queued));
+        close(ready[0]);
+        assert_true(queued >= 32); /* up to its connection's bound on outstanding calls */
+        tether_connect *c = open_scope(s);
+        assert_int_equal(tether_call_scalar_method(c, DSO_RUN, NULL, 0, NULL, NULL), TETHER_ERR_BUSY);
+        kill(child, SIGKILL);
+        uint64_t t0 = ms_now();
+        int status = 0;
+        assert_int_equal(waitpid(child, &status, 0), child);
+        tether_ret_t r = TETHER_ERR_BUSY;
+        while (r == TETHER_ERR_BUSY && ms_now() - t0 < 3000) {
+                usleep(20 * 1000);
+                r = tether_call_scalar_method(c, DSO_RUN, NULL, 0, NULL, NULL);
+        }
+        assert_int_equal(r, TETHER_SUCCESS);
+        assert_true(ms_now() - t0 < 1500); /* not behind the sweep under way, nor the queue */
+        assert_int_equal(set_double(s, id, DSO_PROP_TIMEBASE, 1e-3), TETHER_SUCCESS);
+        tether_service_close(c);
+        tether_session_close(s);
+}
+
 static void screenshot(void **state)
 {
         tether_session *s = harness_session(&H);
@@ -305,6 +461,8 @@ int main(void)
                 cmocka_unit_test(async_digitize),
                 cmocka_unit_test(screenshot),
                 cmocka_unit_test(acquisition_timeout_follows_the_timebase),
+                cmocka_unit_test(long_acquisitions_do_not_hold_the_driver),
+                cmocka_unit_test(acquisitions_of_a_dead_client_end_with_it),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -23,20 +23,15 @@
 #include <tether/usbtmc-instrument.h>
 
 #include "dsox2000/dsox2000.h"
+#include "core/clock.h"
 #include "harness.h"
+#include "tmc-client.h"
 
 #define DMM_SERIAL "DMMINT01"
 #define SCOPE_SERIAL "SCOPEINT1"
 
 static const char *const both_args[] = { "--simulate", "dsox2002a:" SCOPE_SERIAL, NULL };
 static harness H = { .simulate = "34461a:" DMM_SERIAL, .args = both_args };
-
-static uint64_t ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int setup(void **state)
 {
@@ -46,22 +41,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         return harness_stop(&H) == 0 ? 0 : -1;
-}
-
-typedef struct find_ctx {
-        tether_session *s;
-        const char *cls;
-        uint64_t id;
-} find_ctx;
-
-static bool service_up(void *ctx)
-{
-        find_ctx *fc = ctx;
-        tether_value *m = NULL;
-        tether_service_matching(fc->cls, &m);
-        tether_ret_t r = tether_get_matching_service(fc->s, m, &fc->id);
-        tether_value_unref(m);
-        return r == TETHER_SUCCESS;
 }
 
 static uint64_t dmm_id(tether_session *s)
@@ -76,73 +55,6 @@ static tether_connect *open_dmm(tether_session *s)
         tether_connect *c = NULL;
         assert_int_equal(tether_service_open(s, dmm_id(s), 0, 0, &c), TETHER_SUCCESS);
         return c;
-}
-
-static tether_ret_t tmc_write(tether_connect *c, const char *text)
-{
-        uint64_t flags = 0;
-        return tether_call_method(c, TMC_WRITE, &flags, 1, text, strlen(text), NULL, NULL, NULL, NULL);
-}
-
-static tether_ret_t tmc_read(tether_connect *c, char *buf, size_t cap, size_t *n, uint64_t *end)
-{
-        uint32_t n_end = 1;
-        *n = cap;
-        return tether_call_method(c, TMC_READ, NULL, 0, NULL, 0, end, &n_end, buf, n);
-}
-
-static const char *ask(tether_connect *c, const char *cmd)
-{
-        static char buf[1024];
-        size_t n = sizeof(buf) - 1;
-        uint64_t end = 0;
-        uint32_t n_end = 1;
-        assert_int_equal(tether_call_method(c, TMC_QUERY, NULL, 0, cmd, strlen(cmd), &end, &n_end, buf, &n),
-                         TETHER_SUCCESS);
-        assert_true(end & TMC_END_EOM);
-        buf[n] = '\0';
-        return buf;
-}
-
-static uint64_t read_stb(tether_connect *c)
-{
-        uint64_t stb = 0;
-        uint32_t one = 1;
-        assert_int_equal(tether_call_method(c, TMC_READ_STB, NULL, 0, NULL, 0, &stb, &one, NULL, NULL),
-                         TETHER_SUCCESS);
-        return stb;
-}
-
-static tether_ret_t call0(tether_connect *c, uint32_t sel)
-{
-        return tether_call_method(c, sel, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL);
-}
-
-static tether_ret_t call1(tether_connect *c, uint32_t sel, uint64_t in)
-{
-        return tether_call_method(c, sel, &in, 1, NULL, 0, NULL, NULL, NULL, NULL);
-}
-
-static const char *prop_string(tether_session *s, uint64_t id, const char *key)
-{
-        static char buf[256];
-        tether_value *v = NULL;
-        const char *str = NULL;
-        assert_int_equal(tether_registry_entry_get_property(s, id, key, &v), TETHER_SUCCESS);
-        assert_int_equal(tether_value_get_string(v, &str), TETHER_SUCCESS);
-        snprintf(buf, sizeof(buf), "%s", str);
-        tether_value_unref(v);
-        return buf;
-}
-
-static bool prop_bool(tether_session *s, uint64_t id, const char *key)
-{
-        tether_value *v = NULL;
-        bool b = false;
-        assert_int_equal(tether_registry_entry_get_property(s, id, key, &v), TETHER_SUCCESS);
-        assert_int_equal(tether_value_get_bool(v, &b), TETHER_SUCCESS);
-        tether_value_unref(v);
-        return b;
 }
 
 /* v is consumed (harness_set's rule). */
@@ -275,8 +187,8 @@ static void status_byte_and_clear(void **state)
         assert_int_equal(tmc_write(c, "*CLS;*SRE 0\n"), TETHER_SUCCESS);
         assert_int_equal(read_stb(c) & 0x10, 0);
         assert_int_equal(tmc_write(c, "*IDN?\n"), TETHER_SUCCESS);
-        uint64_t until = ms_now() + 2000;
-        while (!(read_stb(c) & 0x10) && ms_now() < until)
+        uint64_t until = clock_mono_ms() + 2000;
+        while (!(read_stb(c) & 0x10) && clock_mono_ms() < until)
                 usleep(10000);
         assert_int_equal(read_stb(c) & 0x10, 0x10); /* MAV: an answer waits */
         assert_int_equal(call0(c, TMC_CLEAR), TETHER_SUCCESS);
@@ -307,7 +219,7 @@ static void on_srq(void *refcon, tether_ret_t r, const uint64_t *args, uint32_t 
 static void wait_srq(tether_notification_port *port, srq_log *l, unsigned want, unsigned ms)
 {
         int fd = tether_notification_port_get_fd(port);
-        for (uint64_t until = ms_now() + ms; l->delivered < want && ms_now() < until;) {
+        for (uint64_t until = clock_mono_ms() + ms; l->delivered < want && clock_mono_ms() < until;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
                 poll(&p, 1, 50);
                 tether_notification_port_dispatch(port);

@@ -30,7 +30,9 @@
 #include <tether/usbtmc-instrument.h>
 
 #include "dsox2000/dsox2000.h"
+#include "core/clock.h"
 #include "harness.h"
+#include "tmc-client.h"
 
 #ifndef USBTMC_BUNDLE
 #error "USBTMC_BUNDLE: the built org.tether.usbtmc.tether folder"
@@ -42,13 +44,6 @@ static const char *const alone_args[] = { "--no-system-drivers", NULL };
 static harness H = { .simulate = "dsox2002a:" SERIAL, .args = alone_args, .log_to_file = true };
 static char alone_dir[64];
 static char *saved_drivers;
-
-static uint64_t ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int copy_file(const char *from, const char *to)
 {
@@ -125,108 +120,11 @@ static tether_connect *open_instrument(tether_session *s)
         return c;
 }
 
-static tether_ret_t tmc_write(tether_connect *c, const char *text)
-{
-        uint64_t flags = 0;
-        return tether_call_method(c, TMC_WRITE, &flags, 1, text, strlen(text), NULL, NULL, NULL, NULL);
-}
-
-static tether_ret_t tmc_query(tether_connect *c, const char *cmd, char *buf, size_t cap, size_t *n, uint64_t *end)
-{
-        uint32_t n_end = 1;
-        *n = cap;
-        return tether_call_method(c, TMC_QUERY, NULL, 0, cmd, strlen(cmd), end, &n_end, buf, n);
-}
-
-static tether_ret_t tmc_read(tether_connect *c, char *buf, size_t cap, size_t *n, uint64_t *end)
-{
-        uint32_t n_end = 1;
-        *n = cap;
-        return tether_call_method(c, TMC_READ, NULL, 0, NULL, 0, end, &n_end, buf, n);
-}
-
-static const char *ask(tether_connect *c, const char *cmd)
-{
-        static char buf[1024];
-        size_t n = 0;
-        uint64_t end = 0;
-        assert_int_equal(tmc_query(c, cmd, buf, sizeof(buf) - 1, &n, &end), TETHER_SUCCESS);
-        assert_int_equal(end, TMC_END_EOM);
-        buf[n] = '\0';
-        return buf;
-}
-
-static uint64_t read_stb(tether_connect *c)
-{
-        uint64_t stb = 0;
-        uint32_t one = 1;
-        assert_int_equal(tether_call_method(c, TMC_READ_STB, NULL, 0, NULL, 0, &stb, &one, NULL, NULL),
-                         TETHER_SUCCESS);
-        return stb;
-}
-
-static tether_ret_t call0(tether_connect *c, uint32_t sel)
-{
-        return tether_call_method(c, sel, NULL, 0, NULL, 0, NULL, NULL, NULL, NULL);
-}
-
-static tether_ret_t call1(tether_connect *c, uint32_t sel, uint64_t in)
-{
-        return tether_call_method(c, sel, &in, 1, NULL, 0, NULL, NULL, NULL, NULL);
-}
-
-static const char *prop_string(tether_session *s, uint64_t id, const char *key)
-{
-        static char buf[256];
-        tether_value *v = NULL;
-        const char *str = NULL;
-        assert_int_equal(tether_registry_entry_get_property(s, id, key, &v), TETHER_SUCCESS);
-        assert_int_equal(tether_value_get_string(v, &str), TETHER_SUCCESS);
-        snprintf(buf, sizeof(buf), "%s", str);
-        tether_value_unref(v);
-        return buf;
-}
-
-static bool prop_bool(tether_session *s, uint64_t id, const char *key)
-{
-        tether_value *v = NULL;
-        bool b = false;
-        assert_int_equal(tether_registry_entry_get_property(s, id, key, &v), TETHER_SUCCESS);
-        assert_int_equal(tether_value_get_bool(v, &b), TETHER_SUCCESS);
-        tether_value_unref(v);
-        return b;
-}
-
 static tether_ret_t set_timeout(tether_session *s, uint64_t id, uint64_t ms)
 {
         tether_value *v = NULL;
         tether_value_new_uint(ms, 32, &v);
         return harness_set(s, id, TMC_PROP_TIMEOUT, v);
-}
-
-typedef struct result {
-        int calls;
-        tether_ret_t r;
-        uint64_t args[4];
-} result;
-
-static void on_result(void *refcon, tether_ret_t r, const uint64_t *args, uint32_t n)
-{
-        result *res = refcon;
-        res->calls++;
-        res->r = r;
-        memcpy(res->args, args, (n < 4 ? n : 4) * sizeof(uint64_t));
-}
-
-static void await(tether_notification_port *port, result *res, unsigned ms)
-{
-        int fd = tether_notification_port_get_fd(port);
-        for (uint64_t until = ms_now() + ms; !res->calls && ms_now() < until;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                poll(&p, 1, 50);
-                tether_notification_port_dispatch(port);
-        }
-        assert_int_equal(res->calls, 1);
 }
 
 /* The class of each child of an entry, joined with spaces. */
@@ -350,13 +248,13 @@ static void timeout_then_next_works(void **state)
         char buf[64];
         size_t n = 0;
         uint64_t end = 0;
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         assert_int_equal(tmc_query(c, "*OPC?", buf, sizeof(buf), &n, &end), TETHER_ERR_TIMEOUT);
-        uint64_t took = ms_now() - t0;
+        uint64_t took = clock_mono_ms() - t0;
         assert_true(took >= 1000 && took < 5000);
-        t0 = ms_now();
+        t0 = clock_mono_ms();
         assert_true(!strncmp(ask(c, "*IDN?"), "AGILENT", 7));
-        assert_true(ms_now() - t0 < 1000); /* not behind the sweep */
+        assert_true(clock_mono_ms() - t0 < 1000); /* not behind the sweep */
         assert_int_equal(tmc_write(c, ":TIMebase:SCALe 1E-4"), TETHER_SUCCESS);
         assert_int_equal(set_timeout(s, id, 5000), TETHER_SUCCESS);
         tether_service_close(c);
@@ -382,17 +280,17 @@ static void async_read_aborted_by_another(void **state)
                                                   NULL, NULL, NULL),
                          TETHER_SUCCESS);
         /* The instrument is free between slices: the status byte answers. */
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         assert_int_equal(read_stb(b) & 0x10, 0x10);
-        assert_true(ms_now() - t0 < 1000);
+        assert_true(clock_mono_ms() - t0 < 1000);
         char buf[16];
         size_t n = 0;
         uint64_t end = 0;
         assert_int_equal(tmc_query(b, "*IDN?", buf, sizeof(buf), &n, &end), TETHER_ERR_BUSY);
-        t0 = ms_now();
+        t0 = clock_mono_ms();
         assert_int_equal(call0(b, TMC_ABORT), TETHER_SUCCESS);
         await(port, &res, 3000);
-        assert_true(ms_now() - t0 < 2000);
+        assert_true(clock_mono_ms() - t0 < 2000);
         assert_int_equal(res.r, TETHER_ERR_ABORTED);
         assert_int_equal(call0(b, TMC_CLEAR), TETHER_SUCCESS);
         assert_true(!strncmp(ask(b, "*IDN?"), "AGILENT", 7));
@@ -441,23 +339,23 @@ static void async_read_of_nothing_aborted_or_cleared(void **state)
                 usleep(300000);
                 tether_notification_port_dispatch(port);
                 assert_int_equal(res.calls, 0); /* still waiting */
-                uint64_t t0 = ms_now();
+                uint64_t t0 = clock_mono_ms();
                 assert_int_equal(read_stb(b) & 0x04, 0x04); /* EAV: -113 */
                 assert_int_equal(call1(b, TMC_REN_CONTROL, 1), TETHER_SUCCESS);
                 assert_int_equal(call0(b, TMC_LOCAL_LOCKOUT), TETHER_SUCCESS);
                 assert_int_equal(call0(b, TMC_GO_TO_LOCAL), TETHER_SUCCESS);
                 assert_int_equal(call1(b, TMC_REN_CONTROL, 0), TETHER_SUCCESS);
-                assert_true(ms_now() - t0 < 1000);
-                t0 = ms_now();
+                assert_true(clock_mono_ms() - t0 < 1000);
+                t0 = clock_mono_ms();
                 assert_int_equal(call0(b, clear ? TMC_CLEAR : TMC_ABORT), TETHER_SUCCESS);
                 await(port, &res, 3000);
-                assert_true(ms_now() - t0 < 1000);
+                assert_true(clock_mono_ms() - t0 < 1000);
                 assert_int_equal(res.r, TETHER_ERR_ABORTED);
                 assert_int_equal(res.args[TMC_READ_ARG_BYTES], 0);
         }
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         assert_true(!strncmp(ask(b, "*IDN?"), "AGILENT", 7));
-        assert_true(ms_now() - t0 < 1000);
+        assert_true(clock_mono_ms() - t0 < 1000);
         assert_int_equal(tmc_write(a, "*CLS"), TETHER_SUCCESS);
         assert_int_equal(set_timeout(s, id, 5000), TETHER_SUCCESS);
         tether_notification_port_destroy(port);
@@ -513,10 +411,10 @@ static void lock_released_when_its_holder_dies(void **state)
                          TETHER_SUCCESS);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         await(port, &res, 5000);
         assert_int_equal(res.r, TETHER_SUCCESS);
-        assert_true(ms_now() - t0 < 3000);
+        assert_true(clock_mono_ms() - t0 < 3000);
         assert_true(!strncmp(ask(c, "*IDN?"), "AGILENT", 7));
         assert_int_equal(call0(c, TMC_UNLOCK), TETHER_SUCCESS);
         tether_notification_port_destroy(port);
@@ -609,10 +507,10 @@ static void unplugged_mid_read(void **state)
         pid_t sim = find_simulator();
         assert_true(sim > 0);
         kill(sim, SIGKILL);
-        uint64_t t0 = ms_now();
+        uint64_t t0 = clock_mono_ms();
         await(port, &res, 5000);
         assert_int_equal(res.r, TETHER_ERR_NOT_ATTACHED);
-        assert_true(ms_now() - t0 < 3000);
+        assert_true(clock_mono_ms() - t0 < 3000);
         char buf[16];
         size_t n = 0;
         uint64_t end = 0;
@@ -650,22 +548,6 @@ static bool log_has(const harness *h, const char *what)
         if (f)
                 fclose(f);
         return found;
-}
-
-typedef struct find_ctx {
-        tether_session *s;
-        const char *cls;
-        uint64_t id;
-} find_ctx;
-
-static bool service_up(void *ctx)
-{
-        find_ctx *fc = ctx;
-        tether_value *m = NULL;
-        tether_service_matching(fc->cls, &m);
-        tether_ret_t r = tether_get_matching_service(fc->s, m, &fc->id);
-        tether_value_unref(m);
-        return r == TETHER_SUCCESS;
 }
 
 /* The model driver refuses what is not its model: the generic one is
@@ -729,7 +611,7 @@ static void model_driver_wins(void **state)
         assert_true(harness_wait(generic_under, &uc, 10000));
         find_ctx fc = { s, TMC_CLASS, uc.id };
         tether_connect *c = NULL;
-        for (uint64_t until = ms_now() + 5000; ms_now() < until;) {
+        for (uint64_t until = clock_mono_ms() + 5000; clock_mono_ms() < until;) {
                 if (tether_service_open(s, fc.id, 0, 0, &c) == TETHER_SUCCESS)
                         break;
                 usleep(20000);

@@ -24,16 +24,10 @@
 #include "dmm-usb.h"
 #include "usbtmc-device.h"
 #include "usbtmc/backend-vusb.h"
+#include "vusb-rig.h"
 #include "vusb-server.h"
 
 #define DMM_IDN "Keysight Technologies,34461A,MY59001234,A.02.08-02.37-02.08-00.49-01-01\n"
-
-static double ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- in-process: the host code straight on sim_usbtmc_ops ---- */
 
@@ -74,21 +68,9 @@ static void local_free(local *l)
         free(l);
 }
 
-static char answer[4096];
-
 static tether_ret_t write_str(usbtmc *t, const char *cmd)
 {
         return usbtmc_write(t, cmd, strlen(cmd));
-}
-
-static tether_ret_t query(usbtmc *t, const char *cmd)
-{
-        tether_ret_t e = usbtmc_write(t, cmd, strlen(cmd));
-        size_t n = 0;
-        memset(answer, 0, sizeof(answer));
-        if (e == TETHER_SUCCESS)
-                e = usbtmc_read(t, answer, sizeof(answer) - 1, &n);
-        return e;
 }
 
 /* A class request as a host sends it, for the ones usbtmc.c has no call for. */
@@ -367,44 +349,21 @@ static void scope_requests_service_on_interrupt_in(void **state)
 
 /* ---- over virtual USB, the server on a thread ---- */
 
-typedef struct remote {
-        local *l;
-        int server_fd;
-        pthread_t thread;
-        int served;
-        const char *serial;
-        usbtmc_vusb *v;
-        usbtmc t;
-} remote;
-
-static void *serve(void *arg)
-{
-        remote *r = arg;
-        r->served = sim_vusb_serve(r->server_fd, r->l->dev, r->serial);
-        return NULL;
-}
+typedef vusb_rig remote;
 
 static remote *remote_start(local *l, const char *serial)
 {
         remote *r = calloc(1, sizeof(*r));
-        r->l = l;
-        r->serial = serial;
-        int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        r->server_fd = sv[1];
-        assert_int_equal(pthread_create(&r->thread, NULL, serve, r), 0);
-        assert_int_equal(usbtmc_vusb_open(sv[0], &r->v), TETHER_SUCCESS);
-        usbtmc_vusb_attach(&r->t, r->v);
+        vusb_rig_serve(r, l->dev, serial);
+        r->owner = l;
+        vusb_rig_attach(r);
         return r;
 }
 
 static void remote_stop(remote *r)
 {
-        usbtmc_vusb_close(r->v);
-        pthread_join(r->thread, NULL);
-        assert_int_equal(r->served, 0);
-        close(r->server_fd);
-        local_free(r->l);
+        vusb_rig_stop(r);
+        local_free(r->owner);
         free(r);
 }
 
@@ -470,36 +429,7 @@ static void scope_srq_over_vusb(void **state)
 
 static pid_t spawn_dmm(const char *const *args, int *ret_fd)
 {
-        const char *path = getenv("TETHER_SIM_DMM");
-        assert_non_null(path);
-        int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                if (dup2(sv[1], 3) != 3)
-                        _exit(127);
-                char *argv[16] = { (char *)path, "--usb-fd", "3" };
-                int n = 3;
-                for (int i = 0; args[i] && n < 15; i++)
-                        argv[n++] = (char *)args[i];
-                execv(path, argv);
-                _exit(127);
-        }
-        close(sv[1]);
-        *ret_fd = sv[0];
-        return pid;
-}
-
-static int wait_exit(pid_t pid, unsigned ms)
-{
-        for (unsigned i = 0; i < ms / 10; i++) {
-                int st;
-                if (waitpid(pid, &st, WNOHANG) == pid)
-                        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                usleep(10000);
-        }
-        return -1;
+        return sim_spawn("TETHER_SIM_DMM", args, ret_fd);
 }
 
 static void simulator_process(void **state)
@@ -530,7 +460,7 @@ static void simulator_process(void **state)
         assert_string_equal(got, answer);
         local_free(l);
         usbtmc_vusb_close(v);
-        assert_int_equal(wait_exit(pid, 5000), 0);
+        assert_int_equal(sim_wait_exit(pid, 5000), 0);
 }
 
 static int run_to_exit(const char *const *args, char *err, size_t cap)
@@ -553,28 +483,18 @@ static int run_to_exit(const char *const *args, char *err, size_t cap)
         err[got] = '\0';
         close(pipefd[0]);
         close(fd);
-        return wait_exit(pid, 5000);
+        return sim_wait_exit(pid, 5000);
 }
 
 /* tether-sim-scope as a model of the family: its descriptors carry that
  * model's product id, as the nub tetherd publishes for it does. */
 static void scope_process_presents_its_model(void **state)
 {
-        const char *path = getenv("TETHER_SIM_SCOPE");
-        assert_non_null(path);
-        int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                if (dup2(sv[1], 3) != 3)
-                        _exit(127);
-                execl(path, path, "--usb-fd", "3", "--model", "msox2014a", "--serial", "SC0001", (char *)NULL);
-                _exit(127);
-        }
-        close(sv[1]);
+        const char *args[] = { "--model", "msox2014a", "--serial", "SC0001", NULL };
+        int fd;
+        pid_t pid = sim_spawn("TETHER_SIM_SCOPE", args, &fd);
         usbtmc_vusb *v;
-        assert_int_equal(usbtmc_vusb_open(sv[0], &v), TETHER_SUCCESS);
+        assert_int_equal(usbtmc_vusb_open(fd, &v), TETHER_SUCCESS);
         vusb_info info;
         assert_int_equal(usbtmc_vusb_get_info(v, &info), TETHER_SUCCESS);
         assert_int_equal(info.vendor, 0x0957);
@@ -585,7 +505,7 @@ static void scope_process_presents_its_model(void **state)
         assert_int_equal(query(&t, "*IDN?"), TETHER_SUCCESS);
         assert_non_null(strstr(answer, ",MSO-X 2014A,SC0001,"));
         usbtmc_vusb_close(v);
-        assert_int_equal(wait_exit(pid, 5000), 0);
+        assert_int_equal(sim_wait_exit(pid, 5000), 0);
 }
 
 static void simulator_refuses_bad_arguments(void **state)

@@ -24,76 +24,39 @@
 #include "scpi/scpi.h"
 #include "usbtmc-device.h"
 #include "usbtmc/backend-vusb.h"
+#include "vusb-rig.h"
 #include "vusb-server.h"
-
-static double ms_now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- the server on a thread ---- */
 
-typedef struct rig {
-        sim_scope *scope;
-        sim_usbtmc *dev;
-        int server_fd, client_fd;
-        pthread_t thread;
-        int served;              /* sim_vusb_serve's result */
-        usbtmc_vusb *v;
-        usbtmc t;
-} rig;
-
-static void *serve_thread(void *arg)
-{
-        rig *r = arg;
-        r->served = sim_vusb_serve(r->server_fd, r->dev, "MY57235663");
-        return NULL;
-}
+typedef vusb_rig rig;
 
 /* The server runs; the client end stays raw (client_fd). */
 static rig *rig_start(void)
 {
         rig *r = calloc(1, sizeof(*r));
+        sim_scope *scope;
+        sim_usbtmc *dev;
         assert_non_null(r);
-        assert_int_equal(sim_scope_new(NULL, &r->scope), 0);
-        assert_int_equal(sim_usbtmc_new(r->scope, &r->dev), 0);
-        int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        r->client_fd = sv[0];
-        r->server_fd = sv[1];
-        r->served = 99;
-        assert_int_equal(pthread_create(&r->thread, NULL, serve_thread, r), 0);
+        assert_int_equal(sim_scope_new(NULL, &scope), 0);
+        assert_int_equal(sim_usbtmc_new(scope, &dev), 0);
+        vusb_rig_serve(r, dev, "MY57235663");
+        r->owner = scope;
         return r;
 }
 
-/* The client end handed to the backend. */
-static void rig_attach(rig *r)
-{
-        assert_int_equal(usbtmc_vusb_open(r->client_fd, &r->v), TETHER_SUCCESS);
-        r->client_fd = -1;
-        usbtmc_vusb_attach(&r->t, r->v);
-}
-
-/* Hanging up ends the server's loop with 0. */
 static void rig_stop(rig *r)
 {
-        usbtmc_vusb_close(r->v);
-        if (r->client_fd >= 0)
-                close(r->client_fd);
-        pthread_join(r->thread, NULL);
-        assert_int_equal(r->served, 0);
-        close(r->server_fd);
+        vusb_rig_stop(r);
         sim_usbtmc_free(r->dev);
-        sim_scope_free(r->scope);
+        sim_scope_free(r->owner);
         free(r);
 }
 
 static int setup(void **state)
 {
         rig *r = rig_start();
-        rig_attach(r);
+        vusb_rig_attach(r);
         *state = r;
         return 0;
 }
@@ -102,18 +65,6 @@ static int teardown(void **state)
 {
         rig_stop(*state);
         return 0;
-}
-
-static char answer[256];
-
-static tether_ret_t query(usbtmc *t, const char *cmd)
-{
-        tether_ret_t e = usbtmc_write(t, cmd, strlen(cmd));
-        size_t n = 0;
-        memset(answer, 0, sizeof(answer));
-        if (e == TETHER_SUCCESS)
-                e = usbtmc_read(t, answer, sizeof(answer) - 1, &n);
-        return e;
 }
 
 #define IDN "AGILENT TECHNOLOGIES,DSO-X 2002A,MY57235663,02.42.2017032900\n"
@@ -246,17 +197,22 @@ static void delay_past_timeout_then_recovers(void **state)
         assert_string_equal(answer, "+1.00000000E-04\n");
 }
 
+/* The query after a fault's is answered. */
+static void answers_again(rig *r)
+{
+        assert_int_equal(query(&r->t, "*OPC?"), TETHER_SUCCESS);
+        assert_string_equal(answer, "1\n");
+}
+
 static void stall_and_wrong_btag_recover(void **state)
 {
         rig *r = *state;
         sim_usbtmc_inject(r->dev, SIM_FAULT_STALL);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_ERR_IO);
-        assert_int_equal(query(&r->t, "*OPC?"), TETHER_SUCCESS);
-        assert_string_equal(answer, "1\n");
+        answers_again(r);
         sim_usbtmc_inject(r->dev, SIM_FAULT_WRONG_BTAG);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_ERR_IO);
-        assert_int_equal(query(&r->t, "*OPC?"), TETHER_SUCCESS);
-        assert_string_equal(answer, "1\n");
+        answers_again(r);
 }
 
 /* The device's NoDevice is the server's answer over a live link: it
@@ -267,8 +223,7 @@ static void unplug_fault_is_the_devices_not_the_links(void **state)
         sim_usbtmc_inject(r->dev, SIM_FAULT_UNPLUG);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_ERR_NO_DEVICE);
         sim_usbtmc_reset_faults(r->dev);
-        assert_int_equal(query(&r->t, "*OPC?"), TETHER_SUCCESS);
-        assert_string_equal(answer, "1\n");
+        answers_again(r);
 }
 
 /* The sweep holds bulk-IN, on the server's side; the server still keeps
@@ -449,7 +404,7 @@ static void hostile_client_is_answered(void **state)
 
         /* After all that the session is whole: the backend takes it over
          * and the device answers. */
-        rig_attach(r);
+        vusb_rig_attach(r);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_SUCCESS);
         assert_string_equal(answer, IDN);
         rig_stop(r);
@@ -653,7 +608,7 @@ static void held_in_waits_its_timeout_and_control_answers(void **state)
         assert_int_equal(h.status, TETHER_ERR_TIMEOUT);
         assert_true(took >= 400);
         assert_true(took < 1400);
-        rig_attach(r);
+        vusb_rig_attach(r);
         rig_stop(r);
 }
 
@@ -724,7 +679,7 @@ static void abort_or_clear_ends_a_held_in(void **state)
                 assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, id + 4, b, sizeof(b)), check_len);
                 assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
         }
-        rig_attach(r);
+        vusb_rig_attach(r);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_SUCCESS);
         assert_string_equal(answer, IDN);
         rig_stop(r);
@@ -755,7 +710,7 @@ static void bulk_out_ends_a_held_bulk_in(void **state)
         assert_true(expect_ok(fd, m, n, VUSB_BULK_IN, 14, b, sizeof(b)) > USBTMC_HEADER_SIZE);
         assert_int_equal(b[1], 2);
         assert_memory_equal(b + USBTMC_HEADER_SIZE, "AGILENT", 7);
-        rig_attach(r);
+        vusb_rig_attach(r);
         rig_stop(r);
 }
 
@@ -777,7 +732,7 @@ static void held_in_gets_the_answer_when_it_is_made(void **state)
         assert_memory_equal(b + USBTMC_HEADER_SIZE, "1\n", 2);
         assert_true(took >= 190); /* 10 divisions of 20 ms */
         assert_true(took < 1500);
-        rig_attach(r);
+        vusb_rig_attach(r);
         rig_stop(r);
 }
 
@@ -801,7 +756,7 @@ static void held_interrupt_in_gets_the_srq(void **state)
         assert_int_equal(b[0], USB488_NOTIFY_SRQ);
         assert_int_equal(b[1] & 0x60, 0x60);
         assert_true(ms_now() - t0 < 1000);
-        rig_attach(r);
+        vusb_rig_attach(r);
         rig_stop(r);
 }
 
@@ -820,7 +775,7 @@ static void hang_up_while_held(void **state)
         assert_int_equal(r->served, 0);
         close(r->server_fd);
         sim_usbtmc_free(r->dev);
-        sim_scope_free(r->scope);
+        sim_scope_free(r->owner);
         free(r);
 }
 
@@ -856,7 +811,7 @@ static void in_flood_holds_one_per_endpoint(void **state)
                 assert_int_equal(h.id, want[i]);
                 assert_int_equal(h.status, TETHER_ERR_TIMEOUT);
         }
-        rig_attach(r);
+        vusb_rig_attach(r);
         assert_int_equal(query(&r->t, "*IDN?"), TETHER_SUCCESS);
         assert_string_equal(answer, IDN);
         uint8_t stb = 0;
@@ -887,36 +842,8 @@ static void unanswered_query_takes_the_timeout(void **state)
 
 static pid_t spawn_sim(const char *serial, int *ret_fd)
 {
-        const char *path = getenv("TETHER_SIM_SCOPE");
-        assert_non_null(path);
-        int sv[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                /* dup2 clears close-on-exec on the copy. */
-                if (dup2(sv[1], 3) != 3)
-                        _exit(127);
-                char *argv[] = { (char *)path, "--usb-fd", "3", "--serial", (char *)serial, NULL };
-                execv(path, argv);
-                _exit(127);
-        }
-        close(sv[1]);
-        *ret_fd = sv[0];
-        return pid;
-}
-
-/* The child's exit status, waiting at most ms. -1 if it is still running. */
-static int wait_exit(pid_t pid, unsigned ms)
-{
-        for (unsigned i = 0; i < ms / 10; i++) {
-                int st;
-                if (waitpid(pid, &st, WNOHANG) == pid)
-                        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-                struct timespec ts = { 0, 10000000 };
-                nanosleep(&ts, NULL);
-        }
-        return -1;
+        const char *args[] = { "--serial", serial, NULL };
+        return sim_spawn("TETHER_SIM_SCOPE", args, ret_fd);
 }
 
 static void simulator_process(void **state)
@@ -946,7 +873,7 @@ static void simulator_process(void **state)
         free(buf);
         /* Hanging up ends the process, with 0. */
         usbtmc_vusb_close(v);
-        assert_int_equal(wait_exit(pid, 5000), 0);
+        assert_int_equal(sim_wait_exit(pid, 5000), 0);
 }
 
 static void simulator_refuses_a_bad_fd(void **state)
@@ -963,7 +890,7 @@ static void simulator_refuses_a_bad_fd(void **state)
                 execv(path, argv);
                 _exit(127);
         }
-        assert_int_equal(wait_exit(pid, 5000), 2);
+        assert_int_equal(sim_wait_exit(pid, 5000), 2);
 }
 
 typedef struct killer {
@@ -1009,7 +936,7 @@ static void peer_killed_mid_call(void **state)
         assert_int_equal(usbtmc_read_status_byte(&t, &stb), TETHER_ERR_NO_DEVICE);
         assert_true(ms_now() - t0 < 100);
         usbtmc_vusb_close(v);
-        assert_int_equal(wait_exit(pid, 5000), 128 + SIGKILL);
+        assert_int_equal(sim_wait_exit(pid, 5000), 128 + SIGKILL);
 }
 
 /* Killed while a bulk-IN of an unanswered query is held: NoDevice at
@@ -1033,7 +960,7 @@ static void peer_killed_while_in_held(void **state)
         assert_true(took >= 250);
         assert_true(took < 3000);
         usbtmc_vusb_close(v);
-        assert_int_equal(wait_exit(pid, 5000), 128 + SIGKILL);
+        assert_int_equal(sim_wait_exit(pid, 5000), 128 + SIGKILL);
 }
 
 /* Killed between calls: the next call says so at once. */
@@ -1047,7 +974,7 @@ static void peer_gone_between_calls(void **state)
         usbtmc_vusb_attach(&t, v);
         assert_int_equal(query(&t, "*OPC?"), TETHER_SUCCESS);
         kill(pid, SIGKILL);
-        assert_int_equal(wait_exit(pid, 5000), 128 + SIGKILL);
+        assert_int_equal(sim_wait_exit(pid, 5000), 128 + SIGKILL);
         double t0 = ms_now();
         assert_int_equal(query(&t, "*IDN?"), TETHER_ERR_NO_DEVICE);
         assert_true(ms_now() - t0 < 1000);

@@ -4,7 +4,8 @@
 # within a category the best score that starts wins and each loser is told
 # why in the log; a category whose best refuses start falls to its next
 # driver, the other categories untouched; a crashed host or an unloaded
-# bundle has its category matched again, and only its; a nub has at most
+# bundle has its category matched again, and only its, and a bundle failed
+# for crashing hands its category on; a nub has at most
 # TETHERD_MAX_DRIVERS_PER_NUB drivers. Hosted, then the first checks again
 # under --in-process.
 set -u
@@ -156,6 +157,34 @@ grep -q "info: bundle org.test.last: ExampleDriver matched TetherResources but i
 wait_nub "org.test.lo org_test_S
 org.test.next org_test_R
 org.tether.example IODefaultMatchCategory"
+stop_tetherd
+
+# ---- a bundle failed for crashing: its category goes to the next driver of it ----
+d=$dir/d4
+mkdir -p "$d"
+cp -r "$bundles/org.tether.example.tether" "$d/"
+bundle "$d" org.test.hi "{\"S\":$(on_resources ExampleDriver org_test_S 100)}"
+bundle "$d" org.test.lo "{\"S\":$(on_resources ExampleDriver org_test_S 5)}"
+start_tetherd "$d"
+wait_nub "org.test.hi org_test_S
+org.tether.example IODefaultMatchCategory"
+example=$(awk '$1 == "org.tether.example" { print $3 }' <<<"$(on_nub)")
+for i in 1 2 3 4 5; do # five crashes within a minute: failed
+  victim=
+  for _ in $(seq 150); do
+    victim=$(awk '$1 == "org.test.hi" { print $3 }' <<<"$(on_nub)")
+    [ -n "$victim" ] && [ "$victim" != 0 ] && [ "$victim" != "${last:-}" ] && break
+    victim=
+    sleep 0.1
+  done
+  [ -n "$victim" ] || fail "hi was not restarted after crash $((i - 1))"
+  last=$victim
+  kill -KILL "$victim"
+done
+wait_for "$dir/log" "bundle org.test.hi: 5 crashes within 60 s; failed" 5 || fail "hi did not fail"
+wait_nub "org.test.lo org_test_S
+org.tether.example IODefaultMatchCategory"
+[ "$(awk '$1 == "org.tether.example" { print $3 }' <<<"$(on_nub)")" = "$example" ] || fail "the example's host changed"
 stop_tetherd
 
 # ---- at most TETHERD_MAX_DRIVERS_PER_NUB (16) drivers on a nub ----
