@@ -2,6 +2,7 @@
 #include "usbtmc-dev.h"
 
 #include "bytes.h"
+#include "core/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -377,13 +378,6 @@ void sim_usbtmc_bulk_in_expired(sim_usbtmc *d)
         d->delay_next = false;
 }
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void nap_ms(uint64_t ms)
 {
         struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
@@ -397,13 +391,13 @@ typedef tether_ret_t (*in_try_fn)(sim_usbtmc *d, uint8_t *data, size_t cap, size
 static tether_ret_t wait_in(sim_usbtmc *d, in_try_fn try_in, uint8_t *data, size_t cap, size_t *ret_len,
                             unsigned timeout_ms)
 {
-        uint64_t deadline = now_ms() + timeout_ms;
+        uint64_t deadline = clock_mono_ms() + timeout_ms;
         for (;;) {
                 uint32_t wake = SIM_WAKE_NEVER;
                 tether_ret_t r = try_in(d, data, cap, ret_len, &wake);
                 if (r != TETHER_ERR_NOT_READY)
                         return r;
-                uint64_t now = now_ms();
+                uint64_t now = clock_mono_ms();
                 if (now >= deadline)
                         return TETHER_ERR_TIMEOUT;
                 nap_ms(wake < deadline - now ? wake : deadline - now);

@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "core/clock.h"
 
 tether_ret_t sim_vusb_profile_info(const sim_usbtmc_profile *p, const char *serial, vusb_info *ret)
 {
@@ -320,9 +321,7 @@ static void send_to_socket(void *ctx, const uint8_t *reply, size_t len)
  * fraction of a millisecond less. */
 static uint64_t mono_ms(bool round_up)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + ((uint64_t)ts.tv_nsec + (round_up ? 999999u : 0u)) / 1000000u;
+        return (clock_mono_ns() + (round_up ? 999999u : 0u)) / 1000000u;
 }
 
 int sim_vusb_serve(int fd, sim_usbtmc *dev, const char *serial)
