@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+
 /* The most negative status a reply may carry: tether_ret_t codes are the
  * low bits of IOReturns, all well inside this. Anything past it, or
  * positive, is not a status at all. */
@@ -24,13 +26,6 @@ struct usbtmc_vusb {
         uint8_t buf[VUSB_MAX_MSG];    /* the last reply */
 };
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static tether_ret_t lose(usbtmc_vusb *v, tether_ret_t why)
 {
         v->broken = why;
@@ -42,7 +37,7 @@ static tether_ret_t lose(usbtmc_vusb *v, tether_ret_t why)
 static tether_ret_t wait_for(usbtmc_vusb *v, short events, uint64_t deadline)
 {
         for (;;) {
-                uint64_t now = now_ms();
+                uint64_t now = clock_mono_ms();
                 if (now >= deadline)
                         return TETHER_ERR_TIMEOUT;
                 uint64_t left = deadline - now;
@@ -97,7 +92,7 @@ static tether_ret_t transact(usbtmc_vusb *v, uint16_t op, const uint8_t *args, s
 {
         if (v->broken)
                 return v->broken;
-        uint64_t deadline = now_ms() + timeout_ms + VUSB_REPLY_MARGIN_MS;
+        uint64_t deadline = clock_mono_ms() + timeout_ms + VUSB_REPLY_MARGIN_MS;
         /* 0 is never used: a server answers a request too short to carry
          * an id with id 0, and that answer is nobody's. */
         v->last_id = v->last_id == UINT32_MAX ? 1 : v->last_id + 1;
