@@ -612,6 +612,30 @@ static void held_in_waits_its_timeout_and_control_answers(void **state)
         rig_stop(r);
 }
 
+/* INITIATE (an abort of bTag, or a clear) with the transfer held as id:
+ * the transfer ends at once with a zero-length packet, and CHECK then
+ * says done. */
+static void end_held(int fd, uint32_t held, uint32_t id, uint8_t initiate, uint16_t btag)
+{
+        bool abort = initiate == USBTMC_INITIATE_ABORT_BULK_IN;
+        uint8_t type = abort ? USBTMC_REQ_ENDPOINT : USBTMC_REQ_INTERFACE;
+        uint8_t check = abort ? USBTMC_CHECK_ABORT_BULK_IN_STATUS : USBTMC_CHECK_CLEAR_STATUS;
+        uint16_t check_len = abort ? 8 : 2, index = abort ? 0x81 : 0;
+        uint8_t m[VUSB_HEADER_SIZE + 64], b[64];
+        vusb_header h;
+        double t0 = ms_now();
+        size_t n = control_msg(m, id, type, initiate, btag, index, abort ? 2 : 1);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, id, b, sizeof(b)), abort ? 2 : 1);
+        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+        assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
+        assert_int_equal(h.id, held);
+        assert_int_equal(h.status, TETHER_SUCCESS); /* a zero-length packet */
+        assert_true(ms_now() - t0 < 1000);
+        n = control_msg(m, id + 1, type, check, 0, index, check_len);
+        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, id + 1, b, sizeof(b)), check_len);
+        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+}
+
 /* An abort, or a clear, ends the held transfer at once with the short
  * packet USBTMC has it send; CHECK then says done. */
 static void abort_or_clear_ends_a_held_in(void **state)
@@ -619,41 +643,19 @@ static void abort_or_clear_ends_a_held_in(void **state)
         rig *r = rig_start();
         int fd = r->client_fd;
         uint8_t m[VUSB_HEADER_SIZE + 64], b[64];
-        vusb_header h;
         hold_unanswered(fd, 1, 12, 10000);
         expect_quiet(fd, 100);
-        double t0 = ms_now();
         /* Another bTag: not the transfer in progress. */
         size_t n = control_msg(m, 13, USBTMC_REQ_ENDPOINT, USBTMC_INITIATE_ABORT_BULK_IN, 7, 0x81, 2);
         assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 13, b, sizeof(b)), 2);
         assert_int_equal(b[0], USBTMC_STATUS_FAILED);
         assert_int_equal(b[1], 2);
         expect_quiet(fd, 50);
-        n = control_msg(m, 14, USBTMC_REQ_ENDPOINT, USBTMC_INITIATE_ABORT_BULK_IN, 2, 0x81, 2);
-        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 14, b, sizeof(b)), 2);
-        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
-        assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
-        assert_int_equal(h.id, 12);
-        assert_int_equal(h.status, TETHER_SUCCESS); /* a zero-length packet */
-        assert_true(ms_now() - t0 < 1000);
-        n = control_msg(m, 15, USBTMC_REQ_ENDPOINT, USBTMC_CHECK_ABORT_BULK_IN_STATUS, 0, 0x81, 8);
-        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 15, b, sizeof(b)), 8);
-        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
-
+        end_held(fd, 12, 14, USBTMC_INITIATE_ABORT_BULK_IN, 2);
         /* The same with a clear. */
         hold_unanswered(fd, 3, 22, 10000);
         expect_quiet(fd, 100);
-        t0 = ms_now();
-        n = control_msg(m, 23, USBTMC_REQ_INTERFACE, USBTMC_INITIATE_CLEAR, 0, 0, 1);
-        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 23, b, sizeof(b)), 1);
-        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
-        assert_int_equal(recv_reply(fd, &h, NULL, 0), 0);
-        assert_int_equal(h.id, 22);
-        assert_int_equal(h.status, TETHER_SUCCESS);
-        assert_true(ms_now() - t0 < 1000);
-        n = control_msg(m, 24, USBTMC_REQ_INTERFACE, USBTMC_CHECK_CLEAR_STATUS, 0, 0, 2);
-        assert_int_equal(expect_ok(fd, m, n, VUSB_CONTROL_IN, 24, b, sizeof(b)), 2);
-        assert_int_equal(b[0], USBTMC_STATUS_SUCCESS);
+        end_held(fd, 22, 23, USBTMC_INITIATE_CLEAR, 0);
 
         /* With no transfer there to take the short packet, CHECK says it
          * waits (PENDING, bit 0) until a bulk-IN reads it. */
