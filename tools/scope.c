@@ -36,9 +36,12 @@ static int fail(const char *what, tether_ret_t r)
         return 1;
 }
 
+/* Analog channels: the 4-channel models' (DSO-X 2004A ... 2024A). */
+#define SCOPE_MAX_CHANNELS 4
+
 typedef struct scope_opts {
         const char *serial;
-        int channels;          /* bit mask */
+        int channels;          /* bit mask; -1: every channel the model has */
         unsigned points;
         bool autoscale;
         const char *csv, *png;
@@ -246,10 +249,10 @@ static int cmd_capture(tether_session *s, uint64_t id, const scope_opts *o)
                 progress("digitizing...");
                 r = digitize(s, id, c, (uint64_t)o->channels);
         }
-        float *volts[2] = { NULL, NULL };
-        dso_preamble pre[2];
-        size_t n[2] = { 0, 0 };
-        for (int ch = 1; ch <= 2 && r == TETHER_SUCCESS; ch++) {
+        float *volts[SCOPE_MAX_CHANNELS] = { NULL };
+        dso_preamble pre[SCOPE_MAX_CHANNELS];
+        size_t n[SCOPE_MAX_CHANNELS] = { 0 };
+        for (int ch = 1; ch <= SCOPE_MAX_CHANNELS && r == TETHER_SUCCESS; ch++) {
                 if (!(o->channels & (1 << (ch - 1))))
                         continue;
                 char msg[64];
@@ -274,24 +277,30 @@ static int cmd_capture(tether_session *s, uint64_t id, const scope_opts *o)
         if (r != TETHER_SUCCESS) {
                 status = fail("capture", r);
         } else {
-                for (int ch = 1; ch <= 2; ch++)
+                for (int ch = 1; ch <= SCOPE_MAX_CHANNELS; ch++)
                         if (volts[ch - 1])
                                 print_measurements(c, ch);
         }
         tether_call_scalar_method(c, DSO_UNLOCK, NULL, 0, NULL, NULL);
 
-        int first = volts[0] ? 0 : 1;
+        int first = 0;
+        while (first < SCOPE_MAX_CHANNELS - 1 && !volts[first])
+                first++;
         if (!status && o->csv) {
                 FILE *f = fopen(o->csv, "w");
                 if (!f) {
                         fprintf(stderr, "tether scope: %s: %s\n", o->csv, strerror(errno));
                         status = 1;
                 } else {
-                        fprintf(f, "time_s%s%s\n", volts[0] ? ",ch1_V" : "", volts[1] ? ",ch2_V" : "");
+                        fprintf(f, "time_s");
+                        for (int ch = 0; ch < SCOPE_MAX_CHANNELS; ch++)
+                                if (volts[ch])
+                                        fprintf(f, ",ch%d_V", ch + 1);
+                        fputc('\n', f);
                         for (size_t i = 0; i < n[first]; i++) {
                                 const dso_preamble *p = &pre[first];
                                 fprintf(f, "%.9e", ((double)i - p->x_reference) * p->x_increment + p->x_origin);
-                                for (int ch = 0; ch < 2; ch++)
+                                for (int ch = 0; ch < SCOPE_MAX_CHANNELS; ch++)
                                         if (volts[ch] && i < n[ch])
                                                 fprintf(f, ",%.6g", volts[ch][i]);
                                 fputc('\n', f);
@@ -302,9 +311,9 @@ static int cmd_capture(tether_session *s, uint64_t id, const scope_opts *o)
         }
         if (!status && o->png) {
                 tether_value *v = NULL;
-                plot_trace tr[2];
+                plot_trace tr[SCOPE_MAX_CHANNELS];
                 int nt = 0;
-                for (int ch = 1; ch <= 2; ch++) {
+                for (int ch = 1; ch <= SCOPE_MAX_CHANNELS; ch++) {
                         if (!volts[ch - 1])
                                 continue;
                         char key[32];
@@ -322,15 +331,21 @@ static int cmd_capture(tether_session *s, uint64_t id, const scope_opts *o)
                 }
                 const dso_preamble *p = &pre[first];
                 double span = p->x_increment * (double)n[first];
-                if (plot_png(o->png, tr, nt, span / 10, p->x_origin, "DSO-X 2002A") != TETHER_SUCCESS) {
+                char model[64] = "";
+                const char *name = NULL;
+                if (tether_registry_entry_get_property(s, id, DSO_PROP_MODEL, &v) == TETHER_SUCCESS &&
+                    tether_value_get_string(v, &name) == TETHER_SUCCESS)
+                        snprintf(model, sizeof(model), "%s", name);
+                v = tether_value_unref(v);
+                if (plot_png(o->png, tr, nt, span / 10, p->x_origin, model) != TETHER_SUCCESS) {
                         fprintf(stderr, "tether scope: cannot write %s\n", o->png);
                         status = 1;
                 } else {
                         printf("wrote %s\n", o->png);
                 }
         }
-        free(volts[0]);
-        free(volts[1]);
+        for (int ch = 0; ch < SCOPE_MAX_CHANNELS; ch++)
+                free(volts[ch]);
         tether_service_close(c);
         return status;
 }
@@ -341,7 +356,7 @@ static int cmd_measure(tether_session *s, uint64_t id, const scope_opts *o)
         tether_ret_t r = tether_service_open(s, id, 0, 0, &c);
         if (r != TETHER_SUCCESS)
                 return fail("open", r);
-        for (int ch = 1; ch <= 2; ch++)
+        for (int ch = 1; ch <= SCOPE_MAX_CHANNELS; ch++)
                 if (o->channels & (1 << (ch - 1)))
                         print_measurements(c, ch);
         tether_service_close(c);
@@ -397,14 +412,62 @@ static int cmd_scpi(tether_session *s, uint64_t id, const char *text)
         return 0;
 }
 
+/* --channel's text: a list of channel numbers, "both" or "all" (-1, for
+ * model_channels to resolve). */
+static tether_ret_t parse_channels(const char *text, int *ret)
+{
+        if (!strcmp(text, "all")) {
+                *ret = -1;
+                return TETHER_SUCCESS;
+        }
+        if (!strcmp(text, "both")) {
+                *ret = 3;
+                return TETHER_SUCCESS;
+        }
+        int mask = 0;
+        const char *p = text;
+        do {
+                if (*p < '1' || *p > '0' + SCOPE_MAX_CHANNELS || (p[1] && (p[1] != ',' || !p[2])))
+                        return TETHER_ERR_BAD_ARGUMENT;
+                mask |= 1 << (*p - '1');
+                p += p[1] ? 2 : 1;
+        } while (*p);
+        *ret = mask;
+        return TETHER_SUCCESS;
+}
+
+/* The channels asked for, checked against the model's: 0, or the exit
+ * status after saying which channel it lacks. */
+static int model_channels(tether_session *s, uint64_t id, int *mask)
+{
+        tether_value *v = NULL;
+        uint64_t have = 2;
+        if (tether_registry_entry_get_property(s, id, DSO_PROP_CHANNELS, &v) == TETHER_SUCCESS)
+                tether_value_get_uint(v, &have);
+        tether_value_unref(v);
+        if (have < 1 || have > SCOPE_MAX_CHANNELS)
+                have = 2;
+        int all = (1 << have) - 1;
+        if (*mask == -1)
+                *mask = all;
+        if (*mask & ~all) {
+                int ch = 1;
+                while (!(*mask & ~all & (1 << (ch - 1))))
+                        ch++;
+                fprintf(stderr, "tether scope: --channel %d: this scope has %u channels\n", ch, (unsigned)have);
+                return 2;
+        }
+        return 0;
+}
+
 static void usage(FILE *f)
 {
         fprintf(f, "usage: tether scope list\n"
                    "       tether scope show [--serial S]\n"
                    "       tether scope set KEY VALUE [--serial S]\n"
-                   "       tether scope capture [--channel 1|2|both] [--points N] [--autoscale]\n"
+                   "       tether scope capture [--channel N[,N...]|both|all] [--points N] [--autoscale]\n"
                    "                            [--csv FILE] [--png FILE] [--serial S]\n"
-                   "       tether scope measure [--channel 1|2|both] [--serial S]\n"
+                   "       tether scope measure [--channel N[,N...]|both|all] [--serial S]\n"
                    "       tether scope screenshot --png FILE [--serial S]\n"
                    "       tether scope scpi COMMAND [--serial S]\n");
 }
@@ -423,9 +486,10 @@ int cmd_scope(int argc, char **argv)
                 switch (c) {
                 case 's': o.serial = optarg; break;
                 case 'c':
-                        o.channels = !strcmp(optarg, "both") ? 3 : !strcmp(optarg, "2") ? 2 : !strcmp(optarg, "1") ? 1 : 0;
-                        if (!o.channels) {
-                                fprintf(stderr, "tether scope: --channel takes 1, 2 or both\n");
+                        if (parse_channels(optarg, &o.channels) != TETHER_SUCCESS) {
+                                fprintf(stderr, "tether scope: --channel takes channel numbers 1 to %d (1,3), "
+                                                "both (1 and 2) or all\n",
+                                        SCOPE_MAX_CHANNELS);
                                 return 2;
                         }
                         break;
@@ -462,6 +526,9 @@ int cmd_scope(int argc, char **argv)
                 status = cmd_show(s, id);
         } else if (!strcmp(sub, "set") && optind + 2 < argc) {
                 status = cmd_set(s, id, argv[optind + 1], argv[optind + 2]);
+        } else if ((!strcmp(sub, "capture") || !strcmp(sub, "measure")) &&
+                   (status = model_channels(s, id, &o.channels)) != 0) {
+                /* a channel the model lacks: said */
         } else if (!strcmp(sub, "capture")) {
                 status = cmd_capture(s, id, &o);
         } else if (!strcmp(sub, "screenshot")) {

@@ -529,15 +529,21 @@ static tether_ret_t acquisition_ms(dso *d, uint64_t *ret)
 }
 
 /* :DIGitize the channels of mask, then *OPC?, which the scope answers when
- * the acquisition is complete. */
+ * the acquisition is complete. The channels are switched on first: a
+ * channel that is off has no waveform to read afterwards (channels 3 and
+ * 4 of a 4-channel model start off). */
 static tether_ret_t send_digitize(dso *d, uint64_t mask)
 {
-        char cmd[64] = ":DIGitize";
-        size_t len = strlen(cmd);
+        char cmd[160] = "";
+        size_t len = 0;
         for (int ch = 1; ch <= d->model->channels; ch++)
                 if (mask & (1u << (ch - 1)))
-                        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sCHANnel%d",
-                                                len == strlen(":DIGitize") ? " " : ",", ch);
+                        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, ":CHANnel%d:DISPlay 1;", ch);
+        size_t head = len + strlen(":DIGitize");
+        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, ":DIGitize");
+        for (int ch = 1; ch <= d->model->channels; ch++)
+                if (mask & (1u << (ch - 1)))
+                        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, "%sCHANnel%d", len == head ? " " : ",", ch);
         tether_ret_t r = dso_command(&d->link, "%s", cmd);
         return r == TETHER_SUCCESS ? dso_command(&d->link, "*OPC?") : r;
 }

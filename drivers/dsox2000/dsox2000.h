@@ -42,7 +42,8 @@ enum dso_selector {
         DSO_STOP,
         DSO_SINGLE,
         DSO_AUTOSCALE,
-        DSO_DIGITIZE,        /* channel mask (bit 0: CH1); may be async: completes with (mask).
+        DSO_DIGITIZE,        /* channel mask (bit 0: CH1), switched on first; may be async:
+                              * completes with (mask).
                               * Sync: a sweep past 8 s (x1.2) is Unsupported; async: any length,
                               * other calls Busy meanwhile, more async digitizes queued */
         /* A channel argument (here and below) past Channels: BadArgument. */

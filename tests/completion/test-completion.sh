@@ -84,7 +84,7 @@ longopts() { grep -oE -- '--[a-z][a-z0-9-]*[a-z0-9]' | sort -u; }
 T=$tether
 expect "$T" re :: reg
 expect "$T" probe --p :: --pid --pcap
-expect "$T" scope --channel "" :: 1 2 both
+expect "$T" scope --channel "" :: 1 2 3 4 both all
 expect "$T" scope --serial X capt :: capture
 expect "$T" driver "" :: list load unload
 expect "$T" reg set -t uint :: uint8 uint16 uint32 uint64

@@ -43,6 +43,28 @@ grep -q "refused by the driver: invalid argument: TimebaseScale must be a number
 [ "$("$tether" scope scpi ':TIM:SCAL?')" = "+1.00000000E-03" ] || fail "scpi"
 out=$("$tether" scope --serial NOPE show 2>&1) && fail "unknown serial succeeded"
 grep -q "no DSO-X 2000 scope with serial NOPE" <<<"$out" || fail "unknown serial message"
+# --channel: lists, all, and the model's own count.
+out=$("$tether" scope measure --channel 3 2>&1) && fail "channel 3 of a 2-channel scope succeeded"
+grep -qx "tether scope: --channel 3: this scope has 2 channels" <<<"$out" || fail "channel 3 message: $out"
+for bad in 5 0 1, ,1 12 1,,2 x; do
+  "$tether" scope measure --channel "$bad" >/dev/null 2>&1
+  [ $? -eq 2 ] || fail "--channel $bad was not refused as usage"
+done
+[ "$("$tether" scope measure --channel all | grep -c '^channel [12]:')" -eq 2 ] || fail "all: not channels 1 and 2"
+# A 4-channel model: channels 3 and 4 start off, and are switched on to be digitized.
+kill $pid; wait $pid 2>/dev/null
+rm -f "$dir/ready"
+"$tetherd" --socket "$TETHER_SOCKET" --no-usb --simulate dsox2004a:CLI0004 --ready-fd 4 4>"$dir/ready" 2>"$dir/log" &
+pid=$!
+for _ in $(seq 200); do grep -q READY "$dir/ready" 2>/dev/null && break; sleep 0.05; done
+out=$("$tether" scope capture --channel 3,4 --points 1000 --csv "$dir/w4.csv" --png "$dir/w4.png" 2>&1) ||
+  fail "capture of channels 3 and 4: $out"
+[ "$(head -n1 "$dir/w4.csv")" = "time_s,ch3_V,ch4_V" ] || fail "4-channel csv header: $(head -n1 "$dir/w4.csv")"
+[ "$(wc -l <"$dir/w4.csv")" -eq 1001 ] || fail "4-channel csv rows"
+grep -q "channel 3:  frequency 5" <<<"$out" || fail "channel 3 measured: $out"
+[ "$("$tether" scope measure --channel all | grep -c '^channel [1-4]:')" -eq 4 ] || fail "all: not 4 channels"
+[ "$(od -An -tu1 -j16 -N8 "$dir/w4.png" | tr -s ' ')" = " 0 0 3 32 0 0 1 224" ] || fail "4-channel png size"
+
 # The LAN option: the simulator serving raw SCPI on TCP, tetherd --lan.
 kill $pid; wait $pid 2>/dev/null
 "$simscope" --listen 127.0.0.1:0 --serial LAN0001 >"$dir/sim.out" &
