@@ -20,6 +20,28 @@
 #include "plot/plot.h"
 #include "scope.h"
 
+/* The scope's service and its nub (its USB device or LAN address), once a
+ * scope is chosen: which of them is still in the registry says whose end
+ * a NotAttached was. */
+static tether_session *chosen;
+static uint64_t chosen_id, nub_id;
+
+static bool in_registry(uint64_t id)
+{
+        uint64_t parent = 0;
+        return chosen && id && tether_registry_entry_get_parent(chosen, id, &parent) == TETHER_SUCCESS;
+}
+
+static const char *gone_why(void)
+{
+        if (!in_registry(nub_id))
+                return "the scope is gone (unplugged?)";
+        if (!in_registry(chosen_id))
+                return "the scope's driver stopped (it crashed, or was unloaded: tetherd's log says which; a crashed "
+                       "one is restarted)";
+        return "the scope stopped answering its link (unplugged, switched off, or its firmware hung)";
+}
+
 /* One clear line, naming what went wrong in the user's terms. */
 static int fail(const char *what, tether_ret_t r)
 {
@@ -31,7 +53,7 @@ static int fail(const char *what, tether_ret_t r)
         else if (r == TETHER_ERR_NOT_RESPONDING || r == TETHER_ERR_IPC)
                 why = "cannot reach tetherd (is it running? $TETHER_SOCKET names its socket)";
         else if (r == TETHER_ERR_NO_DEVICE || r == TETHER_ERR_NOT_ATTACHED)
-                why = "the scope is gone (unplugged?)";
+                why = gone_why();
         fprintf(stderr, "tether scope: %s: %s\n", what, why);
         return 1;
 }
@@ -472,6 +494,33 @@ static void usage(FILE *f)
                    "       tether scope scpi COMMAND [--serial S]\n");
 }
 
+/* SUB [ARG...] on the scope with service id. */
+static int on_scope(tether_session *s, uint64_t id, scope_opts *o, int argc, char **argv)
+{
+        const char *sub = argv[0];
+        chosen = s;
+        chosen_id = id;
+        if (tether_registry_entry_get_parent(s, id, &nub_id) != TETHER_SUCCESS)
+                nub_id = 0;
+        int status = 0;
+        if ((!strcmp(sub, "capture") || !strcmp(sub, "measure")) && (status = model_channels(s, id, &o->channels)))
+                return status; /* a channel the model lacks: said */
+        if (!strcmp(sub, "show"))
+                return cmd_show(s, id);
+        if (!strcmp(sub, "set") && argc > 2)
+                return cmd_set(s, id, argv[1], argv[2]);
+        if (!strcmp(sub, "capture"))
+                return cmd_capture(s, id, o);
+        if (!strcmp(sub, "screenshot"))
+                return cmd_screenshot(s, id, o->png);
+        if (!strcmp(sub, "measure"))
+                return cmd_measure(s, id, o);
+        if (!strcmp(sub, "scpi") && argc > 1)
+                return cmd_scpi(s, id, argv[1]);
+        usage(stderr);
+        return 2;
+}
+
 int cmd_scope(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -518,29 +567,12 @@ int cmd_scope(int argc, char **argv)
                 return fail("connect", r);
         int status;
         uint64_t id = 0;
-        if (!strcmp(sub, "list")) {
+        if (!strcmp(sub, "list"))
                 status = cmd_list(s);
-        } else if (find_scope(s, o.serial, &id) != TETHER_SUCCESS) {
+        else if (find_scope(s, o.serial, &id) != TETHER_SUCCESS)
                 status = no_scope(o.serial);
-        } else if (!strcmp(sub, "show")) {
-                status = cmd_show(s, id);
-        } else if (!strcmp(sub, "set") && optind + 2 < argc) {
-                status = cmd_set(s, id, argv[optind + 1], argv[optind + 2]);
-        } else if ((!strcmp(sub, "capture") || !strcmp(sub, "measure")) &&
-                   (status = model_channels(s, id, &o.channels)) != 0) {
-                /* a channel the model lacks: said */
-        } else if (!strcmp(sub, "capture")) {
-                status = cmd_capture(s, id, &o);
-        } else if (!strcmp(sub, "screenshot")) {
-                status = cmd_screenshot(s, id, o.png);
-        } else if (!strcmp(sub, "measure")) {
-                status = cmd_measure(s, id, &o);
-        } else if (!strcmp(sub, "scpi") && optind + 1 < argc) {
-                status = cmd_scpi(s, id, argv[optind + 1]);
-        } else {
-                usage(stderr);
-                status = 2;
-        }
+        else
+                status = on_scope(s, id, &o, argc - optind, argv + optind);
         tether_session_close(s);
         return status;
 }
