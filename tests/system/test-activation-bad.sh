@@ -22,14 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$dir/log" ] && { echo "== log"; cat "$dir/log"; }; exit 1; }
-wait_for() { # FILE REGEX [SECONDS]
-  local i
-  for ((i = 0; i < ${3:-10} * 20; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
+. "$(dirname "$0")/../lib.sh" # wait_for
 sa_env=()
 for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
   [ -n "${!v+x}" ] && sa_env+=(-E "$v")

@@ -36,14 +36,7 @@ wait_after() {
   done
   return 1
 }
-wait_for() { # FILE REGEX [SECONDS]
-  local i
-  for ((i = 0; i < ${3:-10} * 20; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
+. "$(dirname "$0")/../lib.sh" # wait_for
 comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
 # stop PID: SIGTERM, and its exit status once it has ended; a tetherd that
 # has not ended in 20 s fails the test with what its threads wait in

@@ -18,14 +18,7 @@ export TETHER_SOCKET="$dir/s.sock"
 pid=
 trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; [ -f "$dir/log" ] && tail -20 "$dir/log"; exit 1; }
-wait_for() { # FILE REGEX [SECONDS]
-  local i
-  for ((i = 0; i < ${3:-10} * 20; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
+. "$(dirname "$0")/../lib.sh" # wait_for
 field() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status"; }
 # The unit's bounding set: CAP_X names, as setpriv wants them and as a mask.
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit")

@@ -31,14 +31,7 @@ fail() {
   for f in "$dir"/err* "$dir"/journal*; do [ -f "$f" ] && { echo "== $f"; tail -40 "$f"; }; done
   exit 1
 }
-wait_for() { # FILE REGEX [SECONDS]
-  local i
-  for ((i = 0; i < ${3:-10} * 20; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
+. "$(dirname "$0")/../lib.sh" # wait_for
 # entry FILE MESSAGE-REGEX: the fields of the first entry whose MESSAGE
 # matches, one per line.
 entry() {

@@ -19,14 +19,7 @@ pid=
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; [ -f "$dir/log" ] && tail -30 "$dir/log"; exit 1; }
 command -v jq >/dev/null || fail "jq is not installed (scripts/install-deps.sh installs it)"
-wait_for() { # FILE REGEX [SECONDS]
-  local i
-  for ((i = 0; i < ${3:-10} * 20; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
+. "$(dirname "$0")/../lib.sh" # wait_for
 # bundle FOLDER ID PERSONALITIES: the example's library, and a manifest
 # whose personalities are PERSONALITIES (JSON).
 bundle() {

@@ -13,28 +13,7 @@ trap 'kill $pid $watch 2>/dev/null; wait $pid $watch 2>/dev/null; rm -rf "$dir"'
 fail() { echo "FAIL: $*"; exit 1; }
 command -v jq >/dev/null || fail "jq is not installed (scripts/install-deps.sh installs it)"
 
-# wait_for FILE REGEX [SECONDS]: until a line of FILE matches.
-wait_for() {
-  local i
-  for ((i = 0; i < ${3:-10} * 20; i++)); do
-    grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
-# wait_exit PID [SECONDS]: until it has exited; its status in $rc.
-wait_exit() {
-  local i
-  for ((i = 0; i < ${2:-10} * 20; i++)); do
-    if ! kill -0 "$1" 2>/dev/null; then
-      wait "$1"
-      rc=$?
-      return 0
-    fi
-    sleep 0.05
-  done
-  return 1
-}
+. "$(dirname "$0")/../lib.sh" # wait_for, wait_exit
 # run CMD...: stdout in $out, stderr in $err, status in $rc.
 run() {
   "$@" >"$dir/out" 2>"$dir/err"
