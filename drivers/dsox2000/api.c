@@ -42,7 +42,7 @@ typedef struct dso {
         unsigned timeout_ms;        /* TimeoutMs; the link's is it capped at DSO_SYNC_MAX_WAIT_MS */
         /* Async digitizes: the one acquiring (its *OPC? asked, the answer
          * awaited on acq_timer) and those waiting for it, in order. */
-        struct digitize_job *acquiring, *queue, **queue_tail;
+        struct digitize_job *acquiring, *queue;
         tether_timer *acq_timer;
         uint64_t acq_deadline_ms;
         const dso_model *model;     /* from start() on */
@@ -594,8 +594,6 @@ static void acquire_next(dso *d)
         while (!d->acquiring && d->queue) {
                 digitize_job *j = d->queue;
                 d->queue = j->next;
-                if (!d->queue)
-                        d->queue_tail = &d->queue;
                 uint64_t ms = 0;
                 tether_ret_t r = acquisition_ms(d, &ms);
                 if (r == TETHER_SUCCESS)
@@ -657,7 +655,6 @@ static void digitize_abort_all(dso *d)
                 d->queue = j->next;
                 job_complete(j, TETHER_ERR_ABORTED);
         }
-        d->queue_tail = &d->queue;
 }
 
 static tether_ret_t m_digitize(void *t, void *ref, tether_method_args *a)
@@ -667,9 +664,11 @@ static tether_ret_t m_digitize(void *t, void *ref, tether_method_args *a)
         tether_service *svc = tether_user_client_provider(t);
         /* Async: queued behind the acquisition under way, if any (the one
          * method usable while one is: it waits its turn). */
-        tether_ret_t r = a->async_ref && d && d->acquiring ? (d->lock_owner && d->lock_owner != t ? TETHER_ERR_BUSY
-                                                                                                  : TETHER_SUCCESS)
-                                                            : usable(t, &d);
+        tether_ret_t r;
+        if (a->async_ref && d && d->acquiring)
+                r = d->lock_owner && d->lock_owner != t ? TETHER_ERR_BUSY : TETHER_SUCCESS;
+        else
+                r = usable(t, &d);
         if (r != TETHER_SUCCESS)
                 return r;
         if (mask == 0 || mask >= (1u << d->model->channels))
@@ -686,10 +685,10 @@ static tether_ret_t m_digitize(void *t, void *ref, tether_method_args *a)
                 free(j);
                 return r;
         }
-        if (!d->queue_tail)
-                d->queue_tail = &d->queue;
-        *d->queue_tail = j;
-        d->queue_tail = &j->next;
+        digitize_job **last = &d->queue; /* at most the outstanding async calls' bound per client */
+        while (*last)
+                last = &(*last)->next;
+        *last = j;
         if (!d->acquiring && !tether_timer_is_armed(d->acq_timer))
                 tether_timer_arm(d->acq_timer, 0); /* acquire_next, after this call's reply */
         return TETHER_SUCCESS;
@@ -892,9 +891,6 @@ static void dso_client_close(tether_user_client *uc)
                         pp = &j->next;
                 }
         }
-        d->queue_tail = &d->queue;
-        while (*d->queue_tail)
-                d->queue_tail = &(*d->queue_tail)->next;
         if (d->acquiring && d->acquiring->owner == uc) {
                 tether_timer_cancel(d->acq_timer);
                 scpi_link_read_abandon(&d->link); /* a device clear ends the sweep */
